@@ -1,0 +1,35 @@
+"""Request-scoped helpers for the REST API: the unit of work and the acting user."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.auth import service as auth
+from backend.db import session_scope
+from backend.users.models import User
+
+SESSION_COOKIE = "library_session"
+
+
+async def db_session() -> AsyncIterator[AsyncSession]:
+    async with session_scope() as session:
+        yield session
+
+
+def session_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(SESSION_COOKIE, "")
+
+
+async def current_user(
+    request: Request, session: Annotated[AsyncSession, Depends(db_session)]
+) -> User | None:
+    return await auth.user_for_token(session=session, token=session_token(request))
+
+
+DbSession = Annotated[AsyncSession, Depends(db_session)]
+Actor = Annotated[User | None, Depends(current_user)]

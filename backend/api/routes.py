@@ -1,0 +1,61 @@
+"""The REST API, version 1, mounted into the Reflex app under /api/v1."""
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import text
+
+from backend.api.deps import Actor, DbSession
+from backend.documents import service as documents
+from backend.errors import LibraryError
+from backend.storage.service import get_store
+
+router = APIRouter(prefix="/api/v1")
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment header whose name survives any characters (RFC 6266 / 5987)."""
+    ascii_name = "".join(
+        ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in filename
+    ) or "download"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+@router.get("/health")
+async def health(session: DbSession) -> dict[str, str]:
+    await session.exec(text("SELECT 1"))
+    return {"status": "ok"}
+
+
+@router.get("/documents/{document_id}/download")
+async def download(
+    document_id: int, session: DbSession, actor: Actor, version: int | None = None
+) -> StreamingResponse:
+    found = await documents.open_download(
+        session=session, actor=actor, document_id=document_id, version_id=version
+    )
+    await session.commit()
+    return StreamingResponse(
+        get_store().read(found.file_key),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": content_disposition(found.filename),
+            "Content-Length": str(found.size),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+async def library_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LibraryError)
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+
+def create_api() -> FastAPI:
+    api = FastAPI(title="Library API", version="1", docs_url="/api/v1/docs",
+                  openapi_url="/api/v1/openapi.json", redoc_url=None)
+    api.include_router(router)
+    api.add_exception_handler(LibraryError, library_error)
+    return api

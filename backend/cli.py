@@ -1,0 +1,93 @@
+"""Command-line administration: `python -m backend.cli create-admin EMAIL`, `migrate`."""
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from backend.errors import LibraryError
+
+if TYPE_CHECKING:
+    from backend.embedded import EmbeddedPostgres
+
+
+def _ensure_database_url() -> "EmbeddedPostgres | None":
+    """Use the embedded cluster of the data folder when no DATABASE_URL is given.
+
+    Returns the cluster if this command started it (and so must stop it).
+    """
+    from backend.embedded import EmbeddedPostgres
+    from backend.settings import get_settings
+
+    settings = get_settings()
+    if settings.database_url:
+        return None
+    pg = EmbeddedPostgres(settings.data_dir / "pg")
+    os.environ["DATABASE_URL"] = pg.start()
+    get_settings.cache_clear()
+    return None if pg.was_running else pg
+
+
+async def _create_admin(email: str, password: str, name: str) -> None:
+    from backend.db import dispose_engine, session_scope
+    from backend.users import service
+
+    try:
+        async with session_scope() as session:
+            user = await service.create_admin(
+                session=session, email=email, password=password, display_name=name
+            )
+            await session.commit()
+            print(f"Admin ready: {user.email}. Log in at the address the app printed.")
+    finally:
+        await dispose_engine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="library")
+    sub = parser.add_subparsers(dest="command", required=True)
+    admin = sub.add_parser("create-admin", help="create the first admin (or promote a user)")
+    admin.add_argument("email")
+    admin.add_argument("--name", default="")
+    admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    sub.add_parser("migrate", help="apply database migrations")
+    args = parser.parse_args(argv)
+
+    started = _ensure_database_url()
+    try:
+        return _run(args)
+    finally:
+        if started is not None:
+            started.stop()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from backend.migrate import upgrade
+    from backend.settings import get_settings
+
+    upgrade(get_settings().database_url)
+    if args.command == "migrate":
+        print("Database is up to date.")
+        return 0
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password for the admin: ")
+        if getpass.getpass("Repeat the password: ") != password:
+            print("The passwords differ.", file=sys.stderr)
+            return 1
+    try:
+        asyncio.run(_create_admin(args.email, password, args.name))
+    except LibraryError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

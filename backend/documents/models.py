@@ -1,0 +1,94 @@
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlmodel import Field, SQLModel
+
+from backend.db import utcnow
+
+
+class IngestStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Document(SQLModel, table=True):
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_search", "search_vector", postgresql_using="gin"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    collection_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("collections.id", ondelete="RESTRICT"), index=True, nullable=False
+        )
+    )
+    title: str = Field(max_length=500)
+    current_version_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("document_versions.id", ondelete="SET NULL", use_alter=True),
+            nullable=True,
+        ),
+    )
+    created_by: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    # Written by the ingest job when the current version is ready; NULL until then.
+    search_vector: str | None = Field(default=None, sa_column=Column(TSVECTOR, nullable=True))
+
+
+class DocumentVersion(SQLModel, table=True):
+    __tablename__ = "document_versions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("documents.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    version_no: int = Field(default=1)
+    file_key: str = Field(sa_column=Column(String(200), unique=True, nullable=False))
+    filename: str = Field(max_length=255)
+    sha256: str = Field(sa_column=Column(String(64), index=True, nullable=False))
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    declared_mime: str = Field(default="", max_length=200)
+    mime_type: str = Field(default="", max_length=200)
+    uploaded_by: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    status: str = Field(default=IngestStatus.PENDING.value, max_length=20, index=True)
+    step: str = Field(default="", max_length=40)
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    page_count: int | None = Field(default=None)
+    processed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class DocumentPage(SQLModel, table=True):
+    """Extracted text, one row per page (one row in all for formats without pages)."""
+
+    __tablename__ = "document_pages"
+
+    version_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("document_versions.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    page_no: int = Field(sa_column=Column(Integer, primary_key=True))
+    text: str = Field(sa_column=Column(Text, nullable=False))

@@ -1,0 +1,43 @@
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class VersionPublic:
+    id: int
+    version_no: int
+    filename: str
+    size: int
+    sha256: str
+    mime_type: str
+    status: str
+    step: str
+    error: str
+    page_count: int | None
+    uploaded_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DocumentPublic:
+    id: int
+    title: str
+    collection_id: int
+    collection_name: str
+    collection_slug: str
+    collection_is_public: bool
+    created_at: datetime
+    current: VersionPublic | None
+    versions: list[VersionPublic]
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    id: int
+    title: str
+    filename: str
+    size: int
+    status: str
+    step: str
+    error: str
+    created_at: datetime

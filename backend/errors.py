@@ -1,0 +1,42 @@
+"""Typed errors that services raise and the web layer turns into messages or statuses."""
+
+
+class LibraryError(Exception):
+    """Base class: `str(error)` is a message fit to show a person."""
+
+    status_code = 400
+
+
+class NotFound(LibraryError):
+    status_code = 404
+
+
+class PermissionDenied(LibraryError):
+    status_code = 403
+
+
+class NotAuthenticated(LibraryError):
+    status_code = 401
+
+
+class InvalidInput(LibraryError):
+    status_code = 422
+
+
+class Conflict(LibraryError):
+    status_code = 409
+
+
+class TooManyAttempts(LibraryError):
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"Too many failed attempts. Try again in {retry_after} second"
+            f"{'s' if retry_after != 1 else ''}."
+        )
+
+
+class UploadTooLarge(LibraryError):
+    status_code = 413

@@ -1,0 +1,145 @@
+"""The ingest pipeline for one document version: sniff, extract, index, ready.
+
+Each step commits its status, so the upload page can show where a file is. Running the
+pipeline twice for the same version is harmless: a ready version is left alone and every
+step overwrites what an earlier attempt wrote.
+"""
+
+import asyncio
+import logging
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlmodel import col, delete
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.db import session_scope, utcnow
+from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
+from backend.ingest import extract, sniff
+from backend.storage.base import ObjectStore
+from backend.storage.local import LocalObjectStore
+
+log = logging.getLogger(__name__)
+MAX_INDEXED_CHARS = 400_000  # keeps the tsvector far below PostgreSQL's 1 MB limit
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(reason)
+        self.step = step
+        self.reason = reason
+
+
+async def _set(session: AsyncSession, version: DocumentVersion, **fields: object) -> None:
+    for name, value in fields.items():
+        setattr(version, name, value)
+    session.add(version)
+    await session.commit()
+
+
+async def _local_copy(store: ObjectStore, key: str, tmpdir: Path) -> Path:
+    if isinstance(store, LocalObjectStore):
+        return store.local_path(key)
+    path = tmpdir / "original"
+    with open(path, "wb") as fh:
+        async for chunk in store.read(key):
+            fh.write(chunk)
+    return path
+
+
+async def index_document(session: AsyncSession, document_id: int) -> None:
+    """Rebuild the document's search vector from its title and current version's pages."""
+    await session.exec(
+        text(
+            """
+            UPDATE documents d SET search_vector =
+                setweight(to_tsvector('english', unaccent(d.title)), 'A') ||
+                setweight(to_tsvector('english', unaccent(left(coalesce((
+                    SELECT string_agg(p.text, ' ' ORDER BY p.page_no)
+                    FROM document_pages p WHERE p.version_id = d.current_version_id
+                ), ''), :max_chars))), 'D'),
+                updated_at = now()
+            WHERE d.id = :id
+            """
+        ).bindparams(id=document_id, max_chars=MAX_INDEXED_CHARS)
+    )
+
+
+async def run(version_id: int, *, store: ObjectStore) -> str:
+    """Process one version; returns its final status."""
+    finished = False
+    try:
+        async with session_scope() as session:
+            version = await session.get(DocumentVersion, version_id)
+            if version is None:
+                log.info("version %s is gone; nothing to do", version_id)
+                finished = True
+                return "gone"
+            if version.status == IngestStatus.READY:
+                finished = True
+                return version.status
+            await _steps(session, version, store)
+            finished = True
+            return IngestStatus.READY.value
+    except StepFailed as exc:
+        await _fail(version_id, exc.step, exc.reason)
+        finished = True
+        return IngestStatus.FAILED.value
+    finally:
+        # A crash, a timeout or a cancellation must not leave the file "processing".
+        if not finished:
+            await _fail(version_id, None, "Processing stopped unexpectedly{step}; use Retry.")
+
+
+async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectStore) -> None:
+    assert version.id is not None
+    await _set(session, version, status=IngestStatus.PROCESSING.value, step="sniff", error="")
+    with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
+        path = await _local_copy(store, version.file_key, Path(tmp))
+        head = await asyncio.to_thread(_read_head, path)
+        sniffed = sniff.sniff(head, version.filename)
+        if sniffed.error:
+            raise StepFailed("sniff", sniffed.error)
+        await _set(session, version, mime_type=sniffed.mime_type, step="extract")
+        try:
+            result = await asyncio.to_thread(extract.EXTRACTORS[sniffed.mime_type], path)
+        except extract.ExtractionError as exc:
+            raise StepFailed("extract", str(exc)) from exc
+    await session.exec(delete(DocumentPage).where(col(DocumentPage.version_id) == version.id))
+    session.add_all(
+        DocumentPage(version_id=version.id, page_no=i + 1, text=page)
+        for i, page in enumerate(result.pages)
+    )
+    version.page_count = len(result.pages)
+    await _set(session, version, step="index")
+    document = await session.get(Document, version.document_id)
+    if document is not None and document.current_version_id == version.id:
+        await index_document(session, version.document_id)
+    await _set(
+        session,
+        version,
+        status=IngestStatus.READY.value,
+        step="done",
+        error="; ".join(result.warnings),
+        processed_at=utcnow(),
+    )
+
+
+def _read_head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(8192)
+
+
+async def _fail(version_id: int, step: str | None, reason: str) -> None:
+    """Mark a version failed in a fresh unit of work (the pipeline's own may be broken)."""
+    async with session_scope() as session:
+        version = await session.get(DocumentVersion, version_id)
+        if version is None or version.status == IngestStatus.READY:
+            return
+        where = f" during {version.step}" if version.step else ""
+        version.status = IngestStatus.FAILED.value
+        version.step = step or version.step
+        version.error = reason.format(step=where)
+        session.add(version)
+        await session.commit()

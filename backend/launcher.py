@@ -1,0 +1,152 @@
+"""Starts the whole platform on one machine and stops all of it on Ctrl-C.
+
+With no DATABASE_URL / REDIS_URL it starts an embedded PostgreSQL and Redis inside the
+data folder; then it applies migrations and runs the arq worker and the Reflex app in
+prod mode (frontend, websocket and REST API on one port).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from backend.embedded import EmbeddedPostgres, EmbeddedRedis
+from backend.settings import PROJECT_ROOT, get_settings
+
+
+def _child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+    env.setdefault("REFLEX_USE_NPM", "1")
+    env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _stop(proc: subprocess.Popen[bytes], name: str, timeout: float = 15) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        print(f"  {name} did not stop in {timeout:.0f} s; killing it", flush=True)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def main() -> int:
+    settings = get_settings()
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    pg: EmbeddedPostgres | None = None
+    redis: EmbeddedRedis | None = None
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    extra: dict[str, str] = {}
+    try:
+        if settings.database_url:
+            db_url = settings.database_url
+        else:
+            pg = EmbeddedPostgres(data / "pg")
+            db_url = pg.start()
+            print(f"  PostgreSQL  embedded in {pg.root}", flush=True)
+        if settings.redis_url:
+            redis_url = settings.redis_url
+        else:
+            redis = EmbeddedRedis(data / "redis")
+            redis_url = redis.start()
+            print(f"  Redis       embedded in {redis.root}", flush=True)
+        extra = {"DATABASE_URL": db_url, "REDIS_URL": redis_url, "REFLEX_REDIS_URL": redis_url}
+
+        from backend.migrate import upgrade
+
+        upgrade(db_url)
+        print("  Migrations  applied", flush=True)
+
+        env = _child_env(extra)
+        (data / "logs").mkdir(exist_ok=True)
+        worker_log = open(data / "logs" / "worker.log", "ab")  # noqa: SIM115
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "arq", "jobs.worker.WorkerSettings"],
+            cwd=PROJECT_ROOT, env=env, start_new_session=True,
+            stdout=worker_log, stderr=subprocess.STDOUT,
+        )
+        children.append(("worker", worker))
+        print(f"  Worker      started (log: {data / 'logs' / 'worker.log'})", flush=True)
+
+        port = str(settings.port)
+        web = subprocess.Popen(
+            [sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
+             "--backend-port", port, "--loglevel", "warning"],
+            cwd=PROJECT_ROOT, env=env, start_new_session=True,
+        )
+        children.append(("web", web))
+        print("  Web         building the frontend and starting (first start takes longer)...",
+              flush=True)
+        health = f"http://127.0.0.1:{port}/api/v1/health"
+        while not stopping and not _wait_http(health, web, 5):
+            if web.poll() is not None:
+                print("The web app exited; see the messages above.", file=sys.stderr)
+                return 1
+        if not stopping:
+            took = time.monotonic() - started
+            print(
+                f"\n  The library is open at http://localhost:{port}  (ready in {took:.0f} s)\n"
+                "  Create the first admin in another terminal:\n"
+                "      ./run.sh create-admin you@example.org\n"
+                "  Press Ctrl-C to stop everything.\n",
+                flush=True,
+            )
+        while not stopping:
+            for name, proc in children:
+                if proc.poll() is not None:
+                    print(f"The {name} process exited ({proc.returncode}); stopping.",
+                          file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("\n  Stopping...", flush=True)
+        for name, proc in reversed(children):
+            _stop(proc, name)
+        if redis is not None:
+            redis.stop()
+        if pg is not None:
+            pg.stop()
+        print("  Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Imports every table so metadata (and Alembic) sees them all."""
+
+from sqlmodel import SQLModel
+
+from backend.analytics.models import AnalyticsEvent
+from backend.auth.models import PasswordResetToken, UserSession
+from backend.collections.models import Collection, Membership
+from backend.documents.models import Document, DocumentPage, DocumentVersion
+from backend.mail.models import OutboxMessage
+from backend.users.models import User
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "AnalyticsEvent",
+    "Collection",
+    "Document",
+    "DocumentPage",
+    "DocumentVersion",
+    "Membership",
+    "OutboxMessage",
+    "PasswordResetToken",
+    "User",
+    "UserSession",
+    "metadata",
+]

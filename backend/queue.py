@@ -1,0 +1,67 @@
+"""The arq job queue, and committing a unit of work before its jobs are enqueued.
+
+Services call `defer(session, ...)`; callers finish with `await commit(session)`, which
+commits and only then enqueues, so a worker never sees a row that was rolled back.
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.settings import get_settings
+
+log = logging.getLogger(__name__)
+_pool: ArqRedis | None = None
+QUEUE_NAME = "library:queue"
+
+
+@dataclass(frozen=True)
+class Job:
+    function: str
+    args: tuple[Any, ...]
+    job_id: str
+
+
+def redis_settings() -> RedisSettings:
+    return RedisSettings.from_dsn(get_settings().redis_url)
+
+
+async def get_pool() -> ArqRedis:
+    global _pool
+    if _pool is None:
+        _pool = await create_pool(redis_settings(), default_queue_name=QUEUE_NAME)
+    return _pool
+
+
+async def close_pool() -> None:
+    global _pool
+    if _pool is not None:
+        await _pool.aclose()
+    _pool = None
+
+
+def defer(session: AsyncSession, function: str, *args: Any, job_id: str) -> None:
+    session.info.setdefault("deferred_jobs", []).append(Job(function, args, job_id))
+
+
+async def enqueue(job: Job) -> None:
+    pool = await get_pool()
+    await pool.enqueue_job(job.function, *job.args, _job_id=job.job_id)
+
+
+async def commit(session: AsyncSession) -> None:
+    """Commit, then enqueue the jobs the unit of work deferred.
+
+    If Redis is unreachable after the commit, the rows stay pending and the worker's
+    sweeper enqueues them again; nothing committed is lost.
+    """
+    jobs: list[Job] = session.info.pop("deferred_jobs", [])
+    await session.commit()
+    for job in jobs:
+        try:
+            await enqueue(job)
+        except Exception:
+            log.exception("could not enqueue %s (%s); the sweeper will retry", job.function, job.job_id)

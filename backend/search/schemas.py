@@ -1,0 +1,30 @@
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of snippet text; `hit` pieces are the matched words."""
+
+    text: str
+    hit: bool
+
+
+@dataclass(frozen=True)
+class Hit:
+    document_id: int
+    title: str
+    collection_name: str
+    collection_slug: str
+    page_no: int | None
+    snippet: list[Segment]
+    rank: float
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    query: str
+    total: int
+    page: int
+    page_size: int
+    hits: list[Hit] = field(default_factory=list)
+    took_ms: float = 0.0

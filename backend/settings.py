@@ -1,0 +1,64 @@
+"""The one settings object. Every value comes from the environment (or `.env`)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: str = DEV_SECRET
+    data_dir: Path = PROJECT_ROOT / "var"
+
+    # Empty URLs mean "use the embedded server in data_dir" (see backend.embedded).
+    database_url: str = ""
+    redis_url: str = ""
+    storage_url: str = ""  # empty: local folder in data_dir/objects
+
+    public_url: str = "http://localhost:3000"
+    port: int = 3000
+
+    max_upload_bytes: int = 1024 * 1024 * 1024
+    session_idle_minutes: int = 60 * 24
+    session_absolute_hours: int = 24 * 14
+    reset_token_minutes: int = 30
+    login_free_failures: int = 3
+    login_max_delay_seconds: int = 900
+
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "library@localhost"
+    smtp_starttls: bool = True
+
+    search_page_size: int = Field(default=10, ge=1, le=100)
+    # bcrypt cost; tests lower it, production keeps the default or raises it.
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> "Settings":
+        if self.environment == "production" and (
+            self.secret_key == DEV_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "SECRET_KEY must be set to a random value of 32+ characters in production"
+            )
+        return self
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,83 @@
+"""Objects as files under one folder; keys are internal ids, never user file names."""
+
+import asyncio
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from backend.errors import Conflict
+
+_KEY = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,199}$")
+
+
+def _check_key(key: str) -> str:
+    if not _KEY.match(key) or ".." in key or "//" in key:
+        raise ValueError(f"invalid object key {key!r}")
+    return key
+
+
+class LocalWriter:
+    def __init__(self, final: Path) -> None:
+        self._final = final
+        self._tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.part"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+
+    async def write(self, data: bytes) -> None:
+        await asyncio.to_thread(self._fh.write, data)
+
+    async def commit(self) -> None:
+        def finish() -> None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            try:
+                # link() refuses to replace an existing file: originals are never overwritten.
+                os.link(self._tmp, self._final)
+            except FileExistsError as exc:
+                raise Conflict(f"object {self._final.name} already exists") from exc
+            finally:
+                self._tmp.unlink(missing_ok=True)
+
+        await asyncio.to_thread(finish)
+
+    async def abort(self) -> None:
+        def drop() -> None:
+            self._fh.close()
+            self._tmp.unlink(missing_ok=True)
+
+        await asyncio.to_thread(drop)
+
+
+class LocalObjectStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def writer(self, key: str) -> LocalWriter:
+        return LocalWriter(self._path(key))
+
+    async def read(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        fh = await asyncio.to_thread(open, self._path(key), "rb")
+        try:
+            while chunk := await asyncio.to_thread(fh.read, chunk_size):
+                yield chunk
+        finally:
+            fh.close()
+
+    async def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    async def size(self, key: str) -> int:
+        return self._path(key).stat().st_size
+
+    async def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def local_path(self, key: str) -> Path:
+        """Where the object lies on disk (for parsers that need a real file)."""
+        return self._path(key)

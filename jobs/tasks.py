@@ -1,0 +1,42 @@
+"""arq entry points: take ids, reload rows through backend services, idempotent."""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from backend import queue
+from backend.db import session_scope, utcnow
+from backend.documents.models import DocumentVersion, IngestStatus
+from backend.ingest import pipeline
+from backend.mail import service as mail_service
+
+log = logging.getLogger(__name__)
+STALE_AFTER = timedelta(minutes=2)
+
+
+async def ingest_version(ctx: dict[str, Any], version_id: int) -> str:
+    """Run the ingest pipeline for one document version."""
+    return await pipeline.run(version_id, store=ctx["store"])
+
+
+async def send_mail(ctx: dict[str, Any], message_id: int) -> bool:
+    """Deliver one outbox message."""
+    async with session_scope() as session:
+        sent = await mail_service.deliver(session=session, message_id=message_id)
+        await session.commit()
+    return sent
+
+
+async def requeue_stale_ingests(ctx: dict[str, Any]) -> int:
+    """Enqueue versions still pending after a while (their enqueue may have been lost)."""
+    async with session_scope() as session:
+        stmt = select(DocumentVersion.id).where(
+            DocumentVersion.status == IngestStatus.PENDING.value,
+            col(DocumentVersion.created_at) < utcnow() - STALE_AFTER,
+        )
+        ids = list((await session.exec(stmt)).all())
+    for version_id in ids:
+        await queue.enqueue(queue.Job("ingest_version", (version_id,), f"ingest:{version_id}"))
+    return len(ids)

@@ -1,0 +1,37 @@
+"""The arq worker: `arq jobs.worker.WorkerSettings`."""
+
+import logging
+from typing import Any
+
+from arq import cron
+
+from backend import queue
+from backend.db import dispose_engine, get_engine
+from backend.logging_setup import configure_logging
+from backend.storage.service import get_store
+from jobs.tasks import ingest_version, requeue_stale_ingests, send_mail
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    configure_logging()
+    get_engine()
+    ctx["store"] = get_store()
+    logging.getLogger(__name__).info("worker ready")
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await queue.close_pool()
+    await dispose_engine()
+
+
+class WorkerSettings:
+    functions = [ingest_version, send_mail]
+    cron_jobs = [cron(requeue_stale_ingests, second={0}, unique=True)]
+    on_startup = startup
+    on_shutdown = shutdown
+    queue_name = queue.QUEUE_NAME
+    redis_settings = queue.redis_settings()
+    max_jobs = 4
+    job_timeout = 600
+    max_tries = 3
+    keep_result = 3600

@@ -1,0 +1,91 @@
+"""Test harness: real PostgreSQL and Redis (embedded, or TEST_DATABASE_URL / TEST_REDIS_URL).
+
+The servers start once per test session in a temporary folder; every test starts from
+empty tables and an empty Redis database, and leaves them that way.
+"""
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="library-tests-"))
+os.environ["ENVIRONMENT"] = "test"
+os.environ["DATA_DIR"] = str(_TMP / "data")
+os.environ["BCRYPT_ROUNDS"] = "4"
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+from backend.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
+
+_pg: EmbeddedPostgres | None = None
+_redis: EmbeddedRedis | None = None
+if os.environ.get("TEST_DATABASE_URL"):
+    os.environ["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
+else:
+    _pg = EmbeddedPostgres(_TMP / "pg", database="library_test")
+    os.environ["DATABASE_URL"] = _pg.start()
+if os.environ.get("TEST_REDIS_URL"):
+    os.environ["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+else:
+    _redis = EmbeddedRedis(_TMP / "redis")
+    os.environ["REDIS_URL"] = _redis.start()
+
+from sqlalchemy import text  # noqa: E402
+from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
+
+from backend import db as backend_db  # noqa: E402
+from backend.migrate import upgrade  # noqa: E402
+from backend.models import metadata  # noqa: E402
+from backend.redis_client import get_redis  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    upgrade(os.environ["DATABASE_URL"])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _redis is not None:
+        _redis.stop()
+    if _pg is not None:
+        _pg.stop()
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not (CORPUS / "files").is_dir():
+        pytest.skip(f"the shared corpus is not at {CORPUS} (a plain clone has no ../shared)")
+    return CORPUS
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    path = Path(os.environ["DATA_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    yield path
+    shutil.rmtree(path / "objects", ignore_errors=True)
+
+
+@pytest.fixture
+async def clean() -> AsyncIterator[None]:
+    """Empty tables and Redis after the test."""
+    yield
+    from backend import queue
+
+    await queue.close_pool()
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    async with backend_db.session_scope() as session:
+        await session.exec(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await session.commit()
+    await get_redis().flushdb()
+
+
+@pytest.fixture
+async def db(clean: None) -> AsyncIterator[AsyncSession]:
+    async with backend_db.session_scope() as session:
+        yield session
