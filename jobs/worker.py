@@ -12,10 +12,15 @@ from backend.storage.service import get_store
 from jobs.tasks import ingest_version, requeue_stale_ingests, send_mail
 
 
-async def startup(ctx: dict[str, Any]) -> None:
-    configure_logging()
+async def prepare(ctx: dict[str, Any]) -> None:
+    """Build the clients every job shares."""
     get_engine()
     ctx["store"] = get_store()
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    configure_logging()
+    await prepare(ctx)
     logging.getLogger(__name__).info("worker ready")
 
 

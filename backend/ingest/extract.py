@@ -1,6 +1,7 @@
 """Text extraction by MIME type. Pages are kept where the format has them."""
 
 import logging
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,8 @@ class ExtractionError(Exception):
 
 
 def _clean(text: str) -> str:
-    return text.translate(_MARKERS)
+    # NFKC folds ligatures ("ﬁ" -> "fi") so the words can be found.
+    return unicodedata.normalize("NFKC", text).translate(_MARKERS)
 
 
 def extract_pdf(path: Path) -> Extracted:

@@ -1,0 +1,109 @@
+"""The ingest job run by a real arq worker in burst mode, then searched for."""
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend import queue
+from backend.documents.models import DocumentPage, DocumentVersion, IngestStatus
+from backend.search import service as search
+from backend.users.models import Role
+from tests.factories import make_collection, make_user, upload_bytes, upload_file
+from tests.worker import run_burst
+
+
+async def test_pdf_is_extracted_indexed_and_found(
+    db: AsyncSession, corpus: Path, data_dir: Path
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    pdf = corpus / "files" / "py-pdf-sample-files" / "pdflatex-4-pages.pdf"
+    document, version = await upload_file(db, librarian, collection, pdf)
+    await queue.commit(db)
+
+    worker = await run_burst()
+    assert worker.jobs_complete == 1 and worker.jobs_failed == 0
+
+    await db.refresh(version)
+    assert version.status == IngestStatus.READY, version.error
+    assert version.mime_type == "application/pdf" and version.page_count == 4
+    pages = (await db.exec(select(DocumentPage).where(DocumentPage.version_id == version.id))).all()
+    assert len(pages) == 4
+
+    patron = await make_user(db)
+    results = await search.search(session=db, actor=patron, query="Huardest gefburn")
+    assert results.total == 1 and results.hits[0].document_id == document.id
+    hit = results.hits[0]
+    assert hit.page_no in {1, 2, 3, 4}  # the same text stands on every page
+    assert {s.text for s in hit.snippet if s.hit} == {"Huardest", "gefburn"}
+
+
+async def test_running_the_job_twice_is_harmless(db: AsyncSession, data_dir: Path) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    _, version = await upload_bytes(db, librarian, collection, b"zebra crossing\n", "zebra.txt")
+    await queue.commit(db)
+    await run_burst()
+    # Enqueue again under a fresh job id: the ready version is left alone.
+    await queue.enqueue(queue.Job("ingest_version", (version.id,), f"again:{version.id}"))
+    worker = await run_burst()
+    assert worker.jobs_complete == 1
+    await db.refresh(version)
+    assert version.status == IngestStatus.READY
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "reason"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "picture.png", "not accepted"),
+        (b"%PDF-1.4\n%broken", "notes.txt", "does not match the extension"),
+        (b"plain words only\n", "paper.pdf", "does not match the extension"),
+    ],
+)
+async def test_refused_types_fail_with_a_reason(
+    db: AsyncSession, data_dir: Path, data: bytes, filename: str, reason: str
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    _, version = await upload_bytes(db, librarian, collection, data, filename)
+    await queue.commit(db)
+    await run_burst()
+    await db.refresh(version)
+    assert version.status == IngestStatus.FAILED
+    assert version.step == "sniff" and reason in version.error
+
+
+async def test_a_damaged_pdf_fails_with_a_reason(db: AsyncSession, data_dir: Path) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    _, version = await upload_bytes(
+        db, librarian, collection, b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog", "broken.pdf"
+    )
+    await queue.commit(db)
+    await run_burst()
+    await db.refresh(version)
+    assert version.status == IngestStatus.FAILED and version.step == "extract"
+    assert "cannot be read" in version.error
+
+
+async def test_sweeper_requeues_versions_whose_enqueue_was_lost(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    from datetime import timedelta
+
+    from jobs.tasks import requeue_stale_ingests
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    _, version = await upload_bytes(db, librarian, collection, b"lost words\n", "lost.txt")
+    db.info.pop("deferred_jobs")  # as if Redis had been down at commit time
+    version.created_at = version.created_at - timedelta(minutes=5)
+    db.add(version)
+    await db.commit()
+    assert await requeue_stale_ingests({}) == 1
+    await run_burst()
+    fresh = (await db.exec(select(DocumentVersion).where(DocumentVersion.id == version.id))).one()
+    await db.refresh(fresh)
+    assert fresh.status == IngestStatus.READY
