@@ -30,6 +30,9 @@ def database_url() -> str:
 def get_engine() -> AsyncEngine:
     global _engine, _sessionmaker
     if _engine is None:
+        # Every table must be known before the first flush resolves foreign keys.
+        import backend.models  # noqa: F401
+
         _engine = create_async_engine(database_url(), pool_pre_ping=True, pool_size=10)
         _sessionmaker = async_sessionmaker(_engine, class_=AsyncSession, expire_on_commit=False)
     return _engine

@@ -88,7 +88,12 @@ def main() -> int:
             redis = EmbeddedRedis(data / "redis")
             redis_url = redis.start()
             print(f"  Redis       embedded in {redis.root}", flush=True)
-        extra = {"DATABASE_URL": db_url, "REDIS_URL": redis_url, "REFLEX_REDIS_URL": redis_url}
+        extra = {
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "REFLEX_REDIS_URL": redis_url,
+            "GRANIAN_WORKERS": str(settings.web_workers),
+        }
 
         from backend.migrate import upgrade
 

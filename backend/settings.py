@@ -25,6 +25,7 @@ class Settings(BaseSettings):
 
     public_url: str = "http://localhost:3000"
     port: int = 3000
+    web_workers: int = Field(default=2, ge=1, le=64)
 
     max_upload_bytes: int = 1024 * 1024 * 1024
     session_idle_minutes: int = 60 * 24

@@ -1,6 +1,7 @@
 """arq entry points: take ids, reload rows through backend services, idempotent."""
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +38,11 @@ async def requeue_stale_ingests(ctx: dict[str, Any]) -> int:
             col(DocumentVersion.created_at) < utcnow() - STALE_AFTER,
         )
         ids = list((await session.exec(stmt)).all())
+    # A fresh job id each sweep: arq keeps the id of a finished (or failed) job for a while
+    # and would silently refuse to enqueue it again.
+    sweep = int(time.time() // 60)
     for version_id in ids:
-        await queue.enqueue(queue.Job("ingest_version", (version_id,), f"ingest:{version_id}"))
+        await queue.enqueue(
+            queue.Job("ingest_version", (version_id,), f"ingest:{version_id}:sweep:{sweep}")
+        )
     return len(ids)

@@ -45,7 +45,8 @@ class LocalWriter:
 
     async def abort(self) -> None:
         def drop() -> None:
-            self._fh.close()
+            if not self._fh.closed:
+                self._fh.close()
             self._tmp.unlink(missing_ok=True)
 
         await asyncio.to_thread(drop)

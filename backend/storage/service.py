@@ -42,26 +42,41 @@ def human_size(n: int) -> str:
     return f"{n} bytes"
 
 
+class UploadSink:
+    """Receives one file chunk by chunk: streams it to the store, hashes it, caps its size."""
+
+    def __init__(self, store: ObjectStore, *, max_bytes: int | None = None) -> None:
+        self.limit = get_settings().max_upload_bytes if max_bytes is None else max_bytes
+        self.key = new_original_key()
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._writer = store.writer(self.key)
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            await self.abort()
+            raise UploadTooLarge(f"The file is larger than the limit of {human_size(self.limit)}.")
+        self._digest.update(chunk)
+        await self._writer.write(chunk)
+
+    async def finish(self) -> StoredObject:
+        await self._writer.commit()
+        return StoredObject(key=self.key, sha256=self._digest.hexdigest(), size=self.size)
+
+    async def abort(self) -> None:
+        await self._writer.abort()
+
+
 async def store_stream(
     store: ObjectStore, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
 ) -> StoredObject:
     """Write chunks to a new object, never holding the whole file; abort past the limit."""
-    limit = get_settings().max_upload_bytes if max_bytes is None else max_bytes
-    key = new_original_key()
-    digest = hashlib.sha256()
-    size = 0
-    writer = store.writer(key)
+    sink = UploadSink(store, max_bytes=max_bytes)
     try:
         async for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                raise UploadTooLarge(
-                    f"The file is larger than the limit of {human_size(limit)}."
-                )
-            digest.update(chunk)
-            await writer.write(chunk)
-        await writer.commit()
+            await sink.write(chunk)
+        return await sink.finish()
     except BaseException:
-        await writer.abort()
+        await sink.abort()
         raise
-    return StoredObject(key=key, sha256=digest.hexdigest(), size=size)

@@ -1,0 +1,54 @@
+"""The composition root: the Reflex app, its pages, and the REST API mounted beside them."""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import reflex as rx
+
+from app import routes
+from app.layout import shell
+from app.pages import account, admin, auth, collections, documents, errors, home, search
+from backend.api.routes import create_api
+from backend.logging_setup import configure_logging
+from state.account import AccountState
+from state.admin import UsersState
+from state.collections import CollectionsState, CollectionState
+from state.documents import DocumentState
+from state.search import SearchState
+from state.session import SessionState
+
+configure_logging()
+
+app = rx.App(
+    stylesheets=["/library.css"],
+    api_transformer=create_api(),
+)
+
+PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
+    (routes.HOME, home.home, "Library", [CollectionsState.load]),
+    (routes.SEARCH, search.search, "Search", [SearchState.load]),
+    (routes.LOGIN, auth.login, "Log in", []),
+    (routes.REGISTER, auth.register, "Register", []),
+    (routes.FORGOT, auth.forgot, "Forgot password", []),
+    (routes.RESET, auth.reset, "New password", []),
+    (routes.ACCOUNT, account.account, "Your account", [AccountState.load]),
+    (routes.COLLECTIONS, collections.collections, "Collections", [CollectionsState.load]),
+    (routes.COLLECTION, collections.collection, "Collection", [CollectionState.load]),
+    (routes.DOCUMENT, documents.document, "Document", [DocumentState.load]),
+    (routes.ADMIN_USERS, admin.users, "Users", [UsersState.load]),
+]
+
+for route, view, title, loads in PAGES:
+    app.add_page(
+        lambda view=view: shell(view()),
+        route=route,
+        title=f"{title} · Library",
+        on_load=[SessionState.refresh_user, *loads],
+    )
+
+app.add_page(
+    lambda: shell(errors.page_not_found()),
+    route="404",
+    title="Not found · Library",
+    on_load=SessionState.refresh_user,
+)

@@ -1,0 +1,73 @@
+"""The page shell: navigation that fits the user's role, then the page's content."""
+
+import reflex as rx
+
+from app import routes
+from state.auth import LogoutState
+from state.session import SessionState
+
+
+def _nav_link(label: str, href: str) -> rx.Component:
+    return rx.link(label, href=href, size="3", weight="medium", color_scheme="gray", high_contrast=True)
+
+
+def navbar() -> rx.Component:
+    return rx.el.nav(
+        rx.hstack(
+            rx.link(
+                rx.hstack(rx.icon("library", size=22), rx.heading("Library", size="5"), align="center"),
+                href=routes.HOME,
+                underline="none",
+                color_scheme="gray",
+                high_contrast=True,
+            ),
+            rx.hstack(
+                _nav_link("Search", routes.SEARCH),
+                _nav_link("Collections", routes.COLLECTIONS),
+                rx.cond(SessionState.is_admin, _nav_link("Users", routes.ADMIN_USERS)),
+                spacing="5",
+            ),
+            rx.spacer(),
+            rx.cond(
+                SessionState.logged_in,
+                rx.hstack(
+                    rx.link(
+                        rx.hstack(rx.icon("circle_user", size=18), SessionState.user_name, align="center"),
+                        href=routes.ACCOUNT,
+                        color_scheme="gray",
+                        high_contrast=True,
+                        id="account-link",
+                    ),
+                    rx.badge(SessionState.user_role, variant="soft"),
+                    rx.button("Log out", variant="outline", size="2", on_click=LogoutState.logout, id="logout"),
+                    align="center",
+                    spacing="3",
+                ),
+                rx.hstack(
+                    rx.link(rx.button("Log in", variant="outline", size="2"), href=routes.LOGIN),
+                    rx.link(rx.button("Register", size="2"), href=routes.REGISTER),
+                    spacing="2",
+                ),
+            ),
+            align="center",
+            width="100%",
+            spacing="6",
+        ),
+        padding_x="2em",
+        padding_y="0.9em",
+        border_bottom="1px solid var(--gray-a5)",
+        width="100%",
+        aria_label="Main",
+    )
+
+
+def shell(content: rx.Component) -> rx.Component:
+    return rx.box(
+        rx.el.a("Skip to content", href="#main", class_name="skip-link"),
+        navbar(),
+        rx.el.main(
+            rx.container(content, size="3", padding_y="1.5em"),
+            id="main",
+        ),
+        width="100%",
+    )

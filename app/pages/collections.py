@@ -1,0 +1,158 @@
+import reflex as rx
+
+from components.common import error_callout, form_field, not_found, notice_callout, status_badge
+from state.collections import UPLOAD_ID, CollectionState, CollectionsState
+from state.session import SessionState
+
+
+def _row(c: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.link(c["name"], href="/collections/" + c["slug"].to(str))),
+        rx.table.cell(rx.cond(c["is_public"], rx.badge("public"), rx.badge("private", color_scheme="orange"))),
+        rx.table.cell(c["document_count"].to_string()),
+    )
+
+
+def _create_form() -> rx.Component:
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading("New collection", size="4"),
+                error_callout(CollectionsState.error),
+                form_field("Name", "name", required=True),
+                form_field("Description", "description"),
+                rx.radio_group(["public", "private"], name="visibility", default_value="public", direction="row"),
+                rx.button("Create collection", type="submit"),
+                spacing="3",
+            ),
+            on_submit=CollectionsState.create,
+        ),
+        width="100%",
+    )
+
+
+def collections() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Collections", size="7"),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell("Name"),
+                    rx.table.column_header_cell("Access"),
+                    rx.table.column_header_cell("Documents"),
+                )
+            ),
+            rx.table.body(rx.foreach(CollectionsState.items, _row)),
+            width="100%",
+        ),
+        rx.cond(SessionState.is_staff, _create_form()),
+        spacing="4",
+        width="100%",
+    )
+
+
+def _document_row(d: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.link(d["title"], href="/documents/" + d["id"].to_string())),
+        rx.table.cell(d["filename"]),
+        rx.table.cell(d["size_label"]),
+        rx.table.cell(
+            rx.vstack(
+                status_badge(d["status"], d["step"]),
+                rx.cond(d["error"] != "", rx.text(d["error"], size="1", color_scheme="red")),
+                spacing="1",
+            )
+        ),
+        class_name="document-row",
+    )
+
+
+def _upload_panel() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Add documents", size="4"),
+            rx.upload(
+                rx.vstack(
+                    rx.icon("upload", size=28),
+                    rx.text("Drop PDF or text files here, or click to choose them"),
+                    align="center",
+                ),
+                id=UPLOAD_ID,
+                multiple=True,
+                class_name="dropzone",
+                on_drop=CollectionState.upload(
+                    rx.upload_files_chunk(upload_id=UPLOAD_ID, on_upload_progress=CollectionState.progress)
+                ),
+            ),
+            rx.cond(
+                CollectionState.uploading,
+                rx.vstack(
+                    rx.progress(value=CollectionState.upload_progress, width="100%"),
+                    rx.hstack(
+                        rx.text(CollectionState.upload_label, size="2"),
+                        rx.button("Cancel", size="1", variant="outline", color_scheme="red",
+                                  on_click=rx.cancel_upload(UPLOAD_ID)),
+                        align="center",
+                    ),
+                    width="100%",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _members_panel() -> rx.Component:
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading("Give someone access", size="4"),
+                error_callout(CollectionState.member_error),
+                rx.hstack(
+                    rx.input(name="email", type="email", placeholder="their email", required=True, aria_label="Member email"),
+                    rx.select(["viewer", "curator"], name="role", default_value="viewer"),
+                    rx.button("Add member", type="submit"),
+                ),
+                spacing="3",
+            ),
+            on_submit=CollectionState.add_member,
+            reset_on_submit=True,
+        ),
+        width="100%",
+    )
+
+
+def collection() -> rx.Component:
+    return rx.cond(
+        CollectionState.not_found,
+        not_found("This collection does not exist, or you may not see it."),
+        rx.vstack(
+            rx.hstack(
+                rx.heading(CollectionState.name, size="7"),
+                rx.cond(CollectionState.is_public, rx.badge("public"), rx.badge("private", color_scheme="orange")),
+                align="center",
+            ),
+            rx.text(CollectionState.description, color_scheme="gray"),
+            notice_callout(CollectionState.notice),
+            error_callout(CollectionState.error),
+            rx.cond(CollectionState.can_curate, _upload_panel()),
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        rx.table.column_header_cell("Title"),
+                        rx.table.column_header_cell("File"),
+                        rx.table.column_header_cell("Size"),
+                        rx.table.column_header_cell("Status"),
+                    )
+                ),
+                rx.table.body(rx.foreach(CollectionState.documents, _document_row)),
+                width="100%",
+            ),
+            rx.cond(CollectionState.documents.length() == 0, rx.text("No documents yet.", color_scheme="gray")),
+            rx.cond(SessionState.is_staff, _members_panel()),
+            spacing="4",
+            width="100%",
+        ),
+    )

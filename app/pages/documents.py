@@ -1,0 +1,73 @@
+import reflex as rx
+
+from components.common import not_found, status_badge
+from state.documents import DocumentState
+
+
+def _meta(label: str, value: rx.Var) -> rx.Component:
+    return rx.data_list.item(rx.data_list.label(label), rx.data_list.value(value))
+
+
+def _version_row(v: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(v["version_no"].to_string()),
+        rx.table.cell(v["filename"]),
+        rx.table.cell(v["size_label"]),
+        rx.table.cell(v["uploaded_by"]),
+        rx.table.cell(v["created_label"]),
+        rx.table.cell(status_badge(v["status"], v["step"])),
+        rx.table.cell(
+            rx.link(
+                "Download",
+                href=DocumentState.download_url + "?version=" + v["id"].to_string(),
+                is_external=False,
+            )
+        ),
+    )
+
+
+def document() -> rx.Component:
+    return rx.cond(
+        DocumentState.not_found,
+        not_found("This document does not exist, or you may not see it."),
+        rx.vstack(
+            rx.link("← " + DocumentState.collection_name, href="/collections/" + DocumentState.collection_slug),
+            rx.heading(DocumentState.title, size="7", id="document-title"),
+            rx.hstack(
+                status_badge(DocumentState.current["status"], DocumentState.current["step"]),
+                rx.cond(
+                    DocumentState.current["error"] != "",
+                    rx.text(DocumentState.current["error"], color_scheme="red", size="2"),
+                ),
+                align="center",
+            ),
+            rx.el.a(
+                rx.button(rx.icon("download", size=16), "Download the original", size="3"),
+                href=DocumentState.download_url,
+                download=True,
+                id="download",
+            ),
+            rx.data_list.root(
+                _meta("File", DocumentState.current["filename"]),
+                _meta("Type", DocumentState.current["mime_type"]),
+                _meta("Size", DocumentState.current["size_label"]),
+                _meta("Pages", DocumentState.current["page_count"].to_string()),
+                _meta("SHA-256", DocumentState.current["sha256"]),
+                _meta("Uploaded", DocumentState.current["created_label"]),
+                _meta("Uploaded by", DocumentState.current["uploaded_by"]),
+            ),
+            rx.heading("Versions", size="4"),
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *(rx.table.column_header_cell(h) for h in ("#", "File", "Size", "By", "When", "Status", ""))
+                    )
+                ),
+                rx.table.body(rx.foreach(DocumentState.versions, _version_row)),
+                width="100%",
+            ),
+            spacing="4",
+            width="100%",
+            align="start",
+        ),
+    )

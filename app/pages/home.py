@@ -1,0 +1,44 @@
+import reflex as rx
+
+from app import routes
+from components.search_box import search_box
+from state.collections import CollectionsState
+from state.search import SearchState
+
+
+def _collection_card(c: rx.Var) -> rx.Component:
+    return rx.link(
+        rx.card(
+            rx.vstack(
+                rx.hstack(
+                    rx.icon("folder", size=18),
+                    rx.text(c["name"], weight="bold"),
+                    rx.cond(~c["is_public"], rx.badge("private", color_scheme="orange")),
+                    align="center",
+                ),
+                rx.text(c["document_count"].to_string() + " documents", size="2", color_scheme="gray"),
+                spacing="1",
+            ),
+            width="100%",
+        ),
+        href="/collections/" + c["slug"].to(str),
+        underline="none",
+        width="100%",
+    )
+
+
+def home() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Find it inside the documents", size="8", padding_top="1em"),
+        rx.text("Search the full text of every document in the library.", color_scheme="gray", size="4"),
+        search_box(SearchState.submit),
+        rx.heading("Collections", size="5", padding_top="1.5em"),
+        rx.cond(
+            CollectionsState.items.length() > 0,
+            rx.grid(rx.foreach(CollectionsState.items, _collection_card), columns="3", spacing="3", width="100%"),
+            rx.text("No collections yet.", color_scheme="gray"),
+        ),
+        rx.link("All collections", href=routes.COLLECTIONS),
+        spacing="4",
+        width="100%",
+    )

@@ -1,0 +1,57 @@
+"""Small pure view pieces: props in, component out."""
+
+from typing import Any
+
+import reflex as rx
+
+
+def error_callout(message: Any) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="triangle_alert", color_scheme="red", role="alert", width="100%"),
+    )
+
+
+def notice_callout(message: Any) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="info", color_scheme="green", role="status", width="100%"),
+    )
+
+
+def form_field(label: str, name: str, type_: str = "text", **props: Any) -> rx.Component:
+    return rx.vstack(
+        rx.el.label(label, html_for=name, font_weight="500", font_size="0.9em"),
+        rx.input(name=name, id=name, type=type_, width="100%", size="3", **props),
+        spacing="1",
+        width="100%",
+    )
+
+
+def narrow_card(*children: rx.Component, **props: Any) -> rx.Component:
+    return rx.center(
+        rx.card(rx.vstack(*children, spacing="4", width="100%"), width="100%", max_width="440px"),
+        width="100%",
+        padding_top="2em",
+        **props,
+    )
+
+
+def status_badge(status: Any, step: Any = "") -> rx.Component:
+    return rx.match(
+        status,
+        ("ready", rx.badge("ready", color_scheme="green")),
+        ("failed", rx.badge("failed", color_scheme="red")),
+        ("processing", rx.badge(rx.spinner(size="1"), "processing: ", step, color_scheme="blue")),
+        rx.badge("waiting", color_scheme="gray"),
+    )
+
+
+def not_found(message: str) -> rx.Component:
+    return rx.vstack(
+        rx.heading("Not found", size="7"),
+        rx.text(message),
+        rx.link("Back to the library", href="/"),
+        spacing="3",
+        padding_y="3em",
+    )

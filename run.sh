@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Starts the whole library on this machine: ./run.sh
+# Other commands:  ./run.sh create-admin EMAIL   ./run.sh migrate
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/bootstrap.sh
+bootstrap_python
+
+case "${1:-serve}" in
+  serve)
+    exec .venv/bin/python -m backend.launcher ;;
+  create-admin|migrate)
+    exec .venv/bin/python -m backend.cli "$@" ;;
+  *)
+    echo "usage: ./run.sh [serve | create-admin EMAIL | migrate]" >&2
+    exit 2 ;;
+esac

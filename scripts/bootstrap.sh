@@ -1,0 +1,41 @@
+# Shared by run.sh and test.sh: make .venv with every pinned dependency, once.
+# Re-installs only when pyproject.toml changed since the last install.
+
+bootstrap_python() {
+  local extras="${1:-}"
+  local py="${PYTHON:-python3}"
+  if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "Python 3.11 or newer is needed (found: $("$py" --version 2>&1))." >&2
+    exit 1
+  fi
+  if [ ! -x .venv/bin/python ]; then
+    echo "Creating the virtual environment in .venv ..."
+    "$py" -m venv .venv
+  fi
+  local stamp=".venv/.installed${extras:+-$extras}"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "Installing Python dependencies${extras:+ (with $extras)} ..."
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+    touch "$stamp"
+  fi
+  if ! .venv/bin/python -c 'import magic' 2>/dev/null; then
+    install_debian libmagic1
+  fi
+  export PATH="$PWD/.venv/bin:$PATH"
+  export REFLEX_USE_NPM=1 REFLEX_TELEMETRY_ENABLED=false
+}
+
+install_debian() {
+  # Installs Debian packages when missing (root, or sudo without a password).
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo -n"
+  echo "Installing system packages: ${missing[*]} ..."
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

@@ -1,0 +1,222 @@
+"""The collections list, a collection's page, and uploads into it."""
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+import reflex as rx
+
+from backend import queue
+from backend.collections import service as collections
+from backend.documents import service as documents
+from backend.errors import LibraryError
+from backend.storage.service import UploadSink, get_store, human_size
+from state.session import SessionState, acting, acting_as
+
+UPLOAD_ID = "documents"
+WATCH_SECONDS = 600
+
+
+class CollectionsState(rx.State):
+    items: list[dict[str, Any]] = []
+    error: str = ""
+
+    @rx.event
+    async def load(self) -> None:
+        async with acting(self) as (session, actor):
+            found = await collections.list_visible(session=session, actor=actor)
+            await session.commit()
+        self.items = [asdict(c) for c in found]
+
+    @rx.event
+    async def create(self, form: dict[str, Any]) -> rx.event.EventSpec | None:
+        self.error = ""
+        try:
+            async with acting(self) as (session, actor):
+                created = await collections.create(
+                    session=session,
+                    actor=actor,
+                    name=str(form.get("name", "")),
+                    description=str(form.get("description", "")),
+                    is_public=form.get("visibility", "public") == "public",
+                )
+                await session.commit()
+        except LibraryError as exc:
+            self.error = str(exc)
+            return None
+        return rx.redirect(f"/collections/{created.slug}")
+
+
+def _document_row(d: documents.DocumentSummary) -> dict[str, Any]:
+    row = asdict(d)
+    row["size_label"] = human_size(d.size)
+    row["created_label"] = d.created_at.strftime("%Y-%m-%d %H:%M")
+    return row
+
+
+async def _record(
+    token: str,
+    sink: UploadSink,
+    filename: str,
+    collection_id: int,
+    accepted: list[str],
+    problems: list[str],
+) -> None:
+    """Finish one streamed file and record it as a document; its ingest runs after commit."""
+    stored = await sink.finish()
+    try:
+        async with acting_as(token) as (session, actor):
+            await documents.add_document(
+                session=session,
+                actor=actor,
+                collection_id=collection_id,
+                stored=stored,
+                filename=filename,
+            )
+            await queue.commit(session)
+        accepted.append(filename)
+    except LibraryError as exc:
+        await get_store().delete(stored.key)
+        problems.append(f"{filename}: {exc}")
+
+
+class CollectionState(rx.State):
+    collection_id: int = 0
+    name: str = ""
+    description: str = ""
+    is_public: bool = True
+    can_curate: bool = False
+    not_found: bool = False
+    documents: list[dict[str, Any]] = []
+    error: str = ""
+    notice: str = ""
+    uploading: bool = False
+    upload_progress: int = 0
+    upload_label: str = ""
+    watching: bool = False
+    member_error: str = ""
+
+    @rx.var
+    def any_in_progress(self) -> bool:
+        return any(d["status"] in ("pending", "processing") for d in self.documents)
+
+    async def _reload(self) -> None:
+        async with acting(self) as (session, actor):
+            collection = await collections.get_by_slug(
+                session=session, actor=actor, slug=self.router.url.path.rstrip("/").split("/")[-1]
+            )
+            assert collection.id is not None
+            self.collection_id = collection.id
+            self.name = collection.name
+            self.description = collection.description
+            self.is_public = collection.is_public
+            self.can_curate = await collections.can_curate(
+                session=session, actor=actor, collection=collection
+            )
+            rows = await documents.list_in_collection(
+                session=session, actor=actor, collection_id=collection.id
+            )
+            await session.commit()
+        self.documents = [_document_row(d) for d in rows]
+
+    @rx.event
+    async def load(self) -> rx.event.EventSpec | None:
+        self.error = self.notice = ""
+        self.not_found = False
+        try:
+            await self._reload()
+        except LibraryError:
+            self.not_found = True
+            self.documents = []
+            return None
+        if self.any_in_progress:
+            return CollectionState.watch_ingest
+        return None
+
+    @rx.event
+    def progress(self, info: dict[str, Any]) -> None:
+        self.upload_progress = round(float(info.get("progress", 0)) * 100)
+        loaded, total = int(info.get("loaded", 0)), int(info.get("total", 0))
+        self.upload_label = f"{human_size(loaded)} of {human_size(total)} sent"
+
+    @rx.event(background=True)
+    async def upload(self, chunks: rx.UploadChunkIterator) -> Any:
+        """Stream each dropped file into the store, then record it and queue its ingest."""
+        async with self:
+            self.uploading, self.error, self.notice = True, "", ""
+            collection_id = self.collection_id
+            token = (await self.get_state(SessionState)).token
+        accepted: list[str] = []
+        problems: list[str] = []
+        try:
+            async with acting_as(token) as (session, actor):
+                await documents.require_curator(
+                    session=session, actor=actor, collection_id=collection_id
+                )
+            store = get_store()
+            sink: UploadSink | None = None
+            current = ""
+            try:
+                async for chunk in chunks:
+                    if sink is None or chunk.filename != current:
+                        if sink is not None:
+                            await _record(token, sink, current, collection_id, accepted, problems)
+                        sink, current = UploadSink(store), chunk.filename
+                    await sink.write(chunk.data)
+                if sink is not None:
+                    await _record(token, sink, current, collection_id, accepted, problems)
+            except BaseException:
+                if sink is not None:
+                    await sink.abort()
+                raise
+        except LibraryError as exc:
+            problems.append(str(exc))
+        async with self:
+            self.uploading = False
+            self.upload_progress = 0
+            self.upload_label = ""
+            self.notice = f"Received {len(accepted)} file(s): {', '.join(accepted)}" if accepted else ""
+            self.error = " ".join(problems)
+            await self._reload()
+        return [rx.clear_selected_files(UPLOAD_ID), CollectionState.watch_ingest]
+
+    @rx.event(background=True)
+    async def watch_ingest(self) -> None:
+        """Refresh the list while files are being processed."""
+        async with self:
+            if self.watching:
+                return
+            self.watching = True
+        try:
+            for _ in range(WATCH_SECONDS):
+                await asyncio.sleep(1)
+                async with self:
+                    if not self.router.url.path.startswith("/collections/"):
+                        return
+                    try:
+                        await self._reload()
+                    except LibraryError:
+                        return
+                    if not self.any_in_progress:
+                        return
+        finally:
+            async with self:
+                self.watching = False
+
+    @rx.event
+    async def add_member(self, form: dict[str, Any]) -> None:
+        self.member_error = ""
+        try:
+            async with acting(self) as (session, actor):
+                await collections.add_member(
+                    session=session,
+                    actor=actor,
+                    collection_id=self.collection_id,
+                    email=str(form.get("email", "")),
+                    role=str(form.get("role", "viewer")),
+                )
+                await session.commit()
+        except LibraryError as exc:
+            self.member_error = str(exc)
+            return
+        self.notice = f"{form.get('email')} can now see this collection."
