@@ -8,14 +8,18 @@ from state.session import SessionState
 
 
 def _nav_link(label: str, href: str) -> rx.Component:
-    return rx.link(label, href=href, size="3", weight="medium", color_scheme="gray", high_contrast=True)
+    return rx.link(
+        label, href=href, size="3", weight="medium", color_scheme="gray", high_contrast=True
+    )
 
 
 def navbar() -> rx.Component:
     return rx.el.nav(
         rx.hstack(
             rx.link(
-                rx.hstack(rx.icon("library", size=22), rx.heading("Library", size="5"), align="center"),
+                rx.hstack(
+                    rx.icon("library", size=22), rx.heading("Library", size="5"), align="center"
+                ),
                 href=routes.HOME,
                 underline="none",
                 color_scheme="gray",
@@ -32,14 +36,22 @@ def navbar() -> rx.Component:
                 SessionState.logged_in,
                 rx.hstack(
                     rx.link(
-                        rx.hstack(rx.icon("circle_user", size=18), SessionState.user_name, align="center"),
+                        rx.hstack(
+                            rx.icon("circle_user", size=18), SessionState.user_name, align="center"
+                        ),
                         href=routes.ACCOUNT,
                         color_scheme="gray",
                         high_contrast=True,
                         id="account-link",
                     ),
                     rx.badge(SessionState.user_role, variant="soft"),
-                    rx.button("Log out", variant="outline", size="2", on_click=LogoutState.logout, id="logout"),
+                    rx.button(
+                        "Log out",
+                        variant="outline",
+                        size="2",
+                        on_click=LogoutState.logout,
+                        id="logout",
+                    ),
                     align="center",
                     spacing="3",
                 ),

@@ -92,15 +92,24 @@ class EmbeddedRedis:
             self.socket.unlink()
         args = [
             str(binary),
-            "--port", "0",
-            "--unixsocket", str(self.socket),
-            "--unixsocketperm", "700",
-            "--dir", str(self.root),
-            "--dbfilename", "dump.rdb",
-            "--save", "300 1",
-            "--appendonly", "no",
-            "--logfile", str(self.root / "redis.log"),
-            "--daemonize", "no",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.root),
+            "--dbfilename",
+            "dump.rdb",
+            "--save",
+            "300 1",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(self.root / "redis.log"),
+            "--daemonize",
+            "no",
         ]
         self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 10

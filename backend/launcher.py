@@ -105,21 +105,39 @@ def main() -> int:
         worker_log = open(data / "logs" / "worker.log", "ab")  # noqa: SIM115
         worker = subprocess.Popen(
             [sys.executable, "-m", "arq", "jobs.worker.WorkerSettings"],
-            cwd=PROJECT_ROOT, env=env, start_new_session=True,
-            stdout=worker_log, stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=worker_log,
+            stderr=subprocess.STDOUT,
         )
         children.append(("worker", worker))
         print(f"  Worker      started (log: {data / 'logs' / 'worker.log'})", flush=True)
 
         port = str(settings.port)
         web = subprocess.Popen(
-            [sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
-             "--backend-port", port, "--loglevel", "warning"],
-            cwd=PROJECT_ROOT, env=env, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "reflex",
+                "run",
+                "--env",
+                "prod",
+                "--single-port",
+                "--backend-port",
+                port,
+                "--loglevel",
+                "warning",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            start_new_session=True,
         )
         children.append(("web", web))
-        print("  Web         building the frontend and starting (first start takes longer)...",
-              flush=True)
+        print(
+            "  Web         building the frontend and starting (first start takes longer)...",
+            flush=True,
+        )
         health = f"http://127.0.0.1:{port}/api/v1/health"
         while not stopping and not _wait_http(health, web, 5):
             if web.poll() is not None:
@@ -137,8 +155,9 @@ def main() -> int:
         while not stopping:
             for name, proc in children:
                 if proc.poll() is not None:
-                    print(f"The {name} process exited ({proc.returncode}); stopping.",
-                          file=sys.stderr)
+                    print(
+                        f"The {name} process exited ({proc.returncode}); stopping.", file=sys.stderr
+                    )
                     stopping = True
             time.sleep(0.5)
         return 0

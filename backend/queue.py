@@ -64,4 +64,6 @@ async def commit(session: AsyncSession) -> None:
         try:
             await enqueue(job)
         except Exception:
-            log.exception("could not enqueue %s (%s); the sweeper will retry", job.function, job.job_id)
+            log.exception(
+                "could not enqueue %s (%s); the sweeper will retry", job.function, job.job_id
+            )

@@ -42,7 +42,9 @@ class LoginState(rx.State):
         session_state.token = result.token
         session_state._show(result.user)
         target = self.router.url.query_parameters.get("next", "/")
-        return rx.redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+        return rx.redirect(
+            target if target.startswith("/") and not target.startswith("//") else "/"
+        )
 
 
 class RegisterState(rx.State):

@@ -175,7 +175,9 @@ class CollectionState(rx.State):
             self.uploading = False
             self.upload_progress = 0
             self.upload_label = ""
-            self.notice = f"Received {len(accepted)} file(s): {', '.join(accepted)}" if accepted else ""
+            self.notice = (
+                f"Received {len(accepted)} file(s): {', '.join(accepted)}" if accepted else ""
+            )
             self.error = " ".join(problems)
             await self._reload()
         return [rx.clear_selected_files(UPLOAD_ID), CollectionState.watch_ingest]

@@ -38,9 +38,7 @@ class DocumentState(rx.State):
         raw_id = self.router.url.path.rstrip("/").split("/")[-1]
         try:
             async with acting(self) as (session, actor):
-                doc = await documents.get(
-                    session=session, actor=actor, document_id=int(raw_id)
-                )
+                doc = await documents.get(session=session, actor=actor, document_id=int(raw_id))
                 await session.commit()
         except (LibraryError, ValueError):
             self.not_found = True

@@ -14,7 +14,12 @@ def _session_row(s: rx.Var) -> rx.Component:
             rx.cond(
                 s["current"],
                 rx.badge("this browser"),
-                rx.button("End", size="1", variant="outline", on_click=AccountState.revoke(s["id"].to(int))),
+                rx.button(
+                    "End",
+                    size="1",
+                    variant="outline",
+                    on_click=AccountState.revoke(s["id"].to(int)),
+                ),
             )
         ),
     )
@@ -28,7 +33,12 @@ def account() -> rx.Component:
         rx.heading("Open sessions", size="4"),
         rx.table.root(
             rx.table.header(
-                rx.table.row(*(rx.table.column_header_cell(h) for h in ("Browser", "Address", "Last seen", "")))
+                rx.table.row(
+                    *(
+                        rx.table.column_header_cell(h)
+                        for h in ("Browser", "Address", "Last seen", "")
+                    )
+                )
             ),
             rx.table.body(rx.foreach(AccountState.sessions, _session_row)),
             width="100%",

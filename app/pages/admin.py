@@ -9,20 +9,31 @@ def _user_row(u: rx.Var) -> rx.Component:
         rx.table.cell(u["email"]),
         rx.table.cell(u["name"]),
         rx.table.cell(
-            rx.select(
-                ["admin", "librarian", "patron"],
+            rx.select.root(
+                rx.select.trigger(aria_label="Role of " + u["email"].to(str)),
+                rx.select.content(
+                    *(rx.select.item(role, value=role) for role in ("admin", "librarian", "patron"))
+                ),
                 value=u["role"].to(str),
                 on_change=lambda role: UsersState.set_role(u["id"].to(int), role),
-                aria_label="Role of " + u["email"].to(str),
             )
         ),
         rx.table.cell(
             rx.cond(
                 u["active"],
-                rx.button("Disable", size="1", variant="outline", color_scheme="red",
-                          on_click=UsersState.set_active(u["id"].to(int), False)),
-                rx.button("Enable", size="1", variant="outline",
-                          on_click=UsersState.set_active(u["id"].to(int), True)),
+                rx.button(
+                    "Disable",
+                    size="1",
+                    variant="outline",
+                    color_scheme="red",
+                    on_click=UsersState.set_active(u["id"].to(int), False),
+                ),
+                rx.button(
+                    "Enable",
+                    size="1",
+                    variant="outline",
+                    on_click=UsersState.set_active(u["id"].to(int), True),
+                ),
             )
         ),
         rx.table.cell(u["created"]),
@@ -38,7 +49,10 @@ def users() -> rx.Component:
             rx.table.root(
                 rx.table.header(
                     rx.table.row(
-                        *(rx.table.column_header_cell(h) for h in ("Email", "Name", "Role", "Access", "Since"))
+                        *(
+                            rx.table.column_header_cell(h)
+                            for h in ("Email", "Name", "Role", "Access", "Since")
+                        )
                     )
                 ),
                 rx.table.body(rx.foreach(UsersState.users, _user_row)),

@@ -12,7 +12,13 @@ def login() -> rx.Component:
         rx.form(
             rx.vstack(
                 form_field("Email", "email", "email", auto_complete="username", required=True),
-                form_field("Password", "password", "password", auto_complete="current-password", required=True),
+                form_field(
+                    "Password",
+                    "password",
+                    "password",
+                    auto_complete="current-password",
+                    required=True,
+                ),
                 rx.button("Log in", type="submit", size="3", width="100%", id="login-submit"),
                 spacing="3",
             ),
@@ -36,8 +42,20 @@ def register() -> rx.Component:
             rx.vstack(
                 form_field("Name", "name", auto_complete="name"),
                 form_field("Email", "email", "email", auto_complete="email", required=True),
-                form_field("Password (8 characters or more)", "password", "password", auto_complete="new-password", required=True),
-                form_field("Repeat the password", "password2", "password", auto_complete="new-password", required=True),
+                form_field(
+                    "Password (8 characters or more)",
+                    "password",
+                    "password",
+                    auto_complete="new-password",
+                    required=True,
+                ),
+                form_field(
+                    "Repeat the password",
+                    "password2",
+                    "password",
+                    auto_complete="new-password",
+                    required=True,
+                ),
                 rx.button("Create account", type="submit", size="3", width="100%"),
                 spacing="3",
             ),
@@ -81,8 +99,20 @@ def reset() -> rx.Component:
             ),
             rx.form(
                 rx.vstack(
-                    form_field("New password", "password", "password", auto_complete="new-password", required=True),
-                    form_field("Repeat it", "password2", "password", auto_complete="new-password", required=True),
+                    form_field(
+                        "New password",
+                        "password",
+                        "password",
+                        auto_complete="new-password",
+                        required=True,
+                    ),
+                    form_field(
+                        "Repeat it",
+                        "password2",
+                        "password",
+                        auto_complete="new-password",
+                        required=True,
+                    ),
                     rx.button("Set the password", type="submit", size="3", width="100%"),
                     spacing="3",
                 ),

@@ -1,14 +1,16 @@
 import reflex as rx
 
 from components.common import error_callout, form_field, not_found, notice_callout, status_badge
-from state.collections import UPLOAD_ID, CollectionState, CollectionsState
+from state.collections import UPLOAD_ID, CollectionsState, CollectionState
 from state.session import SessionState
 
 
 def _row(c: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.link(c["name"], href="/collections/" + c["slug"].to(str))),
-        rx.table.cell(rx.cond(c["is_public"], rx.badge("public"), rx.badge("private", color_scheme="orange"))),
+        rx.table.cell(
+            rx.cond(c["is_public"], rx.badge("public"), rx.badge("private", color_scheme="orange"))
+        ),
         rx.table.cell(c["document_count"].to_string()),
     )
 
@@ -21,7 +23,12 @@ def _create_form() -> rx.Component:
                 error_callout(CollectionsState.error),
                 form_field("Name", "name", required=True),
                 form_field("Description", "description"),
-                rx.radio_group(["public", "private"], name="visibility", default_value="public", direction="row"),
+                rx.radio_group(
+                    ["public", "private"],
+                    name="visibility",
+                    default_value="public",
+                    direction="row",
+                ),
                 rx.button("Create collection", type="submit"),
                 spacing="3",
             ),
@@ -81,7 +88,9 @@ def _upload_panel() -> rx.Component:
                 multiple=True,
                 class_name="dropzone",
                 on_drop=CollectionState.upload(
-                    rx.upload_files_chunk(upload_id=UPLOAD_ID, on_upload_progress=CollectionState.progress)
+                    rx.upload_files_chunk(
+                        upload_id=UPLOAD_ID, on_upload_progress=CollectionState.progress
+                    )
                 ),
             ),
             rx.cond(
@@ -90,8 +99,13 @@ def _upload_panel() -> rx.Component:
                     rx.progress(value=CollectionState.upload_progress, width="100%"),
                     rx.hstack(
                         rx.text(CollectionState.upload_label, size="2"),
-                        rx.button("Cancel", size="1", variant="outline", color_scheme="red",
-                                  on_click=rx.cancel_upload(UPLOAD_ID)),
+                        rx.button(
+                            "Cancel",
+                            size="1",
+                            variant="outline",
+                            color_scheme="red",
+                            on_click=rx.cancel_upload(UPLOAD_ID),
+                        ),
                         align="center",
                     ),
                     width="100%",
@@ -111,7 +125,13 @@ def _members_panel() -> rx.Component:
                 rx.heading("Give someone access", size="4"),
                 error_callout(CollectionState.member_error),
                 rx.hstack(
-                    rx.input(name="email", type="email", placeholder="their email", required=True, aria_label="Member email"),
+                    rx.input(
+                        name="email",
+                        type="email",
+                        placeholder="their email",
+                        required=True,
+                        aria_label="Member email",
+                    ),
                     rx.select(["viewer", "curator"], name="role", default_value="viewer"),
                     rx.button("Add member", type="submit"),
                 ),
@@ -131,7 +151,11 @@ def collection() -> rx.Component:
         rx.vstack(
             rx.hstack(
                 rx.heading(CollectionState.name, size="7"),
-                rx.cond(CollectionState.is_public, rx.badge("public"), rx.badge("private", color_scheme="orange")),
+                rx.cond(
+                    CollectionState.is_public,
+                    rx.badge("public"),
+                    rx.badge("private", color_scheme="orange"),
+                ),
                 align="center",
             ),
             rx.text(CollectionState.description, color_scheme="gray"),
@@ -150,7 +174,10 @@ def collection() -> rx.Component:
                 rx.table.body(rx.foreach(CollectionState.documents, _document_row)),
                 width="100%",
             ),
-            rx.cond(CollectionState.documents.length() == 0, rx.text("No documents yet.", color_scheme="gray")),
+            rx.cond(
+                CollectionState.documents.length() == 0,
+                rx.text("No documents yet.", color_scheme="gray"),
+            ),
             rx.cond(SessionState.is_staff, _members_panel()),
             spacing="4",
             width="100%",

@@ -20,7 +20,7 @@ def _version_row(v: rx.Var) -> rx.Component:
             rx.link(
                 "Download",
                 href=DocumentState.download_url + "?version=" + v["id"].to_string(),
-                is_external=False,
+                reload_document=True,
             )
         ),
     )
@@ -31,7 +31,10 @@ def document() -> rx.Component:
         DocumentState.not_found,
         not_found("This document does not exist, or you may not see it."),
         rx.vstack(
-            rx.link("← " + DocumentState.collection_name, href="/collections/" + DocumentState.collection_slug),
+            rx.link(
+                "← " + DocumentState.collection_name,
+                href="/collections/" + DocumentState.collection_slug,
+            ),
             rx.heading(DocumentState.title, size="7", id="document-title"),
             rx.hstack(
                 status_badge(DocumentState.current["status"], DocumentState.current["step"]),
@@ -45,6 +48,8 @@ def document() -> rx.Component:
                 rx.button(rx.icon("download", size=16), "Download the original", size="3"),
                 href=DocumentState.download_url,
                 download=True,
+                # Links are client-side routes by default; a file needs a real request.
+                reload_document=True,
                 id="download",
             ),
             rx.data_list.root(
@@ -60,7 +65,10 @@ def document() -> rx.Component:
             rx.table.root(
                 rx.table.header(
                     rx.table.row(
-                        *(rx.table.column_header_cell(h) for h in ("#", "File", "Size", "By", "When", "Status", ""))
+                        *(
+                            rx.table.column_header_cell(h)
+                            for h in ("#", "File", "Size", "By", "When", "Status", "")
+                        )
                     )
                 ),
                 rx.table.body(rx.foreach(DocumentState.versions, _version_row)),

@@ -16,7 +16,9 @@ def _collection_card(c: rx.Var) -> rx.Component:
                     rx.cond(~c["is_public"], rx.badge("private", color_scheme="orange")),
                     align="center",
                 ),
-                rx.text(c["document_count"].to_string() + " documents", size="2", color_scheme="gray"),
+                rx.text(
+                    c["document_count"].to_string() + " documents", size="2", color_scheme="gray"
+                ),
                 spacing="1",
             ),
             width="100%",
@@ -30,12 +32,19 @@ def _collection_card(c: rx.Var) -> rx.Component:
 def home() -> rx.Component:
     return rx.vstack(
         rx.heading("Find it inside the documents", size="8", padding_top="1em"),
-        rx.text("Search the full text of every document in the library.", color_scheme="gray", size="4"),
+        rx.text(
+            "Search the full text of every document in the library.", color_scheme="gray", size="4"
+        ),
         search_box(SearchState.submit),
         rx.heading("Collections", size="5", padding_top="1.5em"),
         rx.cond(
             CollectionsState.items.length() > 0,
-            rx.grid(rx.foreach(CollectionsState.items, _collection_card), columns="3", spacing="3", width="100%"),
+            rx.grid(
+                rx.foreach(CollectionsState.items, _collection_card),
+                columns="3",
+                spacing="3",
+                width="100%",
+            ),
             rx.text("No collections yet.", color_scheme="gray"),
         ),
         rx.link("All collections", href=routes.COLLECTIONS),

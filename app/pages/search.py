@@ -34,8 +34,14 @@ def search() -> rx.Component:
             SearchState.searched,
             rx.vstack(
                 rx.text(
-                    rx.cond(SearchState.total == 1, "1 document found", SearchState.total.to_string() + " documents found")
-                    + " (" + SearchState.took_ms.to_string() + " ms)",
+                    rx.cond(
+                        SearchState.total == 1,
+                        "1 document found",
+                        SearchState.total.to_string() + " documents found",
+                    )
+                    + " ("
+                    + SearchState.took_ms.to_string()
+                    + " ms)",
                     size="2",
                     color_scheme="gray",
                     id="result-count",
@@ -43,7 +49,8 @@ def search() -> rx.Component:
                 rx.cond(
                     SearchState.total == 0,
                     rx.callout(
-                        "Nothing matched. Check the spelling, use fewer words, or try a broader term.",
+                        "Nothing matched. Check the spelling, use fewer words, "
+                        "or try a broader term.",
                         icon="search_x",
                     ),
                 ),
@@ -51,18 +58,33 @@ def search() -> rx.Component:
                 rx.cond(
                     SearchState.page_count > 1,
                     rx.hstack(
-                        rx.button("Previous", variant="outline", disabled=SearchState.page <= 1,
-                                  on_click=SearchState.go_to_page(SearchState.page - 1)),
-                        rx.text("Page " + SearchState.page.to_string() + " of " + SearchState.page_count.to_string()),
-                        rx.button("Next", variant="outline", disabled=SearchState.page >= SearchState.page_count,
-                                  on_click=SearchState.go_to_page(SearchState.page + 1)),
+                        rx.button(
+                            "Previous",
+                            variant="outline",
+                            disabled=SearchState.page <= 1,
+                            on_click=SearchState.go_to_page(SearchState.page - 1),
+                        ),
+                        rx.text(
+                            "Page "
+                            + SearchState.page.to_string()
+                            + " of "
+                            + SearchState.page_count.to_string()
+                        ),
+                        rx.button(
+                            "Next",
+                            variant="outline",
+                            disabled=SearchState.page >= SearchState.page_count,
+                            on_click=SearchState.go_to_page(SearchState.page + 1),
+                        ),
                         align="center",
                     ),
                 ),
                 spacing="3",
                 width="100%",
             ),
-            rx.text("Type words to find; \"quoted phrases\", OR and -exclusion work.", color_scheme="gray"),
+            rx.text(
+                'Type words to find; "quoted phrases", OR and -exclusion work.', color_scheme="gray"
+            ),
         ),
         spacing="4",
         width="100%",

@@ -16,9 +16,10 @@ router = APIRouter(prefix="/api/v1")
 
 def content_disposition(filename: str) -> str:
     """An attachment header whose name survives any characters (RFC 6266 / 5987)."""
-    ascii_name = "".join(
-        ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in filename
-    ) or "download"
+    ascii_name = (
+        "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in filename)
+        or "download"
+    )
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
@@ -54,8 +55,13 @@ async def library_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_api() -> FastAPI:
-    api = FastAPI(title="Library API", version="1", docs_url="/api/v1/docs",
-                  openapi_url="/api/v1/openapi.json", redoc_url=None)
+    api = FastAPI(
+        title="Library API",
+        version="1",
+        docs_url="/api/v1/docs",
+        openapi_url="/api/v1/openapi.json",
+        redoc_url=None,
+    )
     api.include_router(router)
     api.add_exception_handler(LibraryError, library_error)
     return api

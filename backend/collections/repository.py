@@ -43,7 +43,9 @@ async def list_visible(session: AsyncSession, actor: User | None) -> list[tuple[
     return [(c, int(n)) for c, n in (await session.exec(stmt)).all()]
 
 
-async def visible_by_slug(session: AsyncSession, actor: User | None, slug: str) -> Collection | None:
+async def visible_by_slug(
+    session: AsyncSession, actor: User | None, slug: str
+) -> Collection | None:
     stmt = select(Collection).where(Collection.slug == slug, visible_collection_clause(actor))
     return (await session.exec(stmt)).first()
 
@@ -58,10 +60,11 @@ async def visible_by_id(
 
 
 async def slug_taken(session: AsyncSession, slug: str) -> bool:
-    return (await session.exec(select(Collection.id).where(Collection.slug == slug))).first() is not None
+    return (
+        await session.exec(select(Collection.id).where(Collection.slug == slug))
+    ).first() is not None
 
 
 async def member_role(session: AsyncSession, collection_id: int, user_id: int) -> str | None:
     row = await session.get(Membership, (collection_id, user_id))
     return row.role if row else None
-

@@ -112,7 +112,9 @@ async def get(*, session: AsyncSession, actor: User | None, document_id: int) ->
         raise NotFound("No such document.")
     document, collection = found
     assert document.id is not None and collection.id is not None
-    versions = [_version_public(v, n) for v, n in await repository.versions_of(session, document.id)]
+    versions = [
+        _version_public(v, n) for v, n in await repository.versions_of(session, document.id)
+    ]
     current = next((v for v in versions if v.id == document.current_version_id), None)
     await analytics.record(
         session=session, kind="document_view", actor=actor, document_id=document.id

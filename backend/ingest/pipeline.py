@@ -42,9 +42,12 @@ async def _local_copy(store: ObjectStore, key: str, tmpdir: Path) -> Path:
     if isinstance(store, LocalObjectStore):
         return store.local_path(key)
     path = tmpdir / "original"
-    with open(path, "wb") as fh:
+    fh = await asyncio.to_thread(path.open, "wb")
+    try:
         async for chunk in store.read(key):
-            fh.write(chunk)
+            await asyncio.to_thread(fh.write, chunk)
+    finally:
+        fh.close()
     return path
 
 

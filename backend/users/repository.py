@@ -18,8 +18,10 @@ async def by_id(session: AsyncSession, user_id: int) -> User | None:
 
 
 async def count_active_admins(session: AsyncSession) -> int:
-    stmt = select(func.count()).select_from(User).where(
-        User.role == Role.ADMIN.value, col(User.is_active).is_(True)
+    stmt = (
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.ADMIN.value, col(User.is_active).is_(True))
     )
     return int((await session.exec(stmt)).one())
 

@@ -66,9 +66,7 @@ async def list_users(*, session: AsyncSession, actor: User | None) -> list[User]
     return await repository.list_all(session)
 
 
-async def set_role(
-    *, session: AsyncSession, actor: User | None, user_id: int, role: str
-) -> User:
+async def set_role(*, session: AsyncSession, actor: User | None, user_id: int, role: str) -> User:
     """Change a user's role; admins only, and the last active admin cannot step down."""
     require_admin(actor)
     try:
@@ -100,7 +98,11 @@ async def set_active(
     user = await repository.by_id(session, user_id)
     if user is None:
         raise NotFound("No such user.")
-    if not active and user.role == Role.ADMIN and await repository.count_active_admins(session) <= 1:
+    if (
+        not active
+        and user.role == Role.ADMIN
+        and await repository.count_active_admins(session) <= 1
+    ):
         raise Conflict("This is the last admin; it cannot be disabled.")
     user.is_active = active
     session.add(user)

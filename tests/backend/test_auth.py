@@ -7,7 +7,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.auth import service as auth
 from backend.auth.models import UserSession
 from backend.auth.tokens import token_hash
-from backend.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied, TooManyAttempts
+from backend.errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    PermissionDenied,
+    TooManyAttempts,
+)
 from backend.mail.models import OutboxMessage
 from backend.redis_client import get_redis
 from backend.users import service as users
@@ -70,7 +76,10 @@ async def test_login_rotates_the_previous_session(db: AsyncSession) -> None:
     user = await make_user(db)
     first = await auth.login(session=db, redis=get_redis(), email=user.email, password=PASSWORD)
     second = await auth.login(
-        session=db, redis=get_redis(), email=user.email, password=PASSWORD,
+        session=db,
+        redis=get_redis(),
+        email=user.email,
+        password=PASSWORD,
         previous_token=first.token,
     )
     assert first.token != second.token
@@ -104,9 +113,13 @@ async def test_repeated_failures_slow_down_the_account(db: AsyncSession) -> None
     redis = get_redis()
     for _ in range(3):
         with pytest.raises(NotAuthenticated):
-            await auth.login(session=db, redis=redis, email=user.email, password="bad guess 1", ip="1.1.1.1")
+            await auth.login(
+                session=db, redis=redis, email=user.email, password="bad guess 1", ip="1.1.1.1"
+            )
     with pytest.raises(NotAuthenticated):
-        await auth.login(session=db, redis=redis, email=user.email, password="bad guess 1", ip="2.2.2.2")
+        await auth.login(
+            session=db, redis=redis, email=user.email, password="bad guess 1", ip="2.2.2.2"
+        )
     # Now even the right password is refused until the delay has passed, from any address.
     with pytest.raises(TooManyAttempts) as exc:
         await auth.login(session=db, redis=redis, email=user.email, password=PASSWORD, ip="3.3.3.3")
@@ -117,7 +130,13 @@ async def test_repeated_failures_slow_down_the_address(db: AsyncSession) -> None
     redis = get_redis()
     for i in range(4):
         with pytest.raises(NotAuthenticated):
-            await auth.login(session=db, redis=redis, email=f"x{i}@example.org", password="bad guess 1", ip="9.9.9.9")
+            await auth.login(
+                session=db,
+                redis=redis,
+                email=f"x{i}@example.org",
+                password="bad guess 1",
+                ip="9.9.9.9",
+            )
     user = await make_user(db)
     with pytest.raises(TooManyAttempts):
         await auth.login(session=db, redis=redis, email=user.email, password=PASSWORD, ip="9.9.9.9")
@@ -167,5 +186,7 @@ async def test_disabling_an_account_ends_its_sessions(db: AsyncSession) -> None:
 
 async def test_create_admin_promotes_existing_account(db: AsyncSession) -> None:
     patron = await make_user(db, email="chief@example.org")
-    admin = await users.create_admin(session=db, email="chief@example.org", password="the chief's own secret")
+    admin = await users.create_admin(
+        session=db, email="chief@example.org", password="the chief's own secret"
+    )
     assert admin.id == patron.id and admin.role == Role.ADMIN

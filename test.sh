@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: ./test.sh  (extra arguments go to pytest, e.g. ./test.sh -k search)
+# Installs what the tests need first: the Python test extras and Debian's Chromium.
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/bootstrap.sh
+bootstrap_python test
+[ -x /usr/bin/chromium ] || install_debian chromium
+
+echo "== lint"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check --quiet .
+echo "== tests"
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,75 @@
+"""The REST API through its ASGI app: health, and downloads byte for byte."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend import queue
+from backend.api.routes import content_disposition, create_api
+from backend.auth import service as auth
+from backend.redis_client import get_redis
+from backend.users.models import Role
+from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
+
+
+@pytest.fixture
+async def client(clean: None) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_api())
+    async with httpx.AsyncClient(transport=transport, base_url="http://library.test") as c:
+        yield c
+
+
+async def test_health(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_download_is_byte_for_byte_with_safe_headers(
+    client: httpx.AsyncClient, db: AsyncSession, data_dir: Path
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    data = bytes(range(256)) * 5000 + b"tail"
+    document, _ = await upload_bytes(db, librarian, collection, data, 'Résumé "final".txt')
+    await queue.commit(db)
+    response = await client.get(f"/api/v1/documents/{document.id}/download")
+    assert response.status_code == 200
+    assert response.content == data
+    assert response.headers["x-content-type-options"] == "nosniff"
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment;")
+    assert "filename*=UTF-8''R%C3%A9sum%C3%A9%20%22final%22.txt" in disposition
+
+
+async def test_private_download_needs_a_member_session(
+    client: httpx.AsyncClient, db: AsyncSession, data_dir: Path
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    outsider = await make_user(db)
+    collection = await make_collection(db, librarian, is_public=False)
+    document, _ = await upload_bytes(db, librarian, collection, b"secret words\n", "s.txt")
+    await queue.commit(db)
+    url = f"/api/v1/documents/{document.id}/download"
+    assert (await client.get(url)).status_code == 404
+    outsider_login = await auth.login(
+        session=db, redis=get_redis(), email=outsider.email, password=PASSWORD
+    )
+    staff_login = await auth.login(
+        session=db, redis=get_redis(), email=librarian.email, password=PASSWORD
+    )
+    await db.commit()
+    client.cookies.set("library_session", outsider_login.token)
+    denied = await client.get(url)
+    assert denied.status_code == 404 and "No such document" in denied.text
+    client.cookies.clear()
+    allowed = await client.get(url, headers={"Authorization": f"Bearer {staff_login.token}"})
+    assert allowed.status_code == 200 and allowed.content == b"secret words\n"
+
+
+def test_content_disposition_never_breaks_the_header() -> None:
+    header = content_disposition('a";\r\nSet-Cookie: x=1.pdf')
+    assert "\r" not in header and "\n" not in header
+    assert header.startswith('attachment; filename="a___')

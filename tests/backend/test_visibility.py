@@ -1,0 +1,112 @@
+"""A private collection's documents are invisible to anyone not a member, librarian or admin."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend import queue
+from backend.collections import service as collections
+from backend.documents import service as documents
+from backend.errors import NotFound, PermissionDenied
+from backend.search import service as search
+from backend.users.models import Role, User
+from tests.factories import make_collection, make_user, upload_bytes
+from tests.worker import run_burst
+
+SECRET_TEXT = b"The quokka ledger of the private archive.\n"
+
+
+@pytest.fixture
+async def library(db: AsyncSession, data_dir: Path) -> dict[str, object]:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    admin = await make_user(db, Role.ADMIN)
+    member = await make_user(db)
+    outsider = await make_user(db)
+    private = await make_collection(db, librarian, "Private archive", is_public=False)
+    public = await make_collection(db, librarian, "Open shelf")
+    assert private.id is not None
+    await collections.add_member(
+        session=db, actor=librarian, collection_id=private.id, email=member.email
+    )
+    doc, _ = await upload_bytes(db, librarian, private, SECRET_TEXT, "ledger.txt")
+    await upload_bytes(db, librarian, public, b"An open quokka leaflet.\n", "leaflet.txt")
+    await queue.commit(db)
+    await run_burst()
+    return {
+        "librarian": librarian,
+        "admin": admin,
+        "member": member,
+        "outsider": outsider,
+        "private": private,
+        "doc": doc,
+    }
+
+
+def _who(library: dict[str, object], name: str) -> User | None:
+    return None if name == "anonymous" else library[name]  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("name", ["anonymous", "outsider"])
+async def test_outsiders_see_nothing_of_a_private_collection(
+    db: AsyncSession, library: dict[str, object], name: str
+) -> None:
+    actor = _who(library, name)
+    doc, private = library["doc"], library["private"]
+    listed = await collections.list_visible(session=db, actor=actor)
+    assert [c.name for c in listed] == ["Open shelf"]
+    with pytest.raises(NotFound):
+        await collections.get_by_slug(session=db, actor=actor, slug=private.slug)  # type: ignore[attr-defined]
+    with pytest.raises(NotFound):
+        await documents.get(session=db, actor=actor, document_id=doc.id)  # type: ignore[attr-defined]
+    with pytest.raises(NotFound):
+        await documents.open_download(session=db, actor=actor, document_id=doc.id)  # type: ignore[attr-defined]
+    with pytest.raises(NotFound):
+        await documents.list_in_collection(session=db, actor=actor, collection_id=private.id)  # type: ignore[attr-defined]
+    results = await search.search(session=db, actor=actor, query="quokka")
+    assert results.total == 1 and results.hits[0].title == "leaflet"
+    assert (await search.search(session=db, actor=actor, query="ledger")).total == 0
+
+
+@pytest.mark.parametrize("name", ["member", "librarian", "admin"])
+async def test_members_and_staff_see_the_private_collection(
+    db: AsyncSession, library: dict[str, object], name: str
+) -> None:
+    actor = _who(library, name)
+    doc = library["doc"]
+    assert len(await collections.list_visible(session=db, actor=actor)) == 2
+    found = await documents.get(session=db, actor=actor, document_id=doc.id)  # type: ignore[attr-defined]
+    assert found.title == "ledger"
+    results = await search.search(session=db, actor=actor, query="quokka")
+    assert results.total == 2
+
+
+async def test_making_a_collection_public_takes_effect_at_once(
+    db: AsyncSession, library: dict[str, object]
+) -> None:
+    outsider = library["outsider"]
+    assert (await search.search(session=db, actor=outsider, query="ledger")).total == 0  # type: ignore[arg-type]
+    await db.exec(text("UPDATE collections SET is_public = true"))
+    assert (await search.search(session=db, actor=outsider, query="ledger")).total == 1  # type: ignore[arg-type]
+
+
+async def test_a_disabled_member_loses_access(db: AsyncSession, library: dict[str, object]) -> None:
+    member = library["member"]
+    member.is_active = False  # type: ignore[attr-defined]
+    assert (await search.search(session=db, actor=member, query="ledger")).total == 0  # type: ignore[arg-type]
+
+
+async def test_patrons_and_viewers_cannot_add_documents(
+    db: AsyncSession, library: dict[str, object]
+) -> None:
+    private = library["private"]
+    for name in ("member", "outsider"):
+        with pytest.raises((PermissionDenied, NotFound)):
+            await documents.require_curator(
+                session=db,
+                actor=_who(library, name),
+                collection_id=private.id,  # type: ignore[attr-defined]
+            )
+    with pytest.raises(PermissionDenied):
+        await collections.create(session=db, actor=_who(library, "member"), name="Mine")

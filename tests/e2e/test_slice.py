@@ -1,0 +1,143 @@
+"""The whole first slice, in Chromium, against the app served in prod mode."""
+
+import hashlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from tests.e2e.conftest import ROOT, PageErrors, ServedApp
+
+pytestmark = pytest.mark.e2e
+ADMIN = ("admin@example.org", "the admin's long passphrase")
+LIBRARIAN = ("librarian@example.org", "shelves and catalogues")
+PATRON = ("patron@example.org", "reading all night long")
+
+
+async def _register(page: Page, app: ServedApp, name: str, email: str, password: str) -> None:
+    await page.goto(f"{app.url}/register")
+    await page.fill("input[name=name]", name)
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", password)
+    await page.fill("input[name=password2]", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{app.url}/login")
+
+
+async def _log_in(page: Page, app: ServedApp, email: str, password: str) -> None:
+    await page.goto(f"{app.url}/login")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", password)
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{app.url}/")
+    await expect(page.locator("#logout")).to_be_visible()
+
+
+async def _new_page(browser: Browser, errors: PageErrors) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(accept_downloads=True)
+    return context, errors.watch(await context.new_page())
+
+
+async def _create_collection(page: Page, app: ServedApp, name: str, private: bool) -> None:
+    await page.goto(f"{app.url}/collections")
+    await page.fill("input[name=name]", name)
+    if private:
+        await page.get_by_role("radio", name="private").click()
+    await page.click("text=Create collection")
+    await expect(page.get_by_role("heading", name=name)).to_be_visible()
+
+
+async def _upload(page: Page, path: Path) -> None:
+    await page.locator("#documents input[type=file]").set_input_files(str(path))
+    row = page.locator(".document-row", has_text=path.name)
+    await expect(row.get_by_text("ready")).to_be_visible(timeout=60_000)
+
+
+async def test_librarian_uploads_and_patron_finds_reads_and_downloads(
+    served_app: ServedApp, browser: Browser, page_errors: PageErrors, corpus: Path, clean: None
+) -> None:
+    app = served_app
+    public_pdf = corpus / "files" / "py-pdf-sample-files" / "crazyones-pdfa.pdf"
+    private_pdf = corpus / "files" / "py-pdf-sample-files" / "pdflatex-4-pages.pdf"
+
+    # The first admin comes from the command line, as the README says.
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "create-admin",
+            ADMIN[0],
+            "--name",
+            "Ada Admin",
+            "--password-stdin",
+        ],
+        input=ADMIN[1] + "\n",
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=app.env,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+
+    # A librarian registers; the admin gives them the librarian role.
+    lib_ctx, lib = await _new_page(browser, page_errors)
+    await _register(lib, app, "Lena Librarian", *LIBRARIAN)
+    admin_ctx, admin = await _new_page(browser, page_errors)
+    await _log_in(admin, app, *ADMIN)
+    await admin.get_by_role("link", name="Users").click()
+    await admin.get_by_label(f"Role of {LIBRARIAN[0]}").click()
+    await admin.get_by_role("option", name="librarian").click()
+    await expect(admin.get_by_label(f"Role of {LIBRARIAN[0]}")).to_have_text("librarian")
+    await admin_ctx.close()
+
+    # The librarian creates a public and a private collection and uploads a real PDF to each.
+    await _log_in(lib, app, *LIBRARIAN)
+    await _create_collection(lib, app, "Open papers", private=False)
+    await _upload(lib, public_pdf)
+    await _create_collection(lib, app, "Staff only", private=True)
+    await _upload(lib, private_pdf)
+    private_doc_url = await lib.locator(".document-row a").first.get_attribute("href")
+    await lib_ctx.close()
+
+    # A patron searches a word from the public PDF, sees it highlighted, opens and downloads it.
+    pat_ctx, pat = await _new_page(browser, page_errors)
+    await _register(pat, app, "Pat Patron", *PATRON)
+    await _log_in(pat, app, *PATRON)
+    await pat.fill("input[name=q]", "misfits")
+    await pat.keyboard.press("Enter")
+    await pat.wait_for_url(re.compile(r".*/search\?q=misfits"))
+    hit = pat.locator(".search-hit")
+    await expect(hit).to_have_count(1)
+    await expect(hit.locator("mark.hit")).to_have_text(re.compile("misfits", re.I))
+    await hit.locator(".hit-title").click()
+    await expect(pat.locator("#document-title")).to_have_text("crazyones pdfa")
+    async with pat.expect_download() as info:
+        await pat.locator("#download").click()
+    download = await info.value
+    assert download.suggested_filename == public_pdf.name
+    saved = Path(await download.path())
+    assert (
+        hashlib.sha256(saved.read_bytes()).hexdigest()
+        == hashlib.sha256(public_pdf.read_bytes()).hexdigest()
+    )
+
+    # The patron is no member of the private collection: no hit, no page, no download.
+    await pat.goto(f"{app.url}/search?q=gefburn")
+    await expect(pat.locator("#result-count")).to_contain_text("0 documents found")
+    assert private_doc_url
+    await pat.goto(app.url + private_doc_url)
+    await expect(
+        pat.get_by_text("This document does not exist, or you may not see it.")
+    ).to_be_visible()
+    doc_id = private_doc_url.rstrip("/").split("/")[-1]
+    response = await pat.request.get(f"{app.url}/api/v1/documents/{doc_id}/download")
+    assert response.status == 404
+    await pat_ctx.close()
+
+    assert page_errors.messages == []
+    assert app.errors() == []

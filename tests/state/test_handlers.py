@@ -1,0 +1,114 @@
+"""State handlers called directly, as a browser tab would: they authorize through services."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reflex.state import State
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import app.app  # noqa: F401  (registers every state)
+from backend.auth import service as auth
+from backend.collections.models import Collection
+from backend.redis_client import get_redis
+from backend.users.models import Role, User
+from state.admin import UsersState
+from state.auth import LoginState
+from state.collections import CollectionsState, CollectionState
+from state.documents import DocumentState
+from state.session import SessionState
+from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
+
+
+def _substate(root: State, cls: type[Any]) -> Any:
+    return root.get_substate(cls.get_full_name().split("."))
+
+
+@pytest.fixture
+async def tab(clean: None) -> AsyncIterator[State]:
+    yield State(_reflex_internal_init=True)
+
+
+async def _log_in(db: AsyncSession, tab: State, user: User) -> None:
+    result = await auth.login(session=db, redis=get_redis(), email=user.email, password=PASSWORD)
+    await db.commit()
+    _substate(tab, SessionState).token = result.token
+
+
+async def test_patron_cannot_create_a_collection(db: AsyncSession, tab: State) -> None:
+    patron = await make_user(db)
+    await _log_in(db, tab, patron)
+    state = _substate(tab, CollectionsState)
+    await CollectionsState.create.fn(state, {"name": "Sneaky", "visibility": "public"})
+    assert state.error == "Only a librarian or an admin can do that."
+    assert (await db.exec(select(Collection))).all() == []
+
+
+async def test_anonymous_cannot_create_a_collection(db: AsyncSession, tab: State) -> None:
+    state = _substate(tab, CollectionsState)
+    await CollectionsState.create.fn(state, {"name": "Sneaky"})
+    assert state.error == "Please log in first."
+
+
+async def test_patron_cannot_change_roles(db: AsyncSession, tab: State) -> None:
+    patron = await make_user(db)
+    await make_user(db, Role.ADMIN)
+    await db.commit()
+    await _log_in(db, tab, patron)
+    state = _substate(tab, UsersState)
+    await UsersState.load.fn(state)
+    assert state.denied and state.users == []
+    assert patron.id is not None
+    await UsersState.set_role.fn(state, patron.id, "admin")
+    assert state.error == "Only an admin can do that."
+    await db.refresh(patron)
+    assert patron.role == Role.PATRON
+
+
+async def test_patron_cannot_add_members(db: AsyncSession, tab: State) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    patron = await make_user(db)
+    collection = await make_collection(db, librarian, is_public=False)
+    await db.commit()
+    await _log_in(db, tab, patron)
+    state = _substate(tab, CollectionState)
+    state.collection_id = collection.id
+    await CollectionState.add_member.fn(state, {"email": patron.email, "role": "curator"})
+    assert state.member_error == "Only a librarian or an admin can do that."
+
+
+async def test_private_document_page_is_not_found_for_outsiders(
+    db: AsyncSession, tab: State, data_dir: Path
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    patron = await make_user(db)
+    collection = await make_collection(db, librarian, is_public=False)
+    document, _ = await upload_bytes(db, librarian, collection, b"hidden\n", "h.txt")
+    await db.commit()
+    await _log_in(db, tab, patron)
+    state = _substate(tab, DocumentState)
+    state.router = state.router.__class__.from_router_data(
+        {"pathname": f"/documents/{document.id}", "asPath": f"/documents/{document.id}"}
+    )
+    await DocumentState.load.fn(state)
+    assert state.not_found and state.title == ""
+    # The same tab, logged in as the librarian, does see it (so the route above is read).
+    await _log_in(db, tab, librarian)
+    await DocumentState.load.fn(state)
+    assert not state.not_found and state.title == "h"
+
+
+async def test_login_handler_sets_the_session_and_refuses_bad_passwords(
+    db: AsyncSession, tab: State
+) -> None:
+    patron = await make_user(db)
+    await db.commit()
+    state = _substate(tab, LoginState)
+    await LoginState.submit.fn(state, {"email": patron.email, "password": "wrong password"})
+    assert state.error == "Email or password is incorrect."
+    session_state = _substate(tab, SessionState)
+    assert session_state.token == ""
+    await LoginState.submit.fn(state, {"email": patron.email, "password": PASSWORD})
+    assert state.error == "" and session_state.token and session_state.user_id == patron.id
