@@ -12,6 +12,7 @@ from backend.api.routes import create_api
 from backend.logging_setup import configure_logging
 from state.account import AccountState
 from state.admin import UsersState
+from state.auth import ForgotState, LoginState, RegisterState, ResetState
 from state.collections import CollectionsState, CollectionState
 from state.documents import DocumentState
 from state.search import SearchState
@@ -27,10 +28,10 @@ app = rx.App(
 PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
     (routes.HOME, home.home, "Library", [CollectionsState.load]),
     (routes.SEARCH, search.search, "Search", [SearchState.load]),
-    (routes.LOGIN, auth.login, "Log in", []),
-    (routes.REGISTER, auth.register, "Register", []),
-    (routes.FORGOT, auth.forgot, "Forgot password", []),
-    (routes.RESET, auth.reset, "New password", []),
+    (routes.LOGIN, auth.login, "Log in", [LoginState.load]),
+    (routes.REGISTER, auth.register, "Register", [RegisterState.load]),
+    (routes.FORGOT, auth.forgot, "Forgot password", [ForgotState.load]),
+    (routes.RESET, auth.reset, "New password", [ResetState.load]),
     (routes.ACCOUNT, account.account, "Your account", [AccountState.load]),
     (routes.COLLECTIONS, collections.collections, "Collections", [CollectionsState.load]),
     (routes.COLLECTION, collections.collection, "Collection", [CollectionState.load]),

@@ -12,13 +12,16 @@ from state.session import SessionState
 
 
 def _client_ip(state: rx.State) -> str:
-    forwarded = state.router.headers.raw_headers.get("x-forwarded-for", "")
-    return (forwarded.split(",")[0].strip() if forwarded else "") or state.router.session.client_ip
+    # Reflex resolves X-Forwarded-For only through `trusted_proxy_hops`, so it cannot be spoofed.
+    return state.router.session.client_ip
 
 
 class LoginState(rx.State):
     error: str = ""
-    busy: bool = False
+
+    @rx.event
+    def load(self) -> None:
+        self.error = ""
 
     @rx.event
     async def submit(self, form: dict[str, str]) -> rx.event.EventSpec | None:
@@ -49,6 +52,10 @@ class LoginState(rx.State):
 
 class RegisterState(rx.State):
     error: str = ""
+
+    @rx.event
+    def load(self) -> None:
+        self.error = ""
 
     @rx.event
     async def submit(self, form: dict[str, str]) -> rx.event.EventSpec | None:
@@ -91,6 +98,10 @@ class ForgotState(rx.State):
     error: str = ""
 
     @rx.event
+    def load(self) -> None:
+        self.sent, self.error = False, ""
+
+    @rx.event
     async def submit(self, form: dict[str, str]) -> None:
         async with session_scope() as session:
             message_id = await auth.request_password_reset(
@@ -106,6 +117,10 @@ class ForgotState(rx.State):
 class ResetState(rx.State):
     error: str = ""
     done: bool = False
+
+    @rx.event
+    def load(self) -> None:
+        self.done, self.error = False, ""
 
     @rx.event
     async def submit(self, form: dict[str, str]) -> None:

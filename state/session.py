@@ -11,15 +11,22 @@ import reflex as rx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth import service as auth
+from backend.auth.tokens import SESSION_COOKIE
 from backend.db import session_scope
+from backend.settings import get_settings
 from backend.users.models import User
 
-SESSION_COOKIE = "library_session"
+_HTTPS = get_settings().public_url.startswith("https://")
 
 
 class SessionState(rx.State):
     token: str = rx.Cookie(
-        "", name=SESSION_COOKIE, path="/", same_site="strict", max_age=14 * 24 * 3600
+        "",
+        name=SESSION_COOKIE,
+        path="/",
+        same_site="strict",
+        secure=_HTTPS,
+        max_age=get_settings().session_absolute_hours * 3600,
     )
     user_id: int = 0
     user_name: str = ""

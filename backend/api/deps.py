@@ -7,10 +7,9 @@ from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth import service as auth
+from backend.auth.tokens import SESSION_COOKIE
 from backend.db import session_scope
 from backend.users.models import User
-
-SESSION_COOKIE = "library_session"
 
 
 async def db_session() -> AsyncIterator[AsyncSession]:

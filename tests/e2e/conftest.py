@@ -30,7 +30,7 @@ ERROR_LINE = re.compile(
 )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -57,7 +57,7 @@ class ServedApp:
 def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: run the tests through ./test.sh, which installs it")
-    port = _free_port()
+    port = free_port()
     data = tmp_path_factory.mktemp("e2e-data")
     env = dict(os.environ)
     env.update(

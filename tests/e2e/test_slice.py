@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.mail.models import OutboxMessage
 from tests.e2e.conftest import ROOT, PageErrors, ServedApp
 
 pytestmark = pytest.mark.e2e
@@ -139,5 +142,38 @@ async def test_librarian_uploads_and_patron_finds_reads_and_downloads(
     assert response.status == 404
     await pat_ctx.close()
 
+    assert page_errors.messages == []
+    assert app.errors() == []
+
+
+async def test_password_reset_through_the_outbox(
+    served_app: ServedApp, browser: Browser, page_errors: PageErrors, db: AsyncSession
+) -> None:
+    app = served_app
+    context, page = await _new_page(browser, page_errors)
+    await _register(page, app, "Forgetful Fred", "fred@example.org", "my first passphrase")
+    await page.goto(f"{app.url}/forgot-password")
+    await page.fill("input[name=email]", "fred@example.org")
+    await page.click("button[type=submit]")
+    await expect(page.get_by_text("a reset link is on its way")).to_be_visible()
+
+    message = (await db.exec(select(OutboxMessage))).one()
+    assert message.to_address == "fred@example.org"
+    link = re.search(r"http\S+reset-password\?token=\S+", message.body)
+    assert link is not None
+    await page.goto(link.group(0))
+    await page.fill("input[name=password]", "my second passphrase")
+    await page.fill("input[name=password2]", "my second passphrase")
+    await page.click("button[type=submit]")
+    await expect(page.get_by_text("Your password is changed")).to_be_visible()
+
+    await _log_in(page, app, "fred@example.org", "my second passphrase")
+    # The link works once only.
+    await page.goto(link.group(0))
+    await page.fill("input[name=password]", "my third passphrase")
+    await page.fill("input[name=password2]", "my third passphrase")
+    await page.click("button[type=submit]")
+    await expect(page.get_by_text("invalid or has expired")).to_be_visible()
+    await context.close()
     assert page_errors.messages == []
     assert app.errors() == []
