@@ -15,8 +15,8 @@ bootstrap_python() {
   local stamp=".venv/.installed${extras:+-$extras}"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "Installing Python dependencies${extras:+ (with $extras)} ..."
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+    .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | _pip_noise
+    .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}" 2>&1 | _pip_noise
     touch "$stamp"
   fi
   if ! .venv/bin/python -c 'import magic' 2>/dev/null; then
@@ -24,6 +24,12 @@ bootstrap_python() {
   fi
   export PATH="$PWD/.venv/bin:$PATH"
   export REFLEX_USE_NPM=1 REFLEX_TELEMETRY_ENABLED=false
+}
+
+_pip_noise() {
+  # Drops pip's warnings about index locations this machine's pip config lists but lacks.
+  grep -v -e "is ignored: it is neither a file nor a directory" \
+          -e "SetuptoolsDeprecationWarning" -e "^  !!" -e "with strategy, WheelFile" || true
 }
 
 install_debian() {
