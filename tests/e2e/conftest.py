@@ -2,11 +2,11 @@
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,19 +53,45 @@ class ServedApp:
         return found
 
 
-@pytest.fixture(scope="session")
-def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: run the tests through ./test.sh, which installs it")
+@dataclass
+class Launched:
+    """The launcher of ./run.sh running in the background, as a person would start it."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    env: dict[str, str]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while "library is open" not in self.output():
+            if self.proc.poll() is not None:
+                pytest.fail("the app did not start:\n" + self.output()[-4000:])
+            if time.monotonic() > deadline:
+                pytest.fail(f"the app did not start within {timeout:.0f} s")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        """Ctrl-C, then wait as long as a person would."""
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def launch(data: Path, **overrides: str) -> Launched:
+    """Start `python -m backend.launcher` with its data in `data`; env overrides as given."""
     port = free_port()
-    data = tmp_path_factory.mktemp("e2e-data")
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in overrides or overrides[k]}
     env.update(
-        PORT=str(port),
-        PUBLIC_URL=f"http://localhost:{port}",
-        DATA_DIR=str(data),
-        WEB_WORKERS="1",
+        PORT=str(port), PUBLIC_URL=f"http://localhost:{port}", DATA_DIR=str(data), WEB_WORKERS="1"
     )
+    env.update({k: v for k, v in overrides.items() if v})
     log = data / "launcher.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -76,31 +102,22 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    app = ServedApp(
-        url=f"http://localhost:{port}", env=env, logs=[log, data / "logs" / "worker.log"]
-    )
+    return Launched(proc=proc, url=f"http://localhost:{port}", env=env, log=log)
+
+
+@pytest.fixture(scope="session")
+def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: run the tests through ./test.sh, which installs it")
+    data = tmp_path_factory.mktemp("e2e-data")
+    launched = launch(data)
     try:
-        deadline = time.monotonic() + 600
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("the app did not start:\n" + log.read_text(errors="replace")[-4000:])
-            try:
-                with urllib.request.urlopen(f"{app.url}/api/v1/health", timeout=2) as r:
-                    if r.status == 200 and "library is open" in log.read_text(errors="replace"):
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("the app did not answer within 10 minutes")
-            time.sleep(1)
-        yield app
+        launched.wait_ready()
+        yield ServedApp(
+            url=launched.url, env=launched.env, logs=[launched.log, data / "logs" / "worker.log"]
+        )
     finally:
-        os.killpg(proc.pid, 2)  # Ctrl-C, as a person would
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+        launched.stop()
 
 
 @pytest.fixture(scope="session")
