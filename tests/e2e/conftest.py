@@ -10,9 +10,17 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from redis.asyncio import Redis
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.models import metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -76,6 +84,8 @@ class Launched:
 
     def stop(self) -> None:
         """Ctrl-C, then wait as long as a person would."""
+        if self.proc.poll() is not None:
+            return
         os.killpg(self.proc.pid, signal.SIGINT)
         try:
             self.proc.wait(90)
@@ -105,12 +115,37 @@ def launch(data: Path, **overrides: str) -> Launched:
     return Launched(proc=proc, url=f"http://localhost:{port}", env=env, log=log)
 
 
+def _redis_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(db)
+        return f"unix://{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def _fresh_database(url: str, name: str) -> str:
+    """A new empty database beside the test database (the served app has its own)."""
+    target = make_url(url).set(database=name)
+    admin = make_url(url).set(drivername="postgresql")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return target.render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    """The app on its own database and Redis database, so its worker never takes the
+    jobs of other tests."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: run the tests through ./test.sh, which installs it")
     data = tmp_path_factory.mktemp("e2e-data")
-    launched = launch(data)
+    launched = launch(
+        data,
+        DATABASE_URL=_fresh_database(os.environ["DATABASE_URL"], "library_e2e"),
+        REDIS_URL=_redis_db(os.environ["REDIS_URL"], 1),
+    )
     try:
         launched.wait_ready()
         yield ServedApp(
@@ -118,6 +153,21 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
         )
     finally:
         launched.stop()
+
+
+@pytest.fixture
+async def app_db(served_app: ServedApp) -> AsyncIterator[AsyncSession]:
+    """A session on the served app's database; its tables are emptied after the test."""
+    engine = create_async_engine(served_app.env["DATABASE_URL"])
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        yield session
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    redis = Redis.from_url(served_app.env["REDIS_URL"])
+    await redis.flushdb()
+    await redis.aclose()
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,11 @@ async def _upload(page: Page, path: Path) -> None:
 
 
 async def test_librarian_uploads_and_patron_finds_reads_and_downloads(
-    served_app: ServedApp, browser: Browser, page_errors: PageErrors, corpus: Path, clean: None
+    served_app: ServedApp,
+    browser: Browser,
+    page_errors: PageErrors,
+    corpus: Path,
+    app_db: AsyncSession,
 ) -> None:
     app = served_app
     public_pdf = corpus / "files" / "py-pdf-sample-files" / "crazyones-pdfa.pdf"
@@ -147,7 +151,7 @@ async def test_librarian_uploads_and_patron_finds_reads_and_downloads(
 
 
 async def test_password_reset_through_the_outbox(
-    served_app: ServedApp, browser: Browser, page_errors: PageErrors, db: AsyncSession
+    served_app: ServedApp, browser: Browser, page_errors: PageErrors, app_db: AsyncSession
 ) -> None:
     app = served_app
     context, page = await _new_page(browser, page_errors)
@@ -157,7 +161,7 @@ async def test_password_reset_through_the_outbox(
     await page.click("button[type=submit]")
     await expect(page.get_by_text("a reset link is on its way")).to_be_visible()
 
-    message = (await db.exec(select(OutboxMessage))).one()
+    message = (await app_db.exec(select(OutboxMessage))).one()
     assert message.to_address == "fred@example.org"
     link = re.search(r"http\S+reset-password\?token=\S+", message.body)
     assert link is not None
