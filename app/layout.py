@@ -82,4 +82,6 @@ def shell(content: rx.Component) -> rx.Component:
             id="main",
         ),
         width="100%",
+        # "true" once the page's load events have run; browser tests wait for it.
+        custom_attrs={"data-ready": rx.cond(rx.State.is_hydrated, "true", "false")},
     )

@@ -196,3 +196,9 @@ class PageErrors:
 @pytest.fixture
 def page_errors() -> PageErrors:
     return PageErrors()
+
+
+async def goto(page: Page, url: str) -> None:
+    """Open a page and wait until its load events have run (so typing is not lost)."""
+    await page.goto(url)
+    await page.locator('[data-ready="true"]').wait_for()

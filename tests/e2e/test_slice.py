@@ -12,7 +12,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.mail.models import OutboxMessage
-from tests.e2e.conftest import ROOT, PageErrors, ServedApp
+from tests.e2e.conftest import ROOT, PageErrors, ServedApp, goto
 
 pytestmark = pytest.mark.e2e
 ADMIN = ("admin@example.org", "the admin's long passphrase")
@@ -21,7 +21,7 @@ PATRON = ("patron@example.org", "reading all night long")
 
 
 async def _register(page: Page, app: ServedApp, name: str, email: str, password: str) -> None:
-    await page.goto(f"{app.url}/register")
+    await goto(page, f"{app.url}/register")
     await page.fill("input[name=name]", name)
     await page.fill("input[name=email]", email)
     await page.fill("input[name=password]", password)
@@ -31,7 +31,7 @@ async def _register(page: Page, app: ServedApp, name: str, email: str, password:
 
 
 async def _log_in(page: Page, app: ServedApp, email: str, password: str) -> None:
-    await page.goto(f"{app.url}/login")
+    await goto(page, f"{app.url}/login")
     await page.fill("input[name=email]", email)
     await page.fill("input[name=password]", password)
     await page.click("#login-submit")
@@ -45,7 +45,7 @@ async def _new_page(browser: Browser, errors: PageErrors) -> tuple[BrowserContex
 
 
 async def _create_collection(page: Page, app: ServedApp, name: str, private: bool) -> None:
-    await page.goto(f"{app.url}/collections")
+    await goto(page, f"{app.url}/collections")
     await page.fill("input[name=name]", name)
     if private:
         await page.get_by_role("radio", name="private").click()
@@ -134,10 +134,10 @@ async def test_librarian_uploads_and_patron_finds_reads_and_downloads(
     )
 
     # The patron is no member of the private collection: no hit, no page, no download.
-    await pat.goto(f"{app.url}/search?q=gefburn")
+    await goto(pat, f"{app.url}/search?q=gefburn")
     await expect(pat.locator("#result-count")).to_contain_text("0 documents found")
     assert private_doc_url
-    await pat.goto(app.url + private_doc_url)
+    await goto(pat, app.url + private_doc_url)
     await expect(
         pat.get_by_text("This document does not exist, or you may not see it.")
     ).to_be_visible()
@@ -156,7 +156,7 @@ async def test_password_reset_through_the_outbox(
     app = served_app
     context, page = await _new_page(browser, page_errors)
     await _register(page, app, "Forgetful Fred", "fred@example.org", "my first passphrase")
-    await page.goto(f"{app.url}/forgot-password")
+    await goto(page, f"{app.url}/forgot-password")
     await page.fill("input[name=email]", "fred@example.org")
     await page.click("button[type=submit]")
     await expect(page.get_by_text("a reset link is on its way")).to_be_visible()
@@ -165,7 +165,7 @@ async def test_password_reset_through_the_outbox(
     assert message.to_address == "fred@example.org"
     link = re.search(r"http\S+reset-password\?token=\S+", message.body)
     assert link is not None
-    await page.goto(link.group(0))
+    await goto(page, link.group(0))
     await page.fill("input[name=password]", "my second passphrase")
     await page.fill("input[name=password2]", "my second passphrase")
     await page.click("button[type=submit]")
@@ -173,7 +173,7 @@ async def test_password_reset_through_the_outbox(
 
     await _log_in(page, app, "fred@example.org", "my second passphrase")
     # The link works once only.
-    await page.goto(link.group(0))
+    await goto(page, link.group(0))
     await page.fill("input[name=password]", "my third passphrase")
     await page.fill("input[name=password2]", "my third passphrase")
     await page.click("button[type=submit]")
