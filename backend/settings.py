@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     smtp_from: str = "library@localhost"
     smtp_starttls: bool = True
 
+    # Extraction and thumbnails run in a child process under these limits.
+    extract_memory_mb: int = Field(default=1536, ge=256)
+    extract_cpu_seconds: int = Field(default=120, ge=5)
+    extract_wall_seconds: int = Field(default=240, ge=5)
+    extract_max_pages: int = Field(default=5000, ge=1)
+    max_image_pixels: int = Field(default=80_000_000, ge=1_000_000)
+    zip_max_unpacked_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    zip_max_files: int = Field(default=10_000, ge=10)
+    ocr_enabled: bool = True
+    ocr_languages: str = "eng"
+    ocr_max_pages: int = Field(default=50, ge=0)
+
     search_page_size: int = Field(default=10, ge=1, le=100)
     # bcrypt cost; tests lower it, production keeps the default or raises it.
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)

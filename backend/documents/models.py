@@ -1,8 +1,9 @@
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 from backend.db import utcnow
@@ -75,6 +76,14 @@ class DocumentVersion(SQLModel, table=True):
     step: str = Field(default="", max_length=40)
     error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     page_count: int | None = Field(default=None)
+    warnings: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # Extracted metadata: title, authors, subjects, description, dates, EXIF, ...
+    meta: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
+    language: str = Field(default="", max_length=12)
+    thumbnail_key: str = Field(default="", max_length=200)
+    preview_key: str = Field(default="", max_length=200)
     processed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )

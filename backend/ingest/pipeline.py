@@ -16,7 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import session_scope, utcnow
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
-from backend.ingest import extract, sniff
+from backend.documents.service import title_from_filename
+from backend.ingest import sandbox, sniff
 from backend.storage.base import ObjectStore
 from backend.storage.local import LocalObjectStore
 
@@ -58,6 +59,18 @@ async def index_document(session: AsyncSession, document_id: int) -> None:
             """
             UPDATE documents d SET search_vector =
                 setweight(to_tsvector('english', unaccent(d.title)), 'A') ||
+                setweight(to_tsvector('english', unaccent(coalesce((
+                    SELECT concat_ws(' ',
+                        (SELECT string_agg(a, ' ') FROM jsonb_array_elements_text(
+                            coalesce(v.meta->'authors', '[]')) a),
+                        (SELECT string_agg(s, ' ') FROM jsonb_array_elements_text(
+                            coalesce(v.meta->'subjects', '[]')) s))
+                    FROM document_versions v WHERE v.id = d.current_version_id
+                ), ''))), 'B') ||
+                setweight(to_tsvector('english', unaccent(coalesce((
+                    SELECT v.meta->>'description' FROM document_versions v
+                    WHERE v.id = d.current_version_id
+                ), ''))), 'C') ||
                 setweight(to_tsvector('english', unaccent(left(coalesce((
                     SELECT string_agg(p.text, ' ' ORDER BY p.page_no)
                     FROM document_pages p WHERE p.version_id = d.current_version_id
@@ -99,34 +112,62 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
     assert version.id is not None
     await _set(session, version, status=IngestStatus.PROCESSING.value, step="sniff", error="")
     with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
-        path = await _local_copy(store, version.file_key, Path(tmp))
+        workdir = Path(tmp)
+        path = await _local_copy(store, version.file_key, workdir)
         head = await asyncio.to_thread(_read_head, path)
         sniffed = sniff.sniff(head, version.filename)
         if sniffed.error:
             raise StepFailed("sniff", sniffed.error)
         await _set(session, version, mime_type=sniffed.mime_type, step="extract")
-        try:
-            result = await asyncio.to_thread(extract.EXTRACTORS[sniffed.mime_type], path)
-        except extract.ExtractionError as exc:
-            raise StepFailed("extract", str(exc)) from exc
+        result = await sandbox.run(path, sniffed.mime_type, workdir)
+        if result.error:
+            raise StepFailed("extract", result.error)
+        await _set(session, version, step="thumbnail")
+        thumbs = {
+            name: await _store_thumbnail(store, version.id, workdir / filename)
+            for name, filename in result.thumbnails.items()
+        }
     await session.exec(delete(DocumentPage).where(col(DocumentPage.version_id) == version.id))
     session.add_all(
         DocumentPage(version_id=version.id, page_no=i + 1, text=page)
         for i, page in enumerate(result.pages)
     )
-    version.page_count = len(result.pages)
+    version.page_count = int(result.meta.get("page_count") or len(result.pages)) or None
+    version.meta = result.meta
+    version.language = result.language
+    version.thumbnail_key = thumbs.get("small", "")
+    version.preview_key = thumbs.get("large", "")
+    version.warnings = "; ".join(result.warnings)
     await _set(session, version, step="index")
     document = await session.get(Document, version.document_id)
     if document is not None and document.current_version_id == version.id:
+        title = str(result.meta.get("title", "")).strip()
+        if (
+            title
+            and version.version_no == 1
+            and document.title == title_from_filename(version.filename)
+        ):
+            document.title = title[:500]
+            session.add(document)
+            await session.flush()
         await index_document(session, version.document_id)
     await _set(
-        session,
-        version,
-        status=IngestStatus.READY.value,
-        step="done",
-        error="; ".join(result.warnings),
-        processed_at=utcnow(),
+        session, version, status=IngestStatus.READY.value, step="done", processed_at=utcnow()
     )
+
+
+async def _store_thumbnail(store: ObjectStore, version_id: int, source: Path) -> str:
+    """Thumbnails are derived from the original, so a retry replaces them."""
+    key = f"thumbnails/{version_id}/{source.name}"
+    await store.delete(key)
+    writer = store.writer(key)
+    try:
+        await writer.write(await asyncio.to_thread(source.read_bytes))
+        await writer.commit()
+    except BaseException:
+        await writer.abort()
+        raise
+    return key
 
 
 def _read_head(path: Path) -> bytes:

@@ -1,0 +1,41 @@
+"""Parsers chosen by MIME type; each returns pages of text, metadata and a cover image."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from backend.ingest.parsers.base import Parsed, ParseError
+from backend.ingest.parsers.image import parse_image
+from backend.ingest.parsers.markup import parse_epub, parse_html, parse_rtf, parse_text
+from backend.ingest.parsers.office import parse_docx, parse_odt
+from backend.ingest.parsers.pdf import parse_pdf
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+ODT = "application/vnd.oasis.opendocument.text"
+EPUB = "application/epub+zip"
+
+PARSERS: dict[str, Callable[..., Parsed]] = {
+    "application/pdf": parse_pdf,
+    DOCX: parse_docx,
+    ODT: parse_odt,
+    EPUB: parse_epub,
+    "text/html": parse_html,
+    "text/plain": parse_text,
+    "text/markdown": parse_text,
+    "text/rtf": parse_rtf,
+    "image/jpeg": parse_image,
+    "image/png": parse_image,
+    "image/tiff": parse_image,
+    "image/webp": parse_image,
+    "image/gif": parse_image,
+}
+
+
+def parse(path: Path, mime: str, **limits: Any) -> Parsed:
+    parser = PARSERS.get(mime)
+    if parser is None:
+        raise ParseError(f"No parser reads {mime}.")
+    return parser(path, **limits)
+
+
+__all__ = ["PARSERS", "Parsed", "ParseError", "parse"]

@@ -1,0 +1,103 @@
+"""Raster images: metadata and EXIF with Pillow, text by OCR (tesseract)."""
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from backend.ingest.parsers.base import Parsed, ParseError, clean_text
+
+# Pillow plugins for the accepted types only; nothing else may be opened.
+FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "GIF")  # MPO opens through JPEG
+_EXIF_FIELDS = {
+    0x010F: "camera_make",
+    0x0110: "camera_model",
+    0x0131: "software",
+    0x013B: "artist",
+    0x8298: "copyright",
+    0x010E: "description",
+}
+_EXIF_IFD = {0x9003: "taken", 0x829A: "exposure_time", 0x829D: "f_number", 0x8827: "iso"}
+
+
+def harden_pillow(max_pixels: int) -> None:
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
+def open_image(source: Any) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    Image.init()  # registers every plugin, so the names in FORMATS resolve
+    try:
+        image = Image.open(source, formats=FORMATS)
+        image.load()
+        return image
+    except Image.DecompressionBombError as exc:
+        raise ParseError(f"The image is a decompression bomb ({exc}).") from exc
+    except Image.DecompressionBombWarning as exc:
+        raise ParseError(f"The image is too large to process safely ({exc}).") from exc
+    except UnidentifiedImageError as exc:
+        raise ParseError("The image cannot be read: its content is not a supported image.") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ParseError(f"The image is damaged or truncated ({exc}).") from exc
+
+
+def _exif(image: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        exif = image.getexif()
+    except Exception:
+        return out
+    for tag, name in _EXIF_FIELDS.items():
+        if exif.get(tag):
+            out[name] = str(exif[tag]).strip("\x00 ")
+    try:
+        ifd = exif.get_ifd(0x8769)
+        for tag, name in _EXIF_IFD.items():
+            if ifd.get(tag) is not None:
+                out[name] = str(ifd[tag])
+        gps = exif.get_ifd(0x8825)
+        if gps:
+            out["gps"] = True
+    except Exception:
+        pass
+    if exif.get(0x0112):
+        out["orientation"] = int(exif[0x0112])
+    return out
+
+
+def ocr(image: Any, languages: str) -> str:
+    import pytesseract
+    from PIL import ImageOps
+
+    gray = ImageOps.exif_transpose(image).convert("L")
+    try:
+        return str(pytesseract.image_to_string(gray, lang=languages, timeout=60))
+    except RuntimeError as exc:  # pytesseract's timeout
+        raise ParseError(f"OCR took too long ({exc}).") from exc
+    except pytesseract.TesseractNotFoundError as exc:
+        raise ParseError("OCR is not installed on this server (tesseract).") from exc
+
+
+def parse_image(path: Path, *, ocr_enabled: bool, ocr_languages: str, **_: Any) -> Parsed:
+    image = open_image(path)
+    frames = getattr(image, "n_frames", 1)
+    meta: dict[str, Any] = {
+        "width": image.width,
+        "height": image.height,
+        "format": image.format,
+        "mode": image.mode,
+        "frames": frames,
+        "exif": _exif(image),
+    }
+    result = Parsed(meta=meta, cover=image)
+    text = ""
+    if ocr_enabled:
+        try:
+            text = ocr(image, ocr_languages)
+        except ParseError as exc:
+            result.warnings.append(f"no text: {exc}")
+    result.pages = [clean_text(text)]
+    return result

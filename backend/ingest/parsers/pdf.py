@@ -1,0 +1,128 @@
+"""PDF: text per page and metadata with pypdfium2 (fast), pypdf as a second opinion."""
+
+from pathlib import Path
+from typing import Any
+
+from backend.ingest.parsers.base import Parsed, ParseError, clean_text, split_keywords, split_people
+
+
+def _pdf_date(value: str) -> str:
+    # "D:20210203123456+01'00'" -> "2021-02-03"
+    digits = value[2:] if value.startswith("D:") else value
+    if len(digits) >= 8 and digits[:8].isdigit():
+        return f"{digits[0:4]}-{digits[4:6]}-{digits[6:8]}"
+    if len(digits) >= 4 and digits[:4].isdigit():
+        return digits[:4]
+    return ""
+
+
+OCR_DPI = 200
+OCR_MAX_PIXELS = 40_000_000
+
+
+def _ocr_page(page: Any, languages: str) -> str:
+    from backend.ingest.parsers.image import ocr
+
+    width, height = page.get_size()
+    scale = OCR_DPI / 72
+    if width * height * scale * scale > OCR_MAX_PIXELS:
+        scale = (OCR_MAX_PIXELS / (width * height)) ** 0.5
+    return ocr(page.render(scale=scale, grayscale=True).to_pil(), languages)
+
+
+def parse_pdf(
+    path: Path,
+    *,
+    max_pages: int,
+    ocr_enabled: bool = False,
+    ocr_languages: str = "eng",
+    ocr_max_pages: int = 0,
+    **_: Any,
+) -> Parsed:
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        message = str(exc)
+        if "password" in message.lower():
+            return Parsed(warnings=["encrypted: no text (the PDF needs a password)"])
+        return _parse_with_pypdf(path, max_pages, message)
+    result = Parsed()
+    try:
+        count = len(pdf)
+        ocred = 0
+        if count == 0:
+            raise ParseError("The PDF has no pages.")
+        if count > max_pages:
+            result.warnings.append(f"only the first {max_pages} of {count} pages were read")
+        for index in range(min(count, max_pages)):
+            page = pdf[index]
+            try:
+                textpage = page.get_textpage()
+                text = textpage.get_text_bounded()
+                textpage.close()
+                # A page without a text layer is a scan: read it by OCR, within limits.
+                if not text.strip() and ocr_enabled and ocred < ocr_max_pages:
+                    ocred += 1
+                    try:
+                        text = _ocr_page(page, ocr_languages)
+                    except ParseError as exc:
+                        result.warnings.append(f"page {index + 1}: {exc}")
+                result.pages.append(clean_text(text))
+            except pdfium.PdfiumError:
+                result.pages.append("")
+                result.warnings.append(f"page {index + 1}: text could not be read")
+            finally:
+                page.close()
+        raw: dict[str, str] = {}
+        try:
+            raw = {k: str(v) for k, v in pdf.get_metadata_dict(skip_empty=True).items()}
+        except Exception:
+            result.warnings.append("the metadata could not be read")
+        result.meta = {
+            "title": raw.get("Title", ""),
+            "authors": split_people(raw.get("Author", "")),
+            "subjects": split_keywords(raw.get("Keywords", "")),
+            "description": raw.get("Subject", ""),
+            "created": _pdf_date(raw.get("CreationDate", "")),
+            "modified": _pdf_date(raw.get("ModDate", "")),
+            "producer": raw.get("Producer", ""),
+            "page_count": count,
+        }
+        if ocred:
+            result.warnings.append(f"{ocred} scanned page(s) read by OCR")
+    finally:
+        pdf.close()
+    return result
+
+
+def render_first_page(path: Path, width: int) -> Any:
+    """The first page as a PIL image about `width` pixels wide."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        page = pdf[0]
+        scale = max(0.05, min(4.0, width / max(1.0, page.get_width())))
+        image = page.render(scale=scale).to_pil()
+        page.close()
+        return image
+    finally:
+        pdf.close()
+
+
+def _parse_with_pypdf(path: Path, max_pages: int, pdfium_error: str) -> Parsed:
+    """PDFium refused the file; pypdf is more lenient with some damaged files."""
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(str(path), strict=False)
+        pages = [clean_text(page.extract_text() or "") for page in reader.pages[:max_pages]]
+    except Exception as exc:
+        raise ParseError(f"The PDF is damaged and cannot be read ({pdfium_error}; {exc}).") from exc
+    return Parsed(
+        pages=pages,
+        meta={"page_count": len(pages)},
+        warnings=["damaged PDF: read by the lenient reader, no thumbnail"],
+    )

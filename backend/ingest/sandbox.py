@@ -1,0 +1,145 @@
+"""Extraction, language and thumbnails of one file, in a child process under limits.
+
+Hostile files (decompression bombs, parser crashes, endless loops) can only take down
+the child: the parent maps its death to a reason a librarian can read.
+
+Child: `python -m backend.ingest.sandbox REQUEST.json` writes result.json (and
+small.webp, large.webp) into the request's output folder.
+"""
+
+import asyncio
+import json
+import os
+import resource
+import signal
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.settings import Settings, get_settings
+
+
+@dataclass
+class SandboxResult:
+    pages: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    language: str = ""
+    thumbnails: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+
+
+def _limits(settings: Settings) -> dict[str, Any]:
+    return {
+        "max_pages": settings.extract_max_pages,
+        "max_unpacked": settings.zip_max_unpacked_bytes,
+        "max_files": settings.zip_max_files,
+        "ocr_enabled": settings.ocr_enabled,
+        "ocr_languages": settings.ocr_languages,
+        "ocr_max_pages": settings.ocr_max_pages,
+    }
+
+
+def _child(request: dict[str, Any]) -> SandboxResult:
+    from backend.ingest import language, thumbnails
+    from backend.ingest.parsers import ParseError, parse
+    from backend.ingest.parsers.base import clean_meta
+    from backend.ingest.parsers.image import harden_pillow
+    from backend.ingest.parsers.pdf import render_first_page
+
+    harden_pillow(request["max_image_pixels"])
+    path, outdir, mime = Path(request["path"]), Path(request["outdir"]), request["mime"]
+    try:
+        parsed = parse(path, mime, **request["limits"])
+    except ParseError as exc:
+        return SandboxResult(error=str(exc))
+    except MemoryError:
+        return SandboxResult(error="Reading the file needs more memory than allowed.")
+    result = SandboxResult(
+        pages=parsed.pages, meta=clean_meta(parsed.meta), warnings=parsed.warnings
+    )
+    result.language = language.detect(parsed.pages)
+    try:
+        cover = parsed.cover
+        if cover is None and mime == "application/pdf" and parsed.pages:
+            cover = render_first_page(path, thumbnails.LARGE[0])
+        if cover is not None:
+            result.thumbnails = thumbnails.make(cover, outdir)
+    except (ParseError, OSError, ValueError, MemoryError) as exc:
+        result.warnings.append(f"no thumbnail: {exc}")
+    except Exception as exc:  # a preview must never cost the document
+        result.warnings.append(f"no thumbnail: {type(exc).__name__}")
+    return result
+
+
+def main() -> None:
+    request = json.loads(Path(sys.argv[1]).read_text())
+    result = _child(request)
+    out = Path(request["outdir"]) / "result.json"
+    out.write_text(json.dumps(asdict(result), ensure_ascii=False))
+
+
+def _set_limits(memory_mb: int, cpu_seconds: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.nice(5)
+
+
+async def run(
+    path: Path, mime: str, outdir: Path, settings: Settings | None = None
+) -> SandboxResult:
+    """Process one file in a limited child; never raises for a hostile file."""
+    settings = settings or get_settings()
+    request = {
+        "path": str(path),
+        "mime": mime,
+        "outdir": str(outdir),
+        "limits": _limits(settings),
+        "max_image_pixels": settings.max_image_pixels,
+    }
+    request_file = outdir / "request.json"
+    request_file.write_text(json.dumps(request))
+    memory, cpu = settings.extract_memory_mb, settings.extract_cpu_seconds
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "backend.ingest.sandbox",
+        str(request_file),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=lambda: _set_limits(memory, cpu),
+        start_new_session=True,
+    )
+    try:
+        _, stderr = await asyncio.wait_for(proc.communicate(), settings.extract_wall_seconds)
+    except TimeoutError:
+        os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        return SandboxResult(
+            error=f"Reading the file took longer than {settings.extract_wall_seconds} s."
+        )
+    except asyncio.CancelledError:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    result_file = outdir / "result.json"
+    if proc.returncode == 0 and result_file.exists():
+        return SandboxResult(**json.loads(result_file.read_text()))
+    return SandboxResult(error=_death_reason(proc.returncode, stderr.decode(errors="replace")))
+
+
+def _death_reason(code: int | None, stderr: str) -> str:
+    if code in (-signal.SIGXCPU, -signal.SIGKILL):
+        return "Reading the file used more processor time than allowed."
+    if "MemoryError" in stderr or "Cannot allocate memory" in stderr or "bad_alloc" in stderr:
+        return "Reading the file needs more memory than allowed."
+    if code is not None and code < 0:
+        return f"The reader crashed on this file (signal {signal.Signals(-code).name})."
+    last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {code}"
+    return f"The reader failed on this file ({last[:300]})."
+
+
+if __name__ == "__main__":
+    main()
