@@ -19,9 +19,8 @@ bootstrap_python() {
     .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}" 2>&1 | _pip_noise
     touch "$stamp"
   fi
-  if ! .venv/bin/python -c 'import magic' 2>/dev/null; then
-    install_debian libmagic1
-  fi
+  # libmagic for type sniffing, tesseract for OCR of images and scanned pages.
+  install_debian libmagic1 tesseract-ocr tesseract-ocr-eng
   export PATH="$PWD/.venv/bin:$PATH"
   export REFLEX_USE_NPM=1 REFLEX_TELEMETRY_ENABLED=false
 }

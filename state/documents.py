@@ -10,11 +10,37 @@ from backend.errors import LibraryError
 from backend.storage.service import human_size
 from state.session import acting
 
+LANGUAGE_NAMES = {
+    "en": "English",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "it": "Italian",
+    "nl": "Dutch",
+    "pt": "Portuguese",
+    "la": "Latin",
+    "ar": "Arabic",
+    "ru": "Russian",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "pl": "Polish",
+    "sv": "Swedish",
+    "da": "Danish",
+}
+
 
 def _version_row(v: documents.VersionPublic) -> dict[str, Any]:
     row = asdict(v)
+    meta = v.meta
+    row.pop("meta")
     row["size_label"] = human_size(v.size)
     row["created_label"] = v.created_at.strftime("%Y-%m-%d %H:%M")
+    row["authors"] = "; ".join(meta.get("authors", []))
+    row["subjects"] = ", ".join(meta.get("subjects", []))
+    row["description"] = str(meta.get("description", ""))
+    row["date"] = str(meta.get("created", ""))
+    row["language_label"] = LANGUAGE_NAMES.get(v.language, v.language) or "unknown"
+    row["page_label"] = str(v.page_count) if v.page_count else "—"
     return row
 
 
@@ -31,6 +57,12 @@ class DocumentState(rx.State):
     @rx.var
     def download_url(self) -> str:
         return f"/api/v1/documents/{self.document_id}/download"
+
+    @rx.var
+    def preview_url(self) -> str:
+        if not self.current.get("has_thumbnail"):
+            return ""
+        return f"/api/v1/documents/{self.document_id}/thumbnail?size=large"
 
     @rx.event
     async def load(self) -> None:

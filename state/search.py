@@ -23,6 +23,7 @@ class HitRow:
     collection_name: str
     page_label: str
     snippet: list[SegmentRow]
+    thumbnail_url: str
 
 
 class SearchState(rx.State):
@@ -64,6 +65,9 @@ class SearchState(rx.State):
                 collection_name=h.collection_name,
                 page_label=f"page {h.page_no}" if h.page_no else "",
                 snippet=[SegmentRow(s.text, s.hit) for s in h.snippet],
+                thumbnail_url=(
+                    f"/api/v1/documents/{h.document_id}/thumbnail" if h.has_thumbnail else ""
+                ),
             )
             for h in results.hits
         ]

@@ -21,6 +21,9 @@ _PROBE = """
 import json, sys
 import rxconfig, app.app, jobs.worker, backend.launcher, backend.cli
 import sqlalchemy.ext.asyncio, psycopg, magic, pypdf
+import backend.ingest.sandbox, backend.ingest.parsers, backend.ingest.thumbnails
+import pypdfium2, PIL.Image, docx, ebooklib.epub, selectolax.lexbor, striprtf.striprtf
+import py3langid.langid, pytesseract, lxml.etree, fontTools
 print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))
 """
 

@@ -7,19 +7,35 @@ from state.search import SearchState
 
 def _hit(h: rx.Var) -> rx.Component:
     return rx.card(
-        rx.vstack(
-            rx.link(
-                rx.heading(h.title, size="4"),
-                href="/documents/" + h.document_id.to_string(),
-                class_name="hit-title",
+        rx.hstack(
+            rx.cond(
+                h.thumbnail_url != "",
+                rx.image(
+                    src=h.thumbnail_url,
+                    alt="",
+                    width="72px",
+                    height="auto",
+                    loading="lazy",
+                    border="1px solid var(--gray-a5)",
+                ),
+                rx.box(width="72px"),
             ),
-            rx.hstack(
-                rx.text(h.collection_name, size="1", color_scheme="gray"),
-                rx.cond(h.page_label != "", rx.badge(h.page_label, variant="soft", size="1")),
-                spacing="2",
+            rx.vstack(
+                rx.link(
+                    rx.heading(h.title, size="4"),
+                    href="/documents/" + h.document_id.to_string(),
+                    class_name="hit-title",
+                ),
+                rx.hstack(
+                    rx.text(h.collection_name, size="1", color_scheme="gray"),
+                    rx.cond(h.page_label != "", rx.badge(h.page_label, variant="soft", size="1")),
+                    spacing="2",
+                ),
+                snippet(h.snippet),
+                spacing="1",
+                align="start",
             ),
-            snippet(h.snippet),
-            spacing="1",
+            spacing="4",
             align="start",
         ),
         width="100%",

@@ -49,6 +49,20 @@ async def download(
     )
 
 
+@router.get("/documents/{document_id}/thumbnail")
+async def thumbnail(
+    document_id: int, session: DbSession, actor: Actor, size: str = "small"
+) -> StreamingResponse:
+    key = await documents.open_thumbnail(
+        session=session, actor=actor, document_id=document_id, size=size
+    )
+    return StreamingResponse(
+        get_store().read(key),
+        media_type="image/webp",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"},
+    )
+
+
 async def library_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LibraryError)
     return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)

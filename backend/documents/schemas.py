@@ -1,5 +1,6 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -13,9 +14,13 @@ class VersionPublic:
     status: str
     step: str
     error: str
+    warnings: str
     page_count: int | None
+    language: str
     uploaded_by: str
     created_at: datetime
+    meta: dict[str, Any] = field(default_factory=dict)
+    has_thumbnail: bool = False
 
 
 @dataclass(frozen=True)

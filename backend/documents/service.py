@@ -99,7 +99,11 @@ def _version_public(v: DocumentVersion, uploader: str) -> VersionPublic:
         status=v.status,
         step=v.step,
         error=v.error,
+        warnings=v.warnings,
         page_count=v.page_count,
+        language=v.language,
+        meta=v.meta,
+        has_thumbnail=bool(v.thumbnail_key),
         uploaded_by=uploader,
         created_at=v.created_at,
     )
@@ -171,6 +175,25 @@ async def open_download(
         size=version.size,
         mime_type=version.mime_type or "application/octet-stream",
     )
+
+
+async def open_thumbnail(
+    *, session: AsyncSession, actor: User | None, document_id: int, size: str = "small"
+) -> str:
+    """The object key of the current version's thumbnail, if the actor may see the document."""
+    found = await repository.visible_document(session, actor, document_id)
+    if found is None:
+        raise NotFound("No such document.")
+    document = found[0]
+    version = (
+        await session.get(DocumentVersion, document.current_version_id)
+        if document.current_version_id
+        else None
+    )
+    key = (version.preview_key if size == "large" else version.thumbnail_key) if version else ""
+    if not key:
+        raise NotFound("This document has no thumbnail.")
+    return key
 
 
 async def list_in_collection(

@@ -66,7 +66,9 @@ def _child(request: dict[str, Any]) -> SandboxResult:
             cover = render_first_page(path, thumbnails.LARGE[0])
         if cover is not None:
             result.thumbnails = thumbnails.make(cover, outdir)
-    except (ParseError, OSError, ValueError, MemoryError) as exc:
+    except MemoryError:
+        result.warnings.append("no thumbnail: it needs more memory than allowed")
+    except (ParseError, OSError, ValueError) as exc:
         result.warnings.append(f"no thumbnail: {exc}")
     except Exception as exc:  # a preview must never cost the document
         result.warnings.append(f"no thumbnail: {type(exc).__name__}")

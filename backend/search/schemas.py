@@ -18,6 +18,7 @@ class Hit:
     page_no: int | None
     snippet: list[Segment]
     rank: float
+    has_thumbnail: bool = False
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ _PAGE_SQL = f"""
         LIMIT :limit OFFSET :offset
     )
     SELECT top.id, top.title, top.cname, top.cslug, top.rank, best.page_no,
-           coalesce(best.snippet, first.snippet, '') AS snippet
+           coalesce(best.snippet, first.snippet, '') AS snippet,
+           coalesce((SELECT v.thumbnail_key <> '' FROM document_versions v
+                     WHERE v.id = top.current_version_id), false) AS has_thumbnail
     FROM top, q
     LEFT JOIN LATERAL (
         SELECT p.page_no, ts_headline('english', p.text, q.tsq, :opts) AS snippet
@@ -112,6 +114,7 @@ async def search(
                 page_no=r.page_no,
                 snippet=segments(r.snippet),
                 rank=float(r.rank),
+                has_thumbnail=bool(r.has_thumbnail),
             )
             for r in rows.all()
         ]

@@ -73,3 +73,29 @@ def test_content_disposition_never_breaks_the_header() -> None:
     header = content_disposition('a";\r\nSet-Cookie: x=1.pdf')
     assert "\r" not in header and "\n" not in header
     assert header.startswith('attachment; filename="a___')
+
+
+async def test_thumbnails_follow_the_document_visibility(
+    client: httpx.AsyncClient, db: AsyncSession, data_dir: Path
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from tests.worker import run_burst
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), "teal").save(buffer, "PNG")
+    public = await make_collection(db, librarian)
+    private = await make_collection(db, librarian, is_public=False)
+    shown, _ = await upload_bytes(db, librarian, public, buffer.getvalue(), "teal.png")
+    hidden, _ = await upload_bytes(db, librarian, private, buffer.getvalue(), "secret.png")
+    await queue.commit(db)
+    await run_burst()
+    small = await client.get(f"/api/v1/documents/{shown.id}/thumbnail")
+    assert small.status_code == 200 and small.headers["content-type"] == "image/webp"
+    assert small.headers["x-content-type-options"] == "nosniff"
+    large = await client.get(f"/api/v1/documents/{shown.id}/thumbnail?size=large")
+    assert len(large.content) > 0 and large.content != small.content
+    assert (await client.get(f"/api/v1/documents/{hidden.id}/thumbnail")).status_code == 404

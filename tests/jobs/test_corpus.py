@@ -1,0 +1,56 @@
+"""Every file of the shared corpus ends ready or failed with a specific reason."""
+
+from pathlib import Path
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend import queue
+from backend.documents.models import DocumentVersion, IngestStatus
+from backend.users.models import Role
+from tests.factories import make_collection, make_user, upload_file
+from tests.worker import run_burst
+
+VAGUE = ("stopped unexpectedly", "The reader failed on this file", "crashed")
+# Files the corpus manifest marks as damaged, bombs or unsupported formats.
+EXPECTED_FAILURES = {
+    "broken.png",
+    "broken_data_stream.png",
+    "decompression_bomb.gif",
+    "truncated_image.png",
+    "truncated_jpeg.jpg",
+    "ultrahdr.jpg",
+    "hopper.bmp",
+    "hopper.psd",
+    "test-card-lossless.jp2",
+    "unreadablemetadata.pdf",
+}
+
+
+async def test_every_corpus_file_ends_ready_or_failed_with_a_reason(
+    db: AsyncSession, corpus: Path, data_dir: Path
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    files = sorted(p for p in (corpus / "files").glob("*/*") if p.name != "manifest.tsv")
+    assert len(files) == 88
+    for path in files:
+        await upload_file(db, librarian, collection, path)
+    await queue.commit(db)
+    worker = await run_burst()
+    assert worker.jobs_complete == len(files) and worker.jobs_failed == 0
+
+    versions = (await db.exec(select(DocumentVersion))).all()
+    outcome = {}
+    for v in versions:
+        await db.refresh(v)
+        outcome[v.filename] = (v.status, v.step, v.error)
+    for name, (status, _step, error) in outcome.items():
+        assert status in (IngestStatus.READY, IngestStatus.FAILED), (name, status)
+        if status == IngestStatus.FAILED:
+            assert error and not any(v in error for v in VAGUE), (name, error)
+    failed = {n for n, (s, _, _) in outcome.items() if s == IngestStatus.FAILED}
+    assert failed == EXPECTED_FAILURES
+    ready = [v for v in versions if v.status == IngestStatus.READY]
+    with_thumbnail = [v for v in ready if v.thumbnail_key]
+    assert len(with_thumbnail) >= len(ready) - 3  # encrypted PDF and two ODTs without previews
