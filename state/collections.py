@@ -206,6 +206,19 @@ class CollectionState(rx.State):
                 self.watching = False
 
     @rx.event
+    async def retry(self, version_id: int) -> rx.event.EventSpec | None:
+        self.error = ""
+        try:
+            async with acting(self) as (session, actor):
+                await documents.retry(session=session, actor=actor, version_id=version_id)
+                await queue.commit(session)
+            await self._reload()
+        except LibraryError as exc:
+            self.error = str(exc)
+            return None
+        return CollectionState.watch_ingest
+
+    @rx.event
     async def add_member(self, form: dict[str, Any]) -> None:
         self.member_error = ""
         try:

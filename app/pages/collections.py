@@ -67,6 +67,17 @@ def _document_row(d: rx.Var) -> rx.Component:
             rx.vstack(
                 status_badge(d["status"], d["step"]),
                 rx.cond(d["error"] != "", rx.text(d["error"], size="1", color_scheme="red")),
+                rx.cond(
+                    (d["status"] == "failed") & CollectionState.can_curate,
+                    rx.button(
+                        rx.icon("rotate_cw", size=14),
+                        "Retry",
+                        size="1",
+                        variant="outline",
+                        on_click=CollectionState.retry(d["version_id"].to(int)),
+                        class_name="retry",
+                    ),
+                ),
                 spacing="1",
             )
         ),
@@ -81,7 +92,13 @@ def _upload_panel() -> rx.Component:
             rx.upload(
                 rx.vstack(
                     rx.icon("upload", size=28),
-                    rx.text("Drop PDF or text files here, or click to choose them"),
+                    rx.text("Drop files here, or click to choose them"),
+                    rx.text(
+                        "PDF, Word (DOCX), OpenDocument, EPUB, HTML, text, Markdown, RTF, "
+                        "JPEG, PNG, TIFF, WebP, GIF",
+                        size="1",
+                        color_scheme="gray",
+                    ),
                     align="center",
                 ),
                 id=UPLOAD_ID,

@@ -5,7 +5,10 @@ from state.documents import DocumentState
 
 
 def _meta(label: str, value: rx.Var) -> rx.Component:
-    return rx.data_list.item(rx.data_list.label(label), rx.data_list.value(value))
+    return rx.cond(
+        value.to(str) != "",
+        rx.data_list.item(rx.data_list.label(label), rx.data_list.value(value)),
+    )
 
 
 def _version_row(v: rx.Var) -> rx.Component:
@@ -56,29 +59,35 @@ def document() -> rx.Component:
                 DocumentState.current["warnings"] != "",
                 rx.callout(DocumentState.current["warnings"], icon="info", color_scheme="amber"),
             ),
-            rx.cond(
-                DocumentState.preview_url != "",
-                rx.image(
-                    src=DocumentState.preview_url,
-                    alt="Preview of the first page",
-                    max_width="360px",
-                    border="1px solid var(--gray-a5)",
-                    id="preview",
+            rx.flex(
+                rx.cond(
+                    DocumentState.preview_url != "",
+                    rx.image(
+                        src=DocumentState.preview_url,
+                        alt="Preview of the first page",
+                        max_width="320px",
+                        height="auto",
+                        border="1px solid var(--gray-a5)",
+                        id="preview",
+                    ),
                 ),
-            ),
-            rx.data_list.root(
-                _meta("Authors", DocumentState.current["authors"]),
-                _meta("Subjects", DocumentState.current["subjects"]),
-                _meta("Description", DocumentState.current["description"]),
-                _meta("Date", DocumentState.current["date"]),
-                _meta("Language", DocumentState.current["language_label"]),
-                _meta("File", DocumentState.current["filename"]),
-                _meta("Type", DocumentState.current["mime_type"]),
-                _meta("Size", DocumentState.current["size_label"]),
-                _meta("Pages", DocumentState.current["page_label"]),
-                _meta("SHA-256", DocumentState.current["sha256"]),
-                _meta("Uploaded", DocumentState.current["created_label"]),
-                _meta("Uploaded by", DocumentState.current["uploaded_by"]),
+                rx.data_list.root(
+                    _meta("Authors", DocumentState.current["authors"]),
+                    _meta("Subjects", DocumentState.current["subjects"]),
+                    _meta("Description", DocumentState.current["description"]),
+                    _meta("Date", DocumentState.current["date"]),
+                    _meta("Language", DocumentState.current["language_label"]),
+                    _meta("File", DocumentState.current["filename"]),
+                    _meta("Type", DocumentState.current["mime_type"]),
+                    _meta("Size", DocumentState.current["size_label"]),
+                    _meta("Pages", DocumentState.current["page_label"]),
+                    _meta("SHA-256", DocumentState.current["sha256"]),
+                    _meta("Uploaded", DocumentState.current["created_label"]),
+                    _meta("Uploaded by", DocumentState.current["uploaded_by"]),
+                ),
+                spacing="6",
+                wrap="wrap",
+                align="start",
             ),
             rx.heading("Versions", size="4"),
             rx.table.root(

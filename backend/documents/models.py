@@ -84,6 +84,8 @@ class DocumentVersion(SQLModel, table=True):
     language: str = Field(default="", max_length=12)
     thumbnail_key: str = Field(default="", max_length=200)
     preview_key: str = Field(default="", max_length=200)
+    # How many times a librarian sent this version through the pipeline again.
+    attempts: int = Field(default=0)
     processed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )

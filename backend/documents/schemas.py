@@ -39,6 +39,7 @@ class DocumentPublic:
 @dataclass(frozen=True)
 class DocumentSummary:
     id: int
+    version_id: int
     title: str
     filename: str
     size: int

@@ -196,6 +196,27 @@ async def open_thumbnail(
     return key
 
 
+async def retry(*, session: AsyncSession, actor: User | None, version_id: int) -> DocumentVersion:
+    """Send a failed version through the pipeline again; curators of its collection only."""
+    version = await session.get(DocumentVersion, version_id)
+    document = await session.get(Document, version.document_id) if version else None
+    if version is None or document is None:
+        raise NotFound("No such version.")
+    await require_curator(session=session, actor=actor, collection_id=document.collection_id)
+    if version.status != IngestStatus.FAILED:
+        raise InvalidInput("Only a failed file can be retried.")
+    version.attempts += 1
+    attempt = version.attempts
+    version.status, version.step, version.error = IngestStatus.PENDING.value, "", ""
+    session.add(version)
+    await session.flush()
+    # A new job id: arq refuses an id whose earlier result it still keeps.
+    queue.defer(
+        session, "ingest_version", version_id, job_id=f"ingest:{version_id}:retry:{attempt}"
+    )
+    return version
+
+
 async def list_in_collection(
     *, session: AsyncSession, actor: User | None, collection_id: int
 ) -> list[DocumentSummary]:
@@ -208,6 +229,7 @@ async def list_in_collection(
         out.append(
             DocumentSummary(
                 id=d.id,
+                version_id=v.id if v and v.id else 0,
                 title=d.title,
                 filename=v.filename if v else "",
                 size=v.size if v else 0,

@@ -107,3 +107,30 @@ async def test_sweeper_requeues_versions_whose_enqueue_was_lost(
     fresh = (await db.exec(select(DocumentVersion).where(DocumentVersion.id == version.id))).one()
     await db.refresh(fresh)
     assert fresh.status == IngestStatus.READY
+
+
+async def test_retry_sends_a_failed_file_through_again(db: AsyncSession, data_dir: Path) -> None:
+    from backend.documents import service as documents
+    from backend.errors import InvalidInput, PermissionDenied
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    patron = await make_user(db)
+    collection = await make_collection(db, librarian)
+    _, version = await upload_bytes(db, librarian, collection, b"plain words\n", "words.pdf")
+    await queue.commit(db)
+    await run_burst()
+    await db.refresh(version)
+    assert version.status == IngestStatus.FAILED and version.id is not None
+    with pytest.raises(PermissionDenied):
+        await documents.retry(session=db, actor=patron, version_id=version.id)
+    # The librarian fixes the cause (here: the name), then retries.
+    version.filename = "words.txt"
+    db.add(version)
+    await documents.retry(session=db, actor=librarian, version_id=version.id)
+    await queue.commit(db)
+    worker = await run_burst()
+    assert worker.jobs_complete == 1
+    await db.refresh(version)
+    assert version.status == IngestStatus.READY and version.attempts == 1
+    with pytest.raises(InvalidInput):
+        await documents.retry(session=db, actor=librarian, version_id=version.id)

@@ -23,11 +23,13 @@ def upgrade() -> None:
     op.add_column('document_versions', sa.Column('meta', postgresql.JSONB(astext_type=sa.Text()), server_default='{}', nullable=False))
     op.add_column('document_versions', sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=12), server_default='', nullable=False))
     op.add_column('document_versions', sa.Column('thumbnail_key', sqlmodel.sql.sqltypes.AutoString(length=200), server_default='', nullable=False))
+    op.add_column('document_versions', sa.Column('attempts', sa.Integer(), server_default='0', nullable=False))
     op.add_column('document_versions', sa.Column('preview_key', sqlmodel.sql.sqltypes.AutoString(length=200), server_default='', nullable=False))
 
 
 def downgrade() -> None:
     op.drop_column('document_versions', 'preview_key')
+    op.drop_column('document_versions', 'attempts')
     op.drop_column('document_versions', 'thumbnail_key')
     op.drop_column('document_versions', 'language')
     op.drop_column('document_versions', 'meta')
