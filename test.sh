@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test: ./test.sh  (extra arguments go to pytest, e.g. ./test.sh -k search)
-# Installs what the tests need first: the Python test extras and Debian's Chromium.
+# Installs what the tests need first: the Python test extras, Debian's Chromium and clamd.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh
 bootstrap_python test
 [ -x /usr/bin/chromium ] || install_debian chromium
+[ -x /usr/sbin/clamd ] || install_debian clamav-daemon
 
 echo "== lint"
 .venv/bin/ruff check .

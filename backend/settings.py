@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     ocr_languages: str = "eng"
     ocr_max_pages: int = Field(default=50, ge=0)
 
+    # Virus scanning through clamd: unix:///run/clamav/clamd.ctl or tcp://host:3310.
+    clamd_url: str = ""
+    # Without a scanner, may files be published unscanned? (No: they wait as "failed".)
+    publish_unscanned: bool = True
+
     search_page_size: int = Field(default=10, ge=1, le=100)
     # bcrypt cost; tests lower it, production keeps the default or raises it.
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)

@@ -42,6 +42,10 @@ def status_badge(status: Any, step: Any = "") -> rx.Component:
         status,
         ("ready", rx.badge("ready", color_scheme="green")),
         ("failed", rx.badge("failed", color_scheme="red")),
+        (
+            "quarantined",
+            rx.badge(rx.icon("shield_alert", size=12), "quarantined", color_scheme="red"),
+        ),
         ("processing", rx.badge(rx.spinner(size="1"), "processing: ", step, color_scheme="blue")),
         rx.badge("waiting", color_scheme="gray"),
     )

@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from arq import Retry
 from sqlmodel import col, select
 
 from backend import queue
@@ -17,9 +18,19 @@ log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=2)
 
 
+MAX_TRANSIENT_TRIES = 6
+
+
 async def ingest_version(ctx: dict[str, Any], version_id: int) -> str:
-    """Run the ingest pipeline for one document version."""
-    return await pipeline.run(version_id, store=ctx["store"])
+    """Run the ingest pipeline for one document version; back off while a service is away."""
+    try:
+        return await pipeline.run(version_id, store=ctx["store"])
+    except pipeline.Transient as exc:
+        tries = int(ctx.get("job_try", 1))
+        if tries >= MAX_TRANSIENT_TRIES:
+            await pipeline.fail(version_id, exc.step, f"Gave up after {tries} tries: {exc.reason}.")
+            return "failed"
+        raise Retry(defer=min(300, 5 * 2**tries)) from exc
 
 
 async def send_mail(ctx: dict[str, Any], message_id: int) -> bool:

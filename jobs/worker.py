@@ -38,5 +38,5 @@ class WorkerSettings:
     redis_settings = queue.redis_settings()
     max_jobs = 4
     job_timeout = 600
-    max_tries = 3
+    max_tries = 6  # = jobs.tasks.MAX_TRANSIENT_TRIES: transient failures back off and retry
     keep_result = 3600

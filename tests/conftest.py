@@ -63,6 +63,45 @@ def corpus() -> Path:
     return CORPUS
 
 
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+CLAMD = Path("/usr/sbin/clamd")
+
+
+@pytest.fixture(scope="session")
+def clamd_url() -> Iterator[str]:
+    """A real clamd (Debian's clamav-daemon) with a one-line database that knows EICAR."""
+    import hashlib
+    import subprocess
+    import time
+
+    if not CLAMD.exists():
+        pytest.skip("clamd is not installed (./test.sh installs Debian's clamav-daemon)")
+    root = _TMP / "clamd"
+    (root / "db").mkdir(parents=True)
+    (root / "tmp").mkdir()
+    md5 = hashlib.md5(EICAR).hexdigest()
+    (root / "db" / "eicar.hdb").write_text(f"{md5}:{len(EICAR)}:Eicar-Test-Signature\n")
+    socket_path = root / "clamd.sock"
+    (root / "clamd.conf").write_text(
+        f"LocalSocket {socket_path}\nDatabaseDirectory {root / 'db'}\nForeground yes\n"
+        f"LogFile {root / 'clamd.log'}\nTemporaryDirectory {root / 'tmp'}\n"
+    )
+    proc = subprocess.Popen(
+        [str(CLAMD), f"--config-file={root / 'clamd.conf'}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not socket_path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log = root / "clamd.log"
+            pytest.fail("clamd did not start: " + (log.read_text() if log.exists() else ""))
+        time.sleep(0.2)
+    yield f"unix://{socket_path}"
+    proc.terminate()
+    proc.wait(30)
+
+
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
     path = Path(os.environ["DATA_DIR"])

@@ -14,6 +14,8 @@ class IngestStatus(StrEnum):
     PROCESSING = "processing"
     READY = "ready"
     FAILED = "failed"
+    # Infected: kept for the record, never indexed, shown or downloaded.
+    QUARANTINED = "quarantined"
 
 
 class Document(SQLModel, table=True):

@@ -160,8 +160,13 @@ async def open_download(
     version = await session.get(DocumentVersion, wanted) if wanted else None
     if version is None or version.document_id != document.id:
         raise NotFound("No such version.")
-    if version.status == IngestStatus.FAILED and version.step == "virus_scan":
-        raise PermissionDenied("This file is quarantined.")
+    if version.status == IngestStatus.QUARANTINED:
+        raise PermissionDenied("This file is infected and quarantined; it cannot be downloaded.")
+    if version.status != IngestStatus.READY and not await collections.can_curate(
+        session=session, actor=actor, collection=found[1]
+    ):
+        # Not scanned and checked yet: only the people who curate it may fetch it.
+        raise NotFound("This file is not available yet.")
     await analytics.record(
         session=session,
         kind="download",

@@ -17,7 +17,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.db import session_scope, utcnow
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import title_from_filename
-from backend.ingest import sandbox, sniff
+from backend.ingest import sandbox, sniff, virus
+from backend.settings import get_settings
 from backend.storage.base import ObjectStore
 from backend.storage.local import LocalObjectStore
 
@@ -26,10 +27,51 @@ MAX_INDEXED_CHARS = 400_000  # keeps the tsvector far below PostgreSQL's 1 MB li
 
 
 class StepFailed(Exception):
+    """The file cannot go on; `reason` tells the librarian why."""
+
+    status = IngestStatus.FAILED
+
     def __init__(self, step: str, reason: str) -> None:
         super().__init__(reason)
         self.step = step
         self.reason = reason
+
+
+class Quarantined(StepFailed):
+    status = IngestStatus.QUARANTINED
+
+
+class Transient(Exception):
+    """A service the step needs is away; the job should try again later."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(reason)
+        self.step = step
+        self.reason = reason
+
+
+async def _virus_scan(path: Path) -> str:
+    """Raise Quarantined for an infected file; return a warning when none was scanned."""
+    settings = get_settings()
+    if not settings.clamd_url:
+        if settings.publish_unscanned:
+            return "not scanned for viruses (no scanner is configured)"
+        raise StepFailed(
+            "virus_scan",
+            "No virus scanner is configured, and unscanned files may not be published. "
+            "Retry once the scanner runs.",
+        )
+    try:
+        verdict = await virus.scan(settings.clamd_url, path)
+    except virus.ScannerUnavailable as exc:
+        raise Transient("virus_scan", str(exc)) from exc
+    if not verdict.clean:
+        raise Quarantined(
+            "virus_scan",
+            f"Infected ({verdict.signature}): the file is quarantined and will never be "
+            "published or downloaded.",
+        )
+    return ""
 
 
 async def _set(session: AsyncSession, version: DocumentVersion, **fields: object) -> None:
@@ -99,13 +141,22 @@ async def run(version_id: int, *, store: ObjectStore) -> str:
             finished = True
             return IngestStatus.READY.value
     except StepFailed as exc:
-        await _fail(version_id, exc.step, exc.reason)
+        await fail(version_id, exc.step, exc.reason, status=exc.status)
         finished = True
-        return IngestStatus.FAILED.value
+        return exc.status.value
+    except Transient as exc:
+        await fail(
+            version_id,
+            exc.step,
+            f"Waiting to try again: {exc.reason}.",
+            status=IngestStatus.PENDING,
+        )
+        finished = True
+        raise
     finally:
         # A crash, a timeout or a cancellation must not leave the file "processing".
         if not finished:
-            await _fail(version_id, None, "Processing stopped unexpectedly{step}; use Retry.")
+            await fail(version_id, None, "Processing stopped unexpectedly{step}; use Retry.")
 
 
 async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectStore) -> None:
@@ -118,8 +169,12 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
         sniffed = sniff.sniff(head, version.filename)
         if sniffed.error:
             raise StepFailed("sniff", sniffed.error)
-        await _set(session, version, mime_type=sniffed.mime_type, step="extract")
+        await _set(session, version, mime_type=sniffed.mime_type, step="virus_scan")
+        unscanned = await _virus_scan(path)
+        await _set(session, version, step="extract")
         result = await sandbox.run(path, sniffed.mime_type, workdir)
+        if unscanned:
+            result.warnings.insert(0, unscanned)
         if result.error:
             raise StepFailed("extract", result.error)
         await _set(session, version, step="thumbnail")
@@ -175,14 +230,19 @@ def _read_head(path: Path) -> bytes:
         return fh.read(8192)
 
 
-async def _fail(version_id: int, step: str | None, reason: str) -> None:
-    """Mark a version failed in a fresh unit of work (the pipeline's own may be broken)."""
+async def fail(
+    version_id: int,
+    step: str | None,
+    reason: str,
+    status: IngestStatus = IngestStatus.FAILED,
+) -> None:
+    """Record how a version stopped, in a fresh unit of work (the pipeline's may be broken)."""
     async with session_scope() as session:
         version = await session.get(DocumentVersion, version_id)
         if version is None or version.status == IngestStatus.READY:
             return
         where = f" during {version.step}" if version.step else ""
-        version.status = IngestStatus.FAILED.value
+        version.status = status.value
         version.step = step or version.step
         version.error = reason.format(step=where)
         session.add(version)

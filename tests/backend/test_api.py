@@ -35,7 +35,12 @@ async def test_download_is_byte_for_byte_with_safe_headers(
     data = bytes(range(256)) * 5000 + b"tail"
     document, _ = await upload_bytes(db, librarian, collection, data, 'Résumé "final".txt')
     await queue.commit(db)
-    response = await client.get(f"/api/v1/documents/{document.id}/download")
+    url = f"/api/v1/documents/{document.id}/download"
+    # Not processed (and so not scanned) yet: only its curators may fetch it.
+    assert (await client.get(url)).status_code == 404
+    login = await auth.login(session=db, redis=get_redis(), email=librarian.email, password=PASSWORD)
+    await db.commit()
+    response = await client.get(url, headers={"Authorization": f"Bearer {login.token}"})
     assert response.status_code == 200
     assert response.content == data
     assert response.headers["x-content-type-options"] == "nosniff"
