@@ -16,6 +16,8 @@ class IngestStatus(StrEnum):
     FAILED = "failed"
     # Infected: kept for the record, never indexed, shown or downloaded.
     QUARANTINED = "quarantined"
+    # The same bytes are already in the library: a librarian decides what to do.
+    DUPLICATE = "duplicate"
 
 
 class Document(SQLModel, table=True):
@@ -88,6 +90,12 @@ class DocumentVersion(SQLModel, table=True):
     preview_key: str = Field(default="", max_length=200)
     # How many times a librarian sent this version through the pipeline again.
     attempts: int = Field(default=0)
+    # The document that already holds these bytes, and whether a librarian said "keep it".
+    duplicate_of_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("documents.id", ondelete="SET NULL"), nullable=True),
+    )
+    duplicate_accepted: bool = Field(default=False)
     processed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )

@@ -1,6 +1,6 @@
 """Document queries; every read joins the collection's visibility clause."""
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.collections.models import Collection
@@ -42,3 +42,15 @@ async def in_collection(
         .limit(limit)
     )
     return [(d, v) for d, v in (await session.exec(stmt)).all()]
+
+
+async def next_version_no(session: AsyncSession, document_id: int) -> int:
+    stmt = select(func.coalesce(func.max(DocumentVersion.version_no), 0)).where(
+        DocumentVersion.document_id == document_id
+    )
+    return int((await session.exec(stmt)).one()) + 1
+
+
+async def version_count(session: AsyncSession, document_id: int) -> int:
+    stmt = select(func.count()).where(DocumentVersion.document_id == document_id)
+    return int((await session.exec(stmt)).one())

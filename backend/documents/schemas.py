@@ -21,6 +21,7 @@ class VersionPublic:
     created_at: datetime
     meta: dict[str, Any] = field(default_factory=dict)
     has_thumbnail: bool = False
+    duplicate_of_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,3 +48,4 @@ class DocumentSummary:
     step: str
     error: str
     created_at: datetime
+    duplicate_of_id: int | None = None

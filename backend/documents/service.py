@@ -87,6 +87,126 @@ async def add_document(
     return document, version
 
 
+async def add_version(
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    document_id: int,
+    stored: StoredObject,
+    filename: str,
+    declared_mime: str = "",
+) -> DocumentVersion:
+    """Upload a new version of a document; it becomes current once it is processed."""
+    found = await repository.visible_document(session, actor, document_id)
+    if found is None:
+        raise NotFound("No such document.")
+    document, collection = found
+    assert collection.id is not None and document.id is not None
+    await require_curator(session=session, actor=actor, collection_id=collection.id)
+    assert actor is not None
+    name = clean_filename(filename)
+    if stored.size == 0:
+        raise InvalidInput(f"{name} is empty.")
+    version = DocumentVersion(
+        document_id=document.id,
+        version_no=await repository.next_version_no(session, document.id),
+        file_key=stored.key,
+        filename=name,
+        sha256=stored.sha256,
+        size=stored.size,
+        declared_mime=declared_mime[:200],
+        uploaded_by=actor.id,
+    )
+    session.add(version)
+    await session.flush()
+    queue.defer(session, "ingest_version", version.id, job_id=f"ingest:{version.id}")
+    return version
+
+
+async def restore_version(
+    *, session: AsyncSession, actor: User | None, version_id: int
+) -> Document:
+    """Make an older, processed version the current one again."""
+    from backend.ingest.pipeline import index_document
+
+    version = await _lock_version(session, version_id)
+    document = (
+        await session.get(Document, version.document_id, populate_existing=True)
+        if version
+        else None
+    )
+    if version is None or document is None or document.id is None:
+        raise NotFound("No such version.")
+    await require_curator(session=session, actor=actor, collection_id=document.collection_id)
+    if version.status != IngestStatus.READY:
+        raise InvalidInput("Only a processed (ready) version can be made current.")
+    document.current_version_id = version.id
+    session.add(document)
+    await session.flush()
+    await index_document(session, document.id)
+    return document
+
+
+async def resolve_duplicate(
+    *, session: AsyncSession, actor: User | None, version_id: int, action: str
+) -> int | None:
+    """A librarian's decision on a duplicate upload: "skip" it, or add it as a "new_version".
+
+    Returns the id of the document that holds the file afterwards (None when skipped).
+    """
+    version = await _lock_version(session, version_id)
+    upload = (
+        await session.get(Document, version.document_id, populate_existing=True)
+        if version
+        else None
+    )
+    if version is None or upload is None or upload.id is None:
+        raise NotFound("No such version.")
+    await require_curator(session=session, actor=actor, collection_id=upload.collection_id)
+    if version.status != IngestStatus.DUPLICATE:
+        raise InvalidInput("This file is not waiting for a duplicate decision.")
+    only_version = await repository.version_count(session, upload.id) == 1
+    if action == "skip":
+        from backend.storage.service import get_store
+
+        key = version.file_key
+        if only_version:
+            await session.delete(upload)  # its versions and pages go with it
+        else:
+            await session.delete(version)
+        await session.flush()
+        await get_store().delete(key)
+        return None
+    if action != "new_version":
+        raise InvalidInput(f"Unknown action {action!r}.")
+    target = (
+        await session.get(Document, version.duplicate_of_id, populate_existing=True)
+        if version.duplicate_of_id
+        else None
+    )
+    if target is None or target.id is None:
+        raise NotFound("The original document is gone; retry the file instead.")
+    await require_curator(session=session, actor=actor, collection_id=target.collection_id)
+    version.document_id = target.id
+    version.version_no = await repository.next_version_no(session, target.id)
+    version.duplicate_accepted = True
+    version.status, version.step, version.error = IngestStatus.PENDING.value, "", ""
+    session.add(version)
+    await session.flush()
+    if only_version:
+        await session.delete(upload)
+        await session.flush()
+    queue.defer(session, "ingest_version", version_id, job_id=f"ingest:{version_id}:accepted")
+    return target.id
+
+
+async def _lock_version(session: AsyncSession, version_id: int) -> DocumentVersion | None:
+    """The version as it is now in the database, locked against a concurrent decision."""
+    return await session.get(
+        DocumentVersion, version_id, with_for_update=True, populate_existing=True
+    )
+
+
 def _version_public(v: DocumentVersion, uploader: str) -> VersionPublic:
     assert v.id is not None
     return VersionPublic(
@@ -104,6 +224,7 @@ def _version_public(v: DocumentVersion, uploader: str) -> VersionPublic:
         language=v.language,
         meta=v.meta,
         has_thumbnail=bool(v.thumbnail_key),
+        duplicate_of_id=v.duplicate_of_id,
         uploaded_by=uploader,
         created_at=v.created_at,
     )
@@ -203,8 +324,12 @@ async def open_thumbnail(
 
 async def retry(*, session: AsyncSession, actor: User | None, version_id: int) -> DocumentVersion:
     """Send a failed version through the pipeline again; curators of its collection only."""
-    version = await session.get(DocumentVersion, version_id)
-    document = await session.get(Document, version.document_id) if version else None
+    version = await _lock_version(session, version_id)
+    document = (
+        await session.get(Document, version.document_id, populate_existing=True)
+        if version
+        else None
+    )
     if version is None or document is None:
         raise NotFound("No such version.")
     await require_curator(session=session, actor=actor, collection_id=document.collection_id)
@@ -235,6 +360,7 @@ async def list_in_collection(
             DocumentSummary(
                 id=d.id,
                 version_id=v.id if v and v.id else 0,
+                duplicate_of_id=v.duplicate_of_id if v else None,
                 title=d.title,
                 filename=v.filename if v else "",
                 size=v.size if v else 0,

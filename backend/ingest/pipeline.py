@@ -11,9 +11,10 @@ import tempfile
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlmodel import col, delete
+from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.collections.models import Collection
 from backend.db import session_scope, utcnow
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import title_from_filename
@@ -48,6 +49,40 @@ class Transient(Exception):
         super().__init__(reason)
         self.step = step
         self.reason = reason
+
+
+class Duplicate(StepFailed):
+    status = IngestStatus.DUPLICATE
+
+
+async def _duplicate_check(session: AsyncSession, version: DocumentVersion) -> None:
+    """Stop at a file whose bytes the library already holds, unless a librarian said keep."""
+    if version.duplicate_accepted:
+        return
+    stmt = (
+        select(Document, Collection.name)
+        .join(DocumentVersion, col(DocumentVersion.document_id) == Document.id)
+        .join(Collection, col(Collection.id) == Document.collection_id)
+        .where(
+            DocumentVersion.sha256 == version.sha256,
+            # Only earlier uploads count: of two identical files sent together, the
+            # second is the duplicate, never both.
+            col(DocumentVersion.id) < version.id,
+            col(DocumentVersion.status) != IngestStatus.QUARANTINED.value,
+        )
+        .order_by(col(Document.id))
+        .limit(1)
+    )
+    found = (await session.exec(stmt)).first()
+    if found is None:
+        return
+    original, collection_name = found
+    await _set(session, version, duplicate_of_id=original.id)
+    raise Duplicate(
+        "duplicate_check",
+        f"Duplicate of “{original.title}” in {collection_name}: skip it, or add it as a "
+        "new version of that document.",
+    )
 
 
 async def _virus_scan(path: Path) -> str:
@@ -169,7 +204,9 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
         sniffed = sniff.sniff(head, version.filename)
         if sniffed.error:
             raise StepFailed("sniff", sniffed.error)
-        await _set(session, version, mime_type=sniffed.mime_type, step="virus_scan")
+        await _set(session, version, mime_type=sniffed.mime_type, step="duplicate_check")
+        await _duplicate_check(session, version)
+        await _set(session, version, step="virus_scan")
         unscanned = await _virus_scan(path)
         await _set(session, version, step="extract")
         result = await sandbox.run(path, sniffed.mime_type, workdir)
@@ -195,6 +232,11 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
     version.warnings = "; ".join(result.warnings)
     await _set(session, version, step="index")
     document = await session.get(Document, version.document_id)
+    if document is not None and await _is_newest(session, version):
+        # A new version becomes current once it is ready; until then search keeps the old one.
+        document.current_version_id = version.id
+        session.add(document)
+        await session.flush()
     if document is not None and document.current_version_id == version.id:
         title = str(result.meta.get("title", "")).strip()
         if (
@@ -209,6 +251,17 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
     await _set(
         session, version, status=IngestStatus.READY.value, step="done", processed_at=utcnow()
     )
+
+
+async def _is_newest(session: AsyncSession, version: DocumentVersion) -> bool:
+    newest = (
+        await session.exec(
+            select(func.max(DocumentVersion.version_no)).where(
+                DocumentVersion.document_id == version.document_id
+            )
+        )
+    ).one()
+    return newest == version.version_no
 
 
 async def _store_thumbnail(store: ObjectStore, version_id: int, source: Path) -> str:

@@ -38,7 +38,9 @@ async def test_download_is_byte_for_byte_with_safe_headers(
     url = f"/api/v1/documents/{document.id}/download"
     # Not processed (and so not scanned) yet: only its curators may fetch it.
     assert (await client.get(url)).status_code == 404
-    login = await auth.login(session=db, redis=get_redis(), email=librarian.email, password=PASSWORD)
+    login = await auth.login(
+        session=db, redis=get_redis(), email=librarian.email, password=PASSWORD
+    )
     await db.commit()
     response = await client.get(url, headers={"Authorization": f"Bearer {login.token}"})
     assert response.status_code == 200
@@ -90,12 +92,15 @@ async def test_thumbnails_follow_the_document_visibility(
     from tests.worker import run_burst
 
     librarian = await make_user(db, Role.LIBRARIAN)
-    buffer = io.BytesIO()
-    Image.new("RGB", (640, 480), "teal").save(buffer, "PNG")
+    def png(colour: str) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGB", (640, 480), colour).save(buffer, "PNG")
+        return buffer.getvalue()
+
     public = await make_collection(db, librarian)
     private = await make_collection(db, librarian, is_public=False)
-    shown, _ = await upload_bytes(db, librarian, public, buffer.getvalue(), "teal.png")
-    hidden, _ = await upload_bytes(db, librarian, private, buffer.getvalue(), "secret.png")
+    shown, _ = await upload_bytes(db, librarian, public, png("teal"), "teal.png")
+    hidden, _ = await upload_bytes(db, librarian, private, png("plum"), "secret.png")
     await queue.commit(db)
     await run_burst()
     small = await client.get(f"/api/v1/documents/{shown.id}/thumbnail")

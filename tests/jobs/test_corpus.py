@@ -11,6 +11,8 @@ from backend.users.models import Role
 from tests.factories import make_collection, make_user, upload_file
 from tests.worker import run_burst
 
+# The corpus holds two byte-identical pairs; the later upload of each is a duplicate.
+EXPECTED_DUPLICATES = {"source.odt", "smile.png"}
 VAGUE = ("stopped unexpectedly", "The reader failed on this file", "crashed")
 # Files the corpus manifest marks as damaged, bombs or unsupported formats.
 EXPECTED_FAILURES = {
@@ -45,7 +47,12 @@ async def test_every_corpus_file_ends_ready_or_failed_with_a_reason(
     for v in versions:
         await db.refresh(v)
         outcome[v.filename] = (v.status, v.step, v.error)
+    duplicates = {n for n, (s, _, _) in outcome.items() if s == IngestStatus.DUPLICATE}
+    assert duplicates == EXPECTED_DUPLICATES
     for name, (status, _step, error) in outcome.items():
+        if name in duplicates:
+            assert error.startswith("Duplicate of"), (name, error)
+            continue
         assert status in (IngestStatus.READY, IngestStatus.FAILED), (name, status)
         if status == IngestStatus.FAILED:
             assert error and not any(v in error for v in VAGUE), (name, error)

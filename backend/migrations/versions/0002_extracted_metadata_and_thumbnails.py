@@ -23,6 +23,9 @@ def upgrade() -> None:
     op.add_column('document_versions', sa.Column('meta', postgresql.JSONB(astext_type=sa.Text()), server_default='{}', nullable=False))
     op.add_column('document_versions', sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=12), server_default='', nullable=False))
     op.add_column('document_versions', sa.Column('thumbnail_key', sqlmodel.sql.sqltypes.AutoString(length=200), server_default='', nullable=False))
+    op.add_column('document_versions', sa.Column('duplicate_of_id', sa.Integer(), nullable=True))
+    op.add_column('document_versions', sa.Column('duplicate_accepted', sa.Boolean(), server_default='false', nullable=False))
+    op.create_foreign_key('document_versions_duplicate_of_id_fkey', 'document_versions', 'documents', ['duplicate_of_id'], ['id'], ondelete='SET NULL')
     op.add_column('document_versions', sa.Column('attempts', sa.Integer(), server_default='0', nullable=False))
     op.add_column('document_versions', sa.Column('preview_key', sqlmodel.sql.sqltypes.AutoString(length=200), server_default='', nullable=False))
 
@@ -30,6 +33,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column('document_versions', 'preview_key')
     op.drop_column('document_versions', 'attempts')
+    op.drop_constraint('document_versions_duplicate_of_id_fkey', 'document_versions', type_='foreignkey')
+    op.drop_column('document_versions', 'duplicate_accepted')
+    op.drop_column('document_versions', 'duplicate_of_id')
     op.drop_column('document_versions', 'thumbnail_key')
     op.drop_column('document_versions', 'language')
     op.drop_column('document_versions', 'meta')
