@@ -42,6 +42,7 @@ def status_badge(status: Any, step: Any = "") -> rx.Component:
         status,
         ("ready", rx.badge("ready", color_scheme="green")),
         ("failed", rx.badge("failed", color_scheme="red")),
+        ("duplicate", rx.badge("duplicate", color_scheme="amber")),
         (
             "quarantined",
             rx.badge(rx.icon("shield_alert", size=12), "quarantined", color_scheme="red"),

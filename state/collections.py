@@ -10,8 +10,9 @@ from backend import queue
 from backend.collections import service as collections
 from backend.documents import service as documents
 from backend.errors import LibraryError
-from backend.storage.service import UploadSink, get_store, human_size
+from backend.storage.service import StoredObject, human_size
 from state.session import SessionState, acting, acting_as
+from state.uploads import receive_files
 
 UPLOAD_ID = "documents"
 WATCH_SECONDS = 600
@@ -52,32 +53,6 @@ def _document_row(d: documents.DocumentSummary) -> dict[str, Any]:
     row["size_label"] = human_size(d.size)
     row["created_label"] = d.created_at.strftime("%Y-%m-%d %H:%M")
     return row
-
-
-async def _record(
-    token: str,
-    sink: UploadSink,
-    filename: str,
-    collection_id: int,
-    accepted: list[str],
-    problems: list[str],
-) -> None:
-    """Finish one streamed file and record it as a document; its ingest runs after commit."""
-    stored = await sink.finish()
-    try:
-        async with acting_as(token) as (session, actor):
-            await documents.add_document(
-                session=session,
-                actor=actor,
-                collection_id=collection_id,
-                stored=stored,
-                filename=filename,
-            )
-            await queue.commit(session)
-        accepted.append(filename)
-    except LibraryError as exc:
-        await get_store().delete(stored.key)
-        problems.append(f"{filename}: {exc}")
 
 
 class CollectionState(rx.State):
@@ -146,6 +121,18 @@ class CollectionState(rx.State):
             self.uploading, self.error, self.notice = True, "", ""
             collection_id = self.collection_id
             token = (await self.get_state(SessionState)).token
+
+        async def record(stored: StoredObject, filename: str) -> None:
+            async with acting_as(token) as (session, actor):
+                await documents.add_document(
+                    session=session,
+                    actor=actor,
+                    collection_id=collection_id,
+                    stored=stored,
+                    filename=filename,
+                )
+                await queue.commit(session)
+
         accepted: list[str] = []
         problems: list[str] = []
         try:
@@ -153,22 +140,7 @@ class CollectionState(rx.State):
                 await documents.require_curator(
                     session=session, actor=actor, collection_id=collection_id
                 )
-            store = get_store()
-            sink: UploadSink | None = None
-            current = ""
-            try:
-                async for chunk in chunks:
-                    if sink is None or chunk.filename != current:
-                        if sink is not None:
-                            await _record(token, sink, current, collection_id, accepted, problems)
-                        sink, current = UploadSink(store), chunk.filename
-                    await sink.write(chunk.data)
-                if sink is not None:
-                    await _record(token, sink, current, collection_id, accepted, problems)
-            except BaseException:
-                if sink is not None:
-                    await sink.abort()
-                raise
+            accepted, problems = await receive_files(chunks, record)
         except LibraryError as exc:
             problems.append(str(exc))
         async with self:
@@ -217,6 +189,25 @@ class CollectionState(rx.State):
             self.error = str(exc)
             return None
         return CollectionState.watch_ingest
+
+    @rx.event
+    async def resolve_duplicate(self, version_id: int, action: str) -> None:
+        self.error = self.notice = ""
+        try:
+            async with acting(self) as (session, actor):
+                target = await documents.resolve_duplicate(
+                    session=session, actor=actor, version_id=version_id, action=action
+                )
+                await queue.commit(session)
+            await self._reload()
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
+        self.notice = (
+            "The duplicate was skipped and its file removed."
+            if target is None
+            else "Added as a new version; it becomes current once processed."
+        )
 
     @rx.event
     async def add_member(self, form: dict[str, Any]) -> None:

@@ -5,10 +5,12 @@ from typing import Any
 
 import reflex as rx
 
+from backend import queue
 from backend.documents import service as documents
 from backend.errors import LibraryError
-from backend.storage.service import human_size
-from state.session import acting
+from backend.storage.service import StoredObject, human_size
+from state.session import SessionState, acting, acting_as
+from state.uploads import receive_files
 
 LANGUAGE_NAMES = {
     "en": "English",
@@ -44,8 +46,15 @@ def _version_row(v: documents.VersionPublic) -> dict[str, Any]:
     return row
 
 
+VERSION_UPLOAD_ID = "new-version"
+
+
 class DocumentState(rx.State):
     document_id: int = 0
+    can_curate: bool = False
+    notice: str = ""
+    error: str = ""
+    uploading: bool = False
     title: str = ""
     collection_name: str = ""
     collection_slug: str = ""
@@ -81,5 +90,53 @@ class DocumentState(rx.State):
         self.collection_name = doc.collection_name
         self.collection_slug = doc.collection_slug
         self.collection_is_public = doc.collection_is_public
+        self.can_curate = doc.can_curate
         self.current = _version_row(doc.current) if doc.current else {}
-        self.versions = [_version_row(v) for v in doc.versions]
+        current_id = doc.current.id if doc.current else 0
+        self.versions = [
+            {**_version_row(v), "is_current": v.id == current_id} for v in doc.versions
+        ]
+
+    @rx.event
+    async def restore(self, version_id: int) -> None:
+        self.error = self.notice = ""
+        try:
+            async with acting(self) as (session, actor):
+                await documents.restore_version(session=session, actor=actor, version_id=version_id)
+                await session.commit()
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
+        await DocumentState.load.fn(self)  # type: ignore[attr-defined]
+        self.notice = "That version is current again; search uses it now."
+
+    @rx.event(background=True)
+    async def upload_version(self, chunks: rx.UploadChunkIterator) -> Any:
+        """Stream a new version of this document; it becomes current once processed."""
+        async with self:
+            self.uploading, self.error, self.notice = True, "", ""
+            document_id = self.document_id
+            token = (await self.get_state(SessionState)).token
+
+        async def record(stored: StoredObject, filename: str) -> None:
+            async with acting_as(token) as (session, actor):
+                await documents.add_version(
+                    session=session,
+                    actor=actor,
+                    document_id=document_id,
+                    stored=stored,
+                    filename=filename,
+                )
+                await queue.commit(session)
+
+        accepted, problems = await receive_files(chunks, record)
+        async with self:
+            self.uploading = False
+            self.error = " ".join(problems)
+            if accepted:
+                self.notice = (
+                    f"Received {', '.join(accepted)}: it becomes the current version "
+                    "once it is processed."
+                )
+            await DocumentState.load.fn(self)  # type: ignore[attr-defined]
+        return rx.clear_selected_files(VERSION_UPLOAD_ID)

@@ -66,7 +66,44 @@ def _document_row(d: rx.Var) -> rx.Component:
         rx.table.cell(
             rx.vstack(
                 status_badge(d["status"], d["step"]),
-                rx.cond(d["error"] != "", rx.text(d["error"], size="1", color_scheme="red")),
+                rx.cond(
+                    d["error"] != "",
+                    rx.text(
+                        d["error"],
+                        size="1",
+                        color_scheme=rx.cond(d["status"] == "duplicate", "amber", "red"),
+                    ),
+                ),
+                rx.cond(
+                    (d["status"] == "duplicate") & CollectionState.can_curate,
+                    rx.hstack(
+                        rx.link(
+                            "See the original",
+                            href="/documents/" + d["duplicate_of_id"].to_string(),
+                            size="1",
+                        ),
+                        rx.button(
+                            "Skip",
+                            size="1",
+                            variant="outline",
+                            class_name="skip-duplicate",
+                            on_click=CollectionState.resolve_duplicate(
+                                d["version_id"].to(int), "skip"
+                            ),
+                        ),
+                        rx.button(
+                            "Add as new version",
+                            size="1",
+                            variant="outline",
+                            class_name="add-version",
+                            on_click=CollectionState.resolve_duplicate(
+                                d["version_id"].to(int), "new_version"
+                            ),
+                        ),
+                        spacing="2",
+                        align="center",
+                    ),
+                ),
                 rx.cond(
                     (d["status"] == "failed") & CollectionState.can_curate,
                     rx.button(

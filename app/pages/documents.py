@@ -1,7 +1,7 @@
 import reflex as rx
 
-from components.common import not_found, status_badge
-from state.documents import DocumentState
+from components.common import error_callout, not_found, notice_callout, status_badge
+from state.documents import VERSION_UPLOAD_ID, DocumentState
 
 
 def _meta(label: str, value: rx.Var) -> rx.Component:
@@ -18,7 +18,13 @@ def _version_row(v: rx.Var) -> rx.Component:
         rx.table.cell(v["size_label"]),
         rx.table.cell(v["uploaded_by"]),
         rx.table.cell(v["created_label"]),
-        rx.table.cell(status_badge(v["status"], v["step"])),
+        rx.table.cell(
+            rx.hstack(
+                status_badge(v["status"], v["step"]),
+                rx.cond(v["is_current"], rx.badge("current", variant="outline")),
+                spacing="1",
+            )
+        ),
         rx.table.cell(
             rx.link(
                 "Download",
@@ -26,6 +32,30 @@ def _version_row(v: rx.Var) -> rx.Component:
                 reload_document=True,
             )
         ),
+        rx.table.cell(
+            rx.cond(
+                DocumentState.can_curate & ~v["is_current"].to(bool) & (v["status"] == "ready"),
+                rx.button(
+                    "Make current",
+                    size="1",
+                    variant="outline",
+                    on_click=DocumentState.restore(v["id"].to(int)),
+                    class_name="restore",
+                ),
+            )
+        ),
+        class_name="version-row",
+    )
+
+
+def _new_version_panel() -> rx.Component:
+    return rx.upload(
+        rx.hstack(rx.icon("upload", size=18), rx.text("Drop a new version here"), align="center"),
+        id=VERSION_UPLOAD_ID,
+        multiple=False,
+        class_name="dropzone",
+        padding="1em",
+        on_drop=DocumentState.upload_version(rx.upload_files_chunk(upload_id=VERSION_UPLOAD_ID)),
     )
 
 
@@ -89,6 +119,8 @@ def document() -> rx.Component:
                 wrap="wrap",
                 align="start",
             ),
+            notice_callout(DocumentState.notice),
+            error_callout(DocumentState.error),
             rx.heading("Versions", size="4"),
             rx.table.root(
                 rx.table.header(
@@ -102,6 +134,7 @@ def document() -> rx.Component:
                 rx.table.body(rx.foreach(DocumentState.versions, _version_row)),
                 width="100%",
             ),
+            rx.cond(DocumentState.can_curate, _new_version_panel()),
             spacing="4",
             width="100%",
             align="start",

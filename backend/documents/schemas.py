@@ -35,6 +35,7 @@ class DocumentPublic:
     created_at: datetime
     current: VersionPublic | None
     versions: list[VersionPublic]
+    can_curate: bool = False
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,9 @@ async def get(*, session: AsyncSession, actor: User | None, document_id: int) ->
         created_at=document.created_at,
         current=current,
         versions=versions,
+        can_curate=await collections.can_curate(
+            session=session, actor=actor, collection=collection
+        ),
     )
 
 

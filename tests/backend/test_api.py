@@ -92,6 +92,7 @@ async def test_thumbnails_follow_the_document_visibility(
     from tests.worker import run_burst
 
     librarian = await make_user(db, Role.LIBRARIAN)
+
     def png(colour: str) -> bytes:
         buffer = io.BytesIO()
         Image.new("RGB", (640, 480), colour).save(buffer, "PNG")
