@@ -102,6 +102,58 @@ def clamd_url() -> Iterator[str]:
     proc.wait(30)
 
 
+@pytest.fixture(scope="session")
+def s3_url() -> Iterator[str]:
+    """A real S3-protocol HTTP server (moto_server) with a fresh bucket."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(endpoint, timeout=1)
+            break
+        except OSError as exc:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"moto_server did not start: {exc}")
+            time.sleep(0.2)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "library-test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "library-test-secret")
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
+        Bucket="library"
+    )
+    yield f"s3://library/objects?endpoint={endpoint}&region=us-east-1"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def s3_store(s3_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every store the app builds during the test is the S3 one."""
+    from backend.settings import get_settings
+    from backend.storage.service import get_store
+
+    monkeypatch.setattr(get_settings(), "storage_url", s3_url)
+    get_store.cache_clear()
+    yield s3_url
+    get_store.cache_clear()
+
+
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
     path = Path(os.environ["DATA_DIR"])

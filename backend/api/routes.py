@@ -1,26 +1,16 @@
 """The REST API, version 1, mounted into the Reflex app under /api/v1."""
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import text
 
 from backend.api.deps import Actor, DbSession
 from backend.documents import service as documents
 from backend.errors import LibraryError
+from backend.storage.disposition import content_disposition
 from backend.storage.service import get_store
 
 router = APIRouter(prefix="/api/v1")
-
-
-def content_disposition(filename: str) -> str:
-    """An attachment header whose name survives any characters (RFC 6266 / 5987)."""
-    ascii_name = (
-        "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in filename)
-        or "download"
-    )
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @router.get("/health")
@@ -29,14 +19,19 @@ async def health(session: DbSession) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/documents/{document_id}/download")
+@router.get("/documents/{document_id}/download", response_model=None)
 async def download(
     document_id: int, session: DbSession, actor: Actor, version: int | None = None
-) -> StreamingResponse:
+) -> StreamingResponse | RedirectResponse:
     found = await documents.open_download(
         session=session, actor=actor, document_id=document_id, version_id=version
     )
     await session.commit()
+    store = get_store()
+    presign = getattr(store, "download_url", None)
+    if presign is not None:
+        # Object stores serve the bytes themselves, through a short-lived signed URL.
+        return RedirectResponse(presign(found.file_key, found.filename), status_code=307)
     return StreamingResponse(
         get_store().read(found.file_key),
         media_type="application/octet-stream",

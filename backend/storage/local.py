@@ -12,7 +12,7 @@ from backend.errors import Conflict
 _KEY = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,199}$")
 
 
-def _check_key(key: str) -> str:
+def check_key(key: str) -> str:
     if not _KEY.match(key) or ".." in key or "//" in key:
         raise ValueError(f"invalid object key {key!r}")
     return key
@@ -57,7 +57,7 @@ class LocalObjectStore:
         self.root = root
 
     def _path(self, key: str) -> Path:
-        return self.root / _check_key(key)
+        return self.root / check_key(key)
 
     def writer(self, key: str) -> LocalWriter:
         return LocalWriter(self._path(key))

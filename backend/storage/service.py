@@ -23,9 +23,9 @@ class StoredObject:
 def get_store() -> ObjectStore:
     settings = get_settings()
     if settings.storage_url:
-        raise RuntimeError(
-            "STORAGE_URL is not supported yet; leave it empty to use the local folder"
-        )
+        from backend.storage.s3 import S3ObjectStore
+
+        return S3ObjectStore(settings.storage_url)
     return LocalObjectStore(settings.objects_dir)
 
 

@@ -8,9 +8,10 @@ import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
-from backend.api.routes import content_disposition, create_api
+from backend.api.routes import create_api
 from backend.auth import service as auth
 from backend.redis_client import get_redis
+from backend.storage.disposition import content_disposition
 from backend.users.models import Role
 from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
 

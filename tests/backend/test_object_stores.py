@@ -1,0 +1,79 @@
+"""One contract for every object store: the local folder and S3 (against moto_server)."""
+
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backend.errors import Conflict, UploadTooLarge
+from backend.storage.base import ObjectStore
+from backend.storage.local import LocalObjectStore
+from backend.storage.s3 import PART_SIZE, S3ObjectStore
+from backend.storage.service import store_stream
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    if request.param == "local":
+        return LocalObjectStore(tmp_path)
+    return S3ObjectStore(request.getfixturevalue("s3_url"))
+
+
+async def _chunks(total: int, size: int = 1 << 20) -> AsyncIterator[bytes]:
+    sent = 0
+    while sent < total:
+        n = min(size, total - sent)
+        yield bytes([sent % 251]) * n
+        sent += n
+
+
+async def test_streams_in_and_out_byte_for_byte(store: ObjectStore) -> None:
+    total = 2 * PART_SIZE + 12345  # several multipart parts on S3
+    expected = hashlib.sha256()
+    async for chunk in _chunks(total):
+        expected.update(chunk)
+    stored = await store_stream(store, _chunks(total), max_bytes=total)
+    assert stored.size == total and stored.sha256 == expected.hexdigest()
+    assert await store.exists(stored.key) and await store.size(stored.key) == total
+    back = hashlib.sha256()
+    async for chunk in store.read(stored.key):
+        back.update(chunk)
+    assert back.hexdigest() == stored.sha256
+    await store.delete(stored.key)
+    assert not await store.exists(stored.key)
+
+
+async def test_an_upload_over_the_limit_leaves_nothing(store: ObjectStore) -> None:
+    with pytest.raises(UploadTooLarge):
+        await store_stream(store, _chunks(PART_SIZE + 5), max_bytes=PART_SIZE)
+    if isinstance(store, S3ObjectStore):
+        listed = store.client.list_objects_v2(Bucket=store.bucket)
+        uploads = store.client.list_multipart_uploads(Bucket=store.bucket)
+        assert listed.get("KeyCount", 0) == 0 and not uploads.get("Uploads")
+
+
+async def test_originals_are_never_overwritten(store: ObjectStore) -> None:
+    first = store.writer("originals/same")
+    await first.write(b"first")
+    await first.commit()
+    second = store.writer("originals/same")
+    await second.write(b"second")
+    with pytest.raises(Conflict):
+        await second.commit()
+    assert b"".join([c async for c in store.read("originals/same")]) == b"first"
+    await store.delete("originals/same")
+
+
+async def test_s3_presigned_download_names_the_file(s3_url: str) -> None:
+    store = S3ObjectStore(s3_url)
+    writer = store.writer("originals/presigned")
+    await writer.write(b"%PDF-1.4 bytes")
+    await writer.commit()
+    url = store.download_url("originals/presigned", "Über Flug.pdf")
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    assert response.status_code == 200 and response.content == b"%PDF-1.4 bytes"
+    assert "filename*=UTF-8''%C3%9Cber%20Flug.pdf" in response.headers["content-disposition"]
+    await store.delete("originals/presigned")
