@@ -22,3 +22,8 @@ def detect(pages: list[str]) -> str:
         return ""
     code, confidence = _identifier().classify(sample)
     return str(code) if confidence >= MIN_CONFIDENCE else ""
+
+
+def warm_up() -> None:
+    """Load the model now (in the fork server), not in every child."""
+    _identifier()

@@ -3,16 +3,17 @@
 Hostile files (decompression bombs, parser crashes, endless loops) can only take down
 the child: the parent maps its death to a reason a librarian can read.
 
-Child: `python -m backend.ingest.sandbox REQUEST.json` writes result.json (and
-small.webp, large.webp) into the request's output folder.
+Children fork from a fork server that imported every parser once (backend.ingest.preload),
+so a file costs no interpreter start. Each child writes result.json (and small.webp,
+large.webp) into the request's output folder.
 """
 
 import asyncio
 import json
+import multiprocessing
 import os
 import resource
 import signal
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,18 +76,36 @@ def _child(request: dict[str, Any]) -> SandboxResult:
     return result
 
 
-def main() -> None:
-    request = json.loads(Path(sys.argv[1]).read_text())
-    result = _child(request)
-    out = Path(request["outdir"]) / "result.json"
-    out.write_text(json.dumps(asdict(result), ensure_ascii=False))
-
-
-def _set_limits(memory_mb: int, cpu_seconds: int) -> None:
+def _child_main(request_file: str, memory_mb: int, cpu_seconds: int) -> None:
+    """Entry point of a sandbox child: limits first, then the work, then the result file."""
+    os.setsid()  # its own process group, so helpers it starts (tesseract) die with it
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     os.nice(5)
+    request = json.loads(Path(request_file).read_text())
+    out = Path(request["outdir"]) / "result.json"
+    try:
+        result = _child(request)
+    except MemoryError:
+        result = SandboxResult(error="Reading the file needs more memory than allowed.")
+    except Exception as exc:
+        result = SandboxResult(
+            error=f"The reader failed on this file ({type(exc).__name__}: {str(exc)[:300]})."
+        )
+    out.write_text(json.dumps(asdict(result), ensure_ascii=False))
+
+
+_CONTEXT: Any = None
+
+
+def _context() -> Any:
+    global _CONTEXT
+    if _CONTEXT is None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["backend.ingest.preload"])
+        _CONTEXT = context
+    return _CONTEXT
 
 
 async def run(
@@ -103,45 +122,44 @@ async def run(
     }
     request_file = outdir / "request.json"
     request_file.write_text(json.dumps(request))
-    memory, cpu = settings.extract_memory_mb, settings.extract_cpu_seconds
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "backend.ingest.sandbox",
-        str(request_file),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        preexec_fn=lambda: _set_limits(memory, cpu),
-        start_new_session=True,
+    proc = _context().Process(
+        target=_child_main,
+        args=(str(request_file), settings.extract_memory_mb, settings.extract_cpu_seconds),
+        daemon=True,
     )
+    proc.start()
     try:
-        _, stderr = await asyncio.wait_for(proc.communicate(), settings.extract_wall_seconds)
+        await asyncio.wait_for(asyncio.to_thread(proc.join), settings.extract_wall_seconds)
     except TimeoutError:
-        os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
+        _kill(proc.pid)
+        await asyncio.to_thread(proc.join)
         return SandboxResult(
             error=f"Reading the file took longer than {settings.extract_wall_seconds} s."
         )
     except asyncio.CancelledError:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill(proc.pid)
         raise
     result_file = outdir / "result.json"
-    if proc.returncode == 0 and result_file.exists():
+    if proc.exitcode == 0 and result_file.exists():
         return SandboxResult(**json.loads(result_file.read_text()))
-    return SandboxResult(error=_death_reason(proc.returncode, stderr.decode(errors="replace")))
+    return SandboxResult(error=_death_reason(proc.exitcode))
 
 
-def _death_reason(code: int | None, stderr: str) -> str:
+def _kill(pid: int | None) -> None:
+    if pid is None:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _death_reason(code: int | None) -> str:
     if code in (-signal.SIGXCPU, -signal.SIGKILL):
         return "Reading the file used more processor time than allowed."
-    if "MemoryError" in stderr or "Cannot allocate memory" in stderr or "bad_alloc" in stderr:
+    if code == -signal.SIGABRT:
+        # C++ parsers abort on std::bad_alloc when the memory limit is reached.
         return "Reading the file needs more memory than allowed."
     if code is not None and code < 0:
         return f"The reader crashed on this file (signal {signal.Signals(-code).name})."
-    last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {code}"
-    return f"The reader failed on this file ({last[:300]})."
-
-
-if __name__ == "__main__":
-    main()
+    return f"The reader stopped without an answer (exit code {code})."

@@ -103,6 +103,21 @@ async def enqueue_all() -> int:
     return len(ids)
 
 
+async def failure_reasons() -> list[str]:
+    from sqlalchemy import text
+
+    from backend.db import session_scope
+
+    async with session_scope() as session:
+        rows = await session.exec(
+            text(
+                "SELECT filename, error FROM document_versions "
+                "WHERE status = 'failed' ORDER BY filename"
+            )
+        )
+        return [f"{r.filename}: {r.error[:90]}" for r in rows.all()]
+
+
 async def reset_versions() -> tuple[int, int, int]:
     from sqlalchemy import text
 
@@ -238,6 +253,8 @@ def main() -> None:
         for workers in (1, 2):
             run_async(enqueue_all())
             took, peak = run_workers(workers, env)
+            reasons = run_async(failure_reasons())
+            print(f"{workers} worker(s), failed:", *reasons, sep="\n  ")
             ready, failed, pages = run_async(reset_versions())
             rows.append((workers, count, ready, failed, pages, took, peak))
         bare = bare_libraries(files)

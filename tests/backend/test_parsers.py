@@ -170,7 +170,9 @@ async def test_wall_time_limit_stops_a_slow_reader(tmp_path: Path) -> None:
 
 
 async def test_memory_limit_ends_in_a_reason(tmp_path: Path) -> None:
+    # Children fork from a server holding every parser (~250 MB of address space); this
+    # image needs ~240 MB more to decode, past a 400 MB limit.
     path = tmp_path / "large.png"
-    Image.new("RGB", (7000, 7000), "white").save(path, compress_level=1)
-    result = await _run(path, "image/png", tmp_path, extract_memory_mb=220, ocr_enabled=False)
+    Image.new("RGB", (8900, 8900), "white").save(path, compress_level=1)
+    result = await _run(path, "image/png", tmp_path, extract_memory_mb=400, ocr_enabled=False)
     assert "memory" in result.error, result
