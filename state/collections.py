@@ -68,6 +68,8 @@ class CollectionState(rx.State):
     uploading: bool = False
     upload_progress: int = 0
     upload_label: str = ""
+    # The file streaming right now, as the server sees it: name and bytes received.
+    receiving: str = ""
     watching: bool = False
     member_error: str = ""
 
@@ -140,13 +142,19 @@ class CollectionState(rx.State):
                 await documents.require_curator(
                     session=session, actor=actor, collection_id=collection_id
                 )
-            accepted, problems = await receive_files(chunks, record)
+
+            async def progress(name: str, received: int) -> None:
+                async with self:
+                    self.receiving = f"{name}: {human_size(received)} received"
+
+            accepted, problems = await receive_files(chunks, record, progress)
         except LibraryError as exc:
             problems.append(str(exc))
         async with self:
             self.uploading = False
             self.upload_progress = 0
             self.upload_label = ""
+            self.receiving = ""
             self.notice = (
                 f"Received {len(accepted)} file(s): {', '.join(accepted)}" if accepted else ""
             )

@@ -1,5 +1,6 @@
 """Receiving a chunked browser upload: each file streams into the store, then is recorded."""
 
+import time
 from collections.abc import Awaitable, Callable
 
 import reflex as rx
@@ -8,17 +9,23 @@ from backend.errors import LibraryError
 from backend.storage.service import StoredObject, UploadSink, get_store
 
 Recorder = Callable[[StoredObject, str], Awaitable[None]]
+Progress = Callable[[str, int], Awaitable[None]]
+PROGRESS_EVERY = 0.25  # seconds between progress reports to the page
 
 
 async def receive_files(
-    chunks: rx.UploadChunkIterator, record: Recorder
+    chunks: rx.UploadChunkIterator, record: Recorder, progress: Progress | None = None
 ) -> tuple[list[str], list[str]]:
-    """Stream every file of the upload; returns the accepted names and the problems."""
+    """Stream every file of the upload; returns the accepted names and the problems.
+
+    `progress(name, bytes_received)` is called a few times a second while a file streams.
+    """
     store = get_store()
     accepted: list[str] = []
     problems: list[str] = []
     sink: UploadSink | None = None
     current = ""
+    reported = 0.0
 
     async def finish(sink: UploadSink, name: str) -> None:
         stored = await sink.finish()
@@ -36,6 +43,10 @@ async def receive_files(
                     await finish(sink, current)
                 sink, current = UploadSink(store), chunk.filename
             await sink.write(chunk.data)
+            now = time.monotonic()
+            if progress is not None and now - reported > PROGRESS_EVERY:
+                reported = now
+                await progress(current, sink.size)
         if sink is not None:
             await finish(sink, current)
     except LibraryError as exc:  # e.g. the size limit, raised while streaming

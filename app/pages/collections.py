@@ -151,6 +151,7 @@ def _upload_panel() -> rx.Component:
                 CollectionState.uploading,
                 rx.vstack(
                     rx.progress(value=CollectionState.upload_progress, width="100%"),
+                    rx.text(CollectionState.receiving, size="2", id="receiving"),
                     rx.hstack(
                         rx.text(CollectionState.upload_label, size="2"),
                         rx.button(

@@ -25,8 +25,15 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def web_tree_rss(launcher: psutil.Process) -> int:
@@ -83,20 +90,41 @@ def main() -> None:
     size = big.stat().st_size
     port = 3900
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(DATA_DIR=str(tmp / "data"), PORT=str(port), PUBLIC_URL=f"http://localhost:{port}",
-               WEB_WORKERS="1", MAX_UPLOAD_BYTES=str(max(size, 1 << 30)))
+    env.update(
+        DATA_DIR=str(tmp / "data"),
+        PORT=str(port),
+        PUBLIC_URL=f"http://localhost:{port}",
+        WEB_WORKERS="1",
+        MAX_UPLOAD_BYTES=str(max(size, 1 << 30)),
+    )
     log = open(tmp / "launcher.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "backend.launcher"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.launcher"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         while "library is open" not in (tmp / "launcher.log").read_text(errors="replace"):
             if proc.poll() is not None:
                 sys.exit((tmp / "launcher.log").read_text())
             time.sleep(1)
         subprocess.run(
-            [sys.executable, "-m", "backend.cli", "create-admin", "bench@example.org",
-             "--password-stdin"],
-            input="benchmark passphrase\n", text=True, check=True, cwd=ROOT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "backend.cli",
+                "create-admin",
+                "bench@example.org",
+                "--password-stdin",
+            ],
+            input="benchmark passphrase\n",
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env=env,
             capture_output=True,
         )
         launcher = psutil.Process(proc.pid)
@@ -128,7 +156,7 @@ def main() -> None:
         "",
         f"- file: {size:,} bytes, streamed in chunks to the local object store "
         f"({stored:,} bytes stored)",
-        f"- time from drop to \"Received\": {took:.1f} s ({size / took / 1e6:.0f} MB/s)",
+        f'- time from drop to "Received": {took:.1f} s ({size / took / 1e6:.0f} MB/s)',
         f"- web process tree resident memory: {idle / 2**20:.0f} MB idle, "
         f"{peak[0] / 2**20:.0f} MB peak during the upload "
         f"(+{(peak[0] - idle) / 2**20:.0f} MB)",

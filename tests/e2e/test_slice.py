@@ -109,6 +109,13 @@ async def test_librarian_uploads_and_patron_finds_reads_and_downloads(
     await _create_collection(lib, app, "Staff only", private=True)
     await _upload(lib, private_pdf)
     private_doc_url = await lib.locator(".document-row a").first.get_attribute("href")
+    # A file of a type the library refuses ends with its reason and a Retry button.
+    await lib.locator("#documents input[type=file]").set_input_files(
+        str(corpus / "files" / "pillow" / "hopper.bmp")
+    )
+    refused = lib.locator(".document-row", has_text="hopper.bmp")
+    await expect(refused.get_by_text("a BMP image) are not accepted")).to_be_visible(timeout=60_000)
+    await expect(refused.locator(".retry")).to_be_visible()
     await lib_ctx.close()
 
     # A patron searches a word from the public PDF, sees it highlighted, opens and downloads it.
