@@ -10,7 +10,9 @@ import logging
 import tempfile
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -172,7 +174,16 @@ async def run(version_id: int, *, store: ObjectStore) -> str:
             if version.status == IngestStatus.READY:
                 finished = True
                 return version.status
-            await _steps(session, version, store)
+            step = version.step
+            try:
+                await _steps(session, version, store)
+            except FileNotFoundError as exc:
+                raise StepFailed(
+                    "storage", "The original file is missing from the object store."
+                ) from exc
+            except (OSError, OperationalError, BotoCoreError) as exc:
+                # Storage or database away for a moment: worth another try later.
+                raise Transient(version.step or step, f"a service is unreachable ({exc})") from exc
             finished = True
             return IngestStatus.READY.value
     except StepFailed as exc:

@@ -48,3 +48,26 @@ async def test_ingest_and_download_through_s3(
     assert original.content == pdf.read_bytes()
     for key in (version.file_key, version.thumbnail_key, version.preview_key):
         await store.delete(key)
+
+
+async def test_an_unreachable_store_means_waiting_and_retrying(
+    db: AsyncSession, s3_url: str, data_dir: Path
+) -> None:
+    import pytest
+    from arq import Retry
+
+    from jobs.tasks import ingest_version
+    from tests.factories import upload_bytes
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    _, version = await upload_bytes(db, librarian, collection, b"kept words\n", "k.txt")
+    await db.commit()
+    # The file went to the local store; the worker now looks for it on a server that is down.
+    down = S3ObjectStore("s3://library/x?endpoint=http://127.0.0.1:9&region=us-east-1")
+    with pytest.raises(Retry):
+        await ingest_version({"store": down, "job_try": 1}, version.id)
+    await db.refresh(version)
+    assert version.status == IngestStatus.PENDING
+    assert version.error.startswith("Waiting to try again: a service is unreachable")
+    assert await ingest_version({"store": get_store(), "job_try": 2}, version.id) == "ready"
