@@ -1,5 +1,6 @@
 """Receiving a chunked browser upload: each file streams into the store, then is recorded."""
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -53,6 +54,12 @@ async def receive_files(
         if sink is not None:
             await sink.abort()
         problems.append(f"{current}: {exc}")
+    except asyncio.CancelledError:
+        # The browser cancelled (or went away): the file in flight is dropped, the ones
+        # already received are kept, and the page is told.
+        if sink is not None:
+            await sink.abort()
+        problems.append(f"Upload cancelled; {current} was not kept.")
     except BaseException:
         if sink is not None:
             await sink.abort()

@@ -11,6 +11,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.documents.models import Document
 from backend.mail.models import OutboxMessage
 from tests.e2e.conftest import ROOT, PageErrors, ServedApp, goto
 
@@ -187,4 +188,43 @@ async def test_password_reset_through_the_outbox(
     await expect(page.get_by_text("invalid or has expired")).to_be_visible()
     await context.close()
     assert page_errors.messages == []
+    assert app.errors() == []
+
+
+async def test_cancelling_an_upload_keeps_nothing(
+    served_app: ServedApp,
+    browser: Browser,
+    page_errors: PageErrors,
+    app_db: AsyncSession,
+    tmp_path: Path,
+) -> None:
+    app = served_app
+    big = tmp_path / "big.txt"
+    with big.open("wb") as fh:
+        for _ in range(600):
+            fh.write(b"cancel me " * 104857 + b"\n")  # ~600 MB of text
+    created = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "create-admin", ADMIN[0], "--password-stdin"],
+        input=ADMIN[1] + "\n",
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=app.env,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+    context, page = await _new_page(browser, page_errors)
+    await _log_in(page, app, *ADMIN)
+    await _create_collection(page, app, "Cancelled", private=False)
+    await page.locator("#documents input[type=file]").set_input_files(str(big))
+    await page.get_by_role("button", name="Cancel").click(timeout=30_000)
+    await expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=30_000)
+    await page.wait_for_timeout(1000)
+    await goto(page, page.url)
+    await expect(page.get_by_text("No documents yet.")).to_be_visible()
+    assert (await app_db.exec(select(Document))).all() == []
+    objects = Path(app.env["DATA_DIR"]) / "objects"
+    leftovers = [p for p in objects.rglob("*") if p.is_file()] if objects.exists() else []
+    assert leftovers == []
+    await context.close()
     assert app.errors() == []
