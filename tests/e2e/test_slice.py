@@ -216,15 +216,19 @@ async def test_cancelling_an_upload_keeps_nothing(
     context, page = await _new_page(browser, page_errors)
     await _log_in(page, app, *ADMIN)
     await _create_collection(page, app, "Cancelled", private=False)
+    objects = Path(app.env["DATA_DIR"]) / "objects"
+
+    def stored_files() -> set[Path]:
+        return {p for p in objects.rglob("*") if p.is_file()} if objects.exists() else set()
+
+    before = stored_files()
     await page.locator("#documents input[type=file]").set_input_files(str(big))
     await page.get_by_role("button", name="Cancel").click(timeout=30_000)
     await expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=30_000)
-    await page.wait_for_timeout(1000)
+    await expect(page.get_by_text("Upload cancelled; big.txt was not kept.")).to_be_visible()
     await goto(page, page.url)
     await expect(page.get_by_text("No documents yet.")).to_be_visible()
     assert (await app_db.exec(select(Document))).all() == []
-    objects = Path(app.env["DATA_DIR"]) / "objects"
-    leftovers = [p for p in objects.rglob("*") if p.is_file()] if objects.exists() else []
-    assert leftovers == []
+    assert stored_files() == before  # nothing kept, not even a partial file
     await context.close()
     assert app.errors() == []
