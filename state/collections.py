@@ -68,8 +68,8 @@ class CollectionState(rx.State):
     uploading: bool = False
     upload_progress: int = 0
     upload_label: str = ""
-    # The file streaming right now, as the server sees it: name and bytes received.
-    receiving: str = ""
+    # Each file of the upload in flight, as the server receives it.
+    incoming: list[dict[str, Any]] = []
     watching: bool = False
     member_error: str = ""
 
@@ -121,6 +121,7 @@ class CollectionState(rx.State):
         """Stream each dropped file into the store, then record it and queue its ingest."""
         async with self:
             self.uploading, self.error, self.notice = True, "", ""
+            self.incoming = []
             collection_id = self.collection_id
             token = (await self.get_state(SessionState)).token
 
@@ -143,9 +144,12 @@ class CollectionState(rx.State):
                     session=session, actor=actor, collection_id=collection_id
                 )
 
-            async def progress(name: str, received: int) -> None:
+            async def progress(name: str, received: int, done: bool) -> None:
+                label = f"{human_size(received)} {'received' if done else 'so far'}"
+                row = {"name": name, "label": label, "done": done}
                 async with self:
-                    self.receiving = f"{name}: {human_size(received)} received"
+                    rows = [r for r in self.incoming if r["name"] != name]
+                    self.incoming = [*rows, row]
 
             accepted, problems = await receive_files(chunks, record, progress)
         except LibraryError as exc:
@@ -154,7 +158,7 @@ class CollectionState(rx.State):
             self.uploading = False
             self.upload_progress = 0
             self.upload_label = ""
-            self.receiving = ""
+            self.incoming = []
             self.notice = (
                 f"Received {len(accepted)} file(s): {', '.join(accepted)}" if accepted else ""
             )

@@ -10,7 +10,7 @@ from backend.errors import LibraryError
 from backend.storage.service import StoredObject, UploadSink, get_store
 
 Recorder = Callable[[StoredObject, str], Awaitable[None]]
-Progress = Callable[[str, int], Awaitable[None]]
+Progress = Callable[[str, int, bool], Awaitable[None]]
 PROGRESS_EVERY = 0.25  # seconds between progress reports to the page
 
 
@@ -19,7 +19,8 @@ async def receive_files(
 ) -> tuple[list[str], list[str]]:
     """Stream every file of the upload; returns the accepted names and the problems.
 
-    `progress(name, bytes_received)` is called a few times a second while a file streams.
+    `progress(name, bytes_received, done)` is called a few times a second while a file
+    streams, and once when it is complete.
     """
     store = get_store()
     accepted: list[str] = []
@@ -30,6 +31,8 @@ async def receive_files(
 
     async def finish(sink: UploadSink, name: str) -> None:
         stored = await sink.finish()
+        if progress is not None:
+            await progress(name, stored.size, True)
         try:
             await record(stored, name)
             accepted.append(name)
@@ -47,7 +50,7 @@ async def receive_files(
             now = time.monotonic()
             if progress is not None and now - reported > PROGRESS_EVERY:
                 reported = now
-                await progress(current, sink.size)
+                await progress(current, sink.size, False)
         if sink is not None:
             await finish(sink, current)
     except LibraryError as exc:  # e.g. the size limit, raised while streaming

@@ -151,7 +151,20 @@ def _upload_panel() -> rx.Component:
                 CollectionState.uploading,
                 rx.vstack(
                     rx.progress(value=CollectionState.upload_progress, width="100%"),
-                    rx.text(CollectionState.receiving, size="2", id="receiving"),
+                    rx.foreach(
+                        CollectionState.incoming,
+                        lambda f: rx.hstack(
+                            rx.cond(
+                                f["done"],
+                                rx.icon("circle_check", size=14, color="var(--green-9)"),
+                                rx.spinner(size="1"),
+                            ),
+                            rx.text(f["name"], size="2", weight="medium"),
+                            rx.text(f["label"], size="2", color_scheme="gray"),
+                            align="center",
+                            class_name="incoming-file",
+                        ),
+                    ),
                     rx.hstack(
                         rx.text(CollectionState.upload_label, size="2"),
                         rx.button(
