@@ -129,15 +129,7 @@ async def restore_version(
     """Make an older, processed version the current one again."""
     from backend.ingest.pipeline import index_document
 
-    version = await _lock_version(session, version_id)
-    document = (
-        await session.get(Document, version.document_id, populate_existing=True)
-        if version
-        else None
-    )
-    if version is None or document is None or document.id is None:
-        raise NotFound("No such version.")
-    await require_curator(session=session, actor=actor, collection_id=document.collection_id)
+    version, document = await _curated_version(session, actor, version_id)
     if version.status != IngestStatus.READY:
         raise InvalidInput("Only a processed (ready) version can be made current.")
     document.current_version_id = version.id
@@ -154,15 +146,7 @@ async def resolve_duplicate(
 
     Returns the id of the document that holds the file afterwards (None when skipped).
     """
-    version = await _lock_version(session, version_id)
-    upload = (
-        await session.get(Document, version.document_id, populate_existing=True)
-        if version
-        else None
-    )
-    if version is None or upload is None or upload.id is None:
-        raise NotFound("No such version.")
-    await require_curator(session=session, actor=actor, collection_id=upload.collection_id)
+    version, upload = await _curated_version(session, actor, version_id)
     if version.status != IngestStatus.DUPLICATE:
         raise InvalidInput("This file is not waiting for a duplicate decision.")
     only_version = await repository.version_count(session, upload.id) == 1
@@ -200,11 +184,23 @@ async def resolve_duplicate(
     return target.id
 
 
-async def _lock_version(session: AsyncSession, version_id: int) -> DocumentVersion | None:
-    """The version as it is now in the database, locked against a concurrent decision."""
-    return await session.get(
+async def _curated_version(
+    session: AsyncSession, actor: User | None, version_id: int
+) -> tuple[DocumentVersion, Document]:
+    """A version and its document as they are now, locked against a concurrent decision,
+    if the actor curates the document's collection."""
+    version = await session.get(
         DocumentVersion, version_id, with_for_update=True, populate_existing=True
     )
+    document = (
+        await session.get(Document, version.document_id, populate_existing=True)
+        if version
+        else None
+    )
+    if version is None or document is None or document.id is None:
+        raise NotFound("No such version.")
+    await require_curator(session=session, actor=actor, collection_id=document.collection_id)
+    return version, document
 
 
 def _version_public(v: DocumentVersion, uploader: str) -> VersionPublic:
@@ -327,15 +323,7 @@ async def open_thumbnail(
 
 async def retry(*, session: AsyncSession, actor: User | None, version_id: int) -> DocumentVersion:
     """Send a failed version through the pipeline again; curators of its collection only."""
-    version = await _lock_version(session, version_id)
-    document = (
-        await session.get(Document, version.document_id, populate_existing=True)
-        if version
-        else None
-    )
-    if version is None or document is None:
-        raise NotFound("No such version.")
-    await require_curator(session=session, actor=actor, collection_id=document.collection_id)
+    version, _ = await _curated_version(session, actor, version_id)
     if version.status != IngestStatus.FAILED:
         raise InvalidInput("Only a failed file can be retried.")
     version.attempts += 1

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.errors import Conflict, UploadTooLarge
+from backend.errors import UploadTooLarge
 from backend.storage.local import LocalObjectStore
 from backend.storage.service import store_stream
 
@@ -28,18 +28,6 @@ async def test_stream_hashes_and_stores(tmp_path: Path) -> None:
     assert stored.size == 3000
     assert stored.sha256 == hashlib.sha256(b"x" * 3000).hexdigest()
     assert b"".join([c async for c in store.read(stored.key)]) == b"x" * 3000
-
-
-async def test_originals_are_never_overwritten(tmp_path: Path) -> None:
-    store = LocalObjectStore(tmp_path)
-    first = store.writer("originals/abc")
-    await first.write(b"first")
-    await first.commit()
-    second = store.writer("originals/abc")
-    await second.write(b"second")
-    with pytest.raises(Conflict):
-        await second.commit()
-    assert (tmp_path / "originals" / "abc").read_bytes() == b"first"
 
 
 def test_keys_cannot_escape_the_folder(tmp_path: Path) -> None:

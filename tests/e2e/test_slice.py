@@ -40,6 +40,21 @@ async def _log_in(page: Page, app: ServedApp, email: str, password: str) -> None
     await expect(page.locator("#logout")).to_be_visible()
 
 
+def _create_admin(app: ServedApp, name: str = "") -> None:
+    """The first admin comes from the command line, as the README says."""
+    command = [sys.executable, "-m", "backend.cli", "create-admin", ADMIN[0], "--password-stdin"]
+    created = subprocess.run(
+        [*command, "--name", name] if name else command,
+        input=ADMIN[1] + "\n",
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=app.env,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+
+
 async def _new_page(browser: Browser, errors: PageErrors) -> tuple[BrowserContext, Page]:
     context = await browser.new_context(accept_downloads=True)
     return context, errors.watch(await context.new_page())
@@ -71,26 +86,7 @@ async def test_librarian_uploads_and_patron_finds_reads_and_downloads(
     public_pdf = corpus / "files" / "py-pdf-sample-files" / "crazyones-pdfa.pdf"
     private_pdf = corpus / "files" / "py-pdf-sample-files" / "pdflatex-4-pages.pdf"
 
-    # The first admin comes from the command line, as the README says.
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "backend.cli",
-            "create-admin",
-            ADMIN[0],
-            "--name",
-            "Ada Admin",
-            "--password-stdin",
-        ],
-        input=ADMIN[1] + "\n",
-        text=True,
-        capture_output=True,
-        cwd=ROOT,
-        env=app.env,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
+    _create_admin(app, name="Ada Admin")
 
     # A librarian registers; the admin gives them the librarian role.
     lib_ctx, lib = await _new_page(browser, page_errors)
@@ -203,16 +199,7 @@ async def test_cancelling_an_upload_keeps_nothing(
     with big.open("wb") as fh:
         for _ in range(600):
             fh.write(b"cancel me " * 104857 + b"\n")  # ~600 MB of text
-    created = subprocess.run(
-        [sys.executable, "-m", "backend.cli", "create-admin", ADMIN[0], "--password-stdin"],
-        input=ADMIN[1] + "\n",
-        text=True,
-        capture_output=True,
-        cwd=ROOT,
-        env=app.env,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
+    _create_admin(app)
     context, page = await _new_page(browser, page_errors)
     await _log_in(page, app, *ADMIN)
     await _create_collection(page, app, "Cancelled", private=False)
