@@ -1,6 +1,6 @@
 """The collections list, a collection's page, and uploads into it."""
 
-import asyncio
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -10,6 +10,8 @@ from backend import queue
 from backend.collections import service as collections
 from backend.documents import service as documents
 from backend.errors import LibraryError
+from backend.ingest import progress
+from backend.redis_client import get_redis
 from backend.storage.service import StoredObject, human_size
 from state.session import SessionState, acting, acting_as
 from state.uploads import receive_files
@@ -168,14 +170,20 @@ class CollectionState(rx.State):
 
     @rx.event(background=True)
     async def watch_ingest(self) -> None:
-        """Refresh the list while files are being processed."""
+        """Refresh the list whenever the worker announces a step of this collection's files."""
         async with self:
             if self.watching:
                 return
             self.watching = True
+            collection_id = self.collection_id
+        pubsub = get_redis().pubsub()
+        await pubsub.subscribe(progress.channel(collection_id))
         try:
-            for _ in range(WATCH_SECONDS):
-                await asyncio.sleep(1)
+            deadline = time.monotonic() + WATCH_SECONDS
+            while time.monotonic() < deadline:
+                # A message wakes us at once; every few seconds we look anyway, in case
+                # a message was lost while no one listened.
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                 async with self:
                     if not self.router.url.path.startswith("/collections/"):
                         return
@@ -186,6 +194,7 @@ class CollectionState(rx.State):
                     if not self.any_in_progress:
                         return
         finally:
+            await pubsub.aclose()
             async with self:
                 self.watching = False
 

@@ -20,7 +20,7 @@ from backend.collections.models import Collection
 from backend.db import session_scope, utcnow
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import title_from_filename
-from backend.ingest import sandbox, sniff, virus
+from backend.ingest import progress, sandbox, sniff, virus
 from backend.settings import get_settings
 from backend.storage.base import ObjectStore
 from backend.storage.local import LocalObjectStore
@@ -116,6 +116,7 @@ async def _set(session: AsyncSession, version: DocumentVersion, **fields: object
         setattr(version, name, value)
     session.add(version)
     await session.commit()
+    await progress.announce(session, version)
 
 
 async def _local_copy(store: ObjectStore, key: str, tmpdir: Path) -> Path:
@@ -311,3 +312,4 @@ async def fail(
         version.error = reason.format(step=where)
         session.add(version)
         await session.commit()
+        await progress.announce(session, version)
