@@ -4,6 +4,7 @@ Services call `defer(session, ...)`; callers finish with `await commit(session)`
 commits and only then enqueues, so a worker never sees a row that was rolled back.
 """
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,16 @@ class Job:
     job_id: str
 
 
+def serialize(obj: Any) -> bytes:
+    """Jobs and results travel as JSON, not arq's default pickle: whoever can write to
+    Redis must not be able to run code in the workers. (Exceptions become their repr.)"""
+    return json.dumps(obj, default=repr).encode()
+
+
+def deserialize(data: bytes) -> Any:
+    return json.loads(data)
+
+
 def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(get_settings().redis_url)
 
@@ -32,7 +43,12 @@ def redis_settings() -> RedisSettings:
 async def get_pool() -> ArqRedis:
     global _pool
     if _pool is None:
-        _pool = await create_pool(redis_settings(), default_queue_name=QUEUE_NAME)
+        _pool = await create_pool(
+            redis_settings(),
+            default_queue_name=QUEUE_NAME,
+            job_serializer=serialize,
+            job_deserializer=deserialize,
+        )
     return _pool
 
 

@@ -35,6 +35,8 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     queue_name = queue.QUEUE_NAME
+    job_serializer = staticmethod(queue.serialize)
+    job_deserializer = staticmethod(queue.deserialize)
     redis_settings = queue.redis_settings()
     max_jobs = 4
     job_timeout = 600

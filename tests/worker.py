@@ -13,6 +13,8 @@ async def run_burst() -> Worker:
         on_shutdown=WorkerSettings.on_shutdown,
         redis_settings=queue.redis_settings(),
         queue_name=queue.QUEUE_NAME,
+        job_serializer=queue.serialize,
+        job_deserializer=queue.deserialize,
         burst=True,
         poll_delay=0.05,
         max_jobs=2,
