@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from arq import Retry
+from sqlalchemy import or_
 from sqlmodel import col, select
 
 from backend import queue
@@ -16,6 +17,8 @@ from backend.mail import service as mail_service
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=2)
+# Longer than any job may run (WorkerSettings.job_timeout): such a version lost its worker.
+ABANDONED_AFTER = timedelta(minutes=15)
 
 
 MAX_TRANSIENT_TRIES = 6
@@ -42,11 +45,17 @@ async def send_mail(ctx: dict[str, Any], message_id: int) -> bool:
 
 
 async def requeue_stale_ingests(ctx: dict[str, Any]) -> int:
-    """Enqueue versions still pending after a while (their enqueue may have been lost)."""
+    """Enqueue versions still pending after a while (their enqueue may have been lost), and
+    versions left "processing" by a worker that died (killed, machine lost)."""
+    now = utcnow()
     async with session_scope() as session:
         stmt = select(DocumentVersion.id).where(
-            DocumentVersion.status == IngestStatus.PENDING.value,
-            col(DocumentVersion.created_at) < utcnow() - STALE_AFTER,
+            or_(
+                (col(DocumentVersion.status) == IngestStatus.PENDING.value)
+                & (col(DocumentVersion.created_at) < now - STALE_AFTER),
+                (col(DocumentVersion.status) == IngestStatus.PROCESSING.value)
+                & (col(DocumentVersion.step_at) < now - ABANDONED_AFTER),
+            )
         )
         ids = list((await session.exec(stmt)).all())
     # A fresh job id each sweep: arq keeps the id of a finished (or failed) job for a while

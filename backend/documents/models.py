@@ -88,6 +88,10 @@ class DocumentVersion(SQLModel, table=True):
     language: str = Field(default="", max_length=12)
     thumbnail_key: str = Field(default="", max_length=200)
     preview_key: str = Field(default="", max_length=200)
+    # When the current step began: a "processing" version whose step is old lost its worker.
+    step_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
     # How many times a librarian sent this version through the pipeline again.
     attempts: int = Field(default=0)
     # The document that already holds these bytes, and whether a librarian said "keep it".

@@ -114,6 +114,8 @@ async def _virus_scan(path: Path) -> str:
 async def _set(session: AsyncSession, version: DocumentVersion, **fields: object) -> None:
     for name, value in fields.items():
         setattr(version, name, value)
+    if "step" in fields:
+        version.step_at = utcnow()
     session.add(version)
     await session.commit()
     await progress.announce(session, version)

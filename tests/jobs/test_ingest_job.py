@@ -134,3 +134,25 @@ async def test_retry_sends_a_failed_file_through_again(db: AsyncSession, data_di
     assert version.status == IngestStatus.READY and version.attempts == 1
     with pytest.raises(InvalidInput):
         await documents.retry(session=db, actor=librarian, version_id=version.id)
+
+
+async def test_sweeper_rescues_a_version_whose_worker_died(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    from datetime import timedelta
+
+    from jobs.tasks import requeue_stale_ingests
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    _, version = await upload_bytes(db, librarian, collection, b"orphaned words\n", "o.txt")
+    db.info.pop("deferred_jobs")
+    # As if a worker had been killed in the middle of extraction, long ago.
+    version.status, version.step = IngestStatus.PROCESSING.value, "extract"
+    version.step_at = version.created_at - timedelta(minutes=30)
+    db.add(version)
+    await db.commit()
+    assert await requeue_stale_ingests({}) == 1
+    await run_burst()
+    await db.refresh(version)
+    assert version.status == IngestStatus.READY

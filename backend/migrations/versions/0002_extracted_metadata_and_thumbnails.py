@@ -26,6 +26,7 @@ def upgrade() -> None:
     op.add_column('document_versions', sa.Column('duplicate_of_id', sa.Integer(), nullable=True))
     op.add_column('document_versions', sa.Column('duplicate_accepted', sa.Boolean(), server_default='false', nullable=False))
     op.create_foreign_key('document_versions_duplicate_of_id_fkey', 'document_versions', 'documents', ['duplicate_of_id'], ['id'], ondelete='SET NULL')
+    op.add_column('document_versions', sa.Column('step_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('document_versions', sa.Column('attempts', sa.Integer(), server_default='0', nullable=False))
     op.add_column('document_versions', sa.Column('preview_key', sqlmodel.sql.sqltypes.AutoString(length=200), server_default='', nullable=False))
 
@@ -33,6 +34,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column('document_versions', 'preview_key')
     op.drop_column('document_versions', 'attempts')
+    op.drop_column('document_versions', 'step_at')
     op.drop_constraint('document_versions_duplicate_of_id_fkey', 'document_versions', type_='foreignkey')
     op.drop_column('document_versions', 'duplicate_accepted')
     op.drop_column('document_versions', 'duplicate_of_id')
