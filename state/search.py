@@ -34,10 +34,11 @@ class SearchState(rx.State):
     took_ms: int = 0
     searched: bool = False
 
+    page_size: int = 10
+
     @rx.var
     def page_count(self) -> int:
-        size = 10
-        return max(1, (self.total + size - 1) // size)
+        return max(1, (self.total + self.page_size - 1) // self.page_size)
 
     @rx.event
     async def load(self) -> None:
@@ -57,6 +58,7 @@ class SearchState(rx.State):
             await session.commit()
         self.searched = True
         self.total = results.total
+        self.page_size = results.page_size
         self.took_ms = round(results.took_ms)
         self.hits = [
             HitRow(

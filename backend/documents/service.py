@@ -57,9 +57,7 @@ async def add_document(
     """Record an uploaded file as a new document; its ingest job runs after the commit."""
     await require_curator(session=session, actor=actor, collection_id=collection_id)
     assert actor is not None
-    name = clean_filename(filename)
-    if stored.size == 0:
-        raise InvalidInput(f"{name} is empty.")
+    name = _upload_name(filename, stored)
     document = Document(
         collection_id=collection_id,
         title=(" ".join(title.split()) or title_from_filename(name))[:500],
@@ -68,9 +66,33 @@ async def add_document(
     session.add(document)
     await session.flush()
     assert document.id is not None
+    version = await _add_version_row(session, actor, document.id, 1, stored, name, declared_mime)
+    document.current_version_id = version.id
+    session.add(document)
+    await session.flush()
+    return document, version
+
+
+def _upload_name(filename: str, stored: StoredObject) -> str:
+    name = clean_filename(filename)
+    if stored.size == 0:
+        raise InvalidInput(f"{name} is empty.")
+    return name
+
+
+async def _add_version_row(
+    session: AsyncSession,
+    actor: User,
+    document_id: int,
+    version_no: int,
+    stored: StoredObject,
+    name: str,
+    declared_mime: str,
+) -> DocumentVersion:
+    """The version row of a stored upload; its ingest job runs after the commit."""
     version = DocumentVersion(
-        document_id=document.id,
-        version_no=1,
+        document_id=document_id,
+        version_no=version_no,
         file_key=stored.key,
         filename=name,
         sha256=stored.sha256,
@@ -80,11 +102,8 @@ async def add_document(
     )
     session.add(version)
     await session.flush()
-    document.current_version_id = version.id
-    session.add(document)
-    await session.flush()
     queue.defer(session, "ingest_version", version.id, job_id=f"ingest:{version.id}")
-    return document, version
+    return version
 
 
 async def add_version(
@@ -104,23 +123,11 @@ async def add_version(
     assert collection.id is not None and document.id is not None
     await require_curator(session=session, actor=actor, collection_id=collection.id)
     assert actor is not None
-    name = clean_filename(filename)
-    if stored.size == 0:
-        raise InvalidInput(f"{name} is empty.")
-    version = DocumentVersion(
-        document_id=document.id,
-        version_no=await repository.next_version_no(session, document.id),
-        file_key=stored.key,
-        filename=name,
-        sha256=stored.sha256,
-        size=stored.size,
-        declared_mime=declared_mime[:200],
-        uploaded_by=actor.id,
+    name = _upload_name(filename, stored)
+    version_no = await repository.next_version_no(session, document.id)
+    return await _add_version_row(
+        session, actor, document.id, version_no, stored, name, declared_mime
     )
-    session.add(version)
-    await session.flush()
-    queue.defer(session, "ingest_version", version.id, job_id=f"ingest:{version.id}")
-    return version
 
 
 async def restore_version(
