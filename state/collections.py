@@ -14,7 +14,7 @@ from backend.ingest import progress
 from backend.redis_client import get_redis
 from backend.storage.service import StoredObject, human_size
 from state.session import SessionState, acting, acting_as
-from state.uploads import receive_files
+from state.uploads import expected_files, mark_received, receive_files, share_progress
 
 UPLOAD_ID = "documents"
 WATCH_SECONDS = 600
@@ -70,7 +70,8 @@ class CollectionState(rx.State):
     uploading: bool = False
     upload_progress: int = 0
     upload_label: str = ""
-    # Each file of the upload in flight, as the server receives it.
+    # Each file of the upload in flight: its share of the bytes sent, then whether the
+    # server has stored it.
     incoming: list[dict[str, Any]] = []
     watching: bool = False
     member_error: str = ""
@@ -113,17 +114,23 @@ class CollectionState(rx.State):
         return None
 
     @rx.event
+    def expect(self, chosen: list[dict[str, Any]]) -> None:
+        """The browser names the dropped files and their sizes, in the order it sends them."""
+        self.incoming = expected_files(chosen)
+        self.upload_progress, self.upload_label = 0, ""
+
+    @rx.event
     def progress(self, info: dict[str, Any]) -> None:
         self.upload_progress = round(float(info.get("progress", 0)) * 100)
         loaded, total = int(info.get("loaded", 0)), int(info.get("total", 0))
         self.upload_label = f"{human_size(loaded)} of {human_size(total)} sent"
+        self.incoming = share_progress(self.incoming, loaded, total)
 
     @rx.event(background=True)
     async def upload(self, chunks: rx.UploadChunkIterator) -> Any:
         """Stream each dropped file into the store, then record it and queue its ingest."""
         async with self:
             self.uploading, self.error, self.notice = True, "", ""
-            self.incoming = []
             collection_id = self.collection_id
             token = (await self.get_state(SessionState)).token
 
@@ -146,12 +153,10 @@ class CollectionState(rx.State):
                     session=session, actor=actor, collection_id=collection_id
                 )
 
-            async def progress(name: str, received: int, done: bool) -> None:
-                label = f"{human_size(received)} {'received' if done else 'so far'}"
-                row = {"name": name, "label": label, "done": done}
-                async with self:
-                    rows = [r for r in self.incoming if r["name"] != name]
-                    self.incoming = [*rows, row]
+            async def progress(index: int, name: str, received: int, done: bool) -> None:
+                if done:
+                    async with self:
+                        self.incoming = mark_received(self.incoming, index, name, received)
 
             accepted, problems = await receive_files(chunks, record, progress)
         except LibraryError as exc:

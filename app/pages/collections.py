@@ -122,6 +122,12 @@ def _document_row(d: rx.Var) -> rx.Component:
     )
 
 
+# The dropped (or picked) files' names and sizes, read in the browser at drop time.
+# `_ev_0` is the name Reflex gives the first argument of an event trigger (here on_drop's
+# list of files); a lambda cannot be used because on_drop takes only single events.
+_DROPPED_NAMES_AND_SIZES = rx.Var("_ev_0.map((f) => ({name: f.name, size: f.size}))").to(list)
+
+
 def _upload_panel() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -141,11 +147,14 @@ def _upload_panel() -> rx.Component:
                 id=UPLOAD_ID,
                 multiple=True,
                 class_name="dropzone",
-                on_drop=CollectionState.upload(
-                    rx.upload_files_chunk(
-                        upload_id=UPLOAD_ID, on_upload_progress=CollectionState.progress
-                    )
-                ),
+                on_drop=[
+                    CollectionState.expect(_DROPPED_NAMES_AND_SIZES),
+                    CollectionState.upload(
+                        rx.upload_files_chunk(
+                            upload_id=UPLOAD_ID, on_upload_progress=CollectionState.progress
+                        )
+                    ),
+                ],
             ),
             rx.cond(
                 CollectionState.uploading,
@@ -153,15 +162,25 @@ def _upload_panel() -> rx.Component:
                     rx.progress(value=CollectionState.upload_progress, width="100%"),
                     rx.foreach(
                         CollectionState.incoming,
-                        lambda f: rx.hstack(
-                            rx.cond(
-                                f["done"],
-                                rx.icon("circle_check", size=14, color="var(--green-9)"),
-                                rx.spinner(size="1"),
+                        lambda f: rx.vstack(
+                            rx.hstack(
+                                rx.cond(
+                                    f["done"],
+                                    rx.icon("circle_check", size=14, color="var(--green-9)"),
+                                    rx.spinner(size="1"),
+                                ),
+                                rx.text(f["name"], size="2", weight="medium"),
+                                rx.text(f["label"], size="2", color_scheme="gray"),
+                                align="center",
                             ),
-                            rx.text(f["name"], size="2", weight="medium"),
-                            rx.text(f["label"], size="2", color_scheme="gray"),
-                            align="center",
+                            rx.progress(
+                                value=f["percent"].to(int),
+                                size="1",
+                                width="100%",
+                                aria_label=f"Sent of {f['name']}",
+                            ),
+                            spacing="1",
+                            width="100%",
                             class_name="incoming-file",
                         ),
                     ),

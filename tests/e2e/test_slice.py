@@ -208,14 +208,27 @@ async def test_cancelling_an_upload_keeps_nothing(
     def stored_files() -> set[Path]:
         return {p for p in objects.rglob("*") if p.is_file()} if objects.exists() else set()
 
+    small = tmp_path / "small.txt"
+    small.write_text("kept before the cancel\n" * 2000)
     before = stored_files()
-    await page.locator("#documents input[type=file]").set_input_files(str(big))
+    # Two files in one upload: each has its own bar; the first is stored while the second
+    # is still being sent.
+    await page.locator("#documents input[type=file]").set_input_files([str(small), str(big)])
+    small_bar = page.get_by_role("progressbar", name="Sent of small.txt")
+    big_bar = page.get_by_role("progressbar", name="Sent of big.txt")
+    await expect(small_bar).to_have_attribute("aria-valuenow", "100", timeout=30_000)
+    await expect(page.locator(".incoming-file", has_text="small.txt")).to_contain_text("received")
+    # The big file's bar moves with the bytes the browser has sent of it (1-99 %).
+    await expect(big_bar).to_have_attribute("aria-valuenow", re.compile(r"^[1-9][0-9]?$"))
     await page.get_by_role("button", name="Cancel").click(timeout=30_000)
     await expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=30_000)
     await expect(page.get_by_text("Upload cancelled; big.txt was not kept.")).to_be_visible()
     await goto(page, page.url)
-    await expect(page.get_by_text("No documents yet.")).to_be_visible()
-    assert (await app_db.exec(select(Document))).all() == []
-    assert stored_files() == before  # nothing kept, not even a partial file
+    await expect(page.locator(".document-row")).to_have_count(1)
+    await expect(page.locator(".document-row", has_text="small.txt")).to_be_visible()
+    kept = (await app_db.exec(select(Document))).all()
+    assert [d.title for d in kept] == ["small"]
+    # Only the small file was kept: nothing of the big one, not even a partial file.
+    assert len(stored_files() - before) == 1
     await context.close()
     assert app.errors() == []
