@@ -77,10 +77,13 @@ def _document_row(d: rx.Var) -> rx.Component:
                 rx.cond(
                     (d["status"] == "duplicate") & CollectionState.can_curate,
                     rx.hstack(
-                        rx.link(
-                            "See the original",
-                            href="/documents/" + d["duplicate_of_id"].to_string(),
-                            size="1",
+                        rx.cond(
+                            d["duplicate_of_id"],
+                            rx.link(
+                                "See the original",
+                                href="/documents/" + d["duplicate_of_id"].to_string(),
+                                size="1",
+                            ),
                         ),
                         rx.button(
                             "Skip",
@@ -91,13 +94,16 @@ def _document_row(d: rx.Var) -> rx.Component:
                                 d["version_id"].to(int), "skip"
                             ),
                         ),
-                        rx.button(
-                            "Add as new version",
-                            size="1",
-                            variant="outline",
-                            class_name="add-version",
-                            on_click=CollectionState.resolve_duplicate(
-                                d["version_id"].to(int), "new_version"
+                        rx.cond(
+                            d["duplicate_of_id"],
+                            rx.button(
+                                "Add as new version",
+                                size="1",
+                                variant="outline",
+                                class_name="add-version",
+                                on_click=CollectionState.resolve_duplicate(
+                                    d["version_id"].to(int), "new_version"
+                                ),
                             ),
                         ),
                         spacing="2",

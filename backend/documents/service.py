@@ -354,18 +354,42 @@ async def list_in_collection(
     out = []
     for d, v in await repository.in_collection(session, collection_id):
         assert d.id is not None
+        duplicate_of_id, error = (v.duplicate_of_id, v.error) if v else (None, "")
+        if v is not None and v.status == IngestStatus.DUPLICATE:
+            duplicate_of_id, error = await _duplicate_reason(session, actor, v)
         out.append(
             DocumentSummary(
                 id=d.id,
                 version_id=v.id if v and v.id else 0,
-                duplicate_of_id=v.duplicate_of_id if v else None,
+                duplicate_of_id=duplicate_of_id,
                 title=d.title,
                 filename=v.filename if v else "",
                 size=v.size if v else 0,
                 status=v.status if v else IngestStatus.PENDING.value,
                 step=v.step if v else "",
-                error=v.error if v else "",
+                error=error,
                 created_at=d.created_at,
             )
         )
     return out
+
+
+async def _duplicate_reason(
+    session: AsyncSession, actor: User | None, version: DocumentVersion
+) -> tuple[int | None, str]:
+    """Name a duplicate's original, with a link, only to someone who may see it."""
+    found = (
+        await repository.visible_document(session, actor, version.duplicate_of_id)
+        if version.duplicate_of_id
+        else None
+    )
+    if found is None:
+        return None, (
+            "The library already holds this file, in a collection you cannot see: skip it, "
+            "or ask that collection's curators."
+        )
+    original, collection = found
+    return original.id, (
+        f"Duplicate of “{original.title}” in {collection.name}: skip it, or add it as a "
+        "new version of that document."
+    )

@@ -16,7 +16,6 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.collections.models import Collection
 from backend.db import session_scope, utcnow
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import title_from_filename
@@ -53,6 +52,9 @@ class Transient(Exception):
         self.reason = reason
 
 
+DUPLICATE_REASON = "The library already holds a file with exactly these bytes."
+
+
 class Duplicate(StepFailed):
     status = IngestStatus.DUPLICATE
 
@@ -62,9 +64,8 @@ async def _duplicate_check(session: AsyncSession, version: DocumentVersion) -> N
     if version.duplicate_accepted:
         return
     stmt = (
-        select(Document, Collection.name)
+        select(Document)
         .join(DocumentVersion, col(DocumentVersion.document_id) == Document.id)
-        .join(Collection, col(Collection.id) == Document.collection_id)
         .where(
             DocumentVersion.sha256 == version.sha256,
             # Only earlier uploads count: of two identical files sent together, the
@@ -78,13 +79,10 @@ async def _duplicate_check(session: AsyncSession, version: DocumentVersion) -> N
     found = (await session.exec(stmt)).first()
     if found is None:
         return
-    original, collection_name = found
-    await _set(session, version, duplicate_of_id=original.id)
-    raise Duplicate(
-        "duplicate_check",
-        f"Duplicate of “{original.title}” in {collection_name}: skip it, or add it as a "
-        "new version of that document.",
-    )
+    await _set(session, version, duplicate_of_id=found.id)
+    # The stored reason names nothing: the original may sit in a collection the uploader
+    # cannot see. Listings name it to those who may (documents.list_in_collection).
+    raise Duplicate("duplicate_check", DUPLICATE_REASON)
 
 
 async def _virus_scan(path: Path) -> str:

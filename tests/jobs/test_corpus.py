@@ -7,6 +7,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
 from backend.documents.models import DocumentVersion, IngestStatus
+from backend.ingest.pipeline import DUPLICATE_REASON
 from backend.users.models import Role
 from tests.factories import make_collection, make_user, upload_file
 from tests.worker import run_burst
@@ -51,7 +52,7 @@ async def test_every_corpus_file_ends_ready_or_failed_with_a_reason(
     assert duplicates == EXPECTED_DUPLICATES
     for name, (status, _step, error) in outcome.items():
         if name in duplicates:
-            assert error.startswith("Duplicate of"), (name, error)
+            assert error == DUPLICATE_REASON, (name, error)
             continue
         assert status in (IngestStatus.READY, IngestStatus.FAILED), (name, status)
         if status == IngestStatus.FAILED:

@@ -7,6 +7,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
+from backend.collections import service as collections
 from backend.documents import service as documents
 from backend.documents.models import Document, DocumentVersion, IngestStatus
 from backend.errors import PermissionDenied
@@ -25,7 +26,7 @@ async def test_a_duplicate_waits_for_a_decision_then_is_skipped(
     db: AsyncSession, data_dir: Path
 ) -> None:
     librarian = await make_user(db, Role.LIBRARIAN)
-    collection = await make_collection(db, librarian, "Maps")
+    collection = await make_collection(db, librarian, "Maps", is_public=False)
     original, _ = await upload_bytes(db, librarian, collection, b"river atlas\n", "atlas.txt")
     await queue.commit(db)
     await run_burst()
@@ -34,8 +35,33 @@ async def test_a_duplicate_waits_for_a_decision_then_is_skipped(
     await run_burst()
     await db.refresh(version)
     assert version.status == IngestStatus.DUPLICATE and version.duplicate_of_id == original.id
-    assert "Duplicate of “atlas” in Maps" in version.error
-    assert await _titles(db, "river") == ["atlas"]
+    # The uploader is told which document it repeats; a curator of a private collection
+    # holding the same bytes is not told about a document it may not see.
+    listed = await documents.list_in_collection(
+        session=db, actor=librarian, collection_id=collection.id
+    )
+    assert [(d.error, d.duplicate_of_id) for d in listed if d.id == copy.id] == [
+        (
+            "Duplicate of “atlas” in Maps: skip it, or add it as a new version of that document.",
+            original.id,
+        )
+    ]
+    # A patron who curates one private collection (staff see every collection anyway).
+    outsider = await make_user(db, Role.PATRON)
+    hidden = await make_collection(db, librarian, "Closed", is_public=False)
+    await collections.add_member(
+        session=db, actor=librarian, collection_id=hidden.id, email=outsider.email, role="curator"
+    )
+    _, mirror = await upload_bytes(db, outsider, hidden, b"river atlas\n", "mirror.txt")
+    await queue.commit(db)
+    await run_burst()
+    await db.refresh(mirror)
+    assert mirror.status == IngestStatus.DUPLICATE
+    seen = await documents.list_in_collection(session=db, actor=outsider, collection_id=hidden.id)
+    assert seen[0].duplicate_of_id is None
+    assert "atlas" not in seen[0].error and "Maps" not in seen[0].error
+    assert "a collection you cannot see" in seen[0].error
+    assert await _titles(db, "river") == []  # private: anonymous search sees nothing
 
     key = version.file_key
     assert (
