@@ -1,0 +1,140 @@
+"""What every search engine takes and gives back, so the search service can use any of them.
+
+The engines (tantivy in-process, Meilisearch, PostgreSQL full-text search) all pass one
+contract test suite (tests/backend/test_engines.py).
+"""
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from backend.search.query import Node
+from backend.search.schemas import Segment
+
+FACETS = ("collection", "author", "subject", "year", "type", "language")
+Sort = Literal["relevance", "date", "title"]
+SORTS: tuple[Sort, ...] = ("relevance", "date", "title")
+SNIPPET_CHARS = 220
+LEADING_ARTICLES = ("the ", "a ", "an ", "le ", "la ", "les ", "l'", "der ", "die ", "das ")
+ENGLISH_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their "
+    "then there these they this to was will with what which how do does can".split()
+)
+
+
+@dataclass
+class IndexDoc:
+    """One document as the engines index it (built from PostgreSQL by the indexer)."""
+
+    document_id: int
+    collection_id: int
+    collection: str  # the collection's name and slug, for collection:… queries
+    title: str
+    authors: list[str] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+    description: str = ""
+    pages: list[str] = field(default_factory=list)  # text of page 1, 2, …
+    year: int | None = None
+    type: str = ""  # a short lower-case label: pdf, docx, epub, html, text, image, …
+    language: str = ""  # ISO 639-1, or "" when unknown
+    added: datetime | None = None
+
+
+@dataclass
+class EngineQuery:
+    tree: Node | None  # None: every document (with filters)
+    # The collections the actor may see; None for staff, who see all. Part of the
+    # engine's query, never a filter on its results.
+    collections: list[int] | None
+    filters: dict[str, list[str]] = field(default_factory=dict)  # facet -> chosen values
+    sort: Sort = "relevance"
+    offset: int = 0
+    limit: int = 10
+    facets: bool = True
+    facet_size: int = 10
+
+
+@dataclass
+class EngineHit:
+    document_id: int
+    score: float
+    snippet: list[Segment] = field(default_factory=list)
+    page_no: int | None = None
+
+
+@dataclass
+class EngineResult:
+    total: int
+    hits: list[EngineHit] = field(default_factory=list)
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    suggestion: str | None = None  # "did you mean", as a whole query
+
+
+class SearchEngine(Protocol):
+    name: str
+
+    async def apply(self, upserts: list[IndexDoc], deletes: list[int]) -> None:
+        """Add or replace `upserts` and remove `deletes` (document ids), durably."""
+
+    async def search(self, query: EngineQuery) -> EngineResult: ...
+
+    async def clear(self) -> None:
+        """Remove every document (before a rebuild)."""
+
+    async def count(self) -> int: ...
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: the form sort keys and facet matching use."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def sort_title(title: str) -> str:
+    """Titles sort without case, accents or a leading article."""
+    key = " ".join(fold(title).split())
+    for article in LEADING_ARTICLES:
+        if key.startswith(article) and len(key) > len(article):
+            return key[len(article) :]
+    return key
+
+
+def minimum_should_match(n: int) -> int:
+    """Of n words written side by side, how many a document must contain.
+
+    Short queries need every word; a long one (a pasted sentence, a question) needs most
+    of them, so one odd word does not empty the results.
+    """
+    if n <= 3:
+        return n
+    return max(3, (n * 2 + 2) // 3)
+
+
+def split_segments(fragment: str, spans: list[tuple[int, int]]) -> list[Segment]:
+    """A snippet as plain segments: matched words flagged, nothing parsed as markup."""
+    out: list[Segment] = []
+    pos = 0
+    for start, end in sorted(spans):
+        if start < pos:
+            continue
+        if start > pos:
+            out.append(Segment(fragment[pos:start], False))
+        out.append(Segment(fragment[start:end], True))
+        pos = end
+    if pos < len(fragment):
+        out.append(Segment(fragment[pos:], False))
+    merged = [Segment(" ".join(f".{s.text}.".split())[1:-1], s.hit) for s in out]
+    if merged:
+        merged[0] = Segment(merged[0].text.lstrip(), merged[0].hit)
+        merged[-1] = Segment(merged[-1].text.rstrip(), merged[-1].hit)
+    return [s for s in merged if s.text]
+
+
+def opening(pages: list[str], description: str = "") -> list[Segment]:
+    """The start of a document, for a hit whose body did not match."""
+    text = description or next((p for p in pages if p.strip()), "")
+    text = " ".join(text.split())
+    if len(text) > SNIPPET_CHARS:
+        text = text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
+    return [Segment(text, False)] if text else []

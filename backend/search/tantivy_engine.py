@@ -1,0 +1,567 @@
+"""The default engine on one machine: tantivy, a Lucene-class index in the data folder.
+
+Only the indexer (in a worker) writes; web processes open the same folder read-only and
+pick up each commit. Ranking is BM25 over per-language stemmed fields with weights
+(title above authors and subjects above description above body), plus a bonus when the
+words of the query stand close together. Words the index has never seen are matched
+fuzzily and offered as "did you mean".
+"""
+
+import asyncio
+import bisect
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import tantivy
+from rapidfuzz import fuzz, process
+
+from backend.search.engine import (
+    ENGLISH_STOPWORDS,
+    FACETS,
+    SNIPPET_CHARS,
+    EngineHit,
+    EngineQuery,
+    EngineResult,
+    IndexDoc,
+    fold,
+    minimum_should_match,
+    sort_title,
+    split_segments,
+)
+from backend.search.query import And, Node, Not, Or, Phrase, Range, Term, positives
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+# ISO 639-1 code -> tantivy stemmer; other languages get the plain analyzer.
+STEMMERS = {
+    "ar": "arabic",
+    "da": "danish",
+    "de": "german",
+    "el": "greek",
+    "en": "english",
+    "es": "spanish",
+    "fi": "finnish",
+    "fr": "french",
+    "hu": "hungarian",
+    "it": "italian",
+    "nl": "dutch",
+    "no": "norwegian",
+    "nb": "norwegian",
+    "pt": "portuguese",
+    "ro": "romanian",
+    "ru": "russian",
+    "sv": "swedish",
+    "ta": "tamil",
+    "tr": "turkish",
+}
+LANGS = ("plain", *sorted(set(STEMMERS) - {"nb"}))
+WEIGHTS = {"title": 3.0, "people": 2.0, "description": 1.5, "body": 1.0}
+PROXIMITY_BOOST = 0.5
+PROXIMITY_SLOP = 3
+MAX_BODY_CHARS = 400_000
+WRITER_HEAP = 256_000_000
+MISSING = -1  # the year of a document without one (facets skip it)
+
+
+def _lang(code: str) -> str:
+    code = (code or "").lower()
+    if code == "nb":
+        code = "no"
+    return code if code in STEMMERS else "plain"
+
+
+def _analyzer(lang: str) -> tantivy.TextAnalyzer:
+    builder = (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+    )
+    if lang != "plain":
+        builder = builder.filter(tantivy.Filter.stemmer(STEMMERS[lang]))
+    return builder.filter(tantivy.Filter.ascii_fold()).build()
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_integer_field("id", stored=True, indexed=True, fast=True)
+    sb.add_integer_field("collection_id", indexed=True, fast=True)
+    for lang in LANGS:
+        sb.add_text_field(f"title_{lang}", tokenizer_name=f"lib_{lang}")
+        sb.add_text_field(f"description_{lang}", tokenizer_name=f"lib_{lang}")
+        sb.add_text_field(f"body_{lang}", stored=True, tokenizer_name=f"lib_{lang}")
+    sb.add_text_field("people", tokenizer_name="lib_plain")  # authors and subjects
+    sb.add_text_field("author", tokenizer_name="lib_plain")
+    sb.add_text_field("subject", tokenizer_name="lib_plain")
+    sb.add_text_field("collection", tokenizer_name="lib_plain")
+    sb.add_text_field("spell", tokenizer_name="lib_plain")  # words for "did you mean"
+    # Facet values, exact: indexed for filters, fast for counts.
+    for name in ("author_f", "subject_f", "type", "language"):
+        sb.add_text_field(name, stored=name in ("type", "language"), fast=True, tokenizer_name="raw")
+    sb.add_integer_field("year", indexed=True, fast=True)
+    sb.add_integer_field("date_key", fast=True)
+    sb.add_unsigned_field("title_key", fast=True)
+    sb.add_text_field("page_ends", stored=True, tokenizer_name="raw")
+    return sb.build()
+
+
+def _title_key(title: str) -> int:
+    """The first 8 bytes of the sort form of a title, as a number that sorts the same."""
+    raw = sort_title(title).encode("utf-8")[:8].ljust(8, b"\0")
+    return int.from_bytes(raw, "big")
+
+
+class TantivyEngine:
+    name = "tantivy"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder / f"v{SCHEMA_VERSION}"
+        self.schema = _schema()
+        self.analyzers = {lang: _analyzer(lang) for lang in LANGS}
+        self._index: tantivy.Index | None = None
+        self._meta_mtime = 0.0
+        self._langs: tuple[str, ...] | None = None
+        self._lock = threading.Lock()
+
+    # --- opening and reloading -------------------------------------------------------
+
+    def _open(self) -> tantivy.Index:
+        if self._index is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            index = tantivy.Index(self.schema, path=str(self.folder))
+            for lang, analyzer in self.analyzers.items():
+                index.register_tokenizer(f"lib_{lang}", analyzer)
+            self._index = index
+        return self._index
+
+    def _searcher(self) -> tantivy.Searcher:
+        index = self._open()
+        meta = self.folder / "meta.json"
+        try:
+            mtime = meta.stat().st_mtime
+        except FileNotFoundError:
+            mtime = 0.0
+        if mtime != self._meta_mtime:  # another process committed: see it
+            index.reload()
+            self._meta_mtime = mtime
+            self._langs = None
+        return index.searcher()
+
+    def _languages(self, searcher: tantivy.Searcher) -> tuple[str, ...]:
+        """The analyzers in use: a query only looks in the fields that hold documents."""
+        if self._langs is None:
+            used = searcher.aggregate(
+                tantivy.Query.all_query(), {"l": {"terms": {"field": "language", "size": 200}}}
+            )
+            codes = {_lang(b["key"]) for b in used["l"]["buckets"]}
+            self._langs = tuple(sorted(codes | {"plain"}))
+        return self._langs
+
+    # --- writing ---------------------------------------------------------------------
+
+    async def apply(self, upserts: list[IndexDoc], deletes: list[int]) -> None:
+        await asyncio.to_thread(self._apply, upserts, deletes)
+
+    def _apply(self, upserts: list[IndexDoc], deletes: list[int]) -> None:
+        with self._lock:
+            index = self._open()
+            writer = index.writer(WRITER_HEAP, 1)
+            try:
+                for doc_id in {*deletes, *(d.document_id for d in upserts)}:
+                    writer.delete_documents_by_term("id", doc_id)
+                for doc in upserts:
+                    writer.add_document(self._document(doc))
+                writer.commit()
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                writer.wait_merging_threads()
+            index.reload()
+            self._langs = None
+
+    def _document(self, d: IndexDoc) -> tantivy.Document:
+        lang = _lang(d.language)
+        body, ends = "", []
+        for page in d.pages:
+            if len(body) >= MAX_BODY_CHARS:
+                break
+            body += page[: MAX_BODY_CHARS - len(body)] + "\n\n"
+            ends.append(len(body))
+        added = int(d.added.timestamp()) if d.added else 0
+        year = d.year if d.year is not None else (d.added.year if d.added else 0)
+        fields: dict[str, Any] = {
+            "id": d.document_id,
+            "collection_id": d.collection_id,
+            f"title_{lang}": d.title,
+            f"description_{lang}": d.description,
+            f"body_{lang}": body,
+            "people": [*d.authors, *d.subjects],
+            "author": d.authors,
+            "subject": d.subjects,
+            "collection": d.collection,
+            "spell": " ".join([d.title, *d.authors, *d.subjects]),
+            "author_f": d.authors,
+            "subject_f": d.subjects,
+            "type": d.type or "other",
+            "language": d.language or "und",
+            "year": d.year if d.year is not None else MISSING,
+            "date_key": year * 10_000_000_000 + added % 10_000_000_000,
+            "title_key": _title_key(d.title),
+            "page_ends": json.dumps(ends),
+        }
+        doc = tantivy.Document()
+        for name, value in fields.items():
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str) and not v:
+                    continue
+                if isinstance(v, int):
+                    if name == "title_key":
+                        doc.add_unsigned(name, v)
+                    else:
+                        doc.add_integer(name, v)
+                else:
+                    doc.add_text(name, v)
+        return doc
+
+    async def clear(self) -> None:
+        def clear() -> None:
+            with self._lock:
+                writer = self._open().writer(WRITER_HEAP, 1)
+                writer.delete_all_documents()
+                writer.commit()
+                writer.wait_merging_threads()
+                self._open().reload()
+
+        await asyncio.to_thread(clear)
+
+    async def count(self) -> int:
+        return await asyncio.to_thread(lambda: self._searcher().num_docs)
+
+    # --- searching -------------------------------------------------------------------
+
+    async def search(self, query: EngineQuery) -> EngineResult:
+        return await asyncio.to_thread(self.search_now, query)
+
+    def search_now(self, query: EngineQuery) -> EngineResult:
+        searcher = self._searcher()
+        compiler = _Compiler(self, searcher)
+        text_query = compiler.compile(query.tree) if query.tree is not None else None
+        scope = self._scope(query.collections)
+        filters = {f: self._filter(f, v) for f, v in query.filters.items() if v and f in FACETS}
+        musts = [q for q in (text_query, scope, *filters.values()) if q is not None]
+        full = self._all(musts)
+        total, hits = self._top(searcher, full, query)
+        result = EngineResult(total=total)
+        if compiler.corrections:
+            result.suggestion = compiler.suggestion(query.tree)
+        if hits and text_query is not None:
+            result.hits = self._highlight(searcher, text_query, hits)
+        else:
+            result.hits = [EngineHit(document_id=d, score=s) for s, d, _ in hits]
+        if query.facets:
+            for facet in FACETS:
+                # Counts for one facet ignore its own selection, so other values stay
+                # choosable (several values of one facet are OR-ed).
+                others = [q for f, q in filters.items() if f != facet]
+                base = self._all([q for q in (text_query, scope, *others) if q is not None])
+                result.facets[facet] = self._facet(searcher, base, facet, query.facet_size)
+        return result
+
+    def _all(self, musts: list[tantivy.Query]) -> tantivy.Query:
+        if not musts:
+            return tantivy.Query.all_query()
+        if len(musts) == 1:
+            return musts[0]
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in musts])
+
+    def _scope(self, collections: list[int] | None) -> tantivy.Query | None:
+        if collections is None:
+            return None
+        if not collections:
+            return tantivy.Query.empty_query()
+        return tantivy.Query.term_set_query(self.schema, "collection_id", collections)
+
+    def _filter(self, facet: str, values: list[str]) -> tantivy.Query:
+        if facet in ("collection", "year"):
+            field = "collection_id" if facet == "collection" else "year"
+            numbers = [int(v) for v in values if v.lstrip("-").isdigit()]
+            if not numbers:
+                return tantivy.Query.empty_query()
+            return tantivy.Query.term_set_query(self.schema, field, numbers)
+        field = {"author": "author_f", "subject": "subject_f"}.get(facet, facet)
+        return tantivy.Query.term_set_query(self.schema, field, list(values))
+
+    def _top(
+        self, searcher: tantivy.Searcher, q: tantivy.Query, query: EngineQuery
+    ) -> tuple[int, list[tuple[float, int, tantivy.DocAddress]]]:
+        kwargs: dict[str, Any] = {}
+        if query.sort == "date":
+            kwargs = {"order_by_field": "date_key", "order": tantivy.Order.Desc}
+        elif query.sort == "title":
+            kwargs = {"order_by_field": "title_key", "order": tantivy.Order.Asc}
+        found = searcher.search(q, query.limit, count=True, offset=query.offset, **kwargs)
+        out = []
+        for score, address in found.hits:
+            doc_id = searcher.fast_field_values("id", [address])[0]
+            out.append((float(score), int(doc_id), address))
+        return int(found.count or 0), out
+
+    def _highlight(
+        self, searcher: tantivy.Searcher, q: tantivy.Query, hits: list[tuple[float, int, Any]]
+    ) -> list[EngineHit]:
+        generators: dict[str, tantivy.SnippetGenerator] = {}
+        out = []
+        for score, doc_id, address in hits:
+            stored = searcher.doc(address)
+            hit = EngineHit(document_id=doc_id, score=score)
+            for lang in self._languages(searcher):
+                if not stored.get_first(f"body_{lang}"):
+                    continue
+                gen = generators.get(lang)
+                if gen is None:
+                    gen = tantivy.SnippetGenerator.create(searcher, q, self.schema, f"body_{lang}")
+                    gen.set_max_num_chars(SNIPPET_CHARS)
+                    generators[lang] = gen
+                snippet = gen.snippet_from_doc(stored)
+                spans = [(h.start, h.end) for h in snippet.highlighted()]
+                if spans:
+                    fragment = snippet.fragment()
+                    hit.snippet = split_segments(fragment, spans)
+                    body = stored.get_first(f"body_{lang}") or ""
+                    ends = json.loads(stored.get_first("page_ends") or "[]")
+                    at = body.find(fragment)
+                    if at >= 0 and ends:  # the page of the first highlighted word
+                        hit.page_no = bisect.bisect_right(ends, at + spans[0][0]) + 1
+                break
+            out.append(hit)
+        return out
+
+    def _facet(
+        self, searcher: tantivy.Searcher, q: tantivy.Query, facet: str, size: int
+    ) -> list[tuple[str, int]]:
+        field = {"collection": "collection_id", "author": "author_f", "subject": "subject_f"}
+        name = field.get(facet, facet)
+        order = {"_key": "desc"} if facet == "year" else {"_count": "desc"}
+        agg = {"f": {"terms": {"field": name, "size": size, "order": order}}}
+        buckets = searcher.aggregate(q, agg)["f"]["buckets"]
+        out = []
+        for b in buckets:
+            key = b["key"]
+            if isinstance(key, float):
+                key = int(key)
+            if facet == "year" and key == MISSING or facet == "language" and key == "und":
+                continue
+            out.append((str(key), int(b["doc_count"])))
+        return out
+
+
+class _Compiler:
+    """Turns a query tree into a tantivy query over the fields in use."""
+
+    def __init__(self, engine: TantivyEngine, searcher: tantivy.Searcher) -> None:
+        self.engine, self.searcher, self.schema = engine, searcher, engine.schema
+        self.langs = engine._languages(searcher)
+        self.corrections: dict[str, str] = {}
+
+    def compile(self, node: Node) -> tantivy.Query:
+        q = self._node(node)
+        # Documents where the searched words stand close together rank higher.
+        words = [n.text for n in positives(node) if isinstance(n, Term) and not n.field]
+        if len(words) > 1 and isinstance(node, And) and node.implicit:
+            near = self._phrase(tuple(words), None, slop=PROXIMITY_SLOP)
+            if near is not None:
+                boosted = tantivy.Query.boost_query(near, PROXIMITY_BOOST)
+                q = tantivy.Query.boolean_query(
+                    [(tantivy.Occur.Must, q), (tantivy.Occur.Should, boosted)]
+                )
+        return q
+
+    def _node(self, node: Node) -> tantivy.Query:
+        if isinstance(node, Term):
+            return self._term(node)
+        if isinstance(node, Phrase):
+            return self._phrase(node.words, node.field) or tantivy.Query.empty_query()
+        if isinstance(node, Range):
+            return tantivy.Query.range_query(
+                self.schema, "year", tantivy.FieldType.Integer, node.low, node.high
+            )
+        if isinstance(node, Not):  # only reached at top level or under OR: "all but"
+            return tantivy.Query.boolean_query(
+                [
+                    (tantivy.Occur.Must, tantivy.Query.all_query()),
+                    (tantivy.Occur.MustNot, self._node(node.child)),
+                ]
+            )
+        if isinstance(node, Or):
+            return tantivy.Query.boolean_query(
+                [(tantivy.Occur.Should, self._node(c)) for c in node.children]
+            )
+        return self._and(node)
+
+    def _and(self, node: And) -> tantivy.Query:
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        shoulds: list[tantivy.Query] = []
+        required = 0
+        for child in node.children:
+            if isinstance(child, Not):
+                clauses.append((tantivy.Occur.MustNot, self._node(child.child)))
+            elif node.implicit and isinstance(child, Term) and not child.field:
+                shoulds.append(self._node(child))
+                if fold(child.text) not in ENGLISH_STOPWORDS:
+                    required += 1
+            else:
+                clauses.append((tantivy.Occur.Must, self._node(child)))
+        if shoulds:
+            need = minimum_should_match(required) if required else 1
+            group = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Should, q) for q in shoulds],
+                minimum_number_should_match=min(need, len(shoulds)) if len(shoulds) > 1 else None,
+            )
+            clauses.append((tantivy.Occur.Must, group))
+        if all(occur == tantivy.Occur.MustNot for occur, _ in clauses):
+            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+        return tantivy.Query.boolean_query(clauses)
+
+    def _fields(self, field: str | None) -> list[tuple[str, str, float]]:
+        """(field, analyzer language, weight) for a word searched in `field`."""
+        if field in ("author", "subject", "collection"):
+            return [(field, "plain", 1.0)]
+        if field in ("type", "language"):
+            return [(field, "raw", 1.0)]
+        kinds = ("title",) if field == "title" else ("title", "description", "body")
+        out = [(f"{k}_{lang}", lang, WEIGHTS[k]) for k in kinds for lang in self.langs]
+        if field is None:
+            out.append(("people", "plain", WEIGHTS["people"]))
+        return out
+
+    def _tokens(self, lang: str, text: str) -> list[str]:
+        if lang == "raw":
+            return [text.lower()]
+        return self.engine.analyzers[lang].analyze(text)
+
+    def _term(self, term: Term) -> tantivy.Query:
+        if term.field == "language":
+            return tantivy.Query.term_set_query(
+                self.schema, "language", [term.text.lower(), *_language_codes(term.text)]
+            )
+        if term.field == "type":
+            return tantivy.Query.term_query(self.schema, "type", term.text.lower())
+        clauses = []
+        known = False
+        for field, lang, weight in self._fields(term.field):
+            tokens = self._tokens(lang, term.text)
+            if not tokens:
+                continue
+            if len(tokens) > 1:  # "e-mail": the analyzer splits it, so it is a phrase
+                q = self._phrase_in(field, tokens, 0)
+            elif term.prefix:
+                q = tantivy.Query.phrase_prefix_query(self.schema, field, tokens)
+                known = True
+            else:
+                q = tantivy.Query.term_query(self.schema, field, tokens[0])
+                known = known or self.searcher.doc_freq(field, tokens[0]) > 0
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight)))
+        if not clauses:
+            return tantivy.Query.empty_query()
+        if not known and not term.prefix and len(term.text) >= 4:
+            clauses.extend(self._fuzzy(term))
+        return tantivy.Query.boolean_query(clauses)
+
+    def _fuzzy(self, term: Term) -> list[tuple[tantivy.Occur, tantivy.Query]]:
+        """A word no document contains: look for near spellings, and offer the best one."""
+        distance = 1 if len(term.text) <= 6 else 2
+        out = []
+        for field, lang, weight in self._fields(term.field):
+            tokens = self._tokens(lang, term.text)
+            if len(tokens) != 1:
+                continue
+            q = tantivy.Query.fuzzy_term_query(self.schema, field, tokens[0], distance=distance)
+            out.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight * 0.5)))
+        better = self._correct(fold(term.text))
+        if better:
+            self.corrections[term.text] = better
+        return out
+
+    def _correct(self, word: str) -> str | None:
+        candidates = self.searcher.terms_with_prefix("spell", word[:1], limit=50_000)
+        near = [(t, f) for t, f in candidates if abs(len(t) - len(word)) <= 2 and t != word]
+        if not near:
+            return None
+        scores = process.extract(
+            word, [t for t, _ in near], scorer=fuzz.ratio, limit=10, score_cutoff=70
+        )
+        if not scores:
+            return None
+        freq = dict(near)
+        best = max(scores, key=lambda s: (s[1], freq[s[0]]))
+        return str(best[0])
+
+    def suggestion(self, tree: Node | None) -> str | None:
+        from backend.search.query import render
+
+        if tree is None:
+            return None
+        return render(_replace(tree, self.corrections))
+
+    def _phrase(
+        self, words: tuple[str, ...], field: str | None, slop: int = 0
+    ) -> tantivy.Query | None:
+        clauses = []
+        for name, lang, weight in self._fields(field):
+            tokens = [t for w in words for t in self._tokens(lang, w)]
+            if not tokens:
+                continue
+            q = (
+                self._phrase_in(name, tokens, slop)
+                if len(tokens) > 1
+                else tantivy.Query.term_query(self.schema, name, tokens[0])
+            )
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight)))
+        return tantivy.Query.boolean_query(clauses) if clauses else None
+
+    def _phrase_in(self, field: str, tokens: list[str], slop: int) -> tantivy.Query:
+        return tantivy.Query.phrase_query(self.schema, field, tokens, slop=slop)
+
+
+def _replace(node: Node, corrections: dict[str, str]) -> Node:
+    if isinstance(node, Term) and node.text in corrections:
+        return Term(corrections[node.text], node.field, node.prefix)
+    if isinstance(node, Not):
+        return Not(_replace(node.child, corrections))
+    if isinstance(node, And):
+        return And(tuple(_replace(c, corrections) for c in node.children), node.implicit)
+    if isinstance(node, Or):
+        return Or(tuple(_replace(c, corrections) for c in node.children))
+    return node
+
+
+_LANGUAGE_NAMES = {
+    "english": "en",
+    "french": "fr",
+    "german": "de",
+    "spanish": "es",
+    "italian": "it",
+    "portuguese": "pt",
+    "dutch": "nl",
+    "russian": "ru",
+    "chinese": "zh",
+    "japanese": "ja",
+    "arabic": "ar",
+    "greek": "el",
+    "latin": "la",
+    "swedish": "sv",
+    "norwegian": "no",
+    "danish": "da",
+    "finnish": "fi",
+    "polish": "pl",
+    "turkish": "tr",
+}
+
+
+def _language_codes(text: str) -> list[str]:
+    code = _LANGUAGE_NAMES.get(fold(text))
+    return [code] if code else []
