@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the whole library on this machine: ./run.sh
-# Other commands:  ./run.sh create-admin EMAIL   ./run.sh migrate
+# Other commands:  ./run.sh create-admin EMAIL   ./run.sh migrate   ./run.sh reindex
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh
@@ -9,9 +9,9 @@ bootstrap_python
 case "${1:-serve}" in
   serve)
     exec .venv/bin/python -m backend.launcher ;;
-  create-admin|migrate)
+  create-admin|migrate|reindex)
     exec .venv/bin/python -m backend.cli "$@" ;;
   *)
-    echo "usage: ./run.sh [serve | create-admin EMAIL | migrate]" >&2
+    echo "usage: ./run.sh [serve | create-admin EMAIL | migrate | reindex]" >&2
     exit 2 ;;
 esac

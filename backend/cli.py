@@ -1,4 +1,4 @@
-"""Command-line administration: `python -m backend.cli create-admin EMAIL`, `migrate`."""
+"""Command-line administration: `python -m backend.cli create-admin EMAIL`, `migrate`, `reindex`."""
 
 import argparse
 import asyncio
@@ -45,6 +45,17 @@ async def _create_admin(email: str, password: str, name: str) -> None:
         await dispose_engine()
 
 
+async def _reindex() -> int:
+    from backend.db import dispose_engine
+    from backend.search import indexer
+    from backend.search.engines import get_search_engine
+
+    try:
+        return await indexer.rebuild(get_search_engine())
+    finally:
+        await dispose_engine()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="library")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("reindex", help="rebuild the search index from the database")
     args = parser.parse_args(argv)
 
     started = _ensure_database_url()
@@ -72,6 +84,10 @@ def _run(args: argparse.Namespace) -> int:
     upgrade(get_settings().database_url)
     if args.command == "migrate":
         print("Database is up to date.")
+        return 0
+    if args.command == "reindex":
+        count = asyncio.run(_reindex())
+        print(f"Indexed {count} documents.")
         return 0
 
     if args.password_stdin:

@@ -99,6 +99,11 @@ def main() -> int:
 
         upgrade(db_url)
         print("  Migrations  applied", flush=True)
+        from backend.search.engines import get_search_engine
+
+        engine = get_search_engine()
+        engine.prepare()  # created here, before the worker (writer) and web (readers) start
+        print(f"  Search      {engine.name}", flush=True)
 
         env = _child_env(extra)
         (data / "logs").mkdir(exist_ok=True)

@@ -7,6 +7,7 @@ from backend.auth.models import PasswordResetToken, UserSession
 from backend.collections.models import Collection, Membership
 from backend.documents.models import Document, DocumentPage, DocumentVersion
 from backend.mail.models import OutboxMessage
+from backend.search.models import SearchOutbox
 from backend.users.models import User
 
 metadata = SQLModel.metadata
@@ -20,6 +21,7 @@ __all__ = [
     "Membership",
     "OutboxMessage",
     "PasswordResetToken",
+    "SearchOutbox",
     "User",
     "UserSession",
     "metadata",

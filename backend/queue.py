@@ -24,6 +24,7 @@ class Job:
     function: str
     args: tuple[Any, ...]
     job_id: str
+    defer_by: float = 0.0
 
 
 def serialize(obj: Any) -> bytes:
@@ -59,13 +60,21 @@ async def close_pool() -> None:
     _pool = None
 
 
-def defer(session: AsyncSession, function: str, *args: Any, job_id: str) -> None:
-    session.info.setdefault("deferred_jobs", []).append(Job(function, args, job_id))
+def defer(
+    session: AsyncSession, function: str, *args: Any, job_id: str, defer_by: float = 0.0
+) -> None:
+    """Enqueue `function(*args)` once the session commits (never if it rolls back).
+
+    arq keeps one job per id: deferring again while it waits adds nothing.
+    """
+    session.info.setdefault("deferred_jobs", []).append(Job(function, args, job_id, defer_by))
 
 
 async def enqueue(job: Job) -> None:
     pool = await get_pool()
-    await pool.enqueue_job(job.function, *job.args, _job_id=job.job_id)
+    await pool.enqueue_job(
+        job.function, *job.args, _job_id=job.job_id, _defer_by=job.defer_by or None
+    )
 
 
 async def commit(session: AsyncSession) -> None:

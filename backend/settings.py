@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     publish_unscanned: bool = True
 
     search_page_size: int = Field(default=10, ge=1, le=100)
+    # Which engine answers searches: tantivy (in-process, the default on one machine).
+    search_engine: Literal["tantivy"] = "tantivy"
+    # The indexer waits up to this long to gather a batch (or until it has 100 documents).
+    index_batch_seconds: float = Field(default=10.0, ge=0)
+    index_batch_size: int = Field(default=100, ge=1)
     # bcrypt cost; tests lower it, production keeps the default or raises it.
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
 

@@ -14,6 +14,8 @@ from backend.db import session_scope, utcnow
 from backend.documents.models import DocumentVersion, IngestStatus
 from backend.ingest import pipeline
 from backend.mail import service as mail_service
+from backend.search import indexer
+from backend.search.engines import get_search_engine
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=2)
@@ -34,6 +36,23 @@ async def ingest_version(ctx: dict[str, Any], version_id: int) -> str:
             await pipeline.fail(version_id, exc.step, f"Gave up after {tries} tries: {exc.reason}.")
             return "failed"
         raise Retry(defer=min(300, 5 * 2**tries)) from exc
+
+
+async def index_outbox(ctx: dict[str, Any]) -> int:
+    """Feed the search engine from the outbox; an engine that is away is tried again later."""
+    try:
+        return await indexer.drain(get_search_engine())
+    except Exception as exc:
+        tries = int(ctx.get("job_try", 1))
+        log.warning("indexing failed (try %d): %s", tries, exc)
+        if tries >= MAX_TRANSIENT_TRIES:
+            raise  # the rows stay in the outbox; the next change or the cron retries them
+        raise Retry(defer=min(300, 5 * 2**tries)) from exc
+
+
+async def index_leftovers(ctx: dict[str, Any]) -> int:
+    """Every minute: drain what an earlier run could not (engine away, lost enqueue)."""
+    return await index_outbox(ctx | {"job_try": MAX_TRANSIENT_TRIES})
 
 
 async def send_mail(ctx: dict[str, Any], message_id: int) -> bool:

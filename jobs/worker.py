@@ -9,7 +9,13 @@ from backend import queue
 from backend.db import dispose_engine, get_engine
 from backend.logging_setup import configure_logging
 from backend.storage.service import get_store
-from jobs.tasks import ingest_version, requeue_stale_ingests, send_mail
+from jobs.tasks import (
+    index_leftovers,
+    index_outbox,
+    ingest_version,
+    requeue_stale_ingests,
+    send_mail,
+)
 
 
 async def prepare(ctx: dict[str, Any]) -> None:
@@ -30,8 +36,11 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = [ingest_version, send_mail]
-    cron_jobs = [cron(requeue_stale_ingests, second={0}, unique=True)]
+    functions = [ingest_version, send_mail, index_outbox]
+    cron_jobs = [
+        cron(requeue_stale_ingests, second={0}, unique=True),
+        cron(index_leftovers, second={30}, unique=True),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = queue.QUEUE_NAME

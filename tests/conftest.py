@@ -16,6 +16,7 @@ _TMP = Path(tempfile.mkdtemp(prefix="library-tests-"))
 os.environ["ENVIRONMENT"] = "test"
 os.environ["DATA_DIR"] = str(_TMP / "data")
 os.environ["BCRYPT_ROUNDS"] = "4"
+os.environ["INDEX_BATCH_SECONDS"] = "0"  # tests index at once
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 from backend.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
@@ -174,6 +175,10 @@ async def clean() -> AsyncIterator[None]:
         await session.exec(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         await session.commit()
     await get_redis().flushdb()
+    from backend.search.engines import reset_search_engine
+
+    reset_search_engine()
+    shutil.rmtree(Path(os.environ["DATA_DIR"]) / "search", ignore_errors=True)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from backend.documents import repository
 from backend.documents.models import Document, DocumentVersion, IngestStatus
 from backend.documents.schemas import DocumentPublic, DocumentSummary, VersionPublic
 from backend.errors import InvalidInput, NotFound, PermissionDenied
+from backend.search import indexer
 from backend.storage.service import StoredObject
 from backend.users.models import User
 
@@ -143,6 +144,7 @@ async def restore_version(
     session.add(document)
     await session.flush()
     await index_document(session, document.id)
+    await indexer.changed(session, document.id)
     return document
 
 

@@ -16,10 +16,12 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import queue
 from backend.db import session_scope, utcnow
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import title_from_filename
 from backend.ingest import progress, sandbox, sniff, virus
+from backend.search import indexer
 from backend.settings import get_settings
 from backend.storage.base import ObjectStore
 from backend.storage.local import LocalObjectStore
@@ -115,7 +117,7 @@ async def _set(session: AsyncSession, version: DocumentVersion, **fields: object
     if "step" in fields:
         version.step_at = utcnow()
     session.add(version)
-    await session.commit()
+    await queue.commit(session)  # and enqueue what the step deferred (the indexer)
     await progress.announce(session, version)
 
 
@@ -260,6 +262,7 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
             session.add(document)
             await session.flush()
         await index_document(session, version.document_id)
+        await indexer.changed(session, version.document_id)
     await _set(
         session, version, status=IngestStatus.READY.value, step="done", processed_at=utcnow()
     )

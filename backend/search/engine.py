@@ -74,6 +74,9 @@ class EngineResult:
 class SearchEngine(Protocol):
     name: str
 
+    def prepare(self) -> None:
+        """Create what the engine needs (an index folder, index settings) if missing."""
+
     async def apply(self, upserts: list[IndexDoc], deletes: list[int]) -> None:
         """Add or replace `upserts` and remove `deletes` (document ids), durably."""
 

@@ -22,6 +22,14 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class FacetValue:
+    value: str  # what a filter carries (a collection's id, an author's name, a year)
+    label: str  # what a person reads
+    count: int
+    selected: bool = False
+
+
+@dataclass(frozen=True)
 class SearchResults:
     query: str
     total: int
@@ -29,3 +37,9 @@ class SearchResults:
     page_size: int
     hits: list[Hit] = field(default_factory=list)
     took_ms: float = 0.0
+    facets: dict[str, list[FacetValue]] = field(default_factory=dict)
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    sort: str = "relevance"
+    read_as: str = ""  # the query as the parser understood it
+    notes: list[str] = field(default_factory=list)  # what the parser did to a malformed query
+    suggestion: str | None = None  # "did you mean"

@@ -1,131 +1,205 @@
-"""Full-text search with PostgreSQL (this slice's engine; the search issue brings others).
+"""Search: the query box's text, the chosen facets and sort, through the search engine.
 
-Visibility is part of the SQL statement, never a filter applied to results afterwards.
-Snippets come back as segments, never as HTML, so no document markup can reach a page.
+The parser reads the text into a tree; the engine (tantivy by default) ranks, filters,
+counts facets and highlights. Visibility is part of the engine's query: the collections
+the actor may see are read from PostgreSQL on every search, so a collection made private
+disappears from results at once. Snippets are segments, never HTML.
 """
 
 import time
+from dataclasses import replace
 
 from sqlalchemy import text
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.analytics import service as analytics
 from backend.auth.permissions import is_staff
-from backend.search.schemas import Hit, SearchResults, Segment
+from backend.collections.models import Collection
+from backend.collections.repository import visible_collection_clause
+from backend.search.engine import FACETS, SORTS, EngineQuery, Sort, opening
+from backend.search.engines import get_search_engine
+from backend.search.query import parse
+from backend.search.schemas import FacetValue, Hit, SearchResults
 from backend.settings import get_settings
 from backend.users.models import User
 
-START, STOP = "\ue000", "\ue001"
-HEADLINE_OPTIONS = (
-    f'StartSel="{START}", StopSel="{STOP}", MaxWords=40, MinWords=15, '
-    'MaxFragments=2, FragmentDelimiter=" … "'
-)
 MAX_QUERY_CHARS = 500
-
-_VISIBLE = """
-    (:staff OR c.is_public OR EXISTS (
-        SELECT 1 FROM collection_members m WHERE m.collection_id = c.id AND m.user_id = :uid))
-"""
-
-_COUNT_SQL = f"""
-    SELECT count(*) FROM documents d JOIN collections c ON c.id = d.collection_id
-    WHERE d.search_vector @@ websearch_to_tsquery('english', unaccent(:q)) AND {_VISIBLE}
-"""
-
-_PAGE_SQL = f"""
-    WITH q AS (SELECT websearch_to_tsquery('english', unaccent(:q)) AS tsq),
-    top AS (
-        SELECT d.id, d.title, d.current_version_id, c.name AS cname, c.slug AS cslug,
-               ts_rank(d.search_vector, q.tsq) AS rank
-        FROM documents d JOIN collections c ON c.id = d.collection_id, q
-        WHERE d.search_vector @@ q.tsq AND {_VISIBLE}
-        ORDER BY rank DESC, d.id
-        LIMIT :limit OFFSET :offset
-    )
-    SELECT top.id, top.title, top.cname, top.cslug, top.rank, best.page_no,
-           coalesce(best.snippet, first.snippet, '') AS snippet,
-           coalesce((SELECT v.thumbnail_key <> '' FROM document_versions v
-                     WHERE v.id = top.current_version_id), false) AS has_thumbnail
-    FROM top, q
-    LEFT JOIN LATERAL (
-        SELECT p.page_no, ts_headline('english', p.text, q.tsq, :opts) AS snippet
-        FROM document_pages p
-        WHERE p.version_id = top.current_version_id
-          AND to_tsvector('english', unaccent(p.text)) @@ q.tsq
-        ORDER BY ts_rank(to_tsvector('english', unaccent(p.text)), q.tsq) DESC, p.page_no
-        LIMIT 1
-    ) best ON true
-    LEFT JOIN LATERAL (
-        SELECT left(p.text, 300) AS snippet FROM document_pages p
-        WHERE p.version_id = top.current_version_id ORDER BY p.page_no LIMIT 1
-    ) first ON true
-    ORDER BY top.rank DESC, top.id
-"""
+MAX_PAGE = 1000
+LANGUAGE_NAMES = {
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+    "ru": "Russian",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ar": "Arabic",
+    "el": "Greek",
+    "la": "Latin",
+    "sv": "Swedish",
+    "no": "Norwegian",
+    "da": "Danish",
+    "fi": "Finnish",
+    "pl": "Polish",
+    "tr": "Turkish",
+    "cs": "Czech",
+    "hu": "Hungarian",
+    "ko": "Korean",
+}
+TYPE_NAMES = {"pdf": "PDF", "docx": "Word", "odt": "OpenDocument", "epub": "EPUB", "html": "HTML"}
 
 
-def segments(snippet: str) -> list[Segment]:
-    """Split a ts_headline result at its private-use markers."""
-    out: list[Segment] = []
-    rest = " ".join(snippet.split())
-    while rest:
-        start = rest.find(START)
-        if start < 0:
-            out.append(Segment(rest, False))
-            break
-        if start > 0:
-            out.append(Segment(rest[:start], False))
-        stop = rest.find(STOP, start)
-        if stop < 0:
-            stop = len(rest)
-        out.append(Segment(rest[start + 1 : stop], True))
-        rest = rest[stop + 1 :]
-    return [s for s in out if s.text]
+async def visible_collections(session: AsyncSession, actor: User | None) -> list[int] | None:
+    """The ids of the collections the actor may see; None for staff, who see them all."""
+    if is_staff(actor):
+        return None
+    ids = await session.exec(select(Collection.id).where(visible_collection_clause(actor)))
+    return [i for i in ids.all() if i is not None]
+
+
+def clean_filters(filters: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, values in (filters or {}).items():
+        if name in FACETS:
+            kept = list(dict.fromkeys(v.strip()[:200] for v in values if v.strip()))[:20]
+            if kept:
+                out[name] = kept
+    return out
 
 
 async def search(
-    *, session: AsyncSession, actor: User | None, query: str, page: int = 1
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    query: str,
+    page: int = 1,
+    filters: dict[str, list[str]] | None = None,
+    sort: str = "relevance",
+    record: bool = True,
 ) -> SearchResults:
-    """Ranked documents matching `query` that the actor may see, with highlighted snippets."""
+    """Ranked documents matching `query` and `filters` that the actor may see."""
     started = time.perf_counter()
     q = " ".join(query.split())[:MAX_QUERY_CHARS]
     size = get_settings().search_page_size
-    page = max(1, page)
-    if not q:
-        return SearchResults(query=q, total=0, page=page, page_size=size)
-    params = {
-        "q": q,
-        "staff": is_staff(actor),
-        "uid": actor.id if actor and actor.is_active else -1,
-    }
-    total = int((await session.exec(text(_COUNT_SQL).bindparams(**params))).scalar_one())
-    hits: list[Hit] = []
-    if total:
-        rows = await session.exec(
-            text(_PAGE_SQL).bindparams(
-                **params, limit=size, offset=(page - 1) * size, opts=HEADLINE_OPTIONS
-            )
+    page = min(max(1, page), MAX_PAGE)
+    chosen = clean_filters(filters)
+    order: Sort = sort if sort in SORTS else "relevance"  # type: ignore[assignment]
+    parsed = parse(q)
+    empty = SearchResults(
+        query=q, total=0, page=page, page_size=size, filters=chosen, sort=order, notes=parsed.notes
+    )
+    if parsed.tree is None and not chosen:
+        return empty
+    scope = await visible_collections(session, actor)
+    found = await get_search_engine().search(
+        EngineQuery(
+            tree=parsed.tree,
+            collections=scope,
+            filters=chosen,
+            sort=order,
+            offset=(page - 1) * size,
+            limit=size,
         )
-        hits = [
+    )
+    hits = await _hits(session, found.hits)
+    facets = await _facets(session, found.facets, chosen)
+    took = (time.perf_counter() - started) * 1000
+    if record:
+        await analytics.record(
+            session=session,
+            kind="search",
+            actor=actor,
+            query=q,
+            result_count=found.total,
+            duration_ms=took,
+            data={"page": page, "filters": chosen, "sort": order},
+        )
+    return replace(
+        empty,
+        total=found.total,
+        hits=hits,
+        took_ms=took,
+        facets=facets,
+        read_as=parsed.read_as,
+        suggestion=found.suggestion if found.suggestion != parsed.read_as else None,
+    )
+
+
+async def _hits(session: AsyncSession, found: list) -> list[Hit]:  # type: ignore[type-arg]
+    if not found:
+        return []
+    rows = await session.exec(
+        text(
+            """
+            SELECT d.id, d.title, c.name AS cname, c.slug AS cslug,
+                   coalesce(v.thumbnail_key <> '', false) AS has_thumbnail,
+                   coalesce(v.meta->>'description', '') AS description,
+                   coalesce((SELECT left(p.text, 400) FROM document_pages p
+                             WHERE p.version_id = v.id ORDER BY p.page_no LIMIT 1), '') AS head
+            FROM documents d
+            JOIN collections c ON c.id = d.collection_id
+            LEFT JOIN document_versions v ON v.id = d.current_version_id
+            WHERE d.id = ANY(:ids)
+            """
+        ).bindparams(ids=[h.document_id for h in found])
+    )
+    by_id = {r.id: r for r in rows.all()}
+    out = []
+    for h in found:
+        r = by_id.get(h.document_id)
+        if r is None:  # deleted since the engine last heard of it
+            continue
+        out.append(
             Hit(
                 document_id=r.id,
                 title=r.title,
                 collection_name=r.cname,
                 collection_slug=r.cslug,
-                page_no=r.page_no,
-                snippet=segments(r.snippet),
-                rank=float(r.rank),
+                page_no=h.page_no,
+                snippet=h.snippet or opening([r.head], r.description),
+                rank=h.score,
                 has_thumbnail=bool(r.has_thumbnail),
             )
-            for r in rows.all()
+        )
+    return out
+
+
+async def _facets(
+    session: AsyncSession,
+    counts: dict[str, list[tuple[str, int]]],
+    chosen: dict[str, list[str]],
+) -> dict[str, list[FacetValue]]:
+    names: dict[str, str] = {}
+    ids = [int(v) for v, _ in counts.get("collection", []) if v.isdigit()]
+    ids += [int(v) for v in chosen.get("collection", []) if v.isdigit()]
+    if ids:
+        rows = await session.exec(
+            select(Collection.id, Collection.name).where(Collection.id.in_(ids))
+        )  # type: ignore[union-attr]
+        names = {str(i): n for i, n in rows.all()}
+    out: dict[str, list[FacetValue]] = {}
+    for facet in FACETS:
+        values = counts.get(facet, [])
+        selected = chosen.get(facet, [])
+        listed = {v for v, _ in values}
+        # A chosen value stays listed (with its count, or 0) so it can be unchosen.
+        rows = [*values, *((v, 0) for v in selected if v not in listed)]
+        out[facet] = [
+            FacetValue(value=v, label=_label(facet, v, names), count=n, selected=v in selected)
+            for v, n in rows
         ]
-    took = (time.perf_counter() - started) * 1000
-    await analytics.record(
-        session=session,
-        kind="search",
-        actor=actor,
-        query=q,
-        result_count=total,
-        duration_ms=took,
-        data={"page": page},
-    )
-    return SearchResults(query=q, total=total, page=page, page_size=size, hits=hits, took_ms=took)
+    return out
+
+
+def _label(facet: str, value: str, names: dict[str, str]) -> str:
+    if facet == "collection":
+        return names.get(value, "(a collection)")
+    if facet == "language":
+        return LANGUAGE_NAMES.get(value, value)
+    if facet == "type":
+        return TYPE_NAMES.get(value, value.capitalize())
+    return value

@@ -100,7 +100,9 @@ def _schema() -> tantivy.Schema:
     sb.add_text_field("spell", tokenizer_name="lib_plain")  # words for "did you mean"
     # Facet values, exact: indexed for filters, fast for counts.
     for name in ("author_f", "subject_f", "type", "language"):
-        sb.add_text_field(name, stored=name in ("type", "language"), fast=True, tokenizer_name="raw")
+        sb.add_text_field(
+            name, stored=name in ("type", "language"), fast=True, tokenizer_name="raw"
+        )
     sb.add_integer_field("year", indexed=True, fast=True)
     sb.add_integer_field("date_key", fast=True)
     sb.add_unsigned_field("title_key", fast=True)
@@ -136,6 +138,10 @@ class TantivyEngine:
                 index.register_tokenizer(f"lib_{lang}", analyzer)
             self._index = index
         return self._index
+
+    def prepare(self) -> None:
+        """Create the index folder if it is missing."""
+        self._open()
 
     def _searcher(self) -> tantivy.Searcher:
         index = self._open()
@@ -327,9 +333,9 @@ class TantivyEngine:
                     gen.set_max_num_chars(SNIPPET_CHARS)
                     generators[lang] = gen
                 snippet = gen.snippet_from_doc(stored)
-                spans = [(h.start, h.end) for h in snippet.highlighted()]
+                fragment = snippet.fragment()
+                spans = _char_spans(fragment, [(h.start, h.end) for h in snippet.highlighted()])
                 if spans:
-                    fragment = snippet.fragment()
                     hit.snippet = split_segments(fragment, spans)
                     body = stored.get_first(f"body_{lang}") or ""
                     ends = json.loads(stored.get_first("page_ends") or "[]")
@@ -525,6 +531,18 @@ class _Compiler:
 
     def _phrase_in(self, field: str, tokens: list[str], slop: int) -> tantivy.Query:
         return tantivy.Query.phrase_query(self.schema, field, tokens, slop=slop)
+
+
+def _char_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """tantivy reports highlights as UTF-8 byte offsets; Python slices by character."""
+    if text.isascii():
+        return spans
+    raw = text.encode("utf-8")
+
+    def chars(n: int) -> int:
+        return len(raw[:n].decode("utf-8", errors="ignore"))
+
+    return [(chars(a), chars(b)) for a, b in spans]
 
 
 def _replace(node: Node, corrections: dict[str, str]) -> Node:

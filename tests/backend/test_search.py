@@ -6,14 +6,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend import queue
 from backend.analytics.models import AnalyticsEvent
 from backend.search import service as search
-from backend.search.service import segments
+from backend.search.engine import split_segments
 from backend.users.models import Role
 from tests.factories import make_collection, make_user, upload_bytes
 from tests.worker import run_burst
 
 
-def test_segments_split_at_markers_only() -> None:
-    parts = segments("a <b>bold</b> \ue000claim\ue001 here")
+def test_snippets_are_segments_split_at_the_engine_spans_only() -> None:
+    fragment = "a <b>bold</b>\n claim  here"
+    parts = split_segments(fragment, [(fragment.index("claim"), fragment.index("claim") + 5)])
     assert [(p.text, p.hit) for p in parts] == [
         ("a <b>bold</b> ", False),
         ("claim", True),
@@ -53,6 +54,6 @@ async def test_phrases_or_and_exclusion(db: AsyncSession, data_dir: Path) -> Non
 
     assert await titles('"supersonic flow"') == {"a"}
     assert await titles("supersonic -wedge") == {"b"}
-    assert await titles("wedge or jets") == {"a", "b"}
+    assert await titles("wedge OR jets") == {"a", "b"}
     assert await titles("   ") == set()
     assert await titles('"unbalanced ( quote') == set()  # never an error

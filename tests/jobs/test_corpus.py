@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend import queue
 from backend.documents.models import DocumentVersion, IngestStatus
 from backend.ingest.pipeline import DUPLICATE_REASON
+from backend.search.engines import get_search_engine
 from backend.users.models import Role
 from tests.factories import make_collection, make_user, upload_file
 from tests.worker import run_burst
@@ -41,9 +42,13 @@ async def test_every_corpus_file_ends_ready_or_failed_with_a_reason(
         await upload_file(db, librarian, collection, path)
     await queue.commit(db)
     worker = await run_burst()
-    assert worker.jobs_complete == len(files) and worker.jobs_failed == 0
+    assert worker.jobs_failed == 0
 
     versions = (await db.exec(select(DocumentVersion))).all()
+    ready = sum(v.status == IngestStatus.READY for v in versions)
+    # One ingest job per file, and (tests index at once) one indexer run per ready file.
+    assert worker.jobs_complete == len(files) + ready
+    assert await get_search_engine().count() == ready
     outcome = {}
     for v in versions:
         await db.refresh(v)

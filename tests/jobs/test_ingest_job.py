@@ -24,7 +24,7 @@ async def test_pdf_is_extracted_indexed_and_found(
     await queue.commit(db)
 
     worker = await run_burst()
-    assert worker.jobs_complete == 1 and worker.jobs_failed == 0
+    assert worker.jobs_complete == 2 and worker.jobs_failed == 0  # ingest, then the indexer
 
     await db.refresh(version)
     assert version.status == IngestStatus.READY, version.error
@@ -129,7 +129,7 @@ async def test_retry_sends_a_failed_file_through_again(db: AsyncSession, data_di
     await documents.retry(session=db, actor=librarian, version_id=version.id)
     await queue.commit(db)
     worker = await run_burst()
-    assert worker.jobs_complete == 1
+    assert worker.jobs_complete == 2  # the retry, then the indexer
     await db.refresh(version)
     assert version.status == IngestStatus.READY and version.attempts == 1
     with pytest.raises(InvalidInput):

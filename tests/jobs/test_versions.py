@@ -125,7 +125,8 @@ async def test_new_version_takes_over_search_and_restore_brings_the_old_back(
     with pytest.raises(PermissionDenied):
         await documents.restore_version(session=db, actor=patron, version_id=first.id)
     await documents.restore_version(session=db, actor=librarian, version_id=first.id)
-    await db.commit()
+    await queue.commit(db)
+    await run_burst()  # the indexer takes the change from the outbox
     assert await _titles(db, "walrus") == ["c"] and await _titles(db, "narwhal") == []
     detail = await documents.get(session=db, actor=patron, document_id=document.id)
     assert [v.version_no for v in detail.versions] == [2, 1]

@@ -1,0 +1,18 @@
+"""The search engine this process uses, chosen by settings."""
+
+from functools import lru_cache
+
+from backend.search.engine import SearchEngine
+from backend.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def get_search_engine() -> SearchEngine:
+    from backend.search.tantivy_engine import TantivyEngine
+
+    return TantivyEngine(get_settings().data_dir / "search")
+
+
+def reset_search_engine() -> None:
+    """Forget the engine (tests that change the data folder call this)."""
+    get_search_engine.cache_clear()

@@ -1,0 +1,175 @@
+"""Feeding the search engine from the outbox table, in batches, with retries.
+
+Whatever changes a document's searchable form calls `changed()` in its own transaction.
+The worker's `index_outbox` job drains the outbox: a batch of documents is read from
+PostgreSQL, handed to the engine, and only then removed from the outbox. An engine that
+was down catches up on the next run; `rebuild()` refills any engine from PostgreSQL.
+"""
+
+import logging
+import re
+import time
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend import queue
+from backend.db import session_scope
+from backend.search.engine import IndexDoc, SearchEngine
+from backend.search.models import SearchOutbox
+from backend.settings import get_settings
+
+log = logging.getLogger(__name__)
+INDEX_JOB = "index_outbox"
+_LOCK_KEY = 0x5EA2C4  # one indexer at a time, whichever worker runs it
+TYPE_LABELS = {
+    "application/pdf": "pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.oasis.opendocument.text": "odt",
+    "application/epub+zip": "epub",
+    "text/html": "html",
+    "text/plain": "text",
+    "text/markdown": "markdown",
+    "text/rtf": "rtf",
+    "application/rtf": "rtf",
+}
+_YEAR = re.compile(r"^\s*(\d{4})")
+
+
+def type_label(mime: str) -> str:
+    if mime.startswith("image/"):
+        return "image"
+    return TYPE_LABELS.get(mime, "other")
+
+
+def year_of(meta: dict[str, Any]) -> int | None:
+    for key in ("year", "created", "date"):
+        m = _YEAR.match(str(meta.get(key) or ""))
+        if m and 1 <= int(m.group(1)) <= 2100:
+            return int(m.group(1))
+    return None
+
+
+def _people(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    return [" ".join(str(v).split())[:200] for v in value if str(v).strip()][:50]
+
+
+async def changed(session: AsyncSession, document_id: int) -> None:
+    """Queue a document for (re)indexing or removal, as part of the caller's transaction.
+
+    Changes are gathered for `index_batch_seconds`: every change within one window of
+    time shares the job that runs at the window's end (one job id per window, so arq
+    keeps exactly one). A full batch is indexed at once.
+    """
+    row = SearchOutbox(document_id=document_id)
+    session.add(row)
+    await session.flush()
+    assert row.id is not None
+    settings = get_settings()
+    wait = settings.index_batch_seconds
+    pending = (await session.exec(select(func.count()).select_from(SearchOutbox))).one()
+    if wait <= 0 or pending >= settings.index_batch_size:
+        batch = row.id // settings.index_batch_size
+        queue.defer(session, INDEX_JOB, job_id=f"search:index:{batch}:{row.id if wait <= 0 else 0}")
+        return
+    now = time.time()
+    window = int(now // wait)
+    queue.defer(
+        session, INDEX_JOB, job_id=f"search:index:w{window}", defer_by=(window + 1) * wait - now
+    )
+
+
+async def load(session: AsyncSession, document_ids: list[int]) -> dict[int, IndexDoc]:
+    """The searchable form of each document that has a ready current version."""
+    rows = await session.exec(
+        text(
+            """
+            SELECT d.id, d.collection_id, c.name AS cname, c.slug, d.title, d.created_at,
+                   v.id AS vid, v.meta, v.language, v.mime_type
+            FROM documents d
+            JOIN collections c ON c.id = d.collection_id
+            JOIN document_versions v ON v.id = d.current_version_id AND v.status = 'ready'
+            WHERE d.id = ANY(:ids)
+            """
+        ).bindparams(ids=document_ids)
+    )
+    docs: dict[int, IndexDoc] = {}
+    by_version: dict[int, IndexDoc] = {}
+    for r in rows.all():
+        meta = r.meta or {}
+        doc = IndexDoc(
+            document_id=r.id,
+            collection_id=r.collection_id,
+            collection=f"{r.cname} {r.slug}",
+            title=r.title,
+            authors=_people(meta.get("authors")),
+            subjects=_people(meta.get("subjects")),
+            description=str(meta.get("description") or "")[:5000],
+            year=year_of(meta),
+            type=type_label(r.mime_type or ""),
+            language=r.language or "",
+            added=r.created_at,
+        )
+        docs[r.id] = by_version[r.vid] = doc
+    if by_version:
+        pages = await session.exec(
+            text(
+                "SELECT version_id, text FROM document_pages WHERE version_id = ANY(:ids) "
+                "ORDER BY version_id, page_no"
+            ).bindparams(ids=list(by_version))
+        )
+        for p in pages.all():
+            by_version[p.version_id].pages.append(p.text)
+    return docs
+
+
+async def drain(engine: SearchEngine, batch_size: int | None = None) -> int:
+    """Index everything in the outbox, a batch at a time; returns the documents handled."""
+    size = batch_size or get_settings().index_batch_size
+    handled = 0
+    while True:
+        async with session_scope() as session:
+            # One indexer at a time; the lock ends with the transaction.
+            await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
+            rows = (
+                await session.exec(
+                    select(SearchOutbox.id, SearchOutbox.document_id)
+                    .order_by(col(SearchOutbox.id))
+                    .limit(size)
+                )
+            ).all()
+            if not rows:
+                return handled
+            ids = sorted({doc_id for _, doc_id in rows})
+            docs = await load(session, ids)
+            deletes = [i for i in ids if i not in docs]
+            await engine.apply(list(docs.values()), deletes)
+            await session.exec(
+                text("DELETE FROM search_outbox WHERE id = ANY(:ids)").bindparams(
+                    ids=[row_id for row_id, _ in rows]
+                )
+            )
+            await session.commit()
+        handled += len(ids)
+        log.info("indexed %d documents, removed %d", len(docs), len(deletes))
+
+
+async def rebuild(engine: SearchEngine, batch_size: int = 5000) -> int:
+    """Empty the engine and index every document again from PostgreSQL."""
+    async with session_scope() as session:
+        await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
+        await engine.clear()
+        await session.exec(
+            text(
+                "INSERT INTO search_outbox (document_id, created_at) "
+                "SELECT id, now() FROM documents"
+            )
+        )
+        await session.commit()
+    return await drain(engine, batch_size)

@@ -1,0 +1,99 @@
+"""The outbox feeds the search engine in batches; nothing is missed, even if it was away."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend import queue
+from backend.collections.models import Collection
+from backend.search import indexer
+from backend.search import service as search
+from backend.search.engines import get_search_engine
+from backend.users.models import Role
+from tests.factories import make_collection, make_user, upload_bytes
+from tests.worker import run_burst
+
+
+async def _outbox(db: AsyncSession) -> int:
+    return int((await db.exec(text("SELECT count(*) FROM search_outbox"))).one()[0])
+
+
+async def _titles(db: AsyncSession, q: str, actor: object = None) -> list[str]:
+    found = await search.search(session=db, actor=actor, query=q)  # type: ignore[arg-type]
+    return sorted(h.title for h in found.hits)
+
+
+class _Away:
+    """The real engine behind a connection that fails the first `down` times."""
+
+    def __init__(self, down: int) -> None:
+        self.real, self.down, self.name = get_search_engine(), down, "away"
+
+    async def apply(self, upserts: list, deletes: list[int]) -> None:  # type: ignore[type-arg]
+        if self.down > 0:
+            self.down -= 1
+            raise ConnectionError("search engine unreachable")
+        await self.real.apply(upserts, deletes)
+
+
+async def test_an_engine_that_was_away_catches_up(db: AsyncSession, data_dir: Path) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    shelf = await make_collection(db, librarian)
+    for i, word in enumerate(["otter", "beaver", "heron"]):
+        await upload_bytes(db, librarian, shelf, f"the {word} report\n".encode(), f"{word}{i}.txt")
+    await queue.commit(db)
+    await run_burst()
+    assert await _titles(db, "report") == ["beaver1", "heron2", "otter0"]
+
+    await db.exec(text("INSERT INTO search_outbox (document_id, created_at) VALUES (1, now())"))
+    await db.exec(text("DELETE FROM documents WHERE id = 2"))  # removed behind the index's back
+    await db.commit()
+    engine = _Away(down=1)
+    with pytest.raises(ConnectionError):
+        await indexer.drain(engine)  # type: ignore[arg-type]
+    assert await _outbox(db) == 1  # kept for the next try
+    await db.exec(text("INSERT INTO search_outbox (document_id, created_at) VALUES (2, now())"))
+    await db.commit()
+    assert await indexer.drain(engine, batch_size=1) == 2  # type: ignore[arg-type]
+    assert await _outbox(db) == 0
+    assert await get_search_engine().count() == 2
+    assert await _titles(db, "report") == ["heron2", "otter0"]
+
+
+async def test_rebuild_refills_the_index_from_the_database(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    shelf = await make_collection(db, librarian)
+    await upload_bytes(db, librarian, shelf, b"kelp forests\n", "kelp.txt")
+    await upload_bytes(db, librarian, shelf, b"kelp harvest\n", "harvest.txt")
+    await queue.commit(db)
+    await run_burst()
+    engine = get_search_engine()
+    await engine.clear()
+    assert await _titles(db, "kelp") == []
+    assert await indexer.rebuild(engine) == 2
+    assert await _titles(db, "kelp") == ["harvest", "kelp"]
+
+
+async def test_making_a_collection_private_hides_it_at_once(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    patron = await make_user(db)
+    shelf = await make_collection(db, librarian)
+    await upload_bytes(db, librarian, shelf, b"lighthouse keepers\n", "keepers.txt")
+    await queue.commit(db)
+    await run_burst()
+    assert await _titles(db, "lighthouse", patron) == ["keepers"]
+    collection = await db.get(Collection, shelf.id)
+    assert collection is not None
+    collection.is_public = False
+    db.add(collection)
+    await db.commit()
+    # No reindexing: the engine's query carries the collections the patron may see.
+    assert await _outbox(db) == 0
+    assert await _titles(db, "lighthouse", patron) == []
+    assert await _titles(db, "lighthouse", librarian) == ["keepers"]
