@@ -102,8 +102,27 @@ def main() -> int:
         from backend.search.engines import get_search_engine
 
         engine = get_search_engine()
-        engine.prepare()  # created here, before the worker (writer) and web (readers) start
-        print(f"  Search      {engine.name}", flush=True)
+        # Created here, before the worker (writer) and the web processes (readers) start.
+        if engine.prepare():
+            import asyncio
+
+            from backend.db import dispose_engine
+            from backend.search import indexer
+
+            os.environ["DATABASE_URL"] = db_url
+            get_settings.cache_clear()
+
+            async def fill() -> int:
+                try:
+                    return await indexer.queue_everything()
+                finally:
+                    await dispose_engine()
+
+            queued = asyncio.run(fill())
+            note = f" (new index: {queued} documents queued for indexing)" if queued else ""
+        else:
+            note = ""
+        print(f"  Search      {engine.name}{note}", flush=True)
 
         env = _child_env(extra)
         (data / "logs").mkdir(exist_ok=True)

@@ -1,13 +1,27 @@
-"""The search page: the URL holds the query and the page, so results can be shared."""
+"""The search page. The URL holds the query, filters, sort and page, so results can be
+shared and bookmarked and the back button works; typing searches as you go."""
 
+import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import reflex as rx
 
 from backend.search import service as search
+from backend.search.engine import FACETS, SORTS
+from backend.search.schemas import SearchResults
 from state.session import acting
+
+FACET_LABELS = {
+    "collection": "Collection",
+    "author": "Author",
+    "subject": "Subject",
+    "year": "Year",
+    "type": "Type",
+    "language": "Language",
+}
+SORT_LABELS = {"relevance": "Relevance", "date": "Newest first", "title": "Title A–Z"}
 
 
 @dataclass
@@ -26,40 +40,104 @@ class HitRow:
     thumbnail_url: str
 
 
+@dataclass
+class FacetRow:
+    facet: str
+    value: str
+    label: str
+    count: int
+    selected: bool
+
+
+@dataclass
+class FacetGroup:
+    name: str
+    label: str
+    options: list[FacetRow]
+
+
+@dataclass
+class Chip:
+    facet: str
+    value: str
+    label: str
+
+
+def search_url(
+    query: str, filters: dict[str, list[str]], sort: str = "relevance", page: int = 1
+) -> str:
+    params: list[tuple[str, str | int]] = [("q", query)]
+    for facet in FACETS:
+        params.extend((facet, v) for v in filters.get(facet, []))
+    if sort != "relevance":
+        params.append(("sort", sort))
+    if page > 1:
+        params.append(("page", page))
+    return "/search?" + urlencode(params)
+
+
 class SearchState(rx.State):
     query: str = ""
     page: int = 1
+    sort: str = "relevance"
+    filters: dict[str, list[str]] = {}
     total: int = 0
     hits: list[HitRow] = []
+    groups: list[FacetGroup] = []
+    chips: list[Chip] = []
     took_ms: int = 0
     searched: bool = False
-
+    suggestion: str = ""
+    read_as: str = ""
+    notes: str = ""
     page_size: int = 10
 
     @rx.var
     def page_count(self) -> int:
         return max(1, (self.total + self.page_size - 1) // self.page_size)
 
+    @rx.var
+    def sort_options(self) -> list[list[str]]:
+        return [[s, SORT_LABELS[s]] for s in SORTS]
+
     @rx.event
     async def load(self) -> None:
-        params = self.router.url.query_parameters
-        self.query = params.get("q", "")
+        params = parse_qs(self.router.url.query)
+        self.query = (params.get("q") or [""])[-1]
+        self.filters = {f: params[f] for f in FACETS if params.get(f)}
+        sort = (params.get("sort") or ["relevance"])[-1]
+        self.sort = sort if sort in SORTS else "relevance"
         try:
-            self.page = max(1, int(params.get("page", "1")))
+            self.page = max(1, int((params.get("page") or ["1"])[-1]))
         except ValueError:
             self.page = 1
-        if not self.query.strip():
-            self.searched, self.total, self.hits = False, 0, []
+        await self._run()
+
+    async def _run(self) -> None:
+        if not self.query.strip() and not self.filters:
+            self.searched, self.total, self.hits, self.groups, self.chips = False, 0, [], [], []
+            self.suggestion = self.read_as = self.notes = ""
             return
         async with acting(self) as (session, actor):
             results = await search.search(
-                session=session, actor=actor, query=self.query, page=self.page
+                session=session,
+                actor=actor,
+                query=self.query,
+                page=self.page,
+                filters=self.filters,
+                sort=self.sort,
             )
             await session.commit()
+        self._show(results)
+
+    def _show(self, results: SearchResults) -> None:
         self.searched = True
         self.total = results.total
         self.page_size = results.page_size
         self.took_ms = round(results.took_ms)
+        self.suggestion = results.suggestion or ""
+        self.read_as = results.read_as if results.notes else ""
+        self.notes = "; ".join(results.notes)
         self.hits = [
             HitRow(
                 document_id=h.document_id,
@@ -73,12 +151,70 @@ class SearchState(rx.State):
             )
             for h in results.hits
         ]
+        self.groups = [
+            FacetGroup(
+                name=name,
+                label=FACET_LABELS[name],
+                options=[FacetRow(name, v.value, v.label, v.count, v.selected) for v in values],
+            )
+            for name, values in results.facets.items()
+            if values
+        ]
+        labels = {(g.name, v.value): v.label for g in self.groups for v in g.options}
+        self.chips = [
+            Chip(f, v, f"{FACET_LABELS[f]}: {labels.get((f, v), v)}")
+            for f in FACETS
+            for v in self.filters.get(f, [])
+        ]
+
+    def _go(self, **changes: Any) -> rx.event.EventSpec:
+        return rx.redirect(
+            search_url(
+                changes.get("query", self.query),
+                changes.get("filters", self.filters),
+                changes.get("sort", self.sort),
+                changes.get("page", 1),
+            )
+        )
 
     @rx.event
     def submit(self, form: dict[str, Any]) -> rx.event.EventSpec:
-        q = str(form.get("q", "")).strip()
-        return rx.redirect("/search?" + urlencode({"q": q}))
+        return self._go(query=str(form.get("q", "")).strip())
+
+    @rx.event
+    async def typed(self, text: str) -> rx.event.EventSpec | None:
+        """Search as you type: results follow the box; the address is replaced, not pushed."""
+        if text.strip() == self.query.strip():
+            return None
+        self.query, self.page = text, 1
+        await self._run()
+        url = search_url(self.query.strip(), self.filters, self.sort)
+        return rx.call_script(
+            f"window.history.replaceState(window.history.state, '', {json.dumps(url)})"
+        )
+
+    @rx.event
+    def toggle(self, facet: str, value: str) -> rx.event.EventSpec:
+        chosen = {f: list(v) for f, v in self.filters.items()}
+        values = chosen.setdefault(facet, [])
+        if value in values:
+            values.remove(value)
+        else:
+            values.append(value)
+        return self._go(filters={f: v for f, v in chosen.items() if v})
+
+    @rx.event
+    def clear_filters(self) -> rx.event.EventSpec:
+        return self._go(filters={})
+
+    @rx.event
+    def set_sort(self, sort: str) -> rx.event.EventSpec:
+        return self._go(sort=sort if sort in SORTS else "relevance")
+
+    @rx.event
+    def use_suggestion(self) -> rx.event.EventSpec:
+        return self._go(query=self.suggestion)
 
     @rx.event
     def go_to_page(self, page: int) -> rx.event.EventSpec:
-        return rx.redirect("/search?" + urlencode({"q": self.query, "page": page}))
+        return self._go(page=max(1, min(page, self.page_count)))

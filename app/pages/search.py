@@ -1,6 +1,5 @@
 import reflex as rx
 
-from components.search_box import search_box
 from components.snippet import snippet
 from state.search import SearchState
 
@@ -17,8 +16,9 @@ def _hit(h: rx.Var) -> rx.Component:
                     height="auto",
                     loading="lazy",
                     border="1px solid var(--gray-a5)",
+                    flex_shrink="0",
                 ),
-                rx.box(width="72px"),
+                rx.box(width="72px", min_width="72px"),
             ),
             rx.vstack(
                 rx.link(
@@ -43,63 +43,229 @@ def _hit(h: rx.Var) -> rx.Component:
     )
 
 
+def _facet_value(v: rx.Var) -> rx.Component:
+    return rx.el.label(
+        rx.hstack(
+            rx.checkbox(
+                checked=v.selected,
+                on_change=SearchState.toggle(v.facet, v.value),
+                aria_label=v.label,
+                size="1",
+            ),
+            rx.text(
+                v.label,
+                size="2",
+                title=v.label,
+                class_name="facet-label",
+                white_space="nowrap",
+                overflow="hidden",
+                text_overflow="ellipsis",
+                max_width="170px",
+            ),
+            rx.spacer(),
+            rx.text(v.count.to_string(), size="1", color_scheme="gray"),
+            align="center",
+            spacing="2",
+            width="100%",
+        ),
+        class_name="facet-value",
+        width="100%",
+    )
+
+
+def _facets() -> rx.Component:
+    return rx.vstack(
+        rx.foreach(
+            SearchState.groups,
+            lambda g: rx.vstack(
+                rx.heading(g.label, size="2", as_="h2"),
+                rx.foreach(g.options, _facet_value),
+                spacing="1",
+                width="100%",
+                role="group",
+                aria_label=g.label,
+                class_name="facet",
+            ),
+        ),
+        spacing="4",
+        width="240px",
+        min_width="200px",
+        as_="nav",
+        aria_label="Filters",
+    )
+
+
+def _chips() -> rx.Component:
+    return rx.cond(
+        SearchState.chips.length() > 0,
+        rx.hstack(
+            rx.foreach(
+                SearchState.chips,
+                lambda c: rx.button(
+                    c.label,
+                    rx.icon("x", size=12),
+                    size="1",
+                    variant="soft",
+                    radius="full",
+                    aria_label="Remove filter " + c.label,
+                    on_click=SearchState.toggle(c.facet, c.value),
+                    class_name="chip",
+                ),
+            ),
+            rx.button("Clear all", size="1", variant="ghost", on_click=SearchState.clear_filters),
+            wrap="wrap",
+            spacing="2",
+        ),
+    )
+
+
+def _pages() -> rx.Component:
+    return rx.cond(
+        SearchState.page_count > 1,
+        rx.hstack(
+            rx.button(
+                "Previous",
+                variant="outline",
+                disabled=SearchState.page <= 1,
+                on_click=SearchState.go_to_page(SearchState.page - 1),
+            ),
+            rx.text(
+                "Page " + SearchState.page.to_string() + " of " + SearchState.page_count.to_string()
+            ),
+            rx.button(
+                "Next",
+                variant="outline",
+                disabled=SearchState.page >= SearchState.page_count,
+                on_click=SearchState.go_to_page(SearchState.page + 1),
+            ),
+            align="center",
+            as_="nav",
+            aria_label="Pages",
+        ),
+    )
+
+
+def _empty() -> rx.Component:
+    return rx.callout(
+        rx.vstack(
+            rx.text("Nothing matched.", weight="bold"),
+            rx.el.ul(
+                rx.el.li("Check the spelling, or use fewer or broader words."),
+                rx.el.li("Remove a filter: each one narrows the results."),
+                rx.el.li("Use OR between alternatives: aircraft OR aeroplane."),
+                rx.el.li("End a word with * to find every ending: aero*"),
+            ),
+            spacing="1",
+        ),
+        icon="search_x",
+        id="no-results",
+    )
+
+
+def _results() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.text(
+                rx.cond(
+                    SearchState.total == 1,
+                    "1 document found",
+                    SearchState.total.to_string() + " documents found",
+                )
+                + " ("
+                + SearchState.took_ms.to_string()
+                + " ms)",
+                size="2",
+                color_scheme="gray",
+                id="result-count",
+                role="status",
+            ),
+            rx.spacer(),
+            rx.select.root(
+                rx.select.trigger(aria_label="Sort by"),
+                rx.select.content(
+                    rx.foreach(
+                        SearchState.sort_options,
+                        lambda o: rx.select.item(o[1], value=o[0]),
+                    )
+                ),
+                value=SearchState.sort,
+                on_change=SearchState.set_sort,
+                size="1",
+            ),
+            width="100%",
+            align="center",
+        ),
+        rx.cond(
+            SearchState.suggestion != "",
+            rx.text(
+                "Did you mean ",
+                rx.link(
+                    SearchState.suggestion,
+                    href="#",
+                    on_click=SearchState.use_suggestion,
+                    weight="bold",
+                    id="did-you-mean",
+                ),
+                "?",
+                size="3",
+            ),
+        ),
+        rx.cond(
+            SearchState.notes != "",
+            rx.text(
+                "Searched for ",
+                rx.code(SearchState.read_as),
+                " (" + SearchState.notes + ")",
+                size="2",
+                color_scheme="gray",
+                id="read-as",
+            ),
+        ),
+        _chips(),
+        rx.cond(SearchState.total == 0, _empty()),
+        rx.foreach(SearchState.hits, _hit),
+        _pages(),
+        spacing="3",
+        width="100%",
+    )
+
+
 def search() -> rx.Component:
     return rx.vstack(
-        search_box(SearchState.submit, SearchState.query),
+        rx.form(
+            rx.hstack(
+                rx.input(
+                    name="q",
+                    value=SearchState.query,
+                    on_change=SearchState.typed,
+                    debounce_timeout=350,
+                    placeholder="Search inside the library's documents…",
+                    aria_label="Search the library",
+                    size="3",
+                    width="100%",
+                    type="search",
+                    auto_focus=True,
+                ),
+                rx.button(rx.icon("search", size=16), "Search", type="submit", size="3"),
+                width="100%",
+            ),
+            on_submit=SearchState.submit,
+            width="100%",
+            role="search",
+        ),
         rx.cond(
             SearchState.searched,
-            rx.vstack(
-                rx.text(
-                    rx.cond(
-                        SearchState.total == 1,
-                        "1 document found",
-                        SearchState.total.to_string() + " documents found",
-                    )
-                    + " ("
-                    + SearchState.took_ms.to_string()
-                    + " ms)",
-                    size="2",
-                    color_scheme="gray",
-                    id="result-count",
-                ),
-                rx.cond(
-                    SearchState.total == 0,
-                    rx.callout(
-                        "Nothing matched. Check the spelling, use fewer words, "
-                        "or try a broader term.",
-                        icon="search_x",
-                    ),
-                ),
-                rx.foreach(SearchState.hits, _hit),
-                rx.cond(
-                    SearchState.page_count > 1,
-                    rx.hstack(
-                        rx.button(
-                            "Previous",
-                            variant="outline",
-                            disabled=SearchState.page <= 1,
-                            on_click=SearchState.go_to_page(SearchState.page - 1),
-                        ),
-                        rx.text(
-                            "Page "
-                            + SearchState.page.to_string()
-                            + " of "
-                            + SearchState.page_count.to_string()
-                        ),
-                        rx.button(
-                            "Next",
-                            variant="outline",
-                            disabled=SearchState.page >= SearchState.page_count,
-                            on_click=SearchState.go_to_page(SearchState.page + 1),
-                        ),
-                        align="center",
-                    ),
-                ),
-                spacing="3",
+            rx.hstack(
+                rx.cond(SearchState.groups.length() > 0, _facets()),
+                _results(),
+                spacing="6",
+                align="start",
                 width="100%",
             ),
             rx.text(
-                'Type words to find; "quoted phrases", OR and -exclusion work.', color_scheme="gray"
+                'Type words to find; "quoted phrases", OR, -exclusion, author:name, '
+                "year:1990..2000 and prefix* work.",
+                color_scheme="gray",
             ),
         ),
         spacing="4",

@@ -74,8 +74,11 @@ class EngineResult:
 class SearchEngine(Protocol):
     name: str
 
-    def prepare(self) -> None:
-        """Create what the engine needs (an index folder, index settings) if missing."""
+    def prepare(self) -> bool:
+        """Create what the engine needs (an index, its settings) if missing.
+
+        Returns True when the index was created empty, so every document must be queued.
+        """
 
     async def apply(self, upserts: list[IndexDoc], deletes: list[int]) -> None:
         """Add or replace `upserts` and remove `deletes` (document ids), durably."""

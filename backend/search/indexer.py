@@ -160,6 +160,19 @@ async def drain(engine: SearchEngine, batch_size: int | None = None) -> int:
         log.info("indexed %d documents, removed %d", len(docs), len(deletes))
 
 
+async def queue_everything() -> int:
+    """Put every document in the outbox (a new, empty index fills up in the background)."""
+    async with session_scope() as session:
+        result = await session.exec(
+            text(
+                "INSERT INTO search_outbox (document_id, created_at) "
+                "SELECT id, now() FROM documents"
+            )
+        )
+        await session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def rebuild(engine: SearchEngine, batch_size: int = 5000) -> int:
     """Empty the engine and index every document again from PostgreSQL."""
     async with session_scope() as session:

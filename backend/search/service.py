@@ -26,6 +26,7 @@ from backend.users.models import User
 
 MAX_QUERY_CHARS = 500
 MAX_PAGE = 1000
+MAX_PAGE_SIZE = 1000  # for reports and benchmarks; the page uses the setting
 LANGUAGE_NAMES = {
     "en": "English",
     "fr": "French",
@@ -80,11 +81,12 @@ async def search(
     filters: dict[str, list[str]] | None = None,
     sort: str = "relevance",
     record: bool = True,
+    page_size: int | None = None,
 ) -> SearchResults:
     """Ranked documents matching `query` and `filters` that the actor may see."""
     started = time.perf_counter()
     q = " ".join(query.split())[:MAX_QUERY_CHARS]
-    size = get_settings().search_page_size
+    size = min(max(1, page_size), MAX_PAGE_SIZE) if page_size else get_settings().search_page_size
     page = min(max(1, page), MAX_PAGE)
     chosen = clean_filters(filters)
     order: Sort = sort if sort in SORTS else "relevance"  # type: ignore[assignment]

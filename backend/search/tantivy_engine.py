@@ -11,6 +11,7 @@ import asyncio
 import bisect
 import json
 import logging
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,11 @@ from backend.search.engine import (
     sort_title,
     split_segments,
 )
-from backend.search.query import And, Node, Not, Or, Phrase, Range, Term, positives
+from backend.search.query import And, Node, Not, Or, Phrase, Range, Term
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # a new folder (and a rebuild) whenever the fields change
 # ISO 639-1 code -> tantivy stemmer; other languages get the plain analyzer.
 STEMMERS = {
     "ar": "arabic",
@@ -105,15 +106,9 @@ def _schema() -> tantivy.Schema:
         )
     sb.add_integer_field("year", indexed=True, fast=True)
     sb.add_integer_field("date_key", fast=True)
-    sb.add_unsigned_field("title_key", fast=True)
+    sb.add_text_field("title_sort", fast=True, tokenizer_name="raw")
     sb.add_text_field("page_ends", stored=True, tokenizer_name="raw")
     return sb.build()
-
-
-def _title_key(title: str) -> int:
-    """The first 8 bytes of the sort form of a title, as a number that sorts the same."""
-    raw = sort_title(title).encode("utf-8")[:8].ljust(8, b"\0")
-    return int.from_bytes(raw, "big")
 
 
 class TantivyEngine:
@@ -139,9 +134,17 @@ class TantivyEngine:
             self._index = index
         return self._index
 
-    def prepare(self) -> None:
-        """Create the index folder if it is missing."""
+    def prepare(self) -> bool:
+        """Create the index folder if it is missing; True when it was (it needs filling).
+
+        Folders of older schema versions are removed.
+        """
+        fresh = not (self.folder / "meta.json").exists()
         self._open()
+        for old in self.folder.parent.glob("v*"):
+            if old != self.folder and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+        return fresh
 
     def _searcher(self) -> tantivy.Searcher:
         index = self._open()
@@ -216,7 +219,7 @@ class TantivyEngine:
             "language": d.language or "und",
             "year": d.year if d.year is not None else MISSING,
             "date_key": year * 10_000_000_000 + added % 10_000_000_000,
-            "title_key": _title_key(d.title),
+            "title_sort": sort_title(d.title)[:200] or "~",
             "page_ends": json.dumps(ends),
         }
         doc = tantivy.Document()
@@ -225,10 +228,7 @@ class TantivyEngine:
                 if isinstance(v, str) and not v:
                     continue
                 if isinstance(v, int):
-                    if name == "title_key":
-                        doc.add_unsigned(name, v)
-                    else:
-                        doc.add_integer(name, v)
+                    doc.add_integer(name, v)
                 else:
                     doc.add_text(name, v)
         return doc
@@ -308,12 +308,14 @@ class TantivyEngine:
         if query.sort == "date":
             kwargs = {"order_by_field": "date_key", "order": tantivy.Order.Desc}
         elif query.sort == "title":
-            kwargs = {"order_by_field": "title_key", "order": tantivy.Order.Asc}
+            kwargs = {"order_by_field": "title_sort", "order": tantivy.Order.Asc}
         found = searcher.search(q, query.limit, count=True, offset=query.offset, **kwargs)
         out = []
         for score, address in found.hits:
             doc_id = searcher.fast_field_values("id", [address])[0]
-            out.append((float(score), int(doc_id), address))
+            # Ordered by a field, the "score" is that field's value.
+            rank = float(score) if query.sort == "relevance" else 0.0
+            out.append((rank, int(doc_id), address))
         return int(found.count or 0), out
 
     def _highlight(
@@ -340,7 +342,7 @@ class TantivyEngine:
                     body = stored.get_first(f"body_{lang}") or ""
                     ends = json.loads(stored.get_first("page_ends") or "[]")
                     at = body.find(fragment)
-                    if at >= 0 and ends:  # the page of the first highlighted word
+                    if at >= 0 and len(ends) > 1:  # the page of the first highlighted word
                         hit.page_no = bisect.bisect_right(ends, at + spans[0][0]) + 1
                 break
             out.append(hit)
@@ -375,16 +377,24 @@ class _Compiler:
 
     def compile(self, node: Node) -> tantivy.Query:
         q = self._node(node)
-        # Documents where the searched words stand close together rank higher.
-        words = [n.text for n in positives(node) if isinstance(n, Term) and not n.field]
-        if len(words) > 1 and isinstance(node, And) and node.implicit:
-            near = self._phrase(tuple(words), None, slop=PROXIMITY_SLOP)
-            if near is not None:
-                boosted = tantivy.Query.boost_query(near, PROXIMITY_BOOST)
-                q = tantivy.Query.boolean_query(
-                    [(tantivy.Occur.Must, q), (tantivy.Occur.Should, boosted)]
-                )
-        return q
+        if not (isinstance(node, And) and node.implicit) or PROXIMITY_BOOST <= 0:
+            return q
+        # Documents where neighbouring words of the query stand close together rank higher.
+        words = [
+            n.text
+            for n in node.children
+            if isinstance(n, Term) and not n.field and fold(n.text) not in ENGLISH_STOPWORDS
+        ]
+        pairs = [
+            tantivy.Query.boost_query(near, PROXIMITY_BOOST)
+            for a, b in zip(words, words[1:], strict=False)
+            if (near := self._phrase((a, b), None, slop=PROXIMITY_SLOP, body_only=True))
+        ]
+        if not pairs:
+            return q
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, q), *((tantivy.Occur.Should, p) for p in pairs)]
+        )
 
     def _node(self, node: Node) -> tantivy.Query:
         if isinstance(node, Term):
@@ -514,10 +524,12 @@ class _Compiler:
         return render(_replace(tree, self.corrections))
 
     def _phrase(
-        self, words: tuple[str, ...], field: str | None, slop: int = 0
+        self, words: tuple[str, ...], field: str | None, slop: int = 0, body_only: bool = False
     ) -> tantivy.Query | None:
         clauses = []
         for name, lang, weight in self._fields(field):
+            if body_only and not name.startswith("body_"):
+                continue
             tokens = [t for w in words for t in self._tokens(lang, w)]
             if not tokens:
                 continue

@@ -1,0 +1,201 @@
+"""Shared by the benchmarks: a throwaway library (embedded PostgreSQL + data folder)."""
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus"
+sys.path.insert(0, str(ROOT))
+
+
+@contextmanager
+def throwaway_library(prefix: str) -> Iterator[Path]:
+    """An embedded PostgreSQL and Redis and a data folder in a temporary folder."""
+    from backend.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    pg, redis = EmbeddedPostgres(tmp / "pg", database="bench"), EmbeddedRedis(tmp / "redis")
+    env = {"DATA_DIR": str(tmp / "data"), "ENVIRONMENT": "development"}
+    env["DATABASE_URL"], env["REDIS_URL"] = pg.start(), redis.start()
+    os.environ.update(env)
+    try:
+        from backend.migrate import upgrade
+
+        upgrade(env["DATABASE_URL"])
+        yield tmp
+    finally:
+        redis.stop()
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        model = subprocess.run(
+            ["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        cpu = model or cpu
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GB RAM, Python {platform.python_version()}"
+
+
+async def bulk_load(records: list[dict], collection_name: str = "Bench") -> list[int]:  # type: ignore[type-arg]
+    """Insert ready documents straight into PostgreSQL (no files, no pipeline), fast.
+
+    Each record: title, text, and optionally authors, subjects, description, year,
+    language, type. Returns the new document ids in the order of `records`.
+    """
+    import json
+
+    from sqlalchemy import text
+
+    from backend.db import get_engine
+
+    engine = get_engine()
+    async with engine.begin() as conn:
+        cid = (
+            await conn.execute(
+                text(
+                    "INSERT INTO collections (name, slug, description, is_public, created_at) "
+                    "VALUES (:n, :s, '', true, now()) RETURNING id"
+                ).bindparams(n=collection_name, s=collection_name.lower().replace(" ", "-"))
+            )
+        ).scalar_one()
+        raw = await conn.get_raw_connection()
+        pg = raw.driver_connection
+        async with pg.cursor() as cur:
+            await cur.execute(
+                "SELECT nextval('documents_id_seq') FROM generate_series(1, %s)", (len(records),)
+            )
+            doc_ids = [r[0] for r in await cur.fetchall()]
+            await cur.execute(
+                "SELECT nextval('document_versions_id_seq') FROM generate_series(1, %s)",
+                (len(records),),
+            )
+            version_ids = [r[0] for r in await cur.fetchall()]
+            async with cur.copy(
+                "COPY documents (id, collection_id, title, created_at, updated_at) FROM STDIN"
+            ) as copy:
+                for did, r in zip(doc_ids, records, strict=True):
+                    await copy.write_row((did, cid, r["title"][:500] or "(untitled)", "now", "now"))
+            async with cur.copy(
+                "COPY document_versions (id, document_id, version_no, file_key, filename, sha256,"
+                " size, declared_mime, mime_type, created_at, status, step, error, meta,"
+                " language, thumbnail_key, preview_key, warnings, attempts, duplicate_accepted)"
+                " FROM STDIN"
+            ) as copy:
+                for did, vid, r in zip(doc_ids, version_ids, records, strict=True):
+                    meta = {
+                        k: r[k] for k in ("authors", "subjects", "description", "year") if r.get(k)
+                    }
+                    await copy.write_row(
+                        (
+                            vid,
+                            did,
+                            1,
+                            f"bench/{vid}",
+                            f"{vid}.txt",
+                            f"{vid:064d}",
+                            len(r["text"]),
+                            "text/plain",
+                            r.get("mime", "text/plain"),
+                            "now",
+                            "ready",
+                            "done",
+                            "",
+                            json.dumps(meta),
+                            r.get("language", ""),
+                            "",
+                            "",
+                            "",
+                            0,
+                            False,
+                        )
+                    )
+            async with cur.copy(
+                "COPY document_pages (version_id, page_no, text) FROM STDIN"
+            ) as copy:
+                for vid, r in zip(version_ids, records, strict=True):
+                    await copy.write_row((vid, 1, r["text"]))
+            await cur.execute(
+                "UPDATE documents d SET current_version_id = v.id FROM document_versions v"
+                " WHERE v.document_id = d.id AND d.collection_id = %s",
+                (cid,),
+            )
+    return doc_ids
+
+
+BULK = CORPUS / "bulk"
+_LANGS = {
+    "eng": "en",
+    "en-us": "en",
+    "en-gb": "en",
+    "en-ca": "en",
+    "spa": "es",
+    "fre": "fr",
+    "ger": "de",
+    "ita": "it",
+    "por": "pt",
+    "jpn": "ja",
+    "ara": "ar",
+    "nl": "nl",
+    "rus": "ru",
+    "pol": "pl",
+    "swe": "sv",
+    "dan": "da",
+    "tur": "tr",
+    "ind": "id",
+}
+
+
+def bulk_records(which: tuple[str, ...] = ("goodbooks", "debian", "pypi")) -> Iterator[dict]:  # type: ignore[type-arg]
+    """The ~960,000 real records of ../shared/corpus/bulk as documents for bulk_load."""
+    import gzip
+    import json
+
+    if "goodbooks" in which:
+        with gzip.open(BULK / "goodbooks_10k.jsonl.gz", "rt") as fh:
+            for line in fh:
+                r = json.loads(line)
+                lang = str(r.get("language") or "").lower()
+                yield {
+                    "title": r["title"],
+                    "text": r.get("original_title") or r.get("text") or "",
+                    "authors": r.get("authors") or [],
+                    "year": r.get("year"),
+                    "language": _LANGS.get(lang, lang[:2] if lang else ""),
+                }
+    if "debian" in which:
+        with gzip.open(BULK / "debian_bookworm_packages.jsonl.gz", "rt") as fh:
+            for line in fh:
+                r = json.loads(line)
+                yield {
+                    "title": f"{r['package']}: {r['title']}",
+                    "text": r.get("text") or "",
+                    "authors": [r["author"]] if r.get("author") else [],
+                    "subjects": [r["section"]] if r.get("section") else [],
+                    "language": "en",
+                }
+    if "pypi" in which:
+        with gzip.open(BULK / "pypi_projects.jsonl.gz", "rt") as fh:
+            for line in fh:
+                r = json.loads(line)
+                yield {
+                    "title": r["title"],
+                    "text": r.get("text") or "",
+                    "year": r.get("year"),
+                    "language": "",
+                }
