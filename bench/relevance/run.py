@@ -110,7 +110,7 @@ def main() -> None:
     lines = [
         "# Relevance on Cranfield",
         "",
-        f"Command: `.venv/bin/python bench/relevance/run.py`  ",
+        "Command: `.venv/bin/python bench/relevance/run.py`  ",
         f"Machine: {machine()}  ",
         f"Date: {time.strftime('%Y-%m-%d')}",
         "",
