@@ -63,7 +63,7 @@ LANGS = ("plain", *sorted(set(STEMMERS) - {"nb"}))
 WEIGHTS = {"title": 3.0, "people": 2.0, "description": 1.5, "body": 1.0}
 PROXIMITY_BOOST = 0.5
 PROXIMITY_SLOP = 3
-MAX_BODY_CHARS = 400_000
+MAX_BODY_CHARS = 5_000_000  # a long book; the rest of a longer text is not searchable
 WRITER_HEAP = 256_000_000
 MISSING = -1  # the year of a document without one (facets skip it)
 

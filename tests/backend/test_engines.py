@@ -1,0 +1,207 @@
+"""The contract every search engine passes (tantivy always; Meilisearch when MEILI_URL
+points at a server). The service and the page rely on exactly these behaviours."""
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from backend.search.engine import EngineQuery, IndexDoc, SearchEngine
+from backend.search.query import parse
+
+ADDED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _doc(doc_id: int, title: str, body: str = "", **kw: object) -> IndexDoc:
+    kw.setdefault("collection_id", 1)
+    kw.setdefault("collection", "Open shelf open-shelf")
+    kw.setdefault("language", "en")
+    kw.setdefault("type", "pdf")
+    pages = kw.pop("pages", None) or [body]
+    return IndexDoc(document_id=doc_id, title=title, pages=pages, added=ADDED, **kw)  # type: ignore[arg-type]
+
+
+LIBRARY = [
+    _doc(
+        1,
+        "Wing flutter",
+        "Aeroelastic models of heated high speed aircraft.",
+        authors=["Smith, John"],
+        subjects=["Aeroelasticity"],
+        year=1958,
+    ),
+    _doc(
+        2,
+        "Notes on boundary layers",
+        "The wing section was tested. Heat transfer in the boundary layer of a flat plate.",
+        authors=["Doe, Jane"],
+        subjects=["Heat"],
+        year=1962,
+    ),
+    _doc(
+        3,
+        "Éléments de mécanique",
+        "Les ailes des avions et la portance.",
+        language="fr",
+        authors=["Dupont, Marie"],
+        subjects=["Physique"],
+        year=1960,
+        collection_id=2,
+        collection="Archives privées archives",
+    ),
+    _doc(
+        4,
+        "The café at the airfield",
+        "<script>alert(1)</script> Pilots meet for coffee.",
+        type="epub",
+        authors=["Smith, John"],
+        year=1999,
+    ),
+    _doc(
+        5,
+        "Supersonic jets",
+        "",
+        pages=[
+            "Opening remarks.",
+            "Shock waves form ahead of the nose.",
+            "Supersonic flow over a wedge.",
+        ],
+        authors=["Lee, Ann"],
+        subjects=["Heat"],
+        year=1971,
+    ),
+]
+
+
+@pytest.fixture(params=["tantivy", "meilisearch"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchEngine]:
+    if request.param == "tantivy":
+        from backend.search.tantivy_engine import TantivyEngine
+
+        made: SearchEngine = TantivyEngine(tmp_path / "search")
+    else:
+        if not os.environ.get("MEILI_URL"):
+            pytest.skip("no Meilisearch server: set MEILI_URL to run the contract against one")
+        pytest.skip("the Meilisearch engine is not built yet")
+    made.prepare()
+    await made.apply(LIBRARY, [])
+    yield made
+    await made.clear()
+
+
+async def _ids(engine: SearchEngine, q: str, **kw: object) -> list[int]:
+    kw.setdefault("collections", None)
+    found = await engine.search(EngineQuery(tree=parse(q).tree, **kw))  # type: ignore[arg-type]
+    return [h.document_id for h in found.hits]
+
+
+@pytest.mark.parametrize(
+    ("q", "ids"),
+    [
+        ("wing", [1, 2]),  # the title match ranks above the body match
+        ("heated", {1, 2}),  # stemming: heated, heating, heat
+        ("heating", {1, 2}),
+        ("aile", [3]),  # French stemming for a French document
+        ("cafe", [4]),  # accents folded
+        ('"flat plate"', [2]),
+        ('"plate flat"', []),
+        ("supersonic OR flutter", {5, 1}),
+        ("heat -plate", {1, 5}),
+        ("(wing OR ailes) -flutter", {2, 3}),
+        ("title:boundary", [2]),
+        ("author:smith", {4, 1}),
+        ('author:"doe jane"', [2]),
+        ("subject:heat", {5, 2}),
+        ("type:epub", [4]),
+        ("language:fr", [3]),
+        ("language:french", [3]),
+        ("year:1959..1965", {2, 3}),
+        ("year:<1959", [1]),
+        ("collection:archives", [3]),
+        ("super*", [5]),
+        ("script", [4]),
+        ("nothingmatchesthis", []),
+    ],
+)
+async def test_queries(engine: SearchEngine, q: str, ids: list[int] | set[int]) -> None:
+    """A list must come back in that order; a set in any order."""
+    found = await _ids(engine, q)
+    assert (set(found) if isinstance(ids, set) else found) == ids
+    assert len(found) == len(ids)
+
+
+async def test_typos_are_forgiven_and_corrected(engine: SearchEngine) -> None:
+    found = await engine.search(EngineQuery(tree=parse("supersnic jets").tree, collections=None))
+    assert [h.document_id for h in found.hits] == [5]
+    assert found.suggestion == "supersonic jets"
+
+
+async def test_visibility_is_part_of_the_query(engine: SearchEngine) -> None:
+    assert await _ids(engine, "ailes", collections=[1]) == []
+    assert await _ids(engine, "ailes", collections=[]) == []
+    found = await engine.search(EngineQuery(tree=None, collections=[1]))
+    assert found.total == 4
+    assert dict(found.facets["collection"]) == {"1": 4}  # not even a count of the other
+    assert "fr" not in dict(found.facets["language"])
+
+
+async def test_facet_counts_follow_the_filters(engine: SearchEngine) -> None:
+    found = await engine.search(EngineQuery(tree=None, collections=None))
+    assert found.total == 5
+    assert dict(found.facets["author"])["Smith, John"] == 2
+    assert dict(found.facets["type"]) == {"pdf": 4, "epub": 1}
+    assert dict(found.facets["year"]) == {"1999": 1, "1971": 1, "1962": 1, "1960": 1, "1958": 1}
+    assert [v for v, _ in found.facets["year"]] == ["1999", "1971", "1962", "1960", "1958"]
+    narrowed = await engine.search(
+        EngineQuery(tree=None, collections=None, filters={"author": ["Smith, John"]})
+    )
+    assert narrowed.total == 2
+    assert dict(narrowed.facets["type"]) == {"pdf": 1, "epub": 1}
+    # The author facet itself ignores its own choice, so another author can be added.
+    assert dict(narrowed.facets["author"])["Doe, Jane"] == 1
+    both = await engine.search(
+        EngineQuery(tree=None, collections=None, filters={"author": ["Smith, John", "Doe, Jane"]})
+    )
+    assert both.total == 3
+    years = await engine.search(
+        EngineQuery(tree=parse("heat").tree, collections=None, filters={"year": ["1971"]})
+    )
+    assert [h.document_id for h in years.hits] == [5]
+
+
+async def test_sorting_and_pages(engine: SearchEngine) -> None:
+    q = EngineQuery(tree=None, collections=None, sort="title", limit=10)
+    assert [h.document_id for h in (await engine.search(q)).hits] == [4, 3, 2, 5, 1]
+    q.sort = "date"
+    assert [h.document_id for h in (await engine.search(q)).hits] == [4, 5, 2, 3, 1]
+    pages = []
+    for offset in (0, 2, 4):
+        q = EngineQuery(tree=None, collections=None, sort="title", offset=offset, limit=2)
+        pages += [h.document_id for h in (await engine.search(q)).hits]
+    assert pages == [4, 3, 2, 5, 1]
+
+
+async def test_snippets_are_text_with_page_numbers(engine: SearchEngine) -> None:
+    found = await engine.search(EngineQuery(tree=parse("wedge").tree, collections=None))
+    hit = found.hits[0]
+    assert hit.page_no == 3
+    assert [s.text for s in hit.snippet if s.hit] == ["wedge"]
+    found = await engine.search(EngineQuery(tree=parse("script alert").tree, collections=None))
+    text = "".join(s.text for s in found.hits[0].snippet)
+    assert "<script>" in text  # plain text; the page renders it as text
+
+
+async def test_replace_and_delete(engine: SearchEngine) -> None:
+    await engine.apply([_doc(1, "Wing flutter, revised", "Completely new words.")], [4])
+    assert await _ids(engine, "aeroelastic") == []
+    assert await _ids(engine, "revised") == [1]
+    assert await _ids(engine, "cafe") == []
+    assert await engine.count() == 4
+
+
+async def test_long_texts_are_searchable_to_the_end(engine: SearchEngine) -> None:
+    words = " ".join(f"filler{i % 500}" for i in range(80_000))
+    await engine.apply([_doc(9, "A very long report", words + " zeppelin")], [])
+    assert await _ids(engine, "zeppelin") == [9]
