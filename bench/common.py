@@ -9,6 +9,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -52,11 +56,16 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GB RAM, Python {platform.python_version()}"
 
 
-async def bulk_load(records: list[dict], collection_name: str = "Bench") -> list[int]:  # type: ignore[type-arg]
+async def bulk_load(
+    records: list[dict],  # type: ignore[type-arg]
+    collection_name: str = "Bench",
+    engine: "AsyncEngine | None" = None,
+    public: bool = True,
+) -> list[int]:
     """Insert ready documents straight into PostgreSQL (no files, no pipeline), fast.
 
     Each record: title, text, and optionally authors, subjects, description, year,
-    language, type. Returns the new document ids in the order of `records`.
+    language, mime. Returns the new document ids in the order of `records`.
     """
     import json
 
@@ -64,14 +73,16 @@ async def bulk_load(records: list[dict], collection_name: str = "Bench") -> list
 
     from backend.db import get_engine
 
-    engine = get_engine()
+    engine = engine or get_engine()
     async with engine.begin() as conn:
         cid = (
             await conn.execute(
                 text(
                     "INSERT INTO collections (name, slug, description, is_public, created_at) "
-                    "VALUES (:n, :s, '', true, now()) RETURNING id"
-                ).bindparams(n=collection_name, s=collection_name.lower().replace(" ", "-"))
+                    "VALUES (:n, :s, '', :p, now()) RETURNING id"
+                ).bindparams(
+                    n=collection_name, s=collection_name.lower().replace(" ", "-"), p=public
+                )
             )
         ).scalar_one()
         raw = await conn.get_raw_connection()
@@ -133,6 +144,12 @@ async def bulk_load(records: list[dict], collection_name: str = "Bench") -> list
             await cur.execute(
                 "UPDATE documents d SET current_version_id = v.id FROM document_versions v"
                 " WHERE v.document_id = d.id AND d.collection_id = %s",
+                (cid,),
+            )
+            # As every change does, tell the search indexer.
+            await cur.execute(
+                "INSERT INTO search_outbox (document_id, created_at)"
+                " SELECT id, now() FROM documents WHERE collection_id = %s",
                 (cid,),
             )
     return doc_ids

@@ -4,6 +4,7 @@ The engines (tantivy in-process, Meilisearch, PostgreSQL full-text search) all p
 contract test suite (tests/backend/test_engines.py).
 """
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,9 +18,22 @@ Sort = Literal["relevance", "date", "title"]
 SORTS: tuple[Sort, ...] = ("relevance", "date", "title")
 SNIPPET_CHARS = 220
 LEADING_ARTICLES = ("the ", "a ", "an ", "le ", "la ", "les ", "l'", "der ", "die ", "das ")
+# The Snowball project's English stop words: dropped from a query of words written side
+# by side (never from a "phrase"), so "what is known about X" searches for X.
+_NUMBER = re.compile(r"\d+")
 ENGLISH_STOPWORDS = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their "
-    "then there these they this to was will with what which how do does can".split()
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his
+    himself she her hers herself it its itself they them their theirs themselves what which
+    who whom this that these those am is are was were be been being have has had having do
+    does did doing would should could ought i'm you're he's she's it's we're they're i've
+    you've we've they've i'd you'd he'd she'd we'd they'd i'll you'll he'll she'll we'll
+    they'll isn't aren't wasn't weren't hasn't haven't hadn't doesn't don't didn't won't
+    wouldn't shan't shouldn't can't cannot couldn't mustn't let's that's who's what's here's
+    there's when's where's why's how's a an the and but if or because as until while of at by
+    for with about against between into through during before after above below to from up
+    down in out on off over under again further then once here there when where why how all
+    any both each few more most other some such no nor not only own same so than too very
+    can will just must""".split()
 )
 
 
@@ -98,12 +112,14 @@ def fold(text: str) -> str:
 
 
 def sort_title(title: str) -> str:
-    """Titles sort without case, accents or a leading article."""
+    """Titles sort without case, accents or a leading article, and numbers by value
+    ("volume 2" before "volume 10")."""
     key = " ".join(fold(title).split())
     for article in LEADING_ARTICLES:
         if key.startswith(article) and len(key) > len(article):
-            return key[len(article) :]
-    return key
+            key = key[len(article) :]
+            break
+    return _NUMBER.sub(lambda m: m.group().zfill(10), key)
 
 
 def minimum_should_match(n: int) -> int:

@@ -178,6 +178,7 @@ async def rebuild(engine: SearchEngine, batch_size: int = 5000) -> int:
     async with session_scope() as session:
         await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
         await engine.clear()
+        await session.exec(text("DELETE FROM search_outbox"))  # all of it is queued anew
         await session.exec(
             text(
                 "INSERT INTO search_outbox (document_id, created_at) "

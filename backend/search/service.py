@@ -108,7 +108,7 @@ async def search(
         )
     )
     hits = await _hits(session, found.hits)
-    facets = await _facets(session, found.facets, chosen)
+    facets = await _facets(session, found.facets, chosen, scope)
     took = (time.perf_counter() - started) * 1000
     if record:
         await analytics.record(
@@ -174,10 +174,13 @@ async def _facets(
     session: AsyncSession,
     counts: dict[str, list[tuple[str, int]]],
     chosen: dict[str, list[str]],
+    scope: list[int] | None,
 ) -> dict[str, list[FacetValue]]:
     names: dict[str, str] = {}
     ids = [int(v) for v, _ in counts.get("collection", []) if v.isdigit()]
     ids += [int(v) for v in chosen.get("collection", []) if v.isdigit()]
+    if scope is not None:  # never name a collection the actor may not see
+        ids = [i for i in ids if i in set(scope)]
     if ids:
         rows = await session.exec(
             select(Collection.id, Collection.name).where(Collection.id.in_(ids))

@@ -36,7 +36,7 @@ from backend.search.query import And, Node, Not, Or, Phrase, Range, Term
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # a new folder (and a rebuild) whenever the fields change
+SCHEMA_VERSION = 3  # a new folder (and a rebuild) whenever the fields change
 # ISO 639-1 code -> tantivy stemmer; other languages get the plain analyzer.
 STEMMERS = {
     "ar": "arabic",
@@ -421,18 +421,19 @@ class _Compiler:
     def _and(self, node: And) -> tantivy.Query:
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         shoulds: list[tantivy.Query] = []
-        required = 0
+        words = [c for c in node.children if isinstance(c, Term) and not c.field]
+        content = [w for w in words if fold(w.text) not in ENGLISH_STOPWORDS]
         for child in node.children:
             if isinstance(child, Not):
                 clauses.append((tantivy.Occur.MustNot, self._node(child.child)))
             elif node.implicit and isinstance(child, Term) and not child.field:
+                if content and child not in content:
+                    continue  # a stop word beside real words: "what is known about X"
                 shoulds.append(self._node(child))
-                if fold(child.text) not in ENGLISH_STOPWORDS:
-                    required += 1
             else:
                 clauses.append((tantivy.Occur.Must, self._node(child)))
         if shoulds:
-            need = minimum_should_match(required) if required else 1
+            need = minimum_should_match(len(shoulds))
             group = tantivy.Query.boolean_query(
                 [(tantivy.Occur.Should, q) for q in shoulds],
                 minimum_number_should_match=min(need, len(shoulds)) if len(shoulds) > 1 else None,

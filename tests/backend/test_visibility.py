@@ -67,6 +67,18 @@ async def test_outsiders_see_nothing_of_a_private_collection(
     results = await search.search(session=db, actor=actor, query="quokka")
     assert results.total == 1 and results.hits[0].title == "leaflet"
     assert (await search.search(session=db, actor=actor, query="ledger")).total == 0
+    # Not even a count: the facets know only the public collection.
+    assert [(v.label, v.count) for v in results.facets["collection"]] == [("Open shelf", 1)]
+    # Choosing the private collection as a filter (a crafted URL) finds nothing and names
+    # nothing.
+    crafted = await search.search(
+        session=db,
+        actor=actor,
+        query="quokka",
+        filters={"collection": [str(private.id)]},  # type: ignore[attr-defined]
+    )
+    assert crafted.total == 0 and crafted.hits == []
+    assert all(v.label != "Private archive" for v in crafted.facets["collection"])
 
 
 @pytest.mark.parametrize("name", ["member", "librarian", "admin"])

@@ -1,5 +1,6 @@
 """One served app (the launcher, in prod mode) and one Chromium for the browser tests."""
 
+import asyncio
 import os
 import re
 import signal
@@ -17,7 +18,7 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from redis.asyncio import Redis
 from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.models import metadata
@@ -145,6 +146,7 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
         data,
         DATABASE_URL=_fresh_database(os.environ["DATABASE_URL"], "library_e2e"),
         REDIS_URL=_redis_db(os.environ["REDIS_URL"], 1),
+        INDEX_BATCH_SECONDS="0",  # index each change at once
     )
     try:
         launched.wait_ready()
@@ -161,6 +163,16 @@ async def app_db(served_app: ServedApp) -> AsyncIterator[AsyncSession]:
     engine = create_async_engine(served_app.env["DATABASE_URL"])
     async with AsyncSession(engine, expire_on_commit=False) as session:
         yield session
+    # The app's search index must forget the documents before their ids are reused.
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE documents SET current_version_id = NULL"))
+        await conn.execute(
+            text(
+                "INSERT INTO search_outbox (document_id, created_at) "
+                "SELECT id, now() FROM documents"
+            )
+        )
+    await index_now(served_app, engine)
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
@@ -168,6 +180,33 @@ async def app_db(served_app: ServedApp) -> AsyncIterator[AsyncSession]:
     await redis.flushdb()
     await redis.aclose()
     await engine.dispose()
+
+
+async def index_now(app: ServedApp, engine: AsyncEngine, timeout: float = 60) -> None:
+    """Ask the app's worker to drain the search outbox, and wait until it has."""
+    from arq.connections import RedisSettings, create_pool
+
+    from backend import queue
+
+    pool = await create_pool(
+        RedisSettings.from_dsn(app.env["REDIS_URL"]),
+        default_queue_name=queue.QUEUE_NAME,
+        job_serializer=queue.serialize,
+        job_deserializer=queue.deserialize,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            async with engine.connect() as conn:
+                left = (await conn.execute(text("SELECT count(*) FROM search_outbox"))).scalar()
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"{left} documents still wait for the search index")
+            await pool.enqueue_job("index_outbox", _job_id=f"test-index-{time.monotonic()}")
+            await asyncio.sleep(0.5)
+    finally:
+        await pool.aclose()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,132 @@
+"""The search page in a real browser: facets, chips, sort, pages, did-you-mean, typing,
+the address bar and the back button, and the keyboard."""
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from playwright.async_api import Browser, Page, expect
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bench.common import bulk_load
+from tests.e2e.conftest import PageErrors, ServedApp, goto, index_now
+
+BOOKS = [
+    {
+        "title": f"Lighthouse keeping, volume {i}",
+        "text": "Lamps, lenses and storms at sea.",
+        "authors": ["Stevenson, Alan"],
+        "year": 1840 + i,
+        "language": "en",
+    }
+    for i in range(1, 13)
+] + [
+    {
+        "title": "The lighthouse cook book",
+        "text": "Recipes for long winters.",
+        "authors": ["Woolf, Virginia"],
+        "year": 1927,
+        "language": "en",
+    },
+    {
+        "title": "Phares et balises",
+        "text": "Les phares de Bretagne.",
+        "authors": ["Le Goff, Anne"],
+        "year": 1960,
+        "language": "fr",
+    },
+]
+SECRET = [
+    {
+        "title": "Lighthouse inspection reports",
+        "text": "Confidential lighthouse audit.",
+        "authors": ["Hidden, Harriet"],
+        "year": 2001,
+        "language": "en",
+    },
+]
+
+
+def _params(page: Page) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(page.url).query)
+
+
+async def test_searching_with_facets_sort_pages_and_typos(
+    served_app: ServedApp, browser: Browser, page_errors: PageErrors, app_db: AsyncSession
+) -> None:
+    engine = create_async_engine(served_app.env["DATABASE_URL"])
+    await bulk_load(BOOKS, "Sea and shore", engine=engine)
+    await bulk_load(SECRET, "Staff files", engine=engine, public=False)
+    await index_now(served_app, engine)
+    await engine.dispose()
+
+    context = await browser.new_context()
+    page = page_errors.watch(await context.new_page())
+    await goto(page, f"{served_app.url}/search?q=lighthouse")
+    count = page.locator("#result-count")
+    await expect(count).to_contain_text("13 documents found")  # never the private one
+    await expect(page.locator(".search-hit")).to_have_count(10)
+    authors = page.get_by_role("group", name="Author")
+    await expect(authors).to_contain_text("Stevenson, Alan12")
+    await expect(page.get_by_role("group", name="Collection")).not_to_contain_text("Staff")
+    await expect(authors).not_to_contain_text("Hidden")
+
+    # A facet narrows the results; its chip removes it again.
+    await authors.get_by_label("Woolf, Virginia").click()
+    await expect(count).to_contain_text("1 document found")
+    assert _params(page)["author"] == ["Woolf, Virginia"]
+    await expect(page.locator(".search-hit")).to_contain_text("The lighthouse cook book")
+    # The author facet still offers the others, with their counts, to add (OR).
+    await authors.get_by_label("Stevenson, Alan").click()
+    await expect(count).to_contain_text("13 documents found")
+    await page.get_by_role("button", name="Remove filter Author: Stevenson, Alan").click()
+    await expect(count).to_contain_text("1 document found")
+    await page.get_by_role("button", name="Clear all").click()
+    await expect(count).to_contain_text("13 documents found")
+
+    # Sort by title (leading "The" ignored), then walk the pages.
+    await page.get_by_label("Sort by").click()
+    await page.get_by_role("option", name="Title A–Z").click()
+    await expect(page).to_have_url(re.compile(r"sort=title"))
+    titles = page.locator(".hit-title")
+    await expect(titles.first).to_have_text("The lighthouse cook book")
+    await expect(titles.nth(1)).to_have_text("Lighthouse keeping, volume 1")
+    await expect(titles.nth(2)).to_have_text("Lighthouse keeping, volume 2")  # not 10
+    await page.get_by_role("button", name="Next").click()
+    await expect(page.locator(".search-hit")).to_have_count(3)
+    await expect(titles.last).to_have_text("Lighthouse keeping, volume 12")
+    assert _params(page)["page"] == ["2"]
+    await page.go_back()  # the back button returns to page 1
+    await expect(page.locator(".search-hit")).to_have_count(10)
+
+    # A misspelt word still finds, and the page offers the correction.
+    await goto(page, f"{served_app.url}/search?q=ligthouse+storms")
+    await expect(page.locator("#did-you-mean")).to_have_text("lighthouse storms")
+    await page.locator("#did-you-mean").click()
+    await expect(page).to_have_url(re.compile(r"q=lighthouse\+storms"))
+
+    # Search as you type: results follow the box, and the address keeps up.
+    box = page.get_by_label("Search the library")
+    await box.fill("phares")
+    await expect(count).to_contain_text("1 document found")
+    await expect(page.locator(".search-hit mark.hit")).to_have_text("phares")
+    await expect(page).to_have_url(re.compile(r"q=phares"))
+
+    # Malformed input is read leniently, and the page says how.
+    await goto(page, f'{served_app.url}/search?q="lenses+and')
+    await expect(page.locator("#read-as")).to_contain_text("closed an unclosed quote")
+
+    # Keyboard alone: tab to a facet and tick it with the space bar.
+    await goto(page, f"{served_app.url}/search?q=lighthouse")
+    language = page.get_by_role("group", name="Language").get_by_label("English")
+    await language.focus()
+    await page.keyboard.press("Space")
+    await expect(page).to_have_url(re.compile(r"language=en"))
+    await expect(count).to_contain_text("13 documents found")
+
+    # Nothing found: suggestions instead of a blank page.
+    await goto(page, f"{served_app.url}/search?q=zzzqqq")
+    await expect(page.locator("#no-results")).to_contain_text("Check the spelling")
+    await context.close()
+    assert page_errors.messages == []
+    assert served_app.errors() == []
