@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
 from backend.db import session_scope
+from backend.search import cache
 from backend.search.engine import IndexDoc, SearchEngine
 from backend.search.models import SearchOutbox
 from backend.settings import get_settings
@@ -156,6 +157,7 @@ async def drain(engine: SearchEngine, batch_size: int | None = None) -> int:
                 )
             )
             await session.commit()
+        await cache.index_changed()
         handled += len(ids)
         log.info("indexed %d documents, removed %d", len(docs), len(deletes))
 

@@ -17,6 +17,7 @@ from backend.analytics import service as analytics
 from backend.auth.permissions import is_staff
 from backend.collections.models import Collection
 from backend.collections.repository import visible_collection_clause
+from backend.search import cache
 from backend.search.engine import FACETS, SORTS, EngineQuery, Sort, opening
 from backend.search.engines import get_search_engine
 from backend.search.query import parse
@@ -82,6 +83,7 @@ async def search(
     sort: str = "relevance",
     record: bool = True,
     page_size: int | None = None,
+    use_cache: bool = True,
 ) -> SearchResults:
     """Ranked documents matching `query` and `filters` that the actor may see."""
     started = time.perf_counter()
@@ -97,6 +99,24 @@ async def search(
     if parsed.tree is None and not chosen:
         return empty
     scope = await visible_collections(session, actor)
+    gen = await cache.generation() if use_cache else None
+    cache_key = None
+    if gen is not None:
+        cache_key = cache.key(
+            gen,
+            q=parsed.read_as,
+            filters=chosen,
+            sort=order,
+            page=page,
+            size=size,
+            scope=cache.scope_key(scope),
+        )
+        cached = await cache.get(cache_key)
+        if cached is not None:
+            took = (time.perf_counter() - started) * 1000
+            if record:
+                await _record(session, actor, q, cached.total, took, page, chosen, order, True)
+            return replace(cached, query=q, notes=parsed.notes, took_ms=took)
     found = await get_search_engine().search(
         EngineQuery(
             tree=parsed.tree,
@@ -111,16 +131,8 @@ async def search(
     facets = await _facets(session, found.facets, chosen, scope)
     took = (time.perf_counter() - started) * 1000
     if record:
-        await analytics.record(
-            session=session,
-            kind="search",
-            actor=actor,
-            query=q,
-            result_count=found.total,
-            duration_ms=took,
-            data={"page": page, "filters": chosen, "sort": order},
-        )
-    return replace(
+        await _record(session, actor, q, found.total, took, page, chosen, order, False)
+    results = replace(
         empty,
         total=found.total,
         hits=hits,
@@ -128,6 +140,31 @@ async def search(
         facets=facets,
         read_as=parsed.read_as,
         suggestion=found.suggestion if found.suggestion != parsed.read_as else None,
+    )
+    if cache_key is not None:
+        await cache.put(cache_key, results)
+    return results
+
+
+async def _record(
+    session: AsyncSession,
+    actor: User | None,
+    q: str,
+    total: int,
+    took: float,
+    page: int,
+    chosen: dict[str, list[str]],
+    order: str,
+    cached: bool,
+) -> None:
+    await analytics.record(
+        session=session,
+        kind="search",
+        actor=actor,
+        query=q,
+        result_count=total,
+        duration_ms=took,
+        data={"page": page, "filters": chosen, "sort": order, "cached": cached},
     )
 
 

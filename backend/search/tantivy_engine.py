@@ -62,6 +62,7 @@ STEMMERS = {
 LANGS = ("plain", *sorted(set(STEMMERS) - {"nb"}))
 WEIGHTS = {"title": 3.0, "people": 2.0, "description": 1.5, "body": 1.0}
 PROXIMITY_BOOST = 0.5
+TIE_BREAKER: float | None = None
 PROXIMITY_SLOP = 3
 MAX_BODY_CHARS = 5_000_000  # a long book; the rest of a longer text is not searchable
 WRITER_HEAP = 256_000_000
@@ -486,6 +487,10 @@ class _Compiler:
             return tantivy.Query.empty_query()
         if not known and not term.prefix and len(term.text) >= 4:
             clauses.extend(self._fuzzy(term))
+        if TIE_BREAKER is not None:
+            # The best field counts fully, the others a little (a word in both the title
+            # and the text is not counted twice over).
+            return tantivy.Query.disjunction_max_query([q for _, q in clauses], TIE_BREAKER)
         return tantivy.Query.boolean_query(clauses)
 
     def _fuzzy(self, term: Term) -> list[tuple[tantivy.Occur, tantivy.Query]]:

@@ -85,7 +85,12 @@ async def evaluate() -> dict[str, float]:
                 continue
             t0 = time.perf_counter()
             found = await search.search(
-                session=session, actor=None, query=q["text"], page_size=DEPTH, record=False
+                session=session,
+                actor=None,
+                query=q["text"],
+                page_size=DEPTH,
+                record=False,
+                use_cache=False,
             )
             took.append(time.perf_counter() - t0)
             ranked = [cran_id[h.document_id] for h in found.hits]

@@ -57,3 +57,35 @@ async def test_phrases_or_and_exclusion(db: AsyncSession, data_dir: Path) -> Non
     assert await titles("wedge OR jets") == {"a", "b"}
     assert await titles("   ") == set()
     assert await titles('"unbalanced ( quote') == set()  # never an error
+
+
+async def test_results_are_cached_per_scope_until_the_index_changes(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    patron = await make_user(db)
+    shelf = await make_collection(db, librarian)
+    closed = await make_collection(db, librarian, is_public=False)
+    await upload_bytes(db, librarian, shelf, b"tidal mills of the estuary\n", "mills.txt")
+    await upload_bytes(db, librarian, closed, b"tidal survey, restricted\n", "survey.txt")
+    await queue.commit(db)
+    await run_burst()
+
+    async def run(actor: object, q: str = "tidal") -> int:
+        found = await search.search(session=db, actor=actor, query=q)  # type: ignore[arg-type]
+        await db.commit()
+        return found.total
+
+    assert await run(patron) == 1
+    assert await run(patron) == 1
+    assert await run(librarian) == 2  # another scope: not served the patron's entry
+    assert await run(patron, "  tidal ") == 1  # the same query once read
+    events = (
+        await db.exec(select(AnalyticsEvent).order_by(AnalyticsEvent.id))  # type: ignore[arg-type]
+    ).all()
+    assert [e.data["cached"] for e in events] == [False, True, False, True]
+    # A new document reaches the index: cached results are stale and not served.
+    await upload_bytes(db, librarian, shelf, b"tidal power\n", "power.txt")
+    await queue.commit(db)
+    await run_burst()
+    assert await run(patron) == 2
