@@ -123,14 +123,13 @@ def sort_title(title: str) -> str:
 
 
 def minimum_should_match(n: int) -> int:
-    """Of n words written side by side, how many a document must contain.
+    """Of n words written side by side (stop words aside), how many a document must contain.
 
-    Short queries need every word; a long one (a pasted sentence, a question) needs most
-    of them, so one odd word does not empty the results.
+    Up to three words, all of them. A longer query (a pasted sentence, a question) needs
+    any two: ranking then puts the documents with most of the words first, and one odd
+    word does not empty the results.
     """
-    if n <= 3:
-        return n
-    return max(3, (n * 2 + 2) // 3)
+    return n if n <= 3 else 2
 
 
 def split_segments(fragment: str, spans: list[tuple[int, int]]) -> list[Segment]:

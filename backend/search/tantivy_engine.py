@@ -11,6 +11,7 @@ import asyncio
 import bisect
 import json
 import logging
+import math
 import shutil
 import threading
 from pathlib import Path
@@ -32,7 +33,7 @@ from backend.search.engine import (
     sort_title,
     split_segments,
 )
-from backend.search.query import And, Node, Not, Or, Phrase, Range, Term
+from backend.search.query import And, Node, Not, Or, Phrase, Range, Term, positives
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,18 @@ STEMMERS = {
     "tr": "turkish",
 }
 LANGS = ("plain", *sorted(set(STEMMERS) - {"nb"}))
-WEIGHTS = {"title": 3.0, "people": 2.0, "description": 1.5, "body": 1.0}
-PROXIMITY_BOOST = 0.5
-TIE_BREAKER: float | None = None
-PROXIMITY_SLOP = 3
+WEIGHTS = {"title": 1.6, "people": 1.4, "description": 1.2, "body": 1.0}
+PROXIMITY_BOOST = 0.3
+# A word's best field counts fully, its other fields this much (None: all fully).
+TIE_BREAKER: float | None = 0.3
+# These values were chosen with bench/relevance (Cranfield); see its results.md.
+# Pseudo-relevance feedback, for questions of QUESTION_WORDS content words or more.
+QUESTION_WORDS = 4
+FEEDBACK_DOCS = 10
+FEEDBACK_WORDS = 10
+FEEDBACK_WEIGHT = 1.0
+FEEDBACK_CHARS = 6000
+PROXIMITY_SLOP = 8
 MAX_BODY_CHARS = 5_000_000  # a long book; the rest of a longer text is not searchable
 WRITER_HEAP = 256_000_000
 MISSING = -1  # the year of a document without one (facets skip it)
@@ -262,6 +271,13 @@ class TantivyEngine:
         musts = [q for q in (text_query, scope, *filters.values()) if q is not None]
         full = self._all(musts)
         total, hits = self._top(searcher, full, query)
+        if text_query is not None and query.sort == "relevance" and compiler.is_question:
+            extra = self._related_words(searcher, compiler, full, hits if not query.offset else [])
+            if extra:
+                expanded = tantivy.Query.boolean_query(
+                    [(tantivy.Occur.Must, full), *((tantivy.Occur.Should, q) for q in extra)]
+                )
+                total, hits = self._top(searcher, expanded, query)
         result = EngineResult(total=total)
         if compiler.corrections:
             result.suggestion = compiler.suggestion(query.tree)
@@ -277,6 +293,64 @@ class TantivyEngine:
                 base = self._all([q for q in (text_query, scope, *others) if q is not None])
                 result.facets[facet] = self._facet(searcher, base, facet, query.facet_size)
         return result
+
+    def _related_words(
+        self,
+        searcher: tantivy.Searcher,
+        compiler: "_Compiler",
+        full: tantivy.Query,
+        hits: list[tuple[float, int, Any]],
+    ) -> list[tantivy.Query]:
+        """Pseudo-relevance feedback for a question in many words: the words that stand
+        out in the best few matches (frequent there, rare in the library) are added as
+        optional words, so documents about the same thing in other words rank higher.
+        The set of documents found does not change, only their order."""
+        if not hits:
+            hits = self._top(searcher, full, EngineQuery(tree=None, collections=None))[1]
+        top = hits[:FEEDBACK_DOCS]
+        if len(top) < 2:
+            return []
+        best = top[0][0] or 1.0
+        weights: dict[tuple[str, str], float] = {}
+        asked = compiler.asked_tokens
+        for score, _, address in top:
+            stored = searcher.doc(address)
+            for lang in self._languages(searcher):
+                body = stored.get_first(f"body_{lang}")
+                if not body:
+                    continue
+                tokens = [
+                    t
+                    for t in self.analyzers[lang].analyze(body[:FEEDBACK_CHARS])
+                    if len(t) > 2
+                    and not t.isdigit()
+                    and t not in asked
+                    and t not in ENGLISH_STOPWORDS
+                ]
+                if not tokens:
+                    continue
+                share = (score / best) / len(tokens)
+                for t in tokens:
+                    weights[(lang, t)] = weights.get((lang, t), 0.0) + share
+        n = max(searcher.num_docs, 1)
+        scored = []
+        for (lang, t), w in weights.items():
+            df = searcher.doc_freq(f"body_{lang}", t)
+            if df < 2:
+                continue
+            scored.append((w * math.log(n / df), lang, t))
+        scored.sort(reverse=True)
+        chosen = scored[:FEEDBACK_WORDS]
+        if not chosen:
+            return []
+        top_weight = chosen[0][0]
+        return [
+            tantivy.Query.boost_query(
+                tantivy.Query.term_query(self.schema, f"body_{lang}", t),
+                FEEDBACK_WEIGHT * w / top_weight,
+            )
+            for w, lang, t in chosen
+        ]
 
     def _all(self, musts: list[tantivy.Query]) -> tantivy.Query:
         if not musts:
@@ -375,9 +449,22 @@ class _Compiler:
         self.engine, self.searcher, self.schema = engine, searcher, engine.schema
         self.langs = engine._languages(searcher)
         self.corrections: dict[str, str] = {}
+        self.is_question = False
+        self.asked_tokens: set[str] = set()
 
     def compile(self, node: Node) -> tantivy.Query:
         q = self._node(node)
+        for leaf in positives(node):
+            for w in leaf.words if isinstance(leaf, Phrase) else [getattr(leaf, "text", "")]:
+                for lang in self.langs:
+                    self.asked_tokens.update(self._tokens(lang, w))
+        if isinstance(node, And) and node.implicit:
+            content = [
+                c
+                for c in node.children
+                if isinstance(c, Term) and not c.field and fold(c.text) not in ENGLISH_STOPWORDS
+            ]
+            self.is_question = FEEDBACK_WEIGHT > 0 and len(content) >= QUESTION_WORDS
         if not (isinstance(node, And) and node.implicit) or PROXIMITY_BOOST <= 0:
             return q
         # Documents where neighbouring words of the query stand close together rank higher.

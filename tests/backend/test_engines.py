@@ -205,3 +205,37 @@ async def test_long_texts_are_searchable_to_the_end(engine: SearchEngine) -> Non
     words = " ".join(f"filler{i % 500}" for i in range(80_000))
     await engine.apply([_doc(9, "A very long report", words + " zeppelin")], [])
     assert await _ids(engine, "zeppelin") == [9]
+
+
+async def test_feedback_reorders_a_question_but_finds_the_same_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import backend.search.tantivy_engine as tantivy_engine
+
+    engine = tantivy_engine.TantivyEngine(tmp_path / "search")
+    docs = [
+        _doc(i, f"Report {i}", text)
+        for i, text in enumerate(
+            [
+                "heat transfer in laminar boundary layers on cooled plates",
+                "heat transfer to cooled turbine blades at high speed",
+                "laminar boundary layers with suction on plates",
+                "turbine blade cooling by film injection of coolant",
+                "film cooling effectiveness and coolant injection",
+                "supersonic inlet design",
+            ],
+            start=1,
+        )
+    ]
+    await engine.apply(docs, [])
+    question = parse("how is heat transfer affected by cooling turbine blades").tree
+
+    async def run() -> tuple[int, list[int]]:
+        found = await engine.search(EngineQuery(tree=question, collections=None))
+        return found.total, [h.document_id for h in found.hits]
+
+    with_feedback = await run()
+    monkeypatch.setattr(tantivy_engine, "FEEDBACK_WEIGHT", 0.0)
+    without = await run()
+    assert with_feedback[0] == without[0] and set(with_feedback[1]) == set(without[1])
+    assert 6 not in with_feedback[1]  # nothing unrelated comes in
