@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.analytics import service as analytics
@@ -57,10 +57,22 @@ TYPE_NAMES = {"pdf": "PDF", "docx": "Word", "odt": "OpenDocument", "epub": "EPUB
 
 async def visible_collections(session: AsyncSession, actor: User | None) -> list[int] | None:
     """The ids of the collections the actor may see; None for staff, who see them all."""
+    scope, _ = await _visible(session, actor)
+    return scope
+
+
+async def _visible(
+    session: AsyncSession, actor: User | None
+) -> tuple[list[int] | None, dict[int, str]]:
+    """The visible collections' ids (None for staff) and their names, in one query."""
     if is_staff(actor):
-        return None
-    ids = await session.exec(select(Collection.id).where(visible_collection_clause(actor)))
-    return [i for i in ids.all() if i is not None]
+        return None, {}
+    conn = await session.connection()  # Core, not the ORM: this runs on every search
+    rows = await conn.execute(
+        select(Collection.id, Collection.name).where(visible_collection_clause(actor))
+    )
+    names = {i: n for i, n in rows.all() if i is not None}
+    return list(names), names
 
 
 def clean_filters(filters: dict[str, list[str]] | None) -> dict[str, list[str]]:
@@ -98,7 +110,7 @@ async def search(
     )
     if parsed.tree is None and not chosen:
         return empty
-    scope = await visible_collections(session, actor)
+    scope, names = await _visible(session, actor)
     gen = await cache.generation() if use_cache else None
     cache_key = None
     if gen is not None:
@@ -128,7 +140,7 @@ async def search(
         )
     )
     hits = await _hits(session, found.hits)
-    facets = await _facets(session, found.facets, chosen, scope)
+    facets = await _facets(session, found.facets, chosen, scope, names)
     took = (time.perf_counter() - started) * 1000
     if record:
         await _record(session, actor, q, found.total, took, page, chosen, order, False)
@@ -171,20 +183,26 @@ async def _record(
 async def _hits(session: AsyncSession, found: list) -> list[Hit]:  # type: ignore[type-arg]
     if not found:
         return []
-    rows = await session.exec(
+    conn = await session.connection()
+    rows = await conn.execute(
         text(
             """
             SELECT d.id, d.title, c.name AS cname, c.slug AS cslug,
                    coalesce(v.thumbnail_key <> '', false) AS has_thumbnail,
                    coalesce(v.meta->>'description', '') AS description,
-                   coalesce((SELECT left(p.text, 400) FROM document_pages p
-                             WHERE p.version_id = v.id ORDER BY p.page_no LIMIT 1), '') AS head
+                   CASE WHEN d.id = ANY(:bare) THEN
+                       coalesce((SELECT left(p.text, 400) FROM document_pages p
+                                 WHERE p.version_id = v.id ORDER BY p.page_no LIMIT 1), '')
+                   ELSE '' END AS head
             FROM documents d
             JOIN collections c ON c.id = d.collection_id
             LEFT JOIN document_versions v ON v.id = d.current_version_id
             WHERE d.id = ANY(:ids)
             """
-        ).bindparams(ids=[h.document_id for h in found])
+        ).bindparams(
+            ids=[h.document_id for h in found],
+            bare=[h.document_id for h in found if not h.snippet],  # these need an opening
+        )
     )
     by_id = {r.id: r for r in rows.all()}
     out = []
@@ -212,6 +230,7 @@ async def _facets(
     counts: dict[str, list[tuple[str, int]]],
     chosen: dict[str, list[str]],
     scope: list[int] | None,
+    visible_names: dict[int, str],
 ) -> dict[str, list[FacetValue]]:
     names: dict[str, str] = {}
     ids = [int(v) for v, _ in counts.get("collection", []) if v.isdigit()]
@@ -219,10 +238,7 @@ async def _facets(
     if scope is not None:  # never name a collection the actor may not see
         ids = [i for i in ids if i in set(scope)]
     if ids:
-        rows = await session.exec(
-            select(Collection.id, Collection.name).where(Collection.id.in_(ids))
-        )  # type: ignore[union-attr]
-        names = {str(i): n for i, n in rows.all()}
+        names = await _collection_names(session, ids, visible_names)
     out: dict[str, list[FacetValue]] = {}
     for facet in FACETS:
         values = counts.get(facet, [])
@@ -235,6 +251,18 @@ async def _facets(
             for v, n in rows
         ]
     return out
+
+
+async def _collection_names(
+    session: AsyncSession, ids: list[int], known: dict[int, str]
+) -> dict[str, str]:
+    """Names for facet labels: those read with the visible collections, else one query."""
+    missing = [i for i in ids if i not in known]
+    if missing:
+        conn = await session.connection()
+        stmt = select(Collection.id, Collection.name).where(col(Collection.id).in_(missing))
+        known = {**known, **{i: n for i, n in (await conn.execute(stmt)).all() if i is not None}}
+    return {str(i): known[i] for i in ids if i in known}
 
 
 def _label(facet: str, value: str, names: dict[str, str]) -> str:

@@ -76,6 +76,14 @@ PROXIMITY_SLOP = 8
 MAX_BODY_CHARS = 5_000_000  # a long book; the rest of a longer text is not searchable
 WRITER_HEAP = 256_000_000
 MISSING = -1  # the year of a document without one (facets skip it)
+FACET_FIELDS = {
+    "collection": "collection_id",
+    "author": "author_f",
+    "subject": "subject_f",
+    "year": "year",
+    "type": "type",
+    "language": "language",
+}
 
 
 def _lang(code: str) -> str:
@@ -286,13 +294,29 @@ class TantivyEngine:
         else:
             result.hits = [EngineHit(document_id=d, score=s) for s, d, _ in hits]
         if query.facets:
-            for facet in FACETS:
-                # Counts for one facet ignore its own selection, so other values stay
-                # choosable (several values of one facet are OR-ed).
-                others = [q for f, q in filters.items() if f != facet]
-                base = self._all([q for q in (text_query, scope, *others) if q is not None])
-                result.facets[facet] = self._facet(searcher, base, facet, query.facet_size)
+            result.facets = self._facets(searcher, [text_query, scope], filters, query.facet_size)
         return result
+
+    def _facets(
+        self,
+        searcher: tantivy.Searcher,
+        base: list[tantivy.Query | None],
+        filters: dict[str, tantivy.Query],
+        size: int,
+    ) -> dict[str, list[tuple[str, int]]]:
+        """Counts for every facet. A facet with a selection ignores its own selection, so
+        its other values stay choosable (several values of one facet are OR-ed); all the
+        others share one pass over the matching documents."""
+        out: dict[str, list[tuple[str, int]]] = {}
+        shared = [f for f in FACETS if f not in filters]
+        if shared:
+            q = self._all([q for q in (*base, *filters.values()) if q is not None])
+            out.update(self._aggregate(searcher, q, shared, size))
+        for facet in filters:
+            others = [q for f, q in filters.items() if f != facet]
+            q = self._all([q for q in (*base, *others) if q is not None])
+            out.update(self._aggregate(searcher, q, [facet], size))
+        return {f: out[f] for f in FACETS}
 
     def _related_words(
         self,
@@ -385,9 +409,10 @@ class TantivyEngine:
         elif query.sort == "title":
             kwargs = {"order_by_field": "title_sort", "order": tantivy.Order.Asc}
         found = searcher.search(q, query.limit, count=True, offset=query.offset, **kwargs)
+        addresses = [address for _, address in found.hits]
+        ids = searcher.fast_field_values("id", addresses) if addresses else []
         out = []
-        for score, address in found.hits:
-            doc_id = searcher.fast_field_values("id", [address])[0]
+        for (score, address), doc_id in zip(found.hits, ids, strict=True):
             # Ordered by a field, the "score" is that field's value.
             rank = float(score) if query.sort == "relevance" else 0.0
             out.append((rank, int(doc_id), address))
@@ -423,22 +448,26 @@ class TantivyEngine:
             out.append(hit)
         return out
 
-    def _facet(
-        self, searcher: tantivy.Searcher, q: tantivy.Query, facet: str, size: int
-    ) -> list[tuple[str, int]]:
-        field = {"collection": "collection_id", "author": "author_f", "subject": "subject_f"}
-        name = field.get(facet, facet)
-        order = {"_key": "desc"} if facet == "year" else {"_count": "desc"}
-        agg = {"f": {"terms": {"field": name, "size": size, "order": order}}}
-        buckets = searcher.aggregate(q, agg)["f"]["buckets"]
-        out = []
-        for b in buckets:
-            key = b["key"]
-            if isinstance(key, float):
-                key = int(key)
-            if facet == "year" and key == MISSING or facet == "language" and key == "und":
-                continue
-            out.append((str(key), int(b["doc_count"])))
+    def _aggregate(
+        self, searcher: tantivy.Searcher, q: tantivy.Query, facets: list[str], size: int
+    ) -> dict[str, list[tuple[str, int]]]:
+        aggs = {}
+        for facet in facets:
+            order = {"_key": "desc"} if facet == "year" else {"_count": "desc"}
+            field = FACET_FIELDS[facet]
+            aggs[facet] = {"terms": {"field": field, "size": size + 1, "order": order}}
+        answer = searcher.aggregate(q, aggs)
+        out: dict[str, list[tuple[str, int]]] = {}
+        for facet in facets:
+            rows = []
+            for b in answer[facet]["buckets"]:
+                key = b["key"]
+                if isinstance(key, float):
+                    key = int(key)
+                if (facet == "year" and key == MISSING) or (facet == "language" and key == "und"):
+                    continue
+                rows.append((str(key), int(b["doc_count"])))
+            out[facet] = rows[:size]
         return out
 
 
