@@ -7,7 +7,7 @@ from backend.auth.models import PasswordResetToken, UserSession
 from backend.collections.models import Collection, Membership
 from backend.documents.models import Document, DocumentPage, DocumentVersion
 from backend.mail.models import OutboxMessage
-from backend.search.models import SearchOutbox
+from backend.search.models import SearchOutbox, SearchQuery
 from backend.users.models import User
 
 metadata = SQLModel.metadata
@@ -22,6 +22,7 @@ __all__ = [
     "OutboxMessage",
     "PasswordResetToken",
     "SearchOutbox",
+    "SearchQuery",
     "User",
     "UserSession",
     "metadata",

@@ -14,7 +14,7 @@ from backend.db import session_scope, utcnow
 from backend.documents.models import DocumentVersion, IngestStatus
 from backend.ingest import pipeline
 from backend.mail import service as mail_service
-from backend.search import indexer
+from backend.search import completion, indexer
 from backend.search.engines import get_search_engine
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,12 @@ async def index_outbox(ctx: dict[str, Any]) -> int:
 async def index_leftovers(ctx: dict[str, Any]) -> int:
     """Every minute: drain what an earlier run could not (engine away, lost enqueue)."""
     return await index_outbox(ctx | {"job_try": MAX_TRANSIENT_TRIES})
+
+
+async def flush_search_counts(ctx: dict[str, Any]) -> int:
+    """Every minute: the popular-query counts gathered in Redis go to PostgreSQL."""
+    async with session_scope() as session:
+        return await completion.flush_counts(session)
 
 
 async def send_mail(ctx: dict[str, Any], message_id: int) -> bool:

@@ -10,6 +10,7 @@ from backend.db import dispose_engine, get_engine
 from backend.logging_setup import configure_logging
 from backend.storage.service import get_store
 from jobs.tasks import (
+    flush_search_counts,
     index_leftovers,
     index_outbox,
     ingest_version,
@@ -40,6 +41,7 @@ class WorkerSettings:
     cron_jobs = [
         cron(requeue_stale_ingests, second={0}, unique=True),
         cron(index_leftovers, second={30}, unique=True),
+        cron(flush_search_counts, second={45}, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

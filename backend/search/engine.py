@@ -85,6 +85,15 @@ class EngineResult:
     suggestion: str | None = None  # "did you mean", as a whole query
 
 
+@dataclass
+class Completions:
+    """What the words typed so far (the last one unfinished) may become."""
+
+    documents: list[int] = field(default_factory=list)  # ids of documents whose title fits
+    authors: list[str] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+
+
 class SearchEngine(Protocol):
     name: str
 
@@ -103,6 +112,16 @@ class SearchEngine(Protocol):
         """Remove every document (before a rebuild)."""
 
     async def count(self) -> int: ...
+
+    async def complete(self, text: str, collections: list[int] | None, limit: int) -> Completions:
+        """Titles, authors and subjects that start with the words typed, visibility applied."""
+        ...
+
+
+def starts_a_word(value: str, prefix: str) -> bool:
+    """Whether some word of `value` begins with `prefix` (both folded)."""
+    p = fold(prefix)
+    return any(w.startswith(p) for w in re.split(r"[\W_]+", fold(value)) if w)
 
 
 def fold(text: str) -> str:

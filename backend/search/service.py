@@ -17,7 +17,7 @@ from backend.analytics import service as analytics
 from backend.auth.permissions import is_staff
 from backend.collections.models import Collection
 from backend.collections.repository import visible_collection_clause
-from backend.search import cache
+from backend.search import cache, completion
 from backend.search.engine import FACETS, SORTS, EngineQuery, Sort, opening
 from backend.search.engines import get_search_engine
 from backend.search.query import parse
@@ -169,6 +169,7 @@ async def _record(
     order: str,
     cached: bool,
 ) -> None:
+    await completion.count_search(actor, q, total)
     await analytics.record(
         session=session,
         kind="search",

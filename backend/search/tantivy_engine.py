@@ -24,6 +24,7 @@ from backend.search.engine import (
     ENGLISH_STOPWORDS,
     FACETS,
     SNIPPET_CHARS,
+    Completions,
     EngineHit,
     EngineQuery,
     EngineResult,
@@ -32,6 +33,7 @@ from backend.search.engine import (
     minimum_should_match,
     sort_title,
     split_segments,
+    starts_a_word,
 )
 from backend.search.query import And, Node, Not, Or, Phrase, Range, Term, positives
 
@@ -261,6 +263,44 @@ class TantivyEngine:
                 self._open().reload()
 
         await asyncio.to_thread(clear)
+
+    async def complete(self, text: str, collections: list[int] | None, limit: int) -> Completions:
+        return await asyncio.to_thread(self.complete_now, text, collections, limit)
+
+    def complete_now(self, text: str, collections: list[int] | None, limit: int) -> Completions:
+        words = text.split()
+        if not words:
+            return Completions()
+        searcher = self._searcher()
+        scope = self._scope(collections)
+
+        def starting(fields: list[tuple[str, str]]) -> tantivy.Query | None:
+            clauses = []
+            for field, lang in fields:
+                tokens = [t for w in words for t in self.analyzers[lang].analyze(w)]
+                if tokens:
+                    q = tantivy.Query.phrase_prefix_query(self.schema, field, tokens)
+                    clauses.append((tantivy.Occur.Should, q))
+            return tantivy.Query.boolean_query(clauses) if clauses else None
+
+        out = Completions()
+        titles = starting([(f"title_{lang}", lang) for lang in self._languages(searcher)])
+        if titles is not None:
+            found = searcher.search(self._all([q for q in (titles, scope) if q]), limit)
+            addresses = [a for _, a in found.hits]
+            if addresses:
+                out.documents = [int(i) for i in searcher.fast_field_values("id", addresses)]
+        for kind, field in (("authors", "author"), ("subjects", "subject")):
+            q = starting([(field, "plain")])
+            if q is None:
+                continue
+            agg = {"f": {"terms": {"field": f"{field}_f", "size": limit * 4}}}
+            buckets = searcher.aggregate(self._all([x for x in (q, scope) if x]), agg)
+            names = [str(b["key"]) for b in buckets["f"]["buckets"]]
+            # A document's other authors come along: keep the names that fit the words.
+            fitting = [n for n in names if all(starts_a_word(n, w) for w in words)]
+            setattr(out, kind, fitting[:limit])
+        return out
 
     async def count(self) -> int:
         return await asyncio.to_thread(lambda: self._searcher().num_docs)
