@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode
 
 import reflex as rx
 
+from backend.search import completion
 from backend.search import service as search
 from backend.search.engine import FACETS, SORTS
 from backend.search.schemas import SearchResults
@@ -38,6 +39,12 @@ class HitRow:
     page_label: str
     snippet: list[SegmentRow]
     thumbnail_url: str
+
+
+@dataclass
+class CompletionRow:
+    value: str
+    label: str
 
 
 @dataclass
@@ -91,6 +98,7 @@ class SearchState(rx.State):
     read_as: str = ""
     notes: str = ""
     page_size: int = 10
+    completions: list[CompletionRow] = []
 
     @rx.var
     def page_count(self) -> int:
@@ -187,6 +195,9 @@ class SearchState(rx.State):
         if text.strip() == self.query.strip():
             return None
         self.query, self.page = text, 1
+        async with acting(self) as (session, actor):
+            found = await completion.complete(session=session, actor=actor, text_typed=text)
+        self.completions = [CompletionRow(c.value, c.label) for c in found]
         await self._run()
         url = search_url(self.query.strip(), self.filters, self.sort)
         return rx.call_script(

@@ -245,6 +245,15 @@ def search() -> rx.Component:
                     width="100%",
                     type="search",
                     auto_focus=True,
+                    auto_complete="off",
+                    custom_attrs={"list": "search-completions"},
+                ),
+                rx.el.datalist(
+                    rx.foreach(
+                        SearchState.completions,
+                        lambda c: rx.el.option(c.label, value=c.value),
+                    ),
+                    id="search-completions",
                 ),
                 rx.button(rx.icon("search", size=16), "Search", type="submit", size="3"),
                 width="100%",

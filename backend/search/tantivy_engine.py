@@ -641,7 +641,7 @@ class _Compiler:
             clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight)))
         if not clauses:
             return tantivy.Query.empty_query()
-        if not known and not term.prefix and len(term.text) >= 4:
+        if not known and not term.prefix and len(term.text) >= 3:
             clauses.extend(self._fuzzy(term))
         if TIE_BREAKER is not None:
             # The best field counts fully, the others a little (a word in both the title
@@ -659,12 +659,19 @@ class _Compiler:
                 continue
             q = tantivy.Query.fuzzy_term_query(self.schema, field, tokens[0], distance=distance)
             out.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight * 0.5)))
+            # Or it is the start of a word, still being typed ("tolk" for "Tolkien").
+            start = tantivy.Query.phrase_prefix_query(self.schema, field, tokens)
+            out.append((tantivy.Occur.Should, tantivy.Query.boost_query(start, weight)))
         better = self._correct(fold(term.text))
         if better:
             self.corrections[term.text] = better
         return out
 
     def _correct(self, word: str) -> str | None:
+        """The word meant: the most frequent word it begins, else the nearest spelling."""
+        completions = self.searcher.terms_with_prefix("spell", word, limit=10_000)
+        if completions:
+            return str(max(completions, key=lambda c: (c[1], -len(c[0])))[0])
         candidates = self.searcher.terms_with_prefix("spell", word[:1], limit=50_000)
         near = [(t, f) for t, f in candidates if abs(len(t) - len(word)) <= 2 and t != word]
         if not near:

@@ -136,6 +136,10 @@ async def test_typos_are_forgiven_and_corrected(engine: SearchEngine) -> None:
     found = await engine.search(EngineQuery(tree=parse("supersnic jets").tree, collections=None))
     assert [h.document_id for h in found.hits] == [5]
     assert found.suggestion == "supersonic jets"
+    # A word still being typed is read as the start of a word.
+    typing = await engine.search(EngineQuery(tree=parse("aeroel").tree, collections=None))
+    assert [h.document_id for h in typing.hits] == [1]
+    assert typing.suggestion == "aeroelasticity"
 
 
 async def test_visibility_is_part_of_the_query(engine: SearchEngine) -> None:

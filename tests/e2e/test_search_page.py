@@ -112,6 +112,12 @@ async def test_searching_with_facets_sort_pages_and_typos(
     await expect(page.locator(".search-hit mark.hit")).to_have_text("phares")
     await expect(page).to_have_url(re.compile(r"q=phares"))
 
+    # Autocomplete offers authors (and titles, subjects, frequent queries) as you type.
+    await box.fill("stevens")
+    options = page.locator("#search-completions option")
+    await expect(options.first).to_have_attribute("value", 'author:"Stevenson, Alan"')
+    await expect(count).to_contain_text("12 documents found")  # a word still being typed
+
     # Malformed input is read leniently, and the page says how.
     await goto(page, f'{served_app.url}/search?q="lenses+and')
     await expect(page.locator("#read-as")).to_contain_text("closed an unclosed quote")
