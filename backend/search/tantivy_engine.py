@@ -636,13 +636,15 @@ class _Compiler:
                 q = tantivy.Query.phrase_prefix_query(self.schema, field, tokens)
                 known = True
             else:
+                if self.searcher.doc_freq(field, tokens[0]) == 0:
+                    continue  # no document has it there: a smaller query, same answer
                 q = tantivy.Query.term_query(self.schema, field, tokens[0])
-                known = known or self.searcher.doc_freq(field, tokens[0]) > 0
+                known = True
             clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight)))
-        if not clauses:
-            return tantivy.Query.empty_query()
         if not known and not term.prefix and len(term.text) >= 3:
             clauses.extend(self._fuzzy(term))
+        if not clauses:
+            return tantivy.Query.empty_query()
         if TIE_BREAKER is not None:
             # The best field counts fully, the others a little (a word in both the title
             # and the text is not counted twice over).
@@ -672,7 +674,8 @@ class _Compiler:
         completions = self.searcher.terms_with_prefix("spell", word, limit=10_000)
         if completions:
             return str(max(completions, key=lambda c: (c[1], -len(c[0])))[0])
-        candidates = self.searcher.terms_with_prefix("spell", word[:1], limit=50_000)
+        # Typos rarely hit the first two letters; this keeps the candidates few.
+        candidates = self.searcher.terms_with_prefix("spell", word[:2], limit=20_000)
         near = [(t, f) for t, f in candidates if abs(len(t) - len(word)) <= 2 and t != word]
         if not near:
             return None
@@ -700,8 +703,8 @@ class _Compiler:
             if body_only and not name.startswith("body_"):
                 continue
             tokens = [t for w in words for t in self._tokens(lang, w)]
-            if not tokens:
-                continue
+            if not tokens or any(self.searcher.doc_freq(name, t) == 0 for t in tokens):
+                continue  # some word is in no document's field: the phrase cannot be there
             q = (
                 self._phrase_in(name, tokens, slop)
                 if len(tokens) > 1
