@@ -205,6 +205,20 @@ class SearchState(rx.State):
         )
 
     @rx.event
+    async def clicked(self, document_id: int, index: int) -> None:
+        """Which result was opened, and at which rank (for the analytics dashboards)."""
+        rank = (self.page - 1) * self.page_size + int(index) + 1
+        async with acting(self) as (session, actor):
+            await search.record_click(
+                session=session,
+                actor=actor,
+                query=self.query,
+                document_id=int(document_id),
+                rank=rank,
+            )
+            await session.commit()
+
+    @rx.event
     def toggle(self, facet: str, value: str) -> rx.event.EventSpec:
         chosen = {f: list(v) for f, v in self.filters.items()}
         values = chosen.setdefault(facet, [])

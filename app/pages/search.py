@@ -4,7 +4,7 @@ from components.snippet import snippet
 from state.search import SearchState
 
 
-def _hit(h: rx.Var) -> rx.Component:
+def _hit(h: rx.Var, i: rx.Var) -> rx.Component:
     return rx.card(
         rx.hstack(
             rx.cond(
@@ -25,6 +25,7 @@ def _hit(h: rx.Var) -> rx.Component:
                     rx.heading(h.title, size="4"),
                     href="/documents/" + h.document_id.to_string(),
                     class_name="hit-title",
+                    on_click=SearchState.clicked(h.document_id, i),
                 ),
                 rx.hstack(
                     rx.text(h.collection_name, size="1", color_scheme="gray"),

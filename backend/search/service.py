@@ -274,3 +274,23 @@ def _label(facet: str, value: str, names: dict[str, str]) -> str:
     if facet == "type":
         return TYPE_NAMES.get(value, value.capitalize())
     return value
+
+
+async def record_click(
+    *, session: AsyncSession, actor: User | None, query: str, document_id: int, rank: int
+) -> bool:
+    """Record that a search result was opened, and its rank; only for a document the actor
+    may see (anything else is ignored)."""
+    from backend.documents.repository import visible_document
+
+    if rank < 1 or await visible_document(session, actor, document_id) is None:
+        return False
+    await analytics.record(
+        session=session,
+        kind="search_click",
+        actor=actor,
+        document_id=document_id,
+        query=" ".join(query.split())[:MAX_QUERY_CHARS],
+        data={"rank": rank},
+    )
+    return True

@@ -89,3 +89,30 @@ async def test_results_are_cached_per_scope_until_the_index_changes(
     await queue.commit(db)
     await run_burst()
     assert await run(patron) == 2
+
+
+async def test_an_opened_result_is_recorded_with_its_rank(db: AsyncSession, data_dir: Path) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    patron = await make_user(db)
+    shelf = await make_collection(db, librarian)
+    closed = await make_collection(db, librarian, is_public=False)
+    doc, _ = await upload_bytes(db, librarian, shelf, b"estuary birds\n", "birds.txt")
+    hidden, _ = await upload_bytes(db, librarian, closed, b"estuary plans\n", "plans.txt")
+    await queue.commit(db)
+    assert await search.record_click(
+        session=db, actor=patron, query=" estuary ", document_id=doc.id, rank=3
+    )
+    # A document the patron may not see, or a nonsense rank, is not recorded.
+    assert not await search.record_click(
+        session=db, actor=patron, query="estuary", document_id=hidden.id, rank=1
+    )
+    assert not await search.record_click(
+        session=db, actor=patron, query="estuary", document_id=doc.id, rank=0
+    )
+    await db.commit()
+    clicks = (
+        await db.exec(select(AnalyticsEvent).where(AnalyticsEvent.kind == "search_click"))
+    ).all()
+    assert [(c.query, c.document_id, c.data["rank"], c.user_id) for c in clicks] == [
+        ("estuary", doc.id, 3, patron.id)
+    ]

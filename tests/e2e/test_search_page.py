@@ -1,13 +1,16 @@
 """The search page in a real browser: facets, chips, sort, pages, did-you-mean, typing,
 the address bar and the back button, and the keyboard."""
 
+import asyncio
 import re
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.analytics.models import AnalyticsEvent
 from bench.common import bulk_load
 from tests.e2e.conftest import PageErrors, ServedApp, goto, index_now
 
@@ -45,6 +48,18 @@ SECRET = [
         "language": "en",
     },
 ]
+
+
+async def _wait_for_click(db: AsyncSession) -> AnalyticsEvent:
+    for _ in range(50):
+        found = (
+            await db.exec(select(AnalyticsEvent).where(AnalyticsEvent.kind == "search_click"))
+        ).first()
+        if found is not None:
+            return found
+        await db.rollback()  # see the app's newer commits
+        await asyncio.sleep(0.1)
+    raise AssertionError("no click was recorded")
 
 
 def _params(page: Page) -> dict[str, list[str]]:
@@ -129,6 +144,12 @@ async def test_searching_with_facets_sort_pages_and_typos(
     await page.keyboard.press("Space")
     await expect(page).to_have_url(re.compile(r"language=en"))
     await expect(count).to_contain_text("13 documents found")
+
+    # Opening a result records which one, at which rank.
+    await page.locator(".hit-title").nth(1).click()
+    await expect(page.locator("#document-title")).to_be_visible()
+    click = await _wait_for_click(app_db)
+    assert click.query == "lighthouse" and click.data["rank"] == 2
 
     # Nothing found: suggestions instead of a blank page.
     await goto(page, f"{served_app.url}/search?q=zzzqqq")
