@@ -319,6 +319,13 @@ class TantivyEngine:
         musts = [q for q in (text_query, scope, *filters.values()) if q is not None]
         full = self._all(musts)
         total, hits = self._top(searcher, full, query)
+        if total == 0 and query.tree is not None:
+            # Nothing: perhaps the words are rare misspellings that some documents share
+            # ("libary"). Look again with near spellings of every word.
+            compiler = _Compiler(self, searcher, every_word_fuzzy=True)
+            text_query = compiler.compile(query.tree)
+            full = self._all([q for q in (text_query, scope, *filters.values()) if q])
+            total, hits = self._top(searcher, full, query)
         if text_query is not None and query.sort == "relevance" and compiler.is_question:
             extra = self._related_words(searcher, compiler, full, hits if not query.offset else [])
             if extra:
@@ -514,7 +521,10 @@ class TantivyEngine:
 class _Compiler:
     """Turns a query tree into a tantivy query over the fields in use."""
 
-    def __init__(self, engine: TantivyEngine, searcher: tantivy.Searcher) -> None:
+    def __init__(
+        self, engine: TantivyEngine, searcher: tantivy.Searcher, every_word_fuzzy: bool = False
+    ) -> None:
+        self.every_word_fuzzy = every_word_fuzzy
         self.engine, self.searcher, self.schema = engine, searcher, engine.schema
         self.langs = engine._languages(searcher)
         self.corrections: dict[str, str] = {}
@@ -641,7 +651,7 @@ class _Compiler:
                 q = tantivy.Query.term_query(self.schema, field, tokens[0])
                 known = True
             clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight)))
-        if not known and not term.prefix and len(term.text) >= 3:
+        if (not known or self.every_word_fuzzy) and not term.prefix and len(term.text) >= 3:
             clauses.extend(self._fuzzy(term))
         if not clauses:
             return tantivy.Query.empty_query()
@@ -659,8 +669,11 @@ class _Compiler:
             tokens = self._tokens(lang, term.text)
             if len(tokens) != 1:
                 continue
-            q = tantivy.Query.fuzzy_term_query(self.schema, field, tokens[0], distance=distance)
-            out.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight * 0.5)))
+            if not field.startswith(("body_", "description_")):
+                # Near spellings in titles, names and subjects; a body's vocabulary is too
+                # large to walk for every typo (its words are offered by "did you mean").
+                q = tantivy.Query.fuzzy_term_query(self.schema, field, tokens[0], distance=distance)
+                out.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight * 0.5)))
             # Or it is the start of a word, still being typed ("tolk" for "Tolkien").
             start = tantivy.Query.phrase_prefix_query(self.schema, field, tokens)
             out.append((tantivy.Occur.Should, tantivy.Query.boost_query(start, weight)))
@@ -670,13 +683,21 @@ class _Compiler:
         return out
 
     def _correct(self, word: str) -> str | None:
-        """The word meant: the most frequent word it begins, else the nearest spelling."""
-        completions = self.searcher.terms_with_prefix("spell", word, limit=10_000)
-        if completions:
+        """The word meant: the most frequent word it begins, else the nearest spelling
+        (more frequent than the word itself, when some documents have it)."""
+        own = self.searcher.doc_freq("spell", word)
+        completions = [
+            c for c in self.searcher.terms_with_prefix("spell", word, limit=10_000) if c[0] != word
+        ]
+        if completions and not own:
             return str(max(completions, key=lambda c: (c[1], -len(c[0])))[0])
         # Typos rarely hit the first two letters; this keeps the candidates few.
         candidates = self.searcher.terms_with_prefix("spell", word[:2], limit=20_000)
-        near = [(t, f) for t, f in candidates if abs(len(t) - len(word)) <= 2 and t != word]
+        near = [
+            (t, f)
+            for t, f in candidates
+            if abs(len(t) - len(word)) <= 2 and t != word and f > own * 5
+        ]
         if not near:
             return None
         scores = process.extract(

@@ -243,3 +243,19 @@ async def test_feedback_reorders_a_question_but_finds_the_same_documents(
     without = await run()
     assert with_feedback[0] == without[0] and set(with_feedback[1]) == set(without[1])
     assert 6 not in with_feedback[1]  # nothing unrelated comes in
+
+
+async def test_rare_misspellings_that_match_nothing_together_are_read_as_meant(
+    engine: SearchEngine,
+) -> None:
+    await engine.apply(
+        [
+            _doc(10, "Library management", "Lending and catalogues."),
+            _doc(11, "Field notes", "our libary is small"),  # the typos exist, apart
+            _doc(12, "Memo", "poor managment"),
+        ],
+        [],
+    )
+    found = await engine.search(EngineQuery(tree=parse("libary managment").tree, collections=None))
+    assert [h.document_id for h in found.hits][:1] == [10]
+    assert found.suggestion == "library management"
