@@ -103,25 +103,27 @@ def main() -> int:
 
         engine = get_search_engine()
         # Created here, before the worker (writer) and the web processes (readers) start.
-        if engine.prepare():
-            import asyncio
+        fresh = engine.prepare()
+        import asyncio
 
-            from backend.db import dispose_engine
-            from backend.search import indexer
+        from backend.db import dispose_engine
+        from backend.search import indexer
 
-            os.environ["DATABASE_URL"] = db_url
-            get_settings.cache_clear()
+        os.environ["DATABASE_URL"] = db_url
+        get_settings.cache_clear()
 
-            async def fill() -> int:
-                try:
+        async def fill() -> int:
+            """A new or empty index (first start, new schema, another engine) fills up
+            from PostgreSQL in the background."""
+            try:
+                if fresh or await engine.count() == 0:
                     return await indexer.queue_everything()
-                finally:
-                    await dispose_engine()
+                return 0
+            finally:
+                await dispose_engine()
 
-            queued = asyncio.run(fill())
-            note = f" (new index: {queued} documents queued for indexing)" if queued else ""
-        else:
-            note = ""
+        queued = asyncio.run(fill())
+        note = f" (new index: {queued} documents queued for indexing)" if queued else ""
         print(f"  Search      {engine.name}{note}", flush=True)
 
         env = _child_env(extra)

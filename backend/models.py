@@ -7,7 +7,13 @@ from backend.auth.models import PasswordResetToken, UserSession
 from backend.collections.models import Collection, Membership
 from backend.documents.models import Document, DocumentPage, DocumentVersion
 from backend.mail.models import OutboxMessage
-from backend.search.models import SearchOutbox, SearchQuery
+from backend.search.models import (
+    PgSearchDocument,
+    PgSearchPage,
+    PgSearchWord,
+    SearchOutbox,
+    SearchQuery,
+)
 from backend.users.models import User
 
 metadata = SQLModel.metadata
@@ -21,6 +27,9 @@ __all__ = [
     "Membership",
     "OutboxMessage",
     "PasswordResetToken",
+    "PgSearchDocument",
+    "PgSearchPage",
+    "PgSearchWord",
     "SearchOutbox",
     "SearchQuery",
     "User",

@@ -59,8 +59,10 @@ class Settings(BaseSettings):
     publish_unscanned: bool = True
 
     search_page_size: int = Field(default=10, ge=1, le=100)
-    # Which engine answers searches: tantivy (in-process, the default on one machine).
-    search_engine: Literal["tantivy"] = "tantivy"
+    # Which engine answers searches: tantivy (in-process, the default on one machine), or
+    # postgres (full-text search inside PostgreSQL, for several machines and no search
+    # server; correct, not fast). Switching fills the new engine from the outbox.
+    search_engine: Literal["tantivy", "postgres"] = "tantivy"
     # The indexer waits up to this long to gather a batch (or until it has 100 documents).
     index_batch_seconds: float = Field(default=10.0, ge=0)
     index_batch_size: int = Field(default=100, ge=1)

@@ -178,3 +178,32 @@ def opening(pages: list[str], description: str = "") -> list[Segment]:
     if len(text) > SNIPPET_CHARS:
         text = text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
     return [Segment(text, False)] if text else []
+
+
+_LANGUAGE_NAMES = {
+    "english": "en",
+    "french": "fr",
+    "german": "de",
+    "spanish": "es",
+    "italian": "it",
+    "portuguese": "pt",
+    "dutch": "nl",
+    "russian": "ru",
+    "chinese": "zh",
+    "japanese": "ja",
+    "arabic": "ar",
+    "greek": "el",
+    "latin": "la",
+    "swedish": "sv",
+    "norwegian": "no",
+    "danish": "da",
+    "finnish": "fi",
+    "polish": "pl",
+    "turkish": "tr",
+}
+
+
+def language_codes(text: str) -> list[str]:
+    """ISO 639-1 codes for a language named in English (language:french)."""
+    code = _LANGUAGE_NAMES.get(fold(text))
+    return [code] if code else []

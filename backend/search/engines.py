@@ -8,9 +8,14 @@ from backend.settings import get_settings
 
 @lru_cache(maxsize=1)
 def get_search_engine() -> SearchEngine:
+    settings = get_settings()
+    if settings.search_engine == "postgres":
+        from backend.search.postgres_engine import PostgresEngine
+
+        return PostgresEngine()
     from backend.search.tantivy_engine import TantivyEngine
 
-    return TantivyEngine(get_settings().data_dir / "search")
+    return TantivyEngine(settings.data_dir / "search")
 
 
 def reset_search_engine() -> None:

@@ -1,6 +1,7 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 from backend.db import utcnow
@@ -43,3 +44,62 @@ class SearchQuery(SQLModel, table=True):
     last_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
+
+
+class PgSearchDocument(SQLModel, table=True):
+    """The PostgreSQL full-text engine's copy of a document (search.postgres_engine)."""
+
+    __tablename__ = "search_pg_documents"
+    __table_args__ = (Index("ix_search_pg_documents_tsv", "tsv", postgresql_using="gin"),)
+
+    document_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    collection_id: int = Field(sa_column=Column(Integer, nullable=False, index=True))
+    collection: str = Field(sa_column=Column(Text, nullable=False, default=""))
+    title: str = Field(sa_column=Column(Text, nullable=False, default=""))
+    title_sort: str = Field(sa_column=Column(Text, nullable=False, default=""))
+    authors: list[str] = Field(
+        default_factory=list, sa_column=Column(ARRAY(Text), nullable=False, default=[])
+    )
+    subjects: list[str] = Field(
+        default_factory=list, sa_column=Column(ARRAY(Text), nullable=False, default=[])
+    )
+    year: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    type: str = Field(sa_column=Column(Text, nullable=False, default=""))
+    language: str = Field(sa_column=Column(Text, nullable=False, default=""))
+    date_key: int = Field(sa_column=Column(BigInteger, nullable=False, default=0))
+    config: str = Field(sa_column=Column(Text, nullable=False, default="simple"))
+    tsv: str | None = Field(default=None, sa_column=Column(TSVECTOR, nullable=True))
+
+
+class PgSearchPage(SQLModel, table=True):
+    """Page texts for the PostgreSQL engine's snippets."""
+
+    __tablename__ = "search_pg_pages"
+
+    document_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("search_pg_documents.document_id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    page_no: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class PgSearchWord(SQLModel, table=True):
+    """Words of titles, names and subjects, for the PostgreSQL engine's did-you-mean."""
+
+    __tablename__ = "search_pg_words"
+    __table_args__ = (
+        Index(
+            "ix_search_pg_words_trgm",
+            "word",
+            postgresql_using="gin",
+            postgresql_ops={"word": "gin_trgm_ops"},
+        ),
+        Index("ix_search_pg_words_prefix", "word", postgresql_ops={"word": "text_pattern_ops"}),
+    )
+
+    word: str = Field(sa_column=Column(Text, primary_key=True))
+    ndoc: int = Field(sa_column=Column(Integer, nullable=False, default=0))

@@ -339,3 +339,16 @@ def render(node: Node, top: bool = True) -> str:
 
 def _quote(word: str) -> str:
     return f'"{word}"' if word in _OPS else word
+
+
+def replace_terms(node: Node, corrections: dict[str, str]) -> Node:
+    """The tree with some words replaced (for "did you mean")."""
+    if isinstance(node, Term) and node.text in corrections:
+        return Term(corrections[node.text], node.field, node.prefix)
+    if isinstance(node, Not):
+        return Not(replace_terms(node.child, corrections))
+    if isinstance(node, And):
+        return And(tuple(replace_terms(c, corrections) for c in node.children), node.implicit)
+    if isinstance(node, Or):
+        return Or(tuple(replace_terms(c, corrections) for c in node.children))
+    return node

@@ -30,12 +30,23 @@ from backend.search.engine import (
     EngineResult,
     IndexDoc,
     fold,
+    language_codes,
     minimum_should_match,
     sort_title,
     split_segments,
     starts_a_word,
 )
-from backend.search.query import And, Node, Not, Or, Phrase, Range, Term, positives
+from backend.search.query import (
+    And,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Range,
+    Term,
+    positives,
+    replace_terms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -630,7 +641,7 @@ class _Compiler:
     def _term(self, term: Term) -> tantivy.Query:
         if term.field == "language":
             return tantivy.Query.term_set_query(
-                self.schema, "language", [term.text.lower(), *_language_codes(term.text)]
+                self.schema, "language", [term.text.lower(), *language_codes(term.text)]
             )
         if term.field == "type":
             return tantivy.Query.term_query(self.schema, "type", term.text.lower())
@@ -663,7 +674,9 @@ class _Compiler:
 
     def _fuzzy(self, term: Term) -> list[tuple[tantivy.Occur, tantivy.Query]]:
         """A word no document contains: look for near spellings, and offer the best one."""
-        distance = 1 if len(term.text) <= 6 else 2
+        # One edit: a distance of two walks far more of a large dictionary for little gain
+        # (did-you-mean still finds words two edits away).
+        distance = 1
         out = []
         for field, lang, weight in self._fields(term.field):
             tokens = self._tokens(lang, term.text)
@@ -714,7 +727,7 @@ class _Compiler:
 
         if tree is None:
             return None
-        return render(_replace(tree, self.corrections))
+        return render(replace_terms(tree, self.corrections))
 
     def _phrase(
         self, words: tuple[str, ...], field: str | None, slop: int = 0, body_only: bool = False
@@ -748,43 +761,3 @@ def _char_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]
         return len(raw[:n].decode("utf-8", errors="ignore"))
 
     return [(chars(a), chars(b)) for a, b in spans]
-
-
-def _replace(node: Node, corrections: dict[str, str]) -> Node:
-    if isinstance(node, Term) and node.text in corrections:
-        return Term(corrections[node.text], node.field, node.prefix)
-    if isinstance(node, Not):
-        return Not(_replace(node.child, corrections))
-    if isinstance(node, And):
-        return And(tuple(_replace(c, corrections) for c in node.children), node.implicit)
-    if isinstance(node, Or):
-        return Or(tuple(_replace(c, corrections) for c in node.children))
-    return node
-
-
-_LANGUAGE_NAMES = {
-    "english": "en",
-    "french": "fr",
-    "german": "de",
-    "spanish": "es",
-    "italian": "it",
-    "portuguese": "pt",
-    "dutch": "nl",
-    "russian": "ru",
-    "chinese": "zh",
-    "japanese": "ja",
-    "arabic": "ar",
-    "greek": "el",
-    "latin": "la",
-    "swedish": "sv",
-    "norwegian": "no",
-    "danish": "da",
-    "finnish": "fi",
-    "polish": "pl",
-    "turkish": "tr",
-}
-
-
-def _language_codes(text: str) -> list[str]:
-    code = _LANGUAGE_NAMES.get(fold(text))
-    return [code] if code else []
