@@ -45,6 +45,17 @@ async def _create_admin(email: str, password: str, name: str) -> None:
         await dispose_engine()
 
 
+async def _prepare_search() -> int:
+    from backend.db import dispose_engine
+    from backend.search import indexer
+    from backend.search.engines import get_search_engine
+
+    try:
+        return await indexer.prepare_engine(get_search_engine())
+    finally:
+        await dispose_engine()
+
+
 async def _reindex() -> int:
     from backend.db import dispose_engine
     from backend.search import indexer
@@ -84,6 +95,8 @@ def _run(args: argparse.Namespace) -> int:
     upgrade(get_settings().database_url)
     if args.command == "migrate":
         print("Database is up to date.")
+        queued = asyncio.run(_prepare_search())
+        print(f"Search index ready{f'; {queued} documents queued for indexing' if queued else ''}.")
         return 0
     if args.command == "reindex":
         count = asyncio.run(_reindex())

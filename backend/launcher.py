@@ -102,8 +102,6 @@ def main() -> int:
         from backend.search.engines import get_search_engine
 
         engine = get_search_engine()
-        # Created here, before the worker (writer) and the web processes (readers) start.
-        fresh = engine.prepare()
         import asyncio
 
         from backend.db import dispose_engine
@@ -112,17 +110,14 @@ def main() -> int:
         os.environ["DATABASE_URL"] = db_url
         get_settings.cache_clear()
 
-        async def fill() -> int:
-            """A new or empty index (first start, new schema, another engine) fills up
-            from PostgreSQL in the background."""
+        async def prepare() -> int:
+            # Before the worker (the writer) and the web processes (readers) start.
             try:
-                if fresh or await engine.count() == 0:
-                    return await indexer.queue_everything()
-                return 0
+                return await indexer.prepare_engine(engine)
             finally:
                 await dispose_engine()
 
-        queued = asyncio.run(fill())
+        queued = asyncio.run(prepare())
         note = f" (new index: {queued} documents queued for indexing)" if queued else ""
         print(f"  Search      {engine.name}{note}", flush=True)
 

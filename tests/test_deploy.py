@@ -37,6 +37,16 @@ def test_migrate_command_runs(clean: None) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Database is up to date." in result.stdout
+    assert "Search index ready" in result.stdout
+
+
+def test_every_named_volume_is_declared() -> None:
+    compose = _compose()
+    declared = set(compose["volumes"])
+    for service in compose["services"].values():
+        for volume in service.get("volumes", []):
+            name = volume.split(":")[0]
+            assert name in declared or name.startswith(("/", ".")), name
 
 
 def test_worker_command_names_the_real_settings() -> None:

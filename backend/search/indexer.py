@@ -189,3 +189,13 @@ async def rebuild(engine: SearchEngine, batch_size: int = 5000) -> int:
         )
         await session.commit()
     return await drain(engine, batch_size)
+
+
+async def prepare_engine(engine: SearchEngine) -> int:
+    """Before the web and worker processes start: create the engine's index if missing,
+    and queue every document when it is new or empty (first start, a new index schema,
+    another engine chosen). Returns how many were queued."""
+    fresh = engine.prepare()
+    if fresh or await engine.count() == 0:
+        return await queue_everything()
+    return 0

@@ -88,7 +88,8 @@ class PgSearchPage(SQLModel, table=True):
 
 
 class PgSearchWord(SQLModel, table=True):
-    """Words of titles, names and subjects, for the PostgreSQL engine's did-you-mean."""
+    """The library's words (titles, names, subjects, the start of each text) and how many
+    documents have them, for the PostgreSQL engine's did-you-mean."""
 
     __tablename__ = "search_pg_words"
     __table_args__ = (

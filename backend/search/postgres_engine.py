@@ -63,6 +63,7 @@ CONFIGS = {
     "tr": "turkish",
 }
 MAX_BODY_CHARS = 1_000_000  # tsvector holds at most 1 MB
+SPELL_CHARS = 20_000  # of each body, for did-you-mean
 START, STOP = "\ue000", "\ue001"
 # ts_headline would drop what looks like a markup tag; the snippet must show it as text.
 MASKS = "\ue002\ue003"
@@ -138,12 +139,14 @@ class PostgresEngine:
     async def _forget_words(self, session: AsyncSession, ids: list[int]) -> None:
         rows = await session.exec(
             text(
-                "SELECT title, authors, subjects FROM search_pg_documents "
-                "WHERE document_id = ANY(:ids)"
-            ).bindparams(ids=ids)
+                "SELECT d.title, d.authors, d.subjects, coalesce(left(string_agg(p.text, ' ' "
+                "ORDER BY p.page_no), :n), '') FROM search_pg_documents d "
+                "LEFT JOIN search_pg_pages p ON p.document_id = d.document_id "
+                "WHERE d.document_id = ANY(:ids) GROUP BY d.document_id"
+            ).bindparams(ids=ids, n=SPELL_CHARS)
         )
-        for title, authors, subjects in rows.all():
-            words = sorted(_words(title, authors, subjects))
+        for title, authors, subjects, body in rows.all():
+            words = sorted(_words(title, authors, subjects, body))
             if words:
                 await session.exec(
                     text(
@@ -197,7 +200,7 @@ class PostgresEngine:
                     "INSERT INTO search_pg_pages (document_id, page_no, text) VALUES (:d, :n, :t)"
                 ).bindparams(d=d.document_id, n=no, t=page)
             )
-        words = sorted(_words(d.title, d.authors, d.subjects))
+        words = sorted(_words(d.title, d.authors, d.subjects, body[:SPELL_CHARS]))
         if words:
             await session.exec(
                 text(
@@ -561,5 +564,6 @@ class _Compiler:
         return "(" + " || ".join(parts) + ")"
 
 
-def _words(title: str, authors: list[str], subjects: list[str]) -> set[str]:
-    return {w for w in WORD.findall(fold(" ".join([title, *authors, *subjects]))) if len(w) > 1}
+def _words(title: str, authors: list[str], subjects: list[str], body: str) -> set[str]:
+    text_ = fold(" ".join([title, *authors, *subjects, body]))
+    return {w for w in WORD.findall(text_) if 1 < len(w) <= 40}

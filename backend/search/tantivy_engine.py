@@ -50,7 +50,7 @@ from backend.search.query import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # a new folder (and a rebuild) whenever the fields change
+SCHEMA_VERSION = 4  # a new folder (and a rebuild) whenever the fields change
 # ISO 639-1 code -> tantivy stemmer; other languages get the plain analyzer.
 STEMMERS = {
     "ar": "arabic",
@@ -86,6 +86,7 @@ FEEDBACK_WORDS = 10
 FEEDBACK_WEIGHT = 1.0
 FEEDBACK_CHARS = 6000
 PROXIMITY_SLOP = 8
+SPELL_CHARS = 20_000  # of each body, for did-you-mean
 MAX_BODY_CHARS = 5_000_000  # a long book; the rest of a longer text is not searchable
 WRITER_HEAP = 256_000_000
 MISSING = -1  # the year of a document without one (facets skip it)
@@ -129,7 +130,8 @@ def _schema() -> tantivy.Schema:
     sb.add_text_field("author", tokenizer_name="lib_plain")
     sb.add_text_field("subject", tokenizer_name="lib_plain")
     sb.add_text_field("collection", tokenizer_name="lib_plain")
-    sb.add_text_field("spell", tokenizer_name="lib_plain")  # words for "did you mean"
+    # The library's words as written, for "did you mean" (which documents, not where).
+    sb.add_text_field("spell", tokenizer_name="lib_plain", index_option="basic")
     # Facet values, exact: indexed for filters, fast for counts.
     for name in ("author_f", "subject_f", "type", "language"):
         sb.add_text_field(
@@ -243,7 +245,7 @@ class TantivyEngine:
             "author": d.authors,
             "subject": d.subjects,
             "collection": d.collection,
-            "spell": " ".join([d.title, *d.authors, *d.subjects]),
+            "spell": " ".join([d.title, *d.authors, *d.subjects, body[:SPELL_CHARS]]),
             "author_f": d.authors,
             "subject_f": d.subjects,
             "type": d.type or "other",
@@ -682,9 +684,7 @@ class _Compiler:
             tokens = self._tokens(lang, term.text)
             if len(tokens) != 1:
                 continue
-            if not field.startswith(("body_", "description_")):
-                # Near spellings in titles, names and subjects; a body's vocabulary is too
-                # large to walk for every typo (its words are offered by "did you mean").
+            if not field.startswith("description_"):
                 q = tantivy.Query.fuzzy_term_query(self.schema, field, tokens[0], distance=distance)
                 out.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight * 0.5)))
             # Or it is the start of a word, still being typed ("tolk" for "Tolkien").

@@ -152,7 +152,7 @@ async def test_typos_are_forgiven_and_corrected(engine: SearchEngine) -> None:
     # A word still being typed is read as the start of a word.
     typing = await engine.search(EngineQuery(tree=parse("aeroel").tree, collections=None))
     assert [h.document_id for h in typing.hits] == [1]
-    assert typing.suggestion == "aeroelasticity"
+    assert typing.suggestion == "aeroelastic"  # the shorter of two equally frequent words
 
 
 async def test_visibility_is_part_of_the_query(engine: SearchEngine) -> None:
@@ -263,12 +263,12 @@ async def test_rare_misspellings_that_match_nothing_together_are_read_as_meant(
 ) -> None:
     await engine.apply(
         [
-            _doc(10, "Library management", "Lending and catalogues."),
+            *(_doc(i, f"Library management, part {i}", "Lending.") for i in range(20, 26)),
             _doc(11, "Field notes", "our libary is small"),  # the typos exist, apart
             _doc(12, "Memo", "poor managment"),
         ],
         [],
     )
     found = await engine.search(EngineQuery(tree=parse("libary managment").tree, collections=None))
-    assert [h.document_id for h in found.hits][:1] == [10]
+    assert {h.document_id for h in found.hits} == set(range(20, 26))
     assert found.suggestion == "library management"

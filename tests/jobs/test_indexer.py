@@ -97,3 +97,35 @@ async def test_making_a_collection_private_hides_it_at_once(
     assert await _outbox(db) == 0
     assert await _titles(db, "lighthouse", patron) == []
     assert await _titles(db, "lighthouse", librarian) == ["keepers"]
+
+
+async def test_the_postgres_engine_serves_the_whole_path(
+    db: AsyncSession, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.search.engines import reset_search_engine
+    from backend.settings import get_settings
+
+    monkeypatch.setenv("SEARCH_ENGINE", "postgres")
+    get_settings.cache_clear()
+    reset_search_engine()
+    try:
+        assert get_search_engine().name == "postgres"
+        librarian = await make_user(db, Role.LIBRARIAN)
+        patron = await make_user(db)
+        shelf = await make_collection(db, librarian, "Harbour")
+        closed = await make_collection(db, librarian, "Closed", is_public=False)
+        await upload_bytes(db, librarian, shelf, b"the harbour pilots and their boats\n", "p.txt")
+        await upload_bytes(db, librarian, closed, b"harbour pilots payroll\n", "pay.txt")
+        await queue.commit(db)
+        await run_burst()
+        found = await search.search(session=db, actor=patron, query="pilot")
+        assert [h.title for h in found.hits] == ["p"]
+        assert [s.text for s in found.hits[0].snippet if s.hit] == ["pilots"]
+        assert [(v.label, v.count) for v in found.facets["collection"]] == [("Harbour", 1)]
+        assert (await search.search(session=db, actor=librarian, query="pilot")).total == 2
+        typo = await search.search(session=db, actor=patron, query="pilotts")
+        assert typo.total == 1 and typo.suggestion == "pilots"
+    finally:
+        monkeypatch.delenv("SEARCH_ENGINE")
+        get_settings.cache_clear()
+        reset_search_engine()
