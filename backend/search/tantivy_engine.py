@@ -710,23 +710,24 @@ class _Compiler:
         ]
         if completions and not own:
             return str(max(completions, key=lambda c: (c[1], -len(c[0])))[0])
-        # Typos rarely hit the first two letters; this keeps the candidates few.
-        candidates = self.searcher.terms_with_prefix("spell", word[:2], limit=20_000)
-        near = [
-            (t, f)
-            for t, f in candidates
-            if abs(len(t) - len(word)) <= 2 and t != word and f > own * 5
-        ]
-        if not near:
-            return None
-        scores = process.extract(
-            word, [t for t, _ in near], scorer=fuzz.ratio, limit=10, score_cutoff=70
-        )
-        if not scores:
-            return None
-        freq = dict(near)
-        best = max(scores, key=lambda s: (s[1], freq[s[0]]))
-        return str(best[0])
+        # Typos rarely hit the first letters: candidates share the first three (few to
+        # read), else the first two.
+        for shared in (3, 2):
+            if len(word) <= shared:
+                continue
+            candidates = self.searcher.terms_with_prefix("spell", word[:shared], limit=20_000)
+            near = [
+                (t, f)
+                for t, f in candidates
+                if abs(len(t) - len(word)) <= 2 and t != word and f > own * 5
+            ]
+            scores = process.extract(
+                word, [t for t, _ in near], scorer=fuzz.ratio, limit=10, score_cutoff=70
+            )
+            if scores:
+                freq = dict(near)
+                return str(max(scores, key=lambda s: (s[1], freq[s[0]]))[0])
+        return None
 
     def suggestion(self, tree: Node | None) -> str | None:
         from backend.search.query import render
