@@ -676,11 +676,11 @@ class _Compiler:
 
     def _fuzzy(self, term: Term) -> list[tuple[tantivy.Occur, tantivy.Query]]:
         """A word no document contains (or a second look after nothing was found): the
-        start of a longer word ("tolk" for "Tolkien"), one-edit variants in titles and
-        names, and the library's best-known spelling of it everywhere (also offered as
-        "did you mean"). Walking every text field's dictionary for variants would cost
-        tens of milliseconds per word at a million documents; the spelling dictionary
-        answers the same question in one."""
+        start of a longer word ("tolk" for "Tolkien"), the library's best-known spelling
+        of it everywhere (also offered as "did you mean"), or, when it knows none,
+        one-edit variants in titles and names. Walking every text field's dictionary for
+        variants would cost tens of milliseconds per word at a million documents; the
+        spelling dictionary answers the same question in one."""
         out = []
         better = self._correct(fold(term.text))
         if better:
@@ -691,7 +691,9 @@ class _Compiler:
                 continue
             start = tantivy.Query.phrase_prefix_query(self.schema, field, tokens)
             out.append((tantivy.Occur.Should, tantivy.Query.boost_query(start, weight)))
-            if field.startswith("title_") or field in ("people", "author", "subject"):
+            if not better and (
+                field.startswith("title_") or field in ("people", "author", "subject")
+            ):
                 q = tantivy.Query.fuzzy_term_query(self.schema, field, tokens[0], distance=1)
                 out.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight * 0.5)))
             if better:
