@@ -14,6 +14,28 @@ from backend.search.query import Node
 from backend.search.schemas import Segment
 
 FACETS = ("collection", "author", "subject", "year", "type", "language")
+# ISO 639-1 code -> the Snowball stemmer's name, the same in tantivy and PostgreSQL.
+SNOWBALL_LANGUAGES = {
+    "ar": "arabic",
+    "da": "danish",
+    "de": "german",
+    "el": "greek",
+    "en": "english",
+    "es": "spanish",
+    "fi": "finnish",
+    "fr": "french",
+    "hu": "hungarian",
+    "it": "italian",
+    "nl": "dutch",
+    "no": "norwegian",
+    "nb": "norwegian",
+    "pt": "portuguese",
+    "ro": "romanian",
+    "ru": "russian",
+    "sv": "swedish",
+    "ta": "tamil",
+    "tr": "turkish",
+}
 Sort = Literal["relevance", "date", "title"]
 SORTS: tuple[Sort, ...] = ("relevance", "date", "title")
 SNIPPET_CHARS = 220

@@ -16,6 +16,7 @@ from backend.db import session_scope
 from backend.search.engine import (
     ENGLISH_STOPWORDS,
     FACETS,
+    SNOWBALL_LANGUAGES,
     Completions,
     EngineHit,
     EngineQuery,
@@ -41,27 +42,7 @@ from backend.search.query import (
 )
 from backend.search.schemas import Segment
 
-CONFIGS = {
-    "ar": "arabic",
-    "da": "danish",
-    "de": "german",
-    "el": "greek",
-    "en": "english",
-    "es": "spanish",
-    "fi": "finnish",
-    "fr": "french",
-    "hu": "hungarian",
-    "it": "italian",
-    "nl": "dutch",
-    "no": "norwegian",
-    "nb": "norwegian",
-    "pt": "portuguese",
-    "ro": "romanian",
-    "ru": "russian",
-    "sv": "swedish",
-    "ta": "tamil",
-    "tr": "turkish",
-}
+CONFIGS = SNOWBALL_LANGUAGES  # PostgreSQL's text search configurations of those names
 MAX_BODY_CHARS = 1_000_000  # tsvector holds at most 1 MB
 SPELL_CHARS = 20_000  # of each body, for did-you-mean
 START, STOP = "\ue000", "\ue001"

@@ -24,6 +24,7 @@ from backend.search.engine import (
     ENGLISH_STOPWORDS,
     FACETS,
     SNIPPET_CHARS,
+    SNOWBALL_LANGUAGES,
     Completions,
     EngineHit,
     EngineQuery,
@@ -52,27 +53,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4  # a new folder (and a rebuild) whenever the fields change
 # ISO 639-1 code -> tantivy stemmer; other languages get the plain analyzer.
-STEMMERS = {
-    "ar": "arabic",
-    "da": "danish",
-    "de": "german",
-    "el": "greek",
-    "en": "english",
-    "es": "spanish",
-    "fi": "finnish",
-    "fr": "french",
-    "hu": "hungarian",
-    "it": "italian",
-    "nl": "dutch",
-    "no": "norwegian",
-    "nb": "norwegian",
-    "pt": "portuguese",
-    "ro": "romanian",
-    "ru": "russian",
-    "sv": "swedish",
-    "ta": "tamil",
-    "tr": "turkish",
-}
+STEMMERS = SNOWBALL_LANGUAGES
 LANGS = ("plain", *sorted(set(STEMMERS) - {"nb"}))
 WEIGHTS = {"title": 1.6, "people": 1.4, "description": 1.2, "body": 1.0}
 PROXIMITY_BOOST = 0.3

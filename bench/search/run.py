@@ -56,14 +56,6 @@ QUERIES = [
     ("facet filter", "python", {"year": ["2020"]}),
     ("facet filter", "games", {"subject": ["games"]}),
 ]
-FACET_FIELDS = {
-    "collection": "collection_id",
-    "author": "author_f",
-    "subject": "subject_f",
-    "year": "year",
-    "type": "type",
-    "language": "language",
-}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -76,6 +68,8 @@ def percentile(values: list[float], p: float) -> float:
 def bare(engine, text: str) -> None:  # type: ignore[no-untyped-def]
     """The same work with tantivy alone: parse, top 10 with count, 6 facets, 10 snippets."""
     import tantivy
+
+    from backend.search.tantivy_engine import FACET_FIELDS
 
     index = engine._open()
     searcher = index.searcher()
