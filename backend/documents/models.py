@@ -2,8 +2,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from backend.db import utcnow
@@ -22,7 +22,6 @@ class IngestStatus(StrEnum):
 
 class Document(SQLModel, table=True):
     __tablename__ = "documents"
-    __table_args__ = (Index("ix_documents_search", "search_vector", postgresql_using="gin"),)
 
     id: int | None = Field(default=None, primary_key=True)
     collection_id: int = Field(
@@ -49,8 +48,6 @@ class Document(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
-    # Written by the ingest job when the current version is ready; NULL until then.
-    search_vector: str | None = Field(default=None, sa_column=Column(TSVECTOR, nullable=True))
 
 
 class DocumentVersion(SQLModel, table=True):

@@ -135,15 +135,12 @@ async def restore_version(
     *, session: AsyncSession, actor: User | None, version_id: int
 ) -> Document:
     """Make an older, processed version the current one again."""
-    from backend.ingest.pipeline import index_document
-
     version, document = await _curated_version(session, actor, version_id)
     if version.status != IngestStatus.READY:
         raise InvalidInput("Only a processed (ready) version can be made current.")
     document.current_version_id = version.id
     session.add(document)
     await session.flush()
-    await index_document(session, document.id)
     await indexer.changed(session, document.id)
     return document
 

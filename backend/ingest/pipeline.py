@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError
-from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,7 +26,6 @@ from backend.storage.base import ObjectStore
 from backend.storage.local import LocalObjectStore
 
 log = logging.getLogger(__name__)
-MAX_INDEXED_CHARS = 400_000  # keeps the tsvector far below PostgreSQL's 1 MB limit
 
 
 class StepFailed(Exception):
@@ -134,36 +132,6 @@ async def _local_copy(store: ObjectStore, key: str, tmpdir: Path) -> Path:
     return path
 
 
-async def index_document(session: AsyncSession, document_id: int) -> None:
-    """Rebuild the document's search vector from its title and current version's pages."""
-    await session.exec(
-        text(
-            """
-            UPDATE documents d SET search_vector =
-                setweight(to_tsvector('english', unaccent(d.title)), 'A') ||
-                setweight(to_tsvector('english', unaccent(coalesce((
-                    SELECT concat_ws(' ',
-                        (SELECT string_agg(a, ' ') FROM jsonb_array_elements_text(
-                            coalesce(v.meta->'authors', '[]')) a),
-                        (SELECT string_agg(s, ' ') FROM jsonb_array_elements_text(
-                            coalesce(v.meta->'subjects', '[]')) s))
-                    FROM document_versions v WHERE v.id = d.current_version_id
-                ), ''))), 'B') ||
-                setweight(to_tsvector('english', unaccent(coalesce((
-                    SELECT v.meta->>'description' FROM document_versions v
-                    WHERE v.id = d.current_version_id
-                ), ''))), 'C') ||
-                setweight(to_tsvector('english', unaccent(left(coalesce((
-                    SELECT string_agg(p.text, ' ' ORDER BY p.page_no)
-                    FROM document_pages p WHERE p.version_id = d.current_version_id
-                ), ''), :max_chars))), 'D'),
-                updated_at = now()
-            WHERE d.id = :id
-            """
-        ).bindparams(id=document_id, max_chars=MAX_INDEXED_CHARS)
-    )
-
-
 async def run(version_id: int, *, store: ObjectStore) -> str:
     """Process one version; returns its final status."""
     finished = False
@@ -261,7 +229,6 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
             document.title = title[:500]
             session.add(document)
             await session.flush()
-        await index_document(session, version.document_id)
         await indexer.changed(session, version.document_id)
     await _set(
         session, version, status=IngestStatus.READY.value, step="done", processed_at=utcnow()
