@@ -75,6 +75,33 @@ def _facet_value(v: rx.Var) -> rx.Component:
 
 
 def _facets() -> rx.Component:
+    """Beside the results on a wide screen; behind a "Filters" toggle on a phone."""
+    return rx.fragment(
+        rx.box(
+            _facet_groups(),
+            display=rx.breakpoints(initial="none", md="block"),
+            width="240px",
+            min_width="200px",
+            flex_shrink="0",
+        ),
+        rx.el.details(
+            rx.el.summary(
+                "Filters",
+                rx.cond(
+                    SearchState.chips.length() > 0,
+                    " (" + SearchState.chips.length().to_string() + " chosen)",
+                    "",
+                ),
+            ),
+            _facet_groups(),
+            display=rx.breakpoints(initial="block", md="none"),
+            width="100%",
+            class_name="facets-toggle",
+        ),
+    )
+
+
+def _facet_groups() -> rx.Component:
     return rx.vstack(
         rx.foreach(
             SearchState.groups,
@@ -89,8 +116,7 @@ def _facets() -> rx.Component:
             ),
         ),
         spacing="4",
-        width="240px",
-        min_width="200px",
+        width="100%",
         as_="nav",
         aria_label="Filters",
     )
@@ -265,9 +291,10 @@ def search() -> rx.Component:
         ),
         rx.cond(
             SearchState.searched,
-            rx.hstack(
+            rx.flex(
                 rx.cond(SearchState.groups.length() > 0, _facets()),
                 _results(),
+                direction=rx.breakpoints(initial="column", md="row"),
                 spacing="6",
                 align="start",
                 width="100%",
