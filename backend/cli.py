@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from backend.errors import LibraryError
 
 if TYPE_CHECKING:
-    from backend.embedded import EmbeddedPostgres
+    from backend.embedded import EmbeddedPostgres, EmbeddedRedis
 
 
 def _ensure_database_url() -> "EmbeddedPostgres | None":
@@ -45,6 +45,31 @@ async def _create_admin(email: str, password: str, name: str) -> None:
         await dispose_engine()
 
 
+def _ensure_redis_url() -> "EmbeddedRedis | None":
+    """The data folder's embedded Redis when no REDIS_URL is given: the running app's if it
+    answers, else one started for this command (returned, to be stopped)."""
+    import redis
+
+    from backend.embedded import EmbeddedRedis
+    from backend.settings import get_settings
+
+    settings = get_settings()
+    if settings.redis_url:
+        return None
+    server = EmbeddedRedis(settings.data_dir / "redis")
+    if server.socket.exists():
+        try:
+            redis.Redis(unix_socket_path=str(server.socket)).ping()
+            os.environ["REDIS_URL"] = server.url()
+            get_settings.cache_clear()
+            return None
+        except redis.RedisError:
+            pass
+    os.environ["REDIS_URL"] = server.start()
+    get_settings.cache_clear()
+    return server
+
+
 async def _prepare_search() -> int:
     from backend.db import dispose_engine
     from backend.search import indexer
@@ -58,6 +83,7 @@ async def _prepare_search() -> int:
 
 async def _reindex() -> int:
     from backend.db import dispose_engine
+    from backend.redis_client import close_redis
     from backend.search import indexer
     from backend.search.engines import get_search_engine
 
@@ -65,6 +91,7 @@ async def _reindex() -> int:
         return await indexer.rebuild(get_search_engine())
     finally:
         await dispose_engine()
+        await close_redis()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +126,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Search index ready{f'; {queued} documents queued for indexing' if queued else ''}.")
         return 0
     if args.command == "reindex":
-        count = asyncio.run(_reindex())
+        # Redis too: the running app's cached results must be told the index changed.
+        started = _ensure_redis_url()
+        try:
+            count = asyncio.run(_reindex())
+        finally:
+            if started is not None:
+                started.stop()
         print(f"Indexed {count} documents.")
         return 0
 

@@ -129,3 +129,31 @@ async def test_the_postgres_engine_serves_the_whole_path(
         monkeypatch.delenv("SEARCH_ENGINE")
         get_settings.cache_clear()
         reset_search_engine()
+
+
+async def test_the_reindex_command_rebuilds_and_empties_the_result_cache(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from backend.search import cache
+    from bench.common import ROOT, bulk_load
+
+    await bulk_load([{"title": "Tide mill ledger", "text": "grain and water"}], "Mills")
+    await db.commit()
+    generation = await cache.generation()
+    result = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "reindex"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Indexed 1 documents." in result.stdout
+    assert await _titles(db, "ledger") == ["Tide mill ledger"]
+    assert await _outbox(db) == 0
+    assert (await cache.generation() or 0) > (generation or 0)
