@@ -121,7 +121,7 @@ class SearchState(rx.State):
             self.page = 1
         await self._run()
 
-    async def _run(self) -> None:
+    async def _run(self, typing: bool = False) -> None:
         if not self.query.strip() and not self.filters:
             self.searched, self.total, self.hits, self.groups, self.chips = False, 0, [], [], []
             self.suggestion = self.read_as = self.notes = ""
@@ -134,6 +134,7 @@ class SearchState(rx.State):
                 page=self.page,
                 filters=self.filters,
                 sort=self.sort,
+                typing=typing,
             )
             await session.commit()
         self._show(results)
@@ -198,7 +199,7 @@ class SearchState(rx.State):
         async with acting(self) as (session, actor):
             found = await completion.complete(session=session, actor=actor, text_typed=text)
         self.completions = [CompletionRow(c.value, c.label) for c in found]
-        await self._run()
+        await self._run(typing=True)
         url = search_url(self.query.strip(), self.filters, self.sort)
         return rx.call_script(
             f"window.history.replaceState(window.history.state, '', {json.dumps(url)})"

@@ -96,8 +96,12 @@ async def search(
     record: bool = True,
     page_size: int | None = None,
     use_cache: bool = True,
+    typing: bool = False,
 ) -> SearchResults:
-    """Ranked documents matching `query` and `filters` that the actor may see."""
+    """Ranked documents matching `query` and `filters` that the actor may see.
+
+    `typing`: a search made while the words are still being typed; it is recorded as such
+    and does not count towards the frequent queries that autocomplete offers."""
     started = time.perf_counter()
     q = " ".join(query.split())[:MAX_QUERY_CHARS]
     size = min(max(1, page_size), MAX_PAGE_SIZE) if page_size else get_settings().search_page_size
@@ -127,7 +131,9 @@ async def search(
         if cached is not None:
             took = (time.perf_counter() - started) * 1000
             if record:
-                await _record(session, actor, q, cached.total, took, page, chosen, order, True)
+                await _record(
+                    session, actor, q, cached.total, took, page, chosen, order, True, typing
+                )
             return replace(cached, query=q, notes=parsed.notes, took_ms=took)
     found = await get_search_engine().search(
         EngineQuery(
@@ -143,7 +149,7 @@ async def search(
     facets = await _facets(session, found.facets, chosen, scope, names)
     took = (time.perf_counter() - started) * 1000
     if record:
-        await _record(session, actor, q, found.total, took, page, chosen, order, False)
+        await _record(session, actor, q, found.total, took, page, chosen, order, False, typing)
     results = replace(
         empty,
         total=found.total,
@@ -168,8 +174,10 @@ async def _record(
     chosen: dict[str, list[str]],
     order: str,
     cached: bool,
+    typing: bool,
 ) -> None:
-    await completion.count_search(actor, q, total)
+    if not typing:
+        await completion.count_search(actor, q, total)
     await analytics.record(
         session=session,
         kind="search",
@@ -177,7 +185,7 @@ async def _record(
         query=q,
         result_count=total,
         duration_ms=took,
-        data={"page": page, "filters": chosen, "sort": order, "cached": cached},
+        data={"page": page, "filters": chosen, "sort": order, "cached": cached, "typing": typing},
     )
 
 

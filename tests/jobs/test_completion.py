@@ -80,6 +80,8 @@ async def test_frequent_queries_are_offered_once_several_searches_asked_them(
     for _ in range(3):
         await search.search(session=db, actor=patron, query="fourier  Analysis")
     await search.search(session=db, actor=None, query="fable")  # once only
+    for _ in range(3):  # while typing: recorded as such, never counted
+        await search.search(session=db, actor=patron, query="fable", typing=True)
     for _ in range(5):  # staff searches never surface
         await search.search(session=db, actor=librarian, query="fourier secrets")
     await search.search(session=db, actor=patron, query="nothing matches zzz")
