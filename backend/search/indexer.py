@@ -74,7 +74,10 @@ async def changed(session: AsyncSession, document_id: int) -> None:
     assert row.id is not None
     settings = get_settings()
     wait = settings.index_batch_seconds
-    pending = (await session.exec(select(func.count()).select_from(SearchOutbox))).one()
+    # Counted only up to a batch: this runs with every change, and a rebuild may have
+    # queued a million rows.
+    first_batch = select(SearchOutbox.id).limit(settings.index_batch_size).subquery()
+    pending = (await session.exec(select(func.count()).select_from(first_batch))).one()
     if wait <= 0 or pending >= settings.index_batch_size:
         batch = row.id // settings.index_batch_size
         queue.defer(session, INDEX_JOB, job_id=f"search:index:{batch}:{row.id if wait <= 0 else 0}")
