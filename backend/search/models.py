@@ -50,7 +50,10 @@ class PgSearchDocument(SQLModel, table=True):
     """The PostgreSQL full-text engine's copy of a document (search.postgres_engine)."""
 
     __tablename__ = "search_pg_documents"
-    __table_args__ = (Index("ix_search_pg_documents_tsv", "tsv", postgresql_using="gin"),)
+    __table_args__ = (
+        Index("ix_search_pg_documents_tsv", "tsv", postgresql_using="gin"),
+        Index("ix_search_pg_documents_config", "config"),
+    )
 
     document_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     collection_id: int = Field(sa_column=Column(Integer, nullable=False, index=True))

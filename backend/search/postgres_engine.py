@@ -45,6 +45,20 @@ from backend.search.schemas import Segment
 CONFIGS = SNOWBALL_LANGUAGES  # PostgreSQL's text search configurations of those names
 MAX_BODY_CHARS = 1_000_000  # tsvector holds at most 1 MB
 SPELL_CHARS = 20_000  # of each body, for did-you-mean
+# Names, subjects and collection names are matched word for word, never stemmed.
+UNSTEMMED_FIELDS = ("author", "subject", "collection")
+# The configurations the documents use, read on every search: a walk down the index on
+# `config` (one probe per distinct value), not a scan of every document as DISTINCT is.
+CONFIGS_IN_USE = """
+    WITH RECURSIVE c AS (
+        (SELECT config FROM search_pg_documents ORDER BY config LIMIT 1)
+        UNION ALL
+        SELECT (SELECT d.config FROM search_pg_documents d WHERE d.config > c.config
+                ORDER BY d.config LIMIT 1)
+        FROM c WHERE c.config IS NOT NULL
+    )
+    SELECT config FROM c WHERE config IS NOT NULL
+"""
 START, STOP = "\ue000", "\ue001"
 # ts_headline would drop what looks like a markup tag; the snippet must show it as text.
 MASKS = "\ue002\ue003"
@@ -207,12 +221,8 @@ class PostgresEngine:
 
     async def search(self, query: EngineQuery) -> EngineResult:
         async with session_scope() as session:
-            configs = [
-                c
-                for (c,) in (
-                    await session.exec(text("SELECT DISTINCT config FROM search_pg_documents"))
-                ).all()
-            ] or ["simple"]
+            configs = [c for (c,) in (await session.exec(text(CONFIGS_IN_USE))).all()]
+            configs = configs or ["simple"]
             result = await self._search(session, query, configs, every_word_fuzzy=False)
             if result.total == 0 and query.tree is not None:
                 result = await self._search(session, query, configs, every_word_fuzzy=True)
@@ -328,14 +338,14 @@ class PostgresEngine:
             "type": "d.type",
             "language": "d.language",
         }[facet]
-        order = "max(d.year) DESC" if facet == "year" else "count(*) DESC, 1"
+        order = "max(d.year) DESC" if facet == "year" else "count(*) DESC, v"
         rows = await session.exec(
             _sql(
                 f"""
                 SELECT v, count(*) AS n FROM (
                     SELECT {value} AS v, d.year FROM search_pg_documents d WHERE {where}
                 ) d WHERE v IS NOT NULL AND v <> ''
-                GROUP BY v ORDER BY {order.replace("1", "v")} LIMIT :size
+                GROUP BY v ORDER BY {order} LIMIT :size
                 """,
                 {**sql.params, "size": size},
             )
@@ -461,11 +471,12 @@ class _Compiler:
         word = " ".join(WORD.findall(term.text))
         if not word:
             return "false"
+        configs = ["simple"] if term.field in UNSTEMMED_FIELDS else None
         if term.prefix:
             lexemes = WORD.findall(fold(term.text))
-            q = self._tsquery("to_tsquery", " <-> ".join(lexemes) + ":*")
-        elif term.field in ("author", "subject", "collection"):
-            q = self._tsquery("plainto_tsquery", word, ["simple"])
+            q = self._tsquery("to_tsquery", " <-> ".join(lexemes) + ":*", configs)
+        elif configs:
+            q = self._tsquery("plainto_tsquery", word, configs)
         else:
             q = self._tsquery("plainto_tsquery", word)
             if (
@@ -478,17 +489,16 @@ class _Compiler:
 
     def _phrase(self, phrase: Phrase, positive: bool) -> str:
         words = " ".join(w for w in phrase.words if WORD.search(w))
-        simple = phrase.field in ("author", "subject", "collection")
-        q = self._tsquery("phraseto_tsquery", words, ["simple"] if simple else None)
+        configs = ["simple"] if phrase.field in UNSTEMMED_FIELDS else None
+        q = self._tsquery("phraseto_tsquery", words, configs)
         return self._where(phrase.field, q, positive)
 
     def _where(self, field_name: str | None, q: str, positive: bool) -> str:
         if field_name in ("author", "subject"):
-            column = f"d.{field_name}s"
-            simple = q.replace("'english'", "'simple'")
+            column = f"d.{field_name}s"  # q was built with the simple configuration
             return (
-                f"(d.tsv @@ {simple} AND EXISTS (SELECT 1 FROM unnest({column}) x "
-                f"WHERE to_tsvector('simple', unaccent(x)) @@ {simple}))"
+                f"(d.tsv @@ {q} AND EXISTS (SELECT 1 FROM unnest({column}) x "
+                f"WHERE to_tsvector('simple', unaccent(x)) @@ {q}))"
             )
         if field_name == "collection":
             return f"(to_tsvector('simple', unaccent(d.collection)) @@ {q})"
