@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     # postgres (full-text search inside PostgreSQL, for several machines and no search
     # server; correct, not fast). Switching fills the new engine from the outbox.
     search_engine: Literal["tantivy", "postgres"] = "tantivy"
+    # Meilisearch, for a library on several machines: when set, it answers searches
+    # (whatever search_engine says). The key is an API key with search and write rights.
+    meili_url: str = ""
+    meili_api_key: str = ""
+    meili_index: str = Field(default="library", pattern=r"^[A-Za-z0-9_-]{1,100}$")
     # The indexer waits up to this long to gather a batch (or until it has 100 documents).
     index_batch_seconds: float = Field(default=10.0, ge=0)
     index_batch_size: int = Field(default=100, ge=1)

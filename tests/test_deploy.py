@@ -16,7 +16,10 @@ def _compose() -> dict:  # type: ignore[type-arg]
 
 def test_compose_has_every_process_of_the_design() -> None:
     services = _compose()["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "web", "worker"}
+    assert set(services) == {"postgres", "redis", "meilisearch", "migrate", "web", "worker"}
+    # Meilisearch runs only when asked for (its profile), and then the app uses it.
+    assert services["meilisearch"]["profiles"] == ["meilisearch"]
+    assert services["web"]["environment"]["MEILI_URL"] == "${MEILI_URL:-}"
     for name in ("migrate", "web", "worker"):
         env = services[name]["environment"]
         assert env["ENVIRONMENT"] == "production"

@@ -9,6 +9,10 @@ from backend.settings import get_settings
 @lru_cache(maxsize=1)
 def get_search_engine() -> SearchEngine:
     settings = get_settings()
+    if settings.meili_url:
+        from backend.search.meili_engine import MeiliEngine
+
+        return MeiliEngine(settings.meili_url, settings.meili_api_key, settings.meili_index)
     if settings.search_engine == "postgres":
         from backend.search.postgres_engine import PostgresEngine
 

@@ -81,14 +81,14 @@ FACET_FIELDS = {
 }
 
 
-def _lang(code: str) -> str:
+def stem_language(code: str) -> str:
     code = (code or "").lower()
     if code == "nb":
         code = "no"
     return code if code in STEMMERS else "plain"
 
 
-def _analyzer(lang: str) -> tantivy.TextAnalyzer:
+def analyzer(lang: str) -> tantivy.TextAnalyzer:
     builder = (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
         .filter(tantivy.Filter.remove_long(40))
@@ -131,7 +131,7 @@ class TantivyEngine:
     def __init__(self, folder: Path) -> None:
         self.folder = folder / f"v{SCHEMA_VERSION}"
         self.schema = _schema()
-        self.analyzers = {lang: _analyzer(lang) for lang in LANGS}
+        self.analyzers = {lang: analyzer(lang) for lang in LANGS}
         self._index: tantivy.Index | None = None
         self._meta_mtime = 0.0
         self._langs: tuple[str, ...] | None = None
@@ -179,7 +179,7 @@ class TantivyEngine:
             used = searcher.aggregate(
                 tantivy.Query.all_query(), {"l": {"terms": {"field": "language", "size": 200}}}
             )
-            codes = {_lang(b["key"]) for b in used["l"]["buckets"]}
+            codes = {stem_language(b["key"]) for b in used["l"]["buckets"]}
             self._langs = tuple(sorted(codes | {"plain"}))
         return self._langs
 
@@ -207,7 +207,7 @@ class TantivyEngine:
             self._langs = None
 
     def _document(self, d: IndexDoc) -> tantivy.Document:
-        lang = _lang(d.language)
+        lang = stem_language(d.language)
         body, ends = "", []
         for page in d.pages:
             if len(body) >= MAX_BODY_CHARS:

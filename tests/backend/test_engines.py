@@ -2,6 +2,7 @@
 points at a server). The service and the page rely on exactly these behaviours."""
 
 import os
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,11 +91,20 @@ async def engine(
     else:
         if not os.environ.get("MEILI_URL"):
             pytest.skip("no Meilisearch server: set MEILI_URL to run the contract against one")
-        pytest.skip("the Meilisearch engine is not built yet")
+        from backend.search.meili_engine import MeiliEngine
+
+        # An index of its own, deleted afterwards.
+        made = MeiliEngine(
+            os.environ["MEILI_URL"],
+            os.environ.get("MEILI_API_KEY", ""),
+            index=f"contract_{uuid.uuid4().hex[:12]}",
+        )
     made.prepare()
     await made.apply(LIBRARY, [])
     yield made
     await made.clear()
+    if request.param == "meilisearch":
+        await made.drop()  # type: ignore[attr-defined]
 
 
 async def _ids(engine: SearchEngine, q: str, **kw: object) -> list[int]:
