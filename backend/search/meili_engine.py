@@ -629,7 +629,7 @@ class MeiliEngine:
         words = text.split()
         if not words:
             return Completions()
-        scope = self._scope(collections)
+        scope = {"filter": self._scope(collections)} if collections is not None else {}
         titles = self._call(
             "POST",
             f"/indexes/{self.index}/search",
@@ -637,14 +637,14 @@ class MeiliEngine:
                 "q": text,
                 "attributesToSearchOn": ["title"],
                 "matchingStrategy": "all",
-                "filter": scope,
                 "limit": limit,
+                **scope,
                 "attributesToRetrieve": ["document_id"],
             },
         )
 
         def names(attribute: str) -> Any:
-            body = {"facetName": attribute, "facetQuery": words[0], "filter": scope}
+            body = {"facetName": attribute, "facetQuery": words[0], **scope}
             return self._call("POST", f"/indexes/{self.index}/facet-search", body)
 
         found, authors, subjects = await asyncio.gather(
