@@ -81,6 +81,16 @@ async def _prepare_search() -> int:
         await dispose_engine()
 
 
+async def _catalogue() -> int:
+    from backend.db import dispose_engine
+    from backend.documents import metadata
+
+    try:
+        return await metadata.catalogue_existing()
+    finally:
+        await dispose_engine()
+
+
 async def _reindex() -> int:
     from backend.db import dispose_engine
     from backend.redis_client import close_redis
@@ -122,6 +132,9 @@ def _run(args: argparse.Namespace) -> int:
     upgrade(get_settings().database_url)
     if args.command == "migrate":
         print("Database is up to date.")
+        catalogued = asyncio.run(_catalogue())
+        if catalogued:
+            print(f"Catalogued {catalogued} documents from their files' metadata.")
         queued = asyncio.run(_prepare_search())
         print(f"Search index ready{f'; {queued} documents queued for indexing' if queued else ''}.")
         return 0

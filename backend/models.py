@@ -4,8 +4,17 @@ from sqlmodel import SQLModel
 
 from backend.analytics.models import AnalyticsEvent
 from backend.auth.models import PasswordResetToken, UserSession
+from backend.browse.models import BrowseCount, BrowseEntry
 from backend.collections.models import Collection, Membership
-from backend.documents.models import Document, DocumentPage, DocumentVersion
+from backend.documents.models import (
+    AuditEntry,
+    Document,
+    DocumentPage,
+    DocumentPerson,
+    DocumentSubject,
+    DocumentVersion,
+    Subject,
+)
 from backend.mail.models import OutboxMessage
 from backend.search.models import (
     PgSearchDocument,
@@ -20,9 +29,14 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AnalyticsEvent",
+    "AuditEntry",
+    "BrowseCount",
+    "BrowseEntry",
     "Collection",
     "Document",
     "DocumentPage",
+    "DocumentPerson",
+    "DocumentSubject",
     "DocumentVersion",
     "Membership",
     "OutboxMessage",
@@ -32,6 +46,7 @@ __all__ = [
     "PgSearchWord",
     "SearchOutbox",
     "SearchQuery",
+    "Subject",
     "User",
     "UserSession",
     "metadata",

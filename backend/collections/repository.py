@@ -28,6 +28,12 @@ def visible_collection_ids(actor: User | None) -> Select[tuple[int | None]]:
     return select(Collection.id).where(visible_collection_clause(actor))
 
 
+async def visible_ids(session: AsyncSession, actor: User | None) -> list[int]:
+    """The ids of every collection the actor may see."""
+    rows = await session.exec(select(Collection.id).where(visible_collection_clause(actor)))
+    return [i for i in rows.all() if i is not None]
+
+
 async def list_visible(session: AsyncSession, actor: User | None) -> list[tuple[Collection, int]]:
     counts = (
         select(Document.collection_id, func.count().label("n"))

@@ -2,7 +2,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -47,6 +58,144 @@ class Document(SQLModel, table=True):
     )
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    # Catalogue metadata (Dublin Core), taken from the file when it is first processed and
+    # then the librarians' to edit. Creators, contributors and subjects have tables of their
+    # own (DocumentPerson, DocumentSubject); title is above.
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    publisher: str = Field(
+        default="", sa_column=Column(String(300), nullable=False, server_default="")
+    )
+    date_issued: str = Field(
+        default="", sa_column=Column(String(40), nullable=False, server_default="")
+    )
+    year: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    language: str = Field(
+        default="", sa_column=Column(String(12), nullable=False, server_default="")
+    )
+    identifier: str = Field(
+        default="", sa_column=Column(String(500), nullable=False, server_default="")
+    )
+    source: str = Field(
+        default="", sa_column=Column(String(500), nullable=False, server_default="")
+    )
+    relation: str = Field(
+        default="", sa_column=Column(String(500), nullable=False, server_default="")
+    )
+    coverage: str = Field(
+        default="", sa_column=Column(String(500), nullable=False, server_default="")
+    )
+    rights: str = Field(
+        default="", sa_column=Column(String(500), nullable=False, server_default="")
+    )
+    # pdf, docx, epub, image, … (from the current version's file type)
+    kind: str = Field(default="", sa_column=Column(String(20), nullable=False, server_default=""))
+    # Titles sort without case, accents or a leading article, numbers by value.
+    title_sort: str = Field(
+        default="", sa_column=Column(String(300, collation="C"), nullable=False, server_default="")
+    )
+    # Shown in browse lists: the current version is processed and ready.
+    listed: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default="false")
+    )
+    # "": nothing yet; "extracted": from the file; "edited": a librarian changed it (a new
+    # version's extracted metadata no longer replaces it).
+    metadata_source: str = Field(
+        default="", sa_column=Column(String(12), nullable=False, server_default="")
+    )
+
+
+class PersonRole(StrEnum):
+    CREATOR = "creator"
+    CONTRIBUTOR = "contributor"
+
+
+class DocumentPerson(SQLModel, table=True):
+    """A creator or contributor of a document, in order."""
+
+    __tablename__ = "document_people"
+    __table_args__ = (Index("ix_document_people_sort_key", "sort_key"),)
+
+    document_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    )
+    role: str = Field(sa_column=Column(String(12), primary_key=True))
+    position: int = Field(sa_column=Column(Integer, primary_key=True))
+    name: str = Field(sa_column=Column(String(200), nullable=False))  # as catalogued
+    sort_name: str = Field(sa_column=Column(String(200), nullable=False))  # "Surname, Given"
+    sort_key: str = Field(sa_column=Column(String(200, collation="C"), nullable=False))
+
+
+class Subject(SQLModel, table=True):
+    """The controlled list of subjects: a tree that librarians extend."""
+
+    __tablename__ = "subjects"
+    __table_args__ = (
+        UniqueConstraint(
+            "parent_id",
+            "sort_key",
+            name="uq_subjects_parent_name",
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    parent_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("subjects.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
+    )
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    sort_key: str = Field(sa_column=Column(String(200, collation="C"), nullable=False))
+    # The ids from the root down, "/3/17/": a subtree is one prefix.
+    path: str = Field(default="", sa_column=Column(String(400), nullable=False, index=True))
+    created_by: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    )
+
+
+class DocumentSubject(SQLModel, table=True):
+    __tablename__ = "document_subjects"
+
+    document_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    )
+    subject_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("subjects.id", ondelete="RESTRICT"), primary_key=True, index=True
+        )
+    )
+    position: int = Field(default=0)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed what in a document's record, from what to what. Kept when the
+    document is deleted (the entry says so)."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int | None = Field(
+        default=None, sa_column=Column(Integer, nullable=True, index=True)
+    )
+    collection_id: int | None = Field(
+        default=None, sa_column=Column(Integer, nullable=True, index=True)
+    )
+    actor_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    )
+    actor_name: str = Field(default="", max_length=200)
+    action: str = Field(max_length=40)
+    # {field: [before, after]}
+    changes: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
+    at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True),
     )
 
 

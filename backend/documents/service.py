@@ -10,7 +10,7 @@ from backend.analytics import service as analytics
 from backend.collections import repository as collections_repo
 from backend.collections import service as collections
 from backend.collections.models import Collection
-from backend.documents import repository
+from backend.documents import metadata, repository
 from backend.documents.models import Document, DocumentVersion, IngestStatus
 from backend.documents.schemas import DocumentPublic, DocumentSummary, VersionPublic
 from backend.errors import InvalidInput, NotFound, PermissionDenied
@@ -141,6 +141,7 @@ async def restore_version(
     document.current_version_id = version.id
     session.add(document)
     await session.flush()
+    await metadata.adopt_version(session, document, version)
     await indexer.changed(session, document.id)
     return document
 

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
 from backend.db import session_scope, utcnow
+from backend.documents import metadata
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import title_from_filename
 from backend.ingest import progress, sandbox, sniff, virus
@@ -229,6 +230,7 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
             document.title = title[:500]
             session.add(document)
             await session.flush()
+        await metadata.adopt_version(session, document, version)
         await indexer.changed(session, version.document_id)
     await _set(
         session, version, status=IngestStatus.READY.value, step="done", processed_at=utcnow()

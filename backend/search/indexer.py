@@ -95,7 +95,14 @@ async def load(session: AsyncSession, document_ids: list[int]) -> dict[int, Inde
         text(
             """
             SELECT d.id, d.collection_id, c.name AS cname, c.slug, d.title, d.created_at,
-                   v.id AS vid, v.meta, v.language, v.mime_type
+                   d.metadata_source, d.description, d.year, d.kind, d.language AS dlang,
+                   v.id AS vid, v.meta, v.language, v.mime_type,
+                   ARRAY(SELECT p.name FROM document_people p
+                         WHERE p.document_id = d.id AND p.role = 'creator'
+                         ORDER BY p.position) AS creators,
+                   ARRAY(SELECT s.name FROM document_subjects ds
+                         JOIN subjects s ON s.id = ds.subject_id
+                         WHERE ds.document_id = d.id ORDER BY ds.position) AS subject_names
             FROM documents d
             JOIN collections c ON c.id = d.collection_id
             JOIN document_versions v ON v.id = d.current_version_id AND v.status = 'ready'
@@ -112,14 +119,19 @@ async def load(session: AsyncSession, document_ids: list[int]) -> dict[int, Inde
             collection_id=r.collection_id,
             collection=f"{r.cname} {r.slug}",
             title=r.title,
-            authors=_people(meta.get("authors")),
-            subjects=_people(meta.get("subjects")),
-            description=str(meta.get("description") or "")[:5000],
-            year=year_of(meta),
             type=type_label(r.mime_type or ""),
             language=r.language or "",
             added=r.created_at,
         )
+        if r.metadata_source:  # the catalogue record
+            doc.authors, doc.subjects = list(r.creators), list(r.subject_names)
+            doc.description, doc.year = r.description[:5000], r.year
+            doc.language = r.dlang or doc.language
+        else:  # not catalogued yet (a library from before the catalogue): the file's own
+            doc.authors = _people(meta.get("authors"))
+            doc.subjects = _people(meta.get("subjects"))
+            doc.description = str(meta.get("description") or "")[:5000]
+            doc.year = year_of(meta)
         docs[r.id] = by_version[r.vid] = doc
     if by_version:
         pages = await session.exec(

@@ -1,0 +1,379 @@
+"""Browse classifiers, in the spirit of Greenstone's: titles A–Z, authors by surname, a
+subject tree, dates by decade and year, document type and language, for the whole library
+or one collection.
+
+Every listed document has one row per classifier key in `browse_entries` (its subjects'
+ancestors included, so a subtree lists each document once), and a trigger keeps
+`browse_counts` per collection and key. A page of keys or of documents is a range scan
+of an index from a keyset position (never OFFSET), and visibility is a condition of the
+same statement: a private collection's documents are neither listed nor counted.
+"""
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.auth.permissions import is_staff
+from backend.collections import repository as collections
+from backend.errors import InvalidInput, NotFound
+from backend.users.models import User
+
+CLASSIFIERS = ("title", "author", "subject", "decade", "year", "type", "language")
+PAGE_KEYS = 100
+PAGE_DOCUMENTS = 50
+MAX_PAGE = 500
+
+# The entries of the given documents, made anew from their records. Subjects bring their
+# ancestors (a document under "Physics -- Optics" is also under "Physics").
+_REFRESH = """
+INSERT INTO browse_entries (facet, key, document_id, label, sort_key, collection_id)
+SELECT facet, key, id, label, title_sort || ' ', collection_id FROM (
+    SELECT 'title' AS facet,
+           CASE WHEN left(title_sort, 1) ~ '[0-9]' THEN '0-9'
+                WHEN left(title_sort, 1) ~ '[[:alpha:]]' THEN upper(left(title_sort, 1))
+                ELSE '#' END AS key,
+           '' AS label, d.id, d.title_sort, d.collection_id
+    FROM documents d WHERE d.id = ANY(:ids) AND d.listed
+  UNION ALL
+    SELECT 'year', lpad(d.year::text, 4, '0'), d.year::text, d.id, d.title_sort, d.collection_id
+    FROM documents d WHERE d.id = ANY(:ids) AND d.listed AND d.year IS NOT NULL
+  UNION ALL
+    SELECT 'decade', lpad((d.year / 10 * 10)::text, 4, '0'), (d.year / 10 * 10)::text || 's',
+           d.id, d.title_sort, d.collection_id
+    FROM documents d WHERE d.id = ANY(:ids) AND d.listed AND d.year IS NOT NULL
+  UNION ALL
+    SELECT 'type', d.kind, d.kind, d.id, d.title_sort, d.collection_id
+    FROM documents d WHERE d.id = ANY(:ids) AND d.listed AND d.kind <> ''
+  UNION ALL
+    SELECT 'language', d.language, d.language, d.id, d.title_sort, d.collection_id
+    FROM documents d WHERE d.id = ANY(:ids) AND d.listed AND d.language <> ''
+  UNION ALL
+    SELECT 'author', p.sort_key, p.sort_name, d.id, d.title_sort, d.collection_id
+    FROM documents d JOIN document_people p ON p.document_id = d.id AND p.role = 'creator'
+    WHERE d.id = ANY(:ids) AND d.listed
+  UNION ALL
+    SELECT DISTINCT 'subject', a.id::text, a.name, d.id, d.title_sort, d.collection_id
+    FROM documents d
+    JOIN document_subjects ds ON ds.document_id = d.id
+    JOIN subjects s ON s.id = ds.subject_id
+    JOIN subjects a ON a.id = ANY(string_to_array(trim(both '/' from s.path), '/')::int[])
+    WHERE d.id = ANY(:ids) AND d.listed
+) e
+ORDER BY facet, key, id
+ON CONFLICT DO NOTHING
+"""
+
+
+async def refresh(session: AsyncSession, document_ids: list[int]) -> None:
+    """Make the documents' browse entries match their records (in the caller's
+    transaction); a document that is not listed (or is gone) has none."""
+    if not document_ids:
+        return
+    ids = sorted(set(document_ids))
+    await session.exec(
+        text("DELETE FROM browse_entries WHERE document_id = ANY(:ids)").bindparams(ids=ids)
+    )
+    await session.exec(text(_REFRESH).bindparams(ids=ids))
+
+
+@dataclass(frozen=True)
+class Key:
+    key: str
+    label: str
+    count: int
+
+
+@dataclass
+class KeyPage:
+    classifier: str
+    keys: list[Key] = field(default_factory=list)
+    # Keyset positions: the page after this one starts after `next_after`; the one before
+    # ends before `prev_before`. None: there is no such page.
+    next_after: str | None = None
+    prev_before: str | None = None
+
+
+@dataclass(frozen=True)
+class Listed:
+    id: int
+    title: str
+    year: int | None
+    kind: str
+    collection_id: int
+    sort_key: str
+    authors: str = ""
+
+
+@dataclass
+class DocumentPage:
+    documents: list[Listed] = field(default_factory=list)
+    next_after: str | None = None  # "sort key\x1fid"
+    prev_before: str | None = None
+
+
+async def scope(
+    session: AsyncSession, actor: User | None, collection_id: int | None
+) -> list[int] | None:
+    """The collections whose documents the actor may browse here; None: all of them."""
+    if collection_id is not None:
+        if await collections.visible_by_id(session, actor, collection_id) is None:
+            raise NotFound("No such collection.")
+        return [collection_id]
+    if is_staff(actor):
+        return None
+    return await collections.visible_ids(session, actor)
+
+
+def _check(classifier: str, limit: int) -> None:
+    if classifier not in CLASSIFIERS:
+        raise InvalidInput(f"Unknown classifier {classifier!r}.")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"A page holds 1 to {MAX_PAGE} entries.")
+
+
+async def keys(
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    classifier: str,
+    collection_id: int | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    low: str | None = None,
+    high: str | None = None,
+    limit: int = PAGE_KEYS,
+) -> KeyPage:
+    """One page of a classifier's keys with their counts, in key order, from a keyset
+    position (`after` a key, or `before` one for the page before); `low`..`high` narrows
+    the keys (the years of a decade: "1950".."1959")."""
+    _check(classifier, limit)
+    ids = await scope(session, actor, collection_id)
+    where = ["facet = :facet"]
+    params: dict[str, object] = {"facet": classifier, "limit": limit + 1}
+    if ids is not None:
+        where.append("collection_id = ANY(:ids)")
+        params["ids"] = ids
+    if low is not None:
+        where.append("key >= :low")
+        params["low"] = low
+    if high is not None:
+        where.append("key <= :high")
+        params["high"] = high
+    backwards = before is not None and after is None
+    if after is not None:
+        where.append("key > :after")
+        params["after"] = after
+    elif before is not None:
+        where.append("key < :before")
+        params["before"] = before
+    order = "DESC" if backwards else "ASC"
+    rows = (
+        await session.exec(
+            text(
+                f"SELECT key, max(label) AS label, sum(n) AS n FROM browse_counts "
+                f"WHERE {' AND '.join(where)} GROUP BY key HAVING sum(n) > 0 "
+                f"ORDER BY key {order} LIMIT :limit"
+            ).bindparams(**params)
+        )
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows = rows[::-1]
+    page = KeyPage(classifier, [Key(r.key, r.label or r.key, int(r.n)) for r in rows])
+    if page.keys:
+        page.next_after, page.prev_before = _ends(
+            page.keys[0].key, page.keys[-1].key, more, backwards, after is not None
+        )
+    return page
+
+
+def _ends(
+    first: str, last: str, more: bool, backwards: bool, came_forward: bool
+) -> tuple[str | None, str | None]:
+    """(next_after, prev_before) of a page: `more` says a row beyond the page was found in
+    the direction read; a page read backwards always has pages after it."""
+    if backwards:
+        return last, first if more else None
+    return (last if more else None), (first if came_forward else None)
+
+
+def _position(value: str | None) -> tuple[str, int] | None:
+    if not value:
+        return None
+    sort_key, _, doc_id = value.rpartition("\x1f")
+    if not doc_id.isdigit():
+        raise InvalidInput("Not a position in this list.")
+    return sort_key, int(doc_id)
+
+
+async def documents(
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    classifier: str,
+    key: str | None,
+    collection_id: int | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = PAGE_DOCUMENTS,
+) -> DocumentPage:
+    """One page of the documents under a key, by title (for "title", `key` None walks
+    the whole library from A to Z), from a keyset position."""
+    _check(classifier, limit)
+    if key is None and classifier != "title":
+        raise InvalidInput("Choose an entry of this classifier first.")
+    ids = await scope(session, actor, collection_id)
+    where = ["e.facet = :facet"]
+    params: dict[str, object] = {"facet": classifier, "limit": limit + 1}
+    # Titles across letters: the position is (letter, sort key, id).
+    order_cols = (
+        "e.sort_key, e.document_id" if key is not None else "e.key, e.sort_key, e.document_id"
+    )
+    if key is not None:
+        where.append("e.key = :key")
+        params["key"] = key
+    if ids is not None:
+        where.append("e.collection_id = ANY(:ids)")
+        params["ids"] = ids
+    pos_after, pos_before = _position(after), _position(before)
+    backwards = pos_before is not None and pos_after is None
+    position = pos_after or pos_before
+    if position is not None:
+        op = ">" if not backwards else "<"
+        if key is not None:
+            where.append(f"(e.sort_key, e.document_id) {op} (:sk, :sid)")
+        else:
+            where.append(f"(e.key, e.sort_key, e.document_id) {op} (:letter, :sk, :sid)")
+            params["letter"] = _letter(position[0])
+        params["sk"], params["sid"] = position
+    direction = "DESC" if backwards else "ASC"
+    order = ", ".join(f"{c} {direction}" for c in order_cols.split(", "))
+    rows = (
+        await session.exec(
+            text(
+                f"""
+                SELECT e.document_id AS id, e.sort_key, d.title, d.year, d.kind, d.collection_id,
+                       (SELECT string_agg(p.sort_name, '; ' ORDER BY p.position)
+                        FROM document_people p
+                        WHERE p.document_id = d.id AND p.role = 'creator') AS authors
+                FROM browse_entries e JOIN documents d ON d.id = e.document_id
+                WHERE {" AND ".join(where)}
+                ORDER BY {order} LIMIT :limit
+                """
+            ).bindparams(**params)
+        )
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows = rows[::-1]
+    page = DocumentPage(
+        [
+            Listed(
+                id=r.id,
+                title=r.title,
+                year=r.year,
+                kind=r.kind,
+                collection_id=r.collection_id,
+                sort_key=r.sort_key,
+                authors=r.authors or "",
+            )
+            for r in rows
+        ]
+    )
+    if page.documents:
+        first, last = page.documents[0], page.documents[-1]
+        page.next_after, page.prev_before = _ends(
+            f"{first.sort_key}\x1f{first.id}",
+            f"{last.sort_key}\x1f{last.id}",
+            more,
+            backwards,
+            pos_after is not None,
+        )
+    return page
+
+
+def _letter(sort_key: str) -> str:
+    first = sort_key[:1]
+    if first.isdigit():
+        return "0-9"
+    if first.isalpha():
+        return first.upper()
+    return "#"
+
+
+@dataclass(frozen=True)
+class SubjectNode:
+    id: int
+    name: str
+    count: int
+    has_children: bool
+
+
+async def subject_children(
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    parent_id: int | None,
+    collection_id: int | None = None,
+    after: str | None = None,
+    limit: int = PAGE_KEYS,
+) -> tuple[list[SubjectNode], str | None]:
+    """The subjects under `parent_id` (the top of the tree for None) that have documents
+    the actor may see, with their counts (a document counts once under each ancestor);
+    and the keyset position of the next page."""
+    _check("subject", limit)
+    ids = await scope(session, actor, collection_id)
+    pos = _position(after)
+    rows = (
+        await session.exec(
+            text(
+                f"""
+                SELECT s.id, s.name, s.sort_key, sum(c.n) AS n,
+                       EXISTS (SELECT 1 FROM subjects k WHERE k.parent_id = s.id) AS has_children
+                FROM subjects s
+                JOIN browse_counts c ON c.facet = 'subject' AND c.key = s.id::text
+                WHERE s.parent_id IS NOT DISTINCT FROM :parent
+                  {"AND c.collection_id = ANY(:ids)" if ids is not None else ""}
+                  {"AND (s.sort_key, s.id) > (:sk, :sid)" if pos else ""}
+                GROUP BY s.id
+                HAVING sum(c.n) > 0
+                ORDER BY s.sort_key, s.id
+                LIMIT :limit
+                """
+            ).bindparams(
+                parent=parent_id,
+                limit=limit + 1,
+                **({"ids": ids} if ids is not None else {}),
+                **({"sk": pos[0], "sid": pos[1]} if pos else {}),
+            )
+        )
+    ).all()
+    nodes = [SubjectNode(r.id, r.name, int(r.n), bool(r.has_children)) for r in rows[:limit]]
+    following = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        following = f"{last.sort_key}\x1f{last.id}"
+    return nodes, following
+
+
+async def subject_trail(session: AsyncSession, subject_id: int) -> list[tuple[int, str]]:
+    """The subject and its ancestors from the top, for breadcrumbs."""
+    row = (
+        await session.exec(
+            text("SELECT path FROM subjects WHERE id = :id").bindparams(id=subject_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such subject.")
+    ids = [int(x) for x in row.path.strip("/").split("/") if x]
+    names = dict(
+        (
+            await session.exec(
+                text("SELECT id, name FROM subjects WHERE id = ANY(:ids)").bindparams(ids=ids)
+            )
+        ).all()
+    )
+    return [(i, names[i]) for i in ids if i in names]

@@ -1,0 +1,434 @@
+"""A document's catalogue record: Dublin Core fields, creators and contributors, subjects
+from the controlled list. Taken from the file when it is processed, until a librarian
+edits it; every change refreshes the document's browse entries and search index."""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from nameparser import HumanName
+from sqlalchemy import delete, text
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.auth.permissions import require_staff
+from backend.browse import service as browse
+from backend.db import utcnow
+from backend.documents.models import (
+    AuditEntry,
+    Document,
+    DocumentPerson,
+    DocumentSubject,
+    DocumentVersion,
+    PersonRole,
+    Subject,
+)
+from backend.errors import InvalidInput, NotFound
+from backend.search import indexer
+from backend.search.engine import fold, sort_title
+from backend.search.indexer import type_label, year_of
+from backend.users.models import User
+
+MAX_PEOPLE = 50
+MAX_SUBJECTS = 50
+# "Aeronautics -- Research", "Science > Physics", "devel/python": a path in the subject tree.
+SUBJECT_PATH = re.compile(r"\s+--\s+|\s*>\s*|\s*/\s*")
+_ORGANISATION = re.compile(
+    r"\b(team|group|society|association|university|universit[éeä]|project|inc|ltd|llc|gmbh|"
+    r"foundation|committee|council|institute|press|maintainers|developers|department|"
+    r"library|museum|company|corporation|ministry|office|agency|community)\b",
+    re.IGNORECASE,
+)
+
+
+def sort_name(name: str) -> str:
+    """ "John Ronald Tolkien" -> "Tolkien, John Ronald"; names already inverted, one-word
+    names and organisations stay as they are."""
+    name = " ".join(name.split())
+    if "," in name or len(name.split()) < 2 or _ORGANISATION.search(name) or re.search(r"\d", name):
+        return name
+    parsed = HumanName(name)
+    last = " ".join(p for p in (parsed.last,) if p)
+    first = " ".join(p for p in (parsed.title, parsed.first, parsed.middle) if p)
+    if not last or not first:
+        return name
+    suffix = f", {parsed.suffix}" if parsed.suffix else ""
+    return f"{last}, {first}{suffix}"
+
+
+def person_key(name: str) -> str:
+    return " ".join(fold(sort_name(name)).split())[:200]
+
+
+def clean_names(values: Any, limit: int = MAX_PEOPLE) -> list[str]:
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list):
+        return []
+    seen: dict[str, str] = {}
+    for v in values:
+        name = " ".join(str(v).split())[:200]
+        if name and person_key(name) not in seen:
+            seen[person_key(name)] = name
+    return list(seen.values())[:limit]
+
+
+async def set_people(
+    session: AsyncSession, document_id: int, role: PersonRole, names: list[str]
+) -> None:
+    await session.exec(
+        delete(DocumentPerson).where(
+            col(DocumentPerson.document_id) == document_id, col(DocumentPerson.role) == role.value
+        )
+    )
+    for i, name in enumerate(clean_names(names)):
+        session.add(
+            DocumentPerson(
+                document_id=document_id,
+                role=role.value,
+                position=i,
+                name=name,
+                sort_name=sort_name(name)[:200],
+                sort_key=person_key(name),
+            )
+        )
+    await session.flush()
+
+
+async def people(session: AsyncSession, document_id: int, role: PersonRole) -> list[str]:
+    rows = await session.exec(
+        select(DocumentPerson.name)
+        .where(DocumentPerson.document_id == document_id, DocumentPerson.role == role.value)
+        .order_by(col(DocumentPerson.position))
+    )
+    return list(rows.all())
+
+
+async def ensure_subject(
+    session: AsyncSession, path: list[str], created_by: int | None = None
+) -> Subject:
+    """The subject at `path` (names from the root down), added to the list if missing."""
+    parent: Subject | None = None
+    for raw in path:
+        name = " ".join(raw.split())[:200]
+        key = fold(name)
+        stmt = select(Subject).where(
+            Subject.sort_key == key,
+            col(Subject.parent_id).is_(None)
+            if parent is None
+            else col(Subject.parent_id) == parent.id,
+        )
+        found = (await session.exec(stmt)).first()
+        if found is None:
+            # Two uploads may add the same new subject at once: the second one waits for
+            # the first and then finds it.
+            await session.exec(
+                text(
+                    "INSERT INTO subjects (parent_id, name, sort_key, path, created_by) "
+                    "VALUES (:parent, :name, :key, '', :by) ON CONFLICT DO NOTHING"
+                ).bindparams(
+                    parent=parent.id if parent else None, name=name, key=key, by=created_by
+                )
+            )
+            found = (await session.exec(stmt)).first()
+            assert found is not None and found.id is not None
+            if not found.path:
+                found.path = f"{parent.path if parent else '/'}{found.id}/"
+                session.add(found)
+                await session.flush()
+        parent = found
+    assert parent is not None
+    return parent
+
+
+def subject_path(value: str) -> list[str]:
+    return [p for p in (" ".join(x.split()) for x in SUBJECT_PATH.split(value)) if p][:6]
+
+
+async def set_subjects(session: AsyncSession, document_id: int, subject_ids: list[int]) -> None:
+    await session.exec(
+        delete(DocumentSubject).where(col(DocumentSubject.document_id) == document_id)
+    )
+    for i, sid in enumerate(dict.fromkeys(subject_ids)):
+        if i >= MAX_SUBJECTS:
+            break
+        session.add(DocumentSubject(document_id=document_id, subject_id=sid, position=i))
+    await session.flush()
+
+
+async def subjects(session: AsyncSession, document_id: int) -> list[Subject]:
+    rows = await session.exec(
+        select(Subject)
+        .join(DocumentSubject, col(DocumentSubject.subject_id) == Subject.id)
+        .where(DocumentSubject.document_id == document_id)
+        .order_by(col(DocumentSubject.position))
+    )
+    return list(rows.all())
+
+
+def _text(meta: dict[str, Any], *keys: str, limit: int = 500) -> str:
+    for key in keys:
+        value = meta.get(key)
+        if isinstance(value, list):
+            value = "; ".join(str(v) for v in value if v)
+        if value:
+            return " ".join(str(value).split())[:limit]
+    return ""
+
+
+async def adopt_version(
+    session: AsyncSession, document: Document, version: DocumentVersion
+) -> None:
+    """`version` is (becoming) the current one, processed: the document is listed, with
+    its file type and language; the file's own metadata becomes the record unless a
+    librarian edited it."""
+    assert document.id is not None
+    document.kind = type_label(version.mime_type or "")
+    document.listed = True
+    if document.metadata_source != "edited":
+        meta = version.meta or {}
+        document.description = _text(meta, "description", "abstract", limit=5000)
+        document.publisher = _text(meta, "publisher", limit=300)
+        document.date_issued = _text(meta, "date", "created", "year", limit=40)
+        document.year = year_of(meta)
+        document.identifier = _text(meta, "identifier", "isbn", "doi")
+        document.rights = _text(meta, "rights", "license")
+        document.language = version.language or _text(meta, "language", limit=12)
+        await set_people(session, document.id, PersonRole.CREATOR, clean_names(meta.get("authors")))
+        await set_people(
+            session, document.id, PersonRole.CONTRIBUTOR, clean_names(meta.get("contributors"))
+        )
+        ids = []
+        for value in clean_names(meta.get("subjects"), MAX_SUBJECTS):
+            path = subject_path(value)
+            if path:
+                subject = await ensure_subject(session, path)
+                assert subject.id is not None
+                ids.append(subject.id)
+        await set_subjects(session, document.id, ids)
+        document.metadata_source = "extracted"
+    document.title_sort = sort_title(document.title)[:300]
+    session.add(document)
+    await session.flush()
+    await browse.refresh(session, [document.id])
+
+
+async def catalogue_existing(batch: int = 500) -> int:
+    """Give every processed document that has no catalogue record yet the one its file
+    carries (documents from before the catalogue existed); returns how many."""
+    from backend.db import session_scope
+
+    done = 0
+    while True:
+        async with session_scope() as session:
+            rows = (
+                await session.exec(
+                    select(Document, DocumentVersion)
+                    .join(DocumentVersion, col(DocumentVersion.id) == Document.current_version_id)
+                    .where(Document.metadata_source == "", DocumentVersion.status == "ready")
+                    .order_by(col(Document.id))
+                    .limit(batch)
+                )
+            ).all()
+            for document, version in rows:
+                await adopt_version(session, document, version)
+            await session.commit()
+        done += len(rows)
+        if len(rows) < batch:
+            return done
+
+
+# --- editing -----------------------------------------------------------------------------
+
+TEXT_FIELDS = {  # field -> (label, longest)
+    "title": ("Title", 500),
+    "description": ("Description", 5000),
+    "publisher": ("Publisher", 300),
+    "date_issued": ("Date", 40),
+    "language": ("Language", 12),
+    "identifier": ("Identifier", 500),
+    "source": ("Source", 500),
+    "relation": ("Relation", 500),
+    "coverage": ("Coverage", 500),
+    "rights": ("Rights", 500),
+}
+_DATE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01]))?)?$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z]{2,4})?$")
+
+
+@dataclass
+class Record:
+    """A document's catalogue record as the edit form shows and sends it."""
+
+    title: str = ""
+    description: str = ""
+    publisher: str = ""
+    date_issued: str = ""
+    language: str = ""
+    identifier: str = ""
+    source: str = ""
+    relation: str = ""
+    coverage: str = ""
+    rights: str = ""
+    creators: list[str] = field(default_factory=list)
+    contributors: list[str] = field(default_factory=list)
+    subject_ids: list[int] = field(default_factory=list)
+
+
+async def record_of(session: AsyncSession, document: Document) -> Record:
+    assert document.id is not None
+    return Record(
+        **{name: getattr(document, name) for name in TEXT_FIELDS},
+        creators=await people(session, document.id, PersonRole.CREATOR),
+        contributors=await people(session, document.id, PersonRole.CONTRIBUTOR),
+        subject_ids=[s.id for s in await subjects(session, document.id) if s.id is not None],
+    )
+
+
+def validate(record: Record) -> tuple[Record, dict[str, str]]:
+    """The record tidied (spaces collapsed), and a message per field that is wrong."""
+    errors: dict[str, str] = {}
+    tidy = Record()
+    for name, (label, longest) in TEXT_FIELDS.items():
+        value = str(getattr(record, name) or "")
+        value = value.strip() if name == "description" else " ".join(value.split())
+        if len(value) > longest:
+            errors[name] = f"{label} must be at most {longest} characters long."
+        setattr(tidy, name, value)
+    if not tidy.title:
+        errors["title"] = "A document needs a title."
+    if tidy.date_issued and not _DATE.match(tidy.date_issued):
+        errors["date_issued"] = "Write the date as YYYY, YYYY-MM or YYYY-MM-DD."
+    if tidy.language and not _LANGUAGE.match(tidy.language):
+        errors["language"] = "Use a language code such as en, fr or de."
+    for name in ("creators", "contributors"):
+        names = [" ".join(str(n).split()) for n in getattr(record, name)]
+        names = [n for n in names if n]
+        if any(len(n) > 200 for n in names):
+            errors[name] = "A name must be at most 200 characters long."
+        if len(names) > MAX_PEOPLE:
+            errors[name] = f"At most {MAX_PEOPLE} names."
+        setattr(tidy, name, clean_names(names))
+    tidy.subject_ids = list(dict.fromkeys(int(i) for i in record.subject_ids))
+    if len(tidy.subject_ids) > MAX_SUBJECTS:
+        errors["subject_ids"] = f"At most {MAX_SUBJECTS} subjects."
+    return tidy, errors
+
+
+async def update(
+    *, session: AsyncSession, actor: User | None, document_id: int, record: Record
+) -> dict[str, list[Any]]:
+    """A curator's edit of the record. Every changed field goes into the audit log (from
+    what to what); returns those changes (empty when nothing changed)."""
+    from backend.documents import repository
+    from backend.documents.service import require_curator
+
+    found = await repository.visible_document(session, actor, document_id)
+    if found is None:
+        raise NotFound("No such document.")
+    document, collection = found
+    assert document.id is not None and collection.id is not None
+    await require_curator(session=session, actor=actor, collection_id=collection.id)
+    assert actor is not None
+    tidy, errors = validate(record)
+    if errors:
+        raise InvalidRecord(errors)
+    known = (await session.exec(select(Subject).where(col(Subject.id).in_(tidy.subject_ids)))).all()
+    names = {s.id: s.name for s in known}
+    if missing := [i for i in tidy.subject_ids if i not in names]:
+        raise InvalidRecord({"subject_ids": f"No such subject: {missing[0]}."})
+    before = await record_of(session, document)
+    old_subjects = [s.name for s in await subjects(session, document.id)]
+    changes: dict[str, list[Any]] = {}
+    for name in TEXT_FIELDS:
+        if getattr(before, name) != getattr(tidy, name):
+            changes[name] = [getattr(before, name), getattr(tidy, name)]
+            setattr(document, name, getattr(tidy, name))
+    for name, role in (("creators", PersonRole.CREATOR), ("contributors", PersonRole.CONTRIBUTOR)):
+        if getattr(before, name) != getattr(tidy, name):
+            changes[name] = [getattr(before, name), getattr(tidy, name)]
+            await set_people(session, document.id, role, getattr(tidy, name))
+    if before.subject_ids != tidy.subject_ids:
+        changes["subjects"] = [old_subjects, [names[i] for i in tidy.subject_ids]]
+        await set_subjects(session, document.id, tidy.subject_ids)
+    if not changes:
+        return changes
+    if "date_issued" in changes:
+        m = _DATE.match(tidy.date_issued)
+        document.year = int(m.group(1)) if m else None
+    document.metadata_source = "edited"
+    document.title_sort = sort_title(document.title)[:300]
+    document.updated_at = utcnow()
+    session.add(document)
+    session.add(
+        AuditEntry(
+            document_id=document.id,
+            collection_id=collection.id,
+            actor_id=actor.id,
+            actor_name=actor.display_name or actor.email,
+            action="edit",
+            changes=changes,
+        )
+    )
+    await session.flush()
+    await browse.refresh(session, [document.id])
+    await indexer.changed(session, document.id)
+    return changes
+
+
+class InvalidRecord(InvalidInput):
+    """The form's fields that are wrong, each with its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors
+
+
+async def history(
+    *, session: AsyncSession, actor: User | None, document_id: int
+) -> list[AuditEntry]:
+    """The document's audit log, newest first, for anyone who may see the document."""
+    from backend.documents import repository
+
+    if await repository.visible_document(session, actor, document_id) is None:
+        raise NotFound("No such document.")
+    rows = await session.exec(
+        select(AuditEntry)
+        .where(AuditEntry.document_id == document_id)
+        .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+    )
+    return list(rows.all())
+
+
+async def add_subject(
+    *, session: AsyncSession, actor: User | None, name: str, parent_id: int | None = None
+) -> Subject:
+    """Extend the controlled list (librarians and admins)."""
+    user = require_staff(actor)
+    name = " ".join(name.split())
+    if not name or len(name) > 200:
+        raise InvalidInput("A subject needs a name of at most 200 characters.")
+    path: list[str] = []
+    if parent_id is not None:
+        parent = await session.get(Subject, parent_id)
+        if parent is None:
+            raise NotFound("No such parent subject.")
+        path = [n for _, n in await browse.subject_trail(session, parent_id)]
+    return await ensure_subject(session, [*path, name], created_by=user.id)
+
+
+async def subject_choices(session: AsyncSession, text_typed: str, limit: int = 20) -> list[Subject]:
+    """Subjects of the controlled list whose name starts with, or has a word starting
+    with, what was typed (for the edit form)."""
+    typed = fold(" ".join(text_typed.split()))
+    if not typed:
+        return []
+    rows = await session.exec(
+        select(Subject)
+        .where(
+            col(Subject.sort_key).startswith(typed) | col(Subject.sort_key).contains(" " + typed)
+        )
+        .order_by(col(Subject.sort_key))
+        .limit(limit)
+    )
+    return list(rows.all())
