@@ -61,11 +61,14 @@ async def bulk_load(
     collection_name: str = "Bench",
     engine: "AsyncEngine | None" = None,
     public: bool = True,
+    catalogue: bool = False,
 ) -> list[int]:
     """Insert ready documents straight into PostgreSQL (no files, no pipeline), fast.
 
     Each record: title, text, and optionally authors, subjects, description, year,
-    language, mime. Returns the new document ids in the order of `records`.
+    language, mime. Returns the new document ids in the order of `records`. With
+    `catalogue`, each document also gets its catalogue record (as the pipeline would give
+    it: creators, subjects in the tree, year, language, type) and its browse entries.
     """
     import json
 
@@ -146,6 +149,8 @@ async def bulk_load(
                 " WHERE v.document_id = d.id AND d.collection_id = %s",
                 (cid,),
             )
+            if catalogue:
+                await _catalogue(cur, cid, doc_ids, records)
             # As every change does, tell the search indexer.
             await cur.execute(
                 "INSERT INTO search_outbox (document_id, created_at)"
@@ -153,6 +158,80 @@ async def bulk_load(
                 (cid,),
             )
     return doc_ids
+
+
+async def _catalogue(cur, collection_id: int, doc_ids: list[int], records: list[dict]) -> None:  # type: ignore[no-untyped-def, type-arg]
+    """What `backend.documents.metadata.adopt_version` writes, in bulk: COPY instead of a
+    statement per row, the browse entries by one INSERT with the count trigger off, then
+    the counts made once from the entries."""
+    from functools import lru_cache
+
+    from backend.browse.service import ENTRIES_SQL
+    from backend.documents.metadata import clean_names, person_key, sort_name, subject_path
+    from backend.search.engine import fold, sort_title
+
+    named = lru_cache(maxsize=None)(lambda n: (sort_name(n)[:200], person_key(n)))
+    subject_ids: dict[tuple[str, ...], int] = {}
+
+    async def subject(path: tuple[str, ...]) -> int:
+        if path in subject_ids:
+            return subject_ids[path]
+        parent = await subject(path[:-1]) if len(path) > 1 else None
+        await cur.execute(
+            "INSERT INTO subjects (parent_id, name, sort_key, path) VALUES (%s, %s, %s, '')"
+            " ON CONFLICT (parent_id, sort_key) DO UPDATE SET name = EXCLUDED.name"
+            " RETURNING id",
+            (parent, path[-1][:200], fold(path[-1])[:200]),
+        )
+        sid = (await cur.fetchone())[0]
+        await cur.execute(
+            "UPDATE subjects SET path = coalesce((SELECT path FROM subjects WHERE id = %s), '/')"
+            " || id || '/' WHERE id = %s",
+            (parent, sid),
+        )
+        subject_ids[path] = sid
+        return sid
+
+    rows_people, rows_subjects = [], []
+    for did, r in zip(doc_ids, records, strict=True):
+        for i, name in enumerate(clean_names(r.get("authors"))):
+            rows_people.append((did, "creator", i, name, *named(name)))
+        seen: set[int] = set()
+        for value in clean_names(r.get("subjects")):
+            path = tuple(subject_path(value))
+            if path:
+                sid = await subject(path)
+                if sid not in seen:
+                    rows_subjects.append((did, sid, len(seen)))
+                    seen.add(sid)
+    await cur.execute(
+        "CREATE TEMP TABLE bulk_record (id int, title_sort text, year int, language text)"
+        " ON COMMIT DROP"
+    )
+    async with cur.copy("COPY bulk_record FROM STDIN") as copy:
+        for did, r in zip(doc_ids, records, strict=True):
+            year = r.get("year") if isinstance(r.get("year"), int) else None
+            title = r["title"][:500] or "(untitled)"
+            await copy.write_row((did, sort_title(title)[:300], year, r.get("language", "")))
+    await cur.execute(
+        "UPDATE documents d SET title_sort = b.title_sort, year = b.year,"
+        " language = b.language, kind = 'text', listed = true, metadata_source = 'extracted',"
+        " date_issued = coalesce(b.year::text, '') FROM bulk_record b WHERE b.id = d.id"
+    )
+    async with cur.copy(
+        "COPY document_people (document_id, role, position, name, sort_name, sort_key) FROM STDIN"
+    ) as copy:
+        for row in rows_people:
+            await copy.write_row(row)
+    async with cur.copy(
+        "COPY document_subjects (document_id, subject_id, position) FROM STDIN"
+    ) as copy:
+        for row in rows_subjects:
+            await copy.write_row(row)
+    await cur.execute("SET LOCAL session_replication_role = replica")  # no count trigger
+    await cur.execute(ENTRIES_SQL.replace(":ids", "%(ids)s"), {"ids": doc_ids})
+    await cur.execute("SET LOCAL session_replication_role = origin")
+    await cur.execute("SELECT browse_recount()")
 
 
 BULK = CORPUS / "bulk"
@@ -203,7 +282,8 @@ def bulk_records(which: tuple[str, ...] = ("goodbooks", "debian", "pypi")) -> It
                     "title": f"{r['package']}: {r['title']}",
                     "text": r.get("text") or "",
                     "authors": [r["author"]] if r.get("author") else [],
-                    "subjects": [r["section"]] if r.get("section") else [],
+                    # "game::strategy": a branch of the subject tree
+                    "subjects": [r["section"], *r.get("tags", [])] if r.get("section") else [],
                     "language": "en",
                 }
     if "pypi" in which:

@@ -1,7 +1,7 @@
 """The browse classifiers' tables: every listed document's place in each classifier, and
 counts per collection kept by a trigger, so a page of any list is an index range scan."""
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, text
 from sqlmodel import Field, SQLModel
 
 
@@ -12,6 +12,13 @@ class BrowseEntry(SQLModel, table=True):
     __table_args__ = (
         Index("ix_browse_entries_list", "facet", "key", "sort_key", "document_id"),
         Index("ix_browse_entries_document", "document_id"),
+        # All titles A to Z, across letters.
+        Index(
+            "ix_browse_entries_titles",
+            "sort_key",
+            "document_id",
+            postgresql_where=text("facet = 'title'"),
+        ),
     )
 
     facet: str = Field(sa_column=Column(String(12), primary_key=True))

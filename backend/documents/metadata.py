@@ -31,8 +31,9 @@ from backend.users.models import User
 
 MAX_PEOPLE = 50
 MAX_SUBJECTS = 50
-# "Aeronautics -- Research", "Science > Physics", "devel/python": a path in the subject tree.
-SUBJECT_PATH = re.compile(r"\s+--\s+|\s*>\s*|\s*/\s*")
+# "Aeronautics -- Research", "Science > Physics", "devel/python", "game::strategy": a
+# path in the subject tree.
+SUBJECT_PATH = re.compile(r"\s+--\s+|\s*>\s*|\s*/\s*|::")
 _ORGANISATION = re.compile(
     r"\b(team|group|society|association|university|universit[éeä]|project|inc|ltd|llc|gmbh|"
     r"foundation|committee|council|institute|press|maintainers|developers|department|"

@@ -104,6 +104,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('facet', 'key', 'document_id')
     )
     op.create_index('ix_browse_entries_document', 'browse_entries', ['document_id'], unique=False)
+    op.create_index('ix_browse_entries_titles', 'browse_entries', ['sort_key', 'document_id'], unique=False, postgresql_where=sa.text("facet = 'title'"))
     op.create_index('ix_browse_entries_list', 'browse_entries', ['facet', 'key', 'sort_key', 'document_id'], unique=False)
     op.create_table('document_people',
     sa.Column('document_id', sa.Integer(), nullable=False),
@@ -173,6 +174,7 @@ def downgrade() -> None:
     op.drop_index('ix_document_people_sort_key', table_name='document_people')
     op.drop_table('document_people')
     op.drop_index('ix_browse_entries_list', table_name='browse_entries')
+    op.drop_index('ix_browse_entries_titles', table_name='browse_entries', postgresql_where=sa.text("facet = 'title'"))
     op.drop_index('ix_browse_entries_document', table_name='browse_entries')
     op.drop_table('browse_entries')
     op.drop_table('browse_counts')
