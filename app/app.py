@@ -7,12 +7,13 @@ import reflex as rx
 
 from app import routes
 from app.layout import shell
-from app.pages import account, admin, auth, collections, documents, errors, home, search
+from app.pages import account, admin, auth, browse, collections, documents, errors, home, search
 from backend.api.routes import create_api
 from backend.logging_setup import configure_logging
 from state.account import AccountState
 from state.admin import UsersState
 from state.auth import ForgotState, LoginState, RegisterState, ResetState
+from state.browse import BrowseState
 from state.collections import CollectionsState, CollectionState
 from state.documents import DocumentState
 from state.search import SearchState
@@ -28,6 +29,7 @@ app = rx.App(
 PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
     (routes.HOME, home.home, "Library", [CollectionsState.load]),
     (routes.SEARCH, search.search, "Search", [SearchState.load]),
+    (routes.BROWSE, browse.browse, "Browse", [BrowseState.load]),
     (routes.LOGIN, auth.login, "Log in", [LoginState.load]),
     (routes.REGISTER, auth.register, "Register", [RegisterState.load]),
     (routes.FORGOT, auth.forgot, "Forgot password", [ForgotState.load]),

@@ -2,6 +2,7 @@
 
 HOME = "/"
 SEARCH = "/search"
+BROWSE = "/browse"
 LOGIN = "/login"
 LOGOUT = "/logout"
 REGISTER = "/register"

@@ -36,10 +36,14 @@ SELECT facet, key, id, label, title_sort || ' ', collection_id FROM (
            '' AS label, d.id, d.title_sort, d.collection_id
     FROM documents d WHERE d.id = ANY(:ids) AND d.listed
   UNION ALL
-    SELECT 'year', lpad(d.year::text, 4, '0'), d.year::text, d.id, d.title_sort, d.collection_id
+    SELECT 'year', to_char(d.year + 10000, 'FM00000'),
+           CASE WHEN d.year < 0 THEN -d.year || ' BC' ELSE d.year::text END,
+           d.id, d.title_sort, d.collection_id
     FROM documents d WHERE d.id = ANY(:ids) AND d.listed AND d.year IS NOT NULL
   UNION ALL
-    SELECT 'decade', lpad((d.year / 10 * 10)::text, 4, '0'), (d.year / 10 * 10)::text || 's',
+    SELECT 'decade', to_char(floor(d.year / 10.0) * 10 + 10000, 'FM00000'),
+           CASE WHEN d.year < 0 THEN -(floor(d.year / 10.0) * 10)::int || 's BC'
+                ELSE (d.year / 10 * 10)::text || 's' END,
            d.id, d.title_sort, d.collection_id
     FROM documents d WHERE d.id = ANY(:ids) AND d.listed AND d.year IS NOT NULL
   UNION ALL
@@ -75,6 +79,22 @@ async def refresh(session: AsyncSession, document_ids: list[int]) -> None:
         text("DELETE FROM browse_entries WHERE document_id = ANY(:ids)").bindparams(ids=ids)
     )
     await session.exec(text(ENTRIES_SQL).bindparams(ids=ids))
+
+
+def year_key(year: int) -> str:
+    """The key of a year (and of a decade, its first year): numbers offset to sort as
+    text, years before the common era first."""
+    return f"{year + 10_000:05d}"
+
+
+def decade_years(decade_key: str) -> tuple[str, str]:
+    """The first and last year keys of a decade."""
+    start = int(decade_key)
+    return f"{start:05d}", f"{start + 9:05d}"
+
+
+def decade_of(year_key_: str) -> str:
+    return f"{int(year_key_) // 10 * 10:05d}"
 
 
 @dataclass(frozen=True)
@@ -146,7 +166,7 @@ async def keys(
 ) -> KeyPage:
     """One page of a classifier's keys with their counts, in key order, from a keyset
     position (`after` a key, or `before` one for the page before); `low`..`high` narrows
-    the keys (the years of a decade: "1950".."1959")."""
+    the keys (the years of a decade: `decade_years`)."""
     _check(classifier, limit)
     ids = await scope(session, actor, collection_id)
     where = ["facet = :facet"]

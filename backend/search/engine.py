@@ -43,6 +43,7 @@ LEADING_ARTICLES = ("the ", "a ", "an ", "le ", "la ", "les ", "l'", "der ", "di
 # The Snowball project's English stop words: dropped from a query of words written side
 # by side (never from a "phrase"), so "what is known about X" searches for X.
 _NUMBER = re.compile(r"\d+")
+_LEADING_MARKS = re.compile(r"^[\W_]+")
 ENGLISH_STOPWORDS = frozenset(
     """i me my myself we our ours ourselves you your yours yourself yourselves he him his
     himself she her hers herself it its itself they them their theirs themselves what which
@@ -153,9 +154,10 @@ def fold(text: str) -> str:
 
 
 def sort_title(title: str) -> str:
-    """Titles sort without case, accents or a leading article, and numbers by value
-    ("volume 2" before "volume 10")."""
+    """Titles sort without case, accents, leading quotes and marks or a leading article,
+    and numbers by value ("volume 2" before "volume 10")."""
     key = " ".join(fold(title).split())
+    key = _LEADING_MARKS.sub("", key) or key  # '"Salem's Lot", "#1 Bestseller"
     for article in LEADING_ARTICLES:
         if key.startswith(article) and len(key) > len(article):
             key = key[len(article) :]

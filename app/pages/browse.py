@@ -1,0 +1,169 @@
+import reflex as rx
+
+from state.browse import BrowseState
+
+
+def _tabs() -> rx.Component:
+    return rx.hstack(
+        rx.foreach(
+            BrowseState.tabs,
+            lambda t: rx.link(
+                rx.button(
+                    t.label,
+                    variant=rx.cond(t.current, "solid", "soft"),
+                    size="2",
+                ),
+                href=t.url,
+                aria_current=rx.cond(t.current, "page", "false"),
+            ),
+        ),
+        wrap="wrap",
+        spacing="2",
+        as_="nav",
+        aria_label="Browse by",
+        id="browse-tabs",
+    )
+
+
+def _trail() -> rx.Component:
+    return rx.cond(
+        BrowseState.trail.length() > 0,
+        rx.hstack(
+            rx.foreach(
+                BrowseState.trail,
+                lambda t: rx.hstack(rx.link(t.label, href=t.url), rx.text("›"), spacing="1"),
+            ),
+            spacing="1",
+            wrap="wrap",
+            as_="nav",
+            aria_label="Breadcrumbs",
+            id="browse-trail",
+        ),
+    )
+
+
+def _letters() -> rx.Component:
+    return rx.cond(
+        BrowseState.letters.length() > 0,
+        rx.hstack(
+            rx.foreach(
+                BrowseState.letters,
+                lambda k: rx.link(
+                    rx.badge(
+                        k.label,
+                        variant=rx.cond(k.current, "solid", "soft"),
+                        size="2",
+                        title=k.count.to_string() + " titles",
+                    ),
+                    href=k.url,
+                    aria_label=k.label + ": " + k.count.to_string() + " titles",
+                ),
+            ),
+            wrap="wrap",
+            spacing="1",
+            as_="nav",
+            aria_label="Titles by first letter",
+            id="browse-letters",
+        ),
+    )
+
+
+def _entries() -> rx.Component:
+    return rx.cond(
+        BrowseState.entries.length() > 0,
+        rx.vstack(
+            rx.heading(BrowseState.entries_heading, size="3", as_="h2"),
+            rx.el.ul(
+                rx.foreach(
+                    BrowseState.entries,
+                    lambda e: rx.el.li(
+                        rx.link(e.label, href=e.url),
+                        rx.text(" (" + e.count.to_string() + ")", as_="span", color_scheme="gray"),
+                        class_name="browse-entry",
+                    ),
+                ),
+                class_name="browse-entries",
+            ),
+            width="100%",
+            spacing="2",
+        ),
+    )
+
+
+def _rows() -> rx.Component:
+    return rx.cond(
+        BrowseState.rows.length() > 0,
+        rx.el.ol(
+            rx.foreach(
+                BrowseState.rows,
+                lambda r: rx.el.li(
+                    rx.link(r.title, href="/documents/" + r.id.to_string(), weight="medium"),
+                    rx.text(
+                        rx.cond(r.authors != "", r.authors, ""),
+                        rx.cond((r.authors != "") & (r.year != ""), " · ", ""),
+                        r.year,
+                        rx.cond(r.kind != "", " · " + r.kind, ""),
+                        size="2",
+                        color_scheme="gray",
+                    ),
+                    class_name="browse-document",
+                ),
+            ),
+            class_name="browse-documents",
+        ),
+    )
+
+
+def _pager() -> rx.Component:
+    return rx.hstack(
+        rx.cond(
+            BrowseState.prev_url != "",
+            rx.link(rx.button("← Previous", variant="soft"), href=BrowseState.prev_url),
+        ),
+        rx.cond(
+            BrowseState.next_url != "",
+            rx.link(rx.button("Next →", variant="soft"), href=BrowseState.next_url),
+        ),
+        spacing="3",
+        id="browse-pager",
+    )
+
+
+def browse() -> rx.Component:
+    return rx.vstack(
+        rx.heading(
+            rx.cond(
+                BrowseState.collection_name != "",
+                "Browse " + BrowseState.collection_name,
+                "Browse the library",
+            ),
+            size="7",
+        ),
+        _tabs(),
+        rx.cond(
+            BrowseState.error != "",
+            rx.callout(BrowseState.error, icon="triangle_alert", color_scheme="red"),
+            rx.vstack(
+                _letters(),
+                _trail(),
+                rx.cond(
+                    BrowseState.heading != "",
+                    rx.heading(BrowseState.heading, size="5", as_="h2", id="browse-heading"),
+                ),
+                _entries(),
+                _rows(),
+                rx.cond(
+                    BrowseState.loaded
+                    & (BrowseState.entries.length() == 0)
+                    & (BrowseState.rows.length() == 0),
+                    rx.text("Nothing to show here yet.", color_scheme="gray", id="browse-empty"),
+                ),
+                _pager(),
+                spacing="4",
+                width="100%",
+            ),
+        ),
+        spacing="4",
+        width="100%",
+        id="browse",
+    )

@@ -1,0 +1,226 @@
+"""The browse page: the URL says which classifier, which entry and where in the list, so
+every page can be linked to and the back button works."""
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode
+
+import reflex as rx
+
+from backend.browse import service as browse
+from backend.collections import service as collections
+from backend.errors import LibraryError
+from state.session import acting
+
+TABS = [
+    ("title", "Titles A–Z"),
+    ("author", "Authors"),
+    ("subject", "Subjects"),
+    ("date", "Dates"),
+    ("type", "Types"),
+    ("language", "Languages"),
+]
+LANGUAGE_NAMES = {
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+    "ru": "Russian",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ar": "Arabic",
+    "el": "Greek",
+    "la": "Latin",
+    "sv": "Swedish",
+    "no": "Norwegian",
+    "da": "Danish",
+    "fi": "Finnish",
+    "pl": "Polish",
+    "tr": "Turkish",
+}
+
+
+@dataclass
+class Link:
+    label: str
+    url: str
+    count: int = 0
+    current: bool = False
+
+
+@dataclass
+class Row:
+    id: int
+    title: str
+    authors: str
+    year: str
+    kind: str
+
+
+def browse_url(collection: str = "", **params: str | int | None) -> str:
+    query = [(k, str(v)) for k, v in params.items() if v not in (None, "")]
+    if collection:
+        query.append(("in", collection))
+    return "/browse" + ("?" + urlencode(query) if query else "")
+
+
+def _label(classifier: str, label: str) -> str:
+    if classifier == "language":
+        return LANGUAGE_NAMES.get(label, label)
+    return label
+
+
+class BrowseState(rx.State):
+    by: str = "title"
+    key: str = ""
+    heading: str = ""
+    collection_name: str = ""
+    collection_slug: str = ""
+    tabs: list[Link] = []
+    trail: list[Link] = []
+    letters: list[Link] = []
+    entries: list[Link] = []
+    entries_heading: str = ""
+    rows: list[Row] = []
+    next_url: str = ""
+    prev_url: str = ""
+    error: str = ""
+    loaded: bool = False
+
+    @rx.event
+    async def load(self) -> None:
+        params = {k: v[-1] for k, v in parse_qs(self.router.url.query).items()}
+        by = params.get("by", "title")
+        self.by = by if by in dict(TABS) else "title"
+        self.key = params.get("key", "")
+        self.collection_slug = params.get("in", "")
+        self.error = ""
+        self.trail, self.letters, self.entries, self.rows = [], [], [], []
+        self.entries_heading = self.heading = ""
+        self.next_url = self.prev_url = ""
+        self.tabs = [
+            Link(label, browse_url(self.collection_slug, by=name), current=name == self.by)
+            for name, label in TABS
+        ]
+        try:
+            async with acting(self) as (session, actor):
+                collection_id = None
+                self.collection_name = ""
+                if self.collection_slug:
+                    found = await collections.get_by_slug(
+                        session=session, actor=actor, slug=self.collection_slug
+                    )
+                    collection_id, self.collection_name = found.id, found.name
+                await self._fill(session, actor, collection_id, params)
+        except LibraryError as exc:
+            self.error = str(exc)
+        self.loaded = True
+
+    def _url(self, **params: str | int | None) -> str:
+        return browse_url(self.collection_slug, by=self.by, **params)
+
+    async def _fill(self, session, actor, collection_id, params) -> None:  # type: ignore[no-untyped-def]
+        after, before = params.get("after"), params.get("before")
+        scope = {"session": session, "actor": actor, "collection_id": collection_id}
+        if self.by == "title":
+            letters = await browse.keys(classifier="title", **scope)
+            self.letters = [
+                Link(k.key, self._url(key=k.key), k.count, k.key == self.key) for k in letters.keys
+            ]
+            self.heading = f"Titles beginning with {self.key}" if self.key else "All titles, A to Z"
+            await self._documents("title", self.key or None, after, before, scope)
+        elif self.by == "subject":
+            await self._subject(params, scope)
+        elif self.by == "date":
+            await self._date(params, scope)
+        elif self.key:
+            self.heading = _label(self.by, self._key_label(params))
+            self.trail = [Link(dict(TABS)[self.by], self._url())]
+            await self._documents(self.by, self.key, after, before, scope)
+        else:
+            await self._keys(self.by, after, before, scope)
+
+    def _key_label(self, params: dict[str, str]) -> str:
+        return params.get("label") or self.key
+
+    async def _keys(self, classifier, after, before, scope, **narrow) -> None:  # type: ignore[no-untyped-def]
+        page = await browse.keys(
+            classifier=classifier, after=after, before=before, **narrow, **scope
+        )
+        self.entries = [
+            Link(_label(classifier, k.label), self._entry_url(classifier, k), k.count)
+            for k in page.keys
+        ]
+        self.entries_heading = self.entries_heading or dict(TABS).get(classifier, "")
+        if page.next_after:
+            self.next_url = self._url(after=page.next_after)
+        if page.prev_before:
+            self.prev_url = self._url(before=page.prev_before)
+
+    def _entry_url(self, classifier: str, k: browse.Key) -> str:
+        if classifier == "year":
+            return self._url(year=k.key, label=k.label)
+        # Keys are sort keys ("smith, john", "11950"): the heading shows the label.
+        return self._url(key=k.key, label=k.label if k.label != k.key else None)
+
+    async def _documents(self, classifier, key, after, before, scope) -> None:  # type: ignore[no-untyped-def]
+        page = await browse.documents(
+            classifier=classifier, key=key, after=after, before=before, **scope
+        )
+        self.rows = [
+            Row(d.id, d.title, d.authors, str(d.year or ""), d.kind) for d in page.documents
+        ]
+        here = {"key": self.key or None}
+        if self.by == "date" and classifier == "year":
+            here["year"] = key
+        if page.next_after:
+            self.next_url = self._url(after=page.next_after, **here)
+        if page.prev_before:
+            self.prev_url = self._url(before=page.prev_before, **here)
+
+    async def _subject(self, params, scope) -> None:  # type: ignore[no-untyped-def]
+        parent = int(self.key) if self.key.isdigit() else None
+        if parent is not None:
+            self.trail = [Link("Subjects", self._url())]
+            for sid, name in await browse.subject_trail(scope["session"], parent):
+                self.trail.append(Link(name, self._url(key=sid)))
+            self.heading = self.trail[-1].label
+            self.trail = self.trail[:-1]
+        children, following = await browse.subject_children(
+            parent_id=parent, after=params.get("more"), **scope
+        )
+        self.entries = [Link(n.name, self._url(key=n.id), n.count) for n in children]
+        self.entries_heading = "Narrower subjects" if parent is not None else "Subjects"
+        if following:
+            self.next_url = self._url(key=self.key or None, more=following)
+        if parent is not None:
+            await self._documents(
+                "subject", str(parent), params.get("after"), params.get("before"), scope
+            )
+
+    async def _date(self, params, scope) -> None:  # type: ignore[no-untyped-def]
+        after, before = params.get("after"), params.get("before")
+        year = params.get("year", "")
+        self.trail = [Link("Dates", self._url())]
+        if year.isdigit():
+            decade = browse.decade_of(year)
+            rows = await browse.keys(
+                classifier="decade", after=f"{int(decade) - 1:05d}", limit=1, **scope
+            )
+            label = rows.keys[0].label if rows.keys and rows.keys[0].key == decade else decade
+            self.trail.append(Link(label, self._url(key=decade)))
+            self.heading = params.get("label", year)
+            await self._documents("year", year, after, before, scope)
+        elif self.key.isdigit():
+            low, high = browse.decade_years(self.key)
+            self.heading = params.get("label", self.key)
+            self.entries_heading = "Years"
+            await self._keys("year", None, None, scope, low=low, high=high)
+            self.next_url = self.prev_url = ""
+            await self._documents("decade", self.key, after, before, scope)
+        else:
+            self.trail = []
+            self.entries_heading = "Decades"
+            await self._keys("decade", after, before, scope)
