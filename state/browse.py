@@ -54,9 +54,7 @@ class Link:
 class Row:
     id: int
     title: str
-    authors: str
-    year: str
-    kind: str
+    details: str  # authors · year · type
 
 
 def browse_url(collection: str = "", **params: str | int | None) -> str:
@@ -72,6 +70,12 @@ def _label(classifier: str, label: str) -> str:
     return label
 
 
+def _year(year: int | None) -> str:
+    if year is None:
+        return ""
+    return f"{-year} BC" if year < 0 else str(year)
+
+
 class BrowseState(rx.State):
     by: str = "title"
     key: str = ""
@@ -84,6 +88,7 @@ class BrowseState(rx.State):
     entries: list[Link] = []
     entries_heading: str = ""
     rows: list[Row] = []
+    rows_heading: str = ""
     next_url: str = ""
     prev_url: str = ""
     error: str = ""
@@ -98,7 +103,7 @@ class BrowseState(rx.State):
         self.collection_slug = params.get("in", "")
         self.error = ""
         self.trail, self.letters, self.entries, self.rows = [], [], [], []
-        self.entries_heading = self.heading = ""
+        self.entries_heading = self.heading = self.rows_heading = ""
         self.next_url = self.prev_url = ""
         self.tabs = [
             Link(label, browse_url(self.collection_slug, by=name), current=name == self.by)
@@ -170,7 +175,8 @@ class BrowseState(rx.State):
             classifier=classifier, key=key, after=after, before=before, **scope
         )
         self.rows = [
-            Row(d.id, d.title, d.authors, str(d.year or ""), d.kind) for d in page.documents
+            Row(d.id, d.title, " · ".join(x for x in (d.authors, _year(d.year), d.kind) if x))
+            for d in page.documents
         ]
         here = {"key": self.key or None}
         if self.by == "date" and classifier == "year":
@@ -196,6 +202,7 @@ class BrowseState(rx.State):
         if following:
             self.next_url = self._url(key=self.key or None, more=following)
         if parent is not None:
+            self.rows_heading = "Documents"
             await self._documents(
                 "subject", str(parent), params.get("after"), params.get("before"), scope
             )
@@ -219,6 +226,7 @@ class BrowseState(rx.State):
             self.entries_heading = "Years"
             await self._keys("year", None, None, scope, low=low, high=high)
             self.next_url = self.prev_url = ""
+            self.rows_heading = "Documents"
             await self._documents("decade", self.key, after, before, scope)
         else:
             self.trail = []

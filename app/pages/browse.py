@@ -4,22 +4,23 @@ from state.browse import BrowseState
 
 
 def _tabs() -> rx.Component:
-    return rx.hstack(
-        rx.foreach(
-            BrowseState.tabs,
-            lambda t: rx.link(
-                rx.button(
-                    t.label,
-                    variant=rx.cond(t.current, "solid", "soft"),
-                    size="2",
+    return rx.el.nav(
+        rx.hstack(
+            rx.foreach(
+                BrowseState.tabs,
+                lambda t: rx.link(
+                    rx.button(
+                        t.label,
+                        variant=rx.cond(t.current, "solid", "soft"),
+                        size="2",
+                    ),
+                    href=t.url,
+                    aria_current=rx.cond(t.current, "page", "false"),
                 ),
-                href=t.url,
-                aria_current=rx.cond(t.current, "page", "false"),
             ),
+            wrap="wrap",
+            spacing="2",
         ),
-        wrap="wrap",
-        spacing="2",
-        as_="nav",
         aria_label="Browse by",
         id="browse-tabs",
     )
@@ -28,14 +29,15 @@ def _tabs() -> rx.Component:
 def _trail() -> rx.Component:
     return rx.cond(
         BrowseState.trail.length() > 0,
-        rx.hstack(
-            rx.foreach(
-                BrowseState.trail,
-                lambda t: rx.hstack(rx.link(t.label, href=t.url), rx.text("›"), spacing="1"),
+        rx.el.nav(
+            rx.hstack(
+                rx.foreach(
+                    BrowseState.trail,
+                    lambda t: rx.hstack(rx.link(t.label, href=t.url), rx.text("›"), spacing="1"),
+                ),
+                spacing="1",
+                wrap="wrap",
             ),
-            spacing="1",
-            wrap="wrap",
-            as_="nav",
             aria_label="Breadcrumbs",
             id="browse-trail",
         ),
@@ -45,23 +47,27 @@ def _trail() -> rx.Component:
 def _letters() -> rx.Component:
     return rx.cond(
         BrowseState.letters.length() > 0,
-        rx.hstack(
-            rx.foreach(
-                BrowseState.letters,
-                lambda k: rx.link(
-                    rx.badge(
-                        k.label,
-                        variant=rx.cond(k.current, "solid", "soft"),
-                        size="2",
-                        title=k.count.to_string() + " titles",
+        rx.el.nav(
+            rx.hstack(
+                rx.foreach(
+                    BrowseState.letters,
+                    lambda k: rx.link(
+                        rx.badge(
+                            k.label,
+                            variant=rx.cond(k.current, "solid", "soft"),
+                            size="2",
+                            title=k.count.to_string() + rx.cond(k.count == 1, " title", " titles"),
+                        ),
+                        href=k.url,
+                        aria_label=k.label
+                        + ": "
+                        + k.count.to_string()
+                        + rx.cond(k.count == 1, " title", " titles"),
                     ),
-                    href=k.url,
-                    aria_label=k.label + ": " + k.count.to_string() + " titles",
                 ),
+                wrap="wrap",
+                spacing="1",
             ),
-            wrap="wrap",
-            spacing="1",
-            as_="nav",
             aria_label="Titles by first letter",
             id="browse-letters",
         ),
@@ -93,24 +99,29 @@ def _entries() -> rx.Component:
 def _rows() -> rx.Component:
     return rx.cond(
         BrowseState.rows.length() > 0,
-        rx.el.ol(
-            rx.foreach(
-                BrowseState.rows,
-                lambda r: rx.el.li(
-                    rx.link(r.title, href="/documents/" + r.id.to_string(), weight="medium"),
-                    rx.text(
-                        rx.cond(r.authors != "", r.authors, ""),
-                        rx.cond((r.authors != "") & (r.year != ""), " · ", ""),
-                        r.year,
-                        rx.cond(r.kind != "", " · " + r.kind, ""),
-                        size="2",
-                        color_scheme="gray",
-                    ),
-                    class_name="browse-document",
-                ),
+        rx.vstack(
+            rx.cond(
+                BrowseState.rows_heading != "",
+                rx.heading(BrowseState.rows_heading, size="3", as_="h2"),
             ),
-            class_name="browse-documents",
+            _row_list(),
+            width="100%",
+            spacing="2",
         ),
+    )
+
+
+def _row_list() -> rx.Component:
+    return rx.el.ol(
+        rx.foreach(
+            BrowseState.rows,
+            lambda r: rx.el.li(
+                rx.link(r.title, href="/documents/" + r.id.to_string(), weight="medium"),
+                rx.text(r.details, size="2", color_scheme="gray"),
+                class_name="browse-document",
+            ),
+        ),
+        class_name="browse-documents",
     )
 
 
