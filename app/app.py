@@ -16,6 +16,7 @@ from state.auth import ForgotState, LoginState, RegisterState, ResetState
 from state.browse import BrowseState
 from state.collections import CollectionsState, CollectionState
 from state.documents import DocumentState
+from state.record import RecordState
 from state.search import SearchState
 from state.session import SessionState
 
@@ -37,7 +38,7 @@ PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
     (routes.ACCOUNT, account.account, "Your account", [AccountState.load]),
     (routes.COLLECTIONS, collections.collections, "Collections", [CollectionsState.load]),
     (routes.COLLECTION, collections.collection, "Collection", [CollectionState.load]),
-    (routes.DOCUMENT, documents.document, "Document", [DocumentState.load]),
+    (routes.DOCUMENT, documents.document, "Document", [DocumentState.load, RecordState.load]),
     (routes.ADMIN_USERS, admin.users, "Users", [UsersState.load]),
 ]
 

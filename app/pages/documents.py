@@ -2,6 +2,8 @@ import reflex as rx
 
 from components.common import error_callout, not_found, notice_callout, status_badge
 from state.documents import VERSION_UPLOAD_ID, DocumentState
+from state.record import RecordState
+from state.session import SessionState
 
 
 def _meta(label: str, value: rx.Var) -> rx.Component:
@@ -59,6 +61,357 @@ def _new_version_panel() -> rx.Component:
     )
 
 
+def _dublin_core() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Catalogue record", size="4", as_="h2"),
+        rx.data_list.root(
+            rx.foreach(
+                RecordState.dublin_core,
+                lambda row: rx.data_list.item(
+                    rx.data_list.label(row.label, title="Dublin Core: " + row.element),
+                    rx.data_list.value(
+                        rx.vstack(
+                            rx.foreach(row.lines, lambda v: rx.text(v, white_space="pre-line")),
+                            spacing="1",
+                        )
+                    ),
+                    class_name="dc-" + row.element,
+                ),
+            ),
+            id="dublin-core",
+        ),
+        spacing="2",
+        flex="1",
+        min_width="280px",
+    )
+
+
+def _edit_button() -> rx.Component:
+    return rx.button(
+        rx.icon("pencil", size=14),
+        "Edit the record",
+        variant="outline",
+        on_click=RecordState.start_editing,
+        id="edit-record",
+    )
+
+
+def _field(label: str, name: str, multiline: bool = False, hint: str = "") -> rx.Component:
+    box = rx.text_area if multiline else rx.input
+    return rx.vstack(
+        rx.el.label(label, html_for=f"edit-{name}", font_weight="500", font_size="0.9em"),
+        box(
+            name=name,
+            id=f"edit-{name}",
+            default_value=RecordState.form[name],
+            width="100%",
+            **({"rows": "4"} if multiline else {}),
+        ),
+        rx.cond(hint != "", rx.text(hint, size="1", color_scheme="gray")),
+        rx.cond(
+            RecordState.errors.contains(name),
+            rx.text(RecordState.errors[name], color_scheme="red", size="2", role="alert"),
+        ),
+        spacing="1",
+        width="100%",
+    )
+
+
+def _subject_picker() -> rx.Component:
+    return rx.vstack(
+        rx.el.label(
+            "Subjects", html_for="edit-subject-search", font_weight="500", font_size="0.9em"
+        ),
+        rx.hstack(
+            rx.foreach(
+                RecordState.chosen,
+                lambda c: rx.button(
+                    c.name,
+                    rx.icon("x", size=12),
+                    size="1",
+                    variant="soft",
+                    type="button",
+                    aria_label="Remove subject " + c.name,
+                    on_click=RecordState.drop_subject(c.id),
+                    class_name="chosen-subject",
+                ),
+            ),
+            wrap="wrap",
+            spacing="1",
+        ),
+        rx.input(
+            id="edit-subject-search",
+            placeholder="Find a subject in the list…",
+            value=RecordState.subject_typed,
+            on_change=RecordState.find_subjects.debounce(250),
+            width="100%",
+        ),
+        rx.hstack(
+            rx.foreach(
+                RecordState.choices,
+                lambda c: rx.button(
+                    "+ " + c.name,
+                    size="1",
+                    variant="outline",
+                    type="button",
+                    on_click=RecordState.choose_subject(c.id, c.name),
+                    class_name="subject-choice",
+                ),
+            ),
+            rx.cond(
+                (RecordState.subject_typed != "") & SessionState.is_staff,
+                rx.button(
+                    "Add “" + RecordState.subject_typed + "” to the list",
+                    size="1",
+                    variant="ghost",
+                    type="button",
+                    on_click=RecordState.new_subject,
+                    id="new-subject",
+                ),
+            ),
+            wrap="wrap",
+            spacing="1",
+        ),
+        rx.cond(
+            RecordState.errors.contains("subject_ids"),
+            rx.text(RecordState.errors["subject_ids"], color_scheme="red", size="2", role="alert"),
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _edit_form() -> rx.Component:
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading("Edit the catalogue record", size="4", as_="h2"),
+                _field("Title", "title"),
+                rx.grid(
+                    _field("Creators", "creators", True, "One name per line."),
+                    _field("Contributors", "contributors", True, "One name per line."),
+                    columns=rx.breakpoints(initial="1", sm="2"),
+                    spacing="3",
+                    width="100%",
+                ),
+                _subject_picker(),
+                _field("Description", "description", True),
+                rx.grid(
+                    _field("Date", "date_issued", hint="YYYY, YYYY-MM or YYYY-MM-DD"),
+                    _field("Language", "language", hint="A code such as en, fr, de"),
+                    _field("Publisher", "publisher"),
+                    _field("Identifier", "identifier", hint="ISBN, DOI, call number…"),
+                    _field("Source", "source"),
+                    _field("Relation", "relation"),
+                    _field("Coverage", "coverage"),
+                    _field("Rights", "rights"),
+                    columns=rx.breakpoints(initial="1", sm="2"),
+                    spacing="3",
+                    width="100%",
+                ),
+                rx.hstack(
+                    rx.button("Save", type="submit", id="save-record"),
+                    rx.button(
+                        "Cancel", variant="soft", type="button", on_click=RecordState.cancel_editing
+                    ),
+                    spacing="2",
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=RecordState.save,
+            reset_on_submit=False,
+        ),
+        width="100%",
+        id="edit-form",
+    )
+
+
+def _cite() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Cite", size="4", as_="h2"),
+        rx.hstack(
+            rx.text("Stable link:", size="2"),
+            rx.link(RecordState.stable_url, href=RecordState.stable_url, id="stable-link"),
+            rx.icon_button(
+                rx.icon("copy", size=14),
+                size="1",
+                variant="ghost",
+                aria_label="Copy the stable link",
+                on_click=rx.set_clipboard(RecordState.stable_url),
+            ),
+            align="center",
+            wrap="wrap",
+        ),
+        rx.hstack(
+            rx.link(
+                "BibTeX",
+                href="/api/v1/documents/" + DocumentState.document_id.to_string() + "/citation.bib",
+                reload_document=True,
+                id="cite-bibtex",
+            ),
+            rx.link(
+                "RIS",
+                href="/api/v1/documents/" + DocumentState.document_id.to_string() + "/citation.ris",
+                reload_document=True,
+                id="cite-ris",
+            ),
+            spacing="3",
+        ),
+        rx.el.details(
+            rx.el.summary("Show the BibTeX"),
+            rx.el.pre(RecordState.bibtex, class_name="page-text", id="bibtex"),
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _text_viewer() -> rx.Component:
+    return rx.cond(
+        RecordState.page_count > 0,
+        rx.el.details(
+            rx.el.summary(
+                "Read the text ("
+                + RecordState.page_count.to_string()
+                + rx.cond(RecordState.page_count == 1, " page)", " pages)")
+            ),
+            rx.vstack(
+                rx.hstack(
+                    rx.button(
+                        "←",
+                        size="1",
+                        variant="soft",
+                        aria_label="Previous page",
+                        disabled=RecordState.page_no <= 1,
+                        on_click=RecordState.show_page(RecordState.page_no - 1),
+                    ),
+                    rx.text(
+                        "Page "
+                        + RecordState.page_no.to_string()
+                        + " of "
+                        + RecordState.page_count.to_string(),
+                        size="2",
+                        id="page-label",
+                    ),
+                    rx.button(
+                        "→",
+                        size="1",
+                        variant="soft",
+                        aria_label="Next page",
+                        disabled=RecordState.page_no >= RecordState.page_count,
+                        on_click=RecordState.show_page(RecordState.page_no + 1),
+                    ),
+                    rx.form(
+                        rx.hstack(
+                            rx.input(
+                                name="page",
+                                type="number",
+                                min=1,
+                                size="1",
+                                width="5em",
+                                aria_label="Page number",
+                            ),
+                            rx.button("Go", size="1", variant="outline", type="submit"),
+                            spacing="1",
+                        ),
+                        on_submit=RecordState.go_to_page,
+                    ),
+                    align="center",
+                    spacing="2",
+                    wrap="wrap",
+                ),
+                # Plain text: the document's own markup and scripts never reach the page.
+                rx.el.pre(RecordState.page_text, class_name="page-text", id="page-text"),
+                spacing="2",
+                width="100%",
+            ),
+            width="100%",
+            id="text-viewer",
+        ),
+    )
+
+
+def _related() -> rx.Component:
+    return rx.cond(
+        RecordState.related.length() > 0,
+        rx.vstack(
+            rx.heading("Related documents", size="4", as_="h2"),
+            rx.el.ul(
+                rx.foreach(
+                    RecordState.related,
+                    lambda r: rx.el.li(
+                        rx.link(r.title, href="/documents/" + r.id.to_string()),
+                        rx.text(" — " + r.why, as_="span", size="2", color_scheme="gray"),
+                    ),
+                ),
+                id="related",
+            ),
+            spacing="2",
+            width="100%",
+        ),
+    )
+
+
+def _file_facts() -> rx.Component:
+    return rx.vstack(
+        rx.heading("The file", size="4", as_="h2"),
+        rx.data_list.root(
+            _meta("File", DocumentState.current["filename"]),
+            _meta("Type", DocumentState.current["mime_type"]),
+            _meta("Size", DocumentState.current["size_label"]),
+            _meta("Pages", DocumentState.current["page_label"]),
+            _meta("Language found", DocumentState.current["language_label"]),
+            _meta("SHA-256", DocumentState.current["sha256"]),
+            _meta("Uploaded", DocumentState.current["created_label"]),
+            _meta("Uploaded by", DocumentState.current["uploaded_by"]),
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _history() -> rx.Component:
+    return rx.cond(
+        RecordState.audit.length() > 0,
+        rx.vstack(
+            rx.heading("Changes to the record", size="4", as_="h2"),
+            rx.foreach(
+                RecordState.audit,
+                lambda a: rx.box(
+                    rx.text(a.when + " · " + a.who, size="2", weight="medium"),
+                    rx.table.root(
+                        rx.table.header(
+                            rx.table.row(
+                                rx.table.column_header_cell("Field"),
+                                rx.table.column_header_cell("Before"),
+                                rx.table.column_header_cell("After"),
+                            )
+                        ),
+                        rx.table.body(
+                            rx.foreach(
+                                a.changes,
+                                lambda c: rx.table.row(
+                                    rx.table.cell(c.label),
+                                    rx.table.cell(c.before),
+                                    rx.table.cell(c.after),
+                                ),
+                            )
+                        ),
+                        size="1",
+                        width="100%",
+                    ),
+                    class_name="audit-entry",
+                    width="100%",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+            id="history",
+        ),
+    )
+
+
 def document() -> rx.Component:
     return rx.cond(
         DocumentState.not_found,
@@ -101,24 +454,18 @@ def document() -> rx.Component:
                         id="preview",
                     ),
                 ),
-                rx.data_list.root(
-                    _meta("Authors", DocumentState.current["authors"]),
-                    _meta("Subjects", DocumentState.current["subjects"]),
-                    _meta("Description", DocumentState.current["description"]),
-                    _meta("Date", DocumentState.current["date"]),
-                    _meta("Language", DocumentState.current["language_label"]),
-                    _meta("File", DocumentState.current["filename"]),
-                    _meta("Type", DocumentState.current["mime_type"]),
-                    _meta("Size", DocumentState.current["size_label"]),
-                    _meta("Pages", DocumentState.current["page_label"]),
-                    _meta("SHA-256", DocumentState.current["sha256"]),
-                    _meta("Uploaded", DocumentState.current["created_label"]),
-                    _meta("Uploaded by", DocumentState.current["uploaded_by"]),
-                ),
+                _dublin_core(),
                 spacing="6",
                 wrap="wrap",
                 align="start",
             ),
+            rx.cond(DocumentState.can_curate & ~RecordState.editing, _edit_button()),
+            rx.cond(RecordState.editing, _edit_form()),
+            notice_callout(RecordState.saved),
+            error_callout(RecordState.error),
+            _cite(),
+            _text_viewer(),
+            _related(),
             notice_callout(DocumentState.notice),
             error_callout(DocumentState.error),
             rx.heading("Versions", size="4"),
@@ -135,6 +482,8 @@ def document() -> rx.Component:
                 width="100%",
             ),
             rx.cond(DocumentState.can_curate, _new_version_panel()),
+            _file_facts(),
+            _history(),
             spacing="4",
             width="100%",
             align="start",

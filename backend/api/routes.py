@@ -1,10 +1,11 @@
 """The REST API, version 1, mounted into the Reflex app under /api/v1."""
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import text
 
 from backend.api.deps import Actor, DbSession
+from backend.documents import catalogue
 from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.storage.disposition import content_disposition
@@ -55,6 +56,37 @@ async def thumbnail(
         get_store().read(key),
         media_type="image/webp",
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"},
+    )
+
+
+@router.get("/documents/{document_id}/record")
+async def record(document_id: int, session: DbSession, actor: Actor) -> dict[str, object]:
+    """The catalogue record as Dublin Core elements (each a list of values)."""
+    found = await catalogue.catalogued(session=session, actor=actor, document_id=document_id)
+    return {"id": document_id, "dublin_core": dict(found.dublin_core().items())}
+
+
+CITATIONS = {
+    "bib": (catalogue.bibtex, "application/x-bibtex; charset=utf-8"),
+    "ris": (catalogue.ris, "application/x-research-info-systems; charset=utf-8"),
+}
+
+
+@router.get("/documents/{document_id}/citation.{fmt}")
+async def citation(document_id: int, fmt: str, session: DbSession, actor: Actor) -> Response:
+    """The citation to import into a reference manager: BibTeX (.bib) or RIS (.ris)."""
+    if fmt not in CITATIONS:
+        return JSONResponse({"detail": "Citations come as .bib or .ris."}, status_code=404)
+    make, media_type = CITATIONS[fmt]
+    found = await catalogue.catalogued(session=session, actor=actor, document_id=document_id)
+    return Response(
+        make(found),
+        media_type=media_type,
+        headers={
+            "Content-Disposition": content_disposition(f"document-{document_id}.{fmt}"),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
     )
 
 

@@ -393,3 +393,40 @@ async def _duplicate_reason(
         f"Duplicate of “{original.title}” in {collection.name}: skip it, or add it as a "
         "new version of that document."
     )
+
+
+@dataclass(frozen=True)
+class PageText:
+    page_no: int
+    page_count: int
+    text: str
+
+
+async def page_text(
+    *, session: AsyncSession, actor: User | None, document_id: int, page_no: int = 1
+) -> PageText:
+    """The text extracted from one page of the current version (plain text: nothing of
+    the document's own markup or scripts), if the actor may see the document."""
+    from sqlmodel import func, select
+
+    from backend.documents.models import DocumentPage
+
+    found = await repository.visible_document(session, actor, document_id)
+    if found is None:
+        raise NotFound("No such document.")
+    document = found[0]
+    version = (
+        await session.get(DocumentVersion, document.current_version_id)
+        if document.current_version_id
+        else None
+    )
+    if version is None or version.status != IngestStatus.READY:
+        raise NotFound("This document has no processed text yet.")
+    count = int(
+        (
+            await session.exec(select(func.count()).where(DocumentPage.version_id == version.id))
+        ).one()
+    )
+    page_no = max(1, min(page_no, count or 1))
+    row = await session.get(DocumentPage, (version.id, page_no))
+    return PageText(page_no=page_no, page_count=count, text=row.text if row else "")

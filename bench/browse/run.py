@@ -134,6 +134,25 @@ async def run(n: int, reps: int) -> dict:  # type: ignore[type-arg]
                             ),
                         )
                     )
+            # The subject tree as the page shows it: the top, and the biggest branch.
+            branch = (
+                await session.exec(
+                    text(
+                        "SELECT s.id FROM subjects s JOIN browse_counts c"  # type: ignore[call-overload]
+                        " ON c.facet = 'subject' AND c.key = s.id::text"
+                        " WHERE EXISTS (SELECT 1 FROM subjects k WHERE k.parent_id = s.id)"
+                        " GROUP BY s.id ORDER BY sum(c.n) DESC LIMIT 1"
+                    )
+                )
+            ).first()
+            for where, parent in (("top", None), ("biggest branch", branch[0] if branch else None)):
+                cases.append(
+                    (
+                        f"{actor_name} | subject tree | {where}",
+                        browse.subject_children,
+                        dict(session=session, actor=actor, parent_id=parent),
+                    )
+                )
         for _ in range(2):  # warm up
             for _label, call, kw in cases:
                 await call(**kw)
@@ -143,7 +162,10 @@ async def run(n: int, reps: int) -> dict:  # type: ignore[type-arg]
                 t0 = time.perf_counter()
                 page = await call(**kw)
                 timings.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
-                shown[label] = len(page.keys if hasattr(page, "keys") else page.documents)
+                if isinstance(page, tuple):  # subject tree: (nodes, next position)
+                    shown[label] = len(page[0])
+                else:
+                    shown[label] = len(page.keys if hasattr(page, "keys") else page.documents)
     await dispose_engine()
     return {
         "load_s": load_s,

@@ -1,0 +1,267 @@
+"""A document page's catalogue side: the Dublin Core record, citations, related documents,
+the text of each page, the audit log, and the curators' edit form."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import reflex as rx
+
+from backend.documents import catalogue, metadata
+from backend.documents import service as documents
+from backend.documents.models import Document
+from backend.errors import LibraryError
+from state.documents import DocumentState
+from state.session import acting
+
+DC_LABELS = {
+    "title": "Title",
+    "creator": "Creator",
+    "subject": "Subject",
+    "description": "Description",
+    "publisher": "Publisher",
+    "contributor": "Contributor",
+    "date": "Date",
+    "type": "Type",
+    "format": "Format",
+    "identifier": "Identifier",
+    "source": "Source",
+    "language": "Language",
+    "relation": "Relation",
+    "coverage": "Coverage",
+    "rights": "Rights",
+}
+FIELD_LABELS = {
+    **{name: label for name, (label, _) in metadata.TEXT_FIELDS.items()},
+    "creators": "Creators",
+    "contributors": "Contributors",
+    "subjects": "Subjects",
+}
+
+
+@dataclass
+class DcRow:
+    element: str
+    label: str
+    lines: list[str]
+
+
+@dataclass
+class RelatedRow:
+    id: int
+    title: str
+    why: str
+
+
+@dataclass
+class ChangeRow:
+    label: str
+    before: str
+    after: str
+
+
+@dataclass
+class AuditRow:
+    when: str
+    who: str
+    changes: list[ChangeRow]
+
+
+@dataclass
+class SubjectChoice:
+    id: int
+    name: str
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value) or "—"
+    return str(value) if value not in (None, "") else "—"
+
+
+def _doc_id(state: rx.State) -> int:
+    raw = state.router.url.path.rstrip("/").split("/")[-1]
+    return int(raw) if raw.isdigit() else 0
+
+
+class RecordState(rx.State):
+    document_id: int = 0
+    found: bool = False
+    dublin_core: list[DcRow] = []
+    stable_url: str = ""
+    bibtex: str = ""
+    ris: str = ""
+    related: list[RelatedRow] = []
+    audit: list[AuditRow] = []
+    # The text of one page.
+    page_no: int = 1
+    page_count: int = 0
+    page_text: str = ""
+    # The edit form (curators).
+    editing: bool = False
+    form: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    chosen: list[SubjectChoice] = []
+    choices: list[SubjectChoice] = []
+    subject_typed: str = ""
+    saved: str = ""
+    error: str = ""
+
+    @rx.event
+    async def load(self) -> None:
+        self.document_id = _doc_id(self)
+        self.editing, self.saved, self.error, self.errors = False, "", "", {}
+        try:
+            async with acting(self) as (session, actor):
+                await self._fill(session, actor)
+        except LibraryError:
+            self.found = False
+            self.dublin_core, self.related, self.audit = [], [], []
+            return
+        self.found = True
+
+    async def _fill(self, session, actor) -> None:  # type: ignore[no-untyped-def]
+        doc_id = self.document_id
+        found = await catalogue.catalogued(session=session, actor=actor, document_id=doc_id)
+        self.dublin_core = [
+            DcRow(name, DC_LABELS[name], values)
+            for name, values in found.dublin_core().items()
+            if values
+        ]
+        self.stable_url = found.stable_url
+        self.bibtex = catalogue.bibtex(found)
+        self.ris = catalogue.ris(found)
+        self.related = [
+            RelatedRow(r.id, r.title, r.why)
+            for r in await catalogue.related(session=session, actor=actor, document_id=doc_id)
+        ]
+        self.audit = [
+            AuditRow(
+                when=e.at.strftime("%Y-%m-%d %H:%M"),
+                who=e.actor_name or "someone",
+                changes=[
+                    ChangeRow(FIELD_LABELS.get(k, k), _shown(v[0]), _shown(v[1]))
+                    for k, v in e.changes.items()
+                ],
+            )
+            for e in await metadata.history(session=session, actor=actor, document_id=doc_id)
+        ]
+        try:
+            text = await documents.page_text(
+                session=session, actor=actor, document_id=doc_id, page_no=1
+            )
+            self.page_no, self.page_count, self.page_text = (
+                text.page_no,
+                text.page_count,
+                text.text,
+            )
+        except LibraryError:
+            self.page_no, self.page_count, self.page_text = 1, 0, ""
+
+    @rx.event
+    async def show_page(self, page_no: int) -> None:
+        try:
+            async with acting(self) as (session, actor):
+                text = await documents.page_text(
+                    session=session, actor=actor, document_id=self.document_id, page_no=page_no
+                )
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
+        self.page_no, self.page_count, self.page_text = text.page_no, text.page_count, text.text
+
+    @rx.event
+    def go_to_page(self, form: dict[str, Any]) -> Any:
+        try:
+            wanted = int(str(form.get("page", "")).strip())
+        except ValueError:
+            return None
+        return RecordState.show_page(wanted)
+
+    # --- editing ---
+
+    @rx.event
+    async def start_editing(self) -> None:
+        async with acting(self) as (session, _actor):
+            document = await session.get(Document, self.document_id)
+            if document is None:
+                return
+            record = await metadata.record_of(session, document)
+            subjects = await metadata.subjects(session, self.document_id)
+        self.form = {name: str(getattr(record, name)) for name in metadata.TEXT_FIELDS}
+        self.form["creators"] = "\n".join(record.creators)
+        self.form["contributors"] = "\n".join(record.contributors)
+        self.chosen = [SubjectChoice(s.id, s.name) for s in subjects if s.id is not None]
+        self.choices, self.subject_typed = [], ""
+        self.errors, self.saved, self.error = {}, "", ""
+        self.editing = True
+
+    @rx.event
+    def cancel_editing(self) -> None:
+        self.editing, self.errors = False, {}
+
+    @rx.event
+    async def find_subjects(self, typed: str) -> None:
+        self.subject_typed = typed
+        async with acting(self) as (session, _actor):
+            found = await metadata.subject_choices(session, typed)
+        chosen = {c.id for c in self.chosen}
+        self.choices = [
+            SubjectChoice(s.id, s.name) for s in found if s.id is not None and s.id not in chosen
+        ]
+
+    @rx.event
+    def choose_subject(self, subject_id: int, name: str) -> None:
+        if all(c.id != subject_id for c in self.chosen):
+            self.chosen = [*self.chosen, SubjectChoice(subject_id, name)]
+        self.choices = [c for c in self.choices if c.id != subject_id]
+
+    @rx.event
+    def drop_subject(self, subject_id: int) -> None:
+        self.chosen = [c for c in self.chosen if c.id != subject_id]
+
+    @rx.event
+    async def new_subject(self) -> None:
+        """A librarian extends the controlled list with what was typed."""
+        name = self.subject_typed.strip()
+        if not name:
+            return
+        try:
+            async with acting(self) as (session, actor):
+                subject = await metadata.add_subject(session=session, actor=actor, name=name)
+                await session.commit()
+        except LibraryError as exc:
+            self.errors = {**self.errors, "subject_ids": str(exc)}
+            return
+        assert subject.id is not None
+        self.choose_subject(subject.id, subject.name)
+        self.subject_typed = ""
+
+    @rx.event
+    async def save(self, form: dict[str, Any]) -> Any:
+        record = metadata.Record(
+            **{name: str(form.get(name, "")) for name in metadata.TEXT_FIELDS},
+            creators=str(form.get("creators", "")).splitlines(),
+            contributors=str(form.get("contributors", "")).splitlines(),
+            subject_ids=[c.id for c in self.chosen],
+        )
+        try:
+            async with acting(self) as (session, actor):
+                changes = await metadata.update(
+                    session=session, actor=actor, document_id=self.document_id, record=record
+                )
+                await session.commit()
+        except metadata.InvalidRecord as exc:
+            self.errors = exc.errors
+            self.form = {k: str(v) for k, v in form.items()}
+            return
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
+        self.editing, self.errors = False, {}
+        await RecordState.load.fn(self)  # type: ignore[attr-defined]
+        self.saved = (
+            f"Saved: {', '.join(FIELD_LABELS.get(k, k).lower() for k in changes)}."
+            if changes
+            else "Nothing changed."
+        )
+        return DocumentState.load  # the heading shows the new title

@@ -1,0 +1,102 @@
+"""A document's page in a real browser: the Dublin Core record, its text (as text), the
+citations, related documents, and a librarian's edit with its audit entry."""
+
+from playwright.async_api import Browser, expect
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.users.models import Role
+from bench.common import bulk_load
+from tests.e2e.conftest import PageErrors, ServedApp, goto
+from tests.factories import PASSWORD, make_user
+
+RECORDS = [
+    {
+        "title": "Lighthouse keeping",
+        "text": "Lamps and lenses. <script>window.pwned = 1</script><b>not bold</b>",
+        "authors": ["Alan Stevenson"],
+        "subjects": ["Lighthouses"],
+        "year": 1850,
+        "language": "en",
+    },
+    {
+        "title": "Harbour lights",
+        "text": "Beacons.",
+        "authors": ["Alan Stevenson"],
+        "subjects": ["Lighthouses"],
+        "year": 1855,
+        "language": "en",
+    },
+    {"title": "Unrelated almanac", "text": "Tides.", "authors": ["Someone Else"]},
+]
+
+
+async def test_the_record_its_text_citations_and_an_audited_edit(
+    served_app: ServedApp, browser: Browser, page_errors: PageErrors, app_db: AsyncSession
+) -> None:
+    engine = create_async_engine(served_app.env["DATABASE_URL"])
+    doc_id, sibling, _ = await bulk_load(RECORDS, "Sea and shore", engine=engine, catalogue=True)
+    await engine.dispose()
+    librarian = await make_user(app_db, Role.LIBRARIAN, email="keeper@example.org")
+    await app_db.commit()
+
+    page = page_errors.watch(await (await browser.new_context()).new_page())
+    await goto(page, f"{served_app.url}/login")
+    await page.fill("input[name=email]", librarian.email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{served_app.url}/")
+
+    await goto(page, f"{served_app.url}/documents/{doc_id}")
+    record = page.locator("#dublin-core")
+    await expect(record.locator(".dc-creator")).to_contain_text("Alan Stevenson")
+    await expect(record.locator(".dc-subject")).to_contain_text("Lighthouses")
+    await expect(record.locator(".dc-date")).to_contain_text("1850")
+    await expect(record.locator(".dc-identifier")).to_contain_text(f"/documents/{doc_id}")
+    await expect(page.locator("#related")).to_contain_text(
+        "Harbour lights — same author and same subject"
+    )
+    await expect(page.locator("#related")).not_to_contain_text("almanac")
+
+    # The text, page by page, as plain text: the document's markup does not run.
+    await page.get_by_text("Read the text").click()
+    await expect(page.locator("#page-text")).to_contain_text("<script>window.pwned = 1</script>")
+    assert await page.evaluate("window.pwned") is None
+    assert await page.locator("#page-text b").count() == 0
+
+    # Citations, for reference managers.
+    bib = await page.request.get(f"{served_app.url}/api/v1/documents/{doc_id}/citation.bib")
+    assert bib.ok and "title = {Lighthouse keeping}" in await bib.text()
+    assert "author = {Stevenson, Alan}" in await bib.text()
+    ris = await page.request.get(f"{served_app.url}/api/v1/documents/{doc_id}/citation.ris")
+    assert "AU  - Stevenson, Alan\r\n" in await ris.text()
+
+    # A librarian edits: a wrong date is refused with its reason, nothing is saved.
+    await page.click("#edit-record")
+    await page.fill("#edit-title", "Lighthouse keeping, revised")
+    await page.fill("#edit-date_issued", "March 1850")
+    await page.fill("#edit-subject-search", "Tides")
+    await page.get_by_role("button", name="Add “Tides” to the list").click()
+    await expect(page.locator(".chosen-subject")).to_have_text(["Lighthouses", "Tides"])
+    await page.click("#save-record")
+    await expect(page.get_by_role("alert").first).to_contain_text("YYYY")
+    await expect(page.locator("#document-title")).to_have_text("Lighthouse keeping")
+    await page.fill("#edit-date_issued", "1850-03")
+    await page.click("#save-record")
+    await expect(page.locator("#document-title")).to_have_text("Lighthouse keeping, revised")
+    await expect(record.locator(".dc-date")).to_contain_text("1850-03")
+    await expect(record.locator(".dc-subject")).to_contain_text("Tides")
+    # The audit log says who changed what from what to what.
+    history = page.locator("#history")
+    await expect(history).to_contain_text(librarian.display_name)
+    title_row = history.get_by_role("row", name="Title")
+    await expect(title_row).to_contain_text("Lighthouse keeping")
+    await expect(title_row).to_contain_text("Lighthouse keeping, revised")
+    await expect(history.get_by_role("row", name="Date")).to_contain_text("1850-03")
+
+    # A patron who is not logged in sees the record and its history, not the form.
+    anonymous = page_errors.watch(await (await browser.new_context()).new_page())
+    await goto(anonymous, f"{served_app.url}/documents/{sibling}")
+    await expect(anonymous.locator("#dublin-core")).to_contain_text("Harbour lights")
+    await expect(anonymous.locator("#edit-record")).to_have_count(0)
+    assert page_errors.messages == []
