@@ -91,3 +91,18 @@ async def requeue_stale_ingests(ctx: dict[str, Any]) -> int:
             queue.Job("ingest_version", (version_id,), f"ingest:{version_id}:sweep:{sweep}")
         )
     return len(ids)
+
+
+async def delete_objects(ctx: dict[str, Any], keys: list[str]) -> int:
+    """Files of deleted documents, removed once the deletion is committed (a missing
+    one is already gone; a store that is away is tried again)."""
+    store = ctx["store"]
+    try:
+        for key in keys:
+            await store.delete(key)
+    except Exception as exc:
+        tries = int(ctx.get("job_try", 1))
+        if tries >= MAX_TRANSIENT_TRIES:
+            raise
+        raise Retry(defer=min(300, 5 * 2**tries)) from exc
+    return len(keys)

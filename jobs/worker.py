@@ -10,6 +10,7 @@ from backend.db import dispose_engine, get_engine
 from backend.logging_setup import configure_logging
 from backend.storage.service import get_store
 from jobs.tasks import (
+    delete_objects,
     flush_search_counts,
     index_leftovers,
     index_outbox,
@@ -37,7 +38,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = [ingest_version, send_mail, index_outbox]
+    functions = [ingest_version, send_mail, index_outbox, delete_objects]
     cron_jobs = [
         cron(requeue_stale_ingests, second={0}, unique=True),
         cron(index_leftovers, second={30}, unique=True),

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -12,6 +12,8 @@ class AnalyticsEvent(SQLModel, table=True):
     """One thing that happened: a search, a view, a download, a login."""
 
     __tablename__ = "analytics_events"
+    # A collection's views and downloads are counted over its documents' events.
+    __table_args__ = (Index("ix_analytics_events_document_kind", "document_id", "kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=40, index=True)

@@ -20,6 +20,10 @@ class Collection(SQLModel, table=True):
     slug: str = Field(sa_column=Column(String(120), unique=True, nullable=False))
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     is_public: bool = Field(default=True)
+    # A cover image (WebP, made from the librarian's upload), or "".
+    cover_key: str = Field(
+        default="", sa_column=Column(String(200), nullable=False, server_default="")
+    )
     created_by: int | None = Field(
         default=None,
         sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),

@@ -74,3 +74,13 @@ async def slug_taken(session: AsyncSession, slug: str) -> bool:
 async def member_role(session: AsyncSession, collection_id: int, user_id: int) -> str | None:
     row = await session.get(Membership, (collection_id, user_id))
     return row.role if row else None
+
+
+async def members(session: AsyncSession, collection_id: int) -> list[tuple[Membership, User]]:
+    stmt = (
+        select(Membership, User)
+        .join(User, col(User.id) == Membership.user_id)
+        .where(Membership.collection_id == collection_id)
+        .order_by(col(Membership.role), col(User.email))
+    )
+    return [(m, u) for m, u in (await session.exec(stmt)).all()]

@@ -1,15 +1,18 @@
-"""Use cases for collections: create, list, open, members."""
+"""Use cases for collections: create, edit, delete, list, open, members, cover, stats."""
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from slugify import slugify
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.auth.permissions import is_staff, require_staff
+from backend.auth.permissions import require_staff
 from backend.collections import repository
 from backend.collections.models import Collection, MemberRole, Membership
 from backend.collections.schemas import CollectionPublic
-from backend.errors import InvalidInput, NotFound
+from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from backend.users import repository as users
-from backend.users.models import User
+from backend.users.models import Role, User
 
 
 async def create(
@@ -64,12 +67,25 @@ async def get_by_slug(*, session: AsyncSession, actor: User | None, slug: str) -
 
 
 async def can_curate(*, session: AsyncSession, actor: User | None, collection: Collection) -> bool:
-    """Staff curate everything; a member with the curator role curates that collection."""
+    """Admins curate everything; anyone else (a librarian, or a patron trusted with one
+    collection) curates the collections they are a curator of."""
     if actor is None or not actor.is_active or actor.id is None or collection.id is None:
         return False
-    if is_staff(actor):
+    if actor.role == Role.ADMIN:
         return True
     return await repository.member_role(session, collection.id, actor.id) == MemberRole.CURATOR
+
+
+async def require_curated(
+    session: AsyncSession, actor: User | None, collection_id: int
+) -> Collection:
+    """The collection, if the actor may curate it (NotFound if they may not even see it)."""
+    collection = await repository.visible_by_id(session, actor, collection_id)
+    if collection is None:
+        raise NotFound("No such collection.")
+    if not await can_curate(session=session, actor=actor, collection=collection):
+        raise PermissionDenied("Only this collection's curators (or an admin) can do that.")
+    return collection
 
 
 async def add_member(
@@ -81,14 +97,11 @@ async def add_member(
     role: str = MemberRole.VIEWER.value,
 ) -> Membership:
     """Give a user access to a collection (viewer) or let them curate it (curator)."""
-    require_staff(actor)
+    await require_curated(session, actor, collection_id)
     try:
         member_role = MemberRole(role)
     except ValueError as exc:
         raise InvalidInput(f"Unknown member role {role!r}.") from exc
-    collection = await repository.visible_by_id(session, actor, collection_id)
-    if collection is None:
-        raise NotFound("No such collection.")
     user = await users.by_email(session, email)
     if user is None or user.id is None:
         raise NotFound("No account has that email address.")
@@ -99,3 +112,290 @@ async def add_member(
     session.add(row)
     await session.flush()
     return row
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise InvalidInput("A collection needs a name.")
+    if len(name) > 200:
+        raise InvalidInput("A collection name must be at most 200 characters long.")
+    return name
+
+
+async def update(
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    collection_id: int,
+    name: str,
+    description: str,
+    is_public: bool,
+) -> Collection:
+    """Rename, describe, or make public or private (at once, everywhere: visibility is
+    part of every query). The slug, and so every link, stays."""
+    collection = await require_curated(session, actor, collection_id)
+    new_name = _clean_name(name)
+    renamed = collection.name != new_name
+    collection.name = new_name
+    collection.description = description.strip()[:10_000]
+    collection.is_public = is_public
+    session.add(collection)
+    await session.flush()
+    if renamed:
+        # Search finds documents by their collection's name (collection:…).
+        await _reindex_documents(session, collection_id)
+    return collection
+
+
+async def _document_ids(session: AsyncSession, collection_id: int) -> list[int]:
+    from sqlalchemy import text
+
+    rows = await session.exec(
+        text("SELECT id FROM documents WHERE collection_id = :c ORDER BY id").bindparams(
+            c=collection_id
+        )
+    )
+    return list(rows.scalars())
+
+
+async def _reindex_documents(session: AsyncSession, collection_id: int) -> None:
+    from backend.search import indexer
+
+    await indexer.changed_many(session, await _document_ids(session, collection_id))
+
+
+async def members(
+    *, session: AsyncSession, actor: User | None, collection_id: int
+) -> list[tuple[Membership, User]]:
+    await require_curated(session, actor, collection_id)
+    return await repository.members(session, collection_id)
+
+
+async def remove_member(
+    *, session: AsyncSession, actor: User | None, collection_id: int, user_id: int
+) -> None:
+    await require_curated(session, actor, collection_id)
+    row = await session.get(Membership, (collection_id, user_id))
+    if row is None:
+        raise NotFound("That person is not a member.")
+    curators = [
+        m for m, _ in await repository.members(session, collection_id) if m.role == "curator"
+    ]
+    if row.role == MemberRole.CURATOR and len(curators) == 1:
+        raise Conflict("A collection keeps at least one curator; add another one first.")
+    await session.delete(row)
+    await session.flush()
+
+
+async def delete(
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    collection_id: int,
+    documents: str = "",
+    move_to: int | None = None,
+) -> int:
+    """Delete a collection. If it still holds documents, the caller must say what becomes
+    of them: "move" them to another collection the actor curates, or "delete" them (their
+    files too). Nothing is deleted by accident. Returns how many documents were moved or
+    deleted."""
+    from sqlalchemy import text
+
+    from backend.documents.models import AuditEntry
+
+    collection = await require_curated(session, actor, collection_id)
+    assert actor is not None
+    held = await _document_ids(session, collection_id)
+    if held and documents not in ("move", "delete"):
+        raise Conflict(
+            f"{collection.name} still holds {len(held)} documents: move them to another "
+            "collection or delete them with it."
+        )
+    if held and documents == "move":
+        if move_to is None or move_to == collection_id:
+            raise InvalidInput("Choose the collection the documents go to.")
+        await require_curated(session, actor, move_to)
+        await session.exec(
+            text("UPDATE documents SET collection_id = :to WHERE collection_id = :c").bindparams(
+                to=move_to, c=collection_id
+            )
+        )
+        from backend.browse import service as browse
+
+        await browse.refresh(session, held)
+        from backend.search import indexer
+
+        await indexer.changed_many(session, held)
+    elif held:
+        await _delete_documents(session, held)
+    session.add(
+        AuditEntry(
+            collection_id=collection_id,
+            actor_id=actor.id,
+            actor_name=actor.display_name or actor.email,
+            action="collection_deleted",
+            changes={
+                "collection": [collection.name, None],
+                "documents": [len(held), documents or None],
+                **({"moved_to": [None, move_to]} if documents == "move" else {}),
+            },
+        )
+    )
+    await session.delete(collection)
+    await session.flush()
+    return len(held)
+
+
+async def _delete_documents(session: AsyncSession, document_ids: list[int]) -> None:
+    """Documents go with their versions, pages and browse entries (cascades), out of the
+    search index (outbox), and their files after the commit."""
+    from sqlalchemy import text
+
+    from backend import queue
+    from backend.search import indexer
+
+    keys = list(
+        (
+            await session.exec(
+                text(
+                    "SELECT file_key FROM document_versions WHERE document_id = ANY(:ids) "
+                    "UNION ALL SELECT thumbnail_key FROM document_versions "
+                    "WHERE document_id = ANY(:ids) AND thumbnail_key <> '' "
+                    "UNION ALL SELECT preview_key FROM document_versions "
+                    "WHERE document_id = ANY(:ids) AND preview_key <> ''"
+                ).bindparams(ids=document_ids)
+            )
+        ).scalars()
+    )
+    await session.exec(
+        text("UPDATE documents SET current_version_id = NULL WHERE id = ANY(:ids)").bindparams(
+            ids=document_ids
+        )
+    )
+    await session.exec(
+        text("DELETE FROM documents WHERE id = ANY(:ids)").bindparams(ids=document_ids)
+    )
+    await indexer.changed_many(session, document_ids)
+    for i in range(0, len(keys), 500):
+        batch = keys[i : i + 500]
+        queue.defer(session, "delete_objects", batch, job_id=f"delete:{batch[0]}:{len(batch)}")
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    documents: int
+    pages: int
+    total_bytes: int
+    views: int
+    downloads: int
+    last_added: datetime | None
+
+
+async def stats(
+    *, session: AsyncSession, actor: User | None, collection_id: int
+) -> CollectionStats:
+    """What a collection holds and how it is used: listed documents, their pages, the
+    bytes of every version kept, document views and downloads, the last addition."""
+    from sqlalchemy import text
+
+    if await repository.visible_by_id(session, actor, collection_id) is None:
+        raise NotFound("No such collection.")
+    row = (
+        await session.exec(
+            text(
+                """
+                SELECT
+                  (SELECT count(*) FROM documents WHERE collection_id = :c AND listed) AS docs,
+                  (SELECT coalesce(sum(v.page_count), 0) FROM documents d
+                   JOIN document_versions v ON v.id = d.current_version_id
+                   WHERE d.collection_id = :c AND d.listed) AS pages,
+                  (SELECT coalesce(sum(v.size), 0) FROM documents d
+                   JOIN document_versions v ON v.document_id = d.id
+                   WHERE d.collection_id = :c) AS bytes,
+                  (SELECT max(created_at) FROM documents
+                   WHERE collection_id = :c AND listed) AS last_added,
+                  (SELECT count(*) FILTER (WHERE e.kind = 'document_view')
+                   FROM documents d JOIN analytics_events e ON e.document_id = d.id
+                   WHERE d.collection_id = :c AND e.kind = 'document_view') AS views,
+                  (SELECT count(*) FROM documents d
+                   JOIN analytics_events e ON e.document_id = d.id
+                   WHERE d.collection_id = :c AND e.kind = 'download') AS downloads
+                """
+            ).bindparams(c=collection_id)
+        )
+    ).one()
+    return CollectionStats(
+        documents=int(row.docs),
+        pages=int(row.pages),
+        total_bytes=int(row.bytes),
+        views=int(row.views),
+        downloads=int(row.downloads),
+        last_added=row.last_added,
+    )
+
+
+COVER_SIZE = (960, 540)
+MAX_COVER_BYTES = 15 * 1024 * 1024
+
+
+def _cover_webp(data: bytes, max_pixels: int) -> bytes:
+    import io
+
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG", "PNG", "WEBP", "GIF"]) as img:
+            if img.width * img.height > max_pixels:
+                raise InvalidInput("That image has too many pixels for a cover.")
+            img.seek(0)
+            picture = ImageOps.exif_transpose(
+                img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
+            )
+            picture.thumbnail(COVER_SIZE)
+            out = io.BytesIO()
+            picture.save(out, "WEBP", quality=82)
+            return out.getvalue()
+    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
+        raise InvalidInput("A cover must be a JPEG, PNG, WebP or GIF image.") from exc
+
+
+async def set_cover(
+    *, session: AsyncSession, actor: User | None, collection_id: int, data: bytes
+) -> Collection:
+    """Make an uploaded image the collection's cover (as WebP, at most 960x540)."""
+    import asyncio
+    import uuid
+
+    from backend import queue
+    from backend.settings import get_settings
+    from backend.storage.service import get_store
+
+    collection = await require_curated(session, actor, collection_id)
+    if not data:
+        raise InvalidInput("The image is empty.")
+    if len(data) > MAX_COVER_BYTES:
+        raise InvalidInput("A cover image must be at most 15 MB.")
+    webp = await asyncio.to_thread(_cover_webp, data, get_settings().max_image_pixels)
+    key = f"covers/{collection_id}/{uuid.uuid4().hex}.webp"
+    writer = get_store().writer(key)
+    try:
+        await writer.write(webp)
+        await writer.commit()
+    except BaseException:
+        await writer.abort()
+        raise
+    old = collection.cover_key
+    collection.cover_key = key
+    session.add(collection)
+    await session.flush()
+    if old:
+        queue.defer(session, "delete_objects", [old], job_id=f"delete:{old}")
+    return collection
+
+
+async def open_cover(*, session: AsyncSession, actor: User | None, collection_id: int) -> str:
+    collection = await repository.visible_by_id(session, actor, collection_id)
+    if collection is None or not collection.cover_key:
+        raise NotFound("This collection has no cover.")
+    return collection.cover_key

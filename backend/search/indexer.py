@@ -72,6 +72,25 @@ async def changed(session: AsyncSession, document_id: int) -> None:
     session.add(row)
     await session.flush()
     assert row.id is not None
+    await _schedule(session, row.id)
+
+
+async def changed_many(session: AsyncSession, document_ids: list[int]) -> None:
+    """`changed` for many documents at once (a collection renamed, moved or deleted)."""
+    if not document_ids:
+        return
+    last = (
+        await session.exec(
+            text(
+                "INSERT INTO search_outbox (document_id, created_at) "
+                "SELECT unnest(CAST(:ids AS integer[])), now() RETURNING id"
+            ).bindparams(ids=list(document_ids))
+        )
+    ).all()
+    await _schedule(session, max(r[0] for r in last))
+
+
+async def _schedule(session: AsyncSession, row_id: int) -> None:
     settings = get_settings()
     wait = settings.index_batch_seconds
     # Counted only up to a batch: this runs with every change, and a rebuild may have
@@ -79,8 +98,8 @@ async def changed(session: AsyncSession, document_id: int) -> None:
     first_batch = select(SearchOutbox.id).limit(settings.index_batch_size).subquery()
     pending = (await session.exec(select(func.count()).select_from(first_batch))).one()
     if wait <= 0 or pending >= settings.index_batch_size:
-        batch = row.id // settings.index_batch_size
-        queue.defer(session, INDEX_JOB, job_id=f"search:index:{batch}:{row.id if wait <= 0 else 0}")
+        batch = row_id // settings.index_batch_size
+        queue.defer(session, INDEX_JOB, job_id=f"search:index:{batch}:{row_id if wait <= 0 else 0}")
         return
     now = time.time()
     window = int(now // wait)
