@@ -59,6 +59,9 @@ def _document_row(d: documents.DocumentSummary) -> dict[str, Any]:
 
 class CollectionState(rx.State):
     collection_id: int = 0
+    slug: str = ""
+    cover_url: str = ""
+    stats: list[list[str]] = []  # [label, value]
     name: str = ""
     description: str = ""
     is_public: bool = True
@@ -87,6 +90,26 @@ class CollectionState(rx.State):
             )
             assert collection.id is not None
             self.collection_id = collection.id
+            self.slug = collection.slug
+            self.cover_url = (
+                f"/api/v1/collections/{collection.id}/cover?v={collection.cover_key[-12:]}"
+                if collection.cover_key
+                else ""
+            )
+            numbers = await collections.stats(
+                session=session, actor=actor, collection_id=collection.id
+            )
+            self.stats = [
+                ["Documents", f"{numbers.documents:,}"],
+                ["Pages", f"{numbers.pages:,}"],
+                ["Size", human_size(numbers.total_bytes)],
+                ["Views", f"{numbers.views:,}"],
+                ["Downloads", f"{numbers.downloads:,}"],
+                [
+                    "Last addition",
+                    numbers.last_added.strftime("%Y-%m-%d") if numbers.last_added else "—",
+                ],
+            ]
             self.name = collection.name
             self.description = collection.description
             self.is_public = collection.is_public
@@ -233,6 +256,14 @@ class CollectionState(rx.State):
             "The duplicate was skipped and its file removed."
             if target is None
             else "Added as a new version; it becomes current once processed."
+        )
+
+    @rx.event
+    def search_here(self, form: dict[str, Any]) -> rx.event.EventSpec:
+        from state.search import search_url
+
+        return rx.redirect(
+            search_url(str(form.get("q", "")).strip(), {"collection": [str(self.collection_id)]})
         )
 
     @rx.event

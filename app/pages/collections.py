@@ -1,6 +1,8 @@
 import reflex as rx
 
 from components.common import error_callout, form_field, not_found, notice_callout, status_badge
+from state.browse import TABS
+from state.collection_admin import COVER_UPLOAD_ID, CollectionAdminState
 from state.collections import UPLOAD_ID, CollectionsState, CollectionState
 from state.session import SessionState
 
@@ -237,11 +239,207 @@ def _members_panel() -> rx.Component:
     )
 
 
+def _stats() -> rx.Component:
+    return rx.grid(
+        rx.foreach(
+            CollectionState.stats,
+            lambda st: rx.card(
+                rx.text(st[0], size="1", color_scheme="gray"),
+                rx.text(st[1], size="4", weight="bold", white_space="nowrap"),
+                class_name="collection-stat",
+            ),
+        ),
+        columns=rx.breakpoints(initial="2", sm="3", md="6"),
+        spacing="2",
+        width="100%",
+        id="collection-stats",
+    )
+
+
+def _explore() -> rx.Component:
+    return rx.vstack(
+        rx.form(
+            rx.hstack(
+                rx.input(
+                    name="q",
+                    placeholder="Search this collection…",
+                    aria_label="Search this collection",
+                    width="100%",
+                ),
+                rx.button("Search", type="submit"),
+                width="100%",
+            ),
+            on_submit=CollectionState.search_here,
+            width="100%",
+        ),
+        rx.hstack(
+            rx.text("Browse:", size="2"),
+            *(
+                rx.link(
+                    label,
+                    href="/browse?by=" + name + "&in=" + CollectionState.slug,
+                    size="2",
+                )
+                for name, label in TABS
+            ),
+            wrap="wrap",
+            spacing="3",
+            as_="nav",
+            aria_label="Browse this collection",
+        ),
+        width="100%",
+        spacing="2",
+    )
+
+
+def _manage_panel() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Manage the collection", size="4", as_="h2"),
+                rx.spacer(),
+                rx.button("Close", variant="soft", size="1", on_click=CollectionAdminState.close),
+                width="100%",
+            ),
+            error_callout(CollectionAdminState.error),
+            notice_callout(CollectionAdminState.notice),
+            rx.form(
+                rx.vstack(
+                    form_field("Name", "name", default_value=CollectionState.name, required=True),
+                    rx.el.label("Description", html_for="collection-description"),
+                    rx.text_area(
+                        name="description",
+                        id="collection-description",
+                        default_value=CollectionState.description,
+                        width="100%",
+                        rows="3",
+                    ),
+                    rx.radio_group(
+                        ["public", "private"],
+                        name="visibility",
+                        default_value=rx.cond(CollectionState.is_public, "public", "private"),
+                        direction="row",
+                    ),
+                    rx.button("Save", type="submit", id="save-collection"),
+                    spacing="2",
+                    width="100%",
+                ),
+                on_submit=CollectionAdminState.save,
+                reset_on_submit=False,
+                width="100%",
+            ),
+            rx.heading("Cover", size="3", as_="h3"),
+            rx.upload(
+                rx.text("Drop an image (JPEG, PNG, WebP or GIF) or click to choose"),
+                id=COVER_UPLOAD_ID,
+                multiple=False,
+                accept={"image/*": [".jpg", ".jpeg", ".png", ".webp", ".gif"]},
+                class_name="dropzone",
+                padding="0.75em",
+                on_drop=CollectionAdminState.upload_cover(
+                    rx.upload_files(upload_id=COVER_UPLOAD_ID)
+                ),
+            ),
+            rx.heading("Members", size="3", as_="h3"),
+            rx.table.root(
+                rx.table.body(
+                    rx.foreach(
+                        CollectionAdminState.members,
+                        lambda m: rx.table.row(
+                            rx.table.cell(m.name),
+                            rx.table.cell(m.email),
+                            rx.table.cell(rx.badge(m.role)),
+                            rx.table.cell(
+                                rx.button(
+                                    "Remove",
+                                    size="1",
+                                    variant="ghost",
+                                    color_scheme="red",
+                                    aria_label="Remove " + m.email,
+                                    on_click=CollectionAdminState.remove_member(m.user_id),
+                                )
+                            ),
+                            class_name="member-row",
+                        ),
+                    )
+                ),
+                size="1",
+                width="100%",
+            ),
+            _members_panel(),
+            rx.heading("Delete the collection", size="3", as_="h3", color_scheme="red"),
+            rx.form(
+                rx.vstack(
+                    rx.cond(
+                        CollectionAdminState.held > 0,
+                        rx.vstack(
+                            rx.text(
+                                "It holds "
+                                + CollectionAdminState.held.to_string()
+                                + " documents. What becomes of them?"
+                            ),
+                            rx.radio_group.root(
+                                rx.vstack(
+                                    rx.radio_group.item("Move them to", value="move"),
+                                    rx.radio_group.item(
+                                        "Delete them and their files", value="delete"
+                                    ),
+                                ),
+                                name="documents",
+                                aria_label="What becomes of its documents",
+                            ),
+                            rx.el.select(
+                                rx.el.option("— choose a collection —", value=""),
+                                rx.foreach(
+                                    CollectionAdminState.targets,
+                                    lambda t: rx.el.option(t.name, value=t.id),
+                                ),
+                                name="move_to",
+                                aria_label="Move the documents to",
+                            ),
+                            spacing="2",
+                        ),
+                    ),
+                    rx.input(
+                        name="confirm",
+                        placeholder="Type the collection's name to confirm",
+                        aria_label="Type the collection's name to confirm",
+                        width="100%",
+                    ),
+                    rx.button(
+                        "Delete the collection", type="submit", color_scheme="red", id="delete"
+                    ),
+                    spacing="2",
+                    width="100%",
+                ),
+                on_submit=CollectionAdminState.delete,
+                width="100%",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="manage-panel",
+    )
+
+
 def collection() -> rx.Component:
     return rx.cond(
         CollectionState.not_found,
         not_found("This collection does not exist, or you may not see it."),
         rx.vstack(
+            rx.cond(
+                CollectionState.cover_url != "",
+                rx.image(
+                    src=CollectionState.cover_url,
+                    alt="",
+                    width="100%",
+                    max_height="240px",
+                    object_fit="cover",
+                    border_radius="8px",
+                    id="collection-cover",
+                ),
+            ),
             rx.hstack(
                 rx.heading(CollectionState.name, size="7"),
                 rx.cond(
@@ -249,12 +447,28 @@ def collection() -> rx.Component:
                     rx.badge("public"),
                     rx.badge("private", color_scheme="orange"),
                 ),
+                rx.spacer(),
+                rx.cond(
+                    CollectionState.can_curate & ~CollectionAdminState.open,
+                    rx.button(
+                        rx.icon("settings", size=14),
+                        "Manage",
+                        variant="outline",
+                        on_click=CollectionAdminState.load,
+                        id="manage",
+                    ),
+                ),
                 align="center",
+                width="100%",
             ),
-            rx.text(CollectionState.description, color_scheme="gray"),
+            rx.text(CollectionState.description, color_scheme="gray", white_space="pre-line"),
+            _stats(),
+            _explore(),
+            rx.cond(CollectionAdminState.open, _manage_panel()),
             notice_callout(CollectionState.notice),
             error_callout(CollectionState.error),
             rx.cond(CollectionState.can_curate, _upload_panel()),
+            rx.heading("Latest additions", size="4", as_="h2"),
             rx.table.root(
                 rx.table.header(
                     rx.table.row(
@@ -271,7 +485,6 @@ def collection() -> rx.Component:
                 CollectionState.documents.length() == 0,
                 rx.text("No documents yet.", color_scheme="gray"),
             ),
-            rx.cond(SessionState.is_staff, _members_panel()),
             spacing="4",
             width="100%",
         ),

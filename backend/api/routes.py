@@ -5,7 +5,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from sqlalchemy import text
 
 from backend.api.deps import Actor, DbSession
-from backend.documents import catalogue
+from backend.collections import service as collections
+from backend.documents import bulk, catalogue
 from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.storage.disposition import content_disposition
@@ -56,6 +57,33 @@ async def thumbnail(
         get_store().read(key),
         media_type="image/webp",
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"},
+    )
+
+
+@router.get("/collections/{collection_id}/cover")
+async def collection_cover(
+    collection_id: int, session: DbSession, actor: Actor
+) -> StreamingResponse:
+    key = await collections.open_cover(session=session, actor=actor, collection_id=collection_id)
+    return StreamingResponse(
+        get_store().read(key),
+        media_type="image/webp",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"},
+    )
+
+
+@router.get("/collections/{collection_id}/export.csv")
+async def collection_export(collection_id: int, session: DbSession, actor: Actor) -> Response:
+    """The collection's catalogue as CSV, in the columns the bulk import reads back."""
+    data = await bulk.export_csv(session=session, actor=actor, collection_id=collection_id)
+    return Response(
+        data.encode("utf-8-sig"),  # spreadsheet programs read UTF-8 when it says so
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": content_disposition(f"collection-{collection_id}.csv"),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
     )
 
 

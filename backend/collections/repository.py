@@ -34,6 +34,11 @@ async def visible_ids(session: AsyncSession, actor: User | None) -> list[int]:
     return [i for i in rows.all() if i is not None]
 
 
+async def visible(session: AsyncSession, actor: User | None) -> list[Collection]:
+    stmt = select(Collection).where(visible_collection_clause(actor)).order_by(col(Collection.name))
+    return list((await session.exec(stmt)).all())
+
+
 async def list_visible(session: AsyncSession, actor: User | None) -> list[tuple[Collection, int]]:
     counts = (
         select(Document.collection_id, func.count().label("n"))

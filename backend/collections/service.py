@@ -58,6 +58,15 @@ async def list_visible(*, session: AsyncSession, actor: User | None) -> list[Col
     return [CollectionPublic.of(c, n) for c, n in rows]
 
 
+async def curated_by(*, session: AsyncSession, actor: User | None) -> list[Collection]:
+    """The collections the actor may curate (where documents may be moved to)."""
+    out = []
+    for c in await repository.visible(session, actor):
+        if await can_curate(session=session, actor=actor, collection=c):
+            out.append(c)
+    return out
+
+
 async def get_by_slug(*, session: AsyncSession, actor: User | None, slug: str) -> Collection:
     """A collection the actor may see; NotFound otherwise (never 'forbidden', which leaks)."""
     collection = await repository.visible_by_slug(session, actor, slug)
@@ -284,6 +293,7 @@ async def _delete_documents(session: AsyncSession, document_ids: list[int]) -> N
 
 @dataclass(frozen=True)
 class CollectionStats:
+    held: int  # every document, processed or not
     documents: int
     pages: int
     total_bytes: int
@@ -306,6 +316,7 @@ async def stats(
             text(
                 """
                 SELECT
+                  (SELECT count(*) FROM documents WHERE collection_id = :c) AS held,
                   (SELECT count(*) FROM documents WHERE collection_id = :c AND listed) AS docs,
                   (SELECT coalesce(sum(v.page_count), 0) FROM documents d
                    JOIN document_versions v ON v.id = d.current_version_id
@@ -326,6 +337,7 @@ async def stats(
         )
     ).one()
     return CollectionStats(
+        held=int(row.held),
         documents=int(row.docs),
         pages=int(row.pages),
         total_bytes=int(row.bytes),

@@ -317,10 +317,16 @@ def validate(record: Record) -> tuple[Record, dict[str, str]]:
 
 
 async def update(
-    *, session: AsyncSession, actor: User | None, document_id: int, record: Record
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    document_id: int,
+    record: Record,
+    action: str = "edit",
 ) -> dict[str, list[Any]]:
-    """A curator's edit of the record. Every changed field goes into the audit log (from
-    what to what); returns those changes (empty when nothing changed)."""
+    """A curator's edit of the record (or a bulk import's: `action`). Every changed field
+    goes into the audit log (from what to what); returns those changes (empty when nothing
+    changed)."""
     from backend.documents import repository
     from backend.documents.service import require_curator
 
@@ -367,7 +373,7 @@ async def update(
             collection_id=collection.id,
             actor_id=actor.id,
             actor_name=actor.display_name or actor.email,
-            action="edit",
+            action=action,
             changes=changes,
         )
     )

@@ -1,5 +1,6 @@
 """Document queries; every read joins the collection's visibility clause."""
 
+from sqlalchemy import true
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,12 +33,13 @@ async def versions_of(session: AsyncSession, document_id: int) -> list[tuple[Doc
 
 
 async def in_collection(
-    session: AsyncSession, collection_id: int, limit: int = 200
+    session: AsyncSession, collection_id: int, limit: int = 50, listed_only: bool = False
 ) -> list[tuple[Document, DocumentVersion | None]]:
     stmt = (
         select(Document, DocumentVersion)
         .outerjoin(DocumentVersion, col(DocumentVersion.id) == Document.current_version_id)
         .where(Document.collection_id == collection_id)
+        .where(col(Document.listed) if listed_only else true())
         .order_by(col(Document.created_at).desc())
         .limit(limit)
     )

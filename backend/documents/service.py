@@ -349,10 +349,13 @@ async def list_in_collection(
     *, session: AsyncSession, actor: User | None, collection_id: int
 ) -> list[DocumentSummary]:
     """Latest documents of a collection the actor may see, with their ingest status."""
-    if await collections_repo.visible_by_id(session, actor, collection_id) is None:
+    collection = await collections_repo.visible_by_id(session, actor, collection_id)
+    if collection is None:
         raise NotFound("No such collection.")
+    # Files still in the pipeline, failed or held are for the curators' eyes.
+    curator = await collections.can_curate(session=session, actor=actor, collection=collection)
     out = []
-    for d, v in await repository.in_collection(session, collection_id):
+    for d, v in await repository.in_collection(session, collection_id, listed_only=not curator):
         assert d.id is not None
         duplicate_of_id, error = (v.duplicate_of_id, v.error) if v else (None, "")
         if v is not None and v.status == IngestStatus.DUPLICATE:

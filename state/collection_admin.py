@@ -1,0 +1,151 @@
+"""A collection's management panel: edit, cover, members, delete (its curators)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import reflex as rx
+
+from backend.collections import service as collections
+from backend.errors import LibraryError
+from state.collections import CollectionState
+from state.session import acting
+
+MAX_COVER_BYTES = collections.MAX_COVER_BYTES
+COVER_UPLOAD_ID = "cover"
+
+
+@dataclass
+class MemberRow:
+    user_id: int
+    email: str
+    name: str
+    role: str
+
+
+@dataclass
+class Target:
+    id: str
+    name: str
+
+
+class CollectionAdminState(rx.State):
+    open: bool = False
+    members: list[MemberRow] = []
+    targets: list[Target] = []
+    held: int = 0
+    error: str = ""
+    notice: str = ""
+
+    async def _collection(self) -> CollectionState:
+        return await self.get_state(CollectionState)
+
+    @rx.event
+    async def load(self) -> None:
+        """Filled when the panel opens (only curators see it)."""
+        self.error = self.notice = ""
+        page = await self._collection()
+        try:
+            async with acting(self) as (session, actor):
+                rows = await collections.members(
+                    session=session, actor=actor, collection_id=page.collection_id
+                )
+                curated = await collections.curated_by(session=session, actor=actor)
+                numbers = await collections.stats(
+                    session=session, actor=actor, collection_id=page.collection_id
+                )
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
+        self.members = [MemberRow(u.id or 0, u.email, u.display_name, m.role) for m, u in rows]
+        self.targets = [Target(str(c.id), c.name) for c in curated if c.id != page.collection_id]
+        self.held = numbers.held
+        self.open = True
+
+    @rx.event
+    def close(self) -> None:
+        self.open = False
+
+    @rx.event
+    async def save(self, form: dict[str, Any]) -> Any:
+        self.error = self.notice = ""
+        page = await self._collection()
+        try:
+            async with acting(self) as (session, actor):
+                await collections.update(
+                    session=session,
+                    actor=actor,
+                    collection_id=page.collection_id,
+                    name=str(form.get("name", "")),
+                    description=str(form.get("description", "")),
+                    is_public=form.get("visibility", "public") == "public",
+                )
+                await session.commit()
+        except LibraryError as exc:
+            self.error = str(exc)
+            return None
+        self.notice = "Saved."
+        return CollectionState.load
+
+    @rx.event
+    async def upload_cover(self, files: list[rx.UploadFile]) -> Any:
+        self.error = self.notice = ""
+        if not files:
+            return None
+        data = await files[0].read(MAX_COVER_BYTES + 1)
+        page = await self._collection()
+        try:
+            async with acting(self) as (session, actor):
+                await collections.set_cover(
+                    session=session, actor=actor, collection_id=page.collection_id, data=data
+                )
+                await session.commit()
+        except LibraryError as exc:
+            self.error = str(exc)
+            return rx.clear_selected_files(COVER_UPLOAD_ID)
+        self.notice = "The cover is changed."
+        return [rx.clear_selected_files(COVER_UPLOAD_ID), CollectionState.load]
+
+    @rx.event
+    async def remove_member(self, user_id: int) -> Any:
+        self.error = self.notice = ""
+        page = await self._collection()
+        try:
+            async with acting(self) as (session, actor):
+                await collections.remove_member(
+                    session=session,
+                    actor=actor,
+                    collection_id=page.collection_id,
+                    user_id=int(user_id),
+                )
+                await session.commit()
+        except LibraryError as exc:
+            self.error = str(exc)
+            return None
+        return CollectionAdminState.load
+
+    @rx.event
+    async def delete(self, form: dict[str, Any]) -> Any:
+        self.error = self.notice = ""
+        page = await self._collection()
+        if str(form.get("confirm", "")).strip() != page.name:
+            self.error = "Type the collection's name to confirm."
+            return None
+        choice = str(form.get("documents", ""))
+        target = str(form.get("move_to", ""))
+        try:
+            async with acting(self) as (session, actor):
+                await collections.delete(
+                    session=session,
+                    actor=actor,
+                    collection_id=page.collection_id,
+                    documents=choice,
+                    move_to=int(target) if target.isdigit() else None,
+                )
+                from backend import queue
+
+                await queue.commit(session)
+        except LibraryError as exc:
+            self.error = str(exc)
+            return None
+        self.open = False
+        return rx.redirect("/collections")
