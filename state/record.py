@@ -96,6 +96,7 @@ class RecordState(rx.State):
     page_no: int = 1
     page_count: int = 0
     page_text: str = ""
+    page_images: int = 0
     # The edit form (curators).
     editing: bool = False
     form: dict[str, str] = {}
@@ -154,8 +155,15 @@ class RecordState(rx.State):
                 text.page_count,
                 text.text,
             )
+            self.page_images = text.page_images
         except LibraryError:
-            self.page_no, self.page_count, self.page_text = 1, 0, ""
+            self.page_no, self.page_count, self.page_text, self.page_images = 1, 0, "", 0
+
+    @rx.var
+    def page_image_url(self) -> str:
+        if not 1 <= self.page_no <= self.page_images:
+            return ""
+        return f"/api/v1/documents/{self.document_id}/pages/{self.page_no}.webp"
 
     @rx.event
     async def show_page(self, page_no: int) -> None:
@@ -168,6 +176,7 @@ class RecordState(rx.State):
             self.error = str(exc)
             return
         self.page_no, self.page_count, self.page_text = text.page_no, text.page_count, text.text
+        self.page_images = text.page_images
 
     @rx.event
     def go_to_page(self, form: dict[str, Any]) -> Any:

@@ -272,7 +272,7 @@ def _text_viewer() -> rx.Component:
         RecordState.page_count > 0,
         rx.el.details(
             rx.el.summary(
-                "Read the text ("
+                "Read it page by page ("
                 + RecordState.page_count.to_string()
                 + rx.cond(RecordState.page_count == 1, " page)", " pages)")
             ),
@@ -321,8 +321,25 @@ def _text_viewer() -> rx.Component:
                     spacing="2",
                     wrap="wrap",
                 ),
-                # Plain text: the document's own markup and scripts never reach the page.
-                rx.el.pre(RecordState.page_text, class_name="page-text", id="page-text"),
+                rx.flex(
+                    rx.cond(
+                        RecordState.page_image_url != "",
+                        rx.image(
+                            src=RecordState.page_image_url,
+                            alt="Page " + RecordState.page_no.to_string(),
+                            max_width="min(100%, 560px)",
+                            height="auto",
+                            border="1px solid var(--gray-a5)",
+                            id="page-image",
+                        ),
+                    ),
+                    # Plain text: the document's own markup and scripts never reach the page.
+                    rx.el.pre(RecordState.page_text, class_name="page-text", id="page-text"),
+                    spacing="3",
+                    direction=rx.breakpoints(initial="column", md="row"),
+                    width="100%",
+                    align="start",
+                ),
                 spacing="2",
                 width="100%",
             ),

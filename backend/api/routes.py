@@ -60,6 +60,20 @@ async def thumbnail(
     )
 
 
+@router.get("/documents/{document_id}/pages/{page_no}.webp")
+async def page_image(
+    document_id: int, page_no: int, session: DbSession, actor: Actor
+) -> StreamingResponse:
+    key = await documents.open_page_image(
+        session=session, actor=actor, document_id=document_id, page_no=page_no
+    )
+    return StreamingResponse(
+        get_store().read(key),
+        media_type="image/webp",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"},
+    )
+
+
 @router.get("/collections/{collection_id}/cover")
 async def collection_cover(
     collection_id: int, session: DbSession, actor: Actor

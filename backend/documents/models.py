@@ -234,6 +234,10 @@ class DocumentVersion(SQLModel, table=True):
     language: str = Field(default="", max_length=12)
     thumbnail_key: str = Field(default="", max_length=200)
     preview_key: str = Field(default="", max_length=200)
+    # PDFs: the first pages as images, pages/{version id}/{n}.webp
+    page_images: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
     # When the current step began: a "processing" version whose step is old lost its worker.
     step_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)

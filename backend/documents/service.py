@@ -403,6 +403,7 @@ class PageText:
     page_no: int
     page_count: int
     text: str
+    page_images: int = 0  # how many first pages also have an image
 
 
 async def page_text(
@@ -432,4 +433,29 @@ async def page_text(
     )
     page_no = max(1, min(page_no, count or 1))
     row = await session.get(DocumentPage, (version.id, page_no))
-    return PageText(page_no=page_no, page_count=count, text=row.text if row else "")
+    return PageText(
+        page_no=page_no,
+        page_count=count,
+        text=row.text if row else "",
+        page_images=version.page_images,
+    )
+
+
+async def open_page_image(
+    *, session: AsyncSession, actor: User | None, document_id: int, page_no: int
+) -> str:
+    """The object key of a page's image (PDFs, first pages), if the actor may see it."""
+    from backend.ingest.pipeline import page_image_key
+
+    found = await repository.visible_document(session, actor, document_id)
+    if found is None:
+        raise NotFound("No such document.")
+    document = found[0]
+    version = (
+        await session.get(DocumentVersion, document.current_version_id)
+        if document.current_version_id
+        else None
+    )
+    if version is None or version.id is None or not 1 <= page_no <= version.page_images:
+        raise NotFound("No image of that page.")
+    return page_image_key(version.id, page_no)

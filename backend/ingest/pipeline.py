@@ -202,6 +202,10 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
             name: await _store_thumbnail(store, version.id, workdir / filename)
             for name, filename in result.thumbnails.items()
         }
+        for n in range(1, result.page_images + 1):
+            await _store_object(
+                store, page_image_key(version.id, n), workdir / f"page-{n:04d}.webp"
+            )
     await session.exec(delete(DocumentPage).where(col(DocumentPage.version_id) == version.id))
     session.add_all(
         DocumentPage(version_id=version.id, page_no=i + 1, text=page)
@@ -212,6 +216,7 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
     version.language = result.language
     version.thumbnail_key = thumbs.get("small", "")
     version.preview_key = thumbs.get("large", "")
+    version.page_images = result.page_images
     version.warnings = "; ".join(result.warnings)
     await _set(session, version, step="index")
     document = await session.get(Document, version.document_id)
@@ -248,9 +253,18 @@ async def _is_newest(session: AsyncSession, version: DocumentVersion) -> bool:
     return newest == version.version_no
 
 
+def page_image_key(version_id: int, page_no: int) -> str:
+    return f"pages/{version_id}/{page_no}.webp"
+
+
 async def _store_thumbnail(store: ObjectStore, version_id: int, source: Path) -> str:
-    """Thumbnails are derived from the original, so a retry replaces them."""
     key = f"thumbnails/{version_id}/{source.name}"
+    await _store_object(store, key, source)
+    return key
+
+
+async def _store_object(store: ObjectStore, key: str, source: Path) -> None:
+    """Previews are derived from the original, so a retry replaces them."""
     await store.delete(key)
     writer = store.writer(key)
     try:
@@ -259,7 +273,6 @@ async def _store_thumbnail(store: ObjectStore, version_id: int, source: Path) ->
     except BaseException:
         await writer.abort()
         raise
-    return key
 
 
 def _read_head(path: Path) -> bytes:

@@ -28,6 +28,7 @@ class SandboxResult:
     warnings: list[str] = field(default_factory=list)
     language: str = ""
     thumbnails: dict[str, str] = field(default_factory=dict)
+    page_images: int = 0  # page-0001.webp, … (PDFs)
     error: str = ""
 
 
@@ -47,7 +48,7 @@ def _child(request: dict[str, Any]) -> SandboxResult:
     from backend.ingest.parsers import ParseError, parse
     from backend.ingest.parsers.base import clean_meta
     from backend.ingest.parsers.image import harden_pillow
-    from backend.ingest.parsers.pdf import render_first_page
+    from backend.ingest.parsers.pdf import render_first_page, render_pages
 
     harden_pillow(request["max_image_pixels"])
     path, outdir, mime = Path(request["path"]), Path(request["outdir"]), request["mime"]
@@ -73,6 +74,18 @@ def _child(request: dict[str, Any]) -> SandboxResult:
         result.warnings.append(f"no thumbnail: {exc}")
     except Exception as exc:  # a preview must never cost the document
         result.warnings.append(f"no thumbnail: {type(exc).__name__}")
+    if (
+        mime == "application/pdf"
+        and parsed.pages
+        and "damaged PDF" not in " ".join(parsed.warnings)
+    ):
+        try:
+            pages = render_pages(path, thumbnails.PAGE_WIDTH, thumbnails.PAGE_IMAGES)
+            result.page_images = thumbnails.page_images(pages, outdir)
+        except MemoryError:
+            result.warnings.append("no page images: they need more memory than allowed")
+        except Exception as exc:  # as above: never the document's loss
+            result.warnings.append(f"no page images: {type(exc).__name__}")
     return result
 
 

@@ -39,3 +39,15 @@ def make(cover: Any, outdir: Path) -> dict[str, str]:
         copy.save(target, "WEBP", quality=82, method=4)
         written[name] = target.name
     return written
+
+
+PAGE_WIDTH = 900
+PAGE_IMAGES = 30  # pages of a PDF shown as images on its page (the text has them all)
+
+
+def page_images(pages: Any, outdir: Path) -> int:
+    """Write page-0001.webp, … from PIL images; returns how many."""
+    count = 0
+    for count, image in enumerate(pages, start=1):
+        _prepare(image).save(outdir / f"page-{count:04d}.webp", "WEBP", quality=75, method=4)
+    return count

@@ -59,7 +59,7 @@ async def test_the_record_its_text_citations_and_an_audited_edit(
     await expect(page.locator("#related")).not_to_contain_text("almanac")
 
     # The text, page by page, as plain text: the document's markup does not run.
-    await page.get_by_text("Read the text").click()
+    await page.get_by_text("Read it page by page").click()
     await expect(page.locator("#page-text")).to_contain_text("<script>window.pwned = 1</script>")
     assert await page.evaluate("window.pwned") is None
     assert await page.locator("#page-text b").count() == 0

@@ -156,3 +156,41 @@ async def test_sweeper_rescues_a_version_whose_worker_died(
     await run_burst()
     await db.refresh(version)
     assert version.status == IngestStatus.READY
+
+
+async def test_a_pdfs_first_pages_become_images_for_its_page(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from backend.documents import service as documents
+    from backend.errors import NotFound
+    from backend.storage.service import get_store
+
+    pages = []
+    for n in range(1, 4):
+        page = Image.new("RGB", (600, 800), "white")
+        ImageDraw.Draw(page).rectangle((50, 50, 50 + 100 * n, 150), fill="black")
+        pages.append(page)
+    pdf = io.BytesIO()
+    pages[0].save(pdf, "PDF", save_all=True, append_images=pages[1:])
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    document, version = await upload_bytes(db, librarian, collection, pdf.getvalue(), "3.pdf")
+    await queue.commit(db)
+    await run_burst()
+    await db.refresh(version)
+    assert version.status == IngestStatus.READY, version.error
+    assert version.page_images == 3
+    store = get_store()
+    for n in (1, 2, 3):
+        key = await documents.open_page_image(
+            session=db, actor=None, document_id=document.id, page_no=n
+        )
+        data = b"".join([chunk async for chunk in store.read(key)])
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.format == "WEBP" and image.width == 900
+    with pytest.raises(NotFound):
+        await documents.open_page_image(session=db, actor=None, document_id=document.id, page_no=4)

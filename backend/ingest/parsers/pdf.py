@@ -112,6 +112,22 @@ def render_first_page(path: Path, width: int) -> Any:
         pdf.close()
 
 
+def render_pages(path: Path, width: int, limit: int) -> Any:
+    """The first `limit` pages as PIL images about `width` pixels wide, one at a time."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        for index in range(min(limit, len(pdf))):
+            page = pdf[index]
+            scale = max(0.05, min(4.0, width / max(1.0, page.get_width())))
+            image = page.render(scale=scale).to_pil()
+            page.close()
+            yield image
+    finally:
+        pdf.close()
+
+
 def _parse_with_pypdf(path: Path, max_pages: int, pdfium_error: str) -> Parsed:
     """PDFium refused the file; pypdf is more lenient with some damaged files."""
     from pypdf import PdfReader
