@@ -106,3 +106,12 @@ async def delete_objects(ctx: dict[str, Any], keys: list[str]) -> int:
             raise
         raise Retry(defer=min(300, 5 * 2**tries)) from exc
     return len(keys)
+
+
+async def catalogue_leftovers(ctx: dict[str, Any]) -> int:
+    """Every minute: documents from before the catalogue get their record (and browse
+    entries) from their files' metadata, a few thousand at a time, without holding up
+    the start of the app (`./run.sh migrate` does them all at once)."""
+    from backend.documents import metadata
+
+    return await metadata.catalogue_existing(batch=500, limit=5000)

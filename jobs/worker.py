@@ -10,6 +10,7 @@ from backend.db import dispose_engine, get_engine
 from backend.logging_setup import configure_logging
 from backend.storage.service import get_store
 from jobs.tasks import (
+    catalogue_leftovers,
     delete_objects,
     flush_search_counts,
     index_leftovers,
@@ -43,6 +44,7 @@ class WorkerSettings:
         cron(requeue_stale_ingests, second={0}, unique=True),
         cron(index_leftovers, second={30}, unique=True),
         cron(flush_search_counts, second={45}, unique=True),
+        cron(catalogue_leftovers, second={15}, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -140,3 +140,21 @@ class DocumentState(rx.State):
                 )
             await DocumentState.load.fn(self)  # type: ignore[attr-defined]
         return rx.clear_selected_files(VERSION_UPLOAD_ID)
+
+    @rx.event
+    async def delete(self, form: dict[str, Any]) -> Any:
+        """Delete the document (its curators), after its title is typed to confirm."""
+        self.error = self.notice = ""
+        if str(form.get("confirm", "")).strip() != self.title.strip():
+            self.error = "Type the document's title to confirm."
+            return None
+        try:
+            async with acting(self) as (session, actor):
+                slug = await documents.delete_document(
+                    session=session, actor=actor, document_id=self.document_id
+                )
+                await queue.commit(session)
+        except LibraryError as exc:
+            self.error = str(exc)
+            return None
+        return rx.redirect(f"/collections/{slug}")

@@ -370,6 +370,33 @@ def _related() -> rx.Component:
     )
 
 
+def _delete_panel() -> rx.Component:
+    return rx.el.details(
+        rx.el.summary("Delete this document"),
+        rx.form(
+            rx.vstack(
+                rx.text(
+                    "Every version and file of it goes; the record of its deletion stays "
+                    "in the audit log.",
+                    size="2",
+                ),
+                rx.input(
+                    name="confirm",
+                    placeholder="Type the title to confirm",
+                    aria_label="Type the title to confirm",
+                    width="100%",
+                ),
+                rx.button("Delete the document", type="submit", color_scheme="red", id="delete"),
+                spacing="2",
+                width="100%",
+            ),
+            on_submit=DocumentState.delete,
+        ),
+        width="100%",
+        id="delete-document",
+    )
+
+
 def _file_facts() -> rx.Component:
     return rx.vstack(
         rx.heading("The file", size="4", as_="h2"),
@@ -501,6 +528,7 @@ def document() -> rx.Component:
             rx.cond(DocumentState.can_curate, _new_version_panel()),
             _file_facts(),
             _history(),
+            rx.cond(DocumentState.can_curate, _delete_panel()),
             spacing="4",
             width="100%",
             align="start",

@@ -237,7 +237,9 @@ async def delete(
 
         await indexer.changed_many(session, held)
     elif held:
-        await _delete_documents(session, held)
+        from backend.documents.service import delete_documents
+
+        await delete_documents(session, held)
     session.add(
         AuditEntry(
             collection_id=collection_id,
@@ -254,41 +256,6 @@ async def delete(
     await session.delete(collection)
     await session.flush()
     return len(held)
-
-
-async def _delete_documents(session: AsyncSession, document_ids: list[int]) -> None:
-    """Documents go with their versions, pages and browse entries (cascades), out of the
-    search index (outbox), and their files after the commit."""
-    from sqlalchemy import text
-
-    from backend import queue
-    from backend.search import indexer
-
-    keys = list(
-        (
-            await session.exec(
-                text(
-                    "SELECT file_key FROM document_versions WHERE document_id = ANY(:ids) "
-                    "UNION ALL SELECT thumbnail_key FROM document_versions "
-                    "WHERE document_id = ANY(:ids) AND thumbnail_key <> '' "
-                    "UNION ALL SELECT preview_key FROM document_versions "
-                    "WHERE document_id = ANY(:ids) AND preview_key <> ''"
-                ).bindparams(ids=document_ids)
-            )
-        ).scalars()
-    )
-    await session.exec(
-        text("UPDATE documents SET current_version_id = NULL WHERE id = ANY(:ids)").bindparams(
-            ids=document_ids
-        )
-    )
-    await session.exec(
-        text("DELETE FROM documents WHERE id = ANY(:ids)").bindparams(ids=document_ids)
-    )
-    await indexer.changed_many(session, document_ids)
-    for i in range(0, len(keys), 500):
-        batch = keys[i : i + 500]
-        queue.defer(session, "delete_objects", batch, job_id=f"delete:{batch[0]}:{len(batch)}")
 
 
 @dataclass(frozen=True)

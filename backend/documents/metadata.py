@@ -214,9 +214,10 @@ async def adopt_version(
     await browse.refresh(session, [document.id])
 
 
-async def catalogue_existing(batch: int = 500) -> int:
+async def catalogue_existing(batch: int = 500, limit: int | None = None) -> int:
     """Give every processed document that has no catalogue record yet the one its file
-    carries (documents from before the catalogue existed); returns how many."""
+    carries (documents from before the catalogue existed), at most `limit`; returns how
+    many."""
     from backend.db import session_scope
 
     done = 0
@@ -235,7 +236,7 @@ async def catalogue_existing(batch: int = 500) -> int:
                 await adopt_version(session, document, version)
             await session.commit()
         done += len(rows)
-        if len(rows) < batch:
+        if len(rows) < batch or (limit is not None and done >= limit):
             return done
 
 

@@ -459,3 +459,74 @@ async def open_page_image(
     if version is None or version.id is None or not 1 <= page_no <= version.page_images:
         raise NotFound("No image of that page.")
     return page_image_key(version.id, page_no)
+
+
+async def delete_documents(session: AsyncSession, document_ids: list[int]) -> None:
+    """Documents go with their versions, pages and browse entries (cascades), out of the
+    search index (outbox), and their files after the commit."""
+    from sqlalchemy import text
+
+    from backend import queue
+    from backend.search import indexer
+
+    keys = list(
+        (
+            await session.exec(
+                text(
+                    "SELECT file_key FROM document_versions WHERE document_id = ANY(:ids) "
+                    "UNION ALL SELECT thumbnail_key FROM document_versions "
+                    "WHERE document_id = ANY(:ids) AND thumbnail_key <> '' "
+                    "UNION ALL SELECT preview_key FROM document_versions "
+                    "WHERE document_id = ANY(:ids) AND preview_key <> ''"
+                ).bindparams(ids=document_ids)
+            )
+        ).scalars()
+    )
+    from backend.ingest.pipeline import page_image_key
+
+    pictured = await session.exec(
+        text(
+            "SELECT id, page_images FROM document_versions "
+            "WHERE document_id = ANY(:ids) AND page_images > 0"
+        ).bindparams(ids=document_ids)
+    )
+    keys += [page_image_key(v, n) for v, count in pictured.all() for n in range(1, count + 1)]
+    await session.exec(
+        text("UPDATE documents SET current_version_id = NULL WHERE id = ANY(:ids)").bindparams(
+            ids=document_ids
+        )
+    )
+    await session.exec(
+        text("DELETE FROM documents WHERE id = ANY(:ids)").bindparams(ids=document_ids)
+    )
+    await indexer.changed_many(session, document_ids)
+    for i in range(0, len(keys), 500):
+        batch = keys[i : i + 500]
+        queue.defer(session, "delete_objects", batch, job_id=f"delete:{batch[0]}:{len(batch)}")
+
+
+async def delete_document(*, session: AsyncSession, actor: User | None, document_id: int) -> str:
+    """A curator deletes a document, every version and file of it; the audit log keeps
+    that it was (its title and who). Returns the collection's slug."""
+    from backend.documents.models import AuditEntry
+
+    found = await repository.visible_document(session, actor, document_id)
+    if found is None:
+        raise NotFound("No such document.")
+    document, collection = found
+    assert collection.id is not None
+    await require_curator(session=session, actor=actor, collection_id=collection.id)
+    assert actor is not None
+    session.add(
+        AuditEntry(
+            document_id=document_id,
+            collection_id=collection.id,
+            actor_id=actor.id,
+            actor_name=actor.display_name or actor.email,
+            action="document_deleted",
+            changes={"title": [document.title, None]},
+        )
+    )
+    await session.flush()
+    await delete_documents(session, [document_id])
+    return collection.slug

@@ -270,3 +270,30 @@ async def test_edits_are_validated_and_audited(db: AsyncSession, shelf: dict[str
     assert entries[0].changes == changes and entries[0].actor_id == librarian.id  # type: ignore[attr-defined]
     assert entries[0].action == "edit"
     assert [e.changes.get("title") for e in entries][1] == ["vol2", "Volume 2"]
+
+
+async def test_documents_from_before_the_catalogue_get_their_record(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    from bench.common import bulk_load
+
+    await bulk_load(
+        [
+            {
+                "title": "Pride and prejudice",
+                "text": "It is a truth universally acknowledged.",
+                "authors": ["Jane Austen"],
+                "subjects": ["Novels -- Regency"],
+                "year": 1813,
+                "language": "en",
+            }
+        ],
+        "Old shelf",
+    )
+    assert await _keys(db, None, "author") == {}  # not catalogued yet: not listed
+    assert await metadata.catalogue_existing() == 1
+    assert await _keys(db, None, "author") == {"Austen, Jane": 1}
+    assert await _keys(db, None, "decade") == {"1810s": 1}
+    top, _ = await browse.subject_children(session=db, actor=None, parent_id=None)
+    assert [(n.name, n.count, n.has_children) for n in top] == [("Novels", 1, True)]
+    assert await metadata.catalogue_existing() == 0  # each document once

@@ -248,3 +248,30 @@ async def test_deleting_with_its_documents_removes_their_files_too(
     assert found.total == 0
     left = (await db.exec(text("SELECT count(*) FROM documents"))).one()  # type: ignore[call-overload]
     assert left[0] == 0
+
+
+async def test_a_curator_deletes_one_document_and_its_files(
+    db: AsyncSession, setup: dict[str, object]
+) -> None:
+    curator, patron, doc, version = (
+        setup["curator"],
+        setup["patron"],
+        setup["doc"],
+        setup["version"],
+    )
+    with pytest.raises(PermissionDenied):
+        await documents.delete_document(session=db, actor=patron, document_id=doc.id)  # type: ignore[arg-type, attr-defined]
+    slug = await documents.delete_document(session=db, actor=curator, document_id=doc.id)  # type: ignore[arg-type, attr-defined]
+    assert slug == "maritime-charts"
+    await queue.commit(db)
+    await run_burst()
+    assert not await get_store().exists(version.file_key)  # type: ignore[attr-defined]
+    assert (await search.search(session=db, actor=None, query="harbour", record=False)).total == 0
+    keys = await browse.keys(session=db, actor=None, classifier="type")
+    assert [(k.key, k.count) for k in keys.keys] == [("text", 1)]
+    audit = (
+        await db.exec(
+            text("SELECT action, changes FROM audit_log WHERE action = 'document_deleted'")
+        )
+    ).one()  # type: ignore[call-overload]
+    assert audit.changes == {"title": ["a", None]}

@@ -3,8 +3,10 @@ citations, related documents, and a librarian's edit with its audit entry."""
 
 from playwright.async_api import Browser, expect
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.collections.models import Collection, Membership
 from backend.users.models import Role
 from bench.common import bulk_load
 from tests.e2e.conftest import PageErrors, ServedApp, goto
@@ -38,6 +40,9 @@ async def test_the_record_its_text_citations_and_an_audited_edit(
     doc_id, sibling, _ = await bulk_load(RECORDS, "Sea and shore", engine=engine, catalogue=True)
     await engine.dispose()
     librarian = await make_user(app_db, Role.LIBRARIAN, email="keeper@example.org")
+    # Librarians curate the collections they are curators of.
+    shelf = (await app_db.exec(select(Collection).where(Collection.name == "Sea and shore"))).one()
+    app_db.add(Membership(collection_id=shelf.id, user_id=librarian.id, role="curator"))
     await app_db.commit()
 
     page = page_errors.watch(await (await browser.new_context()).new_page())

@@ -70,13 +70,13 @@ async def test_patron_cannot_change_roles(db: AsyncSession, tab: State) -> None:
 async def test_patron_cannot_add_members(db: AsyncSession, tab: State) -> None:
     librarian = await make_user(db, Role.LIBRARIAN)
     patron = await make_user(db)
-    collection = await make_collection(db, librarian, is_public=False)
+    collection = await make_collection(db, librarian, is_public=True)
     await db.commit()
     await _log_in(db, tab, patron)
     state = _substate(tab, CollectionState)
     state.collection_id = collection.id
     await CollectionState.add_member.fn(state, {"email": patron.email, "role": "curator"})
-    assert state.member_error == "Only a librarian or an admin can do that."
+    assert state.member_error == "Only this collection's curators (or an admin) can do that."
 
 
 async def test_private_document_page_is_not_found_for_outsiders(
