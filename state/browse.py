@@ -9,6 +9,7 @@ import reflex as rx
 from backend.browse import service as browse
 from backend.collections import service as collections
 from backend.errors import LibraryError
+from backend.languages import language_name
 from state.session import acting
 
 TABS = [
@@ -19,27 +20,6 @@ TABS = [
     ("type", "Types"),
     ("language", "Languages"),
 ]
-LANGUAGE_NAMES = {
-    "en": "English",
-    "fr": "French",
-    "de": "German",
-    "es": "Spanish",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "nl": "Dutch",
-    "ru": "Russian",
-    "zh": "Chinese",
-    "ja": "Japanese",
-    "ar": "Arabic",
-    "el": "Greek",
-    "la": "Latin",
-    "sv": "Swedish",
-    "no": "Norwegian",
-    "da": "Danish",
-    "fi": "Finnish",
-    "pl": "Polish",
-    "tr": "Turkish",
-}
 
 
 @dataclass
@@ -66,7 +46,7 @@ def browse_url(collection: str = "", **params: str | int | None) -> str:
 
 def _label(classifier: str, label: str) -> str:
     if classifier == "language":
-        return LANGUAGE_NAMES.get(label, label)
+        return language_name(label)
     return label
 
 

@@ -8,27 +8,10 @@ import reflex as rx
 from backend import queue
 from backend.documents import service as documents
 from backend.errors import LibraryError
+from backend.languages import language_name
 from backend.storage.service import StoredObject, human_size
 from state.session import SessionState, acting, acting_as
 from state.uploads import receive_files
-
-LANGUAGE_NAMES = {
-    "en": "English",
-    "de": "German",
-    "fr": "French",
-    "es": "Spanish",
-    "it": "Italian",
-    "nl": "Dutch",
-    "pt": "Portuguese",
-    "la": "Latin",
-    "ar": "Arabic",
-    "ru": "Russian",
-    "zh": "Chinese",
-    "ja": "Japanese",
-    "pl": "Polish",
-    "sv": "Swedish",
-    "da": "Danish",
-}
 
 
 def _version_row(v: documents.VersionPublic) -> dict[str, Any]:
@@ -41,7 +24,7 @@ def _version_row(v: documents.VersionPublic) -> dict[str, Any]:
     row["subjects"] = ", ".join(meta.get("subjects", []))
     row["description"] = str(meta.get("description", ""))
     row["date"] = str(meta.get("created", ""))
-    row["language_label"] = LANGUAGE_NAMES.get(v.language, v.language) or "unknown"
+    row["language_label"] = language_name(v.language) or "unknown"
     row["page_label"] = str(v.page_count) if v.page_count else "—"
     return row
 

@@ -309,19 +309,24 @@ async def open_download(
     )
 
 
-async def open_thumbnail(
-    *, session: AsyncSession, actor: User | None, document_id: int, size: str = "small"
-) -> str:
-    """The object key of the current version's thumbnail, if the actor may see the document."""
+async def _current_version(
+    session: AsyncSession, actor: User | None, document_id: int
+) -> DocumentVersion | None:
+    """The current version of a document the actor may see (NotFound otherwise)."""
     found = await repository.visible_document(session, actor, document_id)
     if found is None:
         raise NotFound("No such document.")
     document = found[0]
-    version = (
-        await session.get(DocumentVersion, document.current_version_id)
-        if document.current_version_id
-        else None
-    )
+    if not document.current_version_id:
+        return None
+    return await session.get(DocumentVersion, document.current_version_id)
+
+
+async def open_thumbnail(
+    *, session: AsyncSession, actor: User | None, document_id: int, size: str = "small"
+) -> str:
+    """The object key of the current version's thumbnail, if the actor may see the document."""
+    version = await _current_version(session, actor, document_id)
     key = (version.preview_key if size == "large" else version.thumbnail_key) if version else ""
     if not key:
         raise NotFound("This document has no thumbnail.")
@@ -415,15 +420,7 @@ async def page_text(
 
     from backend.documents.models import DocumentPage
 
-    found = await repository.visible_document(session, actor, document_id)
-    if found is None:
-        raise NotFound("No such document.")
-    document = found[0]
-    version = (
-        await session.get(DocumentVersion, document.current_version_id)
-        if document.current_version_id
-        else None
-    )
+    version = await _current_version(session, actor, document_id)
     if version is None or version.status != IngestStatus.READY:
         raise NotFound("This document has no processed text yet.")
     count = int(
@@ -447,15 +444,7 @@ async def open_page_image(
     """The object key of a page's image (PDFs, first pages), if the actor may see it."""
     from backend.ingest.pipeline import page_image_key
 
-    found = await repository.visible_document(session, actor, document_id)
-    if found is None:
-        raise NotFound("No such document.")
-    document = found[0]
-    version = (
-        await session.get(DocumentVersion, document.current_version_id)
-        if document.current_version_id
-        else None
-    )
+    version = await _current_version(session, actor, document_id)
     if version is None or version.id is None or not 1 <= page_no <= version.page_images:
         raise NotFound("No image of that page.")
     return page_image_key(version.id, page_no)

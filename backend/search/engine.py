@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+from backend.languages import CODES_BY_NAME
 from backend.search.query import Node
 from backend.search.schemas import Segment
 
@@ -204,30 +205,7 @@ def opening(pages: list[str], description: str = "") -> list[Segment]:
     return [Segment(text, False)] if text else []
 
 
-_LANGUAGE_NAMES = {
-    "english": "en",
-    "french": "fr",
-    "german": "de",
-    "spanish": "es",
-    "italian": "it",
-    "portuguese": "pt",
-    "dutch": "nl",
-    "russian": "ru",
-    "chinese": "zh",
-    "japanese": "ja",
-    "arabic": "ar",
-    "greek": "el",
-    "latin": "la",
-    "swedish": "sv",
-    "norwegian": "no",
-    "danish": "da",
-    "finnish": "fi",
-    "polish": "pl",
-    "turkish": "tr",
-}
-
-
 def language_codes(text: str) -> list[str]:
     """ISO 639-1 codes for a language named in English (language:french)."""
-    code = _LANGUAGE_NAMES.get(fold(text))
+    code = CODES_BY_NAME.get(fold(text))
     return [code] if code else []

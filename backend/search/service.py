@@ -17,6 +17,7 @@ from backend.analytics import service as analytics
 from backend.auth.permissions import is_staff
 from backend.collections.models import Collection
 from backend.collections.repository import visible_collection_clause
+from backend.languages import language_name
 from backend.search import cache, completion
 from backend.search.engine import FACETS, SORTS, EngineQuery, Sort, opening
 from backend.search.engines import get_search_engine
@@ -28,30 +29,6 @@ from backend.users.models import User
 MAX_QUERY_CHARS = 500
 MAX_PAGE = 1000
 MAX_PAGE_SIZE = 1000  # for reports and benchmarks; the page uses the setting
-LANGUAGE_NAMES = {
-    "en": "English",
-    "fr": "French",
-    "de": "German",
-    "es": "Spanish",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "nl": "Dutch",
-    "ru": "Russian",
-    "zh": "Chinese",
-    "ja": "Japanese",
-    "ar": "Arabic",
-    "el": "Greek",
-    "la": "Latin",
-    "sv": "Swedish",
-    "no": "Norwegian",
-    "da": "Danish",
-    "fi": "Finnish",
-    "pl": "Polish",
-    "tr": "Turkish",
-    "cs": "Czech",
-    "hu": "Hungarian",
-    "ko": "Korean",
-}
 TYPE_NAMES = {"pdf": "PDF", "docx": "Word", "odt": "OpenDocument", "epub": "EPUB", "html": "HTML"}
 
 
@@ -278,7 +255,7 @@ def _label(facet: str, value: str, names: dict[str, str]) -> str:
     if facet == "collection":
         return names.get(value, "(a collection)")
     if facet == "language":
-        return LANGUAGE_NAMES.get(value, value)
+        return language_name(value)
     if facet == "type":
         return TYPE_NAMES.get(value, value.capitalize())
     return value
