@@ -119,6 +119,9 @@ async def test_searching_with_facets_sort_pages_and_typos(
     await expect(page.locator("#did-you-mean")).to_have_text("lighthouse storms")
     await page.locator("#did-you-mean").click()
     await expect(page).to_have_url(re.compile(r"q=lighthouse\+storms"))
+    # The corrected search has run (no more suggestion) before the box is typed in.
+    await expect(page.locator("#did-you-mean")).to_have_count(0)
+    await expect(count).to_contain_text("12 documents found")
 
     # Search as you type: results follow the box, and the address keeps up.
     box = page.get_by_label("Search the library")
