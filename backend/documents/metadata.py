@@ -346,7 +346,7 @@ async def update(
     if missing := [i for i in tidy.subject_ids if i not in names]:
         raise InvalidRecord({"subject_ids": f"No such subject: {missing[0]}."})
     before = await record_of(session, document)
-    old_subjects = [s.name for s in await subjects(session, document.id)]
+    old_subjects = [await _trail(session, s) for s in await subjects(session, document.id)]
     changes: dict[str, list[Any]] = {}
     for name in TEXT_FIELDS:
         if getattr(before, name) != getattr(tidy, name):
@@ -357,7 +357,9 @@ async def update(
             changes[name] = [getattr(before, name), getattr(tidy, name)]
             await set_people(session, document.id, role, getattr(tidy, name))
     if before.subject_ids != tidy.subject_ids:
-        changes["subjects"] = [old_subjects, [names[i] for i in tidy.subject_ids]]
+        by_id = {s.id: s for s in known}
+        new_subjects = [await _trail(session, by_id[i]) for i in tidy.subject_ids]
+        changes["subjects"] = [old_subjects, new_subjects]
         await set_subjects(session, document.id, tidy.subject_ids)
     if not changes:
         return changes
@@ -382,6 +384,12 @@ async def update(
     await browse.refresh(session, [document.id])
     await indexer.changed(session, document.id)
     return changes
+
+
+async def _trail(session: AsyncSession, subject: Subject) -> str:
+    """ "Science -- Physics -- Optics": a subject as the audit log names it."""
+    assert subject.id is not None
+    return " -- ".join(name for _, name in await browse.subject_trail(session, subject.id))
 
 
 class InvalidRecord(InvalidInput):
