@@ -177,6 +177,35 @@ def _text(meta: dict[str, Any], *keys: str, limit: int = 500) -> str:
     return ""
 
 
+@dataclass
+class Extracted:
+    """The catalogue record a file's own metadata gives."""
+
+    fields: dict[str, Any]
+    creators: list[str]
+    contributors: list[str]
+    subject_paths: list[list[str]]
+
+
+def extracted(version: DocumentVersion) -> Extracted:
+    meta = version.meta or {}
+    paths = [subject_path(v) for v in clean_names(meta.get("subjects"), MAX_SUBJECTS)]
+    return Extracted(
+        fields={
+            "description": _text(meta, "description", "abstract", limit=5000),
+            "publisher": _text(meta, "publisher", limit=300),
+            "date_issued": _text(meta, "date", "created", "year", limit=40),
+            "year": year_of(meta),
+            "identifier": _text(meta, "identifier", "isbn", "doi"),
+            "rights": _text(meta, "rights", "license"),
+            "language": version.language or _text(meta, "language", limit=12),
+        },
+        creators=clean_names(meta.get("authors")),
+        contributors=clean_names(meta.get("contributors")),
+        subject_paths=[p for p in paths if p],
+    )
+
+
 async def adopt_version(
     session: AsyncSession, document: Document, version: DocumentVersion
 ) -> None:
@@ -187,25 +216,16 @@ async def adopt_version(
     document.kind = type_label(version.mime_type or "")
     document.listed = True
     if document.metadata_source != "edited":
-        meta = version.meta or {}
-        document.description = _text(meta, "description", "abstract", limit=5000)
-        document.publisher = _text(meta, "publisher", limit=300)
-        document.date_issued = _text(meta, "date", "created", "year", limit=40)
-        document.year = year_of(meta)
-        document.identifier = _text(meta, "identifier", "isbn", "doi")
-        document.rights = _text(meta, "rights", "license")
-        document.language = version.language or _text(meta, "language", limit=12)
-        await set_people(session, document.id, PersonRole.CREATOR, clean_names(meta.get("authors")))
-        await set_people(
-            session, document.id, PersonRole.CONTRIBUTOR, clean_names(meta.get("contributors"))
-        )
+        record = extracted(version)
+        for name, value in record.fields.items():
+            setattr(document, name, value)
+        await set_people(session, document.id, PersonRole.CREATOR, record.creators)
+        await set_people(session, document.id, PersonRole.CONTRIBUTOR, record.contributors)
         ids = []
-        for value in clean_names(meta.get("subjects"), MAX_SUBJECTS):
-            path = subject_path(value)
-            if path:
-                subject = await ensure_subject(session, path)
-                assert subject.id is not None
-                ids.append(subject.id)
+        for path in record.subject_paths:
+            subject = await ensure_subject(session, path)
+            assert subject.id is not None
+            ids.append(subject.id)
         await set_subjects(session, document.id, ids)
         document.metadata_source = "extracted"
     document.title_sort = sort_title(document.title)[:300]
@@ -214,13 +234,15 @@ async def adopt_version(
     await browse.refresh(session, [document.id])
 
 
-async def catalogue_existing(batch: int = 500, limit: int | None = None) -> int:
+async def catalogue_existing(batch: int = 1000, limit: int | None = None) -> int:
     """Give every processed document that has no catalogue record yet the one its file
     carries (documents from before the catalogue existed), at most `limit`; returns how
-    many."""
+    many. A batch at a time, each in a few set-wide statements (what `adopt_version` does
+    for one document)."""
     from backend.db import session_scope
 
     done = 0
+    subject_ids: dict[tuple[str, ...], int] = {}
     while True:
         async with session_scope() as session:
             rows = (
@@ -230,14 +252,108 @@ async def catalogue_existing(batch: int = 500, limit: int | None = None) -> int:
                     .where(Document.metadata_source == "", DocumentVersion.status == "ready")
                     .order_by(col(Document.id))
                     .limit(batch)
+                    .with_for_update(of=Document, skip_locked=True)
                 )
             ).all()
-            for document, version in rows:
-                await adopt_version(session, document, version)
-            await session.commit()
+            if rows:
+                await _catalogue_batch(session, rows, subject_ids)
+                await session.commit()
         done += len(rows)
         if len(rows) < batch or (limit is not None and done >= limit):
             return done
+
+
+async def _catalogue_batch(
+    session: AsyncSession,
+    rows: Any,
+    subject_ids: dict[tuple[str, ...], int],
+) -> None:
+    columns: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "id",
+            "kind",
+            "title_sort",
+            "description",
+            "publisher",
+            "date_issued",
+            "year",
+            "identifier",
+            "rights",
+            "language",
+        )
+    }
+    people: list[tuple[int, str, int, str, str, str]] = []
+    links: list[tuple[int, int, int]] = []
+    for document, version in rows:
+        record = extracted(version)
+        columns["id"].append(document.id)
+        columns["kind"].append(type_label(version.mime_type or ""))
+        columns["title_sort"].append(sort_title(document.title)[:300])
+        for name, value in record.fields.items():
+            columns[name].append(value)
+        for role, names in (
+            (PersonRole.CREATOR, record.creators),
+            (PersonRole.CONTRIBUTOR, record.contributors),
+        ):
+            for i, name in enumerate(names):
+                people.append(
+                    (document.id, role.value, i, name, sort_name(name)[:200], person_key(name))
+                )
+        seen: set[int] = set()
+        for path in record.subject_paths:
+            key = tuple(fold(p) for p in path)
+            if key not in subject_ids:
+                subject = await ensure_subject(session, path)
+                assert subject.id is not None
+                subject_ids[key] = subject.id
+            sid = subject_ids[key]
+            if sid not in seen:
+                links.append((document.id, sid, len(seen)))
+                seen.add(sid)
+    ids = columns["id"]
+    await session.exec(
+        text(
+            """
+            UPDATE documents d SET kind = v.kind, title_sort = v.title_sort,
+                description = v.description, publisher = v.publisher,
+                date_issued = v.date_issued, year = v.year, identifier = v.identifier,
+                rights = v.rights, language = v.language, listed = true,
+                metadata_source = 'extracted'
+            FROM unnest(CAST(:id AS int[]), CAST(:kind AS text[]), CAST(:title_sort AS text[]),
+                        CAST(:description AS text[]), CAST(:publisher AS text[]),
+                        CAST(:date_issued AS text[]), CAST(:year AS int[]),
+                        CAST(:identifier AS text[]), CAST(:rights AS text[]),
+                        CAST(:language AS text[]))
+                 AS v(id, kind, title_sort, description, publisher, date_issued, year,
+                      identifier, rights, language)
+            WHERE d.id = v.id
+            """
+        ).bindparams(**columns)
+    )
+    await session.exec(
+        text("DELETE FROM document_people WHERE document_id = ANY(:ids)").bindparams(ids=ids)
+    )
+    if people:
+        await session.exec(
+            text(
+                "INSERT INTO document_people "
+                "(document_id, role, position, name, sort_name, sort_key) "
+                "SELECT * FROM unnest(CAST(:d AS int[]), CAST(:r AS text[]), "
+                "CAST(:p AS int[]), CAST(:n AS text[]), CAST(:s AS text[]), CAST(:k AS text[]))"
+            ).bindparams(**dict(zip("drpnsk", map(list, zip(*people, strict=True)), strict=True)))
+        )
+    await session.exec(
+        text("DELETE FROM document_subjects WHERE document_id = ANY(:ids)").bindparams(ids=ids)
+    )
+    if links:
+        await session.exec(
+            text(
+                "INSERT INTO document_subjects (document_id, subject_id, position) "
+                "SELECT * FROM unnest(CAST(:d AS int[]), CAST(:s AS int[]), CAST(:p AS int[]))"
+            ).bindparams(**dict(zip("dsp", map(list, zip(*links, strict=True)), strict=True)))
+        )
+    await browse.refresh(session, ids)
 
 
 # --- editing -----------------------------------------------------------------------------
