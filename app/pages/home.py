@@ -2,6 +2,7 @@ import reflex as rx
 
 from app import routes
 from components.search_box import search_box
+from state.browse import TABS
 from state.collections import CollectionsState
 from state.search import SearchState
 
@@ -36,6 +37,14 @@ def home() -> rx.Component:
             "Search the full text of every document in the library.", color_scheme="gray", size="4"
         ),
         search_box(SearchState.submit),
+        rx.hstack(
+            rx.text("Or browse by", color_scheme="gray"),
+            *(rx.link(label, href=f"{routes.BROWSE}?by={name}") for name, label in TABS),
+            wrap="wrap",
+            spacing="3",
+            as_="nav",
+            aria_label="Browse the library",
+        ),
         rx.heading("Collections", size="5", padding_top="1.5em"),
         rx.cond(
             CollectionsState.items.length() > 0,
