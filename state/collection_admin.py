@@ -33,6 +33,7 @@ class CollectionAdminState(rx.State):
     members: list[MemberRow] = []
     targets: list[Target] = []
     held: int = 0
+    held_label: str = ""
     error: str = ""
     notice: str = ""
 
@@ -59,6 +60,7 @@ class CollectionAdminState(rx.State):
         self.members = [MemberRow(u.id or 0, u.email, u.display_name, m.role) for m, u in rows]
         self.targets = [Target(str(c.id), c.name) for c in curated if c.id != page.collection_id]
         self.held = numbers.held
+        self.held_label = f"{numbers.held:,}"
         self.open = True
 
     @rx.event
@@ -104,6 +106,24 @@ class CollectionAdminState(rx.State):
             return rx.clear_selected_files(COVER_UPLOAD_ID)
         self.notice = "The cover is changed."
         return [rx.clear_selected_files(COVER_UPLOAD_ID), CollectionState.load]
+
+    @rx.event
+    async def set_role(self, email: str, role: str) -> Any:
+        self.error = self.notice = ""
+        page = await self._collection()
+        try:
+            async with acting(self) as (session, actor):
+                await collections.add_member(
+                    session=session,
+                    actor=actor,
+                    collection_id=page.collection_id,
+                    email=email,
+                    role=role,
+                )
+                await session.commit()
+        except LibraryError as exc:
+            self.error = str(exc)
+        return CollectionAdminState.load
 
     @rx.event
     async def remove_member(self, user_id: int) -> Any:

@@ -349,7 +349,17 @@ def _manage_panel() -> rx.Component:
                         lambda m: rx.table.row(
                             rx.table.cell(m.name),
                             rx.table.cell(m.email),
-                            rx.table.cell(rx.badge(m.role)),
+                            rx.table.cell(
+                                rx.select(
+                                    ["viewer", "curator"],
+                                    value=m.role,
+                                    size="1",
+                                    aria_label="Role of " + m.email,
+                                    on_change=lambda role: CollectionAdminState.set_role(
+                                        m.email, role
+                                    ),
+                                )
+                            ),
                             rx.table.cell(
                                 rx.button(
                                     "Remove",
@@ -376,7 +386,7 @@ def _manage_panel() -> rx.Component:
                         rx.vstack(
                             rx.text(
                                 "It holds "
-                                + CollectionAdminState.held.to_string()
+                                + CollectionAdminState.held_label
                                 + " documents. What becomes of them?"
                             ),
                             rx.radio_group.root(

@@ -117,6 +117,8 @@ async def add_member(
     row = await session.get(Membership, (collection_id, user.id))
     if row is None:
         row = Membership(collection_id=collection_id, user_id=user.id)
+    elif row.role == MemberRole.CURATOR and member_role != MemberRole.CURATOR:
+        await _keep_a_curator(session, collection_id)
     row.role = member_role.value
     session.add(row)
     await session.flush()
@@ -174,6 +176,13 @@ async def _reindex_documents(session: AsyncSession, collection_id: int) -> None:
     await indexer.changed_many(session, await _document_ids(session, collection_id))
 
 
+async def _keep_a_curator(session: AsyncSession, collection_id: int) -> None:
+    """Refuse to take away a collection's last curator."""
+    rows = await repository.members(session, collection_id)
+    if sum(m.role == MemberRole.CURATOR for m, _ in rows) <= 1:
+        raise Conflict("A collection keeps at least one curator; add another one first.")
+
+
 async def members(
     *, session: AsyncSession, actor: User | None, collection_id: int
 ) -> list[tuple[Membership, User]]:
@@ -188,11 +197,8 @@ async def remove_member(
     row = await session.get(Membership, (collection_id, user_id))
     if row is None:
         raise NotFound("That person is not a member.")
-    curators = [
-        m for m, _ in await repository.members(session, collection_id) if m.role == "curator"
-    ]
-    if row.role == MemberRole.CURATOR and len(curators) == 1:
-        raise Conflict("A collection keeps at least one curator; add another one first.")
+    if row.role == MemberRole.CURATOR:
+        await _keep_a_curator(session, collection_id)
     await session.delete(row)
     await session.flush()
 
