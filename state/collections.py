@@ -8,6 +8,7 @@ import reflex as rx
 
 from backend import queue
 from backend.collections import service as collections
+from backend.collections.schemas import cover_url
 from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.ingest import progress
@@ -91,11 +92,7 @@ class CollectionState(rx.State):
             assert collection.id is not None
             self.collection_id = collection.id
             self.slug = collection.slug
-            self.cover_url = (
-                f"/api/v1/collections/{collection.id}/cover?v={collection.cover_key[-12:]}"
-                if collection.cover_key
-                else ""
-            )
+            self.cover_url = cover_url(collection)
             numbers = await collections.stats(
                 session=session, actor=actor, collection_id=collection.id
             )

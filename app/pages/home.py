@@ -11,6 +11,17 @@ def _collection_card(c: rx.Var) -> rx.Component:
     return rx.link(
         rx.card(
             rx.vstack(
+                rx.cond(
+                    c["cover_url"] != "",
+                    rx.image(
+                        src=c["cover_url"].to(str),
+                        alt="",
+                        width="100%",
+                        height="96px",
+                        object_fit="cover",
+                        border_radius="4px",
+                    ),
+                ),
                 rx.hstack(
                     rx.icon("folder", size=18),
                     rx.text(c["name"], weight="bold"),

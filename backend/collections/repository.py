@@ -40,8 +40,9 @@ async def visible(session: AsyncSession, actor: User | None) -> list[Collection]
 
 
 async def list_visible(session: AsyncSession, actor: User | None) -> list[tuple[Collection, int]]:
-    counts = (
+    counts = (  # the documents a visitor finds there: processed ones
         select(Document.collection_id, func.count().label("n"))
+        .where(col(Document.listed))
         .group_by(col(Document.collection_id))
         .subquery()
     )

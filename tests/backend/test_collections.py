@@ -192,6 +192,10 @@ async def test_a_cover_is_made_from_an_image_and_nothing_else(
     stored = b"".join([chunk async for chunk in get_store().read(key)])
     with Image.open(io.BytesIO(stored)) as img:
         assert img.format == "WEBP" and img.size == (960, 480)
+    listed = {c.name: c for c in await collections.list_visible(session=db, actor=None)}
+    card = listed["Maritime charts"]
+    assert card.cover_url == f"/api/v1/collections/{shelf.id}/cover?v={key[-12:]}"  # type: ignore[attr-defined]
+    assert card.document_count == 2 and listed["Spare shelf"].cover_url == ""
 
 
 async def test_deleting_a_collection_that_holds_documents_asks_what_becomes_of_them(
