@@ -1,16 +1,25 @@
 """Use cases for collections: create, edit, delete, list, open, members, cover, stats."""
 
+import asyncio
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from slugify import slugify
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import queue
 from backend.auth.permissions import require_staff
+from backend.browse import service as browse
 from backend.collections import repository
 from backend.collections.models import Collection, MemberRole, Membership
 from backend.collections.schemas import CollectionPublic
+from backend.documents.models import AuditEntry
 from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from backend.search import indexer
+from backend.settings import get_settings
+from backend.storage.service import get_store
 from backend.users import repository as users
 from backend.users.models import Role, User
 
@@ -160,8 +169,6 @@ async def update(
 
 
 async def _document_ids(session: AsyncSession, collection_id: int) -> list[int]:
-    from sqlalchemy import text
-
     rows = await session.exec(
         text("SELECT id FROM documents WHERE collection_id = :c ORDER BY id").bindparams(
             c=collection_id
@@ -171,8 +178,6 @@ async def _document_ids(session: AsyncSession, collection_id: int) -> list[int]:
 
 
 async def _reindex_documents(session: AsyncSession, collection_id: int) -> None:
-    from backend.search import indexer
-
     await indexer.changed_many(session, await _document_ids(session, collection_id))
 
 
@@ -215,10 +220,6 @@ async def delete(
     of them: "move" them to another collection the actor curates, or "delete" them (their
     files too). Nothing is deleted by accident. Returns how many documents were moved or
     deleted."""
-    from sqlalchemy import text
-
-    from backend.documents.models import AuditEntry
-
     collection = await require_curated(session, actor, collection_id)
     assert actor is not None
     held = await _document_ids(session, collection_id)
@@ -236,11 +237,7 @@ async def delete(
                 to=move_to, c=collection_id
             )
         )
-        from backend.browse import service as browse
-
         await browse.refresh(session, held)
-        from backend.search import indexer
-
         await indexer.changed_many(session, held)
     elif held:
         from backend.documents.service import delete_documents
@@ -280,8 +277,6 @@ async def stats(
 ) -> CollectionStats:
     """What a collection holds and how it is used: listed documents, their pages, the
     bytes of every version kept, document views and downloads, the last addition."""
-    from sqlalchemy import text
-
     if await repository.visible_by_id(session, actor, collection_id) is None:
         raise NotFound("No such collection.")
     row = (
@@ -299,7 +294,7 @@ async def stats(
                    WHERE d.collection_id = :c) AS bytes,
                   (SELECT max(created_at) FROM documents
                    WHERE collection_id = :c AND listed) AS last_added,
-                  (SELECT count(*) FILTER (WHERE e.kind = 'document_view')
+                  (SELECT count(*)
                    FROM documents d JOIN analytics_events e ON e.document_id = d.id
                    WHERE d.collection_id = :c AND e.kind = 'document_view') AS views,
                   (SELECT count(*) FROM documents d
@@ -349,12 +344,6 @@ async def set_cover(
     *, session: AsyncSession, actor: User | None, collection_id: int, data: bytes
 ) -> Collection:
     """Make an uploaded image the collection's cover (as WebP, at most 960x540)."""
-    import asyncio
-    import uuid
-
-    from backend import queue
-    from backend.settings import get_settings
-    from backend.storage.service import get_store
 
     collection = await require_curated(session, actor, collection_id)
     if not data:

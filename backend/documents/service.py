@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from sqlalchemy import text
+from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
@@ -11,7 +13,13 @@ from backend.collections import repository as collections_repo
 from backend.collections import service as collections
 from backend.collections.models import Collection
 from backend.documents import metadata, repository
-from backend.documents.models import Document, DocumentVersion, IngestStatus
+from backend.documents.models import (
+    AuditEntry,
+    Document,
+    DocumentPage,
+    DocumentVersion,
+    IngestStatus,
+)
 from backend.documents.schemas import DocumentPublic, DocumentSummary, VersionPublic
 from backend.errors import InvalidInput, NotFound, PermissionDenied
 from backend.search import indexer
@@ -26,6 +34,11 @@ def clean_filename(filename: str) -> str:
     if not name or name in {".", ".."}:
         raise InvalidInput("The file has no usable name.")
     return name[-255:]
+
+
+def page_image_key(version_id: int, page_no: int) -> str:
+    """Where the image of a page of a version is stored (PDFs, first pages)."""
+    return f"pages/{version_id}/{page_no}.webp"
 
 
 def title_from_filename(filename: str) -> str:
@@ -416,10 +429,6 @@ async def page_text(
 ) -> PageText:
     """The text extracted from one page of the current version (plain text: nothing of
     the document's own markup or scripts), if the actor may see the document."""
-    from sqlmodel import func, select
-
-    from backend.documents.models import DocumentPage
-
     version = await _current_version(session, actor, document_id)
     if version is None or version.status != IngestStatus.READY:
         raise NotFound("This document has no processed text yet.")
@@ -442,8 +451,6 @@ async def open_page_image(
     *, session: AsyncSession, actor: User | None, document_id: int, page_no: int
 ) -> str:
     """The object key of a page's image (PDFs, first pages), if the actor may see it."""
-    from backend.ingest.pipeline import page_image_key
-
     version = await _current_version(session, actor, document_id)
     if version is None or version.id is None or not 1 <= page_no <= version.page_images:
         raise NotFound("No image of that page.")
@@ -453,11 +460,6 @@ async def open_page_image(
 async def delete_documents(session: AsyncSession, document_ids: list[int]) -> None:
     """Documents go with their versions, pages and browse entries (cascades), out of the
     search index (outbox), and their files after the commit."""
-    from sqlalchemy import text
-
-    from backend import queue
-    from backend.search import indexer
-
     keys = list(
         (
             await session.exec(
@@ -471,8 +473,6 @@ async def delete_documents(session: AsyncSession, document_ids: list[int]) -> No
             )
         ).scalars()
     )
-    from backend.ingest.pipeline import page_image_key
-
     pictured = await session.exec(
         text(
             "SELECT id, page_images FROM document_versions "
@@ -497,8 +497,6 @@ async def delete_documents(session: AsyncSession, document_ids: list[int]) -> No
 async def delete_document(*, session: AsyncSession, actor: User | None, document_id: int) -> str:
     """A curator deletes a document, every version and file of it; the audit log keeps
     that it was (its title and who). Returns the collection's slug."""
-    from backend.documents.models import AuditEntry
-
     found = await repository.visible_document(session, actor, document_id)
     if found is None:
         raise NotFound("No such document.")

@@ -19,7 +19,7 @@ from backend import queue
 from backend.db import session_scope, utcnow
 from backend.documents import metadata
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
-from backend.documents.service import title_from_filename
+from backend.documents.service import page_image_key, title_from_filename
 from backend.ingest import progress, sandbox, sniff, virus
 from backend.search import indexer
 from backend.settings import get_settings
@@ -251,10 +251,6 @@ async def _is_newest(session: AsyncSession, version: DocumentVersion) -> bool:
         )
     ).one()
     return newest == version.version_no
-
-
-def page_image_key(version_id: int, page_no: int) -> str:
-    return f"pages/{version_id}/{page_no}.webp"
 
 
 async def _store_thumbnail(store: ObjectStore, version_id: int, source: Path) -> str:
