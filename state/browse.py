@@ -121,14 +121,11 @@ class BrowseState(rx.State):
         elif self.by == "date":
             await self._date(params, scope)
         elif self.key:
-            self.heading = _label(self.by, self._key_label(params))
+            self.heading = _label(self.by, params.get("label") or self.key)
             self.trail = [Link(dict(TABS)[self.by], self._url())]
             await self._documents(self.by, self.key, after, before, scope)
         else:
             await self._keys(self.by, after, before, scope)
-
-    def _key_label(self, params: dict[str, str]) -> str:
-        return params.get("label") or self.key
 
     async def _keys(self, classifier, after, before, scope, **narrow) -> None:  # type: ignore[no-untyped-def]
         page = await browse.keys(

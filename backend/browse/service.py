@@ -9,7 +9,9 @@ of an index from a keyset position (never OFFSET), and visibility is a condition
 same statement: a private collection's documents are neither listed nor counted.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -197,16 +199,24 @@ async def keys(
             ).bindparams(**params)
         )
     ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if backwards:
-        rows = rows[::-1]
+    rows, more = _trim(rows, limit, backwards)
     page = KeyPage(classifier, [Key(r.key, r.label or r.key, int(r.n)) for r in rows])
     if page.keys:
         page.next_after, page.prev_before = _ends(
             page.keys[0].key, page.keys[-1].key, more, backwards, after is not None
         )
     return page
+
+
+def _trim(rows: Sequence[Any], limit: int, backwards: bool) -> tuple[list[Any], bool]:
+    """A page of rows read with one extra (is there more that way?), in list order."""
+    page = list(rows[:limit])
+    return (page[::-1] if backwards else page), len(rows) > limit
+
+
+def _mark(sort_key: str, document_id: int) -> str:
+    """A keyset position in a list ordered by (sort key, id), as links carry it."""
+    return f"{sort_key}\x1f{document_id}"
 
 
 def _ends(
@@ -262,9 +272,7 @@ async def documents(
         # All titles from A to Z is one walk by sort key (its own partial index).
         where.append(f"(e.sort_key, e.document_id) {'<' if backwards else '>'} (:sk, :sid)")
         params["sk"], params["sid"] = position
-    order_cols = "e.sort_key, e.document_id"
     direction = "DESC" if backwards else "ASC"
-    order = ", ".join(f"{c} {direction}" for c in order_cols.split(", "))
     rows = (
         await session.exec(
             text(
@@ -275,15 +283,12 @@ async def documents(
                         WHERE p.document_id = d.id AND p.role = 'creator') AS authors
                 FROM browse_entries e JOIN documents d ON d.id = e.document_id
                 WHERE {" AND ".join(where)}
-                ORDER BY {order} LIMIT :limit
+                ORDER BY e.sort_key {direction}, e.document_id {direction} LIMIT :limit
                 """
             ).bindparams(**params)
         )
     ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if backwards:
-        rows = rows[::-1]
+    rows, more = _trim(rows, limit, backwards)
     page = DocumentPage(
         [
             Listed(
@@ -301,8 +306,8 @@ async def documents(
     if page.documents:
         first, last = page.documents[0], page.documents[-1]
         page.next_after, page.prev_before = _ends(
-            f"{first.sort_key}\x1f{first.id}",
-            f"{last.sort_key}\x1f{last.id}",
+            _mark(first.sort_key, first.id),
+            _mark(last.sort_key, last.id),
             more,
             backwards,
             pos_after is not None,
@@ -361,7 +366,7 @@ async def subject_children(
     following = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        following = f"{last.sort_key}\x1f{last.id}"
+        following = _mark(last.sort_key, last.id)
     return nodes, following
 
 

@@ -202,7 +202,7 @@ async def _plan(
 ) -> tuple[ImportReport, list[_Planned]]:
     await collections.require_curated(session, actor, collection_id)
     members = _members(archive)
-    known = await _subject_index(session)
+    known = {" -- ".join(k for _, k in p) for p in (await _subject_paths(session)).values()}
     ids = [int(r["id"]) for r in rows if r.get("id", "").isdigit()]
     mine = set(
         (
@@ -295,18 +295,18 @@ async def _plan(
     return report, planned
 
 
-async def _subject_index(session: AsyncSession) -> set[str]:
-    """Every subject's path from the top, folded ("science -- physics")."""
-    rows = (await session.exec(text("SELECT id, parent_id, sort_key FROM subjects"))).all()
-    by_id = {r.id: (r.parent_id, r.sort_key) for r in rows}
-    out = set()
+async def _subject_paths(session: AsyncSession) -> dict[int, list[tuple[str, str]]]:
+    """Every subject's path from the top, as (name, folded name) pairs."""
+    rows = (await session.exec(text("SELECT id, parent_id, name, sort_key FROM subjects"))).all()
+    by_id = {r.id: r for r in rows}
+    out = {}
     for sid in by_id:
         parts, cur = [], sid
         while cur is not None and len(parts) < 10:
-            parent, key = by_id[cur]
-            parts.append(key)
-            cur = parent
-        out.add(" -- ".join(reversed(parts)))
+            row = by_id[cur]
+            parts.append((row.name, row.sort_key))
+            cur = row.parent_id
+        out[sid] = parts[::-1]
     return out
 
 
@@ -434,7 +434,10 @@ async def export_csv(*, session: AsyncSession, actor: User | None, collection_id
             ).bindparams(c=collection_id)
         )
     ).all()
-    paths = await _subject_paths(session)
+    paths = {
+        sid: " -- ".join(name for name, _ in path)
+        for sid, path in (await _subject_paths(session)).items()
+    }
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
@@ -458,17 +461,3 @@ async def export_csv(*, session: AsyncSession, actor: User | None, collection_id
         }
         writer.writerow([_escape(values[c]) for c in COLUMNS])
     return out.getvalue()
-
-
-async def _subject_paths(session: AsyncSession) -> dict[int, str]:
-    rows = (await session.exec(text("SELECT id, parent_id, name FROM subjects"))).all()
-    by_id = {r.id: (r.parent_id, r.name) for r in rows}
-    out = {}
-    for sid in by_id:
-        parts, cur = [], sid
-        while cur is not None and len(parts) < 10:
-            parent, name = by_id[cur]
-            parts.append(name)
-            cur = parent
-        out[sid] = " -- ".join(reversed(parts))
-    return out

@@ -457,9 +457,13 @@ async def update(
     tidy, errors = validate(record)
     if errors:
         raise InvalidRecord(errors)
-    known = (await session.exec(select(Subject).where(col(Subject.id).in_(tidy.subject_ids)))).all()
-    names = {s.id: s.name for s in known}
-    if missing := [i for i in tidy.subject_ids if i not in names]:
+    known = {
+        s.id: s
+        for s in (
+            await session.exec(select(Subject).where(col(Subject.id).in_(tidy.subject_ids)))
+        ).all()
+    }
+    if missing := [i for i in tidy.subject_ids if i not in known]:
         raise InvalidRecord({"subject_ids": f"No such subject: {missing[0]}."})
     before = await record_of(session, document)
     old_subjects = [await _trail(session, s) for s in await subjects(session, document.id)]
@@ -473,8 +477,7 @@ async def update(
             changes[name] = [getattr(before, name), getattr(tidy, name)]
             await set_people(session, document.id, role, getattr(tidy, name))
     if before.subject_ids != tidy.subject_ids:
-        by_id = {s.id: s for s in known}
-        new_subjects = [await _trail(session, by_id[i]) for i in tidy.subject_ids]
+        new_subjects = [await _trail(session, known[i]) for i in tidy.subject_ids]
         changes["subjects"] = [old_subjects, new_subjects]
         await set_subjects(session, document.id, tidy.subject_ids)
     if not changes:
