@@ -1,10 +1,12 @@
 """A collection's management panel: edit, cover, members, delete (its curators)."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import reflex as rx
 
+from backend import queue
 from backend.collections import service as collections
 from backend.errors import LibraryError
 from state.collections import CollectionState
@@ -40,10 +42,29 @@ class CollectionAdminState(rx.State):
     async def _collection(self) -> CollectionState:
         return await self.get_state(CollectionState)
 
+    async def _curate(self, use_case: Callable[..., Awaitable[Any]], **args: Any) -> bool:
+        """Run a collection use case as the acting user on this page's collection and
+        commit it (with the jobs it queues); a refusal becomes the panel's error."""
+        self.error = self.notice = ""
+        page = await self._collection()
+        try:
+            async with acting(self) as (session, actor):
+                await use_case(
+                    session=session, actor=actor, collection_id=page.collection_id, **args
+                )
+                await queue.commit(session)
+        except LibraryError as exc:
+            self.error = str(exc)
+            return False
+        return True
+
     @rx.event
     async def load(self) -> None:
         """Filled when the panel opens (only curators see it)."""
         self.error = self.notice = ""
+        await self._fill()
+
+    async def _fill(self) -> None:
         page = await self._collection()
         try:
             async with acting(self) as (session, actor):
@@ -69,103 +90,50 @@ class CollectionAdminState(rx.State):
 
     @rx.event
     async def save(self, form: dict[str, Any]) -> Any:
-        self.error = self.notice = ""
-        page = await self._collection()
-        try:
-            async with acting(self) as (session, actor):
-                await collections.update(
-                    session=session,
-                    actor=actor,
-                    collection_id=page.collection_id,
-                    name=str(form.get("name", "")),
-                    description=str(form.get("description", "")),
-                    is_public=form.get("visibility", "public") == "public",
-                )
-                await session.commit()
-        except LibraryError as exc:
-            self.error = str(exc)
+        saved = await self._curate(
+            collections.update,
+            name=str(form.get("name", "")),
+            description=str(form.get("description", "")),
+            is_public=form.get("visibility", "public") == "public",
+        )
+        if not saved:
             return None
         self.notice = "Saved."
         return CollectionState.load
 
     @rx.event
     async def upload_cover(self, files: list[rx.UploadFile]) -> Any:
-        self.error = self.notice = ""
         if not files:
             return None
         data = await files[0].read(MAX_COVER_BYTES + 1)
-        page = await self._collection()
-        try:
-            async with acting(self) as (session, actor):
-                await collections.set_cover(
-                    session=session, actor=actor, collection_id=page.collection_id, data=data
-                )
-                await session.commit()
-        except LibraryError as exc:
-            self.error = str(exc)
+        if not await self._curate(collections.set_cover, data=data):
             return rx.clear_selected_files(COVER_UPLOAD_ID)
         self.notice = "The cover is changed."
         return [rx.clear_selected_files(COVER_UPLOAD_ID), CollectionState.load]
 
     @rx.event
-    async def set_role(self, email: str, role: str) -> Any:
-        self.error = self.notice = ""
-        page = await self._collection()
-        try:
-            async with acting(self) as (session, actor):
-                await collections.add_member(
-                    session=session,
-                    actor=actor,
-                    collection_id=page.collection_id,
-                    email=email,
-                    role=role,
-                )
-                await session.commit()
-        except LibraryError as exc:
-            self.error = str(exc)
-        return CollectionAdminState.load
+    async def set_role(self, email: str, role: str) -> None:
+        await self._curate(collections.add_member, email=email, role=role)
+        await self._fill()  # the list shows the roles as they are, refused or not
 
     @rx.event
-    async def remove_member(self, user_id: int) -> Any:
-        self.error = self.notice = ""
-        page = await self._collection()
-        try:
-            async with acting(self) as (session, actor):
-                await collections.remove_member(
-                    session=session,
-                    actor=actor,
-                    collection_id=page.collection_id,
-                    user_id=int(user_id),
-                )
-                await session.commit()
-        except LibraryError as exc:
-            self.error = str(exc)
-            return None
-        return CollectionAdminState.load
+    async def remove_member(self, user_id: int) -> None:
+        if await self._curate(collections.remove_member, user_id=int(user_id)):
+            await self._fill()
 
     @rx.event
     async def delete(self, form: dict[str, Any]) -> Any:
-        self.error = self.notice = ""
         page = await self._collection()
         if str(form.get("confirm", "")).strip() != page.name:
             self.error = "Type the collection's name to confirm."
             return None
-        choice = str(form.get("documents", ""))
         target = str(form.get("move_to", ""))
-        try:
-            async with acting(self) as (session, actor):
-                await collections.delete(
-                    session=session,
-                    actor=actor,
-                    collection_id=page.collection_id,
-                    documents=choice,
-                    move_to=int(target) if target.isdigit() else None,
-                )
-                from backend import queue
-
-                await queue.commit(session)
-        except LibraryError as exc:
-            self.error = str(exc)
+        deleted = await self._curate(
+            collections.delete,
+            documents=str(form.get("documents", "")),
+            move_to=int(target) if target.isdigit() else None,
+        )
+        if not deleted:
             return None
         self.open = False
         return rx.redirect("/collections")
