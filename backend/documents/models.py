@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -33,6 +34,10 @@ class IngestStatus(StrEnum):
 
 class Document(SQLModel, table=True):
     __tablename__ = "documents"
+    # The worker's cron looks for documents not catalogued yet every minute.
+    __table_args__ = (
+        Index("ix_documents_uncatalogued", "id", postgresql_where=text("metadata_source = ''")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     collection_id: int = Field(
