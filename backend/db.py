@@ -1,20 +1,25 @@
-"""Async database access: one engine per process, sessions owned by the caller."""
+"""Async database access: one engine per process, and the unit of work.
 
+A unit of work is a session whose `commit()` also sends the jobs queued inside it
+(`queue.defer`): they are enqueued only once the rows they need are committed, and never
+when the transaction rolls back. It is the only session class the app makes, so there is
+no way to commit that forgets the jobs.
+"""
+
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import backend.models  # noqa: F401  (every table is known before the first flush)
+from backend import queue
 from backend.settings import get_settings
 
+log = logging.getLogger(__name__)
 _engine: AsyncEngine | None = None
-_sessionmaker: async_sessionmaker[AsyncSession] | None = None
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+_sessionmaker: async_sessionmaker["UnitOfWork"] | None = None
 
 
 def database_url() -> str:
@@ -27,24 +32,45 @@ def database_url() -> str:
     return url
 
 
+class UnitOfWork(AsyncSession):
+    """A session whose commit sends the jobs deferred inside it, after the commit."""
+
+    async def commit(self) -> None:
+        jobs = queue.take_deferred(self)
+        await super().commit()
+        for job in jobs:
+            try:
+                await queue.enqueue(job)
+            except Exception:
+                # The rows are committed; the worker's sweepers find what they need.
+                log.exception(
+                    "could not enqueue %s (%s); the sweeper will retry", job.function, job.job_id
+                )
+
+    async def rollback(self) -> None:
+        queue.take_deferred(self)
+        await super().rollback()
+
+
 def get_engine() -> AsyncEngine:
     global _engine, _sessionmaker
     if _engine is None:
-        # Every table must be known before the first flush resolves foreign keys.
-        import backend.models  # noqa: F401
-
         _engine = create_async_engine(database_url(), pool_pre_ping=True, pool_size=10)
-        _sessionmaker = async_sessionmaker(_engine, class_=AsyncSession, expire_on_commit=False)
+        _sessionmaker = async_sessionmaker(_engine, class_=UnitOfWork, expire_on_commit=False)
     return _engine
 
 
 @asynccontextmanager
-async def session_scope() -> AsyncIterator[AsyncSession]:
-    """A unit of work: the caller commits; anything uncommitted is rolled back on exit."""
+async def session_scope() -> AsyncIterator[UnitOfWork]:
+    """A unit of work: the caller commits (which sends its jobs); anything uncommitted is
+    rolled back on exit, its jobs with it."""
     get_engine()
     assert _sessionmaker is not None
     async with _sessionmaker() as session:
-        yield session
+        try:
+            yield session
+        finally:
+            queue.take_deferred(session)
 
 
 async def dispose_engine() -> None:

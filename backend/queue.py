@@ -1,7 +1,6 @@
-"""The arq job queue, and committing a unit of work before its jobs are enqueued.
-
-Services call `defer(session, ...)`; callers finish with `await commit(session)`, which
-commits and only then enqueues, so a worker never sees a row that was rolled back.
+"""The arq job queue. Services call `defer(session, ...)`; the unit of work
+(`backend.db.UnitOfWork`) enqueues those jobs when it commits, and only then, so a worker
+never sees a row that was rolled back.
 """
 
 import json
@@ -77,18 +76,7 @@ async def enqueue(job: Job) -> None:
     )
 
 
-async def commit(session: AsyncSession) -> None:
-    """Commit, then enqueue the jobs the unit of work deferred.
-
-    If Redis is unreachable after the commit, the rows stay pending and the worker's
-    sweeper enqueues them again; nothing committed is lost.
-    """
+def take_deferred(session: AsyncSession) -> list[Job]:
+    """The jobs deferred in a session so far, removed from it."""
     jobs: list[Job] = session.info.pop("deferred_jobs", [])
-    await session.commit()
-    for job in jobs:
-        try:
-            await enqueue(job)
-        except Exception:
-            log.exception(
-                "could not enqueue %s (%s); the sweeper will retry", job.function, job.job_id
-            )
+    return jobs

@@ -145,8 +145,8 @@ async def bulk_load(
                 for vid, r in zip(version_ids, records, strict=True):
                     await copy.write_row((vid, 1, r["text"]))
             await cur.execute(
-                "UPDATE documents d SET current_version_id = v.id FROM document_versions v"
-                " WHERE v.document_id = d.id AND d.collection_id = %s",
+                "UPDATE documents d SET current_version_id = v.id, listed = true"
+                " FROM document_versions v WHERE v.document_id = d.id AND d.collection_id = %s",
                 (cid,),
             )
             if catalogue:

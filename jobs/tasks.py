@@ -10,7 +10,8 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 
 from backend import queue
-from backend.db import session_scope, utcnow
+from backend.clock import utcnow
+from backend.db import session_scope
 from backend.documents.models import DocumentVersion, IngestStatus
 from backend.ingest import pipeline
 from backend.mail import service as mail_service

@@ -109,7 +109,7 @@ class ForgotState(rx.State):
             )
             if message_id is not None:
                 queue.defer(session, "send_mail", message_id, job_id=f"mail:{message_id}")
-            await queue.commit(session)
+            await session.commit()
         # The same answer whether or not the account exists.
         self.sent = True
 

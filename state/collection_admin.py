@@ -6,7 +6,6 @@ from typing import Any
 
 import reflex as rx
 
-from backend import queue
 from backend.collections import service as collections
 from backend.errors import LibraryError
 from state.collections import CollectionState
@@ -52,7 +51,7 @@ class CollectionAdminState(rx.State):
                 await use_case(
                     session=session, actor=actor, collection_id=page.collection_id, **args
                 )
-                await queue.commit(session)
+                await session.commit()
         except LibraryError as exc:
             self.error = str(exc)
             return False

@@ -6,7 +6,7 @@ from typing import Any
 
 import reflex as rx
 
-from backend import queue
+from backend.access import scope
 from backend.collections import service as collections
 from backend.collections.schemas import cover_url
 from backend.documents import service as documents
@@ -110,9 +110,7 @@ class CollectionState(rx.State):
             self.name = collection.name
             self.description = collection.description
             self.is_public = collection.is_public
-            self.can_curate = await collections.can_curate(
-                session=session, actor=actor, collection=collection
-            )
+            self.can_curate = await scope.can_curate(session, actor, collection)
             rows = await documents.list_in_collection(
                 session=session, actor=actor, collection_id=collection.id
             )
@@ -163,15 +161,13 @@ class CollectionState(rx.State):
                     stored=stored,
                     filename=filename,
                 )
-                await queue.commit(session)
+                await session.commit()
 
         accepted: list[str] = []
         problems: list[str] = []
         try:
             async with acting_as(token) as (session, actor):
-                await documents.require_curator(
-                    session=session, actor=actor, collection_id=collection_id
-                )
+                await scope.require_curated(session, actor, collection_id)
 
             async def progress(index: int, name: str, received: int, done: bool) -> None:
                 if done:
@@ -229,7 +225,7 @@ class CollectionState(rx.State):
         try:
             async with acting(self) as (session, actor):
                 await documents.retry(session=session, actor=actor, version_id=version_id)
-                await queue.commit(session)
+                await session.commit()
             await self._reload()
         except LibraryError as exc:
             self.error = str(exc)
@@ -244,7 +240,7 @@ class CollectionState(rx.State):
                 target = await documents.resolve_duplicate(
                     session=session, actor=actor, version_id=version_id, action=action
                 )
-                await queue.commit(session)
+                await session.commit()
             await self._reload()
         except LibraryError as exc:
             self.error = str(exc)

@@ -5,7 +5,6 @@ from typing import Any
 
 import reflex as rx
 
-from backend import queue
 from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.languages import language_name
@@ -110,7 +109,7 @@ class DocumentState(rx.State):
                     stored=stored,
                     filename=filename,
                 )
-                await queue.commit(session)
+                await session.commit()
 
         accepted, problems = await receive_files(chunks, record)
         async with self:
@@ -136,7 +135,7 @@ class DocumentState(rx.State):
                 slug = await documents.delete_document(
                     session=session, actor=actor, document_id=self.document_id
                 )
-                await queue.commit(session)
+                await session.commit()
         except LibraryError as exc:
             self.error = str(exc)
             return None

@@ -5,7 +5,7 @@ from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from backend.db import utcnow
+from backend.clock import utcnow
 
 
 class AnalyticsEvent(SQLModel, table=True):

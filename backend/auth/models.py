@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String
 from sqlmodel import Field, SQLModel
 
-from backend.db import utcnow
+from backend.clock import utcnow
 
 
 def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]

@@ -7,11 +7,11 @@ from redis.asyncio import Redis
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.access.roles import require_user
 from backend.auth import passwords, throttle
 from backend.auth.models import PasswordResetToken, UserSession
-from backend.auth.permissions import require_user
 from backend.auth.tokens import new_token, token_hash
-from backend.db import utcnow
+from backend.clock import utcnow
 from backend.errors import InvalidInput, NotAuthenticated, NotFound
 from backend.mail import service as mail_service
 from backend.settings import get_settings

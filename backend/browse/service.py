@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.auth.permissions import is_staff
-from backend.collections import repository as collections
+from backend.access import scope as access
+from backend.access.roles import is_staff
 from backend.errors import InvalidInput, NotFound
 from backend.users.models import User
 
@@ -139,12 +139,12 @@ async def scope(
 ) -> list[int] | None:
     """The collections whose documents the actor may browse here; None: all of them."""
     if collection_id is not None:
-        if await collections.visible_by_id(session, actor, collection_id) is None:
+        if await access.visible_collection(session, actor, collection_id) is None:
             raise NotFound("No such collection.")
         return [collection_id]
     if is_staff(actor):
         return None
-    return await collections.visible_ids(session, actor)
+    return await access.visible_ids(session, actor)
 
 
 def _check(classifier: str, limit: int) -> None:

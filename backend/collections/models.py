@@ -4,7 +4,7 @@ from enum import StrEnum
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
-from backend.db import utcnow
+from backend.clock import utcnow
 
 
 class MemberRole(StrEnum):

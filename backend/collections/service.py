@@ -7,21 +7,24 @@ from datetime import datetime
 
 from slugify import slugify
 from sqlalchemy import text
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
-from backend.auth.permissions import require_staff
+from backend.access import scope
+from backend.access.roles import require_staff
 from backend.browse import service as browse
 from backend.collections import repository
 from backend.collections.models import Collection, MemberRole, Membership
 from backend.collections.schemas import CollectionPublic
+from backend.documents import service as documents_service
 from backend.documents.models import AuditEntry
-from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from backend.errors import Conflict, InvalidInput, NotFound
 from backend.search import indexer
 from backend.settings import get_settings
 from backend.storage.service import get_store
 from backend.users import repository as users
-from backend.users.models import Role, User
+from backend.users.models import User
 
 
 async def create(
@@ -69,11 +72,12 @@ async def list_visible(*, session: AsyncSession, actor: User | None) -> list[Col
 
 async def curated_by(*, session: AsyncSession, actor: User | None) -> list[Collection]:
     """The collections the actor may curate (where documents may be moved to)."""
-    out = []
-    for c in await repository.visible(session, actor):
-        if await can_curate(session=session, actor=actor, collection=c):
-            out.append(c)
-    return out
+    stmt = (
+        select(Collection)
+        .where(scope.curated_collection_clause(actor))
+        .order_by(col(Collection.name))
+    )
+    return list((await session.exec(stmt)).all())
 
 
 async def get_by_slug(*, session: AsyncSession, actor: User | None, slug: str) -> Collection:
@@ -81,28 +85,6 @@ async def get_by_slug(*, session: AsyncSession, actor: User | None, slug: str) -
     collection = await repository.visible_by_slug(session, actor, slug)
     if collection is None:
         raise NotFound("No such collection.")
-    return collection
-
-
-async def can_curate(*, session: AsyncSession, actor: User | None, collection: Collection) -> bool:
-    """Admins curate everything; anyone else (a librarian, or a patron trusted with one
-    collection) curates the collections they are a curator of."""
-    if actor is None or not actor.is_active or actor.id is None or collection.id is None:
-        return False
-    if actor.role == Role.ADMIN:
-        return True
-    return await repository.member_role(session, collection.id, actor.id) == MemberRole.CURATOR
-
-
-async def require_curated(
-    session: AsyncSession, actor: User | None, collection_id: int
-) -> Collection:
-    """The collection, if the actor may curate it (NotFound if they may not even see it)."""
-    collection = await repository.visible_by_id(session, actor, collection_id)
-    if collection is None:
-        raise NotFound("No such collection.")
-    if not await can_curate(session=session, actor=actor, collection=collection):
-        raise PermissionDenied("Only this collection's curators (or an admin) can do that.")
     return collection
 
 
@@ -115,7 +97,7 @@ async def add_member(
     role: str = MemberRole.VIEWER.value,
 ) -> Membership:
     """Give a user access to a collection (viewer) or let them curate it (curator)."""
-    await require_curated(session, actor, collection_id)
+    await scope.require_curated(session, actor, collection_id)
     try:
         member_role = MemberRole(role)
     except ValueError as exc:
@@ -154,7 +136,7 @@ async def update(
 ) -> Collection:
     """Rename, describe, or make public or private (at once, everywhere: visibility is
     part of every query). The slug, and so every link, stays."""
-    collection = await require_curated(session, actor, collection_id)
+    collection = await scope.require_curated(session, actor, collection_id)
     new_name = _clean_name(name)
     renamed = collection.name != new_name
     collection.name = new_name
@@ -191,14 +173,14 @@ async def _keep_a_curator(session: AsyncSession, collection_id: int) -> None:
 async def members(
     *, session: AsyncSession, actor: User | None, collection_id: int
 ) -> list[tuple[Membership, User]]:
-    await require_curated(session, actor, collection_id)
+    await scope.require_curated(session, actor, collection_id)
     return await repository.members(session, collection_id)
 
 
 async def remove_member(
     *, session: AsyncSession, actor: User | None, collection_id: int, user_id: int
 ) -> None:
-    await require_curated(session, actor, collection_id)
+    await scope.require_curated(session, actor, collection_id)
     row = await session.get(Membership, (collection_id, user_id))
     if row is None:
         raise NotFound("That person is not a member.")
@@ -220,7 +202,7 @@ async def delete(
     of them: "move" them to another collection the actor curates, or "delete" them (their
     files too). Nothing is deleted by accident. Returns how many documents were moved or
     deleted."""
-    collection = await require_curated(session, actor, collection_id)
+    collection = await scope.require_curated(session, actor, collection_id)
     assert actor is not None
     held = await _document_ids(session, collection_id)
     if held and documents not in ("move", "delete"):
@@ -231,7 +213,7 @@ async def delete(
     if held and documents == "move":
         if move_to is None or move_to == collection_id:
             raise InvalidInput("Choose the collection the documents go to.")
-        await require_curated(session, actor, move_to)
+        await scope.require_curated(session, actor, move_to)
         await session.exec(
             text("UPDATE documents SET collection_id = :to WHERE collection_id = :c").bindparams(
                 to=move_to, c=collection_id
@@ -240,9 +222,7 @@ async def delete(
         await browse.refresh(session, held)
         await indexer.changed_many(session, held)
     elif held:
-        from backend.documents.service import delete_documents
-
-        await delete_documents(session, held)
+        await documents_service.delete_documents(session, held)
     session.add(
         AuditEntry(
             collection_id=collection_id,
@@ -277,7 +257,7 @@ async def stats(
 ) -> CollectionStats:
     """What a collection holds and how it is used: listed documents, their pages, the
     bytes of every version kept, document views and downloads, the last addition."""
-    if await repository.visible_by_id(session, actor, collection_id) is None:
+    if await scope.visible_collection(session, actor, collection_id) is None:
         raise NotFound("No such collection.")
     row = (
         await session.exec(
@@ -345,7 +325,7 @@ async def set_cover(
 ) -> Collection:
     """Make an uploaded image the collection's cover (as WebP, at most 960x540)."""
 
-    collection = await require_curated(session, actor, collection_id)
+    collection = await scope.require_curated(session, actor, collection_id)
     if not data:
         raise InvalidInput("The image is empty.")
     if len(data) > MAX_COVER_BYTES:
@@ -369,7 +349,7 @@ async def set_cover(
 
 
 async def open_cover(*, session: AsyncSession, actor: User | None, collection_id: int) -> str:
-    collection = await repository.visible_by_id(session, actor, collection_id)
+    collection = await scope.visible_collection(session, actor, collection_id)
     if collection is None or not collection.cover_key:
         raise NotFound("This collection has no cover.")
     return collection.cover_key

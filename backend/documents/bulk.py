@@ -17,14 +17,12 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
-from backend.auth.permissions import is_staff
-from backend.collections import repository as collections_repo
-from backend.collections import service as collections
+from backend.access import scope
+from backend.access.roles import is_staff
 from backend.documents import metadata
 from backend.documents import service as documents
 from backend.documents.models import Document
-from backend.errors import InvalidInput, NotFound
+from backend.errors import InvalidInput
 from backend.search.engine import fold
 from backend.settings import get_settings
 from backend.storage.service import get_store, store_stream
@@ -200,7 +198,7 @@ async def _plan(
     rows: list[dict[str, str]],
     archive: zipfile.ZipFile | None,
 ) -> tuple[ImportReport, list[_Planned]]:
-    await collections.require_curated(session, actor, collection_id)
+    await scope.require_curated(session, actor, collection_id)
     members = _members(archive)
     known = {" -- ".join(k for _, k in p) for p in (await _subject_paths(session)).values()}
     ids = [int(r["id"]) for r in rows if r.get("id", "").isdigit()]
@@ -384,7 +382,7 @@ async def apply(
                     record=item.record,
                     action="import",
                 )
-            await queue.commit(session)
+            await session.commit()
     finally:
         if archive is not None:
             archive.close()
@@ -408,10 +406,8 @@ async def _read(archive: zipfile.ZipFile, name: str) -> AsyncIterator[bytes]:
 
 async def export_csv(*, session: AsyncSession, actor: User | None, collection_id: int) -> str:
     """Every document of the collection the actor may see, in the import's columns."""
-    collection = await collections_repo.visible_by_id(session, actor, collection_id)
-    if collection is None:
-        raise NotFound("No such collection.")
-    curator = await collections.can_curate(session=session, actor=actor, collection=collection)
+    collection = await scope.require_visible_collection(session, actor, collection_id)
+    curator = await scope.can_curate(session, actor, collection)
     rows = (
         await session.exec(
             text(

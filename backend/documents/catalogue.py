@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.access import scope
 from backend.browse.service import subject_trail
-from backend.collections import repository as collections
-from backend.documents import metadata, repository
+from backend.documents import metadata
 from backend.documents.models import Document, DocumentVersion, PersonRole
 from backend.errors import NotFound
 from backend.settings import get_settings
@@ -88,7 +88,7 @@ def stable_url(document_id: int) -> str:
 
 
 async def catalogued(*, session: AsyncSession, actor: User | None, document_id: int) -> Catalogued:
-    found = await repository.visible_document(session, actor, document_id)
+    found = await scope.visible_document(session, actor, document_id)
     if found is None:
         raise NotFound("No such document.")
     document, collection = found
@@ -191,11 +191,11 @@ async def related(
 ) -> list[Related]:
     """Listed documents the actor may see that share an author or a subject with this
     one, most shared first."""
-    from backend.auth.permissions import is_staff
+    from backend.access.roles import is_staff
 
-    if await repository.visible_document(session, actor, document_id) is None:
+    if await scope.visible_document(session, actor, document_id) is None:
         raise NotFound("No such document.")
-    ids = None if is_staff(actor) else await collections.visible_ids(session, actor)
+    ids = None if is_staff(actor) else await scope.visible_ids(session, actor)
     rows = (
         await session.exec(
             text(

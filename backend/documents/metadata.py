@@ -11,9 +11,10 @@ from sqlalchemy import delete, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.auth.permissions import require_staff
+from backend.access import scope
+from backend.access.roles import require_staff
 from backend.browse import service as browse
-from backend.db import utcnow
+from backend.clock import utcnow
 from backend.documents.models import (
     AuditEntry,
     Document,
@@ -444,15 +445,12 @@ async def update(
     """A curator's edit of the record (or a bulk import's: `action`). Every changed field
     goes into the audit log (from what to what); returns those changes (empty when nothing
     changed)."""
-    from backend.documents import repository
-    from backend.documents.service import require_curator
-
-    found = await repository.visible_document(session, actor, document_id)
+    found = await scope.visible_document(session, actor, document_id)
     if found is None:
         raise NotFound("No such document.")
     document, collection = found
     assert document.id is not None and collection.id is not None
-    await require_curator(session=session, actor=actor, collection_id=collection.id)
+    await scope.require_curated(session, actor, collection.id)
     assert actor is not None
     tidy, errors = validate(record)
     if errors:
@@ -523,9 +521,8 @@ async def history(
     *, session: AsyncSession, actor: User | None, document_id: int
 ) -> list[AuditEntry]:
     """The document's audit log, newest first, for anyone who may see the document."""
-    from backend.documents import repository
 
-    if await repository.visible_document(session, actor, document_id) is None:
+    if await scope.visible_document(session, actor, document_id) is None:
         raise NotFound("No such document.")
     rows = await session.exec(
         select(AuditEntry)

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from backend.db import utcnow
+from backend.clock import utcnow
 
 
 class IngestStatus(StrEnum):

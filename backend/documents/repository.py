@@ -1,25 +1,11 @@
-"""Document queries; every read joins the collection's visibility clause."""
+"""Document queries for the documents service (who may see what: backend.access.scope)."""
 
 from sqlalchemy import true
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.collections.models import Collection
-from backend.collections.repository import visible_collection_clause
 from backend.documents.models import Document, DocumentVersion
 from backend.users.models import User
-
-
-async def visible_document(
-    session: AsyncSession, actor: User | None, document_id: int
-) -> tuple[Document, Collection] | None:
-    stmt = (
-        select(Document, Collection)
-        .join(Collection, col(Collection.id) == Document.collection_id)
-        .where(Document.id == document_id, visible_collection_clause(actor))
-    )
-    row = (await session.exec(stmt)).first()
-    return (row[0], row[1]) if row else None
 
 
 async def versions_of(session: AsyncSession, document_id: int) -> list[tuple[DocumentVersion, str]]:

@@ -8,10 +8,8 @@ from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
+from backend.access import scope
 from backend.analytics import service as analytics
-from backend.collections import repository as collections_repo
-from backend.collections import service as collections
-from backend.collections.models import Collection
 from backend.documents import metadata, repository
 from backend.documents.models import (
     AuditEntry,
@@ -25,6 +23,8 @@ from backend.errors import InvalidInput, NotFound, PermissionDenied
 from backend.search import indexer
 from backend.storage.service import StoredObject
 from backend.users.models import User
+
+NO_VERSION = "No such version."
 
 
 def clean_filename(filename: str) -> str:
@@ -46,18 +46,6 @@ def title_from_filename(filename: str) -> str:
     return " ".join(stem.split())[:500] or filename
 
 
-async def require_curator(
-    *, session: AsyncSession, actor: User | None, collection_id: int
-) -> Collection:
-    """The collection, if the actor may add documents to it."""
-    collection = await collections_repo.visible_by_id(session, actor, collection_id)
-    if collection is None:
-        raise NotFound("No such collection.")
-    if not await collections.can_curate(session=session, actor=actor, collection=collection):
-        raise PermissionDenied("You cannot add documents to this collection.")
-    return collection
-
-
 async def add_document(
     *,
     session: AsyncSession,
@@ -69,7 +57,7 @@ async def add_document(
     title: str = "",
 ) -> tuple[Document, DocumentVersion]:
     """Record an uploaded file as a new document; its ingest job runs after the commit."""
-    await require_curator(session=session, actor=actor, collection_id=collection_id)
+    await scope.require_curated(session, actor, collection_id)
     assert actor is not None
     name = _upload_name(filename, stored)
     document = Document(
@@ -130,12 +118,8 @@ async def add_version(
     declared_mime: str = "",
 ) -> DocumentVersion:
     """Upload a new version of a document; it becomes current once it is processed."""
-    found = await repository.visible_document(session, actor, document_id)
-    if found is None:
-        raise NotFound("No such document.")
-    document, collection = found
+    document, collection = await scope.require_curated_document(session, actor, document_id)
     assert collection.id is not None and document.id is not None
-    await require_curator(session=session, actor=actor, collection_id=collection.id)
     assert actor is not None
     name = _upload_name(filename, stored)
     version_no = await repository.next_version_no(session, document.id)
@@ -190,7 +174,7 @@ async def resolve_duplicate(
     )
     if target is None or target.id is None:
         raise NotFound("The original document is gone; retry the file instead.")
-    await require_curator(session=session, actor=actor, collection_id=target.collection_id)
+    await scope.require_curated(session, actor, target.collection_id)
     version.document_id = target.id
     version.version_no = await repository.next_version_no(session, target.id)
     version.duplicate_accepted = True
@@ -218,8 +202,11 @@ async def _curated_version(
         else None
     )
     if version is None or document is None or document.id is None:
-        raise NotFound("No such version.")
-    await require_curator(session=session, actor=actor, collection_id=document.collection_id)
+        raise NotFound(NO_VERSION)
+    try:
+        await scope.require_curated(session, actor, document.collection_id)
+    except NotFound:
+        raise NotFound(NO_VERSION) from None  # the same answer as for no version at all
     return version, document
 
 
@@ -248,9 +235,7 @@ def _version_public(v: DocumentVersion, uploader: str) -> VersionPublic:
 
 async def get(*, session: AsyncSession, actor: User | None, document_id: int) -> DocumentPublic:
     """A document with its versions, if the actor may see it."""
-    found = await repository.visible_document(session, actor, document_id)
-    if found is None:
-        raise NotFound("No such document.")
+    found = await scope.require_document(session, actor, document_id)
     document, collection = found
     assert document.id is not None and collection.id is not None
     versions = [
@@ -270,9 +255,7 @@ async def get(*, session: AsyncSession, actor: User | None, document_id: int) ->
         created_at=document.created_at,
         current=current,
         versions=versions,
-        can_curate=await collections.can_curate(
-            session=session, actor=actor, collection=collection
-        ),
+        can_curate=await scope.can_curate(session, actor, collection),
     )
 
 
@@ -292,9 +275,7 @@ async def open_download(
     version_id: int | None = None,
 ) -> Download:
     """What to stream for a download, if the actor may see the document."""
-    found = await repository.visible_document(session, actor, document_id)
-    if found is None:
-        raise NotFound("No such document.")
+    found = await scope.require_document(session, actor, document_id)
     document, _ = found
     wanted = version_id or document.current_version_id
     version = await session.get(DocumentVersion, wanted) if wanted else None
@@ -302,8 +283,8 @@ async def open_download(
         raise NotFound("No such version.")
     if version.status == IngestStatus.QUARANTINED:
         raise PermissionDenied("This file is infected and quarantined; it cannot be downloaded.")
-    if version.status != IngestStatus.READY and not await collections.can_curate(
-        session=session, actor=actor, collection=found[1]
+    if version.status != IngestStatus.READY and not await scope.can_curate(
+        session, actor, found[1]
     ):
         # Not scanned and checked yet: only the people who curate it may fetch it.
         raise NotFound("This file is not available yet.")
@@ -326,9 +307,7 @@ async def _current_version(
     session: AsyncSession, actor: User | None, document_id: int
 ) -> DocumentVersion | None:
     """The current version of a document the actor may see (NotFound otherwise)."""
-    found = await repository.visible_document(session, actor, document_id)
-    if found is None:
-        raise NotFound("No such document.")
+    found = await scope.require_document(session, actor, document_id)
     document = found[0]
     if not document.current_version_id:
         return None
@@ -367,11 +346,9 @@ async def list_in_collection(
     *, session: AsyncSession, actor: User | None, collection_id: int
 ) -> list[DocumentSummary]:
     """Latest documents of a collection the actor may see, with their ingest status."""
-    collection = await collections_repo.visible_by_id(session, actor, collection_id)
-    if collection is None:
-        raise NotFound("No such collection.")
+    collection = await scope.require_visible_collection(session, actor, collection_id)
     # Files still in the pipeline, failed or held are for the curators' eyes.
-    curator = await collections.can_curate(session=session, actor=actor, collection=collection)
+    curator = await scope.can_curate(session, actor, collection)
     out = []
     for d, v in await repository.in_collection(session, collection_id, listed_only=not curator):
         assert d.id is not None
@@ -400,7 +377,7 @@ async def _duplicate_reason(
 ) -> tuple[int | None, str]:
     """Name a duplicate's original, with a link, only to someone who may see it."""
     found = (
-        await repository.visible_document(session, actor, version.duplicate_of_id)
+        await scope.visible_document(session, actor, version.duplicate_of_id)
         if version.duplicate_of_id
         else None
     )
@@ -497,12 +474,8 @@ async def delete_documents(session: AsyncSession, document_ids: list[int]) -> No
 async def delete_document(*, session: AsyncSession, actor: User | None, document_id: int) -> str:
     """A curator deletes a document, every version and file of it; the audit log keeps
     that it was (its title and who). Returns the collection's slug."""
-    found = await repository.visible_document(session, actor, document_id)
-    if found is None:
-        raise NotFound("No such document.")
-    document, collection = found
+    document, collection = await scope.require_curated_document(session, actor, document_id)
     assert collection.id is not None
-    await require_curator(session=session, actor=actor, collection_id=collection.id)
     assert actor is not None
     session.add(
         AuditEntry(

@@ -15,8 +15,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
-from backend.db import session_scope, utcnow
+from backend.clock import utcnow
+from backend.db import session_scope
 from backend.documents import metadata
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import page_image_key, title_from_filename
@@ -116,7 +116,7 @@ async def _set(session: AsyncSession, version: DocumentVersion, **fields: object
     if "step" in fields:
         version.step_at = utcnow()
     session.add(version)
-    await queue.commit(session)  # and enqueue what the step deferred (the indexer)
+    await session.commit()  # and enqueue what the step deferred (the indexer)
     await progress.announce(session, version)
 
 

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.db import utcnow
+from backend.clock import utcnow
 from backend.mail.models import OutboxMessage
 from backend.settings import get_settings
 

@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.auth.permissions import is_staff
+from backend.access.roles import is_staff
 from backend.redis_client import get_redis
 from backend.search.engines import get_search_engine
 from backend.users.models import User

@@ -4,7 +4,7 @@ from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer,
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlmodel import Field, SQLModel
 
-from backend.db import utcnow
+from backend.clock import utcnow
 
 
 class SearchOutbox(SQLModel, table=True):

@@ -13,10 +13,10 @@ from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.access.roles import is_staff
+from backend.access.scope import visible_collection_clause, visible_document
 from backend.analytics import service as analytics
-from backend.auth.permissions import is_staff
 from backend.collections.models import Collection
-from backend.collections.repository import visible_collection_clause
 from backend.languages import language_name
 from backend.search import cache, completion
 from backend.search.engine import FACETS, SORTS, EngineQuery, Sort, opening
@@ -266,8 +266,6 @@ async def record_click(
 ) -> bool:
     """Record that a search result was opened, and its rank; only for a document the actor
     may see (anything else is ignored)."""
-    from backend.documents.repository import visible_document
-
     if rank < 1 or await visible_document(session, actor, document_id) is None:
         return False
     await analytics.record(

@@ -4,7 +4,7 @@ from enum import StrEnum
 from sqlalchemy import Column, DateTime, String
 from sqlmodel import Field, SQLModel
 
-from backend.db import utcnow
+from backend.clock import utcnow
 
 
 class Role(StrEnum):

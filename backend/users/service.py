@@ -3,8 +3,8 @@
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.access.roles import require_admin
 from backend.auth import passwords
-from backend.auth.permissions import require_admin
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.users import repository
 from backend.users.models import Role, User

@@ -7,7 +7,6 @@ import httpx
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
 from backend.api.routes import create_api
 from backend.auth import service as auth
 from backend.redis_client import get_redis
@@ -35,7 +34,7 @@ async def test_download_is_byte_for_byte_with_safe_headers(
     collection = await make_collection(db, librarian)
     data = bytes(range(256)) * 5000 + b"tail"
     document, _ = await upload_bytes(db, librarian, collection, data, 'Résumé "final".txt')
-    await queue.commit(db)
+    await db.commit()
     url = f"/api/v1/documents/{document.id}/download"
     # Not processed (and so not scanned) yet: only its curators may fetch it.
     assert (await client.get(url)).status_code == 404
@@ -59,7 +58,7 @@ async def test_private_download_needs_a_member_session(
     outsider = await make_user(db)
     collection = await make_collection(db, librarian, is_public=False)
     document, _ = await upload_bytes(db, librarian, collection, b"secret words\n", "s.txt")
-    await queue.commit(db)
+    await db.commit()
     url = f"/api/v1/documents/{document.id}/download"
     assert (await client.get(url)).status_code == 404
     outsider_login = await auth.login(
@@ -103,7 +102,7 @@ async def test_thumbnails_follow_the_document_visibility(
     private = await make_collection(db, librarian, is_public=False)
     shown, _ = await upload_bytes(db, librarian, public, png("teal"), "teal.png")
     hidden, _ = await upload_bytes(db, librarian, private, png("plum"), "secret.png")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     small = await client.get(f"/api/v1/documents/{shown.id}/thumbnail")
     assert small.status_code == 200 and small.headers["content-type"] == "image/webp"

@@ -9,11 +9,10 @@ from PIL import Image
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
 from backend.browse import service as browse
 from backend.collections import service as collections
 from backend.documents import service as documents
-from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from backend.errors import Conflict, InvalidInput, NotFound
 from backend.search import service as search
 from backend.storage.service import get_store
 from backend.users.models import Role
@@ -31,7 +30,7 @@ async def setup(db: AsyncSession, data_dir: Path) -> dict[str, object]:
     spare = await make_collection(db, curator, "Spare shelf")
     doc, version = await upload_bytes(db, curator, shelf, b"Soundings of the harbour.\n", "a.txt")
     await upload_bytes(db, curator, shelf, b"Tides and currents.\n", "b.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     return {
         "curator": curator,
@@ -49,7 +48,7 @@ async def test_only_its_curators_and_admins_edit_a_collection(
     db: AsyncSession, setup: dict[str, object]
 ) -> None:
     shelf = setup["shelf"]
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         await collections.update(
             session=db,
             actor=setup["other"],
@@ -58,7 +57,7 @@ async def test_only_its_curators_and_admins_edit_a_collection(
             description="",
             is_public=True,  # type: ignore[arg-type, attr-defined]
         )
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         await collections.add_member(
             session=db,
             actor=setup["other"],
@@ -97,7 +96,7 @@ async def test_a_renamed_collection_is_found_by_its_new_name(
         description="",
         is_public=True,  # type: ignore[arg-type, attr-defined]
     )
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     found = await search.search(session=db, actor=None, query="collection:admiralty", record=False)
     assert found.total == 2
@@ -219,7 +218,7 @@ async def test_deleting_a_collection_that_holds_documents_asks_what_becomes_of_t
         move_to=spare.id,  # type: ignore[arg-type, attr-defined]
     )
     assert moved == 2
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     titles = await browse.keys(session=db, actor=None, classifier="type", collection_id=spare.id)  # type: ignore[attr-defined]
     assert [(k.key, k.count) for k in titles.keys] == [("text", 2)]
@@ -245,7 +244,7 @@ async def test_deleting_with_its_documents_removes_their_files_too(
         documents="delete",  # type: ignore[arg-type, attr-defined]
     )
     assert deleted == 2
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     assert not await get_store().exists(key)
     found = await search.search(session=db, actor=curator, query="harbour", record=False)  # type: ignore[arg-type]
@@ -263,11 +262,11 @@ async def test_a_curator_deletes_one_document_and_its_files(
         setup["doc"],
         setup["version"],
     )
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         await documents.delete_document(session=db, actor=patron, document_id=doc.id)  # type: ignore[arg-type, attr-defined]
     slug = await documents.delete_document(session=db, actor=curator, document_id=doc.id)  # type: ignore[arg-type, attr-defined]
     assert slug == "maritime-charts"
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     assert not await get_store().exists(version.file_key)  # type: ignore[attr-defined]
     assert (await search.search(session=db, actor=None, query="harbour", record=False)).total == 0

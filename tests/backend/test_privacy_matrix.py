@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
 from backend.api.routes import create_api
 from backend.auth import service as auth
 from backend.browse import service as browse
@@ -63,7 +62,7 @@ async def world(db: AsyncSession, data_dir: Path) -> dict[str, object]:
     leaflet, _ = await upload_bytes(db, librarian, public, b"Birds of the shore.\n", "leaflet.txt")
     ledger, _ = await upload_bytes(db, librarian, private, b"Quokka ledger text.\n", "ledger.txt")
     picture, _ = await upload_bytes(db, librarian, private, _png(), "quokka.png")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     birds = await metadata.add_subject(session=db, actor=librarian, name="Birds")
     secret = await metadata.add_subject(
@@ -94,7 +93,7 @@ async def world(db: AsyncSession, data_dir: Path) -> dict[str, object]:
         collection_id=private.id,
         data=_png(),  # type: ignore[arg-type]
     )
-    await queue.commit(db)
+    await db.commit()
     await run_burst()  # search index up to date
     tokens = {}
     for name, user in (("member", member), ("outsider", outsider)):

@@ -3,7 +3,6 @@ from pathlib import Path
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
 from backend.analytics.models import AnalyticsEvent
 from backend.search import service as search
 from backend.search.engine import split_segments
@@ -29,7 +28,7 @@ async def test_markup_in_documents_stays_text_and_searches_are_recorded(
     collection = await make_collection(db, librarian)
     body = b"Notes on the aerodynamic heating <img src=x onerror=alert(1)> of blunt bodies.\n"
     await upload_bytes(db, librarian, collection, body, "heating.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     results = await search.search(session=db, actor=None, query="heating -nonexistent")
     await db.commit()
@@ -46,7 +45,7 @@ async def test_phrases_or_and_exclusion(db: AsyncSession, data_dir: Path) -> Non
     collection = await make_collection(db, librarian)
     await upload_bytes(db, librarian, collection, b"supersonic flow over a wedge\n", "a.txt")
     await upload_bytes(db, librarian, collection, b"flow of supersonic jets\n", "b.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
 
     async def titles(q: str) -> set[str]:
@@ -68,7 +67,7 @@ async def test_results_are_cached_per_scope_until_the_index_changes(
     closed = await make_collection(db, librarian, is_public=False)
     await upload_bytes(db, librarian, shelf, b"tidal mills of the estuary\n", "mills.txt")
     await upload_bytes(db, librarian, closed, b"tidal survey, restricted\n", "survey.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
 
     async def run(actor: object, q: str = "tidal") -> int:
@@ -86,7 +85,7 @@ async def test_results_are_cached_per_scope_until_the_index_changes(
     assert [e.data["cached"] for e in events] == [False, True, False, True]
     # A new document reaches the index: cached results are stale and not served.
     await upload_bytes(db, librarian, shelf, b"tidal power\n", "power.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     assert await run(patron) == 2
 
@@ -98,7 +97,8 @@ async def test_an_opened_result_is_recorded_with_its_rank(db: AsyncSession, data
     closed = await make_collection(db, librarian, is_public=False)
     doc, _ = await upload_bytes(db, librarian, shelf, b"estuary birds\n", "birds.txt")
     hidden, _ = await upload_bytes(db, librarian, closed, b"estuary plans\n", "plans.txt")
-    await queue.commit(db)
+    await db.commit()
+    await run_burst()  # a document is visible to patrons once it is processed
     assert await search.record_click(
         session=db, actor=patron, query=" estuary ", document_id=doc.id, rank=3
     )

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
+from backend.access import scope
 from backend.collections import service as collections
 from backend.documents import service as documents
 from backend.errors import NotFound, PermissionDenied
@@ -32,7 +32,7 @@ async def library(db: AsyncSession, data_dir: Path) -> dict[str, object]:
     )
     doc, _ = await upload_bytes(db, librarian, private, SECRET_TEXT, "ledger.txt")
     await upload_bytes(db, librarian, public, b"An open quokka leaflet.\n", "leaflet.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     return {
         "librarian": librarian,
@@ -114,11 +114,11 @@ async def test_patrons_and_viewers_cannot_add_documents(
 ) -> None:
     private = library["private"]
     for name in ("member", "outsider"):
-        with pytest.raises((PermissionDenied, NotFound)):
-            await documents.require_curator(
-                session=db,
-                actor=_who(library, name),
-                collection_id=private.id,  # type: ignore[attr-defined]
+        with pytest.raises(NotFound):
+            await scope.require_curated(
+                db,
+                _who(library, name),
+                private.id,  # type: ignore[attr-defined]
             )
     with pytest.raises(PermissionDenied):
         await collections.create(session=db, actor=_who(library, "member"), name="Mine")

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.browse import service as browse
 from backend.documents import bulk
-from backend.errors import InvalidInput, PermissionDenied
+from backend.errors import InvalidInput, NotFound
 from backend.users.models import Role
 from tests.factories import make_collection, make_user
 from tests.worker import run_burst
@@ -93,7 +93,7 @@ async def test_bad_files_are_refused_before_anything_is_read(
             zip_path=not_zip,  # type: ignore[arg-type, attr-defined]
         )
     patron = await make_user(db)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         await bulk.plan(
             session=db,
             actor=patron,

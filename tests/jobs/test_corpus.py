@@ -5,7 +5,6 @@ from pathlib import Path
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
 from backend.documents.models import DocumentVersion, IngestStatus
 from backend.ingest.pipeline import DUPLICATE_REASON
 from backend.search.engines import get_search_engine
@@ -40,7 +39,7 @@ async def test_every_corpus_file_ends_ready_or_failed_with_a_reason(
     assert len(files) == 88
     for path in files:
         await upload_file(db, librarian, collection, path)
-    await queue.commit(db)
+    await db.commit()
     worker = await run_burst()
     assert worker.jobs_failed == 0
 

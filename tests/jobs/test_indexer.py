@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
 from backend.collections.models import Collection
 from backend.search import indexer
 from backend.search import service as search
@@ -43,7 +42,7 @@ async def test_an_engine_that_was_away_catches_up(db: AsyncSession, data_dir: Pa
     shelf = await make_collection(db, librarian)
     for i, word in enumerate(["otter", "beaver", "heron"]):
         await upload_bytes(db, librarian, shelf, f"the {word} report\n".encode(), f"{word}{i}.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     assert await _titles(db, "report") == ["beaver1", "heron2", "otter0"]
 
@@ -69,7 +68,7 @@ async def test_rebuild_refills_the_index_from_the_database(
     shelf = await make_collection(db, librarian)
     await upload_bytes(db, librarian, shelf, b"kelp forests\n", "kelp.txt")
     await upload_bytes(db, librarian, shelf, b"kelp harvest\n", "harvest.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     engine = get_search_engine()
     await engine.clear()
@@ -85,7 +84,7 @@ async def test_making_a_collection_private_hides_it_at_once(
     patron = await make_user(db)
     shelf = await make_collection(db, librarian)
     await upload_bytes(db, librarian, shelf, b"lighthouse keepers\n", "keepers.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     assert await _titles(db, "lighthouse", patron) == ["keepers"]
     collection = await db.get(Collection, shelf.id)
@@ -116,7 +115,7 @@ async def test_the_postgres_engine_serves_the_whole_path(
         closed = await make_collection(db, librarian, "Closed", is_public=False)
         await upload_bytes(db, librarian, shelf, b"the harbour pilots and their boats\n", "p.txt")
         await upload_bytes(db, librarian, closed, b"harbour pilots payroll\n", "pay.txt")
-        await queue.commit(db)
+        await db.commit()
         await run_burst()
         found = await search.search(session=db, actor=patron, query="pilot")
         assert [h.title for h in found.hits] == ["p"]

@@ -21,7 +21,7 @@ async def test_pdf_is_extracted_indexed_and_found(
     collection = await make_collection(db, librarian)
     pdf = corpus / "files" / "py-pdf-sample-files" / "pdflatex-4-pages.pdf"
     document, version = await upload_file(db, librarian, collection, pdf)
-    await queue.commit(db)
+    await db.commit()
 
     worker = await run_burst()
     assert worker.jobs_complete == 2 and worker.jobs_failed == 0  # ingest, then the indexer
@@ -44,7 +44,7 @@ async def test_running_the_job_twice_is_harmless(db: AsyncSession, data_dir: Pat
     librarian = await make_user(db, Role.LIBRARIAN)
     collection = await make_collection(db, librarian)
     _, version = await upload_bytes(db, librarian, collection, b"zebra crossing\n", "zebra.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     # Enqueue again under a fresh job id: the ready version is left alone.
     await queue.enqueue(queue.Job("ingest_version", (version.id,), f"again:{version.id}"))
@@ -68,7 +68,7 @@ async def test_refused_types_fail_with_a_reason(
     librarian = await make_user(db, Role.LIBRARIAN)
     collection = await make_collection(db, librarian)
     _, version = await upload_bytes(db, librarian, collection, data, filename)
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     await db.refresh(version)
     assert version.status == IngestStatus.FAILED
@@ -81,7 +81,7 @@ async def test_a_damaged_pdf_fails_with_a_reason(db: AsyncSession, data_dir: Pat
     _, version = await upload_bytes(
         db, librarian, collection, b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog", "broken.pdf"
     )
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     await db.refresh(version)
     assert version.status == IngestStatus.FAILED and version.step == "extract"
@@ -111,23 +111,23 @@ async def test_sweeper_requeues_versions_whose_enqueue_was_lost(
 
 async def test_retry_sends_a_failed_file_through_again(db: AsyncSession, data_dir: Path) -> None:
     from backend.documents import service as documents
-    from backend.errors import InvalidInput, PermissionDenied
+    from backend.errors import InvalidInput, NotFound
 
     librarian = await make_user(db, Role.LIBRARIAN)
     patron = await make_user(db)
     collection = await make_collection(db, librarian)
     _, version = await upload_bytes(db, librarian, collection, b"plain words\n", "words.pdf")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     await db.refresh(version)
     assert version.status == IngestStatus.FAILED and version.id is not None
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         await documents.retry(session=db, actor=patron, version_id=version.id)
     # The librarian fixes the cause (here: the name), then retries.
     version.filename = "words.txt"
     db.add(version)
     await documents.retry(session=db, actor=librarian, version_id=version.id)
-    await queue.commit(db)
+    await db.commit()
     worker = await run_burst()
     assert worker.jobs_complete == 2  # the retry, then the indexer
     await db.refresh(version)
@@ -179,7 +179,7 @@ async def test_a_pdfs_first_pages_become_images_for_its_page(
     librarian = await make_user(db, Role.LIBRARIAN)
     collection = await make_collection(db, librarian)
     document, version = await upload_bytes(db, librarian, collection, pdf.getvalue(), "3.pdf")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     await db.refresh(version)
     assert version.status == IngestStatus.READY, version.error

@@ -46,7 +46,7 @@ async def _request_reset(db: AsyncSession, email: str) -> int:
     message_id = await auth.request_password_reset(session=db, email=email)
     assert message_id is not None
     queue.defer(db, "send_mail", message_id, job_id=f"mail:{message_id}")
-    await queue.commit(db)
+    await db.commit()
     return message_id
 
 

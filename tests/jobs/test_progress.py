@@ -5,7 +5,6 @@ from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
 from backend.ingest import progress
 from backend.redis_client import get_redis
 from backend.users.models import Role
@@ -22,7 +21,7 @@ async def test_steps_are_announced_live(db: AsyncSession, data_dir: Path) -> Non
     await pubsub.subscribe(progress.channel(collection.id))
     _, version = await upload_bytes(db, librarian, collection, b"live words\n", "live.txt")
     await upload_bytes(db, librarian, other, b"elsewhere\n", "other.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     messages = []
     for _ in range(20):  # None also stands for the subscribe confirmation: read a while

@@ -23,3 +23,43 @@ def test_results_with_exceptions_still_serialize() -> None:
         "r": "ValueError('bad')",
         "s": False,
     }
+
+
+async def test_a_commit_sends_the_jobs_queued_inside_it(clean: None) -> None:
+    """Every session is a unit of work: its commit enqueues what was deferred in it, after
+    the commit; a rollback (or leaving without a commit) sends nothing."""
+    from backend.db import session_scope
+
+    raw = Redis.from_url(get_settings().redis_url)
+    try:
+        async with session_scope() as session:
+            queue.defer(session, "send_mail", 1, job_id="uow:rolled-back")
+            await session.rollback()
+            queue.defer(session, "send_mail", 2, job_id="uow:never-committed")
+        assert await raw.get("arq:job:uow:rolled-back") is None
+        assert await raw.get("arq:job:uow:never-committed") is None
+        async with session_scope() as session:
+            queue.defer(session, "send_mail", 3, job_id="uow:committed")
+            await session.commit()
+        assert await raw.get("arq:job:uow:committed") is not None
+    finally:
+        await raw.aclose()
+
+
+def test_there_is_no_other_way_to_commit() -> None:
+    """The app makes no session but the unit of work, and never commits around it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    import re
+
+    making = re.compile(r"\b(AsyncSession|sessionmaker|Session)\(|sync_session\.commit")
+    offenders = []
+    for folder in ("backend", "state", "jobs", "app"):
+        for path in (root / folder).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for found in making.finditer(path.read_text()):
+                if path.name != "db.py":
+                    offenders.append(f"{path.relative_to(root)}: {found.group(0)}")
+    assert offenders == []

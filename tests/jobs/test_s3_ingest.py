@@ -5,7 +5,6 @@ from pathlib import Path
 import httpx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
 from backend.api.routes import create_api
 from backend.auth import service as auth
 from backend.documents.models import IngestStatus
@@ -26,7 +25,7 @@ async def test_ingest_and_download_through_s3(
     collection = await make_collection(db, librarian)
     pdf = corpus / "files" / "py-pdf-sample-files" / "crazyones-pdfa.pdf"
     document, version = await upload_file(db, librarian, collection, pdf)
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     await db.refresh(version)
     assert version.status == IngestStatus.READY, version.error

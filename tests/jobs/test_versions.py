@@ -6,11 +6,10 @@ import pytest
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
 from backend.collections import service as collections
 from backend.documents import service as documents
 from backend.documents.models import Document, DocumentVersion, IngestStatus
-from backend.errors import PermissionDenied
+from backend.errors import NotFound
 from backend.search import service as search
 from backend.storage.service import get_store
 from backend.users.models import Role
@@ -28,10 +27,10 @@ async def test_a_duplicate_waits_for_a_decision_then_is_skipped(
     librarian = await make_user(db, Role.LIBRARIAN)
     collection = await make_collection(db, librarian, "Maps", is_public=False)
     original, _ = await upload_bytes(db, librarian, collection, b"river atlas\n", "atlas.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     copy, version = await upload_bytes(db, librarian, collection, b"river atlas\n", "copy.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     await db.refresh(version)
     assert version.status == IngestStatus.DUPLICATE and version.duplicate_of_id == original.id
@@ -53,7 +52,7 @@ async def test_a_duplicate_waits_for_a_decision_then_is_skipped(
         session=db, actor=librarian, collection_id=hidden.id, email=outsider.email, role="curator"
     )
     _, mirror = await upload_bytes(db, outsider, hidden, b"river atlas\n", "mirror.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     await db.refresh(mirror)
     assert mirror.status == IngestStatus.DUPLICATE
@@ -79,15 +78,15 @@ async def test_a_duplicate_becomes_a_new_version(db: AsyncSession, data_dir: Pat
     librarian = await make_user(db, Role.LIBRARIAN)
     collection = await make_collection(db, librarian)
     original, first = await upload_bytes(db, librarian, collection, b"tide tables\n", "tides.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     copy, second = await upload_bytes(db, librarian, collection, b"tide tables\n", "tides2.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     target = await documents.resolve_duplicate(
         session=db, actor=librarian, version_id=second.id, action="new_version"
     )
-    await queue.commit(db)
+    await db.commit()
     assert target == original.id
     await run_burst()
     await db.refresh(second)
@@ -107,25 +106,25 @@ async def test_new_version_takes_over_search_and_restore_brings_the_old_back(
     patron = await make_user(db)
     collection = await make_collection(db, librarian)
     document, first = await upload_bytes(db, librarian, collection, b"old walrus census\n", "c.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     stored = await store_stream(get_store(), _chunks(b"new narwhal census\n"))
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         await documents.add_version(
             session=db, actor=patron, document_id=document.id, stored=stored, filename="c.txt"
         )
     second = await documents.add_version(
         session=db, actor=librarian, document_id=document.id, stored=stored, filename="c2.txt"
     )
-    await queue.commit(db)
+    await db.commit()
     assert await _titles(db, "walrus") == ["c"]  # the old version serves until the new is ready
     await run_burst()
     assert await _titles(db, "narwhal") == ["c"] and await _titles(db, "walrus") == []
 
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         await documents.restore_version(session=db, actor=patron, version_id=first.id)
     await documents.restore_version(session=db, actor=librarian, version_id=first.id)
-    await queue.commit(db)
+    await db.commit()
     await run_burst()  # the indexer takes the change from the outbox
     assert await _titles(db, "walrus") == ["c"] and await _titles(db, "narwhal") == []
     detail = await documents.get(session=db, actor=patron, document_id=document.id)

@@ -6,7 +6,6 @@ import pytest
 from arq import Retry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
 from backend.documents import service as documents
 from backend.documents.models import IngestStatus
 from backend.errors import PermissionDenied
@@ -33,7 +32,7 @@ async def test_infected_file_is_quarantined_and_never_served(
     collection = await make_collection(db, librarian)
     document, version = await upload_bytes(db, librarian, collection, EICAR, "eicar.txt")
     clean_doc, clean = await upload_bytes(db, librarian, collection, b"harmless words\n", "ok.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     await db.refresh(version)
     await db.refresh(clean)
@@ -53,7 +52,7 @@ async def test_without_a_scanner_the_policy_decides(
     librarian = await make_user(db, Role.LIBRARIAN)
     collection = await make_collection(db, librarian)
     _, allowed = await upload_bytes(db, librarian, collection, b"first words\n", "a.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     await db.refresh(allowed)
     assert allowed.status == IngestStatus.READY
@@ -61,7 +60,7 @@ async def test_without_a_scanner_the_policy_decides(
 
     monkeypatch.setattr(get_settings(), "publish_unscanned", False)
     _, held = await upload_bytes(db, librarian, collection, b"second words\n", "b.txt")
-    await queue.commit(db)
+    await db.commit()
     await run_burst()
     await db.refresh(held)
     assert held.status == IngestStatus.FAILED and held.step == "virus_scan"

@@ -76,7 +76,7 @@ async def test_patron_cannot_add_members(db: AsyncSession, tab: State) -> None:
     state = _substate(tab, CollectionState)
     state.collection_id = collection.id
     await CollectionState.add_member.fn(state, {"email": patron.email, "role": "curator"})
-    assert state.member_error == "Only this collection's curators (or an admin) can do that."
+    assert state.member_error == "No such collection."
 
 
 async def test_private_document_page_is_not_found_for_outsiders(
