@@ -7,24 +7,36 @@ import reflex as rx
 
 from backend.documents import service as documents
 from backend.errors import LibraryError
+from backend.ids import parse_id
 from backend.languages import language_name
 from backend.storage.service import StoredObject, human_size
 from state.session import SessionState, acting, acting_as
 from state.uploads import receive_files
 
 
-def _version_row(v: documents.VersionPublic) -> dict[str, Any]:
-    row = asdict(v)
+def _version_row(
+    v: documents.VersionPublic, staff: documents.VersionStaff | None
+) -> dict[str, Any]:
+    """A version as the page shows it; its staff details only when the actor curates it
+    (what a state holds is sent to the browser)."""
     meta = v.meta
-    row.pop("meta")
-    row["size_label"] = human_size(v.size)
-    row["created_label"] = v.created_at.strftime("%Y-%m-%d %H:%M")
-    row["authors"] = "; ".join(meta.get("authors", []))
-    row["subjects"] = ", ".join(meta.get("subjects", []))
-    row["description"] = str(meta.get("description", ""))
-    row["date"] = str(meta.get("created", ""))
-    row["language_label"] = language_name(v.language) or "unknown"
-    row["page_label"] = str(v.page_count) if v.page_count else "—"
+    row: dict[str, Any] = {
+        "id": v.id,
+        "version_no": v.version_no,
+        "filename": v.filename,
+        "mime_type": v.mime_type,
+        "has_thumbnail": v.has_thumbnail,
+        "size_label": human_size(v.size),
+        "created_label": v.created_at.strftime("%Y-%m-%d %H:%M"),
+        "authors": "; ".join(meta.get("authors", [])),
+        "subjects": ", ".join(meta.get("subjects", [])),
+        "description": str(meta.get("description", "")),
+        "date": str(meta.get("created", "")),
+        "language_label": language_name(v.language) or "unknown",
+        "page_label": str(v.page_count) if v.page_count else "—",
+    }
+    if staff is not None:
+        row.update(asdict(staff))
     return row
 
 
@@ -55,17 +67,24 @@ class DocumentState(rx.State):
             return ""
         return f"/api/v1/documents/{self.document_id}/thumbnail?size=large"
 
+    def _forget(self) -> None:
+        self.document_id, self.title, self.current, self.versions = 0, "", {}, []
+        self.collection_name = self.collection_slug = ""
+        self.collection_is_public, self.can_curate = True, False
+
     @rx.event
     async def load(self) -> None:
         self.not_found = False
         raw_id = self.router.url.path.rstrip("/").split("/")[-1]
         try:
             async with acting(self) as (session, actor):
-                doc = await documents.get(session=session, actor=actor, document_id=int(raw_id))
+                doc = await documents.get(
+                    session=session, actor=actor, document_id=parse_id(raw_id, "document")
+                )
                 await session.commit()
-        except (LibraryError, ValueError):
+        except LibraryError:
             self.not_found = True
-            self.document_id, self.title, self.current, self.versions = 0, "", {}, []
+            self._forget()
             return
         self.document_id = doc.id
         self.title = doc.title
@@ -73,10 +92,14 @@ class DocumentState(rx.State):
         self.collection_slug = doc.collection_slug
         self.collection_is_public = doc.collection_is_public
         self.can_curate = doc.can_curate
-        self.current = _version_row(doc.current) if doc.current else {}
-        current_id = doc.current.id if doc.current else 0
+        current = doc.current
+        self.current = _version_row(current, doc.staff.get(current.id)) if current else {}
         self.versions = [
-            {**_version_row(v), "is_current": v.id == current_id} for v in doc.versions
+            {
+                **_version_row(v, doc.staff.get(v.id)),
+                "is_current": current is not None and v.id == current.id,
+            }
+            for v in doc.versions
         ]
 
     @rx.event
@@ -84,7 +107,12 @@ class DocumentState(rx.State):
         self.error = self.notice = ""
         try:
             async with acting(self) as (session, actor):
-                await documents.restore_version(session=session, actor=actor, version_id=version_id)
+                await documents.restore_version(
+                    session=session,
+                    actor=actor,
+                    document_id=self.document_id,
+                    version_id=version_id,
+                )
                 await session.commit()
         except LibraryError as exc:
             self.error = str(exc)

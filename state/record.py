@@ -5,11 +5,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import reflex as rx
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.documents import catalogue, metadata
 from backend.documents import service as documents
-from backend.documents.models import Document
-from backend.errors import LibraryError
+from backend.errors import LibraryError, NotFound
+from backend.ids import parse_id
+from backend.users.models import User
 from state.documents import DocumentState
 from state.session import acting
 
@@ -79,8 +81,11 @@ def _shown(value: Any) -> str:
 
 
 def _doc_id(state: rx.State) -> int:
-    raw = state.router.url.path.rstrip("/").split("/")[-1]
-    return int(raw) if raw.isdigit() else 0
+    """The document named by the page's address (0 when it names none)."""
+    try:
+        return parse_id(state.router.url.path.rstrip("/").split("/")[-1], "document")
+    except NotFound:
+        return 0
 
 
 class RecordState(rx.State):
@@ -107,22 +112,29 @@ class RecordState(rx.State):
     saved: str = ""
     error: str = ""
 
+    def _forget(self) -> None:
+        """Nothing of a document this tab may not see stays in its state."""
+        self.document_id, self.found = 0, False
+        self.dublin_core, self.related, self.audit = [], [], []
+        self.stable_url = self.bibtex = self.ris = ""
+        self.page_no, self.page_count, self.page_text, self.page_images = 1, 0, "", 0
+        self.editing, self.form, self.errors, self.saved, self.error = False, {}, {}, "", ""
+        self.chosen, self.choices, self.subject_typed = [], [], ""
+
     @rx.event
     async def load(self) -> None:
-        self.document_id = _doc_id(self)
-        self.editing, self.saved, self.error, self.errors = False, "", "", {}
+        self._forget()
         try:
             async with acting(self) as (session, actor):
-                await self._fill(session, actor)
+                await self._fill(session, actor, _doc_id(self))
         except LibraryError:
-            self.found = False
-            self.dublin_core, self.related, self.audit = [], [], []
+            self._forget()
             return
         self.found = True
 
-    async def _fill(self, session, actor) -> None:  # type: ignore[no-untyped-def]
-        doc_id = self.document_id
+    async def _fill(self, session: AsyncSession, actor: User | None, doc_id: int) -> None:
         found = await catalogue.catalogued(session=session, actor=actor, document_id=doc_id)
+        self.document_id = doc_id
         self.dublin_core = [
             DcRow(name, DC_LABELS[name], values)
             for name, values in found.dublin_core().items()
@@ -135,6 +147,12 @@ class RecordState(rx.State):
             RelatedRow(r.id, r.title, r.why)
             for r in await catalogue.related(session=session, actor=actor, document_id=doc_id)
         ]
+        curator = await documents.curates(session=session, actor=actor, document_id=doc_id)
+        audit = (
+            await metadata.history(session=session, actor=actor, document_id=doc_id)
+            if curator
+            else []
+        )
         self.audit = [
             AuditRow(
                 when=e.at.strftime("%Y-%m-%d %H:%M"),
@@ -144,7 +162,7 @@ class RecordState(rx.State):
                     for k, v in e.changes.items()
                 ],
             )
-            for e in await metadata.history(session=session, actor=actor, document_id=doc_id)
+            for e in audit
         ]
         try:
             text = await documents.page_text(
@@ -190,12 +208,14 @@ class RecordState(rx.State):
 
     @rx.event
     async def start_editing(self) -> None:
-        async with acting(self) as (session, _actor):
-            document = await session.get(Document, self.document_id)
-            if document is None:
-                return
-            record = await metadata.record_of(session, document)
-            subjects = await metadata.subjects(session, self.document_id)
+        try:
+            async with acting(self) as (session, actor):
+                record, subjects = await metadata.editable(
+                    session=session, actor=actor, document_id=self.document_id
+                )
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
         self.form = {name: str(getattr(record, name)) for name in metadata.TEXT_FIELDS}
         self.form["creators"] = "\n".join(record.creators)
         self.form["contributors"] = "\n".join(record.contributors)
@@ -210,18 +230,28 @@ class RecordState(rx.State):
 
     @rx.event
     async def find_subjects(self, typed: str) -> None:
-        self.subject_typed = typed
-        async with acting(self) as (session, _actor):
-            found = await metadata.subject_choices(session, typed)
+        if not self.editing:
+            return
+        try:
+            async with acting(self) as (session, actor):
+                found = await metadata.subject_choices(
+                    session=session, actor=actor, text_typed=typed
+                )
+        except LibraryError as exc:
+            self.errors = {**self.errors, "subject_ids": str(exc)}
+            return
+        self.subject_typed = typed[:200]
         chosen = {c.id for c in self.chosen}
         self.choices = [
             SubjectChoice(s.id, s.name) for s in found if s.id is not None and s.id not in chosen
         ]
 
     @rx.event
-    def choose_subject(self, subject_id: int, name: str) -> None:
-        if all(c.id != subject_id for c in self.chosen):
-            self.chosen = [*self.chosen, SubjectChoice(subject_id, name)]
+    def choose_subject(self, subject_id: int) -> None:
+        """Move one of the choices offered (never a name the browser made up) to the chosen."""
+        offered = next((c for c in self.choices if c.id == subject_id), None)
+        if offered is not None and all(c.id != subject_id for c in self.chosen):
+            self.chosen = [*self.chosen, offered]
         self.choices = [c for c in self.choices if c.id != subject_id]
 
     @rx.event
@@ -232,7 +262,7 @@ class RecordState(rx.State):
     async def new_subject(self) -> None:
         """A librarian extends the controlled list with what was typed."""
         name = self.subject_typed.strip()
-        if not name:
+        if not name or not self.editing:
             return
         try:
             async with acting(self) as (session, actor):
@@ -242,7 +272,8 @@ class RecordState(rx.State):
             self.errors = {**self.errors, "subject_ids": str(exc)}
             return
         assert subject.id is not None
-        self.choose_subject(subject.id, subject.name)
+        if all(c.id != subject.id for c in self.chosen):
+            self.chosen = [*self.chosen, SubjectChoice(subject.id, subject.name)]
         self.subject_typed = ""
 
     @rx.event

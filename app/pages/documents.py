@@ -14,15 +14,18 @@ def _meta(label: str, value: rx.Var) -> rx.Component:
 
 
 def _version_row(v: rx.Var) -> rx.Component:
+    """A version: number, file, size, date and its download for everyone; who sent it, how
+    it was processed and "make current" for its curators (only they receive those)."""
+    staff = DocumentState.can_curate
     return rx.table.row(
         rx.table.cell(v["version_no"].to_string()),
         rx.table.cell(v["filename"]),
         rx.table.cell(v["size_label"]),
-        rx.table.cell(v["uploaded_by"]),
+        rx.cond(staff, rx.table.cell(v["uploaded_by"])),
         rx.table.cell(v["created_label"]),
         rx.table.cell(
             rx.hstack(
-                status_badge(v["status"], v["step"]),
+                rx.cond(staff, status_badge(v["status"], v["step"])),
                 rx.cond(v["is_current"], rx.badge("current", variant="outline")),
                 spacing="1",
             )
@@ -34,17 +37,20 @@ def _version_row(v: rx.Var) -> rx.Component:
                 reload_document=True,
             )
         ),
-        rx.table.cell(
-            rx.cond(
-                DocumentState.can_curate & ~v["is_current"].to(bool) & (v["status"] == "ready"),
-                rx.button(
-                    "Make current",
-                    size="1",
-                    variant="outline",
-                    on_click=DocumentState.restore(v["id"].to(int)),
-                    class_name="restore",
+        rx.cond(
+            staff,
+            rx.table.cell(
+                rx.cond(
+                    ~v["is_current"].to(bool) & (v["status"] == "ready"),
+                    rx.button(
+                        "Make current",
+                        size="1",
+                        variant="outline",
+                        on_click=DocumentState.restore(v["id"].to(int)),
+                        class_name="restore",
+                    ),
                 ),
-            )
+            ),
         ),
         class_name="version-row",
     )
@@ -154,7 +160,7 @@ def _subject_picker() -> rx.Component:
                     size="1",
                     variant="outline",
                     type="button",
-                    on_click=RecordState.choose_subject(c.id, c.name),
+                    on_click=RecordState.choose_subject(c.id),
                     class_name="subject-choice",
                 ),
             ),
@@ -406,9 +412,14 @@ def _file_facts() -> rx.Component:
             _meta("Size", DocumentState.current["size_label"]),
             _meta("Pages", DocumentState.current["page_label"]),
             _meta("Language found", DocumentState.current["language_label"]),
-            _meta("SHA-256", DocumentState.current["sha256"]),
             _meta("Uploaded", DocumentState.current["created_label"]),
-            _meta("Uploaded by", DocumentState.current["uploaded_by"]),
+            rx.cond(
+                DocumentState.can_curate,
+                rx.fragment(
+                    _meta("SHA-256", DocumentState.current["sha256"]),
+                    _meta("Uploaded by", DocumentState.current["uploaded_by"]),
+                ),
+            ),
         ),
         spacing="2",
         width="100%",
@@ -466,13 +477,16 @@ def document() -> rx.Component:
                 href="/collections/" + DocumentState.collection_slug,
             ),
             rx.heading(DocumentState.title, size="7", id="document-title"),
-            rx.hstack(
-                status_badge(DocumentState.current["status"], DocumentState.current["step"]),
-                rx.cond(
-                    DocumentState.current["error"] != "",
-                    rx.text(DocumentState.current["error"], color_scheme="red", size="2"),
+            rx.cond(
+                DocumentState.can_curate,
+                rx.hstack(
+                    status_badge(DocumentState.current["status"], DocumentState.current["step"]),
+                    rx.cond(
+                        DocumentState.current["error"] != "",
+                        rx.text(DocumentState.current["error"], color_scheme="red", size="2"),
+                    ),
+                    align="center",
                 ),
-                align="center",
             ),
             rx.el.a(
                 rx.button(rx.icon("download", size=16), "Download the original", size="3"),
@@ -483,7 +497,7 @@ def document() -> rx.Component:
                 id="download",
             ),
             rx.cond(
-                DocumentState.current["warnings"] != "",
+                DocumentState.can_curate & (DocumentState.current["warnings"] != ""),
                 rx.callout(DocumentState.current["warnings"], icon="info", color_scheme="amber"),
             ),
             rx.flex(
@@ -512,14 +526,18 @@ def document() -> rx.Component:
             _related(),
             notice_callout(DocumentState.notice),
             error_callout(DocumentState.error),
-            rx.heading("Versions", size="4"),
+            rx.heading("Versions", size="4", as_="h2"),
             rx.table.root(
                 rx.table.header(
                     rx.table.row(
-                        *(
-                            rx.table.column_header_cell(h)
-                            for h in ("#", "File", "Size", "By", "When", "Status", "")
-                        )
+                        rx.table.column_header_cell("#"),
+                        rx.table.column_header_cell("File"),
+                        rx.table.column_header_cell("Size"),
+                        rx.cond(DocumentState.can_curate, rx.table.column_header_cell("By")),
+                        rx.table.column_header_cell("When"),
+                        rx.table.column_header_cell("Status"),
+                        rx.table.column_header_cell("Download"),
+                        rx.cond(DocumentState.can_curate, rx.table.column_header_cell("Restore")),
                     )
                 ),
                 rx.table.body(rx.foreach(DocumentState.versions, _version_row)),

@@ -120,6 +120,12 @@ async def can_curate(session: AsyncSession, actor: User | None, collection: Coll
     return member is not None and member.role == MemberRole.CURATOR
 
 
+async def curates_any(session: AsyncSession, actor: User | None) -> bool:
+    """Whether the actor curates at least one collection."""
+    stmt = select(Collection.id).where(curated_collection_clause(actor)).limit(1)
+    return (await session.exec(stmt)).first() is not None
+
+
 async def require_curated(
     session: AsyncSession, actor: User | None, collection_id: int
 ) -> Collection:

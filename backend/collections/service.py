@@ -256,22 +256,25 @@ async def stats(
     *, session: AsyncSession, actor: User | None, collection_id: int
 ) -> CollectionStats:
     """What a collection holds and how it is used: listed documents, their pages, the
-    bytes of every version kept, document views and downloads, the last addition."""
-    if await scope.visible_collection(session, actor, collection_id) is None:
-        raise NotFound("No such collection.")
+    bytes of every version kept, document views and downloads, the last addition. What
+    is not ready yet (and its bytes) counts for its curators only."""
+    collection = await scope.require_visible_collection(session, actor, collection_id)
+    everything = await scope.can_curate(session, actor, collection)
     row = (
         await session.exec(
             text(
                 """
                 SELECT
-                  (SELECT count(*) FROM documents WHERE collection_id = :c) AS held,
+                  (SELECT count(*) FROM documents
+                   WHERE collection_id = :c AND (listed OR :all)) AS held,
                   (SELECT count(*) FROM documents WHERE collection_id = :c AND listed) AS docs,
                   (SELECT coalesce(sum(v.page_count), 0) FROM documents d
                    JOIN document_versions v ON v.id = d.current_version_id
                    WHERE d.collection_id = :c AND d.listed) AS pages,
                   (SELECT coalesce(sum(v.size), 0) FROM documents d
                    JOIN document_versions v ON v.document_id = d.id
-                   WHERE d.collection_id = :c) AS bytes,
+                   WHERE d.collection_id = :c AND (d.listed AND v.status = 'ready' OR :all))
+                  AS bytes,
                   (SELECT max(created_at) FROM documents
                    WHERE collection_id = :c AND listed) AS last_added,
                   (SELECT count(*)
@@ -281,7 +284,7 @@ async def stats(
                    JOIN analytics_events e ON e.document_id = d.id
                    WHERE d.collection_id = :c AND e.kind = 'download') AS downloads
                 """
-            ).bindparams(c=collection_id)
+            ).bindparams(c=collection_id, all=everything)
         )
     ).one()
     return CollectionStats(

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access import scope
-from backend.access.roles import require_staff
+from backend.access.roles import is_staff, require_staff
 from backend.browse import service as browse
 from backend.clock import utcnow
 from backend.documents.models import (
@@ -24,7 +24,8 @@ from backend.documents.models import (
     PersonRole,
     Subject,
 )
-from backend.errors import InvalidInput, NotFound
+from backend.errors import InvalidInput, NotFound, PermissionDenied
+from backend.ids import is_id
 from backend.search import indexer
 from backend.search.engine import fold, sort_title
 from backend.search.indexer import type_label, year_of
@@ -428,7 +429,9 @@ def validate(record: Record) -> tuple[Record, dict[str, str]]:
         if len(names) > MAX_PEOPLE:
             errors[name] = f"At most {MAX_PEOPLE} names."
         setattr(tidy, name, clean_names(names))
-    tidy.subject_ids = list(dict.fromkeys(int(i) for i in record.subject_ids))
+    if not all(is_id(i) for i in record.subject_ids):
+        errors["subject_ids"] = "No such subject."
+    tidy.subject_ids = list(dict.fromkeys(i for i in record.subject_ids if is_id(i)))
     if len(tidy.subject_ids) > MAX_SUBJECTS:
         errors["subject_ids"] = f"At most {MAX_SUBJECTS} subjects."
     return tidy, errors
@@ -445,12 +448,8 @@ async def update(
     """A curator's edit of the record (or a bulk import's: `action`). Every changed field
     goes into the audit log (from what to what); returns those changes (empty when nothing
     changed)."""
-    found = await scope.visible_document(session, actor, document_id)
-    if found is None:
-        raise NotFound("No such document.")
-    document, collection = found
+    document, collection = await scope.require_curated_document(session, actor, document_id)
     assert document.id is not None and collection.id is not None
-    await scope.require_curated(session, actor, collection.id)
     assert actor is not None
     tidy, errors = validate(record)
     if errors:
@@ -520,10 +519,9 @@ class InvalidRecord(InvalidInput):
 async def history(
     *, session: AsyncSession, actor: User | None, document_id: int
 ) -> list[AuditEntry]:
-    """The document's audit log, newest first, for anyone who may see the document."""
-
-    if await scope.visible_document(session, actor, document_id) is None:
-        raise NotFound("No such document.")
+    """The document's audit log, newest first, for its curators (it names the staff who
+    edited it and what the record said before)."""
+    await scope.require_curated_document(session, actor, document_id)
     rows = await session.exec(
         select(AuditEntry)
         .where(AuditEntry.document_id == document_id)
@@ -549,18 +547,36 @@ async def add_subject(
     return await ensure_subject(session, [*path, name], created_by=user.id)
 
 
-async def subject_choices(session: AsyncSession, text_typed: str, limit: int = 20) -> list[Subject]:
+async def editable(
+    *, session: AsyncSession, actor: User | None, document_id: int
+) -> tuple[Record, list[Subject]]:
+    """The record as the edit form starts from, and its subjects; for its curators."""
+    document, _ = await scope.require_curated_document(session, actor, document_id)
+    assert document.id is not None
+    return await record_of(session, document), await subjects(session, document.id)
+
+
+async def subject_choices(
+    *, session: AsyncSession, actor: User | None, text_typed: str, limit: int = 20
+) -> list[Subject]:
     """Subjects of the controlled list whose name starts with, or has a word starting
-    with, what was typed (for the edit form)."""
-    typed = fold(" ".join(text_typed.split()))
+    with, what was typed (for the edit form of anyone who curates a collection). Staff
+    choose from the whole list; a patron trusted with a collection from the subjects of
+    documents they may see, since a subject's name can tell of a private collection."""
+    if not is_staff(actor) and not await scope.curates_any(session, actor):
+        raise PermissionDenied("Only a collection's curators can choose subjects.")
+    typed = fold(" ".join(text_typed.split()))[:200]
     if not typed:
         return []
-    rows = await session.exec(
-        select(Subject)
-        .where(
-            col(Subject.sort_key).startswith(typed) | col(Subject.sort_key).contains(" " + typed)
-        )
-        .order_by(col(Subject.sort_key))
-        .limit(limit)
+    stmt = select(Subject).where(
+        col(Subject.sort_key).startswith(typed) | col(Subject.sort_key).contains(" " + typed)
     )
+    if not is_staff(actor):
+        seen = (
+            select(DocumentSubject.subject_id)
+            .join(Document, col(Document.id) == DocumentSubject.document_id)
+            .where(scope.visible_document_clause(actor))
+        )
+        stmt = stmt.where(col(Subject.id).in_(seen))
+    rows = await session.exec(stmt.order_by(col(Subject.sort_key)).limit(limit))
     return list(rows.all())

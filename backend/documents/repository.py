@@ -4,15 +4,19 @@ from sqlalchemy import true
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.documents.models import Document, DocumentVersion
+from backend.documents.models import Document, DocumentVersion, IngestStatus
 from backend.users.models import User
 
 
-async def versions_of(session: AsyncSession, document_id: int) -> list[tuple[DocumentVersion, str]]:
+async def versions_of(
+    session: AsyncSession, document_id: int, ready_only: bool = False
+) -> list[tuple[DocumentVersion, str]]:
+    """A document's versions, newest first, each with who uploaded it."""
     stmt = (
         select(DocumentVersion, User.display_name)
         .outerjoin(User, col(User.id) == DocumentVersion.uploaded_by)
         .where(DocumentVersion.document_id == document_id)
+        .where(col(DocumentVersion.status) == IngestStatus.READY.value if ready_only else true())
         .order_by(col(DocumentVersion.version_no).desc())
     )
     return [(v, name or "") for v, name in (await session.exec(stmt)).all()]

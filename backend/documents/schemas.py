@@ -5,22 +5,31 @@ from typing import Any
 
 @dataclass(frozen=True)
 class VersionPublic:
+    """What anyone who may see a document sees of one of its versions."""
+
     id: int
     version_no: int
     filename: str
     size: int
-    sha256: str
     mime_type: str
+    page_count: int | None
+    language: str
+    created_at: datetime
+    meta: dict[str, Any] = field(default_factory=dict)
+    has_thumbnail: bool = False
+
+
+@dataclass(frozen=True)
+class VersionStaff:
+    """What only the document's curators see of a version: its processing, its checks, who
+    sent it."""
+
     status: str
     step: str
     error: str
     warnings: str
-    page_count: int | None
-    language: str
+    sha256: str
     uploaded_by: str
-    created_at: datetime
-    meta: dict[str, Any] = field(default_factory=dict)
-    has_thumbnail: bool = False
     duplicate_of_id: int | None = None
 
 
@@ -34,8 +43,11 @@ class DocumentPublic:
     collection_is_public: bool
     created_at: datetime
     current: VersionPublic | None
+    # Processed versions for everyone; every version for the document's curators.
     versions: list[VersionPublic]
     can_curate: bool = False
+    # Version id -> its staff details; empty unless the actor curates the document.
+    staff: dict[int, VersionStaff] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

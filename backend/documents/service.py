@@ -18,7 +18,12 @@ from backend.documents.models import (
     DocumentVersion,
     IngestStatus,
 )
-from backend.documents.schemas import DocumentPublic, DocumentSummary, VersionPublic
+from backend.documents.schemas import (
+    DocumentPublic,
+    DocumentSummary,
+    VersionPublic,
+    VersionStaff,
+)
 from backend.errors import InvalidInput, NotFound, PermissionDenied
 from backend.search import indexer
 from backend.storage.service import StoredObject
@@ -129,10 +134,12 @@ async def add_version(
 
 
 async def restore_version(
-    *, session: AsyncSession, actor: User | None, version_id: int
+    *, session: AsyncSession, actor: User | None, document_id: int, version_id: int
 ) -> Document:
-    """Make an older, processed version the current one again."""
+    """Make an older, processed version of the document the current one again."""
     version, document = await _curated_version(session, actor, version_id)
+    if document.id != document_id:
+        raise NotFound(NO_VERSION)
     if version.status != IngestStatus.READY:
         raise InvalidInput("Only a processed (ready) version can be made current.")
     document.current_version_id = version.id
@@ -210,37 +217,42 @@ async def _curated_version(
     return version, document
 
 
-def _version_public(v: DocumentVersion, uploader: str) -> VersionPublic:
+def _version_public(v: DocumentVersion) -> VersionPublic:
     assert v.id is not None
     return VersionPublic(
         id=v.id,
         version_no=v.version_no,
         filename=v.filename,
         size=v.size,
-        sha256=v.sha256,
         mime_type=v.mime_type or v.declared_mime,
+        page_count=v.page_count,
+        language=v.language,
+        created_at=v.created_at,
+        meta=v.meta,
+        has_thumbnail=bool(v.thumbnail_key),
+    )
+
+
+def _version_staff(v: DocumentVersion, uploader: str) -> VersionStaff:
+    return VersionStaff(
         status=v.status,
         step=v.step,
         error=v.error,
         warnings=v.warnings,
-        page_count=v.page_count,
-        language=v.language,
-        meta=v.meta,
-        has_thumbnail=bool(v.thumbnail_key),
-        duplicate_of_id=v.duplicate_of_id,
+        sha256=v.sha256,
         uploaded_by=uploader,
-        created_at=v.created_at,
+        duplicate_of_id=v.duplicate_of_id,
     )
 
 
 async def get(*, session: AsyncSession, actor: User | None, document_id: int) -> DocumentPublic:
-    """A document with its versions, if the actor may see it."""
-    found = await scope.require_document(session, actor, document_id)
-    document, collection = found
+    """A document with its versions, if the actor may see it; how each version was
+    processed, checked and sent only for its curators."""
+    document, collection = await scope.require_document(session, actor, document_id)
     assert document.id is not None and collection.id is not None
-    versions = [
-        _version_public(v, n) for v, n in await repository.versions_of(session, document.id)
-    ]
+    curator = await scope.can_curate(session, actor, collection)
+    rows = await repository.versions_of(session, document.id, ready_only=not curator)
+    versions = [_version_public(v) for v, _ in rows]
     current = next((v for v in versions if v.id == document.current_version_id), None)
     await analytics.record(
         session=session, kind="document_view", actor=actor, document_id=document.id
@@ -255,8 +267,15 @@ async def get(*, session: AsyncSession, actor: User | None, document_id: int) ->
         created_at=document.created_at,
         current=current,
         versions=versions,
-        can_curate=await scope.can_curate(session, actor, collection),
+        can_curate=curator,
+        staff={v.id: _version_staff(v, uploader) for v, uploader in rows if curator and v.id},
     )
+
+
+async def curates(*, session: AsyncSession, actor: User | None, document_id: int) -> bool:
+    """Whether the actor curates the document (sees its staff details, may edit it)."""
+    found = await scope.visible_document(session, actor, document_id)
+    return found is not None and await scope.can_curate(session, actor, found[1])
 
 
 @dataclass(frozen=True)

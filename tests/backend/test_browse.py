@@ -265,7 +265,7 @@ async def test_edits_are_validated_and_audited(db: AsyncSession, shelf: dict[str
     changes = await _edit(db, librarian, doc_id, title="Volume Two", publisher="  ACME   Press ")  # type: ignore[arg-type]
     assert changes == {"title": ["Volume 2", "Volume Two"], "publisher": ["", "ACME Press"]}
     assert await _edit(db, librarian, doc_id, title="Volume Two") == {}  # type: ignore[arg-type]
-    entries = await metadata.history(session=db, actor=None, document_id=doc_id)
+    entries = await metadata.history(session=db, actor=librarian, document_id=doc_id)  # type: ignore[arg-type]
     assert entries[0].changes == changes and entries[0].actor_id == librarian.id  # type: ignore[attr-defined]
     assert entries[0].action == "edit"
     assert [e.changes.get("title") for e in entries][1] == ["vol2", "Volume 2"]

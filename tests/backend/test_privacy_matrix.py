@@ -60,6 +60,12 @@ async def world(db: AsyncSession, data_dir: Path) -> dict[str, object]:
         email=member.email,  # type: ignore[arg-type]
     )
     leaflet, _ = await upload_bytes(db, librarian, public, b"Birds of the shore.\n", "leaflet.txt")
+    # Not ready: a file that fails processing (text named .pdf), and the leaflet's bytes
+    # again, held as a duplicate until a curator decides. Only curators may see them.
+    failed, _ = await upload_bytes(db, librarian, public, b"Unready draft\n", "unready-draft.pdf")
+    twin, _ = await upload_bytes(
+        db, librarian, public, b"Birds of the shore.\n", "doppelganger-notes.txt"
+    )
     ledger, _ = await upload_bytes(db, librarian, private, b"Quokka ledger text.\n", "ledger.txt")
     picture, _ = await upload_bytes(db, librarian, private, _png(), "quokka.png")
     await db.commit()
@@ -95,8 +101,9 @@ async def world(db: AsyncSession, data_dir: Path) -> dict[str, object]:
     )
     await db.commit()
     await run_burst()  # search index up to date
+    other_librarian = await make_user(db, Role.LIBRARIAN)
     tokens = {}
-    for name, user in (("member", member), ("outsider", outsider)):
+    for name, user in (("member", member), ("outsider", outsider), ("curator", librarian)):
         login = await auth.login(session=db, redis=get_redis(), email=user.email, password=PASSWORD)
         tokens[name] = login.token
     await db.commit()
@@ -108,6 +115,10 @@ async def world(db: AsyncSession, data_dir: Path) -> dict[str, object]:
         "leaflet": leaflet.id,
         "ledger": ledger.id,
         "picture": picture.id,
+        "failed": failed.id,
+        "twin": twin.id,
+        "curator": librarian,
+        "other_librarian": other_librarian,
         "tokens": tokens,
     }
 
@@ -218,7 +229,7 @@ SEEN_BY_MEMBER = {
     "page text": "Quokka ledger text",
     "thumbnail": "thumbnails/",
     "download": "Quokka ledger",
-    "audit log": "Quokka ledger",
+    "audit log": "Quokka ledger",  # (seen by the curator: the audit log is staff-only)
     "CSV export": "Quokka ledger",
 }
 
@@ -227,7 +238,8 @@ SEEN_BY_MEMBER = {
 async def test_outsiders_see_nothing_members_see_it(
     db: AsyncSession, world: dict[str, object], surface: str
 ) -> None:
-    seen = await _surface(surface, db, world, world["member"])  # type: ignore[arg-type]
+    control = world["curator"] if surface == "audit log" else world["member"]
+    seen = await _surface(surface, db, world, control)  # type: ignore[arg-type]
     assert SEEN_BY_MEMBER[surface] in seen
     for who in (None, world["outsider"]):
         shown = await _surface(surface, db, world, who)  # type: ignore[arg-type]
@@ -239,6 +251,76 @@ async def test_outsiders_see_nothing_members_see_it(
         # Not even a count: the shared subject and type count the public document only.
         shown = await _surface(surface, db, world, None)
         assert "Birds=1" in shown and "text=1" in shown and "Birds=2" not in shown
+
+
+# Documents that are not ready, and the staff details of any document, are for the
+# curators of its collection: not the collection's viewers, not other librarians.
+UNREADY_SECRETS = ("Unready", "unready", "doppelganger", "Doppelganger")
+STAFF_FIELDS = ("sha256", "uploaded_by", "status", "step", "error", "warnings")
+
+
+async def _unready(name: str, db: AsyncSession, w: dict[str, object], actor: User | None) -> str:
+    s = {"session": db, "actor": actor}
+    shown = []
+    for doc_id in (w["failed"], w["twin"]):
+        if name == "document page":
+            found = await _quiet(lambda: documents.get(**s, document_id=doc_id))  # type: ignore[arg-type]  # noqa: B023
+            shown.append(found.title if found else "")  # type: ignore[attr-defined]
+        elif name == "catalogue record and citations":
+            found = await _quiet(lambda: catalogue.catalogued(**s, document_id=doc_id))  # type: ignore[arg-type]  # noqa: B023
+            shown.append(catalogue.ris(found) if found else "")  # type: ignore[arg-type]
+        elif name == "download":
+            found = await _quiet(lambda: documents.open_download(**s, document_id=doc_id))  # type: ignore[arg-type]  # noqa: B023
+            shown.append(found.filename if found else "")  # type: ignore[attr-defined]
+        elif name == "curation":
+            done = await _quiet(lambda: documents.curates(**s, document_id=doc_id))  # type: ignore[arg-type]  # noqa: B023
+            shown.append("unready curated" if done else "")
+        elif name == "collection list":
+            rows = await documents.list_in_collection(**s, collection_id=w["public"].id)  # type: ignore[arg-type, attr-defined]
+            shown.append(" ".join(r.title for r in rows))
+        elif name == "CSV export":
+            shown.append(
+                str(await _quiet(lambda: bulk.export_csv(**s, collection_id=w["public"].id)))  # type: ignore[arg-type, attr-defined]
+            )
+        else:
+            raise AssertionError(name)
+    return " ".join(shown)
+
+
+@pytest.mark.parametrize(
+    "surface",
+    [
+        "document page",
+        "catalogue record and citations",
+        "download",
+        "curation",
+        "collection list",
+        "CSV export",
+    ],
+)
+async def test_unready_documents_are_for_their_curators_only(
+    db: AsyncSession, world: dict[str, object], surface: str
+) -> None:
+    assert "nready" in await _unready(surface, db, world, world["curator"])  # type: ignore[arg-type]
+    for who in (None, world["member"], world["outsider"], world["other_librarian"]):
+        shown = await _unready(surface, db, world, who)  # type: ignore[arg-type]
+        leaked = [s for s in UNREADY_SECRETS if s in shown]
+        assert not leaked, f"{surface} shows {leaked} to {who}: {shown}"
+
+
+async def test_staff_details_reach_the_curators_only(
+    db: AsyncSession, world: dict[str, object]
+) -> None:
+    leaflet = world["leaflet"]
+    seen = await documents.get(session=db, actor=world["curator"], document_id=leaflet)  # type: ignore[arg-type]
+    assert seen.can_curate and seen.staff and all(v.sha256 for v in seen.staff.values())
+    for who in (None, world["member"], world["outsider"], world["other_librarian"]):
+        shown = await documents.get(session=db, actor=who, document_id=leaflet)  # type: ignore[arg-type]
+        assert not shown.can_curate and shown.staff == {}
+        for v in shown.versions:
+            assert not set(STAFF_FIELDS) & set(vars(v)), v
+        with pytest.raises(LibraryError):
+            await metadata.history(session=db, actor=who, document_id=leaflet)  # type: ignore[arg-type]
 
 
 async def test_the_api_answers_outsiders_not_found(

@@ -122,8 +122,12 @@ async def test_new_version_takes_over_search_and_restore_brings_the_old_back(
     assert await _titles(db, "narwhal") == ["c"] and await _titles(db, "walrus") == []
 
     with pytest.raises(NotFound):
-        await documents.restore_version(session=db, actor=patron, version_id=first.id)
-    await documents.restore_version(session=db, actor=librarian, version_id=first.id)
+        await documents.restore_version(
+            session=db, actor=patron, document_id=document.id, version_id=first.id
+        )
+    await documents.restore_version(
+        session=db, actor=librarian, document_id=document.id, version_id=first.id
+    )
     await db.commit()
     await run_burst()  # the indexer takes the change from the outbox
     assert await _titles(db, "walrus") == ["c"] and await _titles(db, "narwhal") == []
