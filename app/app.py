@@ -16,6 +16,7 @@ from state.auth import ForgotState, LoginState, RegisterState, ResetState
 from state.browse import BrowseState
 from state.collections import CollectionsState, CollectionState
 from state.documents import DocumentState
+from state.guard import EventGuard
 from state.record import RecordState
 from state.search import SearchState
 from state.session import SessionState
@@ -26,6 +27,8 @@ app = rx.App(
     stylesheets=["/library.css"],
     api_transformer=create_api(),
 )
+# Every event is checked against its handler's signature before it runs.
+app.add_middleware(EventGuard())
 
 PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
     (routes.HOME, home.home, "Library", [CollectionsState.load]),

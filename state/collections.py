@@ -186,14 +186,17 @@ class CollectionState(rx.State):
                 f"Received {len(accepted)} file(s): {', '.join(accepted)}" if accepted else ""
             )
             self.error = " ".join(problems)
-            await self._reload()
+            try:
+                await self._reload()
+            except LibraryError:  # the page is not a collection this tab may see
+                return rx.clear_selected_files(UPLOAD_ID)
         return [rx.clear_selected_files(UPLOAD_ID), CollectionState.watch_ingest]
 
     @rx.event(background=True)
     async def watch_ingest(self) -> None:
         """Refresh the list whenever the worker announces a step of this collection's files."""
         async with self:
-            if self.watching:
+            if self.watching or not self.any_in_progress:
                 return
             self.watching = True
             collection_id = self.collection_id
