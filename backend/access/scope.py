@@ -144,6 +144,8 @@ async def visible_document(
         select(Document, Collection)
         .join(Collection, col(Collection.id) == Document.collection_id)
         .where(Document.id == document_id, visible_document_clause(actor))
+        # The rows as the statement found them, not as a long-lived session remembers them.
+        .execution_options(populate_existing=True)
     )
     row = (await session.exec(stmt)).first()
     return (row[0], row[1]) if row else None

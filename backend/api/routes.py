@@ -1,6 +1,15 @@
-"""The REST API, version 1, mounted into the Reflex app under /api/v1."""
+"""The REST API, version 1, mounted into the Reflex app under /api/v1.
 
-from fastapi import APIRouter, FastAPI, Request
+Every id in a path or query is a PostgreSQL integer key (`Id`): one that cannot be a row's
+is answered as a row that does not exist. A refusal is the same 404 as a missing thing.
+Anything not public is sent with `Cache-Control: no-store`.
+"""
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import text
 
@@ -9,10 +18,21 @@ from backend.collections import service as collections
 from backend.documents import bulk, catalogue
 from backend.documents import service as documents
 from backend.errors import LibraryError
+from backend.ids import MAX_ID
 from backend.storage.disposition import content_disposition
 from backend.storage.service import get_store
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+NOT_FOUND = {"detail": "Not found."}
+PRIVATE = "private, no-store"
+
+
+def cache_control(public: bool) -> str:
+    """Public things may be kept a few minutes by the browser (never by shared caches);
+    anything else is not stored at all."""
+    return "private, max-age=300" if public else PRIVATE
 
 
 @router.get("/health")
@@ -23,7 +43,10 @@ async def health(session: DbSession) -> dict[str, str]:
 
 @router.get("/documents/{document_id}/download", response_model=None)
 async def download(
-    document_id: int, session: DbSession, actor: Actor, version: int | None = None
+    document_id: Id,
+    session: DbSession,
+    actor: Actor,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> StreamingResponse | RedirectResponse:
     found = await documents.open_download(
         session=session, actor=actor, document_id=document_id, version_id=version
@@ -41,53 +64,57 @@ async def download(
             "Content-Disposition": content_disposition(found.filename),
             "Content-Length": str(found.size),
             "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
+            "Cache-Control": PRIVATE,
         },
+    )
+
+
+def _image(key: str, public: bool) -> StreamingResponse:
+    return StreamingResponse(
+        get_store().read(key),
+        media_type="image/webp",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": cache_control(public)},
     )
 
 
 @router.get("/documents/{document_id}/thumbnail")
 async def thumbnail(
-    document_id: int, session: DbSession, actor: Actor, size: str = "small"
+    document_id: Id,
+    session: DbSession,
+    actor: Actor,
+    size: Annotated[str, Query(pattern="^(small|large)$")] = "small",
 ) -> StreamingResponse:
-    key = await documents.open_thumbnail(
+    found = await documents.open_thumbnail(
         session=session, actor=actor, document_id=document_id, size=size
     )
-    return StreamingResponse(
-        get_store().read(key),
-        media_type="image/webp",
-        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"},
-    )
+    return _image(found.key, found.public)
 
 
 @router.get("/documents/{document_id}/pages/{page_no}.webp")
 async def page_image(
-    document_id: int, page_no: int, session: DbSession, actor: Actor
+    document_id: Id,
+    page_no: Annotated[int, Path(ge=1, le=MAX_ID)],
+    session: DbSession,
+    actor: Actor,
 ) -> StreamingResponse:
-    key = await documents.open_page_image(
+    found = await documents.open_page_image(
         session=session, actor=actor, document_id=document_id, page_no=page_no
     )
-    return StreamingResponse(
-        get_store().read(key),
-        media_type="image/webp",
-        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"},
-    )
+    return _image(found.key, found.public)
 
 
 @router.get("/collections/{collection_id}/cover")
 async def collection_cover(
-    collection_id: int, session: DbSession, actor: Actor
+    collection_id: Id, session: DbSession, actor: Actor
 ) -> StreamingResponse:
-    key = await collections.open_cover(session=session, actor=actor, collection_id=collection_id)
-    return StreamingResponse(
-        get_store().read(key),
-        media_type="image/webp",
-        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"},
+    key, public = await collections.open_cover(
+        session=session, actor=actor, collection_id=collection_id
     )
+    return _image(key, public)
 
 
 @router.get("/collections/{collection_id}/export.csv")
-async def collection_export(collection_id: int, session: DbSession, actor: Actor) -> Response:
+async def collection_export(collection_id: Id, session: DbSession, actor: Actor) -> Response:
     """The collection's catalogue as CSV, in the columns the bulk import reads back."""
     data = await bulk.export_csv(session=session, actor=actor, collection_id=collection_id)
     return Response(
@@ -96,16 +123,19 @@ async def collection_export(collection_id: int, session: DbSession, actor: Actor
         headers={
             "Content-Disposition": content_disposition(f"collection-{collection_id}.csv"),
             "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
+            "Cache-Control": PRIVATE,
         },
     )
 
 
 @router.get("/documents/{document_id}/record")
-async def record(document_id: int, session: DbSession, actor: Actor) -> dict[str, object]:
+async def record(document_id: Id, session: DbSession, actor: Actor) -> JSONResponse:
     """The catalogue record as Dublin Core elements (each a list of values)."""
     found = await catalogue.catalogued(session=session, actor=actor, document_id=document_id)
-    return {"id": document_id, "dublin_core": dict(found.dublin_core().items())}
+    return JSONResponse(
+        {"id": document_id, "dublin_core": dict(found.dublin_core().items())},
+        headers={"Cache-Control": PRIVATE},
+    )
 
 
 CITATIONS = {
@@ -115,10 +145,10 @@ CITATIONS = {
 
 
 @router.get("/documents/{document_id}/citation.{fmt}")
-async def citation(document_id: int, fmt: str, session: DbSession, actor: Actor) -> Response:
+async def citation(document_id: Id, fmt: str, session: DbSession, actor: Actor) -> Response:
     """The citation to import into a reference manager: BibTeX (.bib) or RIS (.ris)."""
     if fmt not in CITATIONS:
-        return JSONResponse({"detail": "Citations come as .bib or .ris."}, status_code=404)
+        return JSONResponse(NOT_FOUND, status_code=404)
     make, media_type = CITATIONS[fmt]
     found = await catalogue.catalogued(session=session, actor=actor, document_id=document_id)
     return Response(
@@ -127,14 +157,32 @@ async def citation(document_id: int, fmt: str, session: DbSession, actor: Actor)
         headers={
             "Content-Disposition": content_disposition(f"document-{document_id}.{fmt}"),
             "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
+            "Cache-Control": PRIVATE,
         },
     )
 
 
 async def library_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LibraryError)
+    if exc.status_code == 404:
+        # One answer for "missing" and "not yours": the same body whatever the reason.
+        return JSONResponse(NOT_FOUND, status_code=404, headers={"Cache-Control": PRIVATE})
     return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """A path no row can answer is a missing row; any other bad parameter is a 400."""
+    assert isinstance(exc, RequestValidationError)
+    if any(e.get("loc", ("",))[0] == "path" for e in exc.errors()):
+        return JSONResponse(NOT_FOUND, status_code=404, headers={"Cache-Control": PRIVATE})
+    where = ", ".join(str(e.get("loc", ("?",))[-1]) for e in exc.errors())
+    return JSONResponse({"detail": f"Invalid parameter: {where}."}, status_code=400)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """A failure of ours: logged with its traceback, answered without it."""
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "Something went wrong on our side."}, status_code=500)
 
 
 def create_api() -> FastAPI:
@@ -147,4 +195,6 @@ def create_api() -> FastAPI:
     )
     api.include_router(router)
     api.add_exception_handler(LibraryError, library_error)
+    api.add_exception_handler(RequestValidationError, invalid_request)
+    api.add_exception_handler(Exception, unexpected_error)
     return api

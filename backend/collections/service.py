@@ -351,8 +351,12 @@ async def set_cover(
     return collection
 
 
-async def open_cover(*, session: AsyncSession, actor: User | None, collection_id: int) -> str:
+async def open_cover(
+    *, session: AsyncSession, actor: User | None, collection_id: int
+) -> tuple[str, bool]:
+    """The cover's object key, if the actor may see the collection, and whether it is
+    public (else it must not be cached)."""
     collection = await scope.visible_collection(session, actor, collection_id)
     if collection is None or not collection.cover_key:
         raise NotFound("This collection has no cover.")
-    return collection.cover_key
+    return collection.cover_key, collection.is_public

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend import queue
 from backend.access import scope
 from backend.analytics import service as analytics
+from backend.collections.models import Collection
 from backend.documents import metadata, repository
 from backend.documents.models import (
     AuditEntry,
@@ -284,6 +285,7 @@ class Download:
     filename: str
     size: int
     mime_type: str
+    public: bool = False
 
 
 async def open_download(
@@ -319,29 +321,44 @@ async def open_download(
         filename=version.filename,
         size=version.size,
         mime_type=version.mime_type or "application/octet-stream",
+        public=is_public(document, found[1]) and version.status == IngestStatus.READY,
     )
+
+
+@dataclass(frozen=True)
+class Served:
+    """An object to send, and whether anyone may see it (else it must not be cached)."""
+
+    key: str
+    public: bool
+
+
+def is_public(document: Document, collection: Collection) -> bool:
+    """Seen by anyone, logged in or not: ready, in a public collection."""
+    return document.listed and collection.is_public
 
 
 async def _current_version(
     session: AsyncSession, actor: User | None, document_id: int
-) -> DocumentVersion | None:
-    """The current version of a document the actor may see (NotFound otherwise)."""
-    found = await scope.require_document(session, actor, document_id)
-    document = found[0]
+) -> tuple[DocumentVersion | None, bool]:
+    """The current version of a document the actor may see (NotFound otherwise), and
+    whether the document is public."""
+    document, collection = await scope.require_document(session, actor, document_id)
+    public = is_public(document, collection)
     if not document.current_version_id:
-        return None
-    return await session.get(DocumentVersion, document.current_version_id)
+        return None, public
+    return await session.get(DocumentVersion, document.current_version_id), public
 
 
 async def open_thumbnail(
     *, session: AsyncSession, actor: User | None, document_id: int, size: str = "small"
-) -> str:
-    """The object key of the current version's thumbnail, if the actor may see the document."""
-    version = await _current_version(session, actor, document_id)
+) -> Served:
+    """The current version's thumbnail, if the actor may see the document."""
+    version, public = await _current_version(session, actor, document_id)
     key = (version.preview_key if size == "large" else version.thumbnail_key) if version else ""
     if not key:
         raise NotFound("This document has no thumbnail.")
-    return key
+    return Served(key, public)
 
 
 async def retry(*, session: AsyncSession, actor: User | None, version_id: int) -> DocumentVersion:
@@ -425,7 +442,7 @@ async def page_text(
 ) -> PageText:
     """The text extracted from one page of the current version (plain text: nothing of
     the document's own markup or scripts), if the actor may see the document."""
-    version = await _current_version(session, actor, document_id)
+    version, _ = await _current_version(session, actor, document_id)
     if version is None or version.status != IngestStatus.READY:
         raise NotFound("This document has no processed text yet.")
     count = int(
@@ -445,12 +462,12 @@ async def page_text(
 
 async def open_page_image(
     *, session: AsyncSession, actor: User | None, document_id: int, page_no: int
-) -> str:
-    """The object key of a page's image (PDFs, first pages), if the actor may see it."""
-    version = await _current_version(session, actor, document_id)
+) -> Served:
+    """A page's image (PDFs, first pages), if the actor may see the document."""
+    version, public = await _current_version(session, actor, document_id)
     if version is None or version.id is None or not 1 <= page_no <= version.page_images:
         raise NotFound("No image of that page.")
-    return page_image_key(version.id, page_no)
+    return Served(page_image_key(version.id, page_no), public)
 
 
 async def delete_documents(session: AsyncSession, document_ids: list[int]) -> None:

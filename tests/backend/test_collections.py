@@ -186,8 +186,8 @@ async def test_a_cover_is_made_from_an_image_and_nothing_else(
         collection_id=shelf.id,
         data=picture.getvalue(),  # type: ignore[arg-type, attr-defined]
     )
-    key = await collections.open_cover(session=db, actor=None, collection_id=shelf.id)  # type: ignore[attr-defined]
-    assert key == updated.cover_key
+    key, public = await collections.open_cover(session=db, actor=None, collection_id=shelf.id)  # type: ignore[attr-defined]
+    assert key == updated.cover_key and public
     stored = b"".join([chunk async for chunk in get_store().read(key)])
     with Image.open(io.BytesIO(stored)) as img:
         assert img.format == "WEBP" and img.size == (960, 480)

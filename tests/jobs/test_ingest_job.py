@@ -186,10 +186,11 @@ async def test_a_pdfs_first_pages_become_images_for_its_page(
     assert version.page_images == 3
     store = get_store()
     for n in (1, 2, 3):
-        key = await documents.open_page_image(
+        served = await documents.open_page_image(
             session=db, actor=None, document_id=document.id, page_no=n
         )
-        data = b"".join([chunk async for chunk in store.read(key)])
+        assert served.public  # ready, in a public collection: it may be cached
+        data = b"".join([chunk async for chunk in store.read(served.key)])
         with Image.open(io.BytesIO(data)) as image:
             assert image.format == "WEBP" and image.width == 900
     with pytest.raises(NotFound):
