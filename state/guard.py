@@ -23,6 +23,7 @@ from reflex.middleware import Middleware
 from reflex.state import BaseState, StateUpdate
 from reflex_base.event import Event
 from reflex_base.registry import RegistrationContext
+from reflex_base.utils.form import transform_form_data
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Refused(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Signature:
     required: frozenset[str]
+    hints: dict[str, Any]
     adapters: dict[str, Callable[[Any], Any]]
 
 
@@ -57,9 +59,11 @@ def signature_of(fn: Callable[..., Any]) -> Signature:
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise TypeError(f"{fn.__qualname__}: event handlers take named arguments only")
+    hinted = {p.name: hints.get(p.name, p.annotation) for p in params}
     return Signature(
         required=frozenset(p.name for p in params if p.default is p.empty),
-        adapters={p.name: _adapter(hints.get(p.name, p.annotation)) for p in params},
+        hints=hinted,
+        adapters={name: _adapter(hint) for name, hint in hinted.items()},
     )
 
 
@@ -92,11 +96,15 @@ def checked_payload(fn: Callable[..., Any], payload: dict[str, Any]) -> dict[str
         raise Refused(f"missing arguments {sorted(missing)}")
     out = {}
     for name, value in payload.items():
+        # A form travels as its [name, value] entries: read it as Reflex will.
+        value = transform_form_data(value, sig.hints[name])
         _bounded(value)
         try:
             out[name] = sig.adapters[name](value)
         except ValidationError as exc:
-            raise Refused(f"{name}: {exc.errors()[0]['msg']}") from None
+            first = exc.errors()[0]  # where and what, never the value (it may be a password)
+            where = ".".join(str(part) for part in (name, *first["loc"]))
+            raise Refused(f"{where}: {first['msg']} (got {first['type']})") from None
         _bounded(out[name])
     return out
 

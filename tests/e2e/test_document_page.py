@@ -1,7 +1,7 @@
 """A document's page in a real browser: the Dublin Core record, its text (as text), the
 citations, related documents, and a librarian's edit with its audit entry."""
 
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -104,4 +104,77 @@ async def test_the_record_its_text_citations_and_an_audited_edit(
     await goto(anonymous, f"{served_app.url}/documents/{sibling}")
     await expect(anonymous.locator("#dublin-core")).to_contain_text("Harbour lights")
     await expect(anonymous.locator("#edit-record")).to_have_count(0)
+    assert page_errors.messages == []
+
+
+async def test_patrons_see_no_staff_details_and_no_unready_document(
+    served_app: ServedApp, browser: Browser, page_errors: PageErrors, app_db: AsyncSession
+) -> None:
+    from sqlalchemy import text
+
+    engine = create_async_engine(served_app.env["DATABASE_URL"])
+    (doc_id,) = await bulk_load(RECORDS[:1], "Open shelf", engine=engine, catalogue=True)
+    await engine.dispose()
+    curator = await make_user(app_db, Role.LIBRARIAN, email="curator@example.org")
+    patron = await make_user(app_db, Role.PATRON, email="reader@example.org")
+    shelf = (await app_db.exec(select(Collection).where(Collection.name == "Open shelf"))).one()
+    app_db.add(Membership(collection_id=shelf.id, user_id=curator.id, role="curator"))
+    # A second document whose processing failed: for its curators only.
+    failed = (
+        await app_db.exec(
+            text(
+                "INSERT INTO documents (collection_id, title, created_at, updated_at) "
+                "VALUES (:c, 'Unready manuscript', now(), now()) RETURNING id"
+            ).bindparams(c=shelf.id)
+        )
+    ).scalar_one()
+    version = (
+        await app_db.exec(
+            text(
+                "INSERT INTO document_versions (document_id, version_no, file_key, filename,"
+                " sha256, size, declared_mime, mime_type, created_at, status, step, error, meta,"
+                " language, thumbnail_key, preview_key, warnings, attempts, duplicate_accepted,"
+                " page_images) VALUES (:d, 1, 'x/1', 'unready.pdf', :sha, 10, 'application/pdf',"
+                " '', now(), 'failed', 'type', 'The file is not a PDF.', '{}', '', '', '', '',"
+                " 1, false, 0) RETURNING id"
+            ).bindparams(d=failed, sha="f" * 64)
+        )
+    ).scalar_one()
+    await app_db.exec(
+        text("UPDATE documents SET current_version_id = :v WHERE id = :d").bindparams(
+            v=version, d=failed
+        )
+    )
+    await app_db.commit()
+
+    async def logged_in(email: str) -> Page:
+        page = page_errors.watch(await (await browser.new_context()).new_page())
+        await goto(page, f"{served_app.url}/login")
+        await page.fill("input[name=email]", email)
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("#login-submit")
+        await page.wait_for_url(f"{served_app.url}/")
+        return page
+
+    staff_only = ("SHA-256", "Uploaded by", curator.display_name, "Make current")
+    for reader in (await logged_in(patron.email), None):
+        page = reader or page_errors.watch(await (await browser.new_context()).new_page())
+        await goto(page, f"{served_app.url}/documents/{doc_id}")
+        await expect(page.locator("#document-title")).to_have_text("Lighthouse keeping")
+        await expect(page.locator(".version-row")).to_have_count(1)
+        body = await page.locator("main").inner_text()
+        assert not [s for s in staff_only if s in body], body
+        assert "ready" not in await page.locator(".version-row").inner_text()
+        await goto(page, f"{served_app.url}/documents/{failed}")
+        await expect(page.get_by_text("This document does not exist")).to_be_visible()
+        assert "Unready" not in await page.locator("main").inner_text()
+        response = await page.request.get(f"{served_app.url}/api/v1/documents/{failed}/record")
+        assert response.status == 404
+
+    # Its curator sees both, with the staff details.
+    page = await logged_in(curator.email)
+    await goto(page, f"{served_app.url}/documents/{failed}")
+    await expect(page.locator("#document-title")).to_have_text("Unready manuscript")
+    await expect(page.get_by_text("The file is not a PDF.").first).to_be_visible()
+    await expect(page.get_by_text("SHA-256")).to_be_visible()
     assert page_errors.messages == []

@@ -112,6 +112,11 @@ class Tabs:
         return wire(root.dict())
 
 
+def event_name(handler: Any) -> str:
+    """The name the browser sends for a state's event handler."""
+    return format.format_event_handler(handler)
+
+
 def wire(obj: Any) -> str:
     """`obj` as Reflex's socket serializes it for the browser."""
     return format.json_dumps(obj)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import reflex as rx
 from reflex_base.registry import RegistrationContext
+from reflex_base.utils.form import FORM_DATA_ENTRIES_KEY
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -198,7 +199,9 @@ def _good(hint: Any, world: World) -> list[Any]:
     if origin is list and typing.get_args(hint) and typing.get_args(hint)[0] is rx.UploadFile:
         return [_files]
     if origin is dict or hint is dict:
-        return list(world.forms) + [{"progress": 0.5, "loaded": 5, "total": 10}]
+        # Forms also as the browser sends them: their [name, value] entries.
+        wired = {FORM_DATA_ENTRIES_KEY: [[k, v] for k, v in world.forms[0].items()]}
+        return [*world.forms, wired, {"progress": 0.5, "loaded": 5, "total": 10}]
     if origin is list:
         return [[{"name": "sneaky.txt", "size": 3}], []]
     return [None, "x"]
