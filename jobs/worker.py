@@ -12,6 +12,7 @@ from backend.storage.service import get_store
 from jobs.tasks import (
     catalogue_leftovers,
     delete_objects,
+    expire_search_counts,
     flush_search_counts,
     index_leftovers,
     index_outbox,
@@ -44,6 +45,7 @@ class WorkerSettings:
         cron(requeue_stale_ingests, second={0}, unique=True),
         cron(index_leftovers, second={30}, unique=True),
         cron(flush_search_counts, second={45}, unique=True),
+        cron(expire_search_counts, minute={5}, second={50}, unique=True),
         cron(catalogue_leftovers, second={15}, unique=True),
     ]
     on_startup = startup
