@@ -7,6 +7,7 @@ from arq import cron
 
 from backend import queue
 from backend.db import dispose_engine, get_engine
+from backend.files import keep_private
 from backend.logging_setup import configure_logging
 from backend.storage.service import get_store
 from jobs.tasks import (
@@ -24,6 +25,9 @@ from jobs.tasks import (
 
 async def prepare(ctx: dict[str, Any]) -> None:
     """Build the clients every job shares."""
+    # Thumbnails, page images and the search index are written here: private to this user,
+    # also where the worker is started without the launcher (a container, a service).
+    keep_private()
     get_engine()
     ctx["store"] = get_store()
 
