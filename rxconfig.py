@@ -20,6 +20,7 @@ config = rx.Config(
     backend_port=settings.port,
     # This machine only, unless HOST says otherwise (Reflex's own default is 0.0.0.0).
     backend_host=settings.host,
+    trusted_proxy_hops=settings.trusted_proxy_hops,
     api_url=settings.public_url,
     deploy_url=settings.public_url,
     cors_allowed_origins=[settings.public_url],

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     # deployment behind a proxy on another host, or in a container, sets 0.0.0.0.
     host: str = "127.0.0.1"
     port: int = 3000
+    # Behind reverse proxies, how many of them add X-Forwarded-For: the visitor's address is
+    # read from it (login throttling, autocomplete's count of people). 0 ignores the header,
+    # which anyone could write, and takes the address of whoever connected.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
     web_workers: int = Field(default=2, ge=1, le=64)
 
     max_upload_bytes: int = 1024 * 1024 * 1024

@@ -19,7 +19,9 @@ def test_the_app_listens_on_this_machine_only_unless_told_otherwise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("HOST", raising=False)
+    monkeypatch.delenv("TRUSTED_PROXY_HOPS", raising=False)
     assert Settings().host == "127.0.0.1"
+    assert Settings().trusted_proxy_hops == 0  # X-Forwarded-For is anyone's to write
     monkeypatch.setenv("HOST", "0.0.0.0")
     assert Settings().host == "0.0.0.0"
 
