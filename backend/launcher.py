@@ -2,7 +2,9 @@
 
 With no DATABASE_URL / REDIS_URL it starts an embedded PostgreSQL and Redis inside the
 data folder; then it applies migrations and runs the arq worker and the Reflex app in
-prod mode (frontend, websocket and REST API on one port).
+prod mode (frontend, websocket and REST API on one port), listening on HOST (this
+machine only, unless told otherwise). Everything it and its children write is private to
+the user running it (backend.files).
 """
 
 import os
@@ -14,7 +16,11 @@ import urllib.request
 from pathlib import Path
 
 from backend.embedded import EmbeddedPostgres, EmbeddedRedis
+from backend.files import DIR_MODE, keep_private, open_private, private_dirs
 from backend.settings import PROJECT_ROOT, get_settings
+
+# Listening on one of these means every interface: the launcher itself asks on loopback.
+EVERY_INTERFACE = ("0.0.0.0", "::", "")
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -58,10 +64,27 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> bool:
     return False
 
 
+def _local_address(host: str) -> str:
+    """Where this machine reaches a server listening on `host`, for a URL."""
+    if host in EVERY_INTERFACE:
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _private_data_folder(data: Path) -> None:
+    """The data folder, 0700, made so by this version even where an older one left it
+    open; its own folders too (what lies deeper is out of reach once they are closed)."""
+    private_dirs(data)
+    for folder in [data, *(p for p in data.iterdir() if p.is_dir())]:
+        if folder.stat().st_uid == os.geteuid():  # not the cluster of PostgreSQL's own user
+            folder.chmod(DIR_MODE)
+
+
 def main() -> int:
+    keep_private()  # before anything is written: the children inherit it
     settings = get_settings()
     data = settings.data_dir
-    data.mkdir(parents=True, exist_ok=True)
+    _private_data_folder(data)
     started = time.monotonic()
     pg: EmbeddedPostgres | None = None
     redis: EmbeddedRedis | None = None
@@ -122,8 +145,10 @@ def main() -> int:
         print(f"  Search      {engine.name}{note}", flush=True)
 
         env = _child_env(extra)
-        (data / "logs").mkdir(exist_ok=True)
-        worker_log = open(data / "logs" / "worker.log", "ab")  # noqa: SIM115
+        private_dirs(data / "logs")
+        worker_log = open(  # noqa: SIM115
+            open_private(data / "logs" / "worker.log", os.O_WRONLY | os.O_APPEND), "ab"
+        )
         worker = subprocess.Popen(
             [sys.executable, "-m", "arq", "jobs.worker.WorkerSettings"],
             cwd=PROJECT_ROOT,
@@ -145,6 +170,8 @@ def main() -> int:
                 "--env",
                 "prod",
                 "--single-port",
+                "--backend-host",
+                settings.host,
                 "--backend-port",
                 port,
                 "--loglevel",
@@ -159,15 +186,17 @@ def main() -> int:
             "  Web         building the frontend and starting (first start takes longer)...",
             flush=True,
         )
-        health = f"http://127.0.0.1:{port}/api/v1/health"
+        address = _local_address(settings.host)
+        health = f"http://{address}:{port}/api/v1/health"
         while not stopping and not _wait_http(health, web, 5):
             if web.poll() is not None:
                 print("The web app exited; see the messages above.", file=sys.stderr)
                 return 1
         if not stopping:
             took = time.monotonic() - started
+            where = "localhost" if address == "127.0.0.1" else address
             print(
-                f"\n  The library is open at http://localhost:{port}  (ready in {took:.0f} s)\n"
+                f"\n  The library is open at http://{where}:{port}  (ready in {took:.0f} s)\n"
                 "  Create the first admin in another terminal:\n"
                 "      ./run.sh create-admin you@example.org\n"
                 "  Press Ctrl-C to stop everything.\n",

@@ -22,6 +22,7 @@ from backend.search.models import (
     PgSearchWord,
     SearchOutbox,
     SearchQuery,
+    SearchQuerySearcher,
 )
 from backend.users.models import User
 
@@ -46,6 +47,7 @@ __all__ = [
     "PgSearchWord",
     "SearchOutbox",
     "SearchQuery",
+    "SearchQuerySearcher",
     "Subject",
     "User",
     "UserSession",

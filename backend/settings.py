@@ -24,7 +24,14 @@ class Settings(BaseSettings):
     storage_url: str = ""  # empty: local folder in data_dir/objects
 
     public_url: str = "http://localhost:3000"
+    # The address the web process listens on: this machine only, unless told otherwise. A
+    # deployment behind a proxy on another host, or in a container, sets 0.0.0.0.
+    host: str = "127.0.0.1"
     port: int = 3000
+    # Behind reverse proxies, how many of them add X-Forwarded-For: the visitor's address is
+    # read from it (login throttling, autocomplete's count of people). 0 ignores the header,
+    # which anyone could write, and takes the address of whoever connected.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
     web_workers: int = Field(default=2, ge=1, le=64)
 
     max_upload_bytes: int = 1024 * 1024 * 1024
@@ -71,6 +78,12 @@ class Settings(BaseSettings):
     # The indexer waits up to this long to gather a batch (or until it has 100 documents).
     index_batch_seconds: float = Field(default=10.0, ge=0)
     index_batch_size: int = Field(default=100, ge=1)
+    # Autocomplete offers a past query once this many different people asked it within the
+    # window (a person: a logged-in user, or a visitor's address under a daily key). Fewer
+    # than 5 people could plant any words in every visitor's suggestions, and a suggestion
+    # then never points at what one person searched for.
+    completion_min_searchers: int = Field(default=5, ge=2)
+    completion_window_days: int = Field(default=30, ge=1, le=365)
     # bcrypt cost; tests lower it, production keeps the default or raises it.
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
 

@@ -57,9 +57,16 @@ async def index_leftovers(ctx: dict[str, Any]) -> int:
 
 
 async def flush_search_counts(ctx: dict[str, Any]) -> int:
-    """Every minute: the popular-query counts gathered in Redis go to PostgreSQL."""
+    """Every minute: the searches counted in Redis go to PostgreSQL, and autocomplete's
+    past queries are decided."""
     async with session_scope() as session:
         return await completion.flush_counts(session)
+
+
+async def expire_search_counts(ctx: dict[str, Any]) -> int:
+    """Every hour: who asked what before autocomplete's window is forgotten."""
+    async with session_scope() as session:
+        return await completion.expire_counts(session)
 
 
 async def send_mail(ctx: dict[str, Any], message_id: int) -> bool:

@@ -7,11 +7,13 @@ from arq import cron
 
 from backend import queue
 from backend.db import dispose_engine, get_engine
+from backend.files import keep_private
 from backend.logging_setup import configure_logging
 from backend.storage.service import get_store
 from jobs.tasks import (
     catalogue_leftovers,
     delete_objects,
+    expire_search_counts,
     flush_search_counts,
     index_leftovers,
     index_outbox,
@@ -23,6 +25,9 @@ from jobs.tasks import (
 
 async def prepare(ctx: dict[str, Any]) -> None:
     """Build the clients every job shares."""
+    # Thumbnails, page images and the search index are written here: private to this user,
+    # also where the worker is started without the launcher (a container, a service).
+    keep_private()
     get_engine()
     ctx["store"] = get_store()
 
@@ -44,6 +49,7 @@ class WorkerSettings:
         cron(requeue_stale_ingests, second={0}, unique=True),
         cron(index_leftovers, second={30}, unique=True),
         cron(flush_search_counts, second={45}, unique=True),
+        cron(expire_search_counts, minute={5}, second={50}, unique=True),
         cron(catalogue_leftovers, second={15}, unique=True),
     ]
     on_startup = startup

@@ -68,3 +68,16 @@ def test_dockerfile_copies_every_package_and_runs_prod_mode() -> None:
     for package in ("app", "backend", "components", "jobs", "state", "assets"):
         assert f"COPY {package} {package}" in text
     assert '"--env", "prod"' in text
+
+
+def test_containers_listen_on_their_interface_and_publish_on_loopback() -> None:
+    # Outside a container the app listens on 127.0.0.1; inside, the published port reaches
+    # only what listens on the container's own interface.
+    assert "HOST=0.0.0.0" in (ROOT / "deploy" / "Dockerfile").read_text()
+    services = _compose()["services"]
+    assert services["web"]["environment"]["HOST"] == "0.0.0.0"
+    assert services["web"]["ports"] == ["${PUBLISH_HOST:-127.0.0.1}:3000:3000"]
+    # The web container keeps every other setting of the shared block.
+    assert services["web"]["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
+    for name in ("postgres", "redis", "meilisearch", "worker", "migrate"):
+        assert "ports" not in services[name], name  # reached over the compose network only

@@ -1,5 +1,7 @@
 """Runs the real arq worker in burst mode against the test Redis."""
 
+import os
+
 from arq.worker import Worker
 
 from backend import queue
@@ -7,6 +9,8 @@ from jobs.worker import WorkerSettings, prepare
 
 
 async def run_burst() -> Worker:
+    umask = os.umask(0o077)  # the worker sets its own (private) umask: the tests' comes back
+    os.umask(umask)
     worker = Worker(
         functions=WorkerSettings.functions,
         on_startup=prepare,
@@ -24,4 +28,5 @@ async def run_burst() -> Worker:
         await worker.main()
     finally:
         await worker.close()
+        os.umask(umask)
     return worker

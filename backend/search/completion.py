@@ -1,22 +1,61 @@
-"""Autocomplete for the search box: frequent past queries, then titles, authors and
-subjects that start with the words typed, all within what the searcher may see."""
+"""Autocomplete for the search box: past queries that many people asked, then titles,
+authors and subjects that start with the words typed, all within what the searcher may see.
 
+Past queries are shown to everyone, so a query becomes a suggestion only when
+- enough different people asked it within the window (settings): a logged-in user counts
+  once, a visitor once a day (their address is hashed with a key that changes daily and
+  is never kept); repeating a query, or searching as you type, adds nothing;
+- each counted search saw no more than an anonymous visitor sees: staff and members of a
+  private collection never count, so what they found cannot surface. Checked as the
+  search is made (one indexed query for a logged-in patron, none for a visitor), it costs
+  no second search; and before a query is offered, and every day after, the worker looks
+  for one public document with every word of it, so words from a collection made private
+  since, or words that merely rode along in a long query, are not offered;
+- it looks like a query: plain words and phrases, 2 to 80 characters, at most 8 words,
+  letters, digits and common punctuation only: no links, addresses, long numbers, field
+  syntax (which could name a private collection) or operators.
+
+The request path only appends to a Redis list; the worker moves what it holds into
+PostgreSQL every minute and decides what is offered.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+import json
 import logging
+import re
+import unicodedata
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import is_staff
+from backend.access.scope import visible_collection_clause, visible_ids
+from backend.clock import utcnow
+from backend.collections.models import Collection
 from backend.redis_client import get_redis
+from backend.search.engine import ENGLISH_STOPWORDS, EngineQuery, SearchEngine, fold
 from backend.search.engines import get_search_engine
+from backend.search.query import And, Node, Phrase, Term, parse
+from backend.settings import get_settings
 from backend.users.models import User
 
 log = logging.getLogger(__name__)
-POPULAR = "search:popular"  # a Redis hash: normalised query -> searches since the last flush
-MIN_SEARCHES = 3  # a past query is offered once this many searches asked it
-MAX_CHARS = 200
+ASKED = "search:asked"  # a Redis list: one JSON entry per counted search since the last flush
+ASKED_CAP = 200_000  # while the worker is away, the oldest entries are kept, the rest dropped
+MAX_CHARS = 80
+MAX_WORDS = 8
+PUNCTUATION = frozenset(" '’-.,&\"?!")
+_DOMAIN = re.compile(r"[^\W_]+(?:[.-][^\W_]+)*\.[^\W\d_]{2,}\b")
+_LONG_NUMBER = re.compile(r"\d{5,}")  # phone, card and account numbers; years have four
+_LOCK_KEY = 0x5EA2C5  # one flush at a time, whichever worker runs it
+RECHECK_AFTER = timedelta(days=1)
+RECHECK_BATCH = 50  # offered queries checked again per flush
 
 
 @dataclass(frozen=True)
@@ -27,62 +66,259 @@ class Completion:
 
 
 def normalise(query: str) -> str:
-    return " ".join(query.split()).casefold()[:MAX_CHARS]
+    return " ".join(query.split()).casefold()
 
 
-async def count_search(actor: User | None, query: str, found: int) -> None:
-    """Remember a query that found something, if a patron or visitor asked it."""
+def suggestible(query: str) -> str | None:
+    """The query as a suggestion would show it, or None when it may never be one."""
     q = normalise(query)
-    if not q or found <= 0 or is_staff(actor):
-        return
+    if not 2 <= len(q) <= MAX_CHARS or len(q.split()) > MAX_WORDS:
+        return None
+    for ch in q:
+        kind = unicodedata.category(ch)
+        if not (kind[0] in "LM" or kind == "Nd" or ch in PUNCTUATION):
+            return None  # controls, symbols, ":" of field syntax, "@", "/", "*", brackets
+    if _DOMAIN.search(q) or _LONG_NUMBER.search(q):
+        return None
+    parsed = parse(" ".join(query.split()))  # as typed: operators are written in capitals
+    if parsed.notes or not _plain(parsed.tree):
+        return None
+    return q
+
+
+def _plain(node: Node | None) -> bool:
+    """Words and phrases side by side: no OR, NOT, -exclusion, ranges, fields or prefix*."""
+    if isinstance(node, Term):
+        return node.field is None and not node.prefix
+    if isinstance(node, Phrase):
+        return node.field is None
+    if isinstance(node, And):
+        return all(_plain(c) for c in node.children)
+    return False
+
+
+def _key(purpose: str) -> bytes:
+    secret = get_settings().secret_key.encode()
+    return hmac.new(secret, f"search-completion:{purpose}".encode(), hashlib.sha256).digest()
+
+
+def searcher_id(actor: User | None, client: str, day: date) -> bytes | None:
+    """Who is searching, as 16 bytes that name no one; None when it cannot be told."""
+    if actor is not None and actor.id is not None:
+        return hmac.new(_key("user"), str(actor.id).encode(), hashlib.sha256).digest()[:16]
     try:
-        await get_redis().hincrby(POPULAR, q, 1)
+        address = ipaddress.ip_address(client.strip())
+    except ValueError:
+        return None  # no address: a visitor that cannot be told apart does not count
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # One IPv6 host holds a whole /64 and may take a new address for every request.
+        subject = str(ipaddress.ip_network(f"{address}/64", strict=False))
+    else:
+        subject = str(address)
+    day_key = _key(f"visitor:{day.isoformat()}")
+    return hmac.new(day_key, subject.encode(), hashlib.sha256).digest()[:16]
+
+
+async def sees_only_public(session: AsyncSession, actor: User | None) -> bool:
+    """Whether the actor's searches find exactly what an anonymous visitor's find."""
+    if actor is None:
+        return True
+    if is_staff(actor):
+        return False
+    private = (
+        select(Collection.id)
+        .where(visible_collection_clause(actor), col(Collection.is_public).is_(False))
+        .limit(1)
+    )
+    return not (await session.exec(select(private.exists()))).one()
+
+
+async def count_search(
+    *, session: AsyncSession, actor: User | None, client: str, query: str, found: int
+) -> None:
+    """Count a search towards the suggestions, when it may ever make one (see above)."""
+    if found <= 0 or is_staff(actor):
+        return
+    q = suggestible(query)
+    day = utcnow().date()
+    who = searcher_id(actor, client, day)
+    if q is None or who is None or not await sees_only_public(session, actor):
+        return
+    entry = json.dumps({"q": q, "day": day.isoformat(), "who": who.hex()})
+    try:
+        async with get_redis().pipeline(transaction=False) as pipe:
+            pipe.rpush(ASKED, entry)
+            pipe.ltrim(ASKED, 0, ASKED_CAP - 1)
+            await pipe.execute()
     except RedisError as exc:
         log.warning("could not count a search: %s", exc)
 
 
-async def flush_counts(session: AsyncSession) -> int:
-    """Move the counts gathered in Redis into PostgreSQL (the worker, every minute)."""
+async def flush_counts(session: AsyncSession, engine: SearchEngine | None = None) -> int:
+    """The worker, every minute: record who asked what, count the people within the
+    window for each query asked, and decide which queries are offered. Returns how many
+    different queries were asked since the last flush."""
     redis = get_redis()
-    flushing = f"{POPULAR}:flushing"
+    flushing = f"{ASKED}:flushing"
     try:
-        if not await redis.exists(flushing):
-            await redis.rename(POPULAR, flushing)
-    except RedisError as exc:  # nothing counted since the last flush
-        if "no such key" in str(exc).lower():
-            return 0
-        raise
-    counts = await redis.hgetall(flushing)
-    for query, n in counts.items():
+        if not await redis.exists(flushing):  # else a failed flush left it: that one first
+            await redis.rename(ASKED, flushing)
+    except RedisError as exc:
+        if "no such key" not in str(exc).lower():
+            raise
+    entries = [json.loads(e) for e in await redis.lrange(flushing, 0, -1)]
+    settings = get_settings()
+    cap = settings.completion_min_searchers
+    await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
+    per_day: dict[tuple[str, str], set[str]] = {}
+    for e in entries:
+        per_day.setdefault((e["q"], e["day"]), set()).add(e["who"])
+    rows = [(q, day, who) for (q, day), people in per_day.items() for who in sorted(people)[:cap]]
+    if rows:
+        # Up to `cap` more people per query and day: enough to decide, bounded in size.
         await session.exec(
             text(
-                "INSERT INTO search_queries (query, searches, last_at) VALUES (:q, :n, now()) "
-                "ON CONFLICT (query) DO UPDATE SET searches = search_queries.searches + :n, "
-                "last_at = now()"
-            ).bindparams(q=query[:MAX_CHARS], n=int(n))
+                "INSERT INTO search_query_searchers (query, day, searcher) "
+                "SELECT t.q, t.d, decode(t.w, 'hex') "
+                "FROM unnest(CAST(:qs AS text[]), CAST(:ds AS date[]), CAST(:ws AS text[])) "
+                "AS t(q, d, w) "
+                "WHERE (SELECT count(*) FROM search_query_searchers s "
+                "       WHERE s.query = t.q AND s.day = t.d) < :cap "
+                "ON CONFLICT DO NOTHING"
+            ).bindparams(
+                qs=[r[0] for r in rows],
+                ds=[date.fromisoformat(r[1]) for r in rows],
+                ws=[r[2] for r in rows],
+                cap=cap,
+            )
         )
+    asked = sorted({q for q, _ in per_day})
+    if asked:
+        await _count_people(session, asked)
+    await _decide(session, engine or get_search_engine(), asked)
     await session.commit()
     await redis.delete(flushing)  # only once PostgreSQL has them
-    return len(counts)
+    return len(asked)
+
+
+async def _count_people(session: AsyncSession, queries: list[str] | None) -> None:
+    """Different people within the window, for these queries (None: for every query)."""
+    since = utcnow().date() - timedelta(days=get_settings().completion_window_days - 1)
+    which = "" if queries is None else "AND s.query = ANY(:qs)"
+    stmt = text(
+        f"""
+        WITH counted AS (
+            SELECT s.query, count(DISTINCT s.searcher) AS people
+            FROM search_query_searchers s
+            WHERE s.day >= :since {which}
+            GROUP BY s.query
+        )
+        INSERT INTO search_queries AS q (query, people, offered, last_at)
+        SELECT query, people, false, now() FROM counted
+        ON CONFLICT (query) DO UPDATE SET people = excluded.people,
+            last_at = CASE WHEN :asked THEN now() ELSE q.last_at END
+        """
+    ).bindparams(since=since, asked=queries is not None)
+    if queries is not None:
+        stmt = stmt.bindparams(qs=queries)
+    await session.exec(stmt)
+
+
+async def _decide(session: AsyncSession, engine: SearchEngine, asked: list[str]) -> None:
+    """Offer the queries with enough people once a public document has every word; check
+    the offered ones again each day; withdraw those short of people."""
+    n = get_settings().completion_min_searchers
+    await session.exec(
+        text("UPDATE search_queries SET offered = false WHERE offered AND people < :n").bindparams(
+            n=n
+        )
+    )
+    rows = await session.exec(
+        text(
+            "SELECT query FROM search_queries WHERE people >= :n AND "
+            "(query = ANY(:asked) AND NOT offered OR checked_at IS NULL "
+            " OR checked_at < now() - make_interval(secs => :after)) "
+            "ORDER BY checked_at NULLS FIRST LIMIT :batch"
+        ).bindparams(
+            n=n, asked=asked, after=RECHECK_AFTER.total_seconds(), batch=RECHECK_BATCH + len(asked)
+        )
+    )
+    candidates = [q for (q,) in rows.all()]
+    if not candidates:
+        return
+    public = await visible_ids(session, None)
+    for q in candidates:
+        found = await _public_document_has_every_word(engine, public, q)
+        await session.exec(
+            text(
+                "UPDATE search_queries SET offered = :ok, checked_at = now() WHERE query = :q"
+            ).bindparams(ok=found, q=q)
+        )
+
+
+async def _public_document_has_every_word(
+    engine: SearchEngine, public: list[int], query: str
+) -> bool:
+    """Whether an anonymous visitor finds a document with every word of the query.
+
+    Every word, where a search of four words or more needs only two of them: a word that
+    no public document has must not ride into a suggestion beside words that do."""
+    if not public or not suggestible(query):
+        return False
+    tree = parse(query).tree
+    if isinstance(tree, And):
+        words = [c for c in tree.children if not _stop_word(c)] or list(tree.children)
+        tree = And(tuple(words), implicit=False) if len(words) > 1 else words[0]
+    if tree is None:
+        return False
+    found = await engine.search(EngineQuery(tree=tree, collections=public, limit=1, facets=False))
+    return found.total > 0
+
+
+def _stop_word(node: Node) -> bool:
+    return isinstance(node, Term) and fold(node.text) in ENGLISH_STOPWORDS
+
+
+async def expire_counts(session: AsyncSession, engine: SearchEngine | None = None) -> int:
+    """The worker, every hour: forget who asked what before the window, count the people
+    again and withdraw what is now short of them. Returns how many queries were forgotten."""
+    since = utcnow().date() - timedelta(days=get_settings().completion_window_days - 1)
+    await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
+    await session.exec(
+        text("DELETE FROM search_query_searchers WHERE day < :since").bindparams(since=since)
+    )
+    await session.exec(
+        text(
+            "UPDATE search_queries q SET people = 0 WHERE people > 0 AND NOT EXISTS "
+            "(SELECT 1 FROM search_query_searchers s WHERE s.query = q.query)"
+        )
+    )
+    await _count_people(session, None)
+    gone = await session.exec(text("DELETE FROM search_queries WHERE people = 0"))
+    await _decide(session, engine or get_search_engine(), [])
+    await session.commit()
+    return int(gone.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def complete(
     *, session: AsyncSession, actor: User | None, text_typed: str, limit: int = 8
 ) -> list[Completion]:
-    from backend.search.service import visible_collections
-
-    typed = " ".join(text_typed.split())[:MAX_CHARS]
+    """What the words typed may become: offered past queries, then titles, authors and
+    subjects of documents the actor may see."""
+    typed = " ".join(text_typed.split())[:200]
     if len(typed) < 2:
         return []
-    scope = await visible_collections(session, actor)
+    scope = None if is_staff(actor) else await visible_ids(session, actor)
     found = await get_search_engine().complete(typed, scope, 5)
     out: list[Completion] = []
     like = normalise(typed).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = await session.exec(
         text(
-            "SELECT query FROM search_queries WHERE query LIKE :p ESCAPE '\\' "
-            "AND searches >= :n ORDER BY searches DESC, query LIMIT 4"
-        ).bindparams(p=like + "%", n=MIN_SEARCHES)
+            "SELECT query FROM search_queries WHERE offered AND query LIKE :p ESCAPE '\\' "
+            "AND people >= :n ORDER BY people DESC, query LIMIT 4"
+        ).bindparams(p=like + "%", n=get_settings().completion_min_searchers)
     )
     out += [Completion("query", q, q) for (q,) in rows.all()]
     if found.documents:

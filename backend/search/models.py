@@ -1,6 +1,20 @@
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlmodel import Field, SQLModel
 
@@ -25,25 +39,53 @@ class SearchOutbox(SQLModel, table=True):
 
 
 class SearchQuery(SQLModel, table=True):
-    """How often a query that found something was searched (for autocomplete).
+    """A past query that autocomplete may offer, and how many people asked it lately.
 
-    Counted in Redis as searches happen and added here by the worker every minute. Only
-    searches by patrons and visitors count (staff see private collections, whose words
-    must not surface in suggestions), and a query is offered only once several searches
-    asked it.
+    Kept by the worker from the searches counted in Redis (backend.search.completion): only
+    searches that saw no more than an anonymous visitor sees, by patrons and visitors, of
+    a query that looks like one. `offered` once enough different people asked it and the
+    worker found a public document with every one of its words.
     """
 
     __tablename__ = "search_queries"
-    # Prefix lookups (LIKE 'abc%') whatever the database's collation.
+    # Prefix lookups (LIKE 'abc%') among the offered ones, whatever the collation.
     __table_args__ = (
-        Index("ix_search_queries_prefix", "query", postgresql_ops={"query": "text_pattern_ops"}),
+        Index(
+            "ix_search_queries_offered_prefix",
+            "query",
+            postgresql_ops={"query": "text_pattern_ops"},
+            postgresql_where=text("offered"),
+        ),
     )
 
     query: str = Field(sa_column=Column(String(200), primary_key=True))
-    searches: int = Field(sa_column=Column(BigInteger, nullable=False, default=0))
+    # Different people within the window (settings.completion_window_days).
+    people: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    offered: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    # When the worker last looked for a public document with every word of the query.
+    checked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
     last_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
+
+
+class SearchQuerySearcher(SQLModel, table=True):
+    """Who asked a query on a day, as a keyed hash (never a user id or an address).
+
+    A visitor's hash changes every day, so one address cannot be followed from day to day;
+    a user's stays the same, so a user counts once in the window. At most about twice the
+    threshold of people are kept per query and day: enough to decide, bounded in size.
+    """
+
+    __tablename__ = "search_query_searchers"
+
+    query: str = Field(sa_column=Column(String(200), primary_key=True))
+    day: date = Field(sa_column=Column(Date, primary_key=True, index=True))
+    searcher: bytes = Field(sa_column=Column(LargeBinary(16), primary_key=True))
 
 
 class PgSearchDocument(SQLModel, table=True):

@@ -74,11 +74,13 @@ async def search(
     page_size: int | None = None,
     use_cache: bool = True,
     typing: bool = False,
+    client: str = "",
 ) -> SearchResults:
     """Ranked documents matching `query` and `filters` that the actor may see.
 
     `typing`: a search made while the words are still being typed; it is recorded as such
-    and does not count towards the frequent queries that autocomplete offers."""
+    and does not count towards the frequent queries that autocomplete offers. `client`:
+    the searcher's address, which tells visitors apart for those counts (never stored)."""
     started = time.perf_counter()
     q = " ".join(query.split())[:MAX_QUERY_CHARS]
     size = min(max(1, page_size), MAX_PAGE_SIZE) if page_size else get_settings().search_page_size
@@ -109,7 +111,7 @@ async def search(
             took = (time.perf_counter() - started) * 1000
             if record:
                 await _record(
-                    session, actor, q, cached.total, took, page, chosen, order, True, typing
+                    session, actor, q, cached.total, took, page, chosen, order, True, typing, client
                 )
             return replace(cached, query=q, notes=parsed.notes, took_ms=took)
     found = await get_search_engine().search(
@@ -126,7 +128,9 @@ async def search(
     facets = await _facets(session, found.facets, chosen, scope, names)
     took = (time.perf_counter() - started) * 1000
     if record:
-        await _record(session, actor, q, found.total, took, page, chosen, order, False, typing)
+        await _record(
+            session, actor, q, found.total, took, page, chosen, order, False, typing, client
+        )
     results = replace(
         empty,
         total=found.total,
@@ -152,9 +156,12 @@ async def _record(
     order: str,
     cached: bool,
     typing: bool,
+    client: str,
 ) -> None:
     if not typing:
-        await completion.count_search(actor, q, total)
+        await completion.count_search(
+            session=session, actor=actor, client=client, query=q, found=total
+        )
     await analytics.record(
         session=session,
         kind="search",

@@ -1,4 +1,8 @@
-"""Objects as files under one folder; keys are internal ids, never user file names."""
+"""Objects as files under one folder; keys are internal ids, never user file names.
+
+Files are 0600 and folders 0700 whatever umask the process inherited: the store holds
+private collections' originals, thumbnails and page images.
+"""
 
 import asyncio
 import os
@@ -8,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from backend.errors import Conflict
+from backend.files import open_private, private_dirs
 
 _KEY = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,199}$")
 
@@ -22,8 +27,9 @@ class LocalWriter:
     def __init__(self, final: Path) -> None:
         self._final = final
         self._tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.part"
-        final.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+        private_dirs(final.parent)
+        fd = open_private(self._tmp, os.O_WRONLY | os.O_EXCL)
+        self._fh = open(fd, "wb")  # noqa: SIM115 - closed in commit/abort
 
     async def write(self, data: bytes) -> None:
         await asyncio.to_thread(self._fh.write, data)
