@@ -135,6 +135,7 @@ class SearchState(rx.State):
                 filters=self.filters,
                 sort=self.sort,
                 typing=typing,
+                client=self.router.session.client_ip,
             )
             await session.commit()
         self._show(results)
