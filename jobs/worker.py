@@ -11,13 +11,16 @@ from backend.logging_setup import configure_logging
 from backend.storage.service import get_store
 from jobs.tasks import (
     catalogue_leftovers,
+    check_import,
     delete_objects,
     flush_search_counts,
     index_leftovers,
     index_outbox,
     ingest_version,
     requeue_stale_ingests,
+    run_import,
     send_mail,
+    sweep_imports,
 )
 
 
@@ -39,12 +42,20 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = [ingest_version, send_mail, index_outbox, delete_objects]
+    functions = [
+        ingest_version,
+        send_mail,
+        index_outbox,
+        delete_objects,
+        check_import,
+        run_import,
+    ]
     cron_jobs = [
         cron(requeue_stale_ingests, second={0}, unique=True),
         cron(index_leftovers, second={30}, unique=True),
         cron(flush_search_counts, second={45}, unique=True),
         cron(catalogue_leftovers, second={15}, unique=True),
+        cron(sweep_imports, second={40}, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

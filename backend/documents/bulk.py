@@ -1,18 +1,17 @@
-"""Bulk import (a CSV of metadata plus a ZIP of files) and CSV export of a collection.
+"""Bulk import rows (a CSV of metadata naming files in a ZIP) and CSV export of a collection.
 
-The import is planned first: every row is checked and the report says what would be
-added, updated or refused and why, with nothing written. Then the good rows are applied:
-each new file goes through the normal ingest pipeline (live progress on the collection
-page), each row with an `id` updates that document's record (audited). The export writes
-the same columns, so an exported file imports back unchanged.
+Every row is planned first: the dry run says what would be added, updated or refused and
+why, with nothing written. Then the good rows are applied one by one (`apply_row`): each
+new file goes through the normal ingest pipeline, each row with an `id` updates that
+document's record (audited). The export writes the same columns, so an exported file
+imports back unchanged. The import's records, files and jobs are in `backend.imports`.
 """
 
 import csv
 import io
-import zipfile
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,8 +23,7 @@ from backend.documents import service as documents
 from backend.documents.models import Document
 from backend.errors import InvalidInput
 from backend.search.engine import fold
-from backend.settings import get_settings
-from backend.storage.service import get_store, store_stream
+from backend.storage.service import StoredObject
 from backend.users.models import User
 
 COLUMNS = [
@@ -60,7 +58,6 @@ TEXT_COLUMNS = {
 LIST_SEPARATOR = ";"
 MAX_ROWS = 100_000
 MAX_CSV_BYTES = 64 * 1024 * 1024
-MAX_RATIO = 200
 # Spreadsheet programs run a cell that starts with one of these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -79,7 +76,6 @@ class RowReport:
 class ImportReport:
     rows: list[RowReport] = field(default_factory=list)
     new_subjects: list[str] = field(default_factory=list)
-    applied: bool = False
 
     @property
     def adding(self) -> int:
@@ -92,6 +88,16 @@ class ImportReport:
     @property
     def refused(self) -> int:
         return sum(r.action == "refused" for r in self.rows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows": [asdict(r) for r in self.rows], "new_subjects": self.new_subjects}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ImportReport":
+        return cls(
+            rows=[RowReport(**r) for r in data.get("rows", [])],
+            new_subjects=list(data.get("new_subjects", [])),
+        )
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -145,109 +151,101 @@ def _list(value: str) -> list[str]:
     return [v.strip() for v in value.split(LIST_SEPARATOR) if v.strip()]
 
 
-def open_zip(path: Path) -> zipfile.ZipFile:
-    """The ZIP of files, checked before anything is read from it."""
-    settings = get_settings()
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InvalidInput("The ZIP file is damaged or not a ZIP file.") from exc
-    infos = [i for i in archive.infolist() if not i.is_dir()]
-    if len(infos) > MAX_ROWS:
-        raise InvalidInput(f"The ZIP holds {len(infos):,} files; at most {MAX_ROWS:,}.")
-    for info in infos:
-        if info.file_size > settings.max_upload_bytes:
-            raise InvalidInput(f"{info.filename} is larger than one upload may be.")
-        ratio = info.file_size / info.compress_size if info.compress_size else 0
-        if ratio > MAX_RATIO and info.file_size > 10 << 20:
-            raise InvalidInput(f"{info.filename} expands {ratio:.0f}x: a decompression bomb?")
-    return archive
-
-
-def _members(archive: zipfile.ZipFile | None) -> dict[str, str]:
-    """File name as a CSV may give it (its path in the ZIP, or its name alone when that is
-    unique) -> its path in the ZIP."""
-    if archive is None:
-        return {}
-    names = [i.filename for i in archive.infolist() if not i.is_dir()]
-    out = {n: n for n in names}
-    by_base: dict[str, list[str]] = {}
-    for n in names:
-        by_base.setdefault(PurePosixPath(n).name, []).append(n)
-    for base, paths in by_base.items():
-        if len(paths) == 1:
-            out.setdefault(base, paths[0])
-    return out
-
-
 # --- planning ----------------------------------------------------------------------------
 
 
 @dataclass
-class _Planned:
+class Planned:
+    """A row checked against the database and the ZIP, ready to apply unless refused."""
+
     report: RowReport
     record: metadata.Record
     subject_paths: list[list[str]] | None  # None: the row says nothing of subjects
     member: str = ""
+    new_subjects: dict[str, str] = field(default_factory=dict)  # folded path -> path
 
 
-async def _plan(
-    session: AsyncSession,
-    actor: User | None,
-    collection_id: int,
-    rows: list[dict[str, str]],
-    archive: zipfile.ZipFile | None,
-) -> tuple[ImportReport, list[_Planned]]:
-    await scope.require_curated(session, actor, collection_id)
-    members = _members(archive)
-    known = {" -- ".join(k for _, k in p) for p in (await _subject_paths(session)).values()}
-    ids = [int(r["id"]) for r in rows if r.get("id", "").isdigit()]
-    mine = set(
-        (
-            await session.exec(
-                text(
-                    "SELECT id FROM documents WHERE collection_id = :c AND id = ANY(:ids)"
-                ).bindparams(c=collection_id, ids=ids)
-            )
-        ).scalars()
-    )
-    report = ImportReport()
-    planned: list[_Planned] = []
-    new_subjects: dict[str, str] = {}
-    seen_files: set[str] = set()
-    for line, row in enumerate(rows, start=2):
+class Planner:
+    """Plans rows one at a time, as the dry run and the import both need them."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        actor: User | None,
+        collection_id: int,
+        members: dict[str, str],
+        known: set[str],
+        mine: set[int],
+    ) -> None:
+        self.session, self.actor, self.collection_id = session, actor, collection_id
+        self.members, self.known, self.mine = members, known, mine
+        self.seen_files: set[str] = set()
+
+    @classmethod
+    async def start(
+        cls,
+        session: AsyncSession,
+        actor: User | None,
+        collection_id: int,
+        rows: list[dict[str, str]],
+        members: dict[str, str],
+    ) -> "Planner":
+        """A planner for these rows, if the actor curates the collection (NotFound if not).
+        `members` maps the names a CSV may give to paths in the ZIP."""
+        await scope.require_curated(session, actor, collection_id)
+        known = {" -- ".join(k for _, k in p) for p in (await _subject_paths(session)).values()}
+        ids = [int(r["id"]) for r in rows if r.get("id", "").isdigit()]
+        mine = set(
+            (
+                await session.exec(
+                    text(
+                        "SELECT id FROM documents WHERE collection_id = :c AND id = ANY(:ids)"
+                    ).bindparams(c=collection_id, ids=ids)
+                )
+            ).scalars()
+        )
+        return cls(session, actor, collection_id, members, known, mine)
+
+    def _claim_file(self, row: dict[str, str]) -> tuple[str, str]:
+        """The ZIP member a new row brings, or why it brings none."""
+        filename = row.get("filename", "")
+        if not filename:
+            return "", "A new document needs a filename (a file in the ZIP)."
+        if filename not in self.members:
+            return "", f"{filename} is not in the ZIP."
+        if self.members[filename] in self.seen_files:
+            return "", f"{filename} is already imported by an earlier row."
+        self.seen_files.add(self.members[filename])
+        return self.members[filename], ""
+
+    def skip(self, row: dict[str, str]) -> None:
+        """A row planned (and applied) before: only its claim on a file matters now."""
+        if not row.get("id", ""):
+            self._claim_file(row)
+
+    async def plan(self, line: int, row: dict[str, str]) -> Planned:
         raw_id, filename = row.get("id", ""), row.get("filename", "")
         problems: list[str] = []
         member = ""
         doc_id: int | None = None
         if raw_id:
             action = "update"
-            if not raw_id.isdigit() or int(raw_id) not in mine:
+            if not raw_id.isdigit() or int(raw_id) not in self.mine:
                 problems.append(f"No document {raw_id} in this collection.")
             else:
                 doc_id = int(raw_id)
         else:
             action = "add"
-            if not filename:
-                problems.append("A new document needs a filename (a file in the ZIP).")
-            elif filename not in members:
-                problems.append(f"{filename} is not in the ZIP.")
-            elif members[filename] in seen_files:
-                problems.append(f"{filename} is already imported by an earlier row.")
-            else:
-                member = members[filename]
-                seen_files.add(member)
-        if doc_id is not None:
+            member, problem = self._claim_file(row)
+            if problem:
+                problems.append(problem)
+        existing = await self.session.get(Document, doc_id) if doc_id is not None else None
+        if existing is not None:
             # An update changes the columns the CSV has and leaves the others alone.
-            existing = await session.get(Document, doc_id)
-            assert existing is not None
-            record = await metadata.record_of(session, existing)
+            record = await metadata.record_of(self.session, existing)
         else:
-            record = metadata.Record(
-                title=documents.title_from_filename(PurePosixPath(filename).name)
-                if filename
-                else ""
-            )
+            name = PurePosixPath(filename).name if filename else ""
+            record = metadata.Record(title=documents.title_from_filename(name) if name else "")
         for col, attr in TEXT_COLUMNS.items():
             if col in row and (row[col] or col != "title"):
                 setattr(record, attr, row[col])
@@ -265,15 +263,15 @@ async def _plan(
         adds: dict[str, str] = {}
         for path in paths or []:
             key = " -- ".join(fold(p) for p in path)
-            if path and key not in known:
-                if is_staff(actor):
+            if path and key not in self.known:
+                if is_staff(self.actor):
                     adds[key] = " -- ".join(path)
                 else:
                     problems.append(
                         f"“{' -- '.join(path)}” is not in the subject list (a librarian "
                         "can add it)."
                     )
-        rr = RowReport(
+        report = RowReport(
             line=line,
             action="refused" if problems else action,
             title=tidy.title or title,
@@ -281,16 +279,14 @@ async def _plan(
             document_id=doc_id,
             problems=problems,
         )
-        report.rows.append(rr)
-        if not problems:
-            for key, name in adds.items():
-                new_subjects.setdefault(key, name)
-            tidy.subject_ids = record.subject_ids
-            planned.append(
-                _Planned(rr, tidy, None if paths is None else [p for p in paths if p], member)
-            )
-    report.new_subjects = sorted(new_subjects.values())
-    return report, planned
+        tidy.subject_ids = record.subject_ids
+        return Planned(
+            report,
+            tidy,
+            None if paths is None else [p for p in paths if p],
+            member,
+            {} if problems else adds,
+        )
 
 
 async def _subject_paths(session: AsyncSession) -> dict[int, list[tuple[str, str]]]:
@@ -308,97 +304,60 @@ async def _subject_paths(session: AsyncSession) -> dict[int, list[tuple[str, str
     return out
 
 
-async def plan(
+async def plan_all(planner: Planner, rows: list[dict[str, str]]) -> list[Planned]:
+    """Every row, planned in order (the CSV's line numbers count the header as line 1)."""
+    return [await planner.plan(line, row) for line, row in enumerate(rows, start=2)]
+
+
+def report_of(planned: list[Planned]) -> ImportReport:
+    new_subjects: dict[str, str] = {}
+    for item in planned:
+        for key, name in item.new_subjects.items():
+            new_subjects.setdefault(key, name)
+    return ImportReport(
+        rows=[p.report for p in planned], new_subjects=sorted(new_subjects.values())
+    )
+
+
+async def apply_row(
     *,
     session: AsyncSession,
     actor: User | None,
     collection_id: int,
-    csv_data: bytes,
-    zip_path: Path | None,
-) -> ImportReport:
-    """The dry run: what the import would do, row by row. Nothing is written."""
-    rows = read_csv(csv_data)
-    archive = open_zip(zip_path) if zip_path else None
-    try:
-        report, _ = await _plan(session, actor, collection_id, rows, archive)
-    finally:
-        if archive is not None:
-            archive.close()
-    return report
-
-
-async def apply(
-    *,
-    session: AsyncSession,
-    actor: User | None,
-    collection_id: int,
-    csv_data: bytes,
-    zip_path: Path | None,
-) -> ImportReport:
-    """Apply the rows the dry run accepts (the refused ones are reported, not applied).
-    Each row is its own unit of work, committed as it is done: a large import shows
-    progress as it goes, and one failing file loses nothing of the others."""
-    rows = read_csv(csv_data)
-    archive = open_zip(zip_path) if zip_path else None
-    try:
-        report, planned = await _plan(session, actor, collection_id, rows, archive)
-        assert actor is not None
-        for item in planned:
-            if item.subject_paths is not None:
-                item.record.subject_ids = [
-                    s.id
-                    for s in [
-                        await metadata.ensure_subject(session, path, created_by=actor.id)
-                        for path in item.subject_paths
-                    ]
-                    if s.id is not None
-                ]
-            if item.report.action == "update":
-                assert item.report.document_id is not None
-                await metadata.update(
-                    session=session,
-                    actor=actor,
-                    document_id=item.report.document_id,
-                    record=item.record,
-                    action="import",
-                )
-            else:
-                assert archive is not None
-                stored = await store_stream(get_store(), _read(archive, item.member))
-                document, _ = await documents.add_document(
-                    session=session,
-                    actor=actor,
-                    collection_id=collection_id,
-                    stored=stored,
-                    filename=PurePosixPath(item.member).name,
-                    title=item.record.title,
-                )
-                assert document.id is not None
-                item.report.document_id = document.id
-                await metadata.update(
-                    session=session,
-                    actor=actor,
-                    document_id=document.id,
-                    record=item.record,
-                    action="import",
-                )
-            await session.commit()
-    finally:
-        if archive is not None:
-            archive.close()
-    report.applied = True
-    return report
-
-
-async def _read(archive: zipfile.ZipFile, name: str) -> AsyncIterator[bytes]:
-    limit = get_settings().max_upload_bytes
-    read = 0
-    with archive.open(name) as fh:
-        while chunk := fh.read(1 << 20):
-            read += len(chunk)
-            if read > limit:
-                raise InvalidInput(f"{name} is larger than one upload may be.")
-            yield chunk
+    item: Planned,
+    stored: StoredObject | None,
+) -> int:
+    """Write one planned row: a new document from its stored file, or an update of the
+    record. Flushes; the caller commits. Returns the document's id."""
+    assert actor is not None and item.report.action in ("add", "update")
+    if item.subject_paths is not None:
+        item.record.subject_ids = [
+            s.id
+            for s in [
+                await metadata.ensure_subject(session, path, created_by=actor.id)
+                for path in item.subject_paths
+            ]
+            if s.id is not None
+        ]
+    if item.report.action == "update":
+        assert item.report.document_id is not None
+        document_id = item.report.document_id
+    else:
+        assert stored is not None
+        document, _ = await documents.add_document(
+            session=session,
+            actor=actor,
+            collection_id=collection_id,
+            stored=stored,
+            filename=PurePosixPath(item.member).name,
+            title=item.record.title,
+        )
+        assert document.id is not None
+        document_id = document.id
+    await metadata.update(
+        session=session, actor=actor, document_id=document_id, record=item.record, action="import"
+    )
+    return document_id
 
 
 # --- export ------------------------------------------------------------------------------
