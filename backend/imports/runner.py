@@ -224,11 +224,14 @@ class _Row:
         row = await self._claim(index)
         if row is None:
             return False
+        if was == "refused":  # the report said so; only the rows it accepted are applied
+            self.planner.skip(csv_row)
+            await self._done(row, index, "")
+            return True
         item = await self.planner.plan(index + 2, csv_row)
         problem = ""
-        if item.report.action == "refused":
-            if was != "refused":  # the dry run accepted it; something changed since
-                problem = " ".join(item.report.problems)
+        if item.report.action == "refused":  # it was accepted; something changed since
+            problem = " ".join(item.report.problems)
         else:
             stored: StoredObject | None = None
             committed = False

@@ -74,10 +74,14 @@ class UploadSink:
 
 
 async def store_stream(
-    store: ObjectStore, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
+    store: ObjectStore,
+    chunks: AsyncIterable[bytes],
+    *,
+    key: str = "",
+    max_bytes: int | None = None,
 ) -> StoredObject:
     """Write chunks to a new object, never holding the whole file; abort past the limit."""
-    sink = UploadSink(store, max_bytes=max_bytes)
+    sink = UploadSink(store, key=key, max_bytes=max_bytes)
     try:
         async for chunk in chunks:
             await sink.write(chunk)
