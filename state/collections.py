@@ -15,15 +15,8 @@ from backend.ingest import progress
 from backend.redis_client import get_redis
 from backend.storage.service import human_size
 from state.session import acting
-from state.uploads import (
-    expected_files,
-    into_collection,
-    mark_received,
-    receive,
-    share_progress,
-    too_large,
-    upload_token,
-)
+from state.upload_progress import expected_files, mark_received, share_progress, too_large
+from state.uploads import into_collection, receive, upload_token
 
 UPLOAD_ID = "documents"
 WATCH_SECONDS = 600

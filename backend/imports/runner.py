@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend import queue
 from backend.clock import utcnow
 from backend.db import session_scope
-from backend.documents import bulk
+from backend.documents import bulk, bulk_rows
 from backend.errors import LibraryError
 from backend.imports.models import BUSY, BulkImport, ImportStatus
 from backend.imports.reader import ZipReader
@@ -119,8 +119,8 @@ async def _check(import_id: int, store: ObjectStore) -> str:
         rows = await _rows(store, row)
         async with _open_zip(store, row.zip_key) as reader:
             names = reader.names() if reader else {}
-            planner = await bulk.Planner.start(session, actor, row.collection_id, rows, names)
-            planned = await bulk.plan_all(planner, rows)
+            planner = await bulk_rows.Planner.start(session, actor, row.collection_id, rows, names)
+            planned = await bulk_rows.plan_all(planner, rows)
             for item in planned:
                 if item.report.action == "add" and reader is not None:
                     problem = await reader.verify(item.member)
@@ -128,7 +128,7 @@ async def _check(import_id: int, store: ObjectStore) -> str:
                         item.report.action = "refused"
                         item.report.problems.append(problem)
                         item.new_subjects.clear()
-        report = bulk.report_of(planned)
+        report = bulk_rows.report_of(planned)
         row = await _lock(session, import_id)
         if row is None or row.status != ImportStatus.CHECKING:
             return "skipped"
@@ -158,7 +158,7 @@ async def _run(import_id: int, store: ObjectStore) -> str:
         rows = await _rows(store, row)
         async with _open_zip(store, row.zip_key) as reader:
             names = reader.names() if reader else {}
-            planner = await bulk.Planner.start(session, actor, collection_id, rows, names)
+            planner = await bulk_rows.Planner.start(session, actor, collection_id, rows, names)
             await session.commit()
             for index, csv_row in enumerate(rows):
                 if index < first:
@@ -203,7 +203,7 @@ class _Row:
         session: AsyncSession,
         store: ObjectStore,
         import_id: int,
-        planner: bulk.Planner,
+        planner: bulk_rows.Planner,
         reader: ZipReader | None,
         actor: User | None,
     ) -> None:
@@ -239,7 +239,7 @@ class _Row:
                 if item.report.action == "add":
                     assert self.reader is not None
                     stored = await store_stream(self.store, self.reader.chunks(item.member))
-                await bulk.apply_row(
+                await bulk_rows.apply_row(
                     session=self.session,
                     actor=self.actor,
                     collection_id=collection_id,

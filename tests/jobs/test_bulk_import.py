@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.browse import service as browse
 from backend.clock import utcnow
 from backend.collections.models import Collection
-from backend.documents import bulk
+from backend.documents import bulk, bulk_rows
 from backend.errors import InvalidInput, NotFound
 from backend.imports import runner
 from backend.imports import service as imports
@@ -336,7 +336,7 @@ async def test_a_stopped_import_is_failed_then_goes_on_where_it_stopped(
     )
     await run_burst()
     await start(db, librarian, import_id)  # type: ignore[arg-type]
-    real_apply = bulk.apply_row
+    real_apply = bulk_rows.apply_row
     applied = 0
     stuck = asyncio.Event()
 
@@ -348,7 +348,7 @@ async def test_a_stopped_import_is_failed_then_goes_on_where_it_stopped(
         applied += 1
         return await real_apply(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(bulk, "apply_row", slow_apply)
+    monkeypatch.setattr(bulk_rows, "apply_row", slow_apply)
     job = asyncio.create_task(runner.run(import_id, store=get_store()))
     await stuck.wait()
     job.cancel()  # what arq's job timeout does
@@ -358,7 +358,7 @@ async def test_a_stopped_import_is_failed_then_goes_on_where_it_stopped(
     assert (row.status, row.rows_done, row.added) == ("failed", 2, 2)
     assert row.error.startswith("It took too long and was stopped.")
     assert await count(db, "documents") == 2
-    monkeypatch.setattr(bulk, "apply_row", real_apply)
+    monkeypatch.setattr(bulk_rows, "apply_row", real_apply)
     await start(db, librarian, import_id)  # type: ignore[arg-type]
     await run_burst()
     row = await state_of(db, import_id)
