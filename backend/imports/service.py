@@ -219,7 +219,10 @@ async def start(*, session: AsyncSession, actor: User | None, import_id: int) ->
     row.updated_at = utcnow()
     session.add(row)
     await session.flush()
-    queue.defer(session, "run_import", row.id, job_id=f"import:{row.id}:run:{row.rows_done}")
+    # A new job id for each start: arq would refuse an id whose result it still keeps
+    # (that of an earlier start that stopped at the same row).
+    job_id = f"import:{row.id}:run:{row.rows_done}:{uuid.uuid4().hex[:8]}"
+    queue.defer(session, "run_import", row.id, job_id=job_id)
     return row
 
 
