@@ -49,5 +49,5 @@ def test_what_is_too_large_is_said_before_it_is_sent(monkeypatch: pytest.MonkeyP
     )
     three = [{"name": f"{n}.pdf", "size": 900} for n in "abc"]
     assert too_large(expected_files(three)) == (
-        "These files come to more than 2 KB together; drop fewer at a time."
+        "These files come to more than 2.4 KB together; drop fewer at a time."
     )
