@@ -184,21 +184,24 @@ async def receive(
     sink: Sink | None = None
     current, index, reported, size = "", -1, 0.0, 0
 
-    async def close_file(open_sink: Sink) -> None:
-        done = await open_sink.finish()
-        if progress is not None:
-            await progress(index, current, done.size, True)
+    async def close_file() -> None:
+        """The file in hand is whole: keep it, then say so."""
+        nonlocal sink
+        assert sink is not None
+        done = await sink.finish()
+        sink = None  # stored: from here on, only a refusal to record it drops it
         if destination.together:
             held.append(done)
         else:
             await record([done])
+        if progress is not None:
+            await progress(index, current, done.size, True)
 
     try:
         async for chunk in chunks:
             if sink is None or chunk.filename != current or chunk.offset == 0:
                 if sink is not None:
-                    await close_file(sink)
-                    sink = None
+                    await close_file()
                 current, index, size = chunk.filename, index + 1, 0
                 sink = destination.open(current, index)
             await sink.write(chunk.data)
@@ -208,8 +211,7 @@ async def receive(
                 reported = now
                 await progress(index, current, size, False)
         if sink is not None:
-            await close_file(sink)
-            sink = None
+            await close_file()
         if destination.together:
             files, held = held, []
             await record(files)

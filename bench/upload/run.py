@@ -178,7 +178,8 @@ def main() -> None:
         took = asyncio.run(drive(f"http://localhost:{port}", big, csv, archive, phase))
         stop.set()
         sampler.join()
-        stored = sum(p.stat().st_size for p in (tmp / "data" / "objects").rglob("*") if p.is_file())
+        originals = tmp / "data" / "objects" / "originals"
+        stored = sum(p.stat().st_size for p in originals.rglob("*") if p.is_file())
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(120)
@@ -208,7 +209,7 @@ def main() -> None:
         f"- time from drop to stored and recorded: {took[1]:.1f} s "
         f"({zip_size / took[1] / 1e6:.0f} MB/s); the worker's dry run done after {took[2]:.1f} s",
         f"- web process tree resident memory during the import's upload: {grew('import')}; "
-        f"during the dry run (in the worker): {grew('dry run')}",
+        f"while the worker runs the dry run: {grew('dry run')}",
         "",
     ]
     (ROOT / "bench" / "upload" / "results.md").write_text("\n".join(lines))

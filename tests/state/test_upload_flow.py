@@ -267,3 +267,25 @@ async def test_an_import_takes_one_csv_and_one_zip(
         outcome = await receive(Sent(files), token=token, destination=_zones(place)["bulk import"])
         assert outcome.accepted == [] and "Drop one .csv file" in outcome.error, files
     assert stored_keys() == before
+
+
+def test_no_handler_takes_buffered_files() -> None:
+    """A buffered handler (`list[rx.UploadFile]`) runs only once the whole body is read and
+    spooled: none may exist. The drop zones' handlers stream."""
+    from reflex_base.event import resolve_upload_handler_param
+    from reflex_base.registry import RegistrationContext
+
+    import app.app as composition
+
+    buffered, streaming = [], []
+    for name, registered in RegistrationContext.get().event_handlers.items():
+        try:
+            resolve_upload_handler_param(registered.handler)
+        except Exception:
+            pass
+        else:
+            buffered.append(name)
+        if composition.is_chunked_upload_handler(name):
+            streaming.append(name.rsplit(".", 1)[-1])
+    assert buffered == []
+    assert sorted(streaming) == ["check", "upload", "upload_cover", "upload_version"]
