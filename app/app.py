@@ -4,12 +4,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import reflex as rx
+from reflex.config import get_config
+from reflex.constants import Endpoint
+from reflex_base.event import resolve_upload_chunk_handler_param
+from reflex_base.registry import RegistrationContext
+from starlette.types import ASGIApp
 
 from app import routes
 from app.layout import shell
 from app.pages import account, admin, auth, browse, collections, documents, errors, home, search
 from backend.api.routes import create_api
 from backend.logging_setup import configure_logging
+from backend.settings import get_settings
+from backend.web.guard import RequestGuard
 from state.account import AccountState
 from state.admin import UsersState
 from state.auth import ForgotState, LoginState, RegisterState, ResetState
@@ -23,9 +30,36 @@ from state.session import SessionState
 
 configure_logging()
 
+
+def is_chunked_upload_handler(name: str) -> bool:
+    """Does this name a background handler that takes its upload as a stream of chunks?"""
+    registered = RegistrationContext.get().event_handlers.get(name)
+    if registered is None:
+        return False
+    try:
+        resolve_upload_chunk_handler_param(registered.handler)
+    except Exception:  # not a background handler, or no rx.UploadChunkIterator parameter
+        return False
+    return True
+
+
+def guard(asgi_app: ASGIApp) -> ASGIApp:
+    """Caps on request bodies, and who may upload, in front of everything (uploads
+    included: Reflex's own routes are inside the API it is given)."""
+    settings = get_settings()
+    return RequestGuard(
+        asgi_app,
+        upload_path=get_config().prepend_backend_path(str(Endpoint.UPLOAD)),
+        upload_cap=settings.upload_request_cap,
+        other_cap=settings.max_other_request_bytes,
+        is_upload_handler=is_chunked_upload_handler,
+    )
+
+
 app = rx.App(
     stylesheets=["/library.css"],
-    api_transformer=create_api(),
+    # The REST API mounts the Reflex app (pages, websocket, uploads); the guard wraps both.
+    api_transformer=[create_api(), guard],
 )
 # Every event is checked against its handler's signature before it runs.
 app.add_middleware(EventGuard())

@@ -15,6 +15,7 @@ from backend.documents.models import (
     DocumentVersion,
     Subject,
 )
+from backend.imports.models import BulkImport
 from backend.mail.models import OutboxMessage
 from backend.search.models import (
     PgSearchDocument,
@@ -33,6 +34,7 @@ __all__ = [
     "AuditEntry",
     "BrowseCount",
     "BrowseEntry",
+    "BulkImport",
     "Collection",
     "Document",
     "DocumentPage",

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     web_workers: int = Field(default=2, ge=1, le=64)
 
     max_upload_bytes: int = 1024 * 1024 * 1024
+    # The body of one upload request (several files of up to max_upload_bytes each, or a
+    # bulk import's CSV and ZIP); 0 means four files' worth. Every other request (forms,
+    # the REST API, the websocket's polling fallback) is capped at max_other_request_bytes.
+    max_request_bytes: int = Field(default=0, ge=0)
+    max_other_request_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024)
     session_idle_minutes: int = 60 * 24
     session_absolute_hours: int = 24 * 14
     reset_token_minutes: int = 30
@@ -96,6 +101,11 @@ class Settings(BaseSettings):
                 "SECRET_KEY must be set to a random value of 32+ characters in production"
             )
         return self
+
+    @property
+    def upload_request_cap(self) -> int:
+        """The most bytes one upload request may carry, multipart headers included."""
+        return self.max_request_bytes or 4 * self.max_upload_bytes + (1 << 20)
 
     @property
     def objects_dir(self) -> Path:

@@ -13,6 +13,7 @@ from backend import queue
 from backend.clock import utcnow
 from backend.db import session_scope
 from backend.documents.models import DocumentVersion, IngestStatus
+from backend.imports import runner as imports
 from backend.ingest import pipeline
 from backend.mail import service as mail_service
 from backend.search import completion, indexer
@@ -123,3 +124,18 @@ async def catalogue_leftovers(ctx: dict[str, Any]) -> int:
     from backend.documents import metadata
 
     return await metadata.catalogue_existing(batch=500, limit=5000)
+
+
+async def check_import(ctx: dict[str, Any], import_id: int) -> str:
+    """A bulk import's dry run, from its files in the object store."""
+    return await imports.check(import_id, store=ctx["store"])
+
+
+async def run_import(ctx: dict[str, Any], import_id: int) -> str:
+    """Apply a bulk import's rows (a slice of a few minutes; it enqueues the rest)."""
+    return await imports.run(import_id, store=ctx["store"])
+
+
+async def sweep_imports(ctx: dict[str, Any]) -> int:
+    """Every minute: imports whose worker vanished end as failed; old ones are dropped."""
+    return await imports.sweep()

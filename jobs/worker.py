@@ -12,6 +12,7 @@ from backend.logging_setup import configure_logging
 from backend.storage.service import get_store
 from jobs.tasks import (
     catalogue_leftovers,
+    check_import,
     delete_objects,
     expire_search_counts,
     flush_search_counts,
@@ -19,7 +20,9 @@ from jobs.tasks import (
     index_outbox,
     ingest_version,
     requeue_stale_ingests,
+    run_import,
     send_mail,
+    sweep_imports,
 )
 
 
@@ -44,13 +47,21 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = [ingest_version, send_mail, index_outbox, delete_objects]
+    functions = [
+        ingest_version,
+        send_mail,
+        index_outbox,
+        delete_objects,
+        check_import,
+        run_import,
+    ]
     cron_jobs = [
         cron(requeue_stale_ingests, second={0}, unique=True),
         cron(index_leftovers, second={30}, unique=True),
         cron(flush_search_counts, second={45}, unique=True),
         cron(expire_search_counts, minute={5}, second={50}, unique=True),
         cron(catalogue_leftovers, second={15}, unique=True),
+        cron(sweep_imports, second={40}, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -10,8 +10,8 @@ from backend.collections import service as collections
 from backend.errors import LibraryError
 from state.collections import CollectionState
 from state.session import acting
+from state.uploads import collection_cover, receive, upload_token
 
-MAX_COVER_BYTES = collections.MAX_COVER_BYTES
 COVER_UPLOAD_ID = "cover"
 
 
@@ -100,14 +100,19 @@ class CollectionAdminState(rx.State):
         self.notice = "Saved."
         return CollectionState.load
 
-    @rx.event
-    async def upload_cover(self, files: list[rx.UploadFile]) -> Any:
-        if not files:
-            return None
-        data = await files[0].read(MAX_COVER_BYTES + 1)
-        if not await self._curate(collections.set_cover, data=data):
+    @rx.event(background=True)
+    async def upload_cover(self, chunks: rx.UploadChunkIterator) -> Any:
+        """A new cover image, read into a bounded buffer once the sender may curate."""
+        async with self:
+            self.error = self.notice = ""
+            collection_id = (await self._collection()).collection_id
+            token = await upload_token(self)
+        outcome = await receive(chunks, token=token, destination=collection_cover(collection_id))
+        async with self:
+            self.error = outcome.error
+            self.notice = "The cover is changed." if outcome.accepted else ""
+        if not outcome.accepted:
             return rx.clear_selected_files(COVER_UPLOAD_ID)
-        self.notice = "The cover is changed."
         return [rx.clear_selected_files(COVER_UPLOAD_ID), CollectionState.load]
 
     @rx.event

@@ -13,9 +13,10 @@ from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.ingest import progress
 from backend.redis_client import get_redis
-from backend.storage.service import StoredObject, human_size
-from state.session import SessionState, acting, acting_as
-from state.uploads import expected_files, mark_received, receive_files, share_progress
+from backend.storage.service import human_size
+from state.session import acting
+from state.upload_progress import expected_files, mark_received, share_progress, too_large
+from state.uploads import into_collection, receive, upload_token
 
 UPLOAD_ID = "documents"
 WATCH_SECONDS = 600
@@ -136,6 +137,7 @@ class CollectionState(rx.State):
         """The browser names the dropped files and their sizes, in the order it sends them."""
         self.incoming = expected_files(chosen)
         self.upload_progress, self.upload_label = 0, ""
+        self.error = too_large(self.incoming)
 
     @rx.event
     def progress(self, info: dict[str, Any]) -> None:
@@ -150,46 +152,30 @@ class CollectionState(rx.State):
         async with self:
             self.uploading, self.error, self.notice = True, "", ""
             collection_id = self.collection_id
-            token = (await self.get_state(SessionState)).token
+            token = await upload_token(self)
 
-        async def record(stored: StoredObject, filename: str) -> None:
-            async with acting_as(token) as (session, actor):
-                await documents.add_document(
-                    session=session,
-                    actor=actor,
-                    collection_id=collection_id,
-                    stored=stored,
-                    filename=filename,
-                )
-                await session.commit()
+        async def progress(index: int, name: str, received: int, done: bool) -> None:
+            if done:
+                async with self:
+                    self.incoming = mark_received(self.incoming, index, name, received)
 
-        accepted: list[str] = []
-        problems: list[str] = []
-        try:
-            async with acting_as(token) as (session, actor):
-                await scope.require_curated(session, actor, collection_id)
-
-            async def progress(index: int, name: str, received: int, done: bool) -> None:
-                if done:
-                    async with self:
-                        self.incoming = mark_received(self.incoming, index, name, received)
-
-            accepted, problems = await receive_files(chunks, record, progress)
-        except LibraryError as exc:
-            problems.append(str(exc))
+        outcome = await receive(
+            chunks, token=token, destination=into_collection(collection_id), progress=progress
+        )
         async with self:
             self.uploading = False
             self.upload_progress = 0
             self.upload_label = ""
             self.incoming = []
+            accepted = outcome.accepted
             self.notice = (
                 f"Received {len(accepted)} file(s): {', '.join(accepted)}" if accepted else ""
             )
-            self.error = " ".join(problems)
+            self.error = outcome.error
             try:
                 await self._reload()
-            except LibraryError:  # the page is not a collection this tab may see
-                return rx.clear_selected_files(UPLOAD_ID)
+            except LibraryError:
+                self.not_found = True
         return [rx.clear_selected_files(UPLOAD_ID), CollectionState.watch_ingest]
 
     @rx.event(background=True)

@@ -9,9 +9,9 @@ from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.ids import parse_id
 from backend.languages import language_name
-from backend.storage.service import StoredObject, human_size
-from state.session import SessionState, acting, acting_as
-from state.uploads import receive_files
+from backend.storage.service import human_size
+from state.session import acting
+from state.uploads import new_version, receive, upload_token
 
 
 def _version_row(
@@ -126,26 +126,14 @@ class DocumentState(rx.State):
         async with self:
             self.uploading, self.error, self.notice = True, "", ""
             document_id = self.document_id
-            token = (await self.get_state(SessionState)).token
-
-        async def record(stored: StoredObject, filename: str) -> None:
-            async with acting_as(token) as (session, actor):
-                await documents.add_version(
-                    session=session,
-                    actor=actor,
-                    document_id=document_id,
-                    stored=stored,
-                    filename=filename,
-                )
-                await session.commit()
-
-        accepted, problems = await receive_files(chunks, record)
+            token = await upload_token(self)
+        outcome = await receive(chunks, token=token, destination=new_version(document_id))
         async with self:
             self.uploading = False
-            self.error = " ".join(problems)
-            if accepted:
+            self.error = outcome.error
+            if outcome.accepted:
                 self.notice = (
-                    f"Received {', '.join(accepted)}: it becomes the current version "
+                    f"Received {', '.join(outcome.accepted)}: it becomes the current version "
                     "once it is processed."
                 )
             await DocumentState.load.fn(self)  # type: ignore[attr-defined]

@@ -32,3 +32,10 @@ def test_autocomplete_needs_several_people_within_a_window() -> None:
     assert settings.completion_window_days == 30
     with pytest.raises(ValidationError):
         Settings(completion_min_searchers=1)  # one person could plant anything
+
+
+def test_an_upload_request_carries_several_files_unless_told_otherwise() -> None:
+    default = Settings(max_upload_bytes=100 << 20)
+    assert default.upload_request_cap == 4 * (100 << 20) + (1 << 20)
+    assert Settings(max_request_bytes=5 << 20).upload_request_cap == 5 << 20
+    assert Settings().max_other_request_bytes == 2 << 20

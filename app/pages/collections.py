@@ -1,8 +1,8 @@
 import reflex as rx
 
+from app.pages.collection_import import import_panel
 from components.common import error_callout, form_field, not_found, notice_callout, status_badge
 from state.browse import TABS
-from state.bulk_import import IMPORT_UPLOAD_ID, ImportState
 from state.collection_admin import COVER_UPLOAD_ID, CollectionAdminState
 from state.collections import UPLOAD_ID, CollectionsState, CollectionState
 from state.session import SessionState
@@ -338,7 +338,7 @@ def _manage_panel() -> rx.Component:
                 class_name="dropzone",
                 padding="0.75em",
                 on_drop=CollectionAdminState.upload_cover(
-                    rx.upload_files(upload_id=COVER_UPLOAD_ID)
+                    rx.upload_files_chunk(upload_id=COVER_UPLOAD_ID)
                 ),
             ),
             rx.heading("Members", size="3", as_="h3"),
@@ -434,101 +434,6 @@ def _manage_panel() -> rx.Component:
     )
 
 
-def _import_panel() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("Bulk import", size="4", as_="h2"),
-            rx.text(
-                "A CSV of metadata (columns: filename, title, creators, subjects, date, "
-                "language, description, publisher, identifier, …; names and subjects "
-                "separated by “;”, subject levels by “--”) and a ZIP of the files it names. "
-                "You see what would happen before anything is written. A row with an id "
-                "updates that document: ",
-                rx.link(
-                    "export this collection",
-                    href="/api/v1/collections/"
-                    + CollectionState.collection_id.to_string()
-                    + "/export.csv",
-                    reload_document=True,
-                    id="export-csv",
-                ),
-                ", edit, import it back.",
-                size="2",
-            ),
-            rx.upload(
-                rx.text("Drop the .csv (and the .zip) here, or click to choose them"),
-                id=IMPORT_UPLOAD_ID,
-                multiple=True,
-                accept={"text/csv": [".csv"], "application/zip": [".zip"]},
-                class_name="dropzone",
-                padding="0.75em",
-                on_drop=ImportState.check(rx.upload_files(upload_id=IMPORT_UPLOAD_ID)),
-            ),
-            error_callout(ImportState.error),
-            notice_callout(ImportState.notice),
-            rx.cond(
-                ImportState.rows.length() > 0,
-                rx.vstack(
-                    rx.text(ImportState.summary, weight="medium", id="import-summary"),
-                    rx.cond(
-                        ImportState.new_subjects != "",
-                        rx.text("New subjects for the list: " + ImportState.new_subjects, size="2"),
-                    ),
-                    rx.table.root(
-                        rx.table.header(
-                            rx.table.row(
-                                *(
-                                    rx.table.column_header_cell(h)
-                                    for h in ("Line", "", "Title", "File", "Why not")
-                                )
-                            )
-                        ),
-                        rx.table.body(
-                            rx.foreach(
-                                ImportState.rows,
-                                lambda r: rx.table.row(
-                                    rx.table.cell(r.line.to_string()),
-                                    rx.table.cell(
-                                        rx.match(
-                                            r.action,
-                                            ("add", rx.badge("add", color_scheme="green")),
-                                            ("update", rx.badge("update", color_scheme="blue")),
-                                            rx.badge("refused", color_scheme="red"),
-                                        )
-                                    ),
-                                    rx.table.cell(r.title),
-                                    rx.table.cell(r.filename),
-                                    rx.table.cell(r.problems),
-                                    class_name="import-row",
-                                ),
-                            )
-                        ),
-                        size="1",
-                        width="100%",
-                    ),
-                    rx.hstack(
-                        rx.button(
-                            rx.cond(ImportState.busy, rx.spinner(size="1"), rx.fragment()),
-                            "Import " + ImportState.ready.to_string() + " rows",
-                            disabled=(ImportState.ready == 0) | ImportState.busy,
-                            on_click=ImportState.run,
-                            id="run-import",
-                        ),
-                        rx.button("Cancel", variant="soft", on_click=ImportState.cancel),
-                        spacing="2",
-                    ),
-                    spacing="2",
-                    width="100%",
-                ),
-            ),
-            spacing="3",
-            width="100%",
-        ),
-        width="100%",
-        id="import-panel",
-    )
-
-
 def collection() -> rx.Component:
     return rx.cond(
         CollectionState.not_found,
@@ -574,7 +479,7 @@ def collection() -> rx.Component:
             notice_callout(CollectionState.notice),
             error_callout(CollectionState.error),
             rx.cond(CollectionState.can_curate, _upload_panel()),
-            rx.cond(CollectionState.can_curate, _import_panel()),
+            rx.cond(CollectionState.can_curate, import_panel()),
             rx.heading("Latest additions", size="4", as_="h2"),
             rx.table.root(
                 rx.table.header(

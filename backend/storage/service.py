@@ -1,10 +1,15 @@
 """Streaming an upload into the store while hashing and enforcing the size limit."""
 
+import asyncio
 import hashlib
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from backend.errors import UploadTooLarge
 from backend.settings import get_settings
@@ -45,9 +50,9 @@ def human_size(n: int) -> str:
 class UploadSink:
     """Receives one file chunk by chunk: streams it to the store, hashes it, caps its size."""
 
-    def __init__(self, store: ObjectStore, *, max_bytes: int | None = None) -> None:
+    def __init__(self, store: ObjectStore, *, key: str = "", max_bytes: int | None = None) -> None:
         self.limit = get_settings().max_upload_bytes if max_bytes is None else max_bytes
-        self.key = new_original_key()
+        self.key = key or new_original_key()
         self.size = 0
         self._digest = hashlib.sha256()
         self._writer = store.writer(self.key)
@@ -69,10 +74,14 @@ class UploadSink:
 
 
 async def store_stream(
-    store: ObjectStore, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
+    store: ObjectStore,
+    chunks: AsyncIterable[bytes],
+    *,
+    key: str = "",
+    max_bytes: int | None = None,
 ) -> StoredObject:
     """Write chunks to a new object, never holding the whole file; abort past the limit."""
-    sink = UploadSink(store, max_bytes=max_bytes)
+    sink = UploadSink(store, key=key, max_bytes=max_bytes)
     try:
         async for chunk in chunks:
             await sink.write(chunk)
@@ -80,3 +89,36 @@ async def store_stream(
     except BaseException:
         await sink.abort()
         raise
+
+
+async def read_limited(store: ObjectStore, key: str, *, limit: int, what: str) -> bytes:
+    """A small object read whole (a CSV of metadata), refused past `limit` bytes."""
+    data = bytearray()
+    async for chunk in store.read(key):
+        data += chunk
+        if len(data) > limit:
+            raise UploadTooLarge(f"{what} is larger than {human_size(limit)}.")
+    return bytes(data)
+
+
+@asynccontextmanager
+async def local_copy(store: ObjectStore, key: str, *, limit: int) -> AsyncIterator[Path]:
+    """The object as a file on this machine, for readers that need to seek (a ZIP's
+    directory is at its end): the local store's own file, or a temporary copy streamed
+    from the remote store and refused past `limit` bytes."""
+    if isinstance(store, LocalObjectStore):
+        yield store.local_path(key)
+        return
+    folder = await asyncio.to_thread(tempfile.mkdtemp, prefix="library-copy-")
+    try:
+        path = Path(folder) / "object"
+        size = 0
+        with path.open("wb") as out:
+            async for chunk in store.read(key):
+                size += len(chunk)
+                if size > limit:
+                    raise UploadTooLarge(f"The stored file is larger than {human_size(limit)}.")
+                await asyncio.to_thread(out.write, chunk)
+        yield path
+    finally:
+        await asyncio.to_thread(shutil.rmtree, folder, True)

@@ -44,17 +44,24 @@ async def test_a_curator_imports_exports_edits_and_deletes(
     stats = page.locator("#collection-stats")
     await expect(stats).to_contain_text("Documents0")
 
-    # The dry run reports every row; the bad one says why; nothing is written yet.
+    # The files stream into the store; the worker's dry run reports every row, the bad one
+    # says why, and nothing is written yet.
     await page.locator("#bulk-import input[type=file]").set_input_files(
         [str(csv_path), str(zip_path)]
     )
-    await expect(page.locator("#import-summary")).to_have_text("1 to add, 0 to update, 1 refused.")
+    await expect(page.locator("#import-summary")).to_have_text(
+        "1 to add, 0 to update, 1 refused.", timeout=30_000
+    )
     refused = page.locator(".import-row", has_text="missing.txt")
     await expect(refused).to_contain_text("missing.txt is not in the ZIP.")
     await expect(page.locator("#import-panel")).to_contain_text("Lighthouses -- Logs")
     await expect(page.locator(".document-row")).to_have_count(0)
+    # A reload finds the import where it stands (it lives in the database, not the tab).
+    await page.reload()
+    await page.locator('[data-ready="true"]').wait_for()
+    await expect(page.locator("#import-summary")).to_have_text("1 to add, 0 to update, 1 refused.")
     await page.click("#run-import")
-    await expect(page.locator("#import-panel")).to_contain_text("1 added")
+    await expect(page.locator("#import-panel")).to_contain_text("Imported: 1 added", timeout=30_000)
     row = page.locator(".document-row", has_text="The keeper's log")
     await expect(row.get_by_text("ready")).to_be_visible(timeout=60_000)
     await page.reload()

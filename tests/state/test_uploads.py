@@ -1,6 +1,10 @@
-"""Per-file shares of the browser's bytes-sent figure for a multi-file upload."""
+"""Per-file shares of the browser's bytes-sent figure for a multi-file upload, and sizes
+refused before anything is sent."""
 
-from state.uploads import expected_files, mark_received, share_progress
+import pytest
+
+from backend.settings import get_settings
+from state.upload_progress import expected_files, mark_received, share_progress, too_large
 
 
 def test_each_file_fills_in_the_order_it_is_sent() -> None:
@@ -33,3 +37,17 @@ def test_odd_input_from_the_browser_is_read_sensibly() -> None:
     assert share_progress([], 10, 10) == []
     # A file the browser never named still gets a row once it is stored.
     assert mark_received([], 0, "x.txt", 3)[0]["name"] == "x.txt"
+
+
+def test_what_is_too_large_is_said_before_it_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = get_settings()
+    monkeypatch.setattr(settings, "max_upload_bytes", 1000)
+    monkeypatch.setattr(settings, "max_request_bytes", 2500)
+    assert too_large(expected_files([{"name": "a.pdf", "size": 900}])) == ""
+    assert too_large(expected_files([{"name": "a.pdf", "size": 1001}])) == (
+        "a.pdf: larger than the limit of 1000 bytes for one file."
+    )
+    three = [{"name": f"{n}.pdf", "size": 900} for n in "abc"]
+    assert too_large(expected_files(three)) == (
+        "These files come to more than 2.4 KB together; drop fewer at a time."
+    )

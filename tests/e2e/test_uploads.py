@@ -1,0 +1,142 @@
+"""Uploads against the app as it is served: the guard in front of its upload route (raw
+HTTP), and the drop zones in Chromium: a cover, a new version, an import's ZIP bomb
+refused while it streams."""
+
+import asyncio
+import io
+import zipfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from PIL import Image
+from playwright.async_api import Browser, Page, expect
+from reflex_base.utils.format import format_event_handler
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.auth import service as auth
+from backend.auth.tokens import SESSION_COOKIE
+from backend.users.models import Role
+from state.collections import CollectionState
+from tests.e2e.conftest import PageErrors, ServedApp, goto
+from tests.factories import PASSWORD, make_collection, make_user
+
+pytestmark = pytest.mark.e2e
+UPLOAD = str(format_event_handler(CollectionState.upload))
+
+
+async def raw_post(app: ServedApp, headers: dict[str, str], send: int) -> tuple[int, bytes]:
+    """POST /_upload declaring a 300 MB body, send only `send` bytes of it, and read the
+    answer: the guard answers without waiting for the rest."""
+    parts = urlsplit(app.url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    head = {
+        "Host": parts.netloc,
+        "Content-Type": "multipart/form-data; boundary=x",
+        "Content-Length": str(300 << 20),
+        "Reflex-Client-Token": "a-tab",
+        **headers,
+    }
+    writer.write(
+        b"POST /_upload HTTP/1.1\r\n"
+        + b"".join(f"{k}: {v}\r\n".encode() for k, v in head.items())
+        + b"\r\n"
+        + b"x" * send
+    )
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(65536), timeout=30)
+    writer.close()
+    status = int(answer.split(b" ", 2)[1])
+    return status, answer.split(b"\r\n\r\n", 1)[1]
+
+
+async def test_the_served_app_guards_its_upload_route(
+    served_app: ServedApp, app_db: AsyncSession
+) -> None:
+    patron = await make_user(app_db, email="reader@example.org")
+    await app_db.commit()
+    status, body = await raw_post(served_app, {"Reflex-Event-Handler": UPLOAD}, send=4096)
+    assert (status, body) == (401, b'{"detail": "Log in to upload files."}')
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(served_app.env["REDIS_URL"])
+    login = await auth.login(session=app_db, redis=redis, email=patron.email, password=PASSWORD)
+    await app_db.commit()
+    await redis.aclose()
+    cookie = {"Cookie": f"{SESSION_COOKIE}={login.token}"}
+    status, _ = await raw_post(served_app, {**cookie, "Reflex-Event-Handler": UPLOAD}, send=4096)
+    assert status == 403
+    status, _ = await raw_post(
+        served_app,
+        {"Reflex-Event-Handler": UPLOAD, "Content-Length": str(1 << 40)},
+        send=0,
+    )
+    assert status == 413
+    assert served_app.errors() == []
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (320, 180), (20, 60, 160)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def _logged_in(browser: Browser, errors: PageErrors, app: ServedApp, email: str) -> Page:
+    page = errors.watch(await (await browser.new_context()).new_page())
+    await goto(page, f"{app.url}/login")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{app.url}/")
+    return page
+
+
+async def test_a_curators_cover_new_version_and_a_refused_import(
+    served_app: ServedApp,
+    browser: Browser,
+    page_errors: PageErrors,
+    app_db: AsyncSession,
+    tmp_path: Path,
+) -> None:
+    curator = await make_user(app_db, Role.LIBRARIAN, email="keeper@example.org")
+    shelf = await make_collection(app_db, curator, "Lamp rooms")
+    await app_db.commit()
+    page = await _logged_in(browser, page_errors, served_app, curator.email)
+    await goto(page, f"{served_app.url}/collections/{shelf.slug}")
+
+    # A cover: streamed into a bounded buffer, then made a WebP.
+    cover = tmp_path / "cover.png"
+    cover.write_bytes(_png())
+    await page.click("#manage")
+    await page.locator("#cover input[type=file]").set_input_files(str(cover))
+    await expect(page.locator("#manage-panel")).to_contain_text("The cover is changed.")
+    await expect(page.locator("#collection-cover")).to_be_visible()
+
+    # An import whose ZIP is a bomb: refused as it streams, and nothing of it is kept.
+    records = tmp_path / "records.csv"
+    records.write_text("filename,title\npage0.txt,Zeros\n")
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for i in range(300):
+            z.writestr(f"page{i}.txt", b"\0" * (1 << 20))
+    await page.locator("#bulk-import input[type=file]").set_input_files([str(records), str(bomb)])
+    await expect(page.locator("#import-panel")).to_contain_text(
+        "bomb.zip: page0.txt expands more than 200 times: a decompression bomb?"
+    )
+    imports = Path(served_app.env["DATA_DIR"]) / "objects" / "imports"
+    assert not imports.exists() or not [p for p in imports.rglob("*") if p.is_file()]
+
+    # A document, then a new version of it from its page.
+    first = tmp_path / "log.txt"
+    first.write_text("Lamp lit at dusk.\n")
+    await page.locator("#documents input[type=file]").set_input_files(str(first))
+    row = page.locator(".document-row", has_text="log.txt")
+    await expect(row.get_by_text("ready")).to_be_visible(timeout=60_000)
+    await row.get_by_role("link").first.click()
+    await page.locator('[data-ready="true"]').wait_for()
+    second = tmp_path / "log-2.txt"
+    second.write_text("Lamp lit at dusk. Wind from the north-east.\n")
+    await page.locator("#new-version input[type=file]").set_input_files(str(second))
+    await expect(page.get_by_text("Received log-2.txt")).to_be_visible()
+    assert page_errors.messages == []
+    assert served_app.errors() == []
