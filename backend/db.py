@@ -9,8 +9,11 @@ no way to commit that forgets the jobs.
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from sqlalchemy import Executable, Result
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as CoreSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import backend.models  # noqa: F401  (every table is known before the first flush)
@@ -79,3 +82,9 @@ async def dispose_engine() -> None:
         await _engine.dispose()
     _engine = None
     _sessionmaker = None
+
+
+async def sql(session: AsyncSession, statement: Executable) -> Result[*tuple[Any, ...]]:
+    """Run a textual or Core statement (set-wide changes, reports, locks) in the session's
+    unit of work; SQLModel's `exec` is typed for ORM statements only."""
+    return await CoreSession.execute(session, statement)

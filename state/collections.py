@@ -5,6 +5,7 @@ from dataclasses import asdict
 from typing import Any
 
 import reflex as rx
+from reflex_base.event import EventSpec
 
 from backend.access import scope
 from backend.collections import service as collections
@@ -34,7 +35,7 @@ class CollectionsState(rx.State):
         self.items = [asdict(c) for c in found]
 
     @rx.event
-    async def create(self, form: dict[str, Any]) -> rx.event.EventSpec | None:
+    async def create(self, form: dict[str, Any]) -> EventSpec | None:
         self.error = ""
         try:
             async with acting(self) as (session, actor):
@@ -119,7 +120,7 @@ class CollectionState(rx.State):
         self.documents = [_document_row(d) for d in rows]
 
     @rx.event
-    async def load(self) -> rx.event.EventSpec | None:
+    async def load(self) -> EventSpec | None:
         self.error = self.notice = ""
         self.not_found = False
         try:
@@ -209,7 +210,7 @@ class CollectionState(rx.State):
                 self.watching = False
 
     @rx.event
-    async def retry(self, version_id: int) -> rx.event.EventSpec | None:
+    async def retry(self, version_id: int) -> EventSpec | None:
         self.error = ""
         try:
             async with acting(self) as (session, actor):
@@ -241,7 +242,7 @@ class CollectionState(rx.State):
         )
 
     @rx.event
-    def search_here(self, form: dict[str, Any]) -> rx.event.EventSpec:
+    def search_here(self, form: dict[str, Any]) -> EventSpec:
         from state.search import search_url
 
         return rx.redirect(

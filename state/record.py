@@ -185,6 +185,9 @@ class RecordState(rx.State):
 
     @rx.event
     async def show_page(self, page_no: int) -> None:
+        await self._show_page(page_no)
+
+    async def _show_page(self, page_no: int) -> None:
         try:
             async with acting(self) as (session, actor):
                 text = await documents.page_text(
@@ -197,12 +200,10 @@ class RecordState(rx.State):
         self.page_images = text.page_images
 
     @rx.event
-    def go_to_page(self, form: dict[str, Any]) -> Any:
-        try:
-            wanted = int(str(form.get("page", "")).strip())
-        except ValueError:
-            return None
-        return RecordState.show_page(wanted)
+    async def go_to_page(self, form: dict[str, Any]) -> None:
+        typed = str(form.get("page", "")).strip()
+        if typed.isascii() and typed.isdigit() and len(typed) <= 9:
+            await self._show_page(int(typed))
 
     # --- editing ---
 

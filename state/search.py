@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import reflex as rx
+from reflex_base.event import EventSpec
 
 from backend.search import completion
 from backend.search import service as search
@@ -177,7 +178,7 @@ class SearchState(rx.State):
             for v in self.filters.get(f, [])
         ]
 
-    def _go(self, **changes: Any) -> rx.event.EventSpec:
+    def _go(self, **changes: Any) -> EventSpec:
         return rx.redirect(
             search_url(
                 changes.get("query", self.query),
@@ -188,11 +189,11 @@ class SearchState(rx.State):
         )
 
     @rx.event
-    def submit(self, form: dict[str, Any]) -> rx.event.EventSpec:
+    def submit(self, form: dict[str, Any]) -> EventSpec:
         return self._go(query=str(form.get("q", "")).strip())
 
     @rx.event
-    async def typed(self, text: str) -> rx.event.EventSpec | None:
+    async def typed(self, text: str) -> EventSpec | None:
         """Search as you type: results follow the box; the address is replaced, not pushed."""
         if text.strip() == self.query.strip():
             return None
@@ -221,7 +222,7 @@ class SearchState(rx.State):
             await session.commit()
 
     @rx.event
-    def toggle(self, facet: str, value: str) -> rx.event.EventSpec:
+    def toggle(self, facet: str, value: str) -> EventSpec:
         chosen = {f: list(v) for f, v in self.filters.items()}
         values = chosen.setdefault(facet, [])
         if value in values:
@@ -231,17 +232,17 @@ class SearchState(rx.State):
         return self._go(filters={f: v for f, v in chosen.items() if v})
 
     @rx.event
-    def clear_filters(self) -> rx.event.EventSpec:
+    def clear_filters(self) -> EventSpec:
         return self._go(filters={})
 
     @rx.event
-    def set_sort(self, sort: str) -> rx.event.EventSpec:
+    def set_sort(self, sort: str) -> EventSpec:
         return self._go(sort=sort if sort in SORTS else "relevance")
 
     @rx.event
-    def use_suggestion(self) -> rx.event.EventSpec:
+    def use_suggestion(self) -> EventSpec:
         return self._go(query=self.suggestion)
 
     @rx.event
-    def go_to_page(self, page: int) -> rx.event.EventSpec:
+    def go_to_page(self, page: int) -> EventSpec:
         return self._go(page=max(1, min(page, self.page_count)))

@@ -13,9 +13,10 @@ A refusal about a particular thing is `NotFound`, worded as for a thing that doe
 exist: whoever may not see or curate it learns nothing of it, not even that it exists.
 """
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from backend.access.roles import is_staff
 from backend.collections.models import Collection, MemberRole, Membership
@@ -40,7 +41,7 @@ def visible_collection_clause(actor: User | None) -> ColumnElement[bool]:
         return public
     assert actor is not None
     member = exists().where(
-        Membership.collection_id == Collection.id, Membership.user_id == actor.id
+        col(Membership.collection_id) == col(Collection.id), col(Membership.user_id) == actor.id
     )
     return or_(public, member)
 
@@ -53,20 +54,20 @@ def curated_collection_clause(actor: User | None) -> ColumnElement[bool]:
     if actor.role == Role.ADMIN:
         return true()
     return exists().where(
-        Membership.collection_id == Collection.id,
-        Membership.user_id == actor.id,
-        Membership.role == MemberRole.CURATOR.value,
+        col(Membership.collection_id) == col(Collection.id),
+        col(Membership.user_id) == actor.id,
+        col(Membership.role) == MemberRole.CURATOR.value,
     )
 
 
-def visible_collection_ids(actor: User | None) -> Select[tuple[int | None]]:
+def visible_collection_ids(actor: User | None) -> SelectOfScalar[int | None]:
     """A subquery of the ids of every collection the actor may see."""
-    return select(Collection.id).where(visible_collection_clause(actor))
+    return select(col(Collection.id)).where(visible_collection_clause(actor))
 
 
-def curated_collection_ids(actor: User | None) -> Select[tuple[int | None]]:
+def curated_collection_ids(actor: User | None) -> SelectOfScalar[int | None]:
     """A subquery of the ids of every collection the actor curates."""
-    return select(Collection.id).where(curated_collection_clause(actor))
+    return select(col(Collection.id)).where(curated_collection_clause(actor))
 
 
 def visible_document_clause(actor: User | None) -> ColumnElement[bool]:

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from backend.api.deps import Actor, DbSession
 from backend.collections import service as collections
+from backend.db import sql
 from backend.documents import bulk, catalogue
 from backend.documents import service as documents
 from backend.errors import LibraryError
@@ -37,7 +38,7 @@ def cache_control(public: bool) -> str:
 
 @router.get("/health")
 async def health(session: DbSession) -> dict[str, str]:
-    await session.exec(text("SELECT 1"))
+    await sql(session, text("SELECT 1"))
     return {"status": "ok"}
 
 

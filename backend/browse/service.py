@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access import scope as access
 from backend.access.roles import is_staff
+from backend.db import sql
 from backend.errors import InvalidInput, NotFound
 from backend.users.models import User
 
@@ -77,10 +78,11 @@ async def refresh(session: AsyncSession, document_ids: list[int]) -> None:
     if not document_ids:
         return
     ids = sorted(set(document_ids))
-    await session.exec(
-        text("DELETE FROM browse_entries WHERE document_id = ANY(:ids)").bindparams(ids=ids)
+    await sql(
+        session,
+        text("DELETE FROM browse_entries WHERE document_id = ANY(:ids)").bindparams(ids=ids),
     )
-    await session.exec(text(ENTRIES_SQL).bindparams(ids=ids))
+    await sql(session, text(ENTRIES_SQL).bindparams(ids=ids))
 
 
 def year_key(year: int) -> str:
@@ -191,12 +193,13 @@ async def keys(
         params["before"] = before
     order = "DESC" if backwards else "ASC"
     rows = (
-        await session.exec(
+        await sql(
+            session,
             text(
                 f"SELECT key, max(label) AS label, sum(n) AS n FROM browse_counts "
                 f"WHERE {' AND '.join(where)} GROUP BY key HAVING sum(n) > 0 "
                 f"ORDER BY key {order} LIMIT :limit"
-            ).bindparams(**params)
+            ).bindparams(**params),
         )
     ).all()
     rows, more = _trim(rows, limit, backwards)
@@ -274,7 +277,8 @@ async def documents(
         params["sk"], params["sid"] = position
     direction = "DESC" if backwards else "ASC"
     rows = (
-        await session.exec(
+        await sql(
+            session,
             text(
                 f"""
                 SELECT e.document_id AS id, e.sort_key, d.title, d.year, d.kind, d.collection_id,
@@ -285,7 +289,7 @@ async def documents(
                 WHERE {" AND ".join(where)}
                 ORDER BY e.sort_key {direction}, e.document_id {direction} LIMIT :limit
                 """
-            ).bindparams(**params)
+            ).bindparams(**params),
         )
     ).all()
     rows, more = _trim(rows, limit, backwards)
@@ -339,7 +343,8 @@ async def subject_children(
     ids = await scope(session, actor, collection_id)
     pos = _position(after)
     rows = (
-        await session.exec(
+        await sql(
+            session,
             text(
                 f"""
                 SELECT s.id, s.name, s.sort_key, sum(c.n) AS n,
@@ -359,7 +364,7 @@ async def subject_children(
                 limit=limit + 1,
                 **({"ids": ids} if ids is not None else {}),
                 **({"sk": pos[0], "sid": pos[1]} if pos else {}),
-            )
+            ),
         )
     ).all()
     nodes = [SubjectNode(r.id, r.name, int(r.n), bool(r.has_children)) for r in rows[:limit]]
@@ -373,8 +378,8 @@ async def subject_children(
 async def subject_trail(session: AsyncSession, subject_id: int) -> list[tuple[int, str]]:
     """The subject and its ancestors from the top, for breadcrumbs."""
     row = (
-        await session.exec(
-            text("SELECT path FROM subjects WHERE id = :id").bindparams(id=subject_id)
+        await sql(
+            session, text("SELECT path FROM subjects WHERE id = :id").bindparams(id=subject_id)
         )
     ).first()
     if row is None:
@@ -382,8 +387,9 @@ async def subject_trail(session: AsyncSession, subject_id: int) -> list[tuple[in
     ids = [int(x) for x in row.path.strip("/").split("/") if x]
     names = dict(
         (
-            await session.exec(
-                text("SELECT id, name FROM subjects WHERE id = ANY(:ids)").bindparams(ids=ids)
+            await sql(
+                session,
+                text("SELECT id, name FROM subjects WHERE id = ANY(:ids)").bindparams(ids=ids),
             )
         ).all()
     )

@@ -17,6 +17,7 @@ from backend.browse import service as browse
 from backend.collections import repository
 from backend.collections.models import Collection, MemberRole, Membership
 from backend.collections.schemas import CollectionPublic
+from backend.db import sql
 from backend.documents import service as documents_service
 from backend.documents.models import AuditEntry
 from backend.errors import Conflict, InvalidInput, NotFound
@@ -151,10 +152,11 @@ async def update(
 
 
 async def _document_ids(session: AsyncSession, collection_id: int) -> list[int]:
-    rows = await session.exec(
+    rows = await sql(
+        session,
         text("SELECT id FROM documents WHERE collection_id = :c ORDER BY id").bindparams(
             c=collection_id
-        )
+        ),
     )
     return list(rows.scalars())
 
@@ -214,10 +216,11 @@ async def delete(
         if move_to is None or move_to == collection_id:
             raise InvalidInput("Choose the collection the documents go to.")
         await scope.require_curated(session, actor, move_to)
-        await session.exec(
+        await sql(
+            session,
             text("UPDATE documents SET collection_id = :to WHERE collection_id = :c").bindparams(
                 to=move_to, c=collection_id
-            )
+            ),
         )
         await browse.refresh(session, held)
         await indexer.changed_many(session, held)
@@ -261,7 +264,8 @@ async def stats(
     collection = await scope.require_visible_collection(session, actor, collection_id)
     everything = await scope.can_curate(session, actor, collection)
     row = (
-        await session.exec(
+        await sql(
+            session,
             text(
                 """
                 SELECT
@@ -284,7 +288,7 @@ async def stats(
                    JOIN analytics_events e ON e.document_id = d.id
                    WHERE d.collection_id = :c AND e.kind = 'download') AS downloads
                 """
-            ).bindparams(c=collection_id, all=everything)
+            ).bindparams(c=collection_id, all=everything),
         )
     ).one()
     return CollectionStats(

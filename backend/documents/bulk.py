@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access import scope
+from backend.db import sql
 from backend.errors import InvalidInput
 from backend.users.models import User
 
@@ -122,7 +123,7 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
     if "title" not in header and "id" not in header and "filename" not in header:
         raise InvalidInput("The CSV needs a filename column (new files) or an id column.")
     reader.fieldnames = header
-    rows = []
+    rows: list[dict[str, str]] = []
     for row in reader:
         if len(rows) >= MAX_ROWS:
             raise InvalidInput(f"At most {MAX_ROWS:,} rows in one import.")
@@ -147,11 +148,12 @@ def list_cell(value: str) -> list[str]:
 
 async def subject_paths(session: AsyncSession) -> dict[int, list[tuple[str, str]]]:
     """Every subject's path from the top, as (name, folded name) pairs."""
-    rows = (await session.exec(text("SELECT id, parent_id, name, sort_key FROM subjects"))).all()
+    rows = (await sql(session, text("SELECT id, parent_id, name, sort_key FROM subjects"))).all()
     by_id = {r.id: r for r in rows}
     out = {}
     for sid in by_id:
-        parts, cur = [], sid
+        parts: list[tuple[str, str]] = []
+        cur = sid
         while cur is not None and len(parts) < 10:
             row = by_id[cur]
             parts.append((row.name, row.sort_key))
@@ -168,7 +170,8 @@ async def export_csv(*, session: AsyncSession, actor: User | None, collection_id
     collection = await scope.require_visible_collection(session, actor, collection_id)
     curator = await scope.can_curate(session, actor, collection)
     rows = (
-        await session.exec(
+        await sql(
+            session,
             text(
                 f"""
                 SELECT d.id, v.filename, d.title, d.description, d.publisher, d.date_issued,
@@ -186,7 +189,7 @@ async def export_csv(*, session: AsyncSession, actor: User | None, collection_id
                 WHERE d.collection_id = :c {"" if curator else "AND d.listed"}
                 ORDER BY d.id
                 """
-            ).bindparams(c=collection_id)
+            ).bindparams(c=collection_id),
         )
     ).all()
     paths = {

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access import scope
 from backend.access.roles import is_staff
+from backend.db import sql
 from backend.documents import metadata
 from backend.documents import service as documents
 from backend.documents.bulk import TEXT_COLUMNS, ImportReport, RowReport, list_cell, subject_paths
@@ -61,10 +62,11 @@ class Planner:
         ids = [int(r["id"]) for r in rows if r.get("id", "").isdigit()]
         mine = set(
             (
-                await session.exec(
+                await sql(
+                    session,
                     text(
                         "SELECT id FROM documents WHERE collection_id = :c AND id = ANY(:ids)"
-                    ).bindparams(c=collection_id, ids=ids)
+                    ).bindparams(c=collection_id, ids=ids),
                 )
             ).scalars()
         )

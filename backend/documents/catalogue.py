@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access import scope
 from backend.browse.service import subject_trail
+from backend.db import sql
 from backend.documents import metadata
 from backend.documents.models import Document, DocumentVersion, PersonRole
 from backend.errors import NotFound
@@ -197,7 +198,8 @@ async def related(
         raise NotFound("No such document.")
     ids = None if is_staff(actor) else await scope.visible_ids(session, actor)
     rows = (
-        await session.exec(
+        await sql(
+            session,
             text(
                 f"""
                 WITH mine AS (
@@ -230,7 +232,7 @@ async def related(
                 limit=limit,
                 fan_out=FAN_OUT,
                 **({"ids": ids} if ids is not None else {}),
-            )
+            ),
         )
     ).all()
     out = []

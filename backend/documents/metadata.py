@@ -15,6 +15,7 @@ from backend.access import scope
 from backend.access.roles import is_staff, require_staff
 from backend.browse import service as browse
 from backend.clock import utcnow
+from backend.db import session_scope, sql
 from backend.documents.models import (
     AuditEntry,
     Document,
@@ -125,13 +126,14 @@ async def ensure_subject(
         if found is None:
             # Two uploads may add the same new subject at once: the second one waits for
             # the first and then finds it.
-            await session.exec(
+            await sql(
+                session,
                 text(
                     "INSERT INTO subjects (parent_id, name, sort_key, path, created_by) "
                     "VALUES (:parent, :name, :key, '', :by) ON CONFLICT DO NOTHING"
                 ).bindparams(
                     parent=parent.id if parent else None, name=name, key=key, by=created_by
-                )
+                ),
             )
             found = (await session.exec(stmt)).first()
             assert found is not None and found.id is not None
@@ -241,8 +243,6 @@ async def catalogue_existing(batch: int = 1000, limit: int | None = None) -> int
     carries (documents from before the catalogue existed), at most `limit`; returns how
     many. A batch at a time, each in a few set-wide statements (what `adopt_version` does
     for one document)."""
-    from backend.db import session_scope
-
     done = 0
     subject_ids: dict[tuple[str, ...], int] = {}
     while True:
@@ -314,7 +314,8 @@ async def _catalogue_batch(
                 links.append((document.id, sid, len(seen)))
                 seen.add(sid)
     ids = columns["id"]
-    await session.exec(
+    await sql(
+        session,
         text(
             """
             UPDATE documents d SET kind = v.kind, title_sort = v.title_sort,
@@ -331,29 +332,33 @@ async def _catalogue_batch(
                       identifier, rights, language)
             WHERE d.id = v.id
             """
-        ).bindparams(**columns)
+        ).bindparams(**columns),
     )
-    await session.exec(
-        text("DELETE FROM document_people WHERE document_id = ANY(:ids)").bindparams(ids=ids)
+    await sql(
+        session,
+        text("DELETE FROM document_people WHERE document_id = ANY(:ids)").bindparams(ids=ids),
     )
     if people:
-        await session.exec(
+        await sql(
+            session,
             text(
                 "INSERT INTO document_people "
                 "(document_id, role, position, name, sort_name, sort_key) "
                 "SELECT * FROM unnest(CAST(:d AS int[]), CAST(:r AS text[]), "
                 "CAST(:p AS int[]), CAST(:n AS text[]), CAST(:s AS text[]), CAST(:k AS text[]))"
-            ).bindparams(**dict(zip("drpnsk", map(list, zip(*people, strict=True)), strict=True)))
+            ).bindparams(**dict(zip("drpnsk", map(list, zip(*people, strict=True)), strict=True))),
         )
-    await session.exec(
-        text("DELETE FROM document_subjects WHERE document_id = ANY(:ids)").bindparams(ids=ids)
+    await sql(
+        session,
+        text("DELETE FROM document_subjects WHERE document_id = ANY(:ids)").bindparams(ids=ids),
     )
     if links:
-        await session.exec(
+        await sql(
+            session,
             text(
                 "INSERT INTO document_subjects (document_id, subject_id, position) "
                 "SELECT * FROM unnest(CAST(:d AS int[]), CAST(:s AS int[]), CAST(:p AS int[]))"
-            ).bindparams(**dict(zip("dsp", map(list, zip(*links, strict=True)), strict=True)))
+            ).bindparams(**dict(zip("dsp", map(list, zip(*links, strict=True)), strict=True))),
         )
     await browse.refresh(session, ids)
 

@@ -11,6 +11,7 @@ from backend import queue
 from backend.access import scope
 from backend.analytics import service as analytics
 from backend.collections.models import Collection
+from backend.db import sql
 from backend.documents import metadata, repository
 from backend.documents.models import (
     AuditEntry,
@@ -159,6 +160,7 @@ async def resolve_duplicate(
     Returns the id of the document that holds the file afterwards (None when skipped).
     """
     version, upload = await _curated_version(session, actor, version_id)
+    assert upload.id is not None
     if version.status != IngestStatus.DUPLICATE:
         raise InvalidInput("This file is not waiting for a duplicate decision.")
     only_version = await repository.version_count(session, upload.id) == 1
@@ -475,31 +477,34 @@ async def delete_documents(session: AsyncSession, document_ids: list[int]) -> No
     search index (outbox), and their files after the commit."""
     keys = list(
         (
-            await session.exec(
+            await sql(
+                session,
                 text(
                     "SELECT file_key FROM document_versions WHERE document_id = ANY(:ids) "
                     "UNION ALL SELECT thumbnail_key FROM document_versions "
                     "WHERE document_id = ANY(:ids) AND thumbnail_key <> '' "
                     "UNION ALL SELECT preview_key FROM document_versions "
                     "WHERE document_id = ANY(:ids) AND preview_key <> ''"
-                ).bindparams(ids=document_ids)
+                ).bindparams(ids=document_ids),
             )
         ).scalars()
     )
-    pictured = await session.exec(
+    pictured = await sql(
+        session,
         text(
             "SELECT id, page_images FROM document_versions "
             "WHERE document_id = ANY(:ids) AND page_images > 0"
-        ).bindparams(ids=document_ids)
+        ).bindparams(ids=document_ids),
     )
     keys += [page_image_key(v, n) for v, count in pictured.all() for n in range(1, count + 1)]
-    await session.exec(
+    await sql(
+        session,
         text("UPDATE documents SET current_version_id = NULL WHERE id = ANY(:ids)").bindparams(
             ids=document_ids
-        )
+        ),
     )
-    await session.exec(
-        text("DELETE FROM documents WHERE id = ANY(:ids)").bindparams(ids=document_ids)
+    await sql(
+        session, text("DELETE FROM documents WHERE id = ANY(:ids)").bindparams(ids=document_ids)
     )
     await indexer.changed_many(session, document_ids)
     for i in range(0, len(keys), 500):

@@ -153,7 +153,7 @@ async def _view(session: AsyncSession, row: BulkImport, rows: int) -> ImportView
     report = None
     if rows and row.status != ImportStatus.CHECKING:
         data = (await session.exec(select(BulkImport.report).where(BulkImport.id == row.id))).one()
-        full = ImportReport.from_json(data)
+        full = ImportReport.from_json(dict(data))
         # The refused rows first (they need a person's eye), then the others in order.
         ordered = sorted(full.rows, key=lambda r: (r.action != "refused", r.line))
         report = ImportReport(rows=ordered[:rows], new_subjects=full.new_subjects)

@@ -38,6 +38,7 @@ from backend.access.roles import is_staff
 from backend.access.scope import visible_collection_clause, visible_ids
 from backend.clock import utcnow
 from backend.collections.models import Collection
+from backend.db import sql
 from backend.redis_client import get_redis
 from backend.search.engine import ENGLISH_STOPWORDS, EngineQuery, SearchEngine, fold
 from backend.search.engines import get_search_engine
@@ -168,17 +169,19 @@ async def flush_counts(session: AsyncSession, engine: SearchEngine | None = None
     except RedisError as exc:
         if "no such key" not in str(exc).lower():
             raise
-    entries = [json.loads(e) for e in await redis.lrange(flushing, 0, -1)]
+    # redis-py types its commands for both of its clients; this one is the asyncio one.
+    entries = [json.loads(e) for e in await redis.lrange(flushing, 0, -1)]  # type: ignore[misc]
     settings = get_settings()
     cap = settings.completion_min_searchers
-    await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
+    await sql(session, text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
     per_day: dict[tuple[str, str], set[str]] = {}
     for e in entries:
         per_day.setdefault((e["q"], e["day"]), set()).add(e["who"])
     rows = [(q, day, who) for (q, day), people in per_day.items() for who in sorted(people)[:cap]]
     if rows:
         # Up to `cap` more people per query and day: enough to decide, bounded in size.
-        await session.exec(
+        await sql(
+            session,
             text(
                 "INSERT INTO search_query_searchers (query, day, searcher) "
                 "SELECT t.q, t.d, decode(t.w, 'hex') "
@@ -192,7 +195,7 @@ async def flush_counts(session: AsyncSession, engine: SearchEngine | None = None
                 ds=[date.fromisoformat(r[1]) for r in rows],
                 ws=[r[2] for r in rows],
                 cap=cap,
-            )
+            ),
         )
     asked = sorted({q for q, _ in per_day})
     if asked:
@@ -223,19 +226,21 @@ async def _count_people(session: AsyncSession, queries: list[str] | None) -> Non
     ).bindparams(since=since, asked=queries is not None)
     if queries is not None:
         stmt = stmt.bindparams(qs=queries)
-    await session.exec(stmt)
+    await sql(session, stmt)
 
 
 async def _decide(session: AsyncSession, engine: SearchEngine, asked: list[str]) -> None:
     """Offer the queries with enough people once a public document has every word; check
     the offered ones again each day; withdraw those short of people."""
     n = get_settings().completion_min_searchers
-    await session.exec(
+    await sql(
+        session,
         text("UPDATE search_queries SET offered = false WHERE offered AND people < :n").bindparams(
             n=n
-        )
+        ),
     )
-    rows = await session.exec(
+    rows = await sql(
+        session,
         text(
             "SELECT query FROM search_queries WHERE people >= :n AND "
             "(query = ANY(:asked) AND NOT offered OR checked_at IS NULL "
@@ -243,7 +248,7 @@ async def _decide(session: AsyncSession, engine: SearchEngine, asked: list[str])
             "ORDER BY checked_at NULLS FIRST LIMIT :batch"
         ).bindparams(
             n=n, asked=asked, after=RECHECK_AFTER.total_seconds(), batch=RECHECK_BATCH + len(asked)
-        )
+        ),
     )
     candidates = [q for (q,) in rows.all()]
     if not candidates:
@@ -251,10 +256,11 @@ async def _decide(session: AsyncSession, engine: SearchEngine, asked: list[str])
     public = await visible_ids(session, None)
     for q in candidates:
         found = await _public_document_has_every_word(engine, public, q)
-        await session.exec(
+        await sql(
+            session,
             text(
                 "UPDATE search_queries SET offered = :ok, checked_at = now() WHERE query = :q"
-            ).bindparams(ok=found, q=q)
+            ).bindparams(ok=found, q=q),
         )
 
 
@@ -285,18 +291,20 @@ async def expire_counts(session: AsyncSession, engine: SearchEngine | None = Non
     """The worker, every hour: forget who asked what before the window, count the people
     again and withdraw what is now short of them. Returns how many queries were forgotten."""
     since = utcnow().date() - timedelta(days=get_settings().completion_window_days - 1)
-    await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
-    await session.exec(
-        text("DELETE FROM search_query_searchers WHERE day < :since").bindparams(since=since)
+    await sql(session, text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
+    await sql(
+        session,
+        text("DELETE FROM search_query_searchers WHERE day < :since").bindparams(since=since),
     )
-    await session.exec(
+    await sql(
+        session,
         text(
             "UPDATE search_queries q SET people = 0 WHERE people > 0 AND NOT EXISTS "
             "(SELECT 1 FROM search_query_searchers s WHERE s.query = q.query)"
-        )
+        ),
     )
     await _count_people(session, None)
-    gone = await session.exec(text("DELETE FROM search_queries WHERE people = 0"))
+    gone = await sql(session, text("DELETE FROM search_queries WHERE people = 0"))
     await _decide(session, engine or get_search_engine(), [])
     await session.commit()
     return int(gone.rowcount or 0)  # type: ignore[attr-defined]
@@ -314,18 +322,20 @@ async def complete(
     found = await get_search_engine().complete(typed, scope, 5)
     out: list[Completion] = []
     like = normalise(typed).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    rows = await session.exec(
+    rows = await sql(
+        session,
         text(
             "SELECT query FROM search_queries WHERE offered AND query LIKE :p ESCAPE '\\' "
             "AND people >= :n ORDER BY people DESC, query LIMIT 4"
-        ).bindparams(p=like + "%", n=get_settings().completion_min_searchers)
+        ).bindparams(p=like + "%", n=get_settings().completion_min_searchers),
     )
     out += [Completion("query", q, q) for (q,) in rows.all()]
     if found.documents:
-        titles = await session.exec(
+        titles = await sql(
+            session,
             text("SELECT id, title FROM documents WHERE id = ANY(:ids)").bindparams(
                 ids=found.documents
-            )
+            ),
         )
         by_id = dict(titles.all())
         out += [Completion("title", by_id[i], by_id[i]) for i in found.documents if i in by_id]

@@ -16,7 +16,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
-from backend.db import session_scope
+from backend.db import session_scope, sql
 from backend.search import cache
 from backend.search.engine import IndexDoc, SearchEngine
 from backend.search.models import SearchOutbox
@@ -80,11 +80,12 @@ async def changed_many(session: AsyncSession, document_ids: list[int]) -> None:
     if not document_ids:
         return
     last = (
-        await session.exec(
+        await sql(
+            session,
             text(
                 "INSERT INTO search_outbox (document_id, created_at) "
                 "SELECT unnest(CAST(:ids AS integer[])), now() RETURNING id"
-            ).bindparams(ids=list(document_ids))
+            ).bindparams(ids=list(document_ids)),
         )
     ).all()
     await _schedule(session, max(r[0] for r in last))
@@ -110,7 +111,8 @@ async def _schedule(session: AsyncSession, row_id: int) -> None:
 
 async def load(session: AsyncSession, document_ids: list[int]) -> dict[int, IndexDoc]:
     """The searchable form of each document that has a ready current version."""
-    rows = await session.exec(
+    rows = await sql(
+        session,
         text(
             """
             SELECT d.id, d.collection_id, c.name AS cname, c.slug, d.title, d.created_at,
@@ -127,7 +129,7 @@ async def load(session: AsyncSession, document_ids: list[int]) -> dict[int, Inde
             JOIN document_versions v ON v.id = d.current_version_id AND v.status = 'ready'
             WHERE d.id = ANY(:ids)
             """
-        ).bindparams(ids=document_ids)
+        ).bindparams(ids=document_ids),
     )
     docs: dict[int, IndexDoc] = {}
     by_version: dict[int, IndexDoc] = {}
@@ -153,11 +155,12 @@ async def load(session: AsyncSession, document_ids: list[int]) -> dict[int, Inde
             doc.year = year_of(meta)
         docs[r.id] = by_version[r.vid] = doc
     if by_version:
-        pages = await session.exec(
+        pages = await sql(
+            session,
             text(
                 "SELECT version_id, text FROM document_pages WHERE version_id = ANY(:ids) "
                 "ORDER BY version_id, page_no"
-            ).bindparams(ids=list(by_version))
+            ).bindparams(ids=list(by_version)),
         )
         for p in pages.all():
             by_version[p.version_id].pages.append(p.text)
@@ -171,7 +174,7 @@ async def drain(engine: SearchEngine, batch_size: int | None = None) -> int:
     while True:
         async with session_scope() as session:
             # One indexer at a time; the lock ends with the transaction.
-            await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
+            await sql(session, text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
             rows = (
                 await session.exec(
                     select(SearchOutbox.id, SearchOutbox.document_id)
@@ -185,10 +188,11 @@ async def drain(engine: SearchEngine, batch_size: int | None = None) -> int:
             docs = await load(session, ids)
             deletes = [i for i in ids if i not in docs]
             await engine.apply(list(docs.values()), deletes)
-            await session.exec(
+            await sql(
+                session,
                 text("DELETE FROM search_outbox WHERE id = ANY(:ids)").bindparams(
                     ids=[row_id for row_id, _ in rows]
-                )
+                ),
             )
             await session.commit()
         await cache.index_changed()
@@ -199,11 +203,12 @@ async def drain(engine: SearchEngine, batch_size: int | None = None) -> int:
 async def queue_everything() -> int:
     """Put every document in the outbox (a new, empty index fills up in the background)."""
     async with session_scope() as session:
-        result = await session.exec(
+        result = await sql(
+            session,
             text(
                 "INSERT INTO search_outbox (document_id, created_at) "
                 "SELECT id, now() FROM documents"
-            )
+            ),
         )
         await session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -212,14 +217,15 @@ async def queue_everything() -> int:
 async def rebuild(engine: SearchEngine, batch_size: int = 5000) -> int:
     """Empty the engine and index every document again from PostgreSQL."""
     async with session_scope() as session:
-        await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
+        await sql(session, text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
         await engine.clear()
-        await session.exec(text("DELETE FROM search_outbox"))  # all of it is queued anew
-        await session.exec(
+        await sql(session, text("DELETE FROM search_outbox"))  # all of it is queued anew
+        await sql(
+            session,
             text(
                 "INSERT INTO search_outbox (document_id, created_at) "
                 "SELECT id, now() FROM documents"
-            )
+            ),
         )
         await session.commit()
     return await drain(engine, batch_size)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.db import session_scope
+from backend.db import session_scope, sql
 from backend.search.engine import (
     ENGLISH_STOPWORDS,
     FACETS,
@@ -122,33 +122,36 @@ class PostgresEngine:
         ids = sorted({*deletes, *(d.document_id for d in upserts)})
         async with session_scope() as session:
             await self._forget_words(session, ids)
-            await session.exec(
+            await sql(
+                session,
                 text("DELETE FROM search_pg_documents WHERE document_id = ANY(:ids)").bindparams(
                     ids=ids
-                )
+                ),
             )
             for d in upserts:
                 await self._insert(session, d)
             await session.commit()
 
     async def _forget_words(self, session: AsyncSession, ids: list[int]) -> None:
-        rows = await session.exec(
+        rows = await sql(
+            session,
             text(
                 "SELECT d.title, d.authors, d.subjects, coalesce(left(string_agg(p.text, ' ' "
                 "ORDER BY p.page_no), :n), '') FROM search_pg_documents d "
                 "LEFT JOIN search_pg_pages p ON p.document_id = d.document_id "
                 "WHERE d.document_id = ANY(:ids) GROUP BY d.document_id"
-            ).bindparams(ids=ids, n=SPELL_CHARS)
+            ).bindparams(ids=ids, n=SPELL_CHARS),
         )
         for title, authors, subjects, body in rows.all():
             words = sorted(_words(title, authors, subjects, body))
             if words:
-                await session.exec(
+                await sql(
+                    session,
                     text(
                         "UPDATE search_pg_words SET ndoc = ndoc - 1 WHERE word = ANY(:w)"
-                    ).bindparams(w=words)
+                    ).bindparams(w=words),
                 )
-        await session.exec(text("DELETE FROM search_pg_words WHERE ndoc <= 0"))
+        await sql(session, text("DELETE FROM search_pg_words WHERE ndoc <= 0"))
 
     async def _insert(self, session: AsyncSession, d: IndexDoc) -> None:
         body = "\n\n".join(d.pages)[:MAX_BODY_CHARS]
@@ -156,7 +159,8 @@ class PostgresEngine:
         year = d.year if d.year is not None else (d.added.year if d.added else 0)
         cfg = _config(d.language)
         people = " ".join([*d.authors, *d.subjects])
-        await session.exec(
+        await sql(
+            session,
             text(
                 f"""
                 INSERT INTO search_pg_documents (document_id, collection_id, collection, title,
@@ -187,41 +191,43 @@ class PostgresEngine:
                 people=people,
                 description=d.description,
                 body=body,
-            )
+            ),
         )
         for no, page in enumerate(d.pages, start=1):
-            await session.exec(
+            await sql(
+                session,
                 text(
                     "INSERT INTO search_pg_pages (document_id, page_no, text) VALUES (:d, :n, :t)"
-                ).bindparams(d=d.document_id, n=no, t=page)
+                ).bindparams(d=d.document_id, n=no, t=page),
             )
         words = sorted(_words(d.title, d.authors, d.subjects, body[:SPELL_CHARS]))
         if words:
-            await session.exec(
+            await sql(
+                session,
                 text(
                     "INSERT INTO search_pg_words (word, ndoc) SELECT unnest(CAST(:w AS text[])), 1 "
                     "ON CONFLICT (word) DO UPDATE SET ndoc = search_pg_words.ndoc + 1"
-                ).bindparams(w=words)
+                ).bindparams(w=words),
             )
 
     async def clear(self) -> None:
         async with session_scope() as session:
-            await session.exec(
-                text("TRUNCATE search_pg_pages, search_pg_documents, search_pg_words")
+            await sql(
+                session, text("TRUNCATE search_pg_pages, search_pg_documents, search_pg_words")
             )
             await session.commit()
 
     async def count(self) -> int:
         async with session_scope() as session:
             return int(
-                (await session.exec(text("SELECT count(*) FROM search_pg_documents"))).one()[0]
+                (await sql(session, text("SELECT count(*) FROM search_pg_documents"))).one()[0]
             )
 
     # --- searching -------------------------------------------------------------------
 
     async def search(self, query: EngineQuery) -> EngineResult:
         async with session_scope() as session:
-            configs = [c for (c,) in (await session.exec(text(CONFIGS_IN_USE))).all()]
+            configs = [c for (c,) in (await sql(session, text(CONFIGS_IN_USE))).all()]
             configs = configs or ["simple"]
             result = await self._search(session, query, configs, every_word_fuzzy=False)
             if result.total == 0 and query.tree is not None:
@@ -390,11 +396,12 @@ class PostgresEngine:
         if not ids:
             return []
         async with session_scope() as session:
-            rows = await session.exec(
+            rows = await sql(
+                session,
                 text(
                     "SELECT document_id, title FROM search_pg_documents "
                     "WHERE document_id = ANY(:ids)"
-                ).bindparams(ids=ids)
+                ).bindparams(ids=ids),
             )
             titles = dict(rows.all())
         return [i for i in ids if all(starts_a_word(titles.get(i, ""), w) for w in words)]
@@ -526,23 +533,26 @@ class _Compiler:
         lexemes = WORD.findall(word)
         if len(lexemes) != 1:
             return q
-        own = await self.session.exec(
+        own = await sql(
+            self.session,
             text("SELECT coalesce(max(ndoc), 0) FROM search_pg_words WHERE word = :w").bindparams(
                 w=word
-            )
+            ),
         )
         own_n = int(own.one()[0])
-        starts = await self.session.exec(
+        starts = await sql(
+            self.session,
             text(
                 "SELECT word FROM search_pg_words WHERE word LIKE :p AND word <> :w "
                 "ORDER BY ndoc DESC, length(word) LIMIT 1"
-            ).bindparams(p=word.replace("%", "").replace("_", "") + "%", w=word)
+            ).bindparams(p=word.replace("%", "").replace("_", "") + "%", w=word),
         )
-        near = await self.session.exec(
+        near = await sql(
+            self.session,
             text(
                 "SELECT word FROM search_pg_words WHERE word % :w AND word <> :w "
                 "AND ndoc > :own * 5 ORDER BY similarity(word, :w) DESC, ndoc DESC LIMIT 2"
-            ).bindparams(w=word, own=own_n)
+            ).bindparams(w=word, own=own_n),
         )
         completion = [w for (w,) in starts.all()]
         similar = [w for (w,) in near.all()]

@@ -19,7 +19,7 @@ from backend.analytics import service as analytics
 from backend.collections.models import Collection
 from backend.languages import language_name
 from backend.search import cache, completion
-from backend.search.engine import FACETS, SORTS, EngineQuery, Sort, opening
+from backend.search.engine import FACETS, SORTS, EngineHit, EngineQuery, Sort, opening
 from backend.search.engines import get_search_engine
 from backend.search.query import parse
 from backend.search.schemas import FacetValue, Hit, SearchResults
@@ -86,7 +86,7 @@ async def search(
     size = min(max(1, page_size), MAX_PAGE_SIZE) if page_size else get_settings().search_page_size
     page = min(max(1, page), MAX_PAGE)
     chosen = clean_filters(filters)
-    order: Sort = sort if sort in SORTS else "relevance"  # type: ignore[assignment]
+    order: Sort = sort if sort in SORTS else "relevance"
     parsed = parse(q)
     empty = SearchResults(
         query=q, total=0, page=page, page_size=size, filters=chosen, sort=order, notes=parsed.notes
@@ -173,7 +173,7 @@ async def _record(
     )
 
 
-async def _hits(session: AsyncSession, found: list) -> list[Hit]:  # type: ignore[type-arg]
+async def _hits(session: AsyncSession, found: list[EngineHit]) -> list[Hit]:
     if not found:
         return []
     conn = await session.connection()

@@ -81,6 +81,11 @@ FACET_FIELDS = {
 }
 
 
+def _terms(tokens: list[str]) -> list[str | tuple[int, str]]:
+    """Tokens as tantivy's phrase queries take them (each may also carry its position)."""
+    return list(tokens)
+
+
 def stem_language(code: str) -> str:
     code = (code or "").lower()
     if code == "nb":
@@ -273,7 +278,7 @@ class TantivyEngine:
             for field, lang in fields:
                 tokens = [t for w in words for t in self.analyzers[lang].analyze(w)]
                 if tokens:
-                    q = tantivy.Query.phrase_prefix_query(self.schema, field, tokens)
+                    q = tantivy.Query.phrase_prefix_query(self.schema, field, _terms(tokens))
                     clauses.append((tantivy.Occur.Should, q))
             return tantivy.Query.boolean_query(clauses) if clauses else None
 
@@ -283,7 +288,8 @@ class TantivyEngine:
             found = searcher.search(self._all([q for q in (titles, scope) if q]), limit)
             addresses = [a for _, a in found.hits]
             if addresses:
-                out.documents = [int(i) for i in searcher.fast_field_values("id", addresses)]
+                ids = searcher.fast_field_values("id", addresses)
+                out.documents = [i for i in ids if isinstance(i, int)]
         for kind, field in (("authors", "author"), ("subjects", "subject")):
             q = starting([(field, "plain")])
             if q is None:
@@ -456,8 +462,9 @@ class TantivyEngine:
         for (score, address), doc_id in zip(found.hits, ids, strict=True):
             # Ordered by a field, the "score" is that field's value.
             rank = float(score) if query.sort == "relevance" else 0.0
-            out.append((rank, int(doc_id), address))
-        return int(found.count or 0), out
+            out.append((rank, int(doc_id or 0), address))
+        # `count` is there when the search asks for it (the type stubs lack it).
+        return int(found.count or 0), out  # type: ignore[attr-defined]
 
     def _highlight(
         self, searcher: tantivy.Searcher, q: tantivy.Query, hits: list[tuple[float, int, Any]]
@@ -637,7 +644,7 @@ class _Compiler:
             if len(tokens) > 1:  # "e-mail": the analyzer splits it, so it is a phrase
                 q = self._phrase_in(field, tokens, 0)
             elif term.prefix:
-                q = tantivy.Query.phrase_prefix_query(self.schema, field, tokens)
+                q = tantivy.Query.phrase_prefix_query(self.schema, field, _terms(tokens))
                 known = True
             else:
                 if self.searcher.doc_freq(field, tokens[0]) == 0:
@@ -670,7 +677,7 @@ class _Compiler:
             tokens = self._tokens(lang, term.text)
             if len(tokens) != 1:
                 continue
-            start = tantivy.Query.phrase_prefix_query(self.schema, field, tokens)
+            start = tantivy.Query.phrase_prefix_query(self.schema, field, _terms(tokens))
             out.append((tantivy.Occur.Should, tantivy.Query.boost_query(start, weight)))
             if not better and (
                 field.startswith("title_") or field in ("people", "author", "subject")
@@ -738,7 +745,7 @@ class _Compiler:
         return tantivy.Query.boolean_query(clauses) if clauses else None
 
     def _phrase_in(self, field: str, tokens: list[str], slop: int) -> tantivy.Query:
-        return tantivy.Query.phrase_query(self.schema, field, tokens, slop=slop)
+        return tantivy.Query.phrase_query(self.schema, field, _terms(tokens), slop=slop)
 
 
 def _char_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
