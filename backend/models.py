@@ -3,7 +3,15 @@
 from sqlmodel import SQLModel
 
 from backend.analytics.models import AnalyticsEvent
-from backend.auth.models import PasswordResetToken, UserSession
+from backend.auth.models import (
+    AccountEvent,
+    EmailChange,
+    PasswordResetToken,
+    PendingRegistration,
+    RecoveryCode,
+    SecondFactor,
+    UserSession,
+)
 from backend.browse.models import BrowseCount, BrowseEntry
 from backend.collections.models import Collection, Membership
 from backend.documents.models import (
@@ -28,6 +36,7 @@ from backend.users.models import User
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AccountEvent",
     "AnalyticsEvent",
     "AuditEntry",
     "BrowseCount",
@@ -38,14 +47,18 @@ __all__ = [
     "DocumentPerson",
     "DocumentSubject",
     "DocumentVersion",
+    "EmailChange",
     "Membership",
     "OutboxMessage",
     "PasswordResetToken",
+    "PendingRegistration",
     "PgSearchDocument",
     "PgSearchPage",
     "PgSearchWord",
+    "RecoveryCode",
     "SearchOutbox",
     "SearchQuery",
+    "SecondFactor",
     "Subject",
     "User",
     "UserSession",

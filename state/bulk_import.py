@@ -13,7 +13,7 @@ from backend.documents import bulk
 from backend.errors import LibraryError
 from backend.settings import get_settings
 from state.collections import CollectionState
-from state.session import SessionState, acting, acting_as
+from state.session import acting, acting_as, session_token
 
 IMPORT_UPLOAD_ID = "bulk-import"
 
@@ -113,7 +113,7 @@ class ImportState(rx.State):
             self.busy, self.error, self.notice = True, "", ""
             data, archive = self._files()
             collection_id = (await self.get_state(CollectionState)).collection_id
-            token = (await self.get_state(SessionState)).token
+            token = session_token(self)
         try:
             async with acting_as(token) as (session, actor):
                 report = await bulk.apply(

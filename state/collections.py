@@ -14,7 +14,7 @@ from backend.errors import LibraryError
 from backend.ingest import progress
 from backend.redis_client import get_redis
 from backend.storage.service import StoredObject, human_size
-from state.session import SessionState, acting, acting_as
+from state.session import acting, acting_as, session_token
 from state.uploads import expected_files, mark_received, receive_files, share_progress
 
 UPLOAD_ID = "documents"
@@ -150,7 +150,7 @@ class CollectionState(rx.State):
         async with self:
             self.uploading, self.error, self.notice = True, "", ""
             collection_id = self.collection_id
-            token = (await self.get_state(SessionState)).token
+            token = session_token(self)
 
         async def record(stored: StoredObject, filename: str) -> None:
             async with acting_as(token) as (session, actor):

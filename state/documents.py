@@ -9,7 +9,7 @@ from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.languages import language_name
 from backend.storage.service import StoredObject, human_size
-from state.session import SessionState, acting, acting_as
+from state.session import acting, acting_as, session_token
 from state.uploads import receive_files
 
 
@@ -98,7 +98,7 @@ class DocumentState(rx.State):
         async with self:
             self.uploading, self.error, self.notice = True, "", ""
             document_id = self.document_id
-            token = (await self.get_state(SessionState)).token
+            token = session_token(self)
 
         async def record(stored: StoredObject, filename: str) -> None:
             async with acting_as(token) as (session, actor):

@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from sqlalchemy import text
 
 from backend.api.deps import Actor, DbSession
+from backend.api.session import router as session_router
 from backend.collections import service as collections
 from backend.documents import bulk, catalogue
 from backend.documents import service as documents
@@ -146,5 +147,6 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     api.include_router(router)
+    api.include_router(session_router)
     api.add_exception_handler(LibraryError, library_error)
     return api
