@@ -10,7 +10,6 @@ session through `acting()`; the small DTO in SessionState only decides what page
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from http.cookies import CookieError, SimpleCookie
 
 import reflex as rx
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,21 +22,13 @@ from backend.users.models import User
 
 def request_cookie(state: rx.State, name: str) -> str:
     """A cookie of the request that opened this tab's websocket ("" when absent)."""
-    header = state.router.headers.cookie
-    if not header:
-        return ""
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except CookieError:
-        # One malformed cookie of another site on this host must not log the user out.
-        for part in header.split(";"):
-            key, _, value = part.strip().partition("=")
-            if key == name:
-                return value
-        return ""
-    morsel = jar.get(name)
-    return morsel.value if morsel is not None else ""
+    # Split by hand: SimpleCookie silently drops every cookie after one it cannot parse,
+    # and other apps on the same host may set such cookies.
+    for part in state.router.headers.cookie.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value.strip().strip('"')
+    return ""
 
 
 def session_token(state: rx.State) -> str:
