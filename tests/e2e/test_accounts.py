@@ -52,6 +52,7 @@ async def test_second_factor_login_and_a_token_no_script_can_read(
     secret = await set_up_second_factor(page, app)
     assert session["value"] not in await page.evaluate("document.cookie")
     await page.click("#logout")
+    await page.wait_for_url(f"{app.url}/")
     await expect(page.get_by_role("button", name="Log in")).to_be_visible()
     assert "library_session" not in {c["name"] for c in await context.cookies()}
 
