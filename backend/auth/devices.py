@@ -31,9 +31,8 @@ def _mac(user_id: int, nonce: str) -> str:
     return keyed_hash("device-cookie", f"{user_id}.{nonce}")[:32]
 
 
-def new_entry(user_id: int) -> str:
-    nonce = secrets.token_urlsafe(16)
-    return f"{user_id}.{nonce}.{_mac(user_id, nonce)}"
+def _entry(device: Device) -> str:
+    return f"{device.user_id}.{device.nonce}.{_mac(device.user_id, device.nonce)}"
 
 
 def _parse(entry: str) -> Device | None:
@@ -72,11 +71,12 @@ async def revoke(redis: Redis, device: Device) -> None:
 async def after_login(redis: Redis, cookie: str, user_id: int) -> str:
     """The device cookie's value after a login to an account: its entry kept, or a new one
     when it had none (or a revoked one); the entries of other accounts after it."""
-    entries = [e for e in cookie.split(_SEP)[:MAX_ENTRIES] if _parse(e) is not None]
-    others = [e for e in entries if (d := _parse(e)) is not None and d.user_id != user_id]
-    mine = device_for(cookie, user_id)
-    if mine is not None and not await redis.exists(_revoked_key(mine)):
-        entry = f"{mine.user_id}.{mine.nonce}.{_mac(mine.user_id, mine.nonce)}"
-    else:
-        entry = new_entry(user_id)
-    return _SEP.join([entry, *others][:MAX_ENTRIES])
+    mine = await trusted(redis, cookie, user_id)
+    if mine is None:
+        mine = Device(user_id, secrets.token_urlsafe(16))
+    others = [
+        entry
+        for entry in cookie.split(_SEP)[:MAX_ENTRIES]
+        if (device := _parse(entry)) is not None and device.user_id != user_id
+    ]
+    return _SEP.join([_entry(mine), *others][:MAX_ENTRIES])
