@@ -8,7 +8,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.auth import admin, keys, second_factor
 from backend.auth import service as auth
 from backend.auth.models import AccountEvent, RecoveryCode, SecondFactor
-from backend.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied
+from backend.errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    PermissionDenied,
+    TooManyAttempts,
+)
 from backend.redis_client import get_redis
 from backend.settings import get_settings
 from backend.users.models import Role, User
@@ -180,3 +186,17 @@ async def test_an_admin_resets_the_second_factor_of_a_lost_device(db: AsyncSessi
     last = (await db.exec(select(AccountEvent).order_by(AccountEvent.id.desc()))).first()  # type: ignore[union-attr]
     assert last is not None and last.action == "2FA reset"
     assert (last.actor_id, last.subject_id, last.ip) == (chief.id, librarian.id, "10.1.1.1")
+
+
+async def test_wrong_codes_count_in_the_login_delay(db: AsyncSession) -> None:
+    # Someone with the password cannot try codes freely by starting login after login.
+    user = await make_user(db)
+    secret = await enable_second_factor(db, user)
+    redis = get_redis()
+    with pytest.raises(TooManyAttempts):
+        for _ in range(auth.PENDING_MAX_CODES * 3):
+            pending = await _password_step(db, user)
+            with pytest.raises(NotAuthenticated, match="not right"):
+                await auth.login_with_code(session=db, redis=redis, pending=pending, code="424242")
+    with pytest.raises(TooManyAttempts):
+        await auth.login_with_code(session=db, redis=redis, pending=pending, code=totp_code(secret))
