@@ -10,8 +10,8 @@ from playwright.async_api import Browser, expect
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.users.models import Role
+from tests.e2e.account_helpers import link_in, set_up_second_factor, take_mail
 from tests.e2e.conftest import PageErrors, ServedApp, goto
-from tests.e2e.mailbox import link_in, set_up_second_factor, take_mail
 from tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.documents.models import Document
 from backend.mail.models import OutboxMessage
+from tests.e2e.account_helpers import link_in, set_up_second_factor, take_mail
 from tests.e2e.conftest import ROOT, PageErrors, ServedApp, goto
-from tests.e2e.mailbox import link_in, set_up_second_factor, take_mail
 
 pytestmark = pytest.mark.e2e
 ADMIN = ("admin@example.org", "the admin's long passphrase")
