@@ -83,7 +83,7 @@ class UsersState(rx.State):
     @rx.event
     async def set_active(self, user_id: int, active: bool) -> None:
         notice = "Account enabled." if active else "Account disabled; its sessions ended."
-        await self._act(notice, admin.set_active, user_id=user_id, active=bool(active))
+        await self._act(notice, admin.set_active, user_id=user_id, active=active)
 
     @rx.event
     async def reset_second_factor(self, user_id: int) -> None:

@@ -42,6 +42,9 @@ async def list_accounts(*, session: AsyncSession, actor: User | None) -> list[Ac
 
 
 async def _target(session: AsyncSession, user_id: int) -> User:
+    # Ids come from the browser: anything but an integer names no account.
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        raise NotFound("No such user.")
     user = await users.by_id(session, user_id)
     if user is None or user.id is None:
         raise NotFound("No such user.")
@@ -86,6 +89,8 @@ async def set_active(
 ) -> User:
     """Enable or disable an account; disabling ends all its sessions."""
     admin = await require_admin_with_second_factor(session, actor)
+    if not isinstance(active, bool):
+        raise InvalidInput("Say whether the account is to be enabled or disabled.")
     user = await _target(session, user_id)
     if user.is_active == active:
         return user

@@ -226,6 +226,8 @@ async def list_sessions(*, session: AsyncSession, actor: User | None) -> list[Us
 async def revoke_session(*, session: AsyncSession, actor: User | None, session_id: int) -> None:
     """End one of the actor's own sessions."""
     user = require_user(actor)
+    if not isinstance(session_id, int) or isinstance(session_id, bool):
+        raise NotFound("No such session.")
     row = await session.get(UserSession, session_id)
     if row is None or row.user_id != user.id:
         raise NotFound("No such session.")

@@ -184,3 +184,25 @@ async def test_registration_says_the_same_for_known_and_new_addresses(
         assert state.error == ""
         said.append(state.sent.replace(email, "ADDRESS"))
     assert said[0] == said[1] and said[0].startswith("We sent a link to ADDRESS to finish.")
+
+
+async def test_handlers_called_with_arguments_of_the_wrong_kind_refuse_them(
+    db: AsyncSession, tab: State
+) -> None:
+    # Anyone holding the websocket may send any arguments; none may crash a handler.
+    chief = await make_user(db, Role.ADMIN)
+    patron = await make_user(db)
+    await _log_in(db, tab, chief)
+    await enable_second_factor(db, chief)
+    await db.commit()
+    users = _substate(tab, UsersState)
+    for args in (("1; drop", "admin"), (None, "admin"), ([patron.id], "admin")):
+        await UsersState.set_role.fn(users, *args)
+        assert users.error == "No such user."
+    await UsersState.set_active.fn(users, patron.id, "false")
+    assert "enabled or disabled" in users.error
+    await db.refresh(patron)
+    assert patron.is_active and patron.role == Role.PATRON
+    account = _substate(tab, AccountState)
+    await AccountState.revoke.fn(account, "1 OR 1=1")
+    assert account.error == "No such session."
