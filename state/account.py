@@ -10,7 +10,7 @@ from backend.auth.tokens import token_hash
 from backend.db import session_scope
 from backend.errors import LibraryError
 from backend.redis_client import get_redis
-from state.session import SessionState, acting, client_ip, session_token
+from state.session import SessionState, acting, client_ip, form_text, session_token
 
 
 class AccountState(rx.State):
@@ -73,7 +73,7 @@ class AccountState(rx.State):
     @rx.event
     async def change_password(self, form: dict[str, str]) -> None:
         self._clear_messages()
-        if form.get("new_password", "") != form.get("new_password2", ""):
+        if form_text(form, "new_password") != form_text(form, "new_password2"):
             self.password_error = "The two new passwords differ."
             return
         try:
@@ -83,8 +83,8 @@ class AccountState(rx.State):
                     redis=get_redis(),
                     actor=actor,
                     current_token=session_token(self),
-                    current_password=form.get("current_password", ""),
-                    new_password=form.get("new_password", ""),
+                    current_password=form_text(form, "current_password"),
+                    new_password=form_text(form, "new_password"),
                     ip=client_ip(self),
                 )
                 await session.commit()
@@ -103,8 +103,8 @@ class AccountState(rx.State):
                     session=session,
                     redis=get_redis(),
                     actor=actor,
-                    new_email=form.get("email", ""),
-                    password=form.get("password", ""),
+                    new_email=form_text(form, "email"),
+                    password=form_text(form, "password"),
                     ip=client_ip(self),
                 )
                 await session.commit()
@@ -134,7 +134,7 @@ class AccountState(rx.State):
         try:
             async with acting(self) as (session, actor):
                 codes = await second_factor.confirm_setup(
-                    session=session, actor=actor, code=form.get("code", ""), ip=client_ip(self)
+                    session=session, actor=actor, code=form_text(form, "code"), ip=client_ip(self)
                 )
                 await session.commit()
             await self._reload()
@@ -150,7 +150,7 @@ class AccountState(rx.State):
         try:
             async with acting(self) as (session, actor):
                 codes = await second_factor.renew_recovery_codes(
-                    session=session, actor=actor, code=form.get("code", ""), ip=client_ip(self)
+                    session=session, actor=actor, code=form_text(form, "code"), ip=client_ip(self)
                 )
                 await session.commit()
             await self._reload()
@@ -166,7 +166,7 @@ class AccountState(rx.State):
         try:
             async with acting(self) as (session, actor):
                 await second_factor.disable(
-                    session=session, actor=actor, code=form.get("code", ""), ip=client_ip(self)
+                    session=session, actor=actor, code=form_text(form, "code"), ip=client_ip(self)
                 )
                 await session.commit()
             await self._reload()

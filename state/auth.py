@@ -13,6 +13,7 @@ from backend.redis_client import get_redis
 from state.session import (
     SessionState,
     client_ip,
+    form_text,
     post_navigation,
     request_cookie,
     session_token,
@@ -45,8 +46,8 @@ class LoginState(rx.State):
                 result = await auth.login(
                     session=session,
                     redis=get_redis(),
-                    email=form.get("email", ""),
-                    password=form.get("password", ""),
+                    email=form_text(form, "email"),
+                    password=form_text(form, "password"),
                     ip=client_ip(self),
                     user_agent=self.router.headers.user_agent,
                     previous_token=session_token(self),
@@ -70,7 +71,7 @@ class LoginState(rx.State):
                     session=session,
                     redis=get_redis(),
                     pending=self._pending,
-                    code=form.get("code", ""),
+                    code=form_text(form, "code"),
                     previous_token=session_token(self),
                 )
                 await session.commit()
@@ -94,7 +95,7 @@ class RegisterState(rx.State):
     @rx.event
     async def submit(self, form: dict[str, str]) -> None:
         self.error = ""
-        if form.get("password", "") != form.get("password2", ""):
+        if form_text(form, "password") != form_text(form, "password2"):
             self.error = "The two passwords differ."
             return
         try:
@@ -102,9 +103,9 @@ class RegisterState(rx.State):
                 address = await registration.request_registration(
                     session=session,
                     redis=get_redis(),
-                    email=form.get("email", ""),
-                    password=form.get("password", ""),
-                    display_name=form.get("name", ""),
+                    email=form_text(form, "email"),
+                    password=form_text(form, "password"),
+                    display_name=form_text(form, "name"),
                     ip=client_ip(self),
                 )
                 await session.commit()
@@ -166,7 +167,7 @@ class ForgotState(rx.State):
                 await reset.request_password_reset(
                     session=session,
                     redis=get_redis(),
-                    email=form.get("email", ""),
+                    email=form_text(form, "email"),
                     ip=client_ip(self),
                 )
                 await session.commit()
@@ -188,7 +189,7 @@ class ResetState(rx.State):
     @rx.event
     async def submit(self, form: dict[str, str]) -> None:
         self.error = ""
-        if form.get("password", "") != form.get("password2", ""):
+        if form_text(form, "password") != form_text(form, "password2"):
             self.error = "The two passwords differ."
             return
         token = self.router.url.query_parameters.get("token", "")
@@ -197,7 +198,7 @@ class ResetState(rx.State):
                 await reset.reset_password(
                     session=session,
                     token=token,
-                    new_password=form.get("password", ""),
+                    new_password=form_text(form, "password"),
                     ip=client_ip(self),
                 )
                 await session.commit()

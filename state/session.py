@@ -37,6 +37,12 @@ def session_token(state: rx.State) -> str:
     return request_cookie(state, SESSION_COOKIE)
 
 
+def form_text(form: object, name: str) -> str:
+    """A text field of a submitted form; anything else a client sends counts as empty."""
+    value = form.get(name, "") if isinstance(form, dict) else ""
+    return value if isinstance(value, str) else ""
+
+
 def client_ip(state: rx.State) -> str:
     # Reflex resolves X-Forwarded-For only through `trusted_proxy_hops`, so it cannot be spoofed.
     return state.router.session.client_ip

@@ -206,3 +206,9 @@ async def test_handlers_called_with_arguments_of_the_wrong_kind_refuse_them(
     account = _substate(tab, AccountState)
     await AccountState.revoke.fn(account, "1 OR 1=1")
     assert account.error == "No such session."
+    await AccountState.confirm_totp.fn(account, {"code": 123456})
+    assert account.totp_error == "Start the set-up first."
+    log_in_tab(tab, "")
+    login = _substate(tab, LoginState)
+    await LoginState.submit.fn(login, {"email": 5, "password": None})
+    assert login.error == "Email or password is incorrect."
