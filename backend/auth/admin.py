@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import require_admin
 from backend.auth import audit, second_factor
-from backend.auth.service import revoke_all_sessions
+from backend.auth.service import is_row_id, revoke_all_sessions
 from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from backend.mail import service as mail
 from backend.users import repository as users
@@ -42,8 +42,7 @@ async def list_accounts(*, session: AsyncSession, actor: User | None) -> list[Ac
 
 
 async def _target(session: AsyncSession, user_id: int) -> User:
-    # Ids come from the browser: anything but an integer names no account.
-    if not isinstance(user_id, int) or isinstance(user_id, bool):
+    if not is_row_id(user_id):
         raise NotFound("No such user.")
     user = await users.by_id(session, user_id)
     if user is None or user.id is None:

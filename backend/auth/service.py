@@ -50,6 +50,11 @@ class LoginExpired(NotAuthenticated):
         super().__init__(message)
 
 
+def is_row_id(value: object) -> bool:
+    """Whether an id from outside can name a row (an integer key of PostgreSQL)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value < 2**31
+
+
 def _pending_key(pending: str) -> str:
     return f"login:pending:{token_hash(pending)}"
 
@@ -226,7 +231,7 @@ async def list_sessions(*, session: AsyncSession, actor: User | None) -> list[Us
 async def revoke_session(*, session: AsyncSession, actor: User | None, session_id: int) -> None:
     """End one of the actor's own sessions."""
     user = require_user(actor)
-    if not isinstance(session_id, int) or isinstance(session_id, bool):
+    if not is_row_id(session_id):
         raise NotFound("No such session.")
     row = await session.get(UserSession, session_id)
     if row is None or row.user_id != user.id:

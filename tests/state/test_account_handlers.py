@@ -196,7 +196,7 @@ async def test_handlers_called_with_arguments_of_the_wrong_kind_refuse_them(
     await enable_second_factor(db, chief)
     await db.commit()
     users = _substate(tab, UsersState)
-    for args in (("1; drop", "admin"), (None, "admin"), ([patron.id], "admin")):
+    for args in (("1; drop", "admin"), (None, "admin"), ([patron.id], "admin"), (2**40, "admin")):
         await UsersState.set_role.fn(users, *args)
         assert users.error == "No such user."
     await UsersState.set_active.fn(users, patron.id, "false")
