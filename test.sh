@@ -11,5 +11,7 @@ bootstrap_python test
 echo "== lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check --quiet .
+echo "== types"
+.venv/bin/mypy
 echo "== tests"
 exec .venv/bin/python -m pytest "$@"

@@ -17,9 +17,15 @@ from backend.api.routes import create_api
 from backend.logging_setup import configure_logging
 from backend.settings import get_settings
 from backend.web.guard import RequestGuard
-from state.account import AccountState
+from state.account import AccountState, EmailConfirmState
 from state.admin import UsersState
-from state.auth import ForgotState, LoginState, RegisterState, ResetState
+from state.auth import (
+    ConfirmRegistrationState,
+    ForgotState,
+    LoginState,
+    RegisterState,
+    ResetState,
+)
 from state.browse import BrowseState
 from state.collections import CollectionsState, CollectionState
 from state.documents import DocumentState
@@ -72,7 +78,14 @@ PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
     (routes.REGISTER, auth.register, "Register", [RegisterState.load]),
     (routes.FORGOT, auth.forgot, "Forgot password", [ForgotState.load]),
     (routes.RESET, auth.reset, "New password", [ResetState.load]),
+    (
+        routes.CONFIRM_REGISTRATION,
+        auth.confirm_registration,
+        "Finish registration",
+        [ConfirmRegistrationState.load],
+    ),
     (routes.ACCOUNT, account.account, "Your account", [AccountState.load]),
+    (routes.CONFIRM_EMAIL, account.confirm_email, "Confirm address", [EmailConfirmState.load]),
     (routes.COLLECTIONS, collections.collections, "Collections", [CollectionsState.load]),
     (routes.COLLECTION, collections.collection, "Collection", [CollectionState.load]),
     (routes.DOCUMENT, documents.document, "Document", [DocumentState.load, RecordState.load]),

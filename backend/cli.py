@@ -7,6 +7,9 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
 from backend.errors import LibraryError
 
 if TYPE_CHECKING:
@@ -30,7 +33,8 @@ def _ensure_database_url() -> "EmbeddedPostgres | None":
     return None if pg.was_running else pg
 
 
-async def _create_admin(email: str, password: str, name: str) -> None:
+async def _create_admin(email: str, password: str, name: str, reset_2fa: bool) -> None:
+    from backend.auth import admin as account_admin
     from backend.db import dispose_engine, session_scope
     from backend.users import service
 
@@ -39,6 +43,8 @@ async def _create_admin(email: str, password: str, name: str) -> None:
             user = await service.create_admin(
                 session=session, email=email, password=password, display_name=name
             )
+            if reset_2fa:
+                await account_admin.remove_second_factor(session, user, actor=None)
             await session.commit()
             print(f"Admin ready: {user.email}. Log in at the address the app printed.")
     finally:
@@ -116,19 +122,61 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    admin.add_argument(
+        "--reset-2fa",
+        action="store_true",
+        help="also remove the account's second factor (an admin who lost their device)",
+    )
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("reindex", help="rebuild the search index from the database")
     args = parser.parse_args(argv)
 
-    started = _ensure_database_url()
     try:
-        return _run(args)
-    finally:
-        if started is not None:
-            started.stop()
+        # The password first: a refusal should not wait for a database to start.
+        password = _admin_password(args) if args.command == "create-admin" else ""
+        started = _ensure_database_url()
+        try:
+            return _run(args, password)
+        finally:
+            if started is not None:
+                started.stop()
+    except LibraryError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+    except (OSError, RuntimeError, SQLAlchemyError, RedisError) as exc:
+        # What an operator can fix (a server that is away, a wrong URL, a full disk).
+        print(f"Error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("Stopped.", file=sys.stderr)
+        return 130
+    return 1
 
 
-def _run(args: argparse.Namespace) -> int:
+def _admin_password(args: argparse.Namespace) -> str:
+    """The new admin's password, from standard input or asked on the terminal."""
+    from backend.users import passwords
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise LibraryError("No password on standard input.")
+    elif not sys.stdin.isatty():
+        raise LibraryError(
+            "No terminal to ask the password on. Pipe it in with --password-stdin, e.g.\n"
+            "  printf '%s\\n' \"$PASSWORD\" | ./run.sh create-admin EMAIL --password-stdin"
+        )
+    else:
+        try:
+            password = getpass.getpass("Password for the admin: ")
+            again = getpass.getpass("Repeat the password: ")
+        except EOFError as exc:
+            raise LibraryError("No password was given.") from exc
+        if again != password:
+            raise LibraryError("The passwords differ.")
+    passwords.check_policy(password, email=args.email, name=args.name)
+    return password
+
+
+def _run(args: argparse.Namespace, password: str) -> int:
     from backend.migrate import upgrade
     from backend.settings import get_settings
 
@@ -151,19 +199,7 @@ def _run(args: argparse.Namespace) -> int:
                 started.stop()
         print(f"Indexed {count} documents.")
         return 0
-
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("Password for the admin: ")
-        if getpass.getpass("Repeat the password: ") != password:
-            print("The passwords differ.", file=sys.stderr)
-            return 1
-    try:
-        asyncio.run(_create_admin(args.email, password, args.name))
-    except LibraryError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
+    asyncio.run(_create_admin(args.email, password, args.name, args.reset_2fa))
     return 0
 
 

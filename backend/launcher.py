@@ -159,6 +159,8 @@ def main() -> int:
         )
         children.append(("worker", worker))
         print(f"  Worker      started (log: {data / 'logs' / 'worker.log'})", flush=True)
+        if not settings.smtp_host:
+            print(f"  Mail        to files in {data / 'mail'} (no SMTP_HOST)", flush=True)
 
         port = str(settings.port)
         web = subprocess.Popen(

@@ -3,7 +3,15 @@
 from sqlmodel import SQLModel
 
 from backend.analytics.models import AnalyticsEvent
-from backend.auth.models import PasswordResetToken, UserSession
+from backend.auth.models import (
+    AccountEvent,
+    EmailChange,
+    PasswordResetToken,
+    PendingRegistration,
+    RecoveryCode,
+    SecondFactor,
+    UserSession,
+)
 from backend.browse.models import BrowseCount, BrowseEntry
 from backend.collections.models import Collection, Membership
 from backend.documents.models import (
@@ -30,6 +38,7 @@ from backend.users.models import User
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AccountEvent",
     "AnalyticsEvent",
     "AuditEntry",
     "BrowseCount",
@@ -41,15 +50,19 @@ __all__ = [
     "DocumentPerson",
     "DocumentSubject",
     "DocumentVersion",
+    "EmailChange",
     "Membership",
     "OutboxMessage",
     "PasswordResetToken",
+    "PendingRegistration",
     "PgSearchDocument",
     "PgSearchPage",
     "PgSearchWord",
+    "RecoveryCode",
     "SearchOutbox",
     "SearchQuery",
     "SearchQuerySearcher",
+    "SecondFactor",
     "Subject",
     "User",
     "UserSession",

@@ -1,23 +1,38 @@
-"""A user's own account page: open sessions they can end."""
+"""A user's own account page: open sessions, password, address, two-factor authentication."""
 
 from typing import Any
 
 import reflex as rx
 
+from backend.auth import email_change, second_factor
 from backend.auth import service as auth
 from backend.auth.tokens import token_hash
+from backend.db import session_scope
 from backend.errors import LibraryError
-from state.session import SessionState, acting
+from backend.redis_client import get_redis
+from state.session import SessionState, acting, client_ip, form_text, session_token
 
 
 class AccountState(rx.State):
     sessions: list[dict[str, Any]] = []
     error: str = ""
+    notice: str = ""
+    password_error: str = ""
+    email_error: str = ""
+    totp_error: str = ""
+    totp_enabled: bool = False
+    recovery_left: int = 0
+    # Shown while a new second factor waits for its first code (the person must see it).
+    totp_secret: str = ""
+    totp_qr: str = ""
+    # Shown once, right after they are made.
+    recovery_codes: list[str] = []
 
     async def _reload(self) -> None:
-        current = token_hash((await self.get_state(SessionState)).token)
+        current = token_hash(session_token(self))
         async with acting(self) as (session, actor):
             rows = await auth.list_sessions(session=session, actor=actor)
+            factor = await second_factor.status(session=session, actor=actor)
             await session.commit()
         self.sessions = [
             {
@@ -29,10 +44,15 @@ class AccountState(rx.State):
             }
             for r in rows
         ]
+        self.totp_enabled, self.recovery_left = factor.enabled, factor.recovery_codes_left
+
+    def _clear_messages(self) -> None:
+        self.error = self.notice = self.password_error = self.email_error = self.totp_error = ""
 
     @rx.event
     async def load(self) -> None:
-        self.error = ""
+        self._clear_messages()
+        self.totp_secret, self.totp_qr, self.recovery_codes = "", "", []
         try:
             await self._reload()
         except LibraryError as exc:
@@ -41,6 +61,7 @@ class AccountState(rx.State):
 
     @rx.event
     async def revoke(self, session_id: int) -> None:
+        self._clear_messages()
         try:
             async with acting(self) as (session, actor):
                 await auth.revoke_session(session=session, actor=actor, session_id=session_id)
@@ -48,3 +69,137 @@ class AccountState(rx.State):
             await self._reload()
         except LibraryError as exc:
             self.error = str(exc)
+
+    @rx.event
+    async def change_password(self, form: dict[str, str]) -> None:
+        self._clear_messages()
+        if form_text(form, "new_password") != form_text(form, "new_password2"):
+            self.password_error = "The two new passwords differ."
+            return
+        try:
+            async with acting(self) as (session, actor):
+                await auth.change_password(
+                    session=session,
+                    redis=get_redis(),
+                    actor=actor,
+                    current_token=session_token(self),
+                    current_password=form_text(form, "current_password"),
+                    new_password=form_text(form, "new_password"),
+                    ip=client_ip(self),
+                )
+                await session.commit()
+            await self._reload()
+        except LibraryError as exc:
+            self.password_error = str(exc)
+            return
+        self.notice = "Your password is changed. Every other session was logged out."
+
+    @rx.event
+    async def change_email(self, form: dict[str, str]) -> None:
+        self._clear_messages()
+        try:
+            async with acting(self) as (session, actor):
+                address = await email_change.request_email_change(
+                    session=session,
+                    redis=get_redis(),
+                    actor=actor,
+                    new_email=form_text(form, "email"),
+                    password=form_text(form, "password"),
+                    ip=client_ip(self),
+                )
+                await session.commit()
+        except LibraryError as exc:
+            self.email_error = str(exc)
+            return
+        self.notice = (
+            f"We sent a link to {address}. Your address changes when you open it "
+            f"(within {email_change.LINK_HOURS} hours)."
+        )
+
+    @rx.event
+    async def start_totp(self) -> None:
+        self._clear_messages()
+        try:
+            async with acting(self) as (session, actor):
+                setup = await second_factor.begin_setup(session=session, actor=actor)
+                await session.commit()
+        except LibraryError as exc:
+            self.totp_error = str(exc)
+            return
+        self.totp_secret, self.totp_qr = setup.secret, setup.qr_svg_data_uri
+
+    @rx.event
+    async def confirm_totp(self, form: dict[str, str]) -> None:
+        self._clear_messages()
+        try:
+            async with acting(self) as (session, actor):
+                codes = await second_factor.confirm_setup(
+                    session=session, actor=actor, code=form_text(form, "code"), ip=client_ip(self)
+                )
+                await session.commit()
+            await self._reload()
+        except LibraryError as exc:
+            self.totp_error = str(exc)
+            return
+        self.totp_secret, self.totp_qr, self.recovery_codes = "", "", codes
+        self.notice = "Two-factor authentication is on. Keep the recovery codes below safe."
+
+    @rx.event
+    async def renew_codes(self, form: dict[str, str]) -> None:
+        self._clear_messages()
+        try:
+            async with acting(self) as (session, actor):
+                codes = await second_factor.renew_recovery_codes(
+                    session=session, actor=actor, code=form_text(form, "code"), ip=client_ip(self)
+                )
+                await session.commit()
+            await self._reload()
+        except LibraryError as exc:
+            self.totp_error = str(exc)
+            return
+        self.recovery_codes = codes
+        self.notice = "New recovery codes are below; the old ones no longer work."
+
+    @rx.event
+    async def disable_totp(self, form: dict[str, str]) -> None:
+        self._clear_messages()
+        try:
+            async with acting(self) as (session, actor):
+                await second_factor.disable(
+                    session=session, actor=actor, code=form_text(form, "code"), ip=client_ip(self)
+                )
+                await session.commit()
+            await self._reload()
+        except LibraryError as exc:
+            self.totp_error = str(exc)
+            return
+        self.recovery_codes = []
+        self.notice = "Two-factor authentication is off."
+
+
+class EmailConfirmState(rx.State):
+    error: str = ""
+    done: str = ""
+
+    @rx.event
+    def load(self) -> None:
+        self.error, self.done = "", ""
+
+    @rx.event
+    async def confirm(self) -> None:
+        self.error = ""
+        try:
+            async with session_scope() as session:
+                user = await email_change.confirm_email_change(
+                    session=session,
+                    token=self.router.url.query_parameters.get("token", ""),
+                    ip=client_ip(self),
+                )
+                await session.commit()
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
+        self.done = f"Your account now uses {user.email}."
+        session_state = await self.get_state(SessionState)
+        if session_state.user_id == user.id:
+            session_state._show(user)

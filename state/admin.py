@@ -1,64 +1,94 @@
-"""Admin pages: users and their roles."""
+"""Admin pages: users, their roles and access, and the account audit log."""
 
 from typing import Any
 
 import reflex as rx
 
+from backend.auth import admin, audit, second_factor
 from backend.errors import LibraryError
-from backend.users import service as users
-from state.session import acting
+from state.session import acting, client_ip
+
+AUDIT_ROWS = 100
 
 
 class UsersState(rx.State):
     users: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     error: str = ""
+    notice: str = ""
     denied: bool = False
+    # Admin actions need the admin's own second factor; the page says so up front.
+    needs_second_factor: bool = False
 
     async def _reload(self) -> None:
         async with acting(self) as (session, actor):
-            rows = await users.list_users(session=session, actor=actor)
+            accounts = await admin.list_accounts(session=session, actor=actor)
+            rows = await audit.recent(session=session, actor=actor, limit=AUDIT_ROWS)
+            assert actor is not None and actor.id is not None
+            has_factor = await second_factor.is_enabled(session, actor.id)
             await session.commit()
+        self.needs_second_factor = not has_factor
         self.users = [
             {
-                "id": u.id,
-                "email": u.email,
-                "name": u.display_name,
-                "role": u.role,
-                "active": u.is_active,
-                "created": u.created_at.strftime("%Y-%m-%d"),
+                "id": a.user.id,
+                "email": a.user.email,
+                "name": a.user.display_name,
+                "role": a.user.role,
+                "active": a.user.is_active,
+                "two_factor": a.has_second_factor,
+                "created": a.user.created_at.strftime("%Y-%m-%d"),
             }
-            for u in rows
+            for a in accounts
+        ]
+        self.events = [
+            {
+                "id": e.id,
+                "at": e.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                "actor": e.actor_email or "command line",
+                "subject": e.subject_email,
+                "action": e.action,
+                "detail": e.detail,
+                "ip": e.ip,
+            }
+            for e in rows
         ]
 
     @rx.event
     async def load(self) -> None:
-        self.error = ""
+        self.error = self.notice = ""
         try:
             await self._reload()
             self.denied = False
         except LibraryError as exc:
             self.denied = True
-            self.users = []
+            self.users, self.events = [], []
+            self.error = str(exc)
+
+    async def _act(self, notice: str, action: Any, **kwargs: Any) -> None:
+        """Run one admin action for the acting user, commit it, and show the result."""
+        self.error = self.notice = ""
+        try:
+            async with acting(self) as (session, actor):
+                await action(session=session, actor=actor, ip=client_ip(self), **kwargs)
+                await session.commit()
+            self.notice = notice
+            await self._reload()
+        except LibraryError as exc:
             self.error = str(exc)
 
     @rx.event
     async def set_role(self, user_id: int, role: str) -> None:
-        self.error = ""
-        try:
-            async with acting(self) as (session, actor):
-                await users.set_role(session=session, actor=actor, user_id=user_id, role=role)
-                await session.commit()
-            await self._reload()
-        except LibraryError as exc:
-            self.error = str(exc)
+        await self._act("Role changed.", admin.set_role, user_id=user_id, role=role)
 
     @rx.event
     async def set_active(self, user_id: int, active: bool) -> None:
-        self.error = ""
-        try:
-            async with acting(self) as (session, actor):
-                await users.set_active(session=session, actor=actor, user_id=user_id, active=active)
-                await session.commit()
-            await self._reload()
-        except LibraryError as exc:
-            self.error = str(exc)
+        notice = "Account enabled." if active else "Account disabled; its sessions ended."
+        await self._act(notice, admin.set_active, user_id=user_id, active=active)
+
+    @rx.event
+    async def reset_second_factor(self, user_id: int) -> None:
+        await self._act(
+            "Two-factor authentication removed; the account's sessions ended.",
+            admin.reset_second_factor,
+            user_id=user_id,
+        )

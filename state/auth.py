@@ -1,96 +1,155 @@
-"""Login, registration, logout and password reset pages."""
+"""Login (password, then a code when the account has a second factor), registration by
+mail, logout, and password reset pages."""
 
 import reflex as rx
+from reflex_base.event import EventSpec
 
-from backend import queue
+from backend.api.session import END, START, safe_next
+from backend.auth import registration, reset, tickets
 from backend.auth import service as auth
+from backend.auth.tokens import DEVICE_COOKIE
 from backend.db import session_scope
 from backend.errors import LibraryError
 from backend.redis_client import get_redis
-from backend.users import service as users
-from state.session import SessionState
-
-
-def _client_ip(state: rx.State) -> str:
-    # Reflex resolves X-Forwarded-For only through `trusted_proxy_hops`, so it cannot be spoofed.
-    return state.router.session.client_ip
+from state.session import (
+    SessionState,
+    client_ip,
+    form_text,
+    post_navigation,
+    request_cookie,
+    session_token,
+)
 
 
 class LoginState(rx.State):
     error: str = ""
+    needs_code: bool = False
+    # The login that waits for its code: a handle to server-side data, never sent out.
+    _pending: str = ""
 
     @rx.event
     def load(self) -> None:
-        self.error = ""
+        self.error, self.needs_code, self._pending = "", False, ""
+
+    async def _enter(self, result: auth.LoginResult) -> EventSpec:
+        """Hand the new session to the browser through the session route's cookie."""
+        assert result.user.id is not None
+        ticket = await tickets.issue(get_redis(), token=result.token, user_id=result.user.id)
+        self.needs_code, self._pending = False, ""
+        target = safe_next(self.router.url.query_parameters.get("next", "/"))
+        return post_navigation(START, {"ticket": ticket, "next": target})
 
     @rx.event
-    async def submit(self, form: dict[str, str]) -> rx.event.EventSpec | None:
+    async def submit(self, form: dict[str, str]) -> EventSpec | None:
         self.error = ""
-        session_state = await self.get_state(SessionState)
         try:
             async with session_scope() as session:
                 result = await auth.login(
                     session=session,
                     redis=get_redis(),
-                    email=form.get("email", ""),
-                    password=form.get("password", ""),
-                    ip=_client_ip(self),
+                    email=form_text(form, "email"),
+                    password=form_text(form, "password"),
+                    ip=client_ip(self),
                     user_agent=self.router.headers.user_agent,
-                    previous_token=session_state.token,
+                    previous_token=session_token(self),
+                    device_cookie=request_cookie(self, DEVICE_COOKIE),
                 )
                 await session.commit()
+        except auth.SecondFactorRequired as needed:
+            self._pending, self.needs_code = needed.pending, True
+            return None
         except LibraryError as exc:
             self.error = str(exc)
             return None
-        session_state.token = result.token
-        session_state._show(result.user)
-        target = self.router.url.query_parameters.get("next", "/")
-        return rx.redirect(
-            target if target.startswith("/") and not target.startswith("//") else "/"
-        )
+        return await self._enter(result)
+
+    @rx.event
+    async def submit_code(self, form: dict[str, str]) -> EventSpec | None:
+        self.error = ""
+        try:
+            async with session_scope() as session:
+                result = await auth.login_with_code(
+                    session=session,
+                    redis=get_redis(),
+                    pending=self._pending,
+                    code=form_text(form, "code"),
+                    previous_token=session_token(self),
+                )
+                await session.commit()
+        except auth.LoginExpired as exc:
+            self.error, self.needs_code, self._pending = str(exc), False, ""
+            return None
+        except LibraryError as exc:
+            self.error = str(exc)
+            return None
+        return await self._enter(result)
 
 
 class RegisterState(rx.State):
     error: str = ""
+    sent: str = ""
 
     @rx.event
     def load(self) -> None:
-        self.error = ""
+        self.error, self.sent = "", ""
 
     @rx.event
-    async def submit(self, form: dict[str, str]) -> rx.event.EventSpec | None:
+    async def submit(self, form: dict[str, str]) -> None:
         self.error = ""
-        if form.get("password", "") != form.get("password2", ""):
+        if form_text(form, "password") != form_text(form, "password2"):
             self.error = "The two passwords differ."
-            return None
+            return
         try:
             async with session_scope() as session:
-                await users.register(
+                address = await registration.request_registration(
                     session=session,
-                    email=form.get("email", ""),
-                    password=form.get("password", ""),
-                    display_name=form.get("name", ""),
+                    redis=get_redis(),
+                    email=form_text(form, "email"),
+                    password=form_text(form, "password"),
+                    display_name=form_text(form, "name"),
+                    ip=client_ip(self),
                 )
                 await session.commit()
         except LibraryError as exc:
             self.error = str(exc)
-            return None
-        return [
-            rx.toast.success("Your account is ready. Please log in."),
-            rx.redirect("/login"),
-        ]
+            return
+        self.sent = registration.sent_notice(address)
+
+
+class ConfirmRegistrationState(rx.State):
+    error: str = ""
+    done: bool = False
+
+    @rx.event
+    def load(self) -> None:
+        self.error, self.done = "", False
+
+    @rx.event
+    async def confirm(self) -> None:
+        self.error = ""
+        try:
+            async with session_scope() as session:
+                await registration.confirm_registration(
+                    session=session,
+                    token=self.router.url.query_parameters.get("token", ""),
+                    ip=client_ip(self),
+                )
+                await session.commit()
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
+        self.done = True
 
 
 class LogoutState(rx.State):
     @rx.event
-    async def logout(self) -> rx.event.EventSpec:
-        session_state = await self.get_state(SessionState)
+    async def logout(self) -> EventSpec:
         async with session_scope() as session:
-            await auth.logout(session=session, token=session_state.token)
+            await auth.logout(session=session, token=session_token(self))
             await session.commit()
-        session_state.token = ""
-        session_state._show(None)
-        return rx.redirect("/")
+        (await self.get_state(SessionState))._show(None)
+        # The page's own session is over; the route also clears the cookie.
+        return post_navigation(END, {"next": "/"})
 
 
 class ForgotState(rx.State):
@@ -103,13 +162,19 @@ class ForgotState(rx.State):
 
     @rx.event
     async def submit(self, form: dict[str, str]) -> None:
-        async with session_scope() as session:
-            message_id = await auth.request_password_reset(
-                session=session, email=form.get("email", "")
-            )
-            if message_id is not None:
-                queue.defer(session, "send_mail", message_id, job_id=f"mail:{message_id}")
-            await session.commit()
+        self.error = ""
+        try:
+            async with session_scope() as session:
+                await reset.request_password_reset(
+                    session=session,
+                    redis=get_redis(),
+                    email=form_text(form, "email"),
+                    ip=client_ip(self),
+                )
+                await session.commit()
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
         # The same answer whether or not the account exists.
         self.sent = True
 
@@ -125,14 +190,17 @@ class ResetState(rx.State):
     @rx.event
     async def submit(self, form: dict[str, str]) -> None:
         self.error = ""
-        if form.get("password", "") != form.get("password2", ""):
+        if form_text(form, "password") != form_text(form, "password2"):
             self.error = "The two passwords differ."
             return
         token = self.router.url.query_parameters.get("token", "")
         try:
             async with session_scope() as session:
-                await auth.reset_password(
-                    session=session, token=token, new_password=form.get("password", "")
+                await reset.reset_password(
+                    session=session,
+                    token=token,
+                    new_password=form_text(form, "password"),
+                    ip=client_ip(self),
                 )
                 await session.commit()
         except LibraryError as exc:

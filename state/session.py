@@ -1,33 +1,68 @@
-"""Who is logged in: the session token cookie, and a small DTO of the user for display.
+"""Who is logged in, read on the server from the session cookie of the websocket handshake.
 
-The token is checked against the server-side session on every event through
-`acting()`; the DTO only decides what the page shows.
+The session token lives only in an HttpOnly cookie that the server sets
+(backend.api.session); no script can read it and no state var holds it. Reflex keeps the
+handshake's request headers in `router.headers` on the server and leaves the cookie out of
+what it sends to the browser. Every event checks the token against the server-side
+session through `acting()`; the small DTO in SessionState only decides what pages show.
 """
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import reflex as rx
+from reflex_base.event import EventSpec
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth import service as auth
 from backend.auth.tokens import SESSION_COOKIE
 from backend.db import session_scope
-from backend.settings import get_settings
 from backend.users.models import User
 
-_HTTPS = get_settings().public_url.startswith("https://")
+
+def request_cookie(state: rx.State, name: str) -> str:
+    """A cookie of the request that opened this tab's websocket ("" when absent)."""
+    # Split by hand: SimpleCookie silently drops every cookie after one it cannot parse,
+    # and other apps on the same host may set such cookies.
+    for part in state.router.headers.cookie.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value.strip().strip('"')
+    return ""
+
+
+def session_token(state: rx.State) -> str:
+    """The session token of this tab (in a background handler, read it inside `async with
+    self`)."""
+    return request_cookie(state, SESSION_COOKIE)
+
+
+def form_text(form: object, name: str) -> str:
+    """A text field of a submitted form; anything else a client sends counts as empty."""
+    value = form.get(name, "") if isinstance(form, dict) else ""
+    return value if isinstance(value, str) else ""
+
+
+def client_ip(state: rx.State) -> str:
+    # Reflex resolves X-Forwarded-For only through `trusted_proxy_hops`, so it cannot be spoofed.
+    return state.router.session.client_ip
+
+
+def post_navigation(url: str, fields: dict[str, str]) -> EventSpec:
+    """Leave the page by submitting a small POST form: a full navigation (a new page load
+    and websocket), which lets the server's response set or clear HttpOnly cookies."""
+    script = (
+        "(() => { const f = document.createElement('form'); f.method = 'POST'; "
+        f"f.action = {json.dumps(url)}; "
+        f"for (const [k, v] of Object.entries({json.dumps(fields)})) {{ "
+        "const i = document.createElement('input'); i.type = 'hidden'; i.name = k; "
+        "i.value = v; f.appendChild(i); } document.body.appendChild(f); f.submit(); })()"
+    )
+    return rx.call_script(script)
 
 
 class SessionState(rx.State):
-    token: str = rx.Cookie(
-        "",
-        name=SESSION_COOKIE,
-        path="/",
-        same_site="strict",
-        secure=_HTTPS,
-        max_age=get_settings().session_absolute_hours * 3600,
-    )
     user_id: int = 0
     user_name: str = ""
     user_email: str = ""
@@ -54,11 +89,8 @@ class SessionState(rx.State):
     @rx.event
     async def refresh_user(self) -> None:
         """Re-read who is logged in from the server-side session (on every page load)."""
-        async with session_scope() as session:
-            user = await auth.user_for_token(session=session, token=self.token)
+        async with acting(self) as (session, user):
             await session.commit()
-        if user is None and self.token:
-            self.token = ""
         self._show(user)
 
 
@@ -71,7 +103,6 @@ async def acting_as(token: str) -> AsyncIterator[tuple[AsyncSession, User | None
 
 @asynccontextmanager
 async def acting(state: rx.State) -> AsyncIterator[tuple[AsyncSession, User | None]]:
-    """A unit of work and the acting user of this browser tab's session."""
-    token = (await state.get_state(SessionState)).token
-    async with acting_as(token) as pair:
+    """A unit of work and the acting user of this browser tab's session cookie."""
+    async with acting_as(session_token(state)) as pair:
         yield pair

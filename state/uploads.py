@@ -32,7 +32,7 @@ from backend.imports import service as imports
 from backend.imports.zipstream import ZipStreamCheck
 from backend.storage.service import StoredObject, UploadSink, get_store, human_size
 from backend.users.models import User
-from state.session import SessionState, acting_as
+from state.session import acting_as, session_token
 
 Progress = Callable[[int, str, int, bool], Awaitable[None]]
 PROGRESS_EVERY = 0.25  # seconds between progress reports to the page
@@ -41,7 +41,7 @@ PROGRESS_EVERY = 0.25  # seconds between progress reports to the page
 async def upload_token(state: rx.State) -> str:
     """The session token of whoever sends an upload (call it inside `async with state`).
     Every upload handler asks here, so where the token comes from is one place."""
-    return (await state.get_state(SessionState)).token
+    return session_token(state)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,19 @@
 """Rows for tests, made through the real services."""
 
 import itertools
+import json
+import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import pyotp
+from reflex.istate.data import HeaderData, RouterData
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.auth import second_factor
+from backend.auth.tokens import DEVICE_COOKIE, SESSION_COOKIE
 from backend.collections import service as collections
 from backend.collections.models import Collection
 from backend.documents import service as documents
@@ -58,3 +66,50 @@ async def upload_file(
     session: AsyncSession, actor: User, collection: Collection, path: Path
 ) -> tuple[Document, DocumentVersion]:
     return await upload_bytes(session, actor, collection, path.read_bytes(), path.name)
+
+
+def log_in_tab(tab_state: Any, token: str, *, device_cookie: str = "") -> None:
+    """Make a browser tab's state act as the holder of a session token, as the websocket
+    handshake of a page load with the `library_session` cookie would (pass any state of
+    the tab: the root state's router headers are what `state.session.acting()` reads).
+    An empty token logs the tab out. Other headers of the tab are kept."""
+    root = tab_state._get_root_state()
+    raw = {k: v for k, v in root.router.headers.raw_headers.items() if k != "cookie"}
+    cookies = [f"{SESSION_COOKIE}={token}"] if token else []
+    if device_cookie:
+        cookies.append(f"{DEVICE_COOKIE}={device_cookie}")
+    if cookies:
+        raw["cookie"] = "; ".join(cookies)
+    root.rx_router_headers = HeaderData.from_router_data({"headers": raw})
+
+
+def open_in_tab(tab_state: Any, path: str) -> None:
+    """Point a tab at a page (its URL and query), keeping its headers and so its login."""
+    root = tab_state._get_root_state()
+    headers = dict(root.router.headers.raw_headers)
+    root.router = RouterData.from_router_data(
+        {"pathname": path.split("?")[0], "asPath": path, "headers": headers}
+    )
+
+
+def posted_form(spec: Any) -> tuple[str, dict[str, str]]:
+    """The action and fields of the POST form that `state.session.post_navigation` sends."""
+    script = spec.args[0][1]._var_value
+    action = re.search(r"f\.action = (\"[^\"]*\")", script)
+    fields = re.search(r"Object\.entries\((\{.*?\})\)", script)
+    assert action and fields, script
+    return json.loads(action.group(1)), json.loads(fields.group(1))
+
+
+def totp_code(secret: str, steps_from_now: int = 0) -> str:
+    """The TOTP code of a 30-second step near now (a used step is never accepted again,
+    so a test that needs several codes takes the previous, current and next step)."""
+    return pyotp.TOTP(secret).at(time.time() + 30 * steps_from_now)
+
+
+async def enable_second_factor(session: AsyncSession, user: User) -> str:
+    """Set up TOTP for a user through the real service (with the previous step's code, so
+    the current and next steps stay usable); returns the secret."""
+    setup = await second_factor.begin_setup(session=session, actor=user)
+    await second_factor.confirm_setup(session=session, actor=user, code=totp_code(setup.secret, -1))
+    return setup.secret

@@ -16,8 +16,8 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "library-platform"
 # Imported only if present, inside try/except: engineio's client imports requests (and so
-# charset_normalizer), redis-py imports cryptography (and so cffi). The test extras bring them.
-OPTIONAL = {"requests", "charset_normalizer", "cryptography", "_cffi_backend"}
+# charset_normalizer). The test extras bring them.
+OPTIONAL = {"requests", "charset_normalizer"}
 
 # Load what each runtime process loads: the web app (with rxconfig) and the worker.
 _PROBE = """

@@ -1,7 +1,7 @@
 import reflex as rx
 
-from components.common import error_callout
-from state.account import AccountState
+from components.common import error_callout, form_field, notice_callout
+from state.account import AccountState, EmailConfirmState
 from state.session import SessionState
 
 
@@ -25,11 +25,8 @@ def _session_row(s: rx.Var) -> rx.Component:
     )
 
 
-def account() -> rx.Component:
+def _sessions() -> rx.Component:
     return rx.vstack(
-        rx.heading("Your account", size="7"),
-        error_callout(AccountState.error),
-        rx.text(SessionState.user_email, " · ", SessionState.user_role),
         rx.heading("Open sessions", size="4"),
         rx.table.root(
             rx.table.header(
@@ -42,6 +39,186 @@ def account() -> rx.Component:
             ),
             rx.table.body(rx.foreach(AccountState.sessions, _session_row)),
             width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _password_form() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Change your password", size="4"),
+        error_callout(AccountState.password_error),
+        rx.form(
+            rx.vstack(
+                form_field(
+                    "Current password",
+                    "current_password",
+                    "password",
+                    auto_complete="current-password",
+                    required=True,
+                ),
+                form_field(
+                    "New password",
+                    "new_password",
+                    "password",
+                    auto_complete="new-password",
+                    required=True,
+                ),
+                form_field(
+                    "Repeat the new password",
+                    "new_password2",
+                    "password",
+                    auto_complete="new-password",
+                    required=True,
+                ),
+                rx.button("Change the password", type="submit", id="change-password"),
+                spacing="3",
+                max_width="420px",
+                width="100%",
+            ),
+            on_submit=AccountState.change_password,
+            reset_on_submit=True,
+        ),
+        width="100%",
+    )
+
+
+def _email_form() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Change your address", size="4"),
+        error_callout(AccountState.email_error),
+        rx.form(
+            rx.vstack(
+                form_field("New address", "email", "email", auto_complete="email", required=True),
+                form_field(
+                    "Your password",
+                    "password",
+                    "password",
+                    auto_complete="current-password",
+                    required=True,
+                ),
+                rx.button("Send the confirmation link", type="submit", id="change-email"),
+                spacing="3",
+                max_width="420px",
+                width="100%",
+            ),
+            on_submit=AccountState.change_email,
+            reset_on_submit=True,
+        ),
+        width="100%",
+    )
+
+
+def _code_form(label: str, handler: rx.EventHandler, button_id: str) -> rx.Component:
+    return rx.form(
+        rx.hstack(
+            rx.input(
+                name="code",
+                placeholder="123456",
+                auto_complete="one-time-code",
+                aria_label="Code",
+                required=True,
+                width="12em",
+            ),
+            rx.button(label, type="submit", id=button_id),
+            align="center",
+        ),
+        on_submit=handler,
+        reset_on_submit=True,
+    )
+
+
+def _setting_up() -> rx.Component:
+    return rx.vstack(
+        rx.text(
+            "Scan this code with an authenticator app (or type the secret into it), then "
+            "enter the 6-digit code it shows. Nothing changes until you do."
+        ),
+        rx.image(src=AccountState.totp_qr, alt="QR code of the secret", width="200px"),
+        rx.text("Secret: ", rx.code(AccountState.totp_secret, id="totp-secret")),
+        _code_form("Turn on", AccountState.confirm_totp, "confirm-totp"),
+        width="100%",
+    )
+
+
+def _recovery_codes() -> rx.Component:
+    return rx.cond(
+        AccountState.recovery_codes.length() > 0,
+        rx.card(
+            rx.vstack(
+                rx.text(
+                    "Recovery codes: each works once, if your authenticator is lost. "
+                    "They are shown only now; print them or keep them in a password manager.",
+                    weight="medium",
+                ),
+                rx.el.ul(
+                    rx.foreach(AccountState.recovery_codes, lambda c: rx.el.li(rx.code(c))),
+                    id="recovery-codes",
+                ),
+            ),
+            width="100%",
+        ),
+    )
+
+
+def _two_factor() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Two-factor authentication", size="4"),
+        error_callout(AccountState.totp_error),
+        _recovery_codes(),
+        rx.cond(
+            AccountState.totp_enabled,
+            rx.vstack(
+                rx.text(
+                    "On: logging in asks for a code of your authenticator app. ",
+                    AccountState.recovery_left.to_string(),
+                    " recovery codes left.",
+                    id="totp-status",
+                ),
+                rx.text("New recovery codes (with a current code):", size="2"),
+                _code_form("Make new recovery codes", AccountState.renew_codes, "renew-codes"),
+                rx.text("Turn it off (with a current code):", size="2"),
+                _code_form("Turn off", AccountState.disable_totp, "disable-totp"),
+            ),
+            rx.cond(
+                AccountState.totp_secret != "",
+                _setting_up(),
+                rx.vstack(
+                    rx.text(
+                        "Off. Staff accounts should turn it on; admins need it to change "
+                        "other accounts."
+                    ),
+                    rx.button("Set up", on_click=AccountState.start_totp, id="start-totp"),
+                ),
+            ),
+        ),
+        width="100%",
+    )
+
+
+def account() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Your account", size="7"),
+        error_callout(AccountState.error),
+        notice_callout(AccountState.notice),
+        rx.text(SessionState.user_email, " · ", SessionState.user_role, id="account-identity"),
+        _two_factor(),
+        _password_form(),
+        _email_form(),
+        _sessions(),
+        spacing="6",
+        width="100%",
+    )
+
+
+def confirm_email() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Confirm your new address", size="6"),
+        error_callout(EmailConfirmState.error),
+        rx.cond(
+            EmailConfirmState.done != "",
+            notice_callout(EmailConfirmState.done),
+            rx.button("Use this address", on_click=EmailConfirmState.confirm, id="confirm-email"),
         ),
         spacing="4",
         width="100%",

@@ -1,6 +1,6 @@
 import reflex as rx
 
-from components.common import error_callout
+from components.common import error_callout, notice_callout
 from state.admin import UsersState
 
 
@@ -36,7 +36,46 @@ def _user_row(u: rx.Var) -> rx.Component:
                 ),
             )
         ),
+        rx.table.cell(
+            rx.cond(
+                u["two_factor"],
+                rx.hstack(
+                    rx.badge("on", color_scheme="green"),
+                    rx.button(
+                        "Reset",
+                        size="1",
+                        variant="outline",
+                        color_scheme="red",
+                        aria_label="Reset the second factor of " + u["email"].to(str),
+                        on_click=UsersState.reset_second_factor(u["id"].to(int)),
+                    ),
+                    align="center",
+                ),
+                rx.badge("off", color_scheme="gray"),
+            )
+        ),
         rx.table.cell(u["created"]),
+    )
+
+
+def _event_row(e: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(e["at"]),
+        rx.table.cell(e["actor"]),
+        rx.table.cell(e["action"]),
+        rx.table.cell(e["subject"]),
+        rx.table.cell(e["detail"]),
+        rx.table.cell(e["ip"]),
+        class_name="audit-row",
+    )
+
+
+def _table(headers: tuple[str, ...], rows: rx.Var, row: object, **props: object) -> rx.Component:
+    return rx.table.root(
+        rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in headers))),
+        rx.table.body(rx.foreach(rows, row)),  # type: ignore[arg-type]
+        width="100%",
+        **props,
     )
 
 
@@ -44,18 +83,33 @@ def users() -> rx.Component:
     return rx.vstack(
         rx.heading("Users", size="7"),
         error_callout(UsersState.error),
+        notice_callout(UsersState.notice),
         rx.cond(
             ~UsersState.denied,
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *(
-                            rx.table.column_header_cell(h)
-                            for h in ("Email", "Name", "Role", "Access", "Since")
-                        )
-                    )
+            rx.vstack(
+                rx.cond(
+                    UsersState.needs_second_factor,
+                    rx.callout(
+                        "Set up two-factor authentication on your account page before "
+                        "changing roles, access or second factors.",
+                        icon="shield_alert",
+                        color_scheme="amber",
+                        width="100%",
+                    ),
                 ),
-                rx.table.body(rx.foreach(UsersState.users, _user_row)),
+                _table(
+                    ("Email", "Name", "Role", "Access", "2FA", "Since"),
+                    UsersState.users,
+                    _user_row,
+                ),
+                rx.heading("Account log", size="4"),
+                _table(
+                    ("When", "Who", "What", "Whom", "Detail", "From"),
+                    UsersState.events,
+                    _event_row,
+                    id="account-log",
+                ),
+                spacing="4",
                 width="100%",
             ),
         ),

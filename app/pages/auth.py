@@ -2,29 +2,55 @@ import reflex as rx
 
 from app import routes
 from components.common import error_callout, form_field, narrow_card, notice_callout
-from state.auth import ForgotState, LoginState, RegisterState, ResetState
+from state.auth import ConfirmRegistrationState, ForgotState, LoginState, RegisterState, ResetState
+
+
+def _password_step() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            form_field("Email", "email", "email", auto_complete="username", required=True),
+            form_field(
+                "Password",
+                "password",
+                "password",
+                auto_complete="current-password",
+                required=True,
+            ),
+            rx.button("Log in", type="submit", size="3", width="100%", id="login-submit"),
+            spacing="3",
+        ),
+        on_submit=LoginState.submit,
+        reset_on_submit=False,
+    )
+
+
+def _code_step() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.text(
+                "Enter the 6-digit code of your authenticator app, or one of your recovery codes."
+            ),
+            form_field(
+                "Code",
+                "code",
+                auto_complete="one-time-code",
+                input_mode="numeric",
+                required=True,
+                auto_focus=True,
+            ),
+            rx.button("Continue", type="submit", size="3", width="100%", id="code-submit"),
+            spacing="3",
+        ),
+        on_submit=LoginState.submit_code,
+        reset_on_submit=True,
+    )
 
 
 def login() -> rx.Component:
     return narrow_card(
         rx.heading("Log in", size="6"),
         error_callout(LoginState.error),
-        rx.form(
-            rx.vstack(
-                form_field("Email", "email", "email", auto_complete="username", required=True),
-                form_field(
-                    "Password",
-                    "password",
-                    "password",
-                    auto_complete="current-password",
-                    required=True,
-                ),
-                rx.button("Log in", type="submit", size="3", width="100%", id="login-submit"),
-                spacing="3",
-            ),
-            on_submit=LoginState.submit,
-            reset_on_submit=False,
-        ),
+        rx.cond(LoginState.needs_code, _code_step(), _password_step()),
         rx.hstack(
             rx.link("Forgot your password?", href=routes.FORGOT),
             rx.spacer(),
@@ -38,36 +64,63 @@ def register() -> rx.Component:
     return narrow_card(
         rx.heading("Create an account", size="6"),
         error_callout(RegisterState.error),
-        rx.form(
-            rx.vstack(
-                form_field("Name", "name", auto_complete="name"),
-                form_field("Email", "email", "email", auto_complete="email", required=True),
-                form_field(
-                    "Password (8 characters or more)",
-                    "password",
-                    "password",
-                    auto_complete="new-password",
-                    required=True,
+        rx.cond(
+            RegisterState.sent != "",
+            rx.box(notice_callout(RegisterState.sent), id="register-sent", width="100%"),
+            rx.form(
+                rx.vstack(
+                    form_field("Name", "name", auto_complete="name"),
+                    form_field("Email", "email", "email", auto_complete="email", required=True),
+                    form_field(
+                        "Password (8 characters or more; a few words make a good one)",
+                        "password",
+                        "password",
+                        auto_complete="new-password",
+                        required=True,
+                    ),
+                    form_field(
+                        "Repeat the password",
+                        "password2",
+                        "password",
+                        auto_complete="new-password",
+                        required=True,
+                    ),
+                    rx.button("Create account", type="submit", size="3", width="100%"),
+                    spacing="3",
                 ),
-                form_field(
-                    "Repeat the password",
-                    "password2",
-                    "password",
-                    auto_complete="new-password",
-                    required=True,
-                ),
-                rx.button("Create account", type="submit", size="3", width="100%"),
-                spacing="3",
+                on_submit=RegisterState.submit,
+                reset_on_submit=False,
             ),
-            on_submit=RegisterState.submit,
         ),
         rx.link("Already registered? Log in", href=routes.LOGIN),
+    )
+
+
+def confirm_registration() -> rx.Component:
+    return narrow_card(
+        rx.heading("Finish your registration", size="6"),
+        error_callout(ConfirmRegistrationState.error),
+        rx.cond(
+            ConfirmRegistrationState.done,
+            rx.vstack(
+                notice_callout("Your account is ready."),
+                rx.link("Log in", href=routes.LOGIN),
+            ),
+            rx.button(
+                "Create my account",
+                size="3",
+                width="100%",
+                on_click=ConfirmRegistrationState.confirm,
+                id="confirm-registration",
+            ),
+        ),
     )
 
 
 def forgot() -> rx.Component:
     return narrow_card(
         rx.heading("Reset your password", size="6"),
+        error_callout(ForgotState.error),
         rx.cond(
             ForgotState.sent,
             notice_callout(

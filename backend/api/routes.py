@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from sqlalchemy import text
 
 from backend.api.deps import Actor, DbSession
+from backend.api.session import router as session_router
 from backend.collections import service as collections
 from backend.db import sql
 from backend.documents import bulk, catalogue
@@ -195,6 +196,7 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     api.include_router(router)
+    api.include_router(session_router)
     api.add_exception_handler(LibraryError, library_error)
     api.add_exception_handler(RequestValidationError, invalid_request)
     api.add_exception_handler(Exception, unexpected_error)

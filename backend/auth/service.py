@@ -1,4 +1,5 @@
-"""Login, sessions, logout and password reset."""
+"""Login (the password, then a code when the account has a second factor), sessions,
+logout, and the change of password."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -8,18 +9,24 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import require_user
-from backend.auth import passwords, throttle
-from backend.auth.models import PasswordResetToken, UserSession
+from backend.auth import audit, devices, ratelimit, second_factor, throttle
+from backend.auth.models import UserSession
 from backend.auth.tokens import new_token, token_hash
 from backend.clock import utcnow
 from backend.errors import InvalidInput, NotAuthenticated, NotFound
-from backend.mail import service as mail_service
+from backend.ids import is_id
+from backend.mail import service as mail
 from backend.settings import get_settings
+from backend.users import passwords
 from backend.users import repository as users
 from backend.users.models import User
 
 LOGIN_FAILED = "Email or password is incorrect."
+LOGIN_EXPIRED = "This login has expired. Enter your password again."
 TOUCH_INTERVAL = timedelta(minutes=1)
+# A password accepted for an account with a second factor waits this long for its code.
+PENDING_SECONDS = 300
+PENDING_MAX_CODES = 5
 
 
 @dataclass(frozen=True)
@@ -28,29 +35,29 @@ class LoginResult:
     user: User
 
 
-async def login(
-    *,
-    session: AsyncSession,
-    redis: Redis,
-    email: str,
-    password: str,
-    ip: str = "",
-    user_agent: str = "",
-    previous_token: str = "",
-) -> LoginResult:
-    """Check credentials and open a new session; the same answer for unknown accounts."""
-    email = users.normalize_email(email)
-    await throttle.check(redis, email=email, ip=ip)
-    user = await users.by_email(session, email) if email else None
-    if user is None:
-        await passwords.burn_verify_time(password)
-        ok = False
-    else:
-        ok = await passwords.verify_password(password, user.password_hash) and user.is_active
-    if not ok or user is None:
-        await throttle.record_failure(redis, email=email, ip=ip)
-        raise NotAuthenticated(LOGIN_FAILED)
-    await throttle.record_success(redis, email=email)
+class SecondFactorRequired(NotAuthenticated):
+    """The password was right and the account asks for a code; `pending` names the login
+    that waits for it (server-side, in Redis), to pass to `login_with_code`."""
+
+    def __init__(self, pending: str) -> None:
+        self.pending = pending
+        super().__init__("Enter the code from your authenticator app (or a recovery code).")
+
+
+class LoginExpired(NotAuthenticated):
+    """The login that waited for a code is gone (expired, or too many wrong codes)."""
+
+    def __init__(self, message: str = LOGIN_EXPIRED) -> None:
+        super().__init__(message)
+
+
+def _pending_key(pending: str) -> str:
+    return f"login:pending:{token_hash(pending)}"
+
+
+async def _open_session(
+    session: AsyncSession, user: User, *, ip: str, user_agent: str, previous_token: str
+) -> str:
     if previous_token:
         await logout(session=session, token=previous_token)
     token = new_token()
@@ -68,6 +75,92 @@ async def login(
         )
     )
     await session.flush()
+    return token
+
+
+async def login(
+    *,
+    session: AsyncSession,
+    redis: Redis,
+    email: str,
+    password: str,
+    ip: str = "",
+    user_agent: str = "",
+    previous_token: str = "",
+    device_cookie: str = "",
+) -> LoginResult:
+    """Check the password and open a new session; the same answer for unknown accounts.
+
+    Raises SecondFactorRequired when the account also needs a code.
+    """
+    email = users.normalize_email(email)
+    user = await users.by_email(session, email) if email else None
+    device = None
+    if user is not None and user.id is not None and device_cookie:
+        device = await devices.trusted(redis, device_cookie, user.id)
+    client = throttle.Client(email=email, ip=ip, device=device)
+    await throttle.check(redis, client)
+    if user is None:
+        await passwords.burn_verify_time(password)
+        ok = False
+    else:
+        ok = await passwords.verify_password(password, user.password_hash) and user.is_active
+    if not ok or user is None or user.id is None:
+        await throttle.record_failure(redis, client)
+        raise NotAuthenticated(LOGIN_FAILED)
+    if await second_factor.is_enabled(session, user.id):
+        pending = new_token()
+        key = _pending_key(pending)
+        await redis.hset(  # type: ignore[misc]
+            key,
+            mapping={
+                "user_id": user.id,
+                "ip": ip,
+                "user_agent": user_agent[:400],
+                "device": device.nonce if device else "",
+                "attempts": 0,
+            },
+        )
+        await redis.expire(key, PENDING_SECONDS)
+        raise SecondFactorRequired(pending)
+    await throttle.record_success(redis, client)
+    token = await _open_session(
+        session, user, ip=ip, user_agent=user_agent, previous_token=previous_token
+    )
+    return LoginResult(token=token, user=user)
+
+
+async def login_with_code(
+    *, session: AsyncSession, redis: Redis, pending: str, code: str, previous_token: str = ""
+) -> LoginResult:
+    """Finish a login that waits for its second factor: a TOTP code or a recovery code."""
+    key = _pending_key(pending)
+    data = await redis.hgetall(key) if pending else {}  # type: ignore[misc]
+    if not data:
+        raise LoginExpired()
+    attempts = int(await redis.hincrby(key, "attempts", 1))  # type: ignore[misc]
+    user = await users.by_id(session, int(data["user_id"]))
+    if user is None or user.id is None or not user.is_active or attempts > PENDING_MAX_CODES:
+        await redis.delete(key)
+        raise LoginExpired()
+    device = devices.Device(user.id, data["device"]) if data.get("device") else None
+    client = throttle.Client(email=user.email, ip=data.get("ip", ""), device=device)
+    await throttle.check(redis, client)
+    if await second_factor.verify(session=session, user=user, code=code, ip=client.ip) is None:
+        await throttle.record_failure(redis, client)
+        if attempts >= PENDING_MAX_CODES:
+            await redis.delete(key)
+            raise LoginExpired("Too many wrong codes. " + LOGIN_EXPIRED)
+        raise NotAuthenticated(second_factor.WRONG_CODE)
+    await redis.delete(key)
+    await throttle.record_success(redis, client)
+    token = await _open_session(
+        session,
+        user,
+        ip=client.ip,
+        user_agent=data.get("user_agent", ""),
+        previous_token=previous_token,
+    )
     return LoginResult(token=token, user=user)
 
 
@@ -106,13 +199,16 @@ async def logout(*, session: AsyncSession, token: str) -> None:
     )
 
 
-async def revoke_all_sessions(*, session: AsyncSession, user_id: int) -> None:
-    await session.exec(
+async def revoke_all_sessions(*, session: AsyncSession, user_id: int, keep_token: str = "") -> None:
+    """End every open session of a user, but the one of `keep_token` if given."""
+    stmt = (
         update(UserSession)
         .where(col(UserSession.user_id) == user_id)
         .where(col(UserSession.revoked_at).is_(None))
-        .values(revoked_at=utcnow())
     )
+    if keep_token:
+        stmt = stmt.where(col(UserSession.token_hash) != token_hash(keep_token))
+    await session.exec(stmt.values(revoked_at=utcnow()))
 
 
 async def list_sessions(*, session: AsyncSession, actor: User | None) -> list[UserSession]:
@@ -131,6 +227,8 @@ async def list_sessions(*, session: AsyncSession, actor: User | None) -> list[Us
 async def revoke_session(*, session: AsyncSession, actor: User | None, session_id: int) -> None:
     """End one of the actor's own sessions."""
     user = require_user(actor)
+    if not is_id(session_id):
+        raise NotFound("No such session.")
     row = await session.get(UserSession, session_id)
     if row is None or row.user_id != user.id:
         raise NotFound("No such session.")
@@ -139,60 +237,47 @@ async def revoke_session(*, session: AsyncSession, actor: User | None, session_i
     await session.flush()
 
 
-async def request_password_reset(*, session: AsyncSession, email: str) -> int | None:
-    """Mail a single-use reset link if the account exists; the caller says the same either way.
+async def check_current_password(
+    *, redis: Redis, user: User, password: str, message: str = ""
+) -> None:
+    """Raise InvalidInput unless this is the user's password; failures are limited."""
+    subject = str(user.id)
+    await ratelimit.check(redis, ratelimit.REAUTH_FAILURES_PER_USER, subject)
+    if not await passwords.verify_password(password, user.password_hash):
+        await ratelimit.take(redis, ratelimit.REAUTH_FAILURES_PER_USER, subject)
+        raise InvalidInput(message or "Your current password is not right.")
 
-    Returns the outbox message id (to enqueue its delivery after commit), or None.
-    """
-    user = await users.by_email(session, email)
-    if user is None or not user.is_active:
-        return None
+
+async def change_password(
+    *,
+    session: AsyncSession,
+    redis: Redis,
+    actor: User | None,
+    current_token: str,
+    current_password: str,
+    new_password: str,
+    ip: str = "",
+) -> None:
+    """Change the actor's password; every other session of the account ends."""
+    user = require_user(actor)
+    await check_current_password(redis=redis, user=user, password=current_password)
+    if new_password == current_password:
+        raise InvalidInput("The new password is the same as the current one.")
+    passwords.check_policy(new_password, email=user.email, name=user.display_name)
+    user.password_hash = await passwords.hash_password(new_password)
+    session.add(user)
     assert user.id is not None
-    token = new_token()
-    now = utcnow()
-    minutes = get_settings().reset_token_minutes
-    session.add(
-        PasswordResetToken(
-            token_hash=token_hash(token),
-            user_id=user.id,
-            created_at=now,
-            expires_at=now + timedelta(minutes=minutes),
-        )
-    )
-    link = f"{get_settings().public_url.rstrip('/')}/reset-password?token={token}"
-    message = await mail_service.queue_message(
+    await revoke_all_sessions(session=session, user_id=user.id, keep_token=current_token)
+    await audit.record(session, action=audit.PASSWORD_CHANGED, actor=user, subject=user, ip=ip)
+    await mail.queue_message(
         session=session,
         to_address=user.email,
-        subject="Reset your library password",
+        subject="Your library password was changed",
         body=(
             f"Hello {user.display_name},\n\n"
-            f"Someone asked to reset the password of your library account. "
-            f"If it was you, open this link within {minutes} minutes:\n\n{link}\n\n"
-            "If it was not you, ignore this message; your password stays as it is.\n"
+            "The password of your library account was just changed, and every other "
+            "session of the account was logged out.\n\n"
+            "If it was not you, reset your password at once with "
+            f"{get_settings().public_url.rstrip('/')}/forgot-password and tell an admin.\n"
         ),
     )
-    return message.id
-
-
-async def reset_password(*, session: AsyncSession, token: str, new_password: str) -> User:
-    """Set a new password with a reset token; the token is used up and all sessions end."""
-    row = (
-        await session.exec(
-            select(PasswordResetToken)
-            .where(PasswordResetToken.token_hash == token_hash(token))
-            .with_for_update()
-        )
-    ).first()
-    if row is None or row.used_at is not None or row.expires_at <= utcnow():
-        raise InvalidInput("This reset link is invalid or has expired. Ask for a new one.")
-    user = await users.by_id(session, row.user_id)
-    if user is None or not user.is_active:
-        raise InvalidInput("This reset link is invalid or has expired. Ask for a new one.")
-    passwords.check_policy(new_password, email=user.email)
-    user.password_hash = await passwords.hash_password(new_password)
-    row.used_at = utcnow()
-    session.add_all([user, row])
-    assert user.id is not None
-    await revoke_all_sessions(session=session, user_id=user.id)
-    await session.flush()
-    return user

@@ -1,8 +1,12 @@
 import hashlib
 import secrets
 
-# The cookie that carries the session token, read by the pages and by the REST API.
+# The HttpOnly cookie that carries the session token, set only by the server
+# (backend.api.session) and read by the websocket handshake and the REST API.
 SESSION_COOKIE = "library_session"
+# The HttpOnly cookie that marks a browser which has logged into an account before
+# (backend.auth.devices): its failures do not share the strangers' login delay.
+DEVICE_COOKIE = "library_device"
 
 
 def new_token() -> str:

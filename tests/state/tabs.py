@@ -21,14 +21,14 @@ import app.app as composition
 from backend.auth.tokens import SESSION_COOKIE
 
 HYDRATE = f"{State.get_full_name()}.hydrate_and_load"
-SESSION_VAR = "reflex___state____state.state___session____session_state.token"
 
 
 @dataclass
 class Tab:
     token: str
     path: str
-    cookie: str = ""  # the session token, as the browser's cookie jar holds it
+    # The session token, as the browser's HttpOnly cookie: only the handshake headers carry it.
+    cookie: str = ""
     # What the server sent, in order, each message serialized as the socket serializes it:
     # state deltas and frontend events (redirects, toasts, scripts).
     messages: list[str] = field(default_factory=list)
@@ -90,7 +90,7 @@ class Tabs:
         """A new tab on `path`: the page hydrates and its on_load handlers run."""
         tab = Tab(token=uuid.uuid4().hex, path=path, cookie=cookie)
         self.tabs[tab.token] = tab
-        await self.send(tab, HYDRATE, {"vars": {SESSION_VAR: cookie}})
+        await self.send(tab, HYDRATE, {"vars": {}})
         return tab
 
     async def send(self, tab: Tab, name: str, payload: dict[str, Any] | None = None) -> None:

@@ -49,7 +49,17 @@ SELF_SERVICE_MODULES = ("state.auth", "state.account", "state.session")
 STAFF_MAY = {"create"}
 # Accounts of the world (self-service may add new ones after them).
 WORLD_USERS = 8
-ACCOUNT_TABLES = {"users", "user_sessions", "password_reset_tokens", "mail_outbox"}
+ACCOUNT_TABLES = {
+    "users",
+    "user_sessions",
+    "password_reset_tokens",
+    "mail_outbox",
+    "pending_registrations",
+    "email_changes",
+    "user_second_factors",
+    "recovery_codes",
+    "account_events",
+}
 
 
 @dataclass

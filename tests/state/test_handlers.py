@@ -4,13 +4,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from reflex.state import State
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import app.app  # noqa: F401  (registers every state)
+from backend.api.routes import create_api
 from backend.auth import service as auth
+from backend.auth.tokens import SESSION_COOKIE
 from backend.collections.models import Collection
 from backend.redis_client import get_redis
 from backend.users.models import Role, User
@@ -19,7 +22,15 @@ from state.auth import LoginState
 from state.collections import CollectionsState, CollectionState
 from state.documents import DocumentState
 from state.session import SessionState
-from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
+from tests.factories import (
+    PASSWORD,
+    log_in_tab,
+    make_collection,
+    make_user,
+    open_in_tab,
+    posted_form,
+    upload_bytes,
+)
 
 
 def _substate(root: State, cls: type[Any]) -> Any:
@@ -34,7 +45,7 @@ async def tab(clean: None) -> AsyncIterator[State]:
 async def _log_in(db: AsyncSession, tab: State, user: User) -> None:
     result = await auth.login(session=db, redis=get_redis(), email=user.email, password=PASSWORD)
     await db.commit()
-    _substate(tab, SessionState).token = result.token
+    log_in_tab(tab, result.token)
 
 
 async def test_patron_cannot_create_a_collection(db: AsyncSession, tab: State) -> None:
@@ -89,9 +100,7 @@ async def test_private_document_page_is_not_found_for_outsiders(
     await db.commit()
     await _log_in(db, tab, patron)
     state = _substate(tab, DocumentState)
-    state.router = state.router.__class__.from_router_data(
-        {"pathname": f"/documents/{document.id}", "asPath": f"/documents/{document.id}"}
-    )
+    open_in_tab(tab, f"/documents/{document.id}")
     await DocumentState.load.fn(state)
     assert state.not_found and state.title == ""
     # The same tab, logged in as the librarian, does see it (so the route above is read).
@@ -100,15 +109,38 @@ async def test_private_document_page_is_not_found_for_outsiders(
     assert not state.not_found and state.title == "h"
 
 
-async def test_login_handler_sets_the_session_and_refuses_bad_passwords(
+async def test_login_handler_hands_the_session_to_the_cookie_route(
     db: AsyncSession, tab: State
 ) -> None:
     patron = await make_user(db)
     await db.commit()
     state = _substate(tab, LoginState)
-    await LoginState.submit.fn(state, {"email": patron.email, "password": "wrong password"})
+    assert await LoginState.submit.fn(state, {"email": patron.email, "password": "wrong"}) is None
     assert state.error == "Email or password is incorrect."
+    open_in_tab(tab, "/login?next=/collections")
+    spec = await LoginState.submit.fn(state, {"email": patron.email, "password": PASSWORD})
+    assert state.error == ""
+    action, fields = posted_form(spec)
+    assert action == "/api/v1/session" and fields["next"] == "/collections"
+    # The browser posts the form; the route sets the cookie the next page load carries.
+    transport = httpx.ASGITransport(app=create_api())
+    async with httpx.AsyncClient(transport=transport, base_url="http://library.test") as client:
+        response = await client.post(action, data=fields, headers={"Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 303 and response.headers["location"] == "/collections"
+    token = response.cookies[SESSION_COOKIE]
     session_state = _substate(tab, SessionState)
-    assert session_state.token == ""
-    await LoginState.submit.fn(state, {"email": patron.email, "password": PASSWORD})
-    assert state.error == "" and session_state.token and session_state.user_id == patron.id
+    await SessionState.refresh_user.fn(session_state)
+    assert session_state.user_id == 0
+    log_in_tab(tab, token)
+    await SessionState.refresh_user.fn(session_state)
+    assert session_state.user_id == patron.id and session_state.user_email == patron.email
+    assert "token" not in SessionState.get_fields()
+
+
+async def test_a_next_page_elsewhere_is_refused(db: AsyncSession, tab: State) -> None:
+    patron = await make_user(db)
+    await db.commit()
+    open_in_tab(tab, "/login?next=//evil.example/")
+    state = _substate(tab, LoginState)
+    spec = await LoginState.submit.fn(state, {"email": patron.email, "password": PASSWORD})
+    assert posted_form(spec)[1]["next"] == "/"

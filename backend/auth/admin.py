@@ -1,0 +1,157 @@
+"""What admins do to accounts: roles, disabling, resetting a lost second factor.
+
+An admin needs a second factor of their own for any of these, and each is recorded in the
+account audit log.
+"""
+
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.access.roles import require_admin
+from backend.auth import audit, second_factor
+from backend.auth.service import revoke_all_sessions
+from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from backend.ids import is_id
+from backend.mail import service as mail
+from backend.users import repository as users
+from backend.users.models import Role, User
+
+
+@dataclass(frozen=True)
+class Account:
+    user: User
+    has_second_factor: bool
+
+
+async def require_admin_with_second_factor(session: AsyncSession, actor: User | None) -> User:
+    """The actor, if an admin whose account has a second factor."""
+    admin = require_admin(actor)
+    assert admin.id is not None
+    if not await second_factor.is_enabled(session, admin.id):
+        raise PermissionDenied(
+            "Set up two-factor authentication on your account page before changing accounts."
+        )
+    return admin
+
+
+async def list_accounts(*, session: AsyncSession, actor: User | None) -> list[Account]:
+    """Every account with whether it has a second factor, for admins."""
+    require_admin(actor)
+    with_factor = await second_factor.enabled_user_ids(session)
+    return [Account(u, u.id in with_factor) for u in await users.list_all(session)]
+
+
+async def _target(session: AsyncSession, user_id: int) -> User:
+    if not is_id(user_id):
+        raise NotFound("No such user.")
+    user = await users.by_id(session, user_id)
+    if user is None or user.id is None:
+        raise NotFound("No such user.")
+    return user
+
+
+async def set_role(
+    *, session: AsyncSession, actor: User | None, user_id: int, role: str, ip: str = ""
+) -> User:
+    """Change a user's role; the last active admin cannot step down."""
+    admin = await require_admin_with_second_factor(session, actor)
+    try:
+        new_role = Role(role)
+    except ValueError as exc:
+        raise InvalidInput(f"Unknown role {role!r}.") from exc
+    user = await _target(session, user_id)
+    if user.role == new_role:
+        return user
+    if (
+        user.role == Role.ADMIN
+        and new_role != Role.ADMIN
+        and await users.count_active_admins(session) <= 1
+    ):
+        raise Conflict("This is the last admin; make someone else admin first.")
+    old = user.role
+    user.role = new_role.value
+    session.add(user)
+    await session.flush()
+    await audit.record(
+        session,
+        action=audit.ROLE_CHANGED,
+        actor=admin,
+        subject=user,
+        detail=f"from {old} to {new_role.value}",
+        ip=ip,
+    )
+    return user
+
+
+async def set_active(
+    *, session: AsyncSession, actor: User | None, user_id: int, active: bool, ip: str = ""
+) -> User:
+    """Enable or disable an account; disabling ends all its sessions."""
+    admin = await require_admin_with_second_factor(session, actor)
+    if not isinstance(active, bool):
+        raise InvalidInput("Say whether the account is to be enabled or disabled.")
+    user = await _target(session, user_id)
+    if user.is_active == active:
+        return user
+    if not active and user.role == Role.ADMIN and await users.count_active_admins(session) <= 1:
+        raise Conflict("This is the last admin; it cannot be disabled.")
+    user.is_active = active
+    session.add(user)
+    if not active:
+        assert user.id is not None
+        await revoke_all_sessions(session=session, user_id=user.id)
+    await session.flush()
+    await audit.record(
+        session,
+        action=audit.ACCOUNT_ENABLED if active else audit.ACCOUNT_DISABLED,
+        actor=admin,
+        subject=user,
+        ip=ip,
+    )
+    return user
+
+
+async def reset_second_factor(
+    *, session: AsyncSession, actor: User | None, user_id: int, ip: str = ""
+) -> User:
+    """Remove the second factor of someone who lost their device; their sessions end."""
+    admin = await require_admin_with_second_factor(session, actor)
+    user = await _target(session, user_id)
+    assert user.id is not None
+    if user.id == admin.id:
+        raise InvalidInput("Turn your own second factor off on your account page.")
+    if not await second_factor.is_enabled(session, user.id):
+        raise InvalidInput("This account has no second factor.")
+    await remove_second_factor(session, user, actor=admin, ip=ip)
+    return user
+
+
+async def remove_second_factor(
+    session: AsyncSession, user: User, *, actor: User | None, ip: str = ""
+) -> None:
+    """Remove a second factor, end the account's sessions, record it and tell its owner
+    (`actor` None: the command line)."""
+    assert user.id is not None
+    await second_factor.remove(session, user.id)
+    await revoke_all_sessions(session=session, user_id=user.id)
+    await audit.record(
+        session,
+        action=audit.SECOND_FACTOR_RESET,
+        actor=actor,
+        subject=user,
+        detail="" if actor else "from the command line",
+        ip=ip,
+    )
+    await mail.queue_message(
+        session=session,
+        to_address=user.email,
+        subject="Your library account's second factor was removed",
+        body=(
+            f"Hello {user.display_name},\n\n"
+            "An admin removed the two-factor authentication of your library account, "
+            "as asked when a device is lost. Log in with your password and set it up "
+            "again on your account page.\n\n"
+            "If you did not ask for this, tell an admin at once.\n"
+        ),
+    )

@@ -1,0 +1,214 @@
+"""Account handlers through the real state classes: the token never reaches the browser,
+two-factor set-up and login, password change, admin actions, logout, registration."""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from reflex.state import State
+from reflex_base.utils.format import json_dumps
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import app.app  # noqa: F401  (registers every state)
+from backend.auth import service as auth
+from backend.auth.tokens import DEVICE_COOKIE, SESSION_COOKIE
+from backend.redis_client import get_redis
+from backend.users.models import Role, User
+from state.account import AccountState
+from state.admin import UsersState
+from state.auth import LoginState, LogoutState, RegisterState
+from state.session import SessionState, request_cookie, session_token
+from tests.factories import (
+    PASSWORD,
+    enable_second_factor,
+    log_in_tab,
+    make_user,
+    open_in_tab,
+    posted_form,
+    totp_code,
+)
+
+
+def _substate(root: State, cls: type[Any]) -> Any:
+    return root.get_substate(cls.get_full_name().split("."))
+
+
+@pytest.fixture
+async def tab(clean: None) -> AsyncIterator[State]:
+    yield State(_reflex_internal_init=True)
+
+
+async def _log_in(db: AsyncSession, tab: State, user: User) -> str:
+    result = await auth.login(session=db, redis=get_redis(), email=user.email, password=PASSWORD)
+    await db.commit()
+    log_in_tab(tab, result.token)
+    return result.token
+
+
+def _sent_to_browser(tab: State) -> str:
+    """Everything of the tab's state that Reflex would serialize for the browser."""
+    return json_dumps(tab.dict()) + json_dumps(tab.get_delta())
+
+
+async def test_the_session_token_never_reaches_the_browser(db: AsyncSession, tab: State) -> None:
+    user = await make_user(db)
+    token = await _log_in(db, tab, user)
+    open_in_tab(tab, "/account")
+    await SessionState.refresh_user.fn(_substate(tab, SessionState))
+    await AccountState.load.fn(_substate(tab, AccountState))
+    account = _substate(tab, AccountState)
+    assert account.sessions and account.sessions[0]["current"]
+    assert _substate(tab, SessionState).user_id == user.id
+    sent = _sent_to_browser(tab)
+    assert token not in sent and "library_session" not in sent
+    # Reflex sends the handshake headers without the Cookie header.
+    headers = json.loads(json_dumps(tab.dict()))["reflex___state____state"][
+        "rx_router_headers_rx_state_"
+    ]
+    assert "cookie" not in headers and "cookie" not in headers["raw_headers"]
+    assert session_token(_substate(tab, AccountState)) == token
+
+
+async def test_cookies_are_read_from_the_header_even_beside_a_malformed_one(tab: State) -> None:
+    root = tab
+    log_in_tab(root, "tok-en_1", device_cookie="1.abc.def")
+    assert request_cookie(root, SESSION_COOKIE) == "tok-en_1"
+    assert request_cookie(root, DEVICE_COOKIE) == "1.abc.def"
+    from reflex.istate.data import HeaderData
+
+    root.rx_router_headers = HeaderData.from_router_data(
+        {"headers": {"cookie": 'other="unclosed; library_session=tok2; x=1'}}
+    )
+    assert session_token(root) == "tok2"
+    log_in_tab(root, "")
+    assert session_token(root) == ""
+
+
+async def test_two_factor_set_up_then_a_login_that_asks_for_the_code(
+    db: AsyncSession, tab: State
+) -> None:
+    user = await make_user(db, Role.LIBRARIAN)
+    await _log_in(db, tab, user)
+    account = _substate(tab, AccountState)
+    await AccountState.start_totp.fn(account)
+    secret = account.totp_secret
+    assert len(secret) == 32 and account.totp_qr.startswith("data:image/svg+xml")
+    await AccountState.confirm_totp.fn(account, {"code": "000000"})
+    assert "not right" in account.totp_error and not account.totp_enabled
+    await AccountState.confirm_totp.fn(account, {"code": totp_code(secret, -1)})
+    assert account.totp_enabled and len(account.recovery_codes) == 10
+    assert account.totp_secret == "" and account.totp_qr == ""
+    # The codes are shown once: the next load of the page does not have them.
+    await AccountState.load.fn(account)
+    assert account.recovery_codes == [] and account.recovery_left == 10
+
+    log_in_tab(tab, "")
+    login = _substate(tab, LoginState)
+    assert await LoginState.submit.fn(login, {"email": user.email, "password": PASSWORD}) is None
+    assert login.needs_code and login.error == ""
+    pending = login._pending
+    assert pending and pending not in _sent_to_browser(tab)
+    assert await LoginState.submit_code.fn(login, {"code": "999999"}) is None
+    assert "not right" in login.error and login.needs_code
+    spec = await LoginState.submit_code.fn(login, {"code": totp_code(secret)})
+    action, fields = posted_form(spec)
+    assert action == "/api/v1/session" and fields["ticket"]
+    assert not login.needs_code and login._pending == ""
+
+
+async def test_changing_the_password_keeps_this_session_only(db: AsyncSession, tab: State) -> None:
+    user = await make_user(db)
+    other = await auth.login(session=db, redis=get_redis(), email=user.email, password=PASSWORD)
+    token = await _log_in(db, tab, user)
+    account = _substate(tab, AccountState)
+    form = {
+        "current_password": PASSWORD,
+        "new_password": "purple elephant river tango",
+        "new_password2": "purple elephant river tango",
+    }
+    await AccountState.change_password.fn(account, {**form, "new_password2": "different"})
+    assert account.password_error == "The two new passwords differ."
+    await AccountState.change_password.fn(account, form)
+    assert account.password_error == "" and "password is changed" in account.notice
+    assert [s["current"] for s in account.sessions] == [True]
+    assert await auth.user_for_token(session=db, token=token) is not None
+    assert await auth.user_for_token(session=db, token=other.token) is None
+
+
+async def test_admin_page_needs_the_admins_second_factor_and_shows_the_log(
+    db: AsyncSession, tab: State
+) -> None:
+    chief = await make_user(db, Role.ADMIN)
+    patron = await make_user(db)
+    await db.commit()
+    await _log_in(db, tab, chief)
+    users = _substate(tab, UsersState)
+    await UsersState.load.fn(users)
+    assert users.needs_second_factor and not users.denied
+    await UsersState.set_role.fn(users, patron.id, "librarian")
+    assert "two-factor" in users.error
+    await enable_second_factor(db, chief)
+    await db.commit()
+    await UsersState.load.fn(users)
+    assert not users.needs_second_factor
+    await UsersState.set_role.fn(users, patron.id, "librarian")
+    await UsersState.set_active.fn(users, patron.id, False)
+    assert users.error == ""
+    row = next(u for u in users.users if u["id"] == patron.id)
+    assert row["role"] == "librarian" and not row["active"]
+    assert [e["action"] for e in users.events][:2] == ["account disabled", "role changed"]
+    assert users.events[1]["actor"] == chief.email and users.events[1]["subject"] == patron.email
+
+
+async def test_logout_ends_the_session_and_clears_the_cookie(db: AsyncSession, tab: State) -> None:
+    user = await make_user(db)
+    token = await _log_in(db, tab, user)
+    await SessionState.refresh_user.fn(_substate(tab, SessionState))
+    spec = await LogoutState.logout.fn(_substate(tab, LogoutState))
+    assert posted_form(spec)[0] == "/api/v1/session/end"
+    assert _substate(tab, SessionState).user_id == 0
+    assert await auth.user_for_token(session=db, token=token) is None
+
+
+async def test_registration_says_the_same_for_known_and_new_addresses(
+    db: AsyncSession, tab: State
+) -> None:
+    await make_user(db, email="known@example.org")
+    await db.commit()
+    state = _substate(tab, RegisterState)
+    said = []
+    for email in ("known@example.org", "fresh@example.org"):
+        form = {"email": email, "password": "purple elephant river tango"}
+        await RegisterState.submit.fn(state, {**form, "password2": form["password"]})
+        assert state.error == ""
+        said.append(state.sent.replace(email, "ADDRESS"))
+    assert said[0] == said[1] and said[0].startswith("We sent a link to ADDRESS to finish.")
+
+
+async def test_handlers_called_with_arguments_of_the_wrong_kind_refuse_them(
+    db: AsyncSession, tab: State
+) -> None:
+    # Anyone holding the websocket may send any arguments; none may crash a handler.
+    chief = await make_user(db, Role.ADMIN)
+    patron = await make_user(db)
+    await _log_in(db, tab, chief)
+    await enable_second_factor(db, chief)
+    await db.commit()
+    users = _substate(tab, UsersState)
+    for args in (("1; drop", "admin"), (None, "admin"), ([patron.id], "admin"), (2**40, "admin")):
+        await UsersState.set_role.fn(users, *args)
+        assert users.error == "No such user."
+    await UsersState.set_active.fn(users, patron.id, "false")
+    assert "enabled or disabled" in users.error
+    await db.refresh(patron)
+    assert patron.is_active and patron.role == Role.PATRON
+    account = _substate(tab, AccountState)
+    await AccountState.revoke.fn(account, "1 OR 1=1")
+    assert account.error == "No such session."
+    await AccountState.confirm_totp.fn(account, {"code": 123456})
+    assert account.totp_error == "Start the set-up first."
+    log_in_tab(tab, "")
+    login = _substate(tab, LoginState)
+    await LoginState.submit.fn(login, {"email": 5, "password": None})
+    assert login.error == "Email or password is incorrect."
