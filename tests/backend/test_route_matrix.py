@@ -189,3 +189,39 @@ async def test_the_curator_sees_what_the_matrix_hides(world: dict[str, object]) 
             f"/api/v1/documents/{ledger}/download?version={version}", headers=h
         )
         assert wrong.status_code == 404 and wrong.json() == NOT_FOUND
+
+
+JUNK_BODIES = [b"", b"ticket=%00%ff&next=//evil.example", b"\xff\xfe" * 3000, b'{"ticket": [1]}']
+
+
+async def test_no_route_answers_junk_with_a_server_error(world: dict[str, object]) -> None:
+    """Every route and method of the app, read from it, sent junk in its path, query and
+    body (as anonymous and as a member, from this site and from another): a client's
+    mistake is a 4xx (or the route's ordinary answer), never a 500 with a traceback."""
+    transport = httpx.ASGITransport(app=create_api(), raise_app_exceptions=False)
+    token = world["actors"]["member"]  # type: ignore[index]
+    problems = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://library.test") as client:
+        for route in _walk(create_api().routes):
+            names = re.findall(r"{(\w+)}", route.path)
+            for junk in ("abc", "-5", "99999999999999999999", "%00", "1.5"):
+                path = route.path.format(**{n: junk for n in names})
+                for method in sorted(route.methods):
+                    for body in JUNK_BODIES:
+                        for headers in (
+                            {},
+                            {"Authorization": f"Bearer {token}", "Sec-Fetch-Site": "same-origin"},
+                            {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
+                        ):
+                            got = await client.request(
+                                method,
+                                f"{path}?version={junk}&size={junk}",
+                                content=body,
+                                headers={
+                                    "Content-Type": "application/x-www-form-urlencoded",
+                                    **headers,
+                                },
+                            )
+                            if got.status_code >= 500 or "Traceback" in got.text:
+                                problems.append(f"{method} {path} -> {got.status_code}")
+    assert not problems, "\n".join(sorted(set(problems)))
