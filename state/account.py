@@ -10,7 +10,7 @@ from backend.auth.tokens import token_hash
 from backend.db import session_scope
 from backend.errors import LibraryError
 from backend.redis_client import get_redis
-from state.session import SessionState, acting, client_ip, form_text, session_token
+from state.session import SessionState, acting, client_ip, form_text, perform, session_token
 
 
 class AccountState(rx.State):
@@ -63,9 +63,7 @@ class AccountState(rx.State):
     async def revoke(self, session_id: int) -> None:
         self._clear_messages()
         try:
-            async with acting(self) as (session, actor):
-                await auth.revoke_session(session=session, actor=actor, session_id=session_id)
-                await session.commit()
+            await perform(self, auth.revoke_session, session_id=session_id)
             await self._reload()
         except LibraryError as exc:
             self.error = str(exc)
@@ -77,17 +75,15 @@ class AccountState(rx.State):
             self.password_error = "The two new passwords differ."
             return
         try:
-            async with acting(self) as (session, actor):
-                await auth.change_password(
-                    session=session,
-                    redis=get_redis(),
-                    actor=actor,
-                    current_token=session_token(self),
-                    current_password=form_text(form, "current_password"),
-                    new_password=form_text(form, "new_password"),
-                    ip=client_ip(self),
-                )
-                await session.commit()
+            await perform(
+                self,
+                auth.change_password,
+                redis=get_redis(),
+                current_token=session_token(self),
+                current_password=form_text(form, "current_password"),
+                new_password=form_text(form, "new_password"),
+                ip=client_ip(self),
+            )
             await self._reload()
         except LibraryError as exc:
             self.password_error = str(exc)
@@ -98,16 +94,14 @@ class AccountState(rx.State):
     async def change_email(self, form: dict[str, str]) -> None:
         self._clear_messages()
         try:
-            async with acting(self) as (session, actor):
-                address = await email_change.request_email_change(
-                    session=session,
-                    redis=get_redis(),
-                    actor=actor,
-                    new_email=form_text(form, "email"),
-                    password=form_text(form, "password"),
-                    ip=client_ip(self),
-                )
-                await session.commit()
+            address = await perform(
+                self,
+                email_change.request_email_change,
+                redis=get_redis(),
+                new_email=form_text(form, "email"),
+                password=form_text(form, "password"),
+                ip=client_ip(self),
+            )
         except LibraryError as exc:
             self.email_error = str(exc)
             return
@@ -120,9 +114,7 @@ class AccountState(rx.State):
     async def start_totp(self) -> None:
         self._clear_messages()
         try:
-            async with acting(self) as (session, actor):
-                setup = await second_factor.begin_setup(session=session, actor=actor)
-                await session.commit()
+            setup = await perform(self, second_factor.begin_setup)
         except LibraryError as exc:
             self.totp_error = str(exc)
             return
@@ -132,11 +124,9 @@ class AccountState(rx.State):
     async def confirm_totp(self, form: dict[str, str]) -> None:
         self._clear_messages()
         try:
-            async with acting(self) as (session, actor):
-                codes = await second_factor.confirm_setup(
-                    session=session, actor=actor, code=form_text(form, "code"), ip=client_ip(self)
-                )
-                await session.commit()
+            codes = await perform(
+                self, second_factor.confirm_setup, code=form_text(form, "code"), ip=client_ip(self)
+            )
             await self._reload()
         except LibraryError as exc:
             self.totp_error = str(exc)
@@ -148,11 +138,12 @@ class AccountState(rx.State):
     async def renew_codes(self, form: dict[str, str]) -> None:
         self._clear_messages()
         try:
-            async with acting(self) as (session, actor):
-                codes = await second_factor.renew_recovery_codes(
-                    session=session, actor=actor, code=form_text(form, "code"), ip=client_ip(self)
-                )
-                await session.commit()
+            codes = await perform(
+                self,
+                second_factor.renew_recovery_codes,
+                code=form_text(form, "code"),
+                ip=client_ip(self),
+            )
             await self._reload()
         except LibraryError as exc:
             self.totp_error = str(exc)
@@ -164,11 +155,9 @@ class AccountState(rx.State):
     async def disable_totp(self, form: dict[str, str]) -> None:
         self._clear_messages()
         try:
-            async with acting(self) as (session, actor):
-                await second_factor.disable(
-                    session=session, actor=actor, code=form_text(form, "code"), ip=client_ip(self)
-                )
-                await session.commit()
+            await perform(
+                self, second_factor.disable, code=form_text(form, "code"), ip=client_ip(self)
+            )
             await self._reload()
         except LibraryError as exc:
             self.totp_error = str(exc)

@@ -6,7 +6,7 @@ import reflex as rx
 
 from backend.auth import admin, audit, second_factor
 from backend.errors import LibraryError
-from state.session import acting, client_ip
+from state.session import acting, client_ip, perform
 
 AUDIT_ROWS = 100
 
@@ -68,9 +68,7 @@ class UsersState(rx.State):
         """Run one admin action for the acting user, commit it, and show the result."""
         self.error = self.notice = ""
         try:
-            async with acting(self) as (session, actor):
-                await action(session=session, actor=actor, ip=client_ip(self), **kwargs)
-                await session.commit()
+            await perform(self, action, ip=client_ip(self), **kwargs)
             self.notice = notice
             await self._reload()
         except LibraryError as exc:

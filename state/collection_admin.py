@@ -9,7 +9,7 @@ import reflex as rx
 from backend.collections import service as collections
 from backend.errors import LibraryError
 from state.collections import CollectionState
-from state.session import acting
+from state.session import acting, perform
 from state.uploads import collection_cover, receive, upload_token
 
 COVER_UPLOAD_ID = "cover"
@@ -47,11 +47,7 @@ class CollectionAdminState(rx.State):
         self.error = self.notice = ""
         page = await self._collection()
         try:
-            async with acting(self) as (session, actor):
-                await use_case(
-                    session=session, actor=actor, collection_id=page.collection_id, **args
-                )
-                await session.commit()
+            await perform(self, use_case, collection_id=page.collection_id, **args)
         except LibraryError as exc:
             self.error = str(exc)
             return False

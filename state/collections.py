@@ -15,7 +15,7 @@ from backend.errors import LibraryError
 from backend.ingest import progress
 from backend.redis_client import get_redis
 from backend.storage.service import human_size
-from state.session import acting
+from state.session import acting, perform
 from state.upload_progress import expected_files, mark_received, share_progress, too_large
 from state.uploads import into_collection, receive, upload_token
 
@@ -38,15 +38,13 @@ class CollectionsState(rx.State):
     async def create(self, form: dict[str, Any]) -> EventSpec | None:
         self.error = ""
         try:
-            async with acting(self) as (session, actor):
-                created = await collections.create(
-                    session=session,
-                    actor=actor,
-                    name=str(form.get("name", "")),
-                    description=str(form.get("description", "")),
-                    is_public=form.get("visibility", "public") == "public",
-                )
-                await session.commit()
+            created = await perform(
+                self,
+                collections.create,
+                name=str(form.get("name", "")),
+                description=str(form.get("description", "")),
+                is_public=form.get("visibility", "public") == "public",
+            )
         except LibraryError as exc:
             self.error = str(exc)
             return None
@@ -213,9 +211,7 @@ class CollectionState(rx.State):
     async def retry(self, version_id: int) -> EventSpec | None:
         self.error = ""
         try:
-            async with acting(self) as (session, actor):
-                await documents.retry(session=session, actor=actor, version_id=version_id)
-                await session.commit()
+            await perform(self, documents.retry, version_id=version_id)
             await self._reload()
         except LibraryError as exc:
             self.error = str(exc)
@@ -226,11 +222,9 @@ class CollectionState(rx.State):
     async def resolve_duplicate(self, version_id: int, action: str) -> None:
         self.error = self.notice = ""
         try:
-            async with acting(self) as (session, actor):
-                target = await documents.resolve_duplicate(
-                    session=session, actor=actor, version_id=version_id, action=action
-                )
-                await session.commit()
+            target = await perform(
+                self, documents.resolve_duplicate, version_id=version_id, action=action
+            )
             await self._reload()
         except LibraryError as exc:
             self.error = str(exc)
@@ -253,15 +247,13 @@ class CollectionState(rx.State):
     async def add_member(self, form: dict[str, Any]) -> None:
         self.member_error = ""
         try:
-            async with acting(self) as (session, actor):
-                await collections.add_member(
-                    session=session,
-                    actor=actor,
-                    collection_id=self.collection_id,
-                    email=str(form.get("email", "")),
-                    role=str(form.get("role", "viewer")),
-                )
-                await session.commit()
+            await perform(
+                self,
+                collections.add_member,
+                collection_id=self.collection_id,
+                email=str(form.get("email", "")),
+                role=str(form.get("role", "viewer")),
+            )
         except LibraryError as exc:
             self.member_error = str(exc)
             return

@@ -10,7 +10,7 @@ from backend.errors import LibraryError
 from backend.ids import parse_id
 from backend.languages import language_name
 from backend.storage.service import human_size
-from state.session import acting
+from state.session import acting, perform
 from state.uploads import new_version, receive, upload_token
 
 
@@ -106,14 +106,12 @@ class DocumentState(rx.State):
     async def restore(self, version_id: int) -> None:
         self.error = self.notice = ""
         try:
-            async with acting(self) as (session, actor):
-                await documents.restore_version(
-                    session=session,
-                    actor=actor,
-                    document_id=self.document_id,
-                    version_id=version_id,
-                )
-                await session.commit()
+            await perform(
+                self,
+                documents.restore_version,
+                document_id=self.document_id,
+                version_id=version_id,
+            )
         except LibraryError as exc:
             self.error = str(exc)
             return
@@ -147,11 +145,7 @@ class DocumentState(rx.State):
             self.error = "Type the document's title to confirm."
             return None
         try:
-            async with acting(self) as (session, actor):
-                slug = await documents.delete_document(
-                    session=session, actor=actor, document_id=self.document_id
-                )
-                await session.commit()
+            slug = await perform(self, documents.delete_document, document_id=self.document_id)
         except LibraryError as exc:
             self.error = str(exc)
             return None

@@ -13,7 +13,7 @@ from backend.errors import LibraryError, NotFound
 from backend.ids import parse_id
 from backend.users.models import User
 from state.documents import DocumentState
-from state.session import acting
+from state.session import acting, perform
 
 DC_LABELS = {
     "title": "Title",
@@ -266,9 +266,7 @@ class RecordState(rx.State):
         if not name or not self.editing:
             return
         try:
-            async with acting(self) as (session, actor):
-                subject = await metadata.add_subject(session=session, actor=actor, name=name)
-                await session.commit()
+            subject = await perform(self, metadata.add_subject, name=name)
         except LibraryError as exc:
             self.errors = {**self.errors, "subject_ids": str(exc)}
             return
@@ -286,11 +284,9 @@ class RecordState(rx.State):
             subject_ids=[c.id for c in self.chosen],
         )
         try:
-            async with acting(self) as (session, actor):
-                changes = await metadata.update(
-                    session=session, actor=actor, document_id=self.document_id, record=record
-                )
-                await session.commit()
+            changes = await perform(
+                self, metadata.update, document_id=self.document_id, record=record
+            )
         except metadata.InvalidRecord as exc:
             self.errors = exc.errors
             self.form = {k: str(v) for k, v in form.items()}

@@ -8,8 +8,9 @@ session through `acting()`; the small DTO in SessionState only decides what page
 """
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import reflex as rx
 from reflex_base.event import EventSpec
@@ -19,6 +20,8 @@ from backend.auth import service as auth
 from backend.auth.tokens import SESSION_COOKIE
 from backend.db import session_scope
 from backend.users.models import User
+
+T = TypeVar("T")
 
 
 def request_cookie(state: rx.State, name: str) -> str:
@@ -106,3 +109,12 @@ async def acting(state: rx.State) -> AsyncIterator[tuple[AsyncSession, User | No
     """A unit of work and the acting user of this browser tab's session cookie."""
     async with acting_as(session_token(state)) as pair:
         yield pair
+
+
+async def perform(state: rx.State, use_case: Callable[..., Awaitable[T]], **args: Any) -> T:
+    """Run a backend use case as this tab's user in one unit of work, and commit it (which
+    sends the jobs it queued). A refusal (LibraryError) reaches the handler to show."""
+    async with acting(state) as (session, actor):
+        result = await use_case(session=session, actor=actor, **args)
+        await session.commit()
+    return result
