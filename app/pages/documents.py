@@ -535,7 +535,10 @@ def document() -> rx.Component:
                         rx.table.column_header_cell("Size"),
                         rx.cond(DocumentState.can_curate, rx.table.column_header_cell("By")),
                         rx.table.column_header_cell("When"),
-                        rx.table.column_header_cell("Status"),
+                        # Visitors see only which version is current, not how each was processed.
+                        rx.table.column_header_cell(
+                            rx.cond(DocumentState.can_curate, "Status", "Current")
+                        ),
                         rx.table.column_header_cell("Download"),
                         rx.cond(DocumentState.can_curate, rx.table.column_header_cell("Restore")),
                     )
