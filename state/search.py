@@ -106,6 +106,11 @@ class SearchState(rx.State):
         return max(1, (self.total + self.page_size - 1) // self.page_size)
 
     @rx.var
+    def suggestion_url(self) -> str:
+        """Where "Did you mean" leads: the corrected words, with the same filters and sort."""
+        return search_url(self.suggestion, self.filters, self.sort) if self.suggestion else ""
+
+    @rx.var
     def sort_options(self) -> list[list[str]]:
         return [[s, SORT_LABELS[s]] for s in SORTS]
 
@@ -238,10 +243,6 @@ class SearchState(rx.State):
     @rx.event
     def set_sort(self, sort: str) -> EventSpec:
         return self._go(sort=sort if sort in SORTS else "relevance")
-
-    @rx.event
-    def use_suggestion(self) -> EventSpec:
-        return self._go(query=self.suggestion)
 
     @rx.event
     def go_to_page(self, page: int) -> EventSpec:

@@ -226,10 +226,10 @@ def _results() -> rx.Component:
             SearchState.suggestion != "",
             rx.text(
                 "Did you mean ",
+                # A real link (it opens in a new tab too); its page load runs the search.
                 rx.link(
                     SearchState.suggestion,
-                    href="#",
-                    on_click=SearchState.use_suggestion,
+                    href=SearchState.suggestion_url,
                     weight="bold",
                     id="did-you-mean",
                 ),
