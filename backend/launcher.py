@@ -1,23 +1,33 @@
-"""Starts the whole platform on one machine and stops all of it on Ctrl-C.
+"""Starts the whole platform on one machine, keeps it running, and stops all of it on
+Ctrl-C.
 
 With no DATABASE_URL / REDIS_URL it starts an embedded PostgreSQL and Redis inside the
 data folder; then it applies migrations and runs the arq worker and the Reflex app in
 prod mode (frontend, websocket and REST API on one port), listening on HOST (this
 machine only, unless told otherwise). Everything it and its children write is private to
 the user running it (backend.files).
+
+It supervises what it started (backend.supervisor): a part that dies is started again,
+with a pause that grows while it keeps dying. The data folder is locked while it runs: a
+second launcher on the same folder says where the first one is and leaves it alone. It
+never stops a server it did not start (one it found running, it only joins).
 """
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 from backend.embedded import EmbeddedPostgres, EmbeddedRedis
 from backend.files import DIR_MODE, keep_private, open_private, private_dirs
+from backend.lock import DataFolderLock
 from backend.settings import PROJECT_ROOT, get_settings
+from backend.supervisor import Part, Supervisor, end_group, exit_reason
 
 # Listening on one of these means every interface: the launcher itself asks on loopback.
 EVERY_INTERFACE = ("0.0.0.0", "::", "")
@@ -34,34 +44,28 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _stop(proc: subprocess.Popen[bytes], name: str, timeout: float = 15) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        print(f"  {name} did not stop in {timeout:.0f} s; killing it", flush=True)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+def _say(line: str) -> None:
+    print(f"  {time.strftime('%H:%M:%S')}  {line}", file=sys.stderr, flush=True)
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
+def _answers_health(url: str, instance: str) -> bool:
+    """Whether this launcher's own web process answers (not another one on the port)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200 and resp.headers.get("X-Library-Instance") == instance
+    except OSError:
+        return False
+
+
+def _port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return True
+            probe.bind((host or "0.0.0.0", port))
         except OSError:
-            pass
-        time.sleep(0.5)
-    return False
+            return False
+    return True
 
 
 def _local_address(host: str) -> str:
@@ -80,15 +84,101 @@ def _private_data_folder(data: Path) -> None:
             folder.chmod(DIR_MODE)
 
 
+class Child:
+    """A process of ours (worker, web) in a session of its own, started again on demand."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log: Path | None):
+        self.name, self.command, self.env, self.log = name, command, env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = None
+        if self.log is not None:
+            out = open(open_private(self.log, os.O_WRONLY | os.O_APPEND), "ab")  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                self.command,
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT if out is not None else None,
+            )
+        finally:
+            if out is not None:
+                out.close()  # the child has its own copy
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def why(self) -> str:
+        return exit_reason(self.proc.poll() if self.proc is not None else None)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            end_group(self.proc, self.name)
+
+
+def _database_part(pg: EmbeddedPostgres) -> Part:
+    def start() -> None:
+        pg.start()  # recovers from its write-ahead log after a crash
+
+    return Part(
+        name="database (PostgreSQL)",
+        start=start,
+        alive=pg.running,
+        stop=pg.stop,
+        why=lambda: "its server process is gone",
+        clear=lambda: None,  # a crashed postmaster leaves nothing to stop
+    )
+
+
+def _redis_part(redis: EmbeddedRedis) -> Part:
+    def start() -> None:
+        redis.start()  # reloads its append-only file: the queue comes back
+
+    return Part(
+        name="queue and cache (Redis)",
+        start=start,
+        alive=redis.running,
+        stop=redis.stop,
+        why=lambda: exit_reason(redis.exit_code()),
+    )
+
+
+def _child_part(child: Child, name: str) -> Part:
+    return Part(name=name, start=child.start, alive=child.alive, stop=child.stop, why=child.why)
+
+
 def main() -> int:
     keep_private()  # before anything is written: the children inherit it
     settings = get_settings()
     data = settings.data_dir
-    _private_data_folder(data)
+    private_dirs(data)  # only what is missing: a running library's folder is not touched
+    address = _local_address(settings.host)
+    port = settings.port
+    url = f"http://{'localhost' if address == '127.0.0.1' else address}:{port}"
+
+    lock = DataFolderLock(data / "launcher.lock")
+    holder = lock.acquire(url)
+    if holder is not None:
+        print(
+            f"A library is already running from {data} (process {holder.pid}, {holder.url}).\n"
+            "Use that one, or stop it first (Ctrl-C in its terminal).",
+            file=sys.stderr,
+        )
+        return 1
+    if not _port_free(settings.host, port):
+        print(
+            f"Port {port} is in use by another program (or a library left running by a "
+            "launcher that was killed). Stop it, or choose another port with PORT=...",
+            file=sys.stderr,
+        )
+        lock.release()
+        return 1
+    _private_data_folder(data)  # the folder is this launcher's now
+
     started = time.monotonic()
-    pg: EmbeddedPostgres | None = None
-    redis: EmbeddedRedis | None = None
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -97,131 +187,130 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    extra: dict[str, str] = {}
+    parts: list[Part] = []
+    supervisor = Supervisor(parts, say=_say)
     try:
         if settings.database_url:
             db_url = settings.database_url
         else:
             pg = EmbeddedPostgres(data / "pg")
             db_url = pg.start()
-            print(f"  PostgreSQL  embedded in {pg.root}", flush=True)
+            joined = " (joined: it was already running)" if pg.was_running else ""
+            print(f"  PostgreSQL  embedded in {pg.root}{joined}", flush=True)
+            if not pg.was_running:
+                parts.append(_database_part(pg))
         if settings.redis_url:
             redis_url = settings.redis_url
         else:
             redis = EmbeddedRedis(data / "redis")
             redis_url = redis.start()
-            print(f"  Redis       embedded in {redis.root}", flush=True)
-        extra = {
-            "DATABASE_URL": db_url,
-            "REDIS_URL": redis_url,
-            "REFLEX_REDIS_URL": redis_url,
-            "GRANIAN_WORKERS": str(settings.web_workers),
-        }
+            joined = " (joined: it was already running)" if redis.was_running else ""
+            print(f"  Redis       embedded in {redis.root}{joined}", flush=True)
+            if not redis.was_running:
+                parts.append(_redis_part(redis))
+        instance = uuid.uuid4().hex
+        env = _child_env(
+            {
+                "DATABASE_URL": db_url,
+                "REDIS_URL": redis_url,
+                "REFLEX_REDIS_URL": redis_url,
+                "GRANIAN_WORKERS": str(settings.web_workers),
+                "LIBRARY_INSTANCE": instance,
+            }
+        )
+        _prepare(db_url)
 
-        from backend.migrate import upgrade
-
-        upgrade(db_url)
-        print("  Migrations  applied", flush=True)
-        from backend.search.engines import get_search_engine
-
-        engine = get_search_engine()
-        import asyncio
-
-        from backend.db import dispose_engine
-        from backend.search import indexer
-
-        os.environ["DATABASE_URL"] = db_url
-        get_settings.cache_clear()
-
-        async def prepare() -> int:
-            # Before the worker (the writer) and the web processes (readers) start.
-            try:
-                return await indexer.prepare_engine(engine)
-            finally:
-                await dispose_engine()
-
-        queued = asyncio.run(prepare())
-        note = f" (new index: {queued} documents queued for indexing)" if queued else ""
-        print(f"  Search      {engine.name}{note}", flush=True)
-
-        env = _child_env(extra)
         private_dirs(data / "logs")
-        worker_log = open(  # noqa: SIM115
-            open_private(data / "logs" / "worker.log", os.O_WRONLY | os.O_APPEND), "ab"
-        )
-        worker = subprocess.Popen(
+        worker = Child(
+            "worker",
             [sys.executable, "-m", "arq", "jobs.worker.WorkerSettings"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=worker_log,
-            stderr=subprocess.STDOUT,
+            env,
+            data / "logs" / "worker.log",
         )
-        children.append(("worker", worker))
+        worker.start()
+        parts.append(_child_part(worker, "worker"))
         print(f"  Worker      started (log: {data / 'logs' / 'worker.log'})", flush=True)
         if not settings.smtp_host:
             print(f"  Mail        to files in {data / 'mail'} (no SMTP_HOST)", flush=True)
 
-        port = str(settings.port)
-        web = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reflex",
-                "run",
-                "--env",
-                "prod",
-                "--single-port",
-                "--backend-host",
-                settings.host,
-                "--backend-port",
-                port,
-                "--loglevel",
-                "warning",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            start_new_session=True,
-        )
-        children.append(("web", web))
+        web = Child("web", _web_command(settings.host, port), env, None)
+        web.start()
+        parts.append(_child_part(web, "web app"))
         print(
             "  Web         building the frontend and starting (first start takes longer)...",
             flush=True,
         )
-        address = _local_address(settings.host)
         health = f"http://{address}:{port}/api/v1/health"
-        while not stopping and not _wait_http(health, web, 5):
-            if web.poll() is not None:
+        while not stopping and not _answers_health(health, instance):
+            if not web.alive():
                 print("The web app exited; see the messages above.", file=sys.stderr)
                 return 1
+            time.sleep(0.5)
         if not stopping:
             took = time.monotonic() - started
-            where = "localhost" if address == "127.0.0.1" else address
             print(
-                f"\n  The library is open at http://{where}:{port}  (ready in {took:.0f} s)\n"
+                f"\n  The library is open at {url}  (ready in {took:.0f} s)\n"
                 "  Create the first admin in another terminal:\n"
                 "      ./run.sh create-admin you@example.org\n"
-                "  Press Ctrl-C to stop everything.\n",
+                "  A part that stops is started again; press Ctrl-C to stop everything.\n",
                 flush=True,
             )
+        for part in parts:
+            part.up_since = time.monotonic()
         while not stopping:
-            for name, proc in children:
-                if proc.poll() is not None:
-                    print(
-                        f"The {name} process exited ({proc.returncode}); stopping.", file=sys.stderr
-                    )
-                    stopping = True
+            supervisor.watch()
             time.sleep(0.5)
         return 0
     finally:
         print("\n  Stopping...", flush=True)
-        for name, proc in reversed(children):
-            _stop(proc, name)
-        if redis is not None:
-            redis.stop()
-        if pg is not None:
-            pg.stop()
+        supervisor.stop_all()
+        lock.release()
         print("  Stopped.", flush=True)
+
+
+def _prepare(db_url: str) -> None:
+    """Migrations, and the search index ready before the worker (its writer) and the web
+    processes (its readers) start."""
+    import asyncio
+
+    from backend.db import dispose_engine
+    from backend.migrate import upgrade
+    from backend.search import indexer
+    from backend.search.engines import get_search_engine
+
+    upgrade(db_url)
+    print("  Migrations  applied", flush=True)
+    engine = get_search_engine()
+    os.environ["DATABASE_URL"] = db_url
+    get_settings.cache_clear()
+
+    async def prepare() -> int:
+        try:
+            return await indexer.prepare_engine(engine)
+        finally:
+            await dispose_engine()
+
+    queued = asyncio.run(prepare())
+    note = f" (new index: {queued} documents queued for indexing)" if queued else ""
+    print(f"  Search      {engine.name}{note}", flush=True)
+
+
+def _web_command(host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "reflex",
+        "run",
+        "--env",
+        "prod",
+        "--single-port",
+        "--backend-host",
+        host,
+        "--backend-port",
+        str(port),
+        "--loglevel",
+        "warning",
+    ]
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # deployment behind a proxy on another host, or in a container, sets 0.0.0.0.
     host: str = "127.0.0.1"
     port: int = 3000
+    # Set by the launcher for its children: the health check answers with it, so the
+    # launcher knows its own web process answers (not another one on the port).
+    library_instance: str = ""
     # Behind reverse proxies, how many of them add X-Forwarded-For: the visitor's address is
     # read from it (login throttling, autocomplete's count of people). 0 ignores the header,
     # which anyone could write, and takes the address of whoever connected.

@@ -81,3 +81,14 @@ def test_containers_listen_on_their_interface_and_publish_on_loopback() -> None:
     assert services["web"]["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
     for name in ("postgres", "redis", "meilisearch", "worker", "migrate"):
         assert "ports" not in services[name], name  # reached over the compose network only
+
+
+def test_compose_restarts_what_dies_and_redis_keeps_its_queue() -> None:
+    services = _compose()["services"]
+    for name in ("postgres", "redis", "meilisearch", "web", "worker"):
+        assert services[name]["restart"] == "unless-stopped", name
+    assert "restart" not in services["migrate"]  # it runs once
+    command = services["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] == "everysec"
+    assert command[command.index("--save") + 1 : command.index("--save") + 3] == ["300", "1"]

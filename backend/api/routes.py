@@ -21,6 +21,7 @@ from backend.documents import bulk, catalogue
 from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.ids import MAX_ID
+from backend.settings import get_settings
 from backend.storage.disposition import content_disposition
 from backend.storage.service import get_store
 
@@ -38,7 +39,8 @@ def cache_control(public: bool) -> str:
 
 
 @router.get("/health")
-async def health(session: DbSession) -> dict[str, str]:
+async def health(session: DbSession, response: Response) -> dict[str, str]:
+    response.headers["X-Library-Instance"] = get_settings().library_instance
     await sql(session, text("SELECT 1"))
     return {"status": "ok"}
 

@@ -244,14 +244,15 @@ async def goto(page: Page, url: str) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The launcher test builds the frontend into the project's one .web folder, which the
-    served app (started once for the other browser tests) serves from: it runs before the
-    served app starts, so it never rebuilds the frontend under it."""
+    """The launcher tests build the frontend into the project's one .web folder, which the
+    served app (started once for the other browser tests) serves from: they run before the
+    served app starts, so they never rebuild the frontend under it."""
     browser = [i for i, item in enumerate(items) if "/e2e/" in item.nodeid.replace("\\", "/")]
     if not browser:
         return
     chosen = [items[i] for i in browser]
-    first = [t for t in chosen if "test_launcher.py" in t.nodeid]
-    rest = [t for t in chosen if "test_launcher.py" not in t.nodeid]
+    launches = ("test_launcher.py", "test_faults.py")  # each starts a launcher of its own
+    first = [t for t in chosen if any(name in t.nodeid for name in launches)]
+    rest = [t for t in chosen if not any(name in t.nodeid for name in launches)]
     for i, item in zip(browser, first + rest, strict=True):
         items[i] = item
