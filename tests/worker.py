@@ -1,11 +1,10 @@
-"""Runs the real arq worker in burst mode against the test Redis."""
+"""Runs the real arq worker in burst mode against the test Redis, and real worker
+processes (`python -m jobs.run`) for the tests that kill them."""
 
 import os
 
-from arq.worker import Worker
-
 from backend import queue
-from jobs.worker import WorkerSettings, prepare
+from jobs.worker import Worker, WorkerSettings, prepare
 
 
 async def run_burst() -> Worker:
@@ -15,6 +14,8 @@ async def run_burst() -> Worker:
         functions=WorkerSettings.functions,
         on_startup=prepare,
         on_shutdown=WorkerSettings.on_shutdown,
+        on_job_start=WorkerSettings.on_job_start,
+        after_job_end=WorkerSettings.after_job_end,
         redis_settings=queue.redis_settings(),
         queue_name=queue.QUEUE_NAME,
         job_serializer=queue.serialize,
