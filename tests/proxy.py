@@ -51,6 +51,7 @@ class Proxy:
 
     def stop(self) -> None:
         self.cut()
+        self._call(self._finish())
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
@@ -73,6 +74,12 @@ class Proxy:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+
+    async def _finish(self) -> None:
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
