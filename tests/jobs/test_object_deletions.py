@@ -75,7 +75,7 @@ async def test_a_deleted_documents_files_go_though_the_queue_was_lost(
     assert _stored_files(data_dir) == set() and await _queued(db) == []
 
 
-async def test_a_replaced_cover_goes_and_the_new_one_stays(
+async def test_a_replaced_cover_goes_and_the_new_one_stays_until_its_collection_goes(
     db: AsyncSession, data_dir: Path
 ) -> None:
     librarian = await make_user(db, Role.LIBRARIAN)
@@ -96,6 +96,12 @@ async def test_a_replaced_cover_goes_and_the_new_one_stays(
     assert [row.key for row in await _queued(db)] == [old]
     await run_burst()
     assert _stored_files(data_dir) == {new} and await _queued(db) == []
+    # A deleted collection's cover goes with it.
+    await collections.delete(session=db, actor=librarian, collection_id=collection.id)
+    await db.commit()
+    assert [row.key for row in await _queued(db)] == [new]
+    await run_burst()
+    assert _stored_files(data_dir) == set() and await _queued(db) == []
 
 
 async def test_a_missing_object_counts_as_deleted(db: AsyncSession, data_dir: Path) -> None:
