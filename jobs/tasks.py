@@ -96,10 +96,23 @@ async def send_mail(ctx: dict[str, Any], message_id: int) -> str:
     return outcome.value
 
 
-async def send_due_mail(ctx: dict[str, Any]) -> dict[str, int]:
+async def send_due_mail(ctx: dict[str, Any], limit: int = 500) -> dict[str, int]:
     """Every minute: every message whose next try is due (a failed one, one whose job was
-    lost, one whose worker died)."""
-    return await mail_service.send_due()
+    lost, one whose worker died), oldest first, each in its own unit of work. Stops at the
+    first failure worth retrying (the server is away: the rest wait for the next sweep)."""
+    counts = {outcome.value: 0 for outcome in mail_service.Outcome}
+    stop_at = time.monotonic() + 45  # before the next sweep starts
+    for _ in range(limit):
+        async with session_scope() as session:
+            message = await mail_service.claim_due(session=session)
+            if message is None:
+                break
+            outcome = await mail_service.attempt(session=session, message=message)
+            await session.commit()
+        counts[outcome.value] += 1
+        if outcome == mail_service.Outcome.RETRY or time.monotonic() > stop_at:
+            break
+    return counts
 
 
 async def requeue_stale_ingests(ctx: dict[str, Any]) -> int:

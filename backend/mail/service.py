@@ -6,7 +6,7 @@ delivered: through SMTP when SMTP_HOST is set, otherwise into a local mailbox fo
 mail transport's spool. Bodies never go to a log.
 
 The outbox is the truth, the queue only a nudge: `send_mail` tries a message as soon as it
-is committed, and the worker's sweeper (`send_due`, every minute) tries every message
+is committed, and the worker's sweeper (`send_due_mail`, every minute) tries every message
 whose next attempt is due, so a lost job costs a minute, not a message. A try claims the
 message with `FOR UPDATE SKIP LOCKED` and marks it sent in the same transaction, so two
 workers never send it at once. A failure is recorded on the message (error, attempts, next
@@ -20,7 +20,6 @@ import enum
 import logging
 import os
 import smtplib
-import time
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -32,7 +31,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
 from backend.clock import utcnow
-from backend.db import session_scope
 from backend.mail.models import OutboxMessage
 from backend.settings import get_settings
 
@@ -116,8 +114,8 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
-async def _attempt(session: AsyncSession, message: OutboxMessage) -> Outcome:
-    """One try at a claimed message: sent (and its body forgotten), or the failure recorded."""
+async def attempt(*, session: AsyncSession, message: OutboxMessage) -> Outcome:
+    """One try at a claimed message: sent (and its body forgotten), or its failure recorded."""
     mail = _compose(message)
     try:
         if get_settings().smtp_host:
@@ -181,30 +179,17 @@ async def deliver(*, session: AsyncSession, message_id: int) -> Outcome:
     message = (await session.exec(stmt)).first()
     if message is None or message.next_attempt_at > utcnow():
         return Outcome.SKIPPED
-    return await _attempt(session, message)
+    return await attempt(session=session, message=message)
 
 
-async def send_due(*, limit: int = 500, seconds: float = 45.0) -> dict[str, int]:
-    """The sweeper: try every message whose next attempt is due, oldest first, each in its
-    own unit of work; stop at the first failure worth retrying (the server is away: the
-    others wait for the next sweep), or after `seconds`."""
-    counts = {outcome.value: 0 for outcome in Outcome}
-    stop_at = time.monotonic() + seconds
-    for _ in range(limit):
-        async with session_scope() as session:
-            stmt = (
-                select(OutboxMessage)
-                .where(_waiting(), col(OutboxMessage.next_attempt_at) <= utcnow())
-                .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            message = (await session.exec(stmt)).first()
-            if message is None:
-                break
-            outcome = await _attempt(session, message)
-            await session.commit()
-        counts[outcome.value] += 1
-        if outcome == Outcome.RETRY or time.monotonic() > stop_at:
-            break
-    return counts
+async def claim_due(*, session: AsyncSession) -> OutboxMessage | None:
+    """The message whose next try has waited longest, locked for this unit of work (one
+    another worker holds is passed over)."""
+    stmt = (
+        select(OutboxMessage)
+        .where(_waiting(), col(OutboxMessage.next_attempt_at) <= utcnow())
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.exec(stmt)).first()
