@@ -111,6 +111,14 @@ def _is_permanent(exc: Exception) -> bool:
 
 
 def _describe(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        # The server's answers, not the dict of addresses its str() shows: the error goes
+        # to the log too, and the row says whom already.
+        answers = "; ".join(
+            f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+            for code, text in exc.recipients.values()
+        )
+        return f"SMTPRecipientsRefused: {answers}"[:1000]
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 

@@ -229,6 +229,7 @@ async def test_a_refused_recipient_is_final_a_busy_server_is_tried_again(
         await run_burst()
         row = await _delivered(db, message)
         assert row.sent_at is None and row.attempts == 1 and answer[:3] in row.error
+        assert user.email not in row.error  # the error is logged too
         if final:
             # Given up at once: its body (and link) goes, the error stays to be seen.
             assert row.gave_up_at is not None and row.body == ""
