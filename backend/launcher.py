@@ -85,19 +85,29 @@ def _private_data_folder(data: Path) -> None:
 
 
 class Child:
-    """A process of ours (worker, web) in a session of its own, started again on demand."""
+    """A process of ours (worker, web) in a session of its own, started again on demand
+    (with `again`, when it is not the command it is first started with)."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log: Path | None):
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        log: Path | None,
+        again: list[str] | None = None,
+    ):
         self.name, self.command, self.env, self.log = name, command, env, log
+        self.again = again
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        command = self.again if self.proc is not None and self.again else self.command
         out = None
         if self.log is not None:
             out = open(open_private(self.log, os.O_WRONLY | os.O_APPEND), "ab")  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
-                self.command,
+                command,
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 start_new_session=True,
@@ -233,7 +243,9 @@ def main() -> int:
         if not settings.smtp_host:
             print(f"  Mail        to files in {data / 'mail'} (no SMTP_HOST)", flush=True)
 
-        web = Child("web", _web_command(settings.host, port), env, None)
+        # Started again, it serves the frontend built now (app.serve): no rebuild.
+        serve_again = [sys.executable, "-m", "app.serve", settings.host, str(port)]
+        web = Child("web", _web_command(settings.host, port), env, None, again=serve_again)
         web.start()
         parts.append(_child_part(web, "web app"))
         print(
