@@ -33,6 +33,7 @@ from backend.search.models import (
     SearchQuery,
     SearchQuerySearcher,
 )
+from backend.storage.models import ObjectDeletion
 from backend.users.models import User
 
 metadata = SQLModel.metadata
@@ -52,6 +53,7 @@ __all__ = [
     "DocumentVersion",
     "EmailChange",
     "Membership",
+    "ObjectDeletion",
     "OutboxMessage",
     "PasswordResetToken",
     "PendingRegistration",

@@ -6,6 +6,7 @@ never sees a row that was rolled back.
 import json
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
@@ -80,3 +81,13 @@ def take_deferred(session: AsyncSession) -> list[Job]:
     """The jobs deferred in a session so far, removed from it."""
     jobs: list[Job] = session.info.pop("deferred_jobs", [])
     return jobs
+
+
+def backoff(
+    attempts: int,
+    first: timedelta = timedelta(minutes=1),
+    most: timedelta = timedelta(minutes=60),
+) -> timedelta:
+    """How long to wait after the `attempts`-th failed try: first, twice that, four times
+    that ... never more than `most` (outbox rows tried again by the sweepers)."""
+    return min(most, first * 2 ** min(max(attempts - 1, 0), 20))

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_from: str = "library@localhost"
     smtp_starttls: bool = True
+    # A message that could not be delivered is tried again after 1, 2, 4 ... up to 60
+    # minutes; after this long it is given up, its error kept on the outbox row.
+    mail_give_up_hours: float = Field(default=24, gt=0)
+
+    # A running job's in-progress mark in Redis lives this long past its worker's last
+    # heartbeat (renewed every sixth of it): a job whose worker died is run again by
+    # another worker this soon, and never while its worker lives.
+    job_lease_seconds: int = Field(default=30, ge=5, le=600)
+    # Tests only: the pipeline waits this long before extraction, so that a test can kill
+    # or starve a worker in the middle of a job.
+    ingest_test_delay_seconds: float = Field(default=0, ge=0)
 
     # Extraction and thumbnails run in a child process under these limits.
     extract_memory_mb: int = Field(default=1536, ge=256)
@@ -103,6 +114,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SECRET_KEY must be set to a random value of 32+ characters in production"
             )
+        if self.ingest_test_delay_seconds and self.environment != "test":
+            raise ValueError("INGEST_TEST_DELAY_SECONDS is for tests only")
         return self
 
     @property

@@ -1,4 +1,10 @@
-"""arq entry points: take ids, reload rows through backend services, idempotent."""
+"""arq entry points: take ids, reload rows through backend services, idempotent.
+
+Every job kind has a way back when its job is lost (Redis restarted without it) or its
+worker dies mid-job; the README's "When a part dies" lists them. In short: a dead worker's
+job is run again by arq once its in-progress mark lapses (jobs.worker renews it while the
+worker lives), and every kind also has a sweeper or an outbox that needs no queue.
+"""
 
 import logging
 import time
@@ -7,7 +13,7 @@ from typing import Any
 
 from arq import Retry
 from sqlalchemy import or_
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from backend import queue
 from backend.clock import utcnow
@@ -18,11 +24,17 @@ from backend.ingest import pipeline
 from backend.mail import service as mail_service
 from backend.search import completion, indexer
 from backend.search.engines import get_search_engine
+from backend.storage import cleanup
 
 log = logging.getLogger(__name__)
+# A version pending this long lost its job (Redis lost the queue, or was away at commit).
 STALE_AFTER = timedelta(minutes=2)
-# Longer than any job may run (WorkerSettings.job_timeout): such a version lost its worker.
-ABANDONED_AFTER = timedelta(minutes=15)
+# A version waiting to try again (a service was away) whose job lost this long: longer than
+# the longest wait ingest_version asks of arq (300 s).
+WAITING_AFTER = timedelta(minutes=6)
+# A version "processing" whose step is this old, and that no run holds (its lock is free),
+# lost its worker and its job both: the safety net behind arq's own retry of the job.
+ABANDONED_AFTER = timedelta(minutes=2)
 
 
 MAX_TRANSIENT_TRIES = 6
@@ -35,7 +47,13 @@ async def ingest_version(ctx: dict[str, Any], version_id: int) -> str:
     except pipeline.Transient as exc:
         tries = int(ctx.get("job_try", 1))
         if tries >= MAX_TRANSIENT_TRIES:
-            await pipeline.fail(version_id, exc.step, f"Gave up after {tries} tries: {exc.reason}.")
+            try:
+                await pipeline.fail(
+                    version_id, exc.step, f"Gave up after {tries} tries: {exc.reason}."
+                )
+            except pipeline.DATABASE_AWAY:
+                # Still "pending" or "processing": the sweeper sends it again later.
+                log.warning("version %s: gave up while the database is away", version_id)
             return "failed"
         raise Retry(defer=min(300, 5 * 2**tries)) from exc
 
@@ -70,28 +88,61 @@ async def expire_search_counts(ctx: dict[str, Any]) -> int:
         return await completion.expire_counts(session)
 
 
-async def send_mail(ctx: dict[str, Any], message_id: int) -> bool:
-    """Deliver one outbox message."""
+async def send_mail(ctx: dict[str, Any], message_id: int) -> str:
+    """Try one outbox message as soon as it is committed (the sweeper does the retries)."""
     async with session_scope() as session:
-        sent = await mail_service.deliver(session=session, message_id=message_id)
+        outcome = await mail_service.deliver(session=session, message_id=message_id)
         await session.commit()
-    return sent
+    return outcome.value
+
+
+async def send_due_mail(ctx: dict[str, Any], limit: int = 500) -> dict[str, int]:
+    """Every minute: every message whose next try is due (a failed one, one whose job was
+    lost, one whose worker died), oldest first, each in its own unit of work. Stops at the
+    first failure worth retrying (the server is away: the rest wait for the next sweep)."""
+    counts = {outcome.value: 0 for outcome in mail_service.Outcome}
+    stop_at = time.monotonic() + 45  # before the next sweep starts
+    for _ in range(limit):
+        async with session_scope() as session:
+            message = await mail_service.claim_due(session=session)
+            if message is None:
+                break
+            outcome = await mail_service.attempt(session=session, message=message)
+            await session.commit()
+        counts[outcome.value] += 1
+        if outcome == mail_service.Outcome.RETRY or time.monotonic() > stop_at:
+            break
+    return counts
 
 
 async def requeue_stale_ingests(ctx: dict[str, Any]) -> int:
     """Enqueue versions still pending after a while (their enqueue may have been lost), and
-    versions left "processing" by a worker that died (killed, machine lost)."""
+    versions left "processing" by a worker that died whose job is gone too."""
     now = utcnow()
     async with session_scope() as session:
-        stmt = select(DocumentVersion.id).where(
+        pending = select(DocumentVersion.id).where(
+            col(DocumentVersion.status) == IngestStatus.PENDING.value,
             or_(
-                (col(DocumentVersion.status) == IngestStatus.PENDING.value)
+                (col(DocumentVersion.error) == "")
                 & (col(DocumentVersion.created_at) < now - STALE_AFTER),
-                (col(DocumentVersion.status) == IngestStatus.PROCESSING.value)
-                & (col(DocumentVersion.step_at) < now - ABANDONED_AFTER),
-            )
+                (col(DocumentVersion.error) != "")
+                & (
+                    func.coalesce(DocumentVersion.step_at, DocumentVersion.created_at)
+                    < now - WAITING_AFTER
+                ),
+            ),
         )
-        ids = list((await session.exec(stmt)).all())
+        ids = list((await session.exec(pending)).all())
+        processing = select(DocumentVersion.id).where(
+            col(DocumentVersion.status) == IngestStatus.PROCESSING.value,
+            or_(
+                col(DocumentVersion.step_at).is_(None),
+                col(DocumentVersion.step_at) < now - ABANDONED_AFTER,
+            ),
+        )
+        # A long extraction keeps its step for minutes: only versions no run holds.
+        running = [i for i in (await session.exec(processing)).all() if i is not None]
+        ids += await pipeline.abandoned(session, running)
     # A fresh job id each sweep: arq keeps the id of a finished (or failed) job for a while
     # and would silently refuse to enqueue it again.
     sweep = int(time.time() // 60)
@@ -102,19 +153,20 @@ async def requeue_stale_ingests(ctx: dict[str, Any]) -> int:
     return len(ids)
 
 
-async def delete_objects(ctx: dict[str, Any], keys: list[str]) -> int:
-    """Files of deleted documents, removed once the deletion is committed (a missing
-    one is already gone; a store that is away is tried again)."""
-    store = ctx["store"]
-    try:
-        for key in keys:
-            await store.delete(key)
-    except Exception as exc:
-        tries = int(ctx.get("job_try", 1))
-        if tries >= MAX_TRANSIENT_TRIES:
-            raise
-        raise Retry(defer=min(300, 5 * 2**tries)) from exc
-    return len(keys)
+async def delete_objects(ctx: dict[str, Any], keys: list[str] | None = None) -> int:
+    """Delete the objects due in the deletion outbox (files of deleted documents, replaced
+    covers, finished imports); a store that is away is recorded and tried again later."""
+    if keys:
+        # A job queued before the outbox existed carries its keys: they join the outbox.
+        async with session_scope() as session:
+            await cleanup.delete_later(session=session, keys=keys)
+            await session.commit()
+    return await cleanup.drain(ctx["store"])
+
+
+async def delete_leftover_objects(ctx: dict[str, Any]) -> int:
+    """Every minute: objects whose deletion failed or whose job was lost."""
+    return await cleanup.drain(ctx["store"])
 
 
 async def catalogue_leftovers(ctx: dict[str, Any]) -> int:

@@ -1,18 +1,39 @@
-"""The arq worker: `arq jobs.worker.WorkerSettings`."""
+"""The arq worker: `python -m jobs.run` (or `arq jobs.worker.WorkerSettings`).
 
+`python -m jobs.run` runs `Worker` below: arq's worker, made to outlive Redis. arq's own
+poll loop ends the process on the first Redis connection error (and leaks a job slot when
+it happens while taking a job); this one says "Redis is away; retrying" once, backs off,
+and carries on when Redis answers again (redis-py's pool reconnects), and it records the
+end of a job that finished while Redis was away once Redis is back. `arq
+jobs.worker.WorkerSettings` still works, with the same jobs and heartbeat, but exits when
+Redis goes away.
+"""
+
+import asyncio
 import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq import cron
+from arq.connections import create_pool
+from arq.constants import in_progress_key_prefix
+from arq.worker import Worker as ArqWorker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend import queue
 from backend.db import dispose_engine, get_engine
 from backend.files import keep_private
 from backend.logging_setup import configure_logging
 from backend.storage.service import get_store
+from jobs import lease
 from jobs.tasks import (
     catalogue_leftovers,
     check_import,
+    delete_leftover_objects,
     delete_objects,
     expire_search_counts,
     flush_search_counts,
@@ -21,9 +42,16 @@ from jobs.tasks import (
     ingest_version,
     requeue_stale_ingests,
     run_import,
+    send_due_mail,
     send_mail,
     sweep_imports,
 )
+
+log = logging.getLogger(__name__)
+# What a Redis that is down, restarting or unreachable raises (BusyLoadingError, while it
+# reads its append-only file back, is a ConnectionError).
+REDIS_AWAY = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
+_MOST_PAUSE = 5.0
 
 
 async def prepare(ctx: dict[str, Any]) -> None:
@@ -42,8 +70,142 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    lease.release_all()
     await queue.close_pool()
     await dispose_engine()
+
+
+class Worker(ArqWorker):
+    """arq's worker with short in-progress marks (see jobs.lease) and patience with Redis."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # arq sets the mark for the job's whole timeout; the lease hooks renew a short one,
+        # and a short first one covers a worker that dies before its hook runs.
+        self.in_progress_timeout_s = lease.lease_seconds()
+        self._away_since: float | None = None
+        self._pause = 0.0
+        self._stopping = False
+
+    # Redis away and back -------------------------------------------------------------
+
+    async def _redis_away(self, exc: BaseException) -> None:
+        if self._away_since is None:
+            self._away_since = time.monotonic()
+            log.warning("Redis is away; retrying (%s)", exc)
+        self._pause = min(_MOST_PAUSE, max(0.5, self._pause * 2))
+        await asyncio.sleep(self._pause)
+
+    def _redis_back(self) -> None:
+        if self._away_since is not None:
+            log.info("Redis is back after %.1f s", time.monotonic() - self._away_since)
+        self._away_since = None
+        self._pause = 0.0
+
+    async def _until_redis_answers(self, attempt: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await attempt()
+            except REDIS_AWAY as exc:
+                if self._stopping:
+                    # Not recorded: its mark lapses and the job runs again (jobs are
+                    # idempotent), rather than a shutdown waiting for Redis.
+                    log.warning("stopping while Redis is away; a job's end is not recorded")
+                    return
+                await self._redis_away(exc)
+            else:
+                self._redis_back()
+                return
+
+    async def main(self) -> None:
+        while self._pool is None:
+            try:
+                self._pool = await create_pool(
+                    self.redis_settings,
+                    job_deserializer=self.job_deserializer,
+                    job_serializer=self.job_serializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
+                )
+            except REDIS_AWAY as exc:
+                await self._redis_away(exc)
+        self._redis_back()
+        await super().main()
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except REDIS_AWAY as exc:
+            await self._redis_away(exc)
+        else:
+            self._redis_back()
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """arq 0.25's start_jobs, giving back the job slot when Redis fails mid-way (arq's
+        keeps it, and a worker that lost max_jobs slots so never takes a job again)."""
+        for job_id_b in job_ids:
+            await self.sem.acquire()
+            try:
+                started = await self._start_job(job_id_b.decode())
+            except BaseException:
+                self.sem.release()
+                raise
+            if not started:
+                self.sem.release()
+
+    async def _start_job(self, job_id: str) -> bool:
+        in_progress_key = in_progress_key_prefix + job_id
+        async with self.pool.pipeline(transaction=True) as pipe:
+            await pipe.watch(in_progress_key)
+            ongoing_exists = await pipe.exists(in_progress_key)
+            score = await pipe.zscore(self.queue_name, job_id)
+            if ongoing_exists or not score:
+                # Running elsewhere, or finished and removed from the queue.
+                return False
+            pipe.multi()
+            pipe.psetex(in_progress_key, int(self.in_progress_timeout_s * 1000), b"1")
+            try:
+                await pipe.execute()
+            except (ResponseError, WatchError):
+                return False  # another worker took it since
+        task = self.loop.create_task(self.run_job(job_id, int(score)))
+        task.add_done_callback(lambda _: self.sem.release())
+        self.tasks[job_id] = task
+        return True
+
+    async def finish_job(self, *args: Any, **kwargs: Any) -> None:
+        await self._until_redis_answers(lambda: super(Worker, self).finish_job(*args, **kwargs))
+
+    async def finish_failed_job(self, *args: Any, **kwargs: Any) -> None:
+        await self._until_redis_answers(
+            lambda: super(Worker, self).finish_failed_job(*args, **kwargs)
+        )
+
+    def handle_sig(self, signum: signal.Signals) -> None:
+        self._stopping = True
+        super().handle_sig(signum)
+
+    def handle_sig_wait_for_completion(self, signum: signal.Signals) -> None:
+        self._stopping = True
+        super().handle_sig_wait_for_completion(signum)
+
+    async def close(self) -> None:
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        if self._pool is None:
+            return
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        try:
+            await self.pool.delete(self.health_check_key)
+        except REDIS_AWAY:
+            pass  # it expires by itself
+        if self.on_shutdown:
+            await self.on_shutdown(self.ctx)
+        try:
+            await self.pool.close(close_connection_pool=True)
+        except REDIS_AWAY:
+            pass
+        self._pool = None  # type: ignore[assignment]
 
 
 class WorkerSettings:
@@ -57,14 +219,18 @@ class WorkerSettings:
     ]
     cron_jobs = [
         cron(requeue_stale_ingests, second={0}, unique=True),
+        cron(catalogue_leftovers, second={15}, unique=True),
+        cron(send_due_mail, second={20}, unique=True),
+        cron(delete_leftover_objects, second={25}, unique=True),
         cron(index_leftovers, second={30}, unique=True),
+        cron(sweep_imports, second={40}, unique=True),
         cron(flush_search_counts, second={45}, unique=True),
         cron(expire_search_counts, minute={5}, second={50}, unique=True),
-        cron(catalogue_leftovers, second={15}, unique=True),
-        cron(sweep_imports, second={40}, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown
+    on_job_start = lease.hold
+    after_job_end = lease.release
     queue_name = queue.QUEUE_NAME
     job_serializer = staticmethod(queue.serialize)
     job_deserializer = staticmethod(queue.deserialize)

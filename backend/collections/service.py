@@ -10,7 +10,6 @@ from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
 from backend.access import scope
 from backend.access.roles import require_staff
 from backend.browse import service as browse
@@ -23,6 +22,7 @@ from backend.documents.models import AuditEntry
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.search import indexer
 from backend.settings import get_settings
+from backend.storage import cleanup
 from backend.storage.service import get_store
 from backend.users import repository as users
 from backend.users.models import User
@@ -241,6 +241,7 @@ async def delete(
     )
     await session.delete(collection)
     await session.flush()
+    await cleanup.delete_later(session=session, keys=[collection.cover_key])
     return len(held)
 
 
@@ -350,8 +351,7 @@ async def set_cover(
     collection.cover_key = key
     session.add(collection)
     await session.flush()
-    if old:
-        queue.defer(session, "delete_objects", [old], job_id=f"delete:{old}")
+    await cleanup.delete_later(session=session, keys=[old])
     return collection
 
 

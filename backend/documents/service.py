@@ -28,6 +28,7 @@ from backend.documents.schemas import (
 )
 from backend.errors import InvalidInput, NotFound, PermissionDenied
 from backend.search import indexer
+from backend.storage import cleanup
 from backend.storage.service import StoredObject
 from backend.users.models import User
 
@@ -165,15 +166,13 @@ async def resolve_duplicate(
         raise InvalidInput("This file is not waiting for a duplicate decision.")
     only_version = await repository.version_count(session, upload.id) == 1
     if action == "skip":
-        from backend.storage.service import get_store
-
         key = version.file_key
         if only_version:
             await session.delete(upload)  # its versions and pages go with it
         else:
             await session.delete(version)
         await session.flush()
-        await get_store().delete(key)
+        await cleanup.delete_later(session=session, keys=[key])
         return None
     if action != "new_version":
         raise InvalidInput(f"Unknown action {action!r}.")
@@ -507,9 +506,7 @@ async def delete_documents(session: AsyncSession, document_ids: list[int]) -> No
         session, text("DELETE FROM documents WHERE id = ANY(:ids)").bindparams(ids=document_ids)
     )
     await indexer.changed_many(session, document_ids)
-    for i in range(0, len(keys), 500):
-        batch = keys[i : i + 500]
-        queue.defer(session, "delete_objects", batch, job_id=f"delete:{batch[0]}:{len(batch)}")
+    await cleanup.delete_later(session=session, keys=keys)
 
 
 async def delete_document(*, session: AsyncSession, actor: User | None, document_id: int) -> str:

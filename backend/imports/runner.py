@@ -179,7 +179,7 @@ async def _run(import_id: int, store: ObjectStore) -> str:
         row.status = ImportStatus.DONE.value
         row.updated_at = row.finished_at = utcnow()
         session.add(row)
-        discard_files(session, row)
+        await discard_files(session, row)
         await session.commit()
     return "done"
 
@@ -309,7 +309,7 @@ async def sweep() -> int:
                 row.status = ImportStatus.CANCELLED.value
                 row.error = "Not imported within a week; its files were deleted."
                 row.finished_at = now
-                discard_files(session, row)
+                await discard_files(session, row)
             row.updated_at = now
             session.add(row)
         await session.commit()

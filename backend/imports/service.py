@@ -24,6 +24,7 @@ from backend.imports.models import ENDED, BulkImport, ImportStatus
 from backend.imports.zipstream import ZipLimits
 from backend.redis_client import get_redis
 from backend.settings import get_settings
+from backend.storage import cleanup
 from backend.users.models import User
 
 log = logging.getLogger(__name__)
@@ -226,10 +227,9 @@ async def start(*, session: AsyncSession, actor: User | None, import_id: int) ->
     return row
 
 
-def discard_files(session: AsyncSession, row: BulkImport) -> None:
+async def discard_files(session: AsyncSession, row: BulkImport) -> None:
     """The import's files go once it is over (after the commit)."""
-    keys = [k for k in (row.csv_key, row.zip_key) if k]
-    queue.defer(session, "delete_objects", keys, job_id=f"delete:{row.csv_key}")
+    await cleanup.delete_later(session=session, keys=[row.csv_key, row.zip_key])
 
 
 async def cancel(*, session: AsyncSession, actor: User | None, import_id: int) -> None:
@@ -242,4 +242,4 @@ async def cancel(*, session: AsyncSession, actor: User | None, import_id: int) -
     row.updated_at = row.finished_at = utcnow()
     session.add(row)
     await session.flush()
-    discard_files(session, row)
+    await discard_files(session, row)

@@ -2,21 +2,31 @@
 
 Each step commits its status, so the upload page can show where a file is. Running the
 pipeline twice for the same version is harmless: a ready version is left alone and every
-step overwrites what an earlier attempt wrote.
+step overwrites what an earlier attempt wrote, so a version left "processing" by a worker
+that died is simply run again from the start. Never twice at once: a run holds a
+PostgreSQL advisory lock on its version, on a connection of its own, which PostgreSQL
+releases the moment that connection closes (a worker killed, a machine lost); a second
+run finds it taken and leaves the version to the first. A database that goes away makes
+the run `Transient` (tried again later), never a failed document.
 """
 
 import asyncio
 import logging
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.clock import utcnow
-from backend.db import session_scope
+from backend.db import database_url, session_scope, sql
 from backend.documents import metadata
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import page_image_key, title_from_filename
@@ -27,6 +37,11 @@ from backend.storage.base import ObjectStore
 from backend.storage.local import LocalObjectStore
 
 log = logging.getLogger(__name__)
+# The database is away (down, restarting, unreachable): worth another try later.
+DATABASE_AWAY = (OperationalError, InterfaceError)
+# pg_advisory_lock(LOCK_NAMESPACE, version id): one run of a version at a time.
+LOCK_NAMESPACE = 0x1A6E
+_lock_engine: AsyncEngine | None = None
 
 
 class StepFailed(Exception):
@@ -133,48 +148,118 @@ async def _local_copy(store: ObjectStore, key: str, tmpdir: Path) -> Path:
     return path
 
 
+def _short(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return first[:300]
+
+
+@asynccontextmanager
+async def _claimed(version_id: int) -> AsyncIterator[bool]:
+    """Hold the version's lock while this run works on it; False when another run has it.
+
+    The lock lives on a connection outside the pool (closing it ends its database session,
+    and the lock with it, whatever happened to this run)."""
+    global _lock_engine
+    if _lock_engine is None:
+        _lock_engine = create_async_engine(database_url(), poolclass=NullPool)
+    async with _lock_engine.connect() as conn:
+        # Autocommit: the connection holds the lock, never an open transaction.
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        held = (
+            await conn.execute(
+                text("SELECT pg_try_advisory_lock(:ns, :id)"),
+                {"ns": LOCK_NAMESPACE, "id": version_id},
+            )
+        ).scalar()
+        yield bool(held)
+
+
+async def abandoned(session: AsyncSession, version_ids: list[int]) -> list[int]:
+    """Those of the versions that no run holds (their lock is free) at this moment."""
+    free = []
+    for version_id in version_ids:
+        taken = await sql(
+            session,
+            text("SELECT pg_try_advisory_xact_lock(:ns, :id)").bindparams(
+                ns=LOCK_NAMESPACE, id=version_id
+            ),
+        )
+        if taken.scalar():
+            free.append(version_id)
+    return free
+
+
 async def run(version_id: int, *, store: ObjectStore) -> str:
-    """Process one version; returns its final status."""
+    """Process one version; returns its final status ("running" if another run has it)."""
+    try:
+        async with _claimed(version_id) as mine:
+            if not mine:
+                log.info("version %s is being processed by another run", version_id)
+                return "running"
+            return await _run(version_id, store)
+    except DATABASE_AWAY as exc:  # taking or giving back the lock
+        raise Transient("", f"the database is unreachable ({_short(exc)})") from exc
+
+
+async def _run(version_id: int, store: ObjectStore) -> str:
     finished = False
     try:
-        async with session_scope() as session:
-            version = await session.get(DocumentVersion, version_id)
-            if version is None:
-                log.info("version %s is gone; nothing to do", version_id)
+        try:
+            async with session_scope() as session:
+                version = await session.get(DocumentVersion, version_id)
+                if version is None:
+                    log.info("version %s is gone; nothing to do", version_id)
+                    finished = True
+                    return "gone"
+                if version.status == IngestStatus.READY:
+                    finished = True
+                    return version.status
+                step = version.step
+                try:
+                    await _steps(session, version, store)
+                except FileNotFoundError as exc:
+                    raise StepFailed(
+                        "storage", "The original file is missing from the object store."
+                    ) from exc
+                except DATABASE_AWAY:
+                    raise  # below: the step it stopped in stays as recorded
+                except (OSError, BotoCoreError) as exc:
+                    # Storage away for a moment: worth another try later.
+                    raise Transient(
+                        version.step or step, f"a service is unreachable ({exc})"
+                    ) from exc
                 finished = True
-                return "gone"
-            if version.status == IngestStatus.READY:
-                finished = True
-                return version.status
-            step = version.step
-            try:
-                await _steps(session, version, store)
-            except FileNotFoundError as exc:
-                raise StepFailed(
-                    "storage", "The original file is missing from the object store."
-                ) from exc
-            except (OSError, OperationalError, BotoCoreError) as exc:
-                # Storage or database away for a moment: worth another try later.
-                raise Transient(version.step or step, f"a service is unreachable ({exc})") from exc
-            finished = True
-            return IngestStatus.READY.value
+                return IngestStatus.READY.value
+        except DATABASE_AWAY as exc:
+            raise Transient("", f"the database is unreachable ({_short(exc)})") from exc
     except StepFailed as exc:
-        await fail(version_id, exc.step, exc.reason, status=exc.status)
+        try:
+            await fail(version_id, exc.step, exc.reason, status=exc.status)
+        except DATABASE_AWAY as db_exc:
+            # Not recorded: the next try finds the same reason and records it.
+            finished = True
+            raise Transient(exc.step, f"the database is unreachable ({_short(db_exc)})") from exc
         finished = True
         return exc.status.value
     except Transient as exc:
-        await fail(
-            version_id,
-            exc.step,
-            f"Waiting to try again: {exc.reason}.",
-            status=IngestStatus.PENDING,
-        )
         finished = True
+        try:
+            await fail(
+                version_id,
+                exc.step,
+                f"Waiting to try again: {exc.reason}.",
+                status=IngestStatus.PENDING,
+            )
+        except DATABASE_AWAY:
+            log.warning("version %s waits for the database to come back", version_id)
         raise
     finally:
         # A crash, a timeout or a cancellation must not leave the file "processing".
         if not finished:
-            await fail(version_id, None, "Processing stopped unexpectedly{step}; use Retry.")
+            try:
+                await fail(version_id, None, "Processing stopped unexpectedly{step}; use Retry.")
+            except DATABASE_AWAY:
+                log.warning("version %s stopped while the database was away", version_id)
 
 
 async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectStore) -> None:
@@ -192,6 +277,9 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
         await _set(session, version, step="virus_scan")
         unscanned = await _virus_scan(path)
         await _set(session, version, step="extract")
+        delay = get_settings().ingest_test_delay_seconds
+        if delay:  # tests only (settings refuse it elsewhere): a job to kill or starve
+            await asyncio.sleep(delay)
         result = await sandbox.run(path, sniffed.mime_type, workdir)
         if unscanned:
             result.warnings.insert(0, unscanned)
@@ -291,6 +379,8 @@ async def fail(
         version.status = status.value
         version.step = step or version.step
         version.error = reason.format(step=where)
+        if status == IngestStatus.PENDING:
+            version.step_at = utcnow()  # since when it waits (the sweeper reads it)
         session.add(version)
         await session.commit()
         await progress.announce(session, version)

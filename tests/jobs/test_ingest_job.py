@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend import queue
 from backend.documents.models import DocumentPage, DocumentVersion, IngestStatus
 from backend.search import service as search
+from backend.storage.service import get_store
 from backend.users.models import Role
 from tests.factories import make_collection, make_user, upload_bytes, upload_file
 from tests.worker import run_burst
@@ -195,3 +196,59 @@ async def test_a_pdfs_first_pages_become_images_for_its_page(
             assert image.format == "WEBP" and image.width == 900
     with pytest.raises(NotFound):
         await documents.open_page_image(session=db, actor=None, document_id=document.id, page_no=4)
+
+
+async def test_the_sweeper_leaves_a_version_that_a_live_run_holds(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    """A long extraction keeps its step for minutes: its version is sent again only once
+    no run holds it (PostgreSQL drops a dead worker's lock with its connection)."""
+    from datetime import timedelta
+
+    from backend.ingest import pipeline
+    from jobs.tasks import requeue_stale_ingests
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    _, version = await upload_bytes(db, librarian, collection, b"slow words\n", "slow.txt")
+    db.info.pop("deferred_jobs")
+    version.status, version.step = IngestStatus.PROCESSING.value, "extract"
+    version.step_at = version.created_at - timedelta(minutes=3)
+    db.add(version)
+    await db.commit()
+    assert version.id is not None
+    async with pipeline._claimed(version.id) as mine:  # a run in another worker
+        assert mine
+        assert await requeue_stale_ingests({}) == 0
+        async with pipeline._claimed(version.id) as also_mine:
+            assert not also_mine  # a second run leaves it to the first
+        assert await pipeline.run(version.id, store=get_store()) == "running"
+    assert await requeue_stale_ingests({}) == 1  # that worker died: its version is sent again
+    await run_burst()
+    await db.refresh(version)
+    assert version.status == IngestStatus.READY
+
+
+async def test_a_version_waiting_to_try_again_is_sent_again_only_after_its_wait(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    from datetime import timedelta
+
+    from jobs.tasks import WAITING_AFTER, requeue_stale_ingests
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    _, version = await upload_bytes(db, librarian, collection, b"patient words\n", "p.txt")
+    db.info.pop("deferred_jobs")
+    # The scanner was away an hour after the upload; arq will try again in a few minutes.
+    version.created_at = version.created_at - timedelta(hours=1)
+    version.error = "Waiting to try again: the scanner is unreachable."
+    version.step_at = version.created_at + timedelta(minutes=59)
+    db.add(version)
+    await db.commit()
+    assert await requeue_stale_ingests({}) == 0
+    assert version.step_at is not None
+    version.step_at = version.step_at - WAITING_AFTER  # its job was lost meanwhile
+    db.add(version)
+    await db.commit()
+    assert await requeue_stale_ingests({}) == 1

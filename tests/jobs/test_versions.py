@@ -71,6 +71,7 @@ async def test_a_duplicate_waits_for_a_decision_then_is_skipped(
     )
     await db.commit()
     assert await db.get(Document, copy.id) is None
+    await run_burst()  # its file goes through the deletion outbox, after the commit
     assert not await get_store().exists(key)
 
 
