@@ -233,7 +233,7 @@ def main() -> int:
         private_dirs(data / "logs")
         worker = Child(
             "worker",
-            [sys.executable, "-m", "arq", "jobs.worker.WorkerSettings"],
+            [sys.executable, "-m", "jobs.run"],
             env,
             data / "logs" / "worker.log",
         )

@@ -58,12 +58,18 @@ def _said(launched: Launched, words: str, after: int) -> None:
 
 
 def _group_of(data: Path, marker: str) -> int:
-    """The process group of the launcher's child whose command line has `marker`."""
+    """The process group of this library's child (its DATA_DIR is `data`) whose command
+    line has `marker`."""
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
-        if marker in cmdline and proc.info["pid"] == os.getpgid(proc.info["pid"]):
-            return int(proc.info["pid"])
-    pytest.fail(f"no process of the library runs {marker}")
+        if marker not in cmdline or proc.info["pid"] != os.getpgid(proc.info["pid"]):
+            continue
+        try:
+            if proc.environ().get("DATA_DIR") == str(data):
+                return int(proc.info["pid"])
+        except psutil.Error:
+            continue
+    pytest.fail(f"no process of the library in {data} runs {marker}")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +80,8 @@ def library() -> Iterator[Launched]:
     outside.chmod(0o755)
     data = outside / "data"
     data.mkdir()
-    launched = launch(data, DATABASE_URL="", REDIS_URL="")
+    # Each ingest waits a few seconds before extracting (a test-only setting): a job to kill.
+    launched = launch(data, DATABASE_URL="", REDIS_URL="", INGEST_TEST_DELAY_SECONDS="4")
     try:
         launched.wait_ready()
         created = subprocess.run(
@@ -194,3 +201,88 @@ async def test_redis_comes_back_with_its_queue_and_a_tab_stays_logged_in(
     await expect(page.get_by_text(ADMIN[0])).to_be_visible(timeout=30_000)
     await goto(page, f"{library.url}/search?q=anything")
     await expect(page.locator("#logout")).to_be_visible()
+
+
+UPLOAD = """
+import asyncio, sys
+from backend.cli import _ensure_database_url, _ensure_redis_url
+_ensure_database_url(), _ensure_redis_url()  # the running library's (joined, not started)
+from backend.db import session_scope
+from backend.users import repository as users
+from backend.collections import service as collections
+from backend.documents import service as documents
+from backend.storage.service import get_store, store_stream
+from tests.jobs.files import text_pdf
+
+async def once(data: bytes):
+    yield data
+
+async def main(count: int, email: str) -> None:
+    async with session_scope() as session:
+        admin = await users.by_email(session, email)
+        shelf = await collections.create(session=session, actor=admin, name="Crash shelf")
+        for n in range(count):
+            pages = [f"Report {n} page {p} on river gauges" for p in range(1, 4)]
+            stored = await store_stream(get_store(), once(text_pdf(pages)))
+            await documents.add_document(
+                session=session, actor=admin, collection_id=shelf.id, stored=stored,
+                filename=f"report-{n}.pdf",
+            )
+        await session.commit()  # sends the ingest jobs
+
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+"""
+
+
+def _count(launched: Launched, sql: str) -> int:
+    import psycopg
+
+    with psycopg.connect(f"dbname=library user=postgres host={_data(launched) / 'pg'}") as conn:
+        row = conn.execute(sql).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_worker_killed_mid_pipeline_is_started_again_and_the_documents_finish(
+    library: Launched,
+) -> None:
+    count = 4
+    uploaded = subprocess.run(
+        [sys.executable, "-c", UPLOAD, str(count), ADMIN[0]],
+        cwd=ROOT,
+        env={**library.env, "DATA_DIR": str(_data(library))},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert uploaded.returncode == 0, uploaded.stderr[-3000:]
+    since = time.monotonic()
+    extracting = "SELECT count(*) FROM document_versions WHERE step = 'extract'"
+    while _count(library, extracting) == 0:
+        assert time.monotonic() - since < DEADLINE, "no document ever reached extraction"
+        time.sleep(0.1)
+    before = len(library.output())
+    os.killpg(_group_of(_data(library), "jobs.run"), signal.SIGKILL)
+    killed = time.monotonic()
+    _said(library, "The worker stopped (killed by SIGKILL)", before)
+    ready = "SELECT count(*) FROM document_versions WHERE status = 'ready'"
+    while _count(library, ready) < count:
+        assert time.monotonic() - killed < 3 * DEADLINE, "the documents never finished"
+        time.sleep(0.5)
+    took = time.monotonic() - killed
+    print(f"\nworker killed mid-ingest: every document ready {took:.1f} s later")
+    # Nothing lost, nothing twice: one version and three pages each, each file stored once.
+    shelf = "(SELECT id FROM collections WHERE name = 'Crash shelf')"
+    assert _count(library, f"SELECT count(*) FROM documents WHERE collection_id = {shelf}") == count
+    versions = (
+        "FROM document_versions v JOIN documents d ON d.id = v.document_id "
+        f"WHERE d.collection_id = {shelf}"
+    )
+    assert _count(library, f"SELECT count(*) {versions}") == count
+    assert _count(library, f"SELECT count(DISTINCT v.file_key) {versions}") == count
+    assert _count(library, f"SELECT count(*) {versions} AND v.status <> 'ready'") == 0
+    pages = (
+        "SELECT count(*) FROM document_pages p JOIN document_versions v ON v.id = p.version_id "
+        f"JOIN documents d ON d.id = v.document_id WHERE d.collection_id = {shelf}"
+    )
+    assert _count(library, pages) == 3 * count
