@@ -91,6 +91,9 @@ class EngineQuery:
     limit: int = 10
     facets: bool = True
     facet_size: int = 10
+    # Snippets and page numbers for the hits; off where only the order is wanted
+    # (bench/relevance's tuning).
+    snippets: bool = True
 
 
 @dataclass

@@ -336,7 +336,7 @@ class TantivyEngine:
         result = EngineResult(total=total)
         if compiler.corrections:
             result.suggestion = compiler.suggestion(query.tree)
-        if hits and text_query is not None:
+        if hits and text_query is not None and query.snippets:
             result.hits = self._highlight(searcher, text_query, hits)
         else:
             result.hits = [EngineHit(document_id=d, score=s) for s, d, _ in hits]
