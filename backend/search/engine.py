@@ -110,6 +110,9 @@ class EngineResult:
     hits: list[EngineHit] = field(default_factory=list)
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     suggestion: str | None = None  # "did you mean", as a whole query
+    # Of `total` (the documents with any wanted word), those with every one; None when
+    # the query has no words side by side.
+    every_word: int | None = None
 
 
 @dataclass
