@@ -29,6 +29,7 @@ FIELDS = ("title", "people", "description", "body")  # tsvector weights A, B, C,
 # Added to the documents that have every word of a short query: above any BM25 score.
 EVERY_WORD_BONUS = 1000.0
 PREFIX_LEXEMES = 50  # a prefix is scored as its most frequent completions
+MASK_BITS = 63  # the first groups of a query each have a bit of a bigint
 # A lexeme in a tsquery's text: 'it''s', and :* after a prefix.
 _LEXEME = re.compile(r"'((?:[^'\\]|''|\\.)*)'(:\*)?")
 
@@ -145,6 +146,27 @@ async def count_in(session: AsyncSession, ids: list[int]) -> None:
     await _add_totals(session, ids, 1)
 
 
+async def analyze_when_grown(session: AsyncSession) -> None:
+    """Give the planner statistics once the engine's tables have grown or shrunk by a
+    fifth since it last had them (a first fill above all): without them it takes every
+    set of documents for one row, and a nested loop over thousands is slow. Autovacuum
+    would do the same, but up to a minute later."""
+    row = (
+        await sql(
+            session,
+            text(
+                "SELECT c.reltuples, s.ndoc FROM pg_class c "
+                "LEFT JOIN search_pg_stats s ON s.id = 1 "
+                "WHERE c.oid = CAST('search_pg_documents' AS regclass)"
+            ),
+        )
+    ).one()
+    known, documents = float(row[0]), int(row[1] or 0)
+    if abs(documents - max(known, 0)) > max(known, 0) * 0.2 + 100:
+        for table in ("search_pg_documents", "search_pg_postings", "search_pg_lexemes"):
+            await sql(session, text(f"ANALYZE {table}"))
+
+
 async def _add_totals(session: AsyncSession, ids: list[int], sign: int) -> None:
     lengths = ", ".join(f"{sign} * coalesce(sum({f}_len), 0)" for f in FIELDS)
     columns = ", ".join(f"{f}_len" for f in FIELDS)
@@ -165,50 +187,39 @@ async def _add_totals(session: AsyncSession, ids: list[int], sign: int) -> None:
 # --- query time ----------------------------------------------------------------------
 
 
-async def resolve(
-    session: AsyncSession, groups: list[Group], params: dict[str, Any], bind: Any
-) -> Stats:
-    """Find each group's lexemes (what its tsquery holds; a prefix's completions) and its
-    inverse document frequency; return the totals BM25 needs."""
+async def resolve(session: AsyncSession, groups: list[Group], made: dict[str, Any]) -> Stats:
+    """Find each group's lexemes (what its tsqueries hold, already made and bound in
+    `made`; a prefix's completions) and its inverse document frequency; return the
+    totals BM25 needs."""
+    completions: dict[str, list[str]] = {}
+    for g in groups:
+        found = []
+        for name in re.findall(r":(t\d+) AS tsquery", g.tsquery):
+            for raw, star in _LEXEME.findall(made.get(name) or ""):
+                lexeme = raw.replace("''", "'").replace("\\\\", "\\")
+                if not star:
+                    found.append(lexeme)
+                    continue
+                if lexeme not in completions:
+                    completions[lexeme] = await _completions(session, lexeme)
+                found += completions[lexeme]
+        g.lexemes = list(dict.fromkeys(found))
     row = (
         await sql(
             session,
             text(
-                "SELECT ndoc, title_len, people_len, description_len, body_len "
-                "FROM search_pg_stats WHERE id = 1"
-            ),
+                """
+                SELECT s.ndoc, s.title_len, s.people_len, s.description_len, s.body_len,
+                       (SELECT json_object_agg(lexeme, ndoc) FROM search_pg_lexemes
+                        WHERE lexeme = ANY(CAST(:w AS text[])))
+                FROM (SELECT 1) one LEFT JOIN search_pg_stats s ON s.id = 1
+                """
+            ).bindparams(w=sorted({w for g in groups for w in g.lexemes})),
         )
-    ).first()
-    stats = Stats(int(row[0]), (row[1], row[2], row[3], row[4])) if row else Stats()
-    asked = [g for g in groups if g.tsquery]
-    if not asked:
-        return stats
-    arrays = ", ".join(f"CAST({g.tsquery} AS text)" for g in asked)
-    texts = (await sql(session, bind(f"SELECT ARRAY[{arrays}]", params))).one()[0]
-    completions: dict[str, list[str]] = {}
-    for g, tsquery in zip(asked, texts, strict=True):
-        found = []
-        for raw, star in _LEXEME.findall(tsquery or ""):
-            lexeme = raw.replace("''", "'").replace("\\\\", "\\")
-            if star:
-                if lexeme not in completions:
-                    completions[lexeme] = await _completions(session, lexeme)
-                found += completions[lexeme]
-            else:
-                found.append(lexeme)
-        g.lexemes = list(dict.fromkeys(found))
-    every = sorted({w for g in groups for w in g.lexemes})
-    df = dict(
-        (
-            await sql(
-                session,
-                text(
-                    "SELECT lexeme, ndoc FROM search_pg_lexemes WHERE lexeme = ANY(:w)"
-                ).bindparams(w=every),
-            )
-        ).all()
-    )
-    for g in asked:
+    ).one()
+    stats = Stats(int(row[0] or 0), tuple(int(n or 0) for n in row[1:5]))  # type: ignore[arg-type]
+    df: dict[str, int] = row[5] or {}
+    for g in groups:
         g.lexemes = [w for w in g.lexemes if df.get(w)]
         # A word's forms are one word: the most frequent form stands for all of them.
         g.idf = idf(stats.documents, max(df[w] for w in g.lexemes)) if g.lexemes else 0.0
@@ -227,24 +238,25 @@ async def _completions(session: AsyncSession, prefix: str) -> list[str]:
     return [w for (w,) in rows.all()]
 
 
-def scored(groups: list[Group], r: Ranking) -> dict[str, Any]:
-    """The groups as the arrays `RANKED` unnests (one row per lexeme)."""
-    out: dict[str, list[Any]] = {k: [] for k in ("g", "lexeme", "weight", "a", "b", "c", "d")}
-    for i, g in enumerate(groups):
-        w = weights(r) if not g.title_only else (r.title, 0.0, 0.0, 0.0)
-        for lexeme in g.lexemes:
-            for k, v in zip(out, (i, lexeme, g.idf * g.boost, *w), strict=True):
-                out[k].append(v)
-    return {f"q_{k}": v for k, v in out.items()}
-
-
-def ranked_sql(where: str, order: str, had: list[str], first: bool) -> str:
+def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bool) -> str:
     """Every document matching `where` with its score, a page of them in `order`, their
     number (total) and how many have every wanted word (every_word).
 
-    `had`: for each word written side by side, whether a document has it (over `s.gs`,
-    the groups the document holds); each counts `coordination`, and with `first` the
-    documents with all of them come before any other.
+    `had`: for each word written side by side, whether a document has it (over `s.mask`
+    and `s.gs`, the groups the document holds); each counts `coordination`, and with
+    `first` the documents with all of them come before any other. With `feedback`, the
+    lexemes that stand out in the best `:fb_docs` documents (frequent there, rare in the
+    library) are added as optional words, weighted by how much they stand out: the same
+    documents, a better order for a question in many words.
+
+    Every part is MATERIALIZED, and scores are put together by GROUP BY rather than outer
+    joins: a part estimated at one row (no statistics yet) must still be made once, and
+    never be joined in a nested loop with thousands.
+
+    A group's lexemes (a word's forms in several configurations, a prefix's completions)
+    are scored apart and added up, which counts a document with several forms of one word
+    a little more than one with a single form. Per posting, BM25 is written
+    w·(k1+1)·(1 − K/(tf+K)) with K = k1·(1 − b + b·dl/avgdl) made once per document.
     """
     has = [f"coalesce({h}, false)" for h in had]
     every = " AND ".join(has) if has else "false"
@@ -252,105 +264,128 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool) -> str:
     bonus = f"CASE WHEN {every} THEN {EVERY_WORD_BONUS} ELSE 0 END" if first else "0"
     dl = " + ".join(f"d.{f}_len * :w_{f}" for f in FIELDS)
     tf = " + ".join(f"p.{f}_tf * q.{c}" for f, c in zip(FIELDS, "abcd", strict=True))
-    return f"""
-        WITH m AS (
-            SELECT d.document_id, d.date_key, d.title_sort, {dl} AS dl
+    weighted = " + ".join(f"p.{f}_tf * :w_{f}" for f in FIELDS)
+    gs = (
+        ", array_agg(u.g) FILTER (WHERE u.bit = 0 AND u.g IS NOT NULL) AS gs"
+        if "s.gs" in every
+        else ""
+    )
+    statement = f"""
+        WITH m AS MATERIALIZED (
+            SELECT d.document_id, d.date_key, d.title_sort, {dl} AS dl,
+                   :k1 * (1 - :b + :b * ({dl}) / :avgdl) AS k
             FROM search_pg_documents d WHERE {where}
         ),
         q AS (
-            SELECT * FROM unnest(CAST(:q_g AS int[]), CAST(:q_lexeme AS text[]),
-                CAST(:q_weight AS float8[]), CAST(:q_a AS float8[]), CAST(:q_b AS float8[]),
-                CAST(:q_c AS float8[]), CAST(:q_d AS float8[]))
-                AS q(g, lexeme, weight, a, b, c, d)
+            SELECT * FROM unnest(CAST(:q_g AS int[]), CAST(:q_bit AS bigint[]),
+                CAST(:q_lexeme AS text[]), CAST(:q_weight AS float8[]),
+                CAST(:q_a AS float8[]), CAST(:q_b AS float8[]), CAST(:q_c AS float8[]),
+                CAST(:q_d AS float8[]))
+                AS q(g, bit, lexeme, weight, a, b, c, d)
         ),
-        tf AS (
-            SELECT p.document_id, q.g, max(q.weight) AS weight, sum({tf}) AS tf
-            FROM q JOIN search_pg_postings p ON p.lexeme = q.lexeme
-            GROUP BY p.document_id, q.g
-        ),
-        s AS (
-            SELECT tf.document_id, array_agg(tf.g) AS gs,
-                   sum(tf.weight * tf.tf * (:k1 + 1)
-                       / (tf.tf + :k1 * (1 - :b + :b * m.dl / :avgdl))) AS bm25
-            FROM tf JOIN m ON m.document_id = tf.document_id
-            WHERE tf.tf > 0
-            GROUP BY tf.document_id
+        s AS MATERIALIZED (
+            SELECT u.document_id, max(u.date_key) AS date_key,
+                   max(u.title_sort) AS title_sort, bit_or(u.bit) AS mask{gs},
+                   sum(u.score) AS bm25
+            FROM (
+                SELECT m.document_id, m.date_key, m.title_sort, 0::bigint AS bit,
+                       NULL::int AS g, 0::float8 AS score
+                FROM m
+                UNION ALL
+                SELECT p.document_id, NULL, NULL, q.bit, q.g,
+                       q.weight * (1 - m.k / ({tf} + m.k))
+                FROM q JOIN search_pg_postings p ON p.lexeme = q.lexeme
+                JOIN m ON m.document_id = p.document_id
+            ) u
+            GROUP BY u.document_id
         ),
         r AS (
-            SELECT m.document_id, m.date_key, m.title_sort, {every} AS every,
-                   coalesce(s.bm25, 0) + :coordination * ({count}) + {bonus} AS score
-            FROM m LEFT JOIN s ON s.document_id = m.document_id
+            SELECT s.document_id, s.date_key, s.title_sort, {every} AS every,
+                   s.bm25 + :coordination * ({count}) + {bonus} AS score
+            FROM s
         )
+    """
+    if feedback:
+        statement += f""",
+        top AS MATERIALIZED (
+            SELECT r.document_id, r.score / nullif(max(r.score) OVER (), 0) AS share
+            FROM r ORDER BY r.score DESC, r.document_id LIMIT :fb_docs
+        ),
+        fw AS MATERIALIZED (
+            SELECT p.lexeme, l.ndoc,
+                   sum(top.share * ({weighted}) / greatest(m.dl, 1))
+                       * ln(CAST(:n AS float8) / l.ndoc) AS w
+            FROM top JOIN m ON m.document_id = top.document_id
+            JOIN search_pg_postings p ON p.document_id = top.document_id
+            JOIN search_pg_lexemes l ON l.lexeme = p.lexeme
+            WHERE l.ndoc >= 2 AND length(p.lexeme) > 2 AND p.lexeme !~ '^[0-9]+$'
+              AND NOT (p.lexeme = ANY(CAST(:fb_skip AS text[])))
+              AND (SELECT count(*) FROM top) >= 2
+            GROUP BY p.lexeme, l.ndoc
+            ORDER BY w DESC, p.lexeme LIMIT :fb_words
+        ),
+        fq AS MATERIALIZED (
+            SELECT lexeme,
+                   :fb_weight * w / max(w) OVER () * (:k1 + 1)
+                       * ln(1 + (:n - ndoc + 0.5) / (ndoc + 0.5)) AS weight,
+                   :w_title AS a, :w_people AS b, :w_description AS c, :w_body AS d
+            FROM fw WHERE w > 0
+        ),
+        f AS MATERIALIZED (
+            SELECT p.document_id, sum(q.weight * (1 - m.k / ({tf} + m.k))) AS extra
+            FROM fq q JOIN search_pg_postings p ON p.lexeme = q.lexeme
+            JOIN m ON m.document_id = p.document_id
+            GROUP BY p.document_id
+        ),
+        ranked AS (
+            SELECT u.document_id, max(u.date_key) AS date_key,
+                   max(u.title_sort) AS title_sort, bool_or(u.every) AS every,
+                   sum(u.score) AS score
+            FROM (
+                SELECT document_id, date_key, title_sort, every, score FROM r
+                UNION ALL
+                SELECT document_id, NULL, NULL, NULL, extra FROM f
+            ) u
+            GROUP BY u.document_id
+        )
+        """
+    return (
+        statement
+        + f"""
         SELECT document_id, score, count(*) OVER () AS total,
                count(*) FILTER (WHERE every) OVER () AS every_word
-        FROM r ORDER BY {order} LIMIT :limit OFFSET :offset
-    """
+        FROM {"ranked" if feedback else "r"} ORDER BY {order} LIMIT :limit OFFSET :offset
+        """
+    )
 
 
-def ranked_params(groups: list[Group], stats: Stats, r: Ranking) -> dict[str, Any]:
-    return {
-        **scored(groups, r),
+def ranked_params(
+    groups: list[Group], stats: Stats, r: Ranking, asked: set[str] | None = None
+) -> dict[str, Any]:
+    """The parameters of `ranked_sql` (with `asked`, the lexemes feedback must not add)."""
+    names = ("g", "bit", "lexeme", "weight", "a", "b", "c", "d")
+    rows: dict[str, list[Any]] = {k: [] for k in names}
+    for i, g in enumerate(groups):
+        w = weights(r) if not g.title_only else (r.title, 0.0, 0.0, 0.0)
+        bit = 1 << i if i < MASK_BITS else 0
+        for lexeme in g.lexemes:
+            values = (i, bit, lexeme, g.idf * g.boost * (r.k1 + 1), *w)
+            for k, v in zip(names, values, strict=True):
+                rows[k].append(v)
+    params: dict[str, Any] = {
+        **{f"q_{k}": v for k, v in rows.items()},
         **{f"w_{f}": w for f, w in zip(FIELDS, weights(r), strict=True)},
         "k1": r.k1,
         "b": r.b,
         "avgdl": stats.avgdl(r),
         "coordination": r.coordination,
+        "n": float(stats.documents),
     }
-
-
-async def feedback(
-    session: AsyncSession,
-    top: list[tuple[int, float]],
-    asked: set[str],
-    stats: Stats,
-    r: Ranking,
-) -> list[Group]:
-    """Pseudo-relevance feedback for a question in many words: the lexemes that stand out
-    in the best few matches (frequent there, rare in the library), as optional words
-    weighted by how much they stand out. The same documents, a better order."""
-    top = top[: r.feedback_docs]
-    if len(top) < 2 or stats.documents < 2:
-        return []
-    best = top[0][1] or 1.0
-    tf = " + ".join(f"p.{f}_tf * :w_{f}" for f in FIELDS)
-    dl = " + ".join(f"d.{f}_len * :w_{f}" for f in FIELDS)
-    rows = await sql(
-        session,
-        text(
-            f"""
-            WITH top AS (
-                SELECT * FROM unnest(CAST(:ids AS int[]), CAST(:shares AS float8[]))
-                    AS t(document_id, share)
-            )
-            SELECT p.lexeme, l.ndoc,
-                   sum(top.share * ({tf}) / greatest({dl}, 1)) * ln(:n / l.ndoc) AS w
-            FROM top
-            JOIN search_pg_documents d ON d.document_id = top.document_id
-            JOIN search_pg_postings p ON p.document_id = top.document_id
-            JOIN search_pg_lexemes l ON l.lexeme = p.lexeme
-            WHERE l.ndoc >= 2 AND length(p.lexeme) > 2 AND p.lexeme !~ '^[0-9]+$'
-              AND NOT (p.lexeme = ANY(CAST(:skip AS text[])))
-            GROUP BY p.lexeme, l.ndoc
-            ORDER BY w DESC, p.lexeme LIMIT :k
-            """
-        ).bindparams(
-            ids=[d for d, _ in top],
-            shares=[s / best for _, s in top],
-            n=float(stats.documents),
-            skip=sorted(asked | ENGLISH_STOPWORDS),
-            k=r.feedback_words,
-            **{f"w_{f}": w for f, w in zip(FIELDS, weights(r), strict=True)},
-        ),
-    )
-    chosen = rows.all()
-    if not chosen or chosen[0][2] <= 0:
-        return []
-    top_weight = float(chosen[0][2])
-    return [
-        Group(
-            lexemes=[lexeme],
-            boost=r.feedback_weight * float(w) / top_weight,
-            idf=idf(stats.documents, int(ndoc)),
-        )
-        for lexeme, ndoc, w in chosen
-    ]
+    if asked is not None:
+        params |= {
+            "fb_docs": r.feedback_docs,
+            "fb_words": r.feedback_words,
+            "fb_weight": r.feedback_weight,
+            "fb_skip": sorted(asked | ENGLISH_STOPWORDS),
+        }
+    return params

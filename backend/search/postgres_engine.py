@@ -122,6 +122,7 @@ class PostgresEngine:
             for d in upserts:
                 await self._insert(session, d)
             await bm25.count_in(session, sorted(d.document_id for d in upserts))
+            await bm25.analyze_when_grown(session)
             await session.commit()
 
     async def _forget_words(self, session: AsyncSession, ids: list[int]) -> None:
@@ -236,8 +237,6 @@ class PostgresEngine:
                 # spellings of every word.
                 plan = await self._plan(session, query, configs, r, every_word_fuzzy=True)
                 page = await self._page(session, plan, query, r)
-            if plan.compiler.question and query.sort == "relevance" and page.total > 1:
-                page = await self._with_feedback(session, plan, query, r, page)
             result = EngineResult(total=page.total, every_word=page.every_word)
             if plan.compiler.corrections and query.tree is not None:
                 result.suggestion = render(replace_terms(query.tree, plan.compiler.corrections))
@@ -265,7 +264,7 @@ class PostgresEngine:
         filters = {
             f: self._filter(binds, f, v) for f, v in query.filters.items() if v and f in FACETS
         }
-        stats = await bm25.resolve(session, compiler.groups, binds.params, bind_sql)
+        stats = await bm25.resolve(session, compiler.groups, binds.params)
         return _Plan(
             binds=binds,
             compiler=compiler,
@@ -281,12 +280,8 @@ class PostgresEngine:
         plan: _Plan,
         query: EngineQuery,
         r: ranking.Ranking,
-        extra: list[bm25.Group] | None = None,
-        limit: int | None = None,
     ) -> _Page:
         """A page of the documents found, in the order asked, with their number."""
-        limit = query.limit if limit is None else limit
-        offset = query.offset if limit == query.limit else 0
         if query.tree is None:
             statement = (
                 "SELECT d.document_id, 0.0 AS score, count(*) OVER () AS total, "
@@ -298,12 +293,13 @@ class PostgresEngine:
             params: dict[str, Any] = dict(plan.binds.params)
         else:
             c = plan.compiler
-            statement = bm25.ranked_sql(plan.where, ORDERS[query.sort], c.had, c.first)
-            groups = c.groups + (extra or [])
-            params = {**plan.binds.params, **bm25.ranked_params(groups, plan.stats, r)}
-        params |= {"limit": limit, "offset": offset}
+            feedback = c.question and query.sort == "relevance"
+            statement = bm25.ranked_sql(plan.where, ORDERS[query.sort], c.had, c.first, feedback)
+            asked = {w for g in c.groups for w in g.lexemes} if feedback else None
+            params = {**plan.binds.params, **bm25.ranked_params(c.groups, plan.stats, r, asked)}
+        params |= {"limit": query.limit, "offset": query.offset}
         rows = (await session.exec(bind_sql(statement, params))).all()
-        if not rows and offset > 0:  # past the end: the number is still wanted
+        if not rows and query.offset > 0:  # past the end: the number is still wanted
             params["offset"] = 0
             rows = (await session.exec(bind_sql(statement, params))).all()
             first = rows[0] if rows else None
@@ -318,25 +314,6 @@ class PostgresEngine:
             every_word=every,
             hits=[(r.document_id, float(r.score)) for r in rows],
         )
-
-    async def _with_feedback(
-        self,
-        session: AsyncSession,
-        plan: _Plan,
-        query: EngineQuery,
-        r: ranking.Ranking,
-        page: _Page,
-    ) -> _Page:
-        """Pseudo-relevance feedback: the best few matches lend their telling words to a
-        second ranking of the same documents."""
-        top = page.hits
-        if query.offset or len(top) < min(r.feedback_docs, page.total):
-            top = (await self._page(session, plan, query, r, limit=r.feedback_docs)).hits
-        asked = {w for g in plan.compiler.groups for w in g.lexemes}
-        extra = await bm25.feedback(session, top, asked, plan.stats, r)
-        if not extra:
-            return page
-        return await self._page(session, plan, query, r, extra=extra)
 
     async def _snippets(self, session: AsyncSession, plan: _Plan, hits: list[EngineHit]) -> None:
         """The best passage of the first page that has a word of the query, for each hit

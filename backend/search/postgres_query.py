@@ -16,15 +16,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import sql
 from backend.search.engine import ENGLISH_STOPWORDS, fold, language_codes
-from backend.search.postgres_bm25 import Group
+from backend.search.postgres_bm25 import MASK_BITS, Group
 from backend.search.query import And, Node, Not, Or, Phrase, Range, Term, positives
 from backend.search.ranking import Ranking
 
 WORD = re.compile(r"\w+", re.UNICODE)
 # "<script>" would be read as a markup tag by PostgreSQL's parser, and its word lost.
 NO_TAGS = "translate({}, '<>', '  ')"
+# A plain match of the text: d.tsv against one tsquery or an OR of them.
+_TSV = re.compile(
+    r"\(d\.tsv @@ (CAST\(:t\d+ AS tsquery\)|\((CAST\(:t\d+ AS tsquery\)( \|\| )?)+\))\)"
+)
 # Names, subjects and collection names are matched word for word, never stemmed.
 UNSTEMMED_FIELDS = ("author", "subject", "collection")
+
+
+def tsquery_names(q: str) -> list[str]:
+    """The bind names of the tsqueries an expression combines."""
+    return re.findall(r":(t\d+) AS tsquery", q)
 
 
 def bind_sql(statement: str, params: dict[str, Any]) -> Any:
@@ -64,6 +73,19 @@ def side_by_side(node: And) -> tuple[list[Node], list[Node]]:
     return (content or wanted), strict
 
 
+def _any(conditions: list[str]) -> str:
+    """Conditions joined by OR; plain matches of the text as one: `tsv @@ (a || b)` is
+    one look in the index and one test of each document, not one per word."""
+    plain = [c for c in conditions if _TSV.fullmatch(c)]
+    others = [c for c in conditions if not _TSV.fullmatch(c)]
+    if len(plain) > 1:
+        queries = " || ".join(c[len("(d.tsv @@ ") : -1] for c in plain)
+        others.insert(0, f"(d.tsv @@ ({queries}))")
+    else:
+        others = conditions
+    return others[0] if len(others) == 1 else "(" + " OR ".join(others) + ")"
+
+
 def _words(node: Node) -> list[str]:
     if isinstance(node, Term):
         return [node.text]
@@ -96,6 +118,11 @@ class Compiler:
         self.had: list[str] = []  # one per word side by side (none for other queries)
         self.question = False  # a question in many words: feedback reorders it
         self._leaf_groups: dict[int, list[int]] = {}
+        # Every tsquery is made once, before the statements that use it, and bound as a
+        # constant: made inside them, unaccent() would run again for every document.
+        self._made: dict[tuple[str, str, tuple[str, ...]], str] = {}  # -> its bind name
+        self._making: dict[str, str] = {}  # bind name -> the SQL that makes it
+        self._exists: dict[str, bool] = {}  # bind name -> whether any document has it
 
     @property
     def first(self) -> bool:
@@ -106,7 +133,10 @@ class Compiler:
         return "(" + " || ".join(self.highlights) + ")" if self.highlights else ""
 
     async def compile(self, node: Node) -> str:
+        # Whether each plain word is in some document, asked for all of them at once.
+        await self._make(self._plain_words(node))
         where = await self._node(node, {id(n) for n in positives(node)})
+        await self._make([])
         if isinstance(node, And) and node.implicit:
             wanted, _ = side_by_side(node)
             if len(wanted) > 1:
@@ -116,16 +146,21 @@ class Compiler:
         return where
 
     def _presence(self, node: Node) -> str | None:
-        """Whether a document has `node`, over `s.gs` (None: cannot be told by its words)."""
+        """Whether a document has `node`, over the groups it holds: `s.mask` (a bit for
+        each of the first 63), `s.gs` (the others). None: its words cannot tell."""
         if isinstance(node, Term | Phrase):
             groups = self._leaf_groups.get(id(node))
             if groups is None:
                 return None
             if not groups:
                 return "false"
-            ids = "ARRAY[" + ", ".join(map(str, groups)) + "]"
             # A phrase's words all there: near enough to tell documents apart by it.
-            return f"(s.gs && {ids})" if isinstance(node, Term) else f"(s.gs @> {ids})"
+            every = isinstance(node, Phrase)
+            if max(groups) < MASK_BITS:
+                bits = sum(1 << g for g in groups)
+                return f"((s.mask & {bits}) {'=' if every else '<>'} {bits if every else 0})"
+            ids = "ARRAY[" + ", ".join(map(str, groups)) + "]"
+            return f"(s.gs {'@>' if every else '&&'} {ids})"
         if isinstance(node, Or) or (isinstance(node, And) and node.implicit):
             kids = side_by_side(node)[0] if isinstance(node, And) else list(node.children)
             parts = [self._presence(c) for c in kids]
@@ -152,22 +187,62 @@ class Compiler:
         if isinstance(node, Not):
             return f"NOT coalesce({await self._node(node.child, positive)}, false)"
         if isinstance(node, Or):
-            kids = [await self._node(c, positive) for c in node.children]
-            return "(" + " OR ".join(kids) + ")"
+            return _any([await self._node(c, positive) for c in node.children])
         if not node.implicit:
             musts = [await self._node(c, positive) for c in node.children]
             return "(" + " AND ".join(musts) + ")"
         wanted, strict = side_by_side(node)
         musts = [await self._node(c, positive) for c in strict]
         if wanted:
-            anyof = [await self._node(c, positive) for c in wanted]
-            musts.append("(" + " OR ".join(anyof) + ")")
+            musts.append(_any([await self._node(c, positive) for c in wanted]))
         return "(" + " AND ".join(musts or ["true"]) + ")"
 
     def _tsquery(self, function: str, value: str, configs: list[str] | None = None) -> str:
-        bound = self.binds.bind(value)
-        parts = [f"{function}('{cfg}', unaccent({bound}))" for cfg in (configs or self.configs)]
-        return "(" + " || ".join(parts) + ")"
+        """A tsquery in every configuration in use, as a constant of the statement."""
+        key = (function, value, tuple(configs or self.configs))
+        name = self._made.get(key)
+        if name is None:
+            name = self._made[key] = f"t{len(self._made)}"
+            bound = self.binds.bind(value)
+            parts = [f"{function}('{cfg}', unaccent({bound}))" for cfg in key[2]]
+            self._making[name] = "(" + " || ".join(parts) + ")"
+        return f"CAST(:{name} AS tsquery)"
+
+    def _plain_words(self, node: Node) -> list[str]:
+        """The tsqueries of the words that may need their near spellings."""
+        if isinstance(node, Term):
+            word = " ".join(WORD.findall(node.text))
+            if node.field is None and not node.prefix and len(word) >= 3:
+                return [self._tsquery("plainto_tsquery", word)]
+            return []
+        if isinstance(node, Not):
+            return self._plain_words(node.child)
+        if isinstance(node, And | Or):
+            return [q for c in node.children for q in self._plain_words(c)]
+        return []
+
+    async def _make(self, asked: list[str]) -> None:
+        """Make the tsqueries not made yet (one statement), and tell whether any document
+        has each of `asked`."""
+        todo = {n: e for n, e in self._making.items() if n not in self.binds.params}
+        if not todo:
+            return
+        rows = ", ".join(f"('{n}', {e})" for n, e in todo.items())
+        check = [n for q in asked for n in tsquery_names(q)]
+        made = await self.session.exec(
+            bind_sql(
+                f"""
+                SELECT v.name, CAST(v.q AS text),
+                       v.name = ANY(CAST(:check AS text[])) AND EXISTS (
+                           SELECT 1 FROM search_pg_documents d WHERE d.tsv @@ v.q)
+                FROM (VALUES {rows}) AS v(name, q)
+                """,
+                {**self.binds.params, "check": check},
+            )
+        )
+        for name, value, exists in made.all():
+            self.binds.params[name] = value
+            self._exists[name] = bool(exists)
 
     def _score(self, leaf: Node, tsqueries: list[str], field_name: str | None) -> None:
         """Score the leaf's words by BM25 (words in the text or the title only)."""
@@ -197,7 +272,7 @@ class Compiler:
             if (
                 term.field is None
                 and len(word) >= 3
-                and (self.every_word_fuzzy or not await self._exists(q))
+                and (self.every_word_fuzzy or not self._has(q))
             ):
                 q = await self._near(term, q)
         if positive:
@@ -231,14 +306,8 @@ class Compiler:
             )
         return f"(d.tsv @@ {q})"
 
-    async def _exists(self, q: str) -> bool:
-        row = await self.session.exec(
-            bind_sql(
-                f"SELECT EXISTS (SELECT 1 FROM search_pg_documents d WHERE d.tsv @@ {q})",
-                self.binds.params,
-            )
-        )
-        return bool(row.one()[0])
+    def _has(self, q: str) -> bool:
+        return any(self._exists.get(n, False) for n in tsquery_names(q))
 
     async def _near(self, term: Term, q: str) -> str:
         """A word no document has (or a second look): its completions and near spellings."""
