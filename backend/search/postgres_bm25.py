@@ -7,10 +7,11 @@ totals (documents, words per field class) are kept up to date as documents come 
 
 At query time every word of the query becomes a `Group`: the lexemes it may be indexed
 as (its stem in each configuration in use, a prefix's completions, the near spellings of
-a word no document has). A document's score for a group is BM25 over one weighted field
-(BM25F): tf = Σ field weight × occurrences, and length = Σ field weight × field length.
-The field weights, k1 and b are read from `ranking.current()` at query time, not baked
-into the stored counts, so the benchmark may change them without re-indexing.
+a word no document has). A document's score for a group is BM25 in each field class
+(its own length against the field's average length), times the field's weight, the best
+field fully and the others by `tie_breaker` (as tantivy scores its fields). The field
+weights, k1, b and the tie breaker are read from `ranking.current()` at query time, not
+baked into the stored counts, so the benchmark may change them without re-indexing.
 """
 
 import math
@@ -43,16 +44,15 @@ class Group:
     boost: float = 1.0
     lexemes: list[str] = field(default_factory=list)
     idf: float = 0.0
+    # The OR it is one alternative of ("e-mail": "e mail" or "email"): the same word
+    # found by two alternatives ("Nam's": "nam" or "nams") counts once.
+    alternatives: int | None = None
 
 
 @dataclass
 class Stats:
     documents: int = 0
     lengths: tuple[int, int, int, int] = (0, 0, 0, 0)  # words per field class, all documents
-
-    def avgdl(self, r: Ranking) -> float:
-        weighted = sum(w * n for w, n in zip(weights(r), self.lengths, strict=True))
-        return max(weighted / max(self.documents, 1), 1e-6)
 
 
 def weights(r: Ranking) -> tuple[float, float, float, float]:
@@ -219,10 +219,16 @@ async def resolve(session: AsyncSession, groups: list[Group], made: dict[str, An
     ).one()
     stats = Stats(int(row[0] or 0), tuple(int(n or 0) for n in row[1:5]))  # type: ignore[arg-type]
     df: dict[str, int] = row[5] or {}
+    seen: set[tuple[int, bool, tuple[str, ...]]] = set()
     for g in groups:
         g.lexemes = [w for w in g.lexemes if df.get(w)]
         # A word's forms are one word: the most frequent form stands for all of them.
         g.idf = idf(stats.documents, max(df[w] for w in g.lexemes)) if g.lexemes else 0.0
+        if g.alternatives is not None:
+            key = (g.alternatives, g.title_only, tuple(sorted(g.lexemes)))
+            if key in seen:
+                g.boost = 0.0  # still tells which documents have it, adds no score
+            seen.add(key)
     return stats
 
 
@@ -255,16 +261,22 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bo
 
     A group's lexemes (a word's forms in several configurations, a prefix's completions)
     are scored apart and added up, which counts a document with several forms of one word
-    a little more than one with a single form. Per posting, BM25 is written
-    w·(k1+1)·(1 − K/(tf+K)) with K = k1·(1 − b + b·dl/avgdl) made once per document.
+    a little more than one with a single form. Per posting and field, BM25 is written
+    w·tf/(tf+K) with K = k1·(1 − b + b·len/avglen) made once per document (idf and k1+1
+    are in w).
     """
     has = [f"coalesce({h}, false)" for h in had]
     every = " AND ".join(has) if has else "false"
     count = " + ".join(f"{h}::int" for h in has) if has else "0"
     bonus = f"CASE WHEN {every} THEN {EVERY_WORD_BONUS} ELSE 0 END" if first else "0"
     dl = " + ".join(f"d.{f}_len * :w_{f}" for f in FIELDS)
-    tf = " + ".join(f"p.{f}_tf * q.{c}" for f, c in zip(FIELDS, "abcd", strict=True))
     weighted = " + ".join(f"p.{f}_tf * :w_{f}" for f in FIELDS)
+    ks = ", ".join(f":k1 * (1 - :b + :b * d.{f}_len / :avg_{f}) AS k_{f}" for f in FIELDS)
+    fields = [
+        f"(q.{c} * p.{f}_tf / (p.{f}_tf + m.k_{f}))" for f, c in zip(FIELDS, "abcd", strict=True)
+    ]
+    best = "greatest(" + ", ".join(fields) + ")"
+    score = f"({best} + :tie * ({' + '.join(fields)} - {best}))"
     gs = (
         ", array_agg(u.g) FILTER (WHERE u.bit = 0 AND u.g IS NOT NULL) AS gs"
         if "s.gs" in every
@@ -273,7 +285,7 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bo
     statement = f"""
         WITH m AS MATERIALIZED (
             SELECT d.document_id, d.date_key, d.title_sort, {dl} AS dl,
-                   :k1 * (1 - :b + :b * ({dl}) / :avgdl) AS k
+                   {ks}
             FROM search_pg_documents d WHERE {where}
         ),
         q AS (
@@ -293,7 +305,7 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bo
                 FROM m
                 UNION ALL
                 SELECT p.document_id, NULL, NULL, q.bit, q.g,
-                       q.weight * (1 - m.k / ({tf} + m.k))
+                       q.weight * {score}
                 FROM q JOIN search_pg_postings p ON p.lexeme = q.lexeme
                 JOIN m ON m.document_id = p.document_id
             ) u
@@ -332,7 +344,7 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bo
             FROM fw WHERE w > 0
         ),
         f AS MATERIALIZED (
-            SELECT p.document_id, sum(q.weight * (1 - m.k / ({tf} + m.k))) AS extra
+            SELECT p.document_id, sum(q.weight * {score}) AS extra
             FROM fq q JOIN search_pg_postings p ON p.lexeme = q.lexeme
             JOIN m ON m.document_id = p.document_id
             GROUP BY p.document_id
@@ -377,7 +389,11 @@ def ranked_params(
         **{f"w_{f}": w for f, w in zip(FIELDS, weights(r), strict=True)},
         "k1": r.k1,
         "b": r.b,
-        "avgdl": stats.avgdl(r),
+        "tie": r.tie_breaker,
+        **{
+            f"avg_{f}": max(n / max(stats.documents, 1), 1.0)
+            for f, n in zip(FIELDS, stats.lengths, strict=True)
+        },
         "coordination": r.coordination,
         "n": float(stats.documents),
     }

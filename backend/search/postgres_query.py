@@ -118,6 +118,7 @@ class Compiler:
         self.had: list[str] = []  # one per word side by side (none for other queries)
         self.question = False  # a question in many words: feedback reorders it
         self._leaf_groups: dict[int, list[int]] = {}
+        self._alternatives: int | None = None  # the outermost OR being compiled
         # Every tsquery is made once, before the statements that use it, and bound as a
         # constant: made inside them, unaccent() would run again for every document.
         self._made: dict[tuple[str, str, tuple[str, ...]], str] = {}  # -> its bind name
@@ -187,7 +188,11 @@ class Compiler:
         if isinstance(node, Not):
             return f"NOT coalesce({await self._node(node.child, positive)}, false)"
         if isinstance(node, Or):
-            return _any([await self._node(c, positive) for c in node.children])
+            outer = self._alternatives
+            self._alternatives = outer if outer is not None else id(node)
+            kids = [await self._node(c, positive) for c in node.children]
+            self._alternatives = outer
+            return _any(kids)
         if not node.implicit:
             musts = [await self._node(c, positive) for c in node.children]
             return "(" + " AND ".join(musts) + ")"
@@ -249,7 +254,10 @@ class Compiler:
         if field_name not in (None, "title"):
             return
         first = len(self.groups)
-        self.groups += [Group(tsquery=q, title_only=field_name == "title") for q in tsqueries]
+        self.groups += [
+            Group(tsquery=q, title_only=field_name == "title", alternatives=self._alternatives)
+            for q in tsqueries
+        ]
         self._leaf_groups[id(leaf)] = list(range(first, len(self.groups)))
 
     async def _term(self, term: Term, positive: bool) -> str:
