@@ -135,6 +135,9 @@ class TantivyEngine:
         self._meta_mtime = 0.0
         self._langs: tuple[str, ...] | None = None
         self._lock = threading.Lock()
+        # Spelling corrections of the index as it stands (emptied when it changes): a
+        # misspelt word costs a walk of the dictionary once, not on every search.
+        self._spelling: dict[str, str | None] = {}
 
     # --- opening and reloading -------------------------------------------------------
 
@@ -170,6 +173,7 @@ class TantivyEngine:
             index.reload()
             self._meta_mtime = mtime
             self._langs = None
+            self._spelling = {}
         return index.searcher()
 
     def _languages(self, searcher: tantivy.Searcher) -> tuple[str, ...]:
@@ -204,6 +208,7 @@ class TantivyEngine:
                 writer.wait_merging_threads()
             index.reload()
             self._langs = None
+            self._spelling = {}
 
     def _document(self, d: IndexDoc) -> tantivy.Document:
         lang = stem_language(d.language)
@@ -254,6 +259,7 @@ class TantivyEngine:
                 writer.commit()
                 writer.wait_merging_threads()
                 self._open().reload()
+                self._spelling = {}
 
         await asyncio.to_thread(clear)
 
@@ -714,6 +720,14 @@ class _Compiler:
         return out
 
     def _correct(self, word: str) -> str | None:
+        known = self.engine._spelling
+        if word not in known:
+            if len(known) > 10_000:
+                known.clear()
+            known[word] = self._spell(word)
+        return known[word]
+
+    def _spell(self, word: str) -> str | None:
         """The word meant: the most frequent word it begins, else the nearest spelling
         (more frequent than the word itself, when some documents have it)."""
         own = self.searcher.doc_freq("spell", word)
