@@ -344,7 +344,8 @@ class TantivyEngine:
         else:
             result.hits = [EngineHit(document_id=d, score=s) for s, d, _ in hits]
         if query.facets:
-            result.facets = self._facets(searcher, [text_query, scope], filters, query.facet_size)
+            matching = compiler.matching if compiler.matching is not None else text_query
+            result.facets = self._facets(searcher, [matching, scope], filters, query.facet_size)
         return result
 
     def _every_word(
@@ -554,6 +555,9 @@ class _Compiler:
         # beside the total, which counts the documents with any.
         self.every_word: tantivy.Query | None = None
         self.short = False  # a few words side by side: documents with all of them first
+        # The same documents as the compiled query, without what only ranks them
+        # (coordination, proximity): cheaper to count facets over.
+        self.matching: tantivy.Query | None = None
 
     def compile(self, node: Node) -> tantivy.Query:
         for leaf in positives(node):
@@ -561,7 +565,8 @@ class _Compiler:
                 for lang in self.langs:
                     self.asked_tokens.update(self._tokens(lang, w))
         if not (isinstance(node, And) and node.implicit):
-            return self._node(node)
+            self.matching = self._node(node)
+            return self.matching
         wanted, _ = side_by_side(node, ENGLISH_STOPWORDS)
         words = [n.text for n in wanted if isinstance(n, Term)]
         self.is_question = self.r.feedback_weight > 0 and len(words) >= self.r.question_words
@@ -613,13 +618,23 @@ class _Compiler:
         if wanted:
             parts = [self._node(c) for c in wanted]
             clauses.append((tantivy.Occur.Must, self._any(parts)))
+            if top:
+                any_part = tantivy.Query.boolean_query([(tantivy.Occur.Should, p) for p in parts])
+                self.matching = self._strict([*clauses[:-1], (tantivy.Occur.Must, any_part)])
             if top and len(parts) > 1:
                 self.short = len(parts) <= self.r.every_word_first
                 self.every_word = tantivy.Query.boolean_query(
                     [*clauses[:-1], *((tantivy.Occur.Must, p) for p in parts)]
                 )
+        q = self._strict(clauses)
+        if top and self.matching is None:
+            self.matching = q
+        return q
+
+    @staticmethod
+    def _strict(clauses: list[tuple[tantivy.Occur, tantivy.Query]]) -> tantivy.Query:
         if all(occur == tantivy.Occur.MustNot for occur, _ in clauses):
-            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+            clauses = [*clauses, (tantivy.Occur.Must, tantivy.Query.all_query())]
         return tantivy.Query.boolean_query(clauses)
 
     def _any(self, parts: list[tantivy.Query]) -> tantivy.Query:
