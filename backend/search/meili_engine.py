@@ -201,6 +201,9 @@ def cut(text: str, limit: int = MAX_POSITIONS) -> list[tuple[int, int]]:
             while back - 1 > first and carried + pieces[back - 1][2] <= OVERLAP_POSITIONS:
                 back -= 1
                 carried += pieces[back][2]
+            if back < i:  # the part's first piece follows nothing: counted as such
+                s, e, c = pieces[back]
+                carried += (e - s - 1 + 8) - c
             first, total = back, carried
         total += cost
     if pieces:
