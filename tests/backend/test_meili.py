@@ -16,20 +16,23 @@ import pytest
 import yaml
 
 from backend.search.engine import EngineQuery, IndexDoc
-from backend.search.meili_engine import (
+from backend.search.meili_documents import (
     MAX_POSITIONS,
-    MIN_VERSION,
     POST,
     PRE,
-    MeiliEngine,
-    MeiliError,
     batches,
     cut,
     document,
     page_of,
     position_bound,
-    result,
     segments,
+)
+from backend.search.meili_engine import (
+    MIN_VERSION,
+    MeiliEngine,
+    MeiliError,
+    parse_version,
+    result,
     settings,
     suggestion,
 )
@@ -565,8 +568,6 @@ def test_compose_runs_a_meilisearch_the_engine_accepts_and_says_what_it_needs() 
     compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
     service = compose["services"]["meilisearch"]
     tag = service["image"].rsplit(":v", 1)[1]
-    from backend.search.meili_engine import parse_version
-
     assert parse_version(tag) >= MIN_VERSION
     # Production refuses to start without a master key of 16 bytes or more; development
     # runs without one.
