@@ -238,7 +238,7 @@ class MeiliEngine:
                 old = self._answer(client.get(f"/indexes/{self.index}/settings"))
                 # The layout of engine versions before 1.12 (one Meilisearch document per
                 # chunk of text, de-duplicated by `distinctAttribute`): rebuild.
-                if old.get("distinctAttribute") or "stems" not in old.get(
+                if old.get("distinctAttribute") or "authors" not in old.get(
                     "searchableAttributes", []
                 ):
                     task("DELETE", f"/indexes/{self.index}", None)
