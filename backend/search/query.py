@@ -98,6 +98,9 @@ class Parsed:
 _TOKEN = re.compile(r'"[^"]*"|[()]|[^\s()"]+')
 _QUOTES = re.compile(r"[“”„‟]")
 _OPS = {"AND": "AND", "&&": "AND", "&": "AND", "OR": "OR", "||": "OR", "|": "OR", "NOT": "NOT"}
+# A - or ! glued to a "phrase" or a (group) at a word start: an exclusion, as typed.
+_GLUED_NOT = "\x00not"
+_GLUED = re.compile(r'(^|[\s(])[-!](?=["(])')
 _RANGE = re.compile(r"^(\d{1,4})?\s*(?:\.\.|-|to)\s*(\d{1,4})?$")
 _COMPARE = re.compile(r"^(>=|<=|>|<)(\d{1,4})$")
 _WORD_CHARS = re.compile(r"[^\w*'’.-]+", re.UNICODE)
@@ -144,6 +147,7 @@ def _tokens(text: str, notes: list[str]) -> list[str]:
         at = text.rindex('"')
         text = text[:at] + " " + text[at + 1 :]
         notes.append("ignored a quote without its pair")
+    text = _GLUED.sub(lambda m: f"{m.group(1)}{_GLUED_NOT} ", text)
     out = []
     for tok in _TOKEN.findall(text):
         if tok in ("-", "–", "—"):  # a dash between words, not NOT
@@ -204,7 +208,7 @@ class _Parser:
         tok = self.peek()
         assert tok is not None
         negate = False
-        if self.op() == "NOT" or tok == "!":
+        if self.op() == "NOT" or tok in ("!", _GLUED_NOT):
             self.pos += 1
             nxt = self.peek()
             if nxt is None or nxt == ")" or self.op() in ("AND", "OR"):

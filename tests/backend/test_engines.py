@@ -421,10 +421,6 @@ async def test_names_complete_on_any_of_their_words(engine: SearchEngine) -> Non
 
 
 async def test_past_ten_words_every_word_still_counts(engine: SearchEngine) -> None:
-    import backend.search.engine as shared
-
-    if engine.name != "meilisearch" and hasattr(shared, "minimum_should_match"):
-        pytest.xfail("until the engines need no word of a long query (issue 12)")
     await engine.apply([LONG], [])
     words = "alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo airship"
     assert await _ids(engine, words) == [9]  # the twelfth word alone finds it

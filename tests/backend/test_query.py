@@ -131,6 +131,11 @@ def test_punctuation_in_a_pasted_question_is_text() -> None:
     assert parse("heat -- boundary").read_as == "heat boundary"
     # -word at a word start is still an exclusion, typed plainly.
     assert parse("heat -boundary").tree == And((Term("heat"), Not(Term("boundary"))), implicit=True)
+    # A - or ! glued to a phrase or a group at a word start excludes it.
+    assert parse('zeppelin -"heating airship"').read_as == 'zeppelin NOT "heating airship"'
+    assert parse("a -(b OR c)").read_as == "a NOT (b OR c)"
+    assert parse('x !"y z"').read_as == 'x NOT "y z"'
+    assert parse('x - "y z"').read_as == 'x "y z"'  # a dash standing alone
     # A quote without its pair is no phrase, wherever it stands.
     assert parse('what about "hot lines').tree == And(
         (Term("what"), Term("about"), Term("hot"), Term("lines")), implicit=True
