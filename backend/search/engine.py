@@ -172,12 +172,6 @@ def sort_title(title: str) -> str:
     return _NUMBER.sub(lambda m: m.group().zfill(10), key)
 
 
-def minimum_should_match(n: int) -> int:
-    """The old matching (up to three words all, more any two), still used by the engines
-    not yet moved to backend/search/ranking.py's (any word, every word first)."""
-    return n if n <= 3 else 2
-
-
 def split_segments(fragment: str, spans: list[tuple[int, int]]) -> list[Segment]:
     """A snippet as plain segments: matched words flagged, nothing parsed as markup."""
     out: list[Segment] = []

@@ -195,8 +195,7 @@ def main() -> None:
         f"| bare tantivy, same work | {b[0.5]:.1f} | {b[0.95]:.1f} | {b[0.99]:.1f} |",
         f"| ratio | {p[0.5] / b[0.5]:.1f}x | {p[0.95] / b[0.95]:.1f}x | {p[0.99] / b[0.99]:.1f}x |",
         "",
-        "Goals (issue 12): service p50 at most 2x bare; p95 at most 25 ms and at most "
-        "1.5x bare.",
+        "Goals (issue 12): service p50 at most 2x bare; p95 at most 25 ms and at most 1.5x bare.",
         "",
         "| kind | query | found | service p50 ms | bare p50 ms |",
         "|---|---|---|---|---|",
