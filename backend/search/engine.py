@@ -172,16 +172,6 @@ def sort_title(title: str) -> str:
     return _NUMBER.sub(lambda m: m.group().zfill(10), key)
 
 
-def minimum_should_match(n: int) -> int:
-    """Of n words written side by side (stop words aside), how many a document must contain.
-
-    Up to three words, all of them. A longer query (a pasted sentence, a question) needs
-    any two: ranking then puts the documents with most of the words first, and one odd
-    word does not empty the results.
-    """
-    return n if n <= 3 else 2
-
-
 def split_segments(fragment: str, spans: list[tuple[int, int]]) -> list[Segment]:
     """A snippet as plain segments: matched words flagged, nothing parsed as markup."""
     out: list[Segment] = []

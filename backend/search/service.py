@@ -138,6 +138,7 @@ async def search(
     results = replace(
         empty,
         total=found.total,
+        every_word=found.every_word,
         hits=hits,
         took_ms=took,
         facets=facets,
