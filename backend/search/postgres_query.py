@@ -18,6 +18,7 @@ from backend.db import sql
 from backend.search.engine import ENGLISH_STOPWORDS, fold, language_codes
 from backend.search.postgres_bm25 import MASK_BITS, Group
 from backend.search.query import And, Node, Not, Or, Phrase, Range, Term, positives
+from backend.search.query import side_by_side as _side_by_side
 from backend.search.ranking import Ranking
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -54,25 +55,6 @@ class Binds:
         return f":{name}"
 
 
-def side_by_side(node: And) -> tuple[list[Node], list[Node]]:
-    """The parts of words written side by side: (wanted, strict).
-
-    Wanted: plain words, phrases and OR groups (a joined word among them) in no field; a
-    document needs one of them. Stop words are dropped when there are other words ("what
-    is known about X" searches for X). Strict: exclusions, words in a field, ranges,
-    explicit AND groups.
-    """
-    wanted: list[Node] = []
-    strict: list[Node] = []
-    for child in node.children:
-        free = isinstance(child, Term | Phrase | Or) and all(
-            getattr(leaf, "field", None) is None for leaf in positives(child)
-        )
-        (wanted if free else strict).append(child)
-    content = [n for n in wanted if not all(fold(w) in ENGLISH_STOPWORDS for w in _words(n))]
-    return (content or wanted), strict
-
-
 def _any(conditions: list[str]) -> str:
     """Conditions joined by OR; plain matches of the text as one: `tsv @@ (a || b)` is
     one look in the index and one test of each document, not one per word."""
@@ -86,16 +68,9 @@ def _any(conditions: list[str]) -> str:
     return others[0] if len(others) == 1 else "(" + " OR ".join(others) + ")"
 
 
-def _words(node: Node) -> list[str]:
-    if isinstance(node, Term):
-        return [node.text]
-    if isinstance(node, Phrase):
-        return list(node.words)
-    if isinstance(node, Not):
-        return _words(node.child)
-    if isinstance(node, And | Or):
-        return [w for c in node.children for w in _words(c)]
-    return []
+def side_by_side(node: And) -> tuple[list[Node], list[Node]]:
+    """(wanted, strict) parts of words side by side, stop words as the parser has them."""
+    return _side_by_side(node, ENGLISH_STOPWORDS)
 
 
 class Compiler:
