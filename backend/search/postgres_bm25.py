@@ -30,6 +30,8 @@ FIELDS = ("title", "people", "description", "body")  # tsvector weights A, B, C,
 # Added to the documents that have every word of a short query: above any BM25 score.
 EVERY_WORD_BONUS = 1000.0
 PREFIX_LEXEMES = 50  # a prefix is scored as its most frequent completions
+# What the facets count, carried in `m` when they are counted with the ranking.
+FACET_COLUMNS = ", d.collection_id, d.authors, d.subjects, d.year, d.type, d.language"
 MASK_BITS = 63  # the first groups of a query each have a bit of a bigint
 # A lexeme in a tsquery's text: 'it''s', and :* after a prefix.
 _LEXEME = re.compile(r"'((?:[^'\\]|''|\\.)*)'(:\*)?")
@@ -244,9 +246,20 @@ async def _completions(session: AsyncSession, prefix: str) -> list[str]:
     return [w for (w,) in rows.all()]
 
 
-def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bool) -> str:
+def ranked_sql(
+    where: str,
+    order: str,
+    key: str | None,
+    had: list[str],
+    first: bool,
+    feedback: bool,
+    facets: list[str] | None = None,
+) -> str:
     """Every document matching `where` with its score, a page of them in `order`, their
-    number (total) and how many have every wanted word (every_word).
+    number (total) and how many have every wanted word (every_word). `key`: the column
+    `order` sorts on besides the score (date_key, title_sort), carried along. `facets`:
+    statements counting facet values over `m` (the documents found), whose rows come
+    back as JSON beside each hit: one pass over the documents for both.
 
     `had`: for each word written side by side, whether a document has it (over `s.mask`
     and `s.gs`, the groups the document holds); each counts `coordination`, and with
@@ -282,10 +295,14 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bo
         if "s.gs" in every
         else ""
     )
+    # Only what is needed is carried: every column widens the rows hashed per posting.
+    carry, carried, kept = (
+        (f", d.{key}", f", max(u.{key}) AS {key}", f", s.{key}") if key else ("", "", "")
+    )
+    lengths = f", {dl} AS dl" if feedback else ""
     statement = f"""
         WITH m AS MATERIALIZED (
-            SELECT d.document_id, d.date_key, d.title_sort, {dl} AS dl,
-                   {ks}
+            SELECT d.document_id{carry}{lengths}, {ks}{FACET_COLUMNS if facets else ""}
             FROM search_pg_documents d WHERE {where}
         ),
         q AS (
@@ -296,15 +313,13 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bo
                 AS q(g, bit, lexeme, weight, a, b, c, d)
         ),
         s AS MATERIALIZED (
-            SELECT u.document_id, max(u.date_key) AS date_key,
-                   max(u.title_sort) AS title_sort, bit_or(u.bit) AS mask{gs},
-                   sum(u.score) AS bm25
+            SELECT u.document_id{carried}, bit_or(u.bit) AS mask{gs}, sum(u.score) AS bm25
             FROM (
-                SELECT m.document_id, m.date_key, m.title_sort, 0::bigint AS bit,
+                SELECT m.document_id{carry.replace("d.", "m.")}, 0::bigint AS bit,
                        NULL::int AS g, 0::float8 AS score
                 FROM m
                 UNION ALL
-                SELECT p.document_id, NULL, NULL, q.bit, q.g,
+                SELECT p.document_id{", NULL" if key else ""}, q.bit, q.g,
                        q.weight * {score}
                 FROM q JOIN search_pg_postings p ON p.lexeme = q.lexeme
                 JOIN m ON m.document_id = p.document_id
@@ -312,12 +327,12 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bo
             GROUP BY u.document_id
         ),
         r AS (
-            SELECT s.document_id, s.date_key, s.title_sort, {every} AS every,
+            SELECT s.document_id{kept}, {every} AS every,
                    s.bm25 + :coordination * ({count}) + {bonus} AS score
             FROM s
         )
     """
-    if feedback:
+    if feedback:  # (relevance only: no key to carry)
         statement += f""",
         top AS MATERIALIZED (
             SELECT r.document_id, r.score / nullif(max(r.score) OVER (), 0) AS share
@@ -350,23 +365,31 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bo
             GROUP BY p.document_id
         ),
         ranked AS (
-            SELECT u.document_id, max(u.date_key) AS date_key,
-                   max(u.title_sort) AS title_sort, bool_or(u.every) AS every,
-                   sum(u.score) AS score
+            SELECT u.document_id, bool_or(u.every) AS every, sum(u.score) AS score
             FROM (
-                SELECT document_id, date_key, title_sort, every, score FROM r
+                SELECT document_id, every, score FROM r
                 UNION ALL
-                SELECT document_id, NULL, NULL, NULL, extra FROM f
+                SELECT document_id, NULL, extra FROM f
             ) u
             GROUP BY u.document_id
         )
         """
+    counted = (
+        "(SELECT json_agg(json_build_array(facet, v, n)) FROM ("
+        + " UNION ALL ".join(facets)
+        + ") f)"
+        if facets
+        else "NULL"
+    )
     return (
         statement
         + f"""
-        SELECT document_id, score, count(*) OVER () AS total,
-               count(*) FILTER (WHERE every) OVER () AS every_word
-        FROM {"ranked" if feedback else "r"} ORDER BY {order} LIMIT :limit OFFSET :offset
+        SELECT page.*, {counted} AS facets FROM (
+            SELECT document_id, score{f", {key}" if key else ""}, count(*) OVER () AS total,
+                   count(*) FILTER (WHERE every) OVER () AS every_word
+            FROM {"ranked" if feedback else "r"} ORDER BY {order} LIMIT :limit OFFSET :offset
+        ) page
+        ORDER BY {order}
         """
     )
 

@@ -98,6 +98,7 @@ class _Page:
     total: int
     every_word: int | None
     hits: list[tuple[int, float]]
+    facets: dict[str, list[tuple[str, int]]] | None = None  # when counted with the page
 
 
 class PostgresEngine:
@@ -244,7 +245,7 @@ class PostgresEngine:
             if result.hits and query.snippets and plan.compiler.highlights:
                 await self._snippets(session, plan, result.hits)
             if query.facets:
-                result.facets = await self._facets(session, plan, query.facet_size)
+                result.facets = page.facets or await self._facets(session, plan, query.facet_size)
             return result
 
     async def _plan(
@@ -294,10 +295,16 @@ class PostgresEngine:
         else:
             c = plan.compiler
             feedback = c.question and query.sort == "relevance"
-            statement = bm25.ranked_sql(plan.where, ORDERS[query.sort], c.had, c.first, feedback)
+            key = {"date": "date_key", "title": "title_sort"}.get(query.sort)
+            # Without facet choices the facets count the documents found: with the ranking.
+            together = query.facets and not plan.filters
+            facets = _facet_counts({}, "m") if together else None
+            statement = bm25.ranked_sql(
+                plan.where, ORDERS[query.sort], key, c.had, c.first, feedback, facets
+            )
             asked = {w for g in c.groups for w in g.lexemes} if feedback else None
             params = {**plan.binds.params, **bm25.ranked_params(c.groups, plan.stats, r, asked)}
-        params |= {"limit": query.limit, "offset": query.offset}
+        params |= {"limit": query.limit, "offset": query.offset, "size": query.facet_size}
         rows = (await session.exec(bind_sql(statement, params))).all()
         if not rows and query.offset > 0:  # past the end: the number is still wanted
             params["offset"] = 0
@@ -309,11 +316,18 @@ class PostgresEngine:
         every = None
         if query.tree is not None and len(plan.compiler.had) > 1:
             every = int(first.every_word) if first else 0
-        return _Page(
+        page = _Page(
             total=int(first.total) if first else 0,
             every_word=every,
             hits=[(r.document_id, float(r.score)) for r in rows],
         )
+        if first is not None and getattr(first, "facets", None) is not None:
+            page.facets = {f: [] for f in FACETS}
+            for i, v, n in first.facets:
+                page.facets[FACETS[i]].append((str(v), int(n)))
+        elif query.tree is not None and query.facets and not plan.filters:
+            page.facets = {f: [] for f in FACETS}  # nothing found: nothing to count
+        return page
 
     async def _snippets(self, session: AsyncSession, plan: _Plan, hits: list[EngineHit]) -> None:
         """The best passage of the first page that has a word of the query, for each hit
@@ -365,27 +379,9 @@ class PostgresEngine:
     async def _facets(
         self, session: AsyncSession, plan: _Plan, size: int
     ) -> dict[str, list[tuple[str, int]]]:
-        """Every facet's counts in one pass over the documents found. Each facet counts
-        under the other facets' choices, not its own (so another value can be added)."""
-        value = {
-            "collection": "collection_id::text",
-            "author": "unnest(authors)",
-            "subject": "unnest(subjects)",
-            "year": "year::text",
-            "type": "type",
-            "language": "language",
-        }
+        """Every facet's counts in one pass over the documents found, apart from the
+        ranking (when facets are chosen, or no words are searched for)."""
         chosen = "".join(f", ({w}) AS f_{f}" for f, w in plan.filters.items())
-        parts = []
-        for i, facet in enumerate(FACETS):
-            others = " AND ".join(f"f_{f}" for f in plan.filters if f != facet) or "true"
-            order = "max(year) DESC" if facet == "year" else "count(*) DESC, v"
-            parts.append(
-                f"""(SELECT {i} AS facet, v, count(*) AS n FROM (
-                        SELECT {value[facet]} AS v, year FROM m WHERE {others}
-                     ) x WHERE v IS NOT NULL AND v <> ''
-                     GROUP BY v ORDER BY {order} LIMIT :size)"""
-            )
         rows = await session.exec(
             bind_sql(
                 f"""
@@ -394,7 +390,7 @@ class PostgresEngine:
                            d.language{chosen}
                     FROM search_pg_documents d WHERE {plan.scope}
                 )
-                {" UNION ALL ".join(parts)}
+                {" UNION ALL ".join(_facet_counts(plan.filters, "m"))}
                 """,
                 {**plan.binds.params, "size": size},
             )
@@ -451,6 +447,31 @@ class PostgresEngine:
             )
             titles = dict(rows.all())
         return [i for i in ids if all(starts_a_word(titles.get(i, ""), w) for w in words)]
+
+
+def _facet_counts(filters: dict[str, str], relation: str) -> list[str]:
+    """A statement per facet counting its values over `relation` (facet number, value,
+    count). Each facet counts under the other facets' choices (columns f_<facet>), not
+    its own, so another value can be added."""
+    value = {
+        "collection": "collection_id::text",
+        "author": "unnest(authors)",
+        "subject": "unnest(subjects)",
+        "year": "year::text",
+        "type": "type",
+        "language": "language",
+    }
+    parts = []
+    for i, facet in enumerate(FACETS):
+        others = " AND ".join(f"f_{f}" for f in filters if f != facet) or "true"
+        order = "max(year) DESC" if facet == "year" else "count(*) DESC, v"
+        parts.append(
+            f"""(SELECT {i} AS facet, v, count(*) AS n FROM (
+                    SELECT {value[facet]} AS v, year FROM {relation} WHERE {others}
+                 ) x WHERE v IS NOT NULL AND v <> ''
+                 GROUP BY v ORDER BY {order} LIMIT :size)"""
+        )
+    return parts
 
 
 def _words(title: str, authors: list[str], subjects: list[str], body: str) -> set[str]:

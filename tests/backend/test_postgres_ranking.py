@@ -183,3 +183,26 @@ async def test_snippets_only_for_the_page_shown(engine: PostgresEngine) -> None:
         EngineQuery(tree=parse("ozone").tree, collections=None, offset=10, limit=2)
     )
     assert beyond.total == 5 and beyond.hits == []
+
+
+async def test_facets_counted_with_the_ranking_match_those_counted_apart(
+    engine: PostgresEngine,
+) -> None:
+    docs = [_doc(i, f"Report {i}", f"ozone {FILLER}") for i in range(1, 4)]
+    docs[0].authors, docs[1].authors = ["Lee, Ann", "Doe, Jane"], ["Lee, Ann"]
+    docs[2].year = 1990
+    await engine.apply([*docs, _doc(9, "Other", "nothing alike")], [])
+    tree = parse("ozone report").tree
+    together = await engine.search(EngineQuery(tree=tree, collections=None))
+    assert dict(together.facets["author"]) == {"Lee, Ann": 2, "Doe, Jane": 1}
+    assert dict(together.facets["year"]) == {"1990": 1}
+    assert dict(together.facets["collection"]) == {"1": 3} and together.total == 3
+    # With a choice, the facets are counted apart (each under the others' choices).
+    chosen = await engine.search(
+        EngineQuery(tree=tree, collections=None, filters={"author": ["Doe, Jane"]})
+    )
+    assert chosen.total == 1
+    assert dict(chosen.facets["author"]) == {"Lee, Ann": 2, "Doe, Jane": 1}
+    assert dict(chosen.facets["collection"]) == {"1": 1}
+    nothing = await engine.search(EngineQuery(tree=parse("zeppelin").tree, collections=None))
+    assert nothing.total == 0 and all(v == [] for v in nothing.facets.values())
