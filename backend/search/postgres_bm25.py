@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.db import sql
+from backend.db import get_engine, sql
 from backend.search.engine import ENGLISH_STOPWORDS
 from backend.search.ranking import Ranking
 
@@ -148,11 +148,9 @@ async def count_in(session: AsyncSession, ids: list[int]) -> None:
     await _add_totals(session, ids, 1)
 
 
-async def analyze_when_grown(session: AsyncSession) -> None:
-    """Give the planner statistics once the engine's tables have grown or shrunk by a
-    fifth since it last had them (a first fill above all): without them it takes every
-    set of documents for one row, and a nested loop over thousands is slow. Autovacuum
-    would do the same, but up to a minute later."""
+async def grown(session: AsyncSession) -> bool:
+    """Whether the engine's tables have grown or shrunk by a fifth since the planner last
+    had statistics of them (a first fill above all)."""
     row = (
         await sql(
             session,
@@ -163,10 +161,20 @@ async def analyze_when_grown(session: AsyncSession) -> None:
             ),
         )
     ).one()
-    known, documents = float(row[0]), int(row[1] or 0)
-    if abs(documents - max(known, 0)) > max(known, 0) * 0.2 + 100:
+    known, documents = max(float(row[0]), 0.0), int(row[1] or 0)
+    return abs(documents - known) > known * 0.2 + 100
+
+
+async def tidy() -> None:
+    """VACUUM (ANALYZE) the engine's tables after a large change: without statistics the
+    planner takes every set of documents for one row (and a nested loop over thousands
+    is slow); until a vacuum marks the new pages all-visible, reading postings from the
+    index alone still visits the table. Autovacuum would do the same, up to a minute
+    later. Outside any transaction, as VACUUM must be."""
+    async with get_engine().connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         for table in ("search_pg_documents", "search_pg_postings", "search_pg_lexemes"):
-            await sql(session, text(f"ANALYZE {table}"))
+            await conn.execute(text(f"VACUUM (ANALYZE) {table}"))
 
 
 async def _add_totals(session: AsyncSession, ids: list[int], sign: int) -> None:

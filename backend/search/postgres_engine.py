@@ -123,8 +123,10 @@ class PostgresEngine:
             for d in upserts:
                 await self._insert(session, d)
             await bm25.count_in(session, sorted(d.document_id for d in upserts))
-            await bm25.analyze_when_grown(session)
+            large = await bm25.grown(session)
             await session.commit()
+        if large:
+            await bm25.tidy()
 
     async def _forget_words(self, session: AsyncSession, ids: list[int]) -> None:
         rows = await sql(

@@ -206,3 +206,20 @@ async def test_facets_counted_with_the_ranking_match_those_counted_apart(
     assert dict(chosen.facets["collection"]) == {"1": 1}
     nothing = await engine.search(EngineQuery(tree=parse("zeppelin").tree, collections=None))
     assert nothing.total == 0 and all(v == [] for v in nothing.facets.values())
+
+
+async def test_a_large_change_gives_the_planner_statistics_at_once(
+    engine: PostgresEngine,
+) -> None:
+    await engine.apply([_doc(i, f"Report {i}", f"ozone {FILLER}") for i in range(1, 151)], [])
+    async with session_scope() as session:
+        known = await sql(
+            session,
+            text(
+                "SELECT reltuples FROM pg_class WHERE oid = CAST('search_pg_documents' AS regclass)"
+            ),
+        )
+        assert known.scalar() == 150  # VACUUM (ANALYZE) ran after the batch
+    assert (
+        await engine.search(EngineQuery(tree=parse("ozone").tree, collections=None))
+    ).total == 150
