@@ -1,17 +1,14 @@
-"""BM25 for the PostgreSQL engine, from its own tables.
+"""BM25 for the PostgreSQL engine, from its own tables (filled and kept by
+backend/search/postgres_documents.py: postings with counts per field class, lengths per
+field class, document frequencies, totals).
 
-At index time each document's tsvector is unnested into postings (lexeme, document, how
-many times in each field class: title A, people B, description C, body D), its length
-per field class is stored beside it, and the document frequency of each lexeme and the
-totals (documents, words per field class) are kept up to date as documents come and go.
-
-At query time every word of the query becomes a `Group`: the lexemes it may be indexed
-as (its stem in each configuration in use, a prefix's completions, the near spellings of
-a word no document has). A document's score for a group is BM25 in each field class
-(its own length against the field's average length), times the field's weight, the best
-field fully and the others by `tie_breaker` (as tantivy scores its fields). The field
-weights, k1, b and the tie breaker are read from `ranking.current()` at query time, not
-baked into the stored counts, so the benchmark may change them without re-indexing.
+Every word of the query becomes a `Group`: the lexemes it may be indexed as (its stem in
+each configuration in use, a prefix's completions, the near spellings of a word no
+document has). A document's score for a group is BM25 in each field class (its own
+length against the field's average length), times the field's weight, the best field
+fully and the others by `tie_breaker` (as tantivy scores its fields). The field weights,
+k1, b and the tie breaker are read from `ranking.current()` at query time, not baked into
+the stored counts, so the benchmark may change them without re-indexing.
 """
 
 import math
@@ -22,7 +19,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.db import get_engine, sql
+from backend.db import sql
 from backend.search.engine import ENGLISH_STOPWORDS
 from backend.search.ranking import Ranking
 
@@ -64,134 +61,6 @@ def weights(r: Ranking) -> tuple[float, float, float, float]:
 def idf(documents: int, df: int) -> float:
     """BM25's inverse document frequency as Lucene and tantivy have it (never negative)."""
     return math.log(1 + (documents - df + 0.5) / (df + 0.5))
-
-
-# --- index time ----------------------------------------------------------------------
-
-
-async def forget(session: AsyncSession, ids: list[int]) -> None:
-    """Take documents out of the frequencies and totals, and drop their postings."""
-    if not ids:
-        return
-    params = {"ids": ids}
-    emptied = await sql(
-        session,
-        text(
-            """
-            WITH c AS (SELECT lexeme, count(*) AS n FROM search_pg_postings
-                       WHERE document_id = ANY(:ids) GROUP BY lexeme),
-                 u AS (UPDATE search_pg_lexemes l SET ndoc = l.ndoc - c.n FROM c
-                       WHERE l.lexeme = c.lexeme RETURNING l.lexeme, l.ndoc)
-            SELECT lexeme FROM u WHERE ndoc <= 0
-            """
-        ).bindparams(**params),
-    )
-    gone = [w for (w,) in emptied.all()]
-    if gone:
-        await sql(
-            session,
-            text("DELETE FROM search_pg_lexemes WHERE lexeme = ANY(:w)").bindparams(w=gone),
-        )
-    await _add_totals(session, ids, -1)
-    await sql(
-        session,
-        text("DELETE FROM search_pg_postings WHERE document_id = ANY(:ids)").bindparams(**params),
-    )
-
-
-async def count_in(session: AsyncSession, ids: list[int]) -> None:
-    """Postings, lengths, frequencies and totals for documents just inserted."""
-    if not ids:
-        return
-    params = {"ids": ids}
-    await sql(
-        session,
-        text(
-            """
-            INSERT INTO search_pg_postings
-                (lexeme, document_id, title_tf, people_tf, description_tf, body_tf)
-            SELECT u.lexeme, d.document_id,
-                   cardinality(array_positions(u.weights, 'A')),
-                   cardinality(array_positions(u.weights, 'B')),
-                   cardinality(array_positions(u.weights, 'C')),
-                   cardinality(array_positions(u.weights, 'D'))
-            FROM search_pg_documents d CROSS JOIN LATERAL unnest(d.tsv) u
-            WHERE d.document_id = ANY(:ids)
-            """
-        ).bindparams(**params),
-    )
-    await sql(
-        session,
-        text(
-            """
-            UPDATE search_pg_documents d
-            SET title_len = s.a, people_len = s.b, description_len = s.c, body_len = s.d
-            FROM (SELECT document_id, sum(title_tf) a, sum(people_tf) b,
-                         sum(description_tf) c, sum(body_tf) d
-                  FROM search_pg_postings WHERE document_id = ANY(:ids)
-                  GROUP BY document_id) s
-            WHERE d.document_id = s.document_id
-            """
-        ).bindparams(**params),
-    )
-    await sql(
-        session,
-        text(
-            """
-            INSERT INTO search_pg_lexemes (lexeme, ndoc)
-            SELECT lexeme, count(*) FROM search_pg_postings
-            WHERE document_id = ANY(:ids) GROUP BY lexeme ORDER BY lexeme
-            ON CONFLICT (lexeme) DO UPDATE SET ndoc = search_pg_lexemes.ndoc + EXCLUDED.ndoc
-            """
-        ).bindparams(**params),
-    )
-    await _add_totals(session, ids, 1)
-
-
-async def grown(session: AsyncSession) -> bool:
-    """Whether the engine's tables have grown or shrunk by a fifth since the planner last
-    had statistics of them (a first fill above all)."""
-    row = (
-        await sql(
-            session,
-            text(
-                "SELECT c.reltuples, s.ndoc FROM pg_class c "
-                "LEFT JOIN search_pg_stats s ON s.id = 1 "
-                "WHERE c.oid = CAST('search_pg_documents' AS regclass)"
-            ),
-        )
-    ).one()
-    known, documents = max(float(row[0]), 0.0), int(row[1] or 0)
-    return abs(documents - known) > known * 0.2 + 100
-
-
-async def tidy() -> None:
-    """VACUUM (ANALYZE) the engine's tables after a large change: without statistics the
-    planner takes every set of documents for one row (and a nested loop over thousands
-    is slow); until a vacuum marks the new pages all-visible, reading postings from the
-    index alone still visits the table. Autovacuum would do the same, up to a minute
-    later. Outside any transaction, as VACUUM must be."""
-    async with get_engine().connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        for table in ("search_pg_documents", "search_pg_postings", "search_pg_lexemes"):
-            await conn.execute(text(f"VACUUM (ANALYZE) {table}"))
-
-
-async def _add_totals(session: AsyncSession, ids: list[int], sign: int) -> None:
-    lengths = ", ".join(f"{sign} * coalesce(sum({f}_len), 0)" for f in FIELDS)
-    columns = ", ".join(f"{f}_len" for f in FIELDS)
-    updates = ", ".join(f"{f}_len = s.{f}_len + EXCLUDED.{f}_len" for f in FIELDS)
-    await sql(
-        session,
-        text(
-            f"""
-            INSERT INTO search_pg_stats AS s (id, ndoc, {columns})
-            SELECT 1, {sign} * count(*), {lengths}
-            FROM search_pg_documents WHERE document_id = ANY(:ids)
-            ON CONFLICT (id) DO UPDATE SET ndoc = s.ndoc + EXCLUDED.ndoc, {updates}
-            """
-        ).bindparams(ids=ids),
-    )
 
 
 # --- query time ----------------------------------------------------------------------

@@ -3,7 +3,8 @@ server. The same contract as tantivy: documents ranked by BM25 from the engine's
 tables (backend/search/postgres_bm25.py) with the shared parameters of
 backend/search/ranking.py, snippets made only for the page shown, facets in one pass.
 
-Its own tables (search_pg_*) are fed by the indexer from the outbox like any engine.
+Its own tables (search_pg_*, backend/search/postgres_documents.py) are fed by the indexer
+from the outbox like any engine.
 """
 
 from dataclasses import dataclass
@@ -14,26 +15,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import session_scope, sql
 from backend.search import postgres_bm25 as bm25
+from backend.search import postgres_documents as documents
 from backend.search import ranking
 from backend.search.engine import (
     FACETS,
-    SNOWBALL_LANGUAGES,
     Completions,
     EngineHit,
     EngineQuery,
     EngineResult,
     IndexDoc,
     fold,
-    sort_title,
     starts_a_word,
 )
 from backend.search.postgres_query import NO_TAGS, WORD, Binds, Compiler, bind_sql
 from backend.search.query import render, replace_terms
 from backend.search.schemas import Segment
 
-CONFIGS = SNOWBALL_LANGUAGES  # PostgreSQL's text search configurations of those names
-MAX_BODY_CHARS = 1_000_000  # tsvector holds at most 1 MB
-SPELL_CHARS = 20_000  # of each body, for did-you-mean
 # The configurations the documents use, read on every search: a walk down the index on
 # `config` (one probe per distinct value), not a scan of every document as DISTINCT is.
 CONFIGS_IN_USE = """
@@ -58,10 +55,6 @@ ORDERS = {
     "date": "date_key DESC, document_id",
     "title": "title_sort, document_id",
 }
-
-
-def _config(language: str) -> str:
-    return CONFIGS.get((language or "").lower(), "simple")
 
 
 def _segments(snippet: str) -> list[Segment]:
@@ -110,118 +103,13 @@ class PostgresEngine:
         return False
 
     async def apply(self, upserts: list[IndexDoc], deletes: list[int]) -> None:
-        ids = sorted({*deletes, *(d.document_id for d in upserts)})
-        async with session_scope() as session:
-            await self._forget_words(session, ids)
-            await bm25.forget(session, ids)
-            await sql(
-                session,
-                text("DELETE FROM search_pg_documents WHERE document_id = ANY(:ids)").bindparams(
-                    ids=ids
-                ),
-            )
-            for d in upserts:
-                await self._insert(session, d)
-            await bm25.count_in(session, sorted(d.document_id for d in upserts))
-            large = await bm25.grown(session)
-            await session.commit()
-        if large:
-            await bm25.tidy()
-
-    async def _forget_words(self, session: AsyncSession, ids: list[int]) -> None:
-        rows = await sql(
-            session,
-            text(
-                "SELECT d.title, d.authors, d.subjects, coalesce(left(string_agg(p.text, ' ' "
-                "ORDER BY p.page_no), :n), '') FROM search_pg_documents d "
-                "LEFT JOIN search_pg_pages p ON p.document_id = d.document_id "
-                "WHERE d.document_id = ANY(:ids) GROUP BY d.document_id"
-            ).bindparams(ids=ids, n=SPELL_CHARS),
-        )
-        for title, authors, subjects, body in rows.all():
-            words = sorted(_words(title, authors, subjects, body))
-            if words:
-                await sql(
-                    session,
-                    text(
-                        "UPDATE search_pg_words SET ndoc = ndoc - 1 WHERE word = ANY(:w)"
-                    ).bindparams(w=words),
-                )
-        await sql(session, text("DELETE FROM search_pg_words WHERE ndoc <= 0"))
-
-    async def _insert(self, session: AsyncSession, d: IndexDoc) -> None:
-        body = "\n\n".join(d.pages)[:MAX_BODY_CHARS]
-        added = int(d.added.timestamp()) if d.added else 0
-        year = d.year if d.year is not None else (d.added.year if d.added else 0)
-        cfg = _config(d.language)
-        people = " ".join([*d.authors, *d.subjects])
-        await sql(
-            session,
-            text(
-                f"""
-                INSERT INTO search_pg_documents (document_id, collection_id, collection, title,
-                    title_sort, authors, subjects, year, type, language, date_key, config, tsv)
-                VALUES (:id, :cid, :collection, :title, :sort, :authors, :subjects, :year,
-                    :type, :language, :date_key, :cfg,
-                    setweight(to_tsvector(CAST(:cfg AS regconfig),
-                        unaccent({NO_TAGS.format(":title")})), 'A') ||
-                    setweight(to_tsvector('simple', unaccent(:people)), 'B') ||
-                    setweight(to_tsvector(CAST(:cfg AS regconfig),
-                        unaccent({NO_TAGS.format(":description")})), 'C') ||
-                    setweight(to_tsvector(CAST(:cfg AS regconfig),
-                        unaccent({NO_TAGS.format(":body")})), 'D'))
-                """
-            ).bindparams(
-                id=d.document_id,
-                cid=d.collection_id,
-                collection=d.collection,
-                title=d.title,
-                sort=sort_title(d.title),
-                authors=d.authors,
-                subjects=d.subjects,
-                year=d.year,
-                type=d.type or "other",
-                language=d.language or "",
-                date_key=year * 10_000_000_000 + added % 10_000_000_000,
-                cfg=cfg,
-                people=people,
-                description=d.description,
-                body=body,
-            ),
-        )
-        for no, page in enumerate(d.pages, start=1):
-            await sql(
-                session,
-                text(
-                    "INSERT INTO search_pg_pages (document_id, page_no, text) VALUES (:d, :n, :t)"
-                ).bindparams(d=d.document_id, n=no, t=page),
-            )
-        words = sorted(_words(d.title, d.authors, d.subjects, body[:SPELL_CHARS]))
-        if words:
-            await sql(
-                session,
-                text(
-                    "INSERT INTO search_pg_words (word, ndoc) SELECT unnest(CAST(:w AS text[])), 1 "
-                    "ON CONFLICT (word) DO UPDATE SET ndoc = search_pg_words.ndoc + 1"
-                ).bindparams(w=words),
-            )
+        await documents.apply(upserts, deletes)
 
     async def clear(self) -> None:
-        async with session_scope() as session:
-            await sql(
-                session,
-                text(
-                    "TRUNCATE search_pg_pages, search_pg_postings, search_pg_documents, "
-                    "search_pg_words, search_pg_lexemes, search_pg_stats"
-                ),
-            )
-            await session.commit()
+        await documents.clear()
 
     async def count(self) -> int:
-        async with session_scope() as session:
-            return int(
-                (await sql(session, text("SELECT count(*) FROM search_pg_documents"))).one()[0]
-            )
+        return await documents.count()
 
     # --- searching -------------------------------------------------------------------
 
@@ -474,8 +362,3 @@ def _facet_counts(filters: dict[str, str], relation: str) -> list[str]:
                  GROUP BY v ORDER BY {order} LIMIT :size)"""
         )
     return parts
-
-
-def _words(title: str, authors: list[str], subjects: list[str], body: str) -> set[str]:
-    text_ = fold(" ".join([title, *authors, *subjects, body]))
-    return {w for w in WORD.findall(text_) if 1 < len(w) <= 40}
