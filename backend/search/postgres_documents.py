@@ -6,6 +6,8 @@ its length per field class, the document frequency of each lexeme and the totals
 kept up to date as documents come and go.
 """
 
+from collections import Counter
+
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,8 +33,10 @@ async def apply(upserts: list[IndexDoc], deletes: list[int]) -> None:
                 ids=ids
             ),
         )
+        words: Counter[str] = Counter()
         for d in upserts:
-            await _insert(session, d)
+            words.update(await _insert(session, d))
+        await _count_words(session, words, 1)
         await _count_postings(session, sorted(d.document_id for d in upserts))
         large = await _grown(session)
         await session.commit()
@@ -50,19 +54,44 @@ async def _forget_words(session: AsyncSession, ids: list[int]) -> None:
             "WHERE d.document_id = ANY(:ids) GROUP BY d.document_id"
         ).bindparams(ids=ids, n=SPELL_CHARS),
     )
+    words: Counter[str] = Counter()
     for title, authors, subjects, body in rows.all():
-        words = sorted(_words(title, authors, subjects, body))
-        if words:
-            await sql(
-                session,
-                text("UPDATE search_pg_words SET ndoc = ndoc - 1 WHERE word = ANY(:w)").bindparams(
-                    w=words
-                ),
-            )
-    await sql(session, text("DELETE FROM search_pg_words WHERE ndoc <= 0"))
+        words.update(_words(title, authors, subjects, body))
+    await _count_words(session, words, -1)
 
 
-async def _insert(session: AsyncSession, d: IndexDoc) -> None:
+async def _count_words(session: AsyncSession, words: Counter[str], sign: int) -> None:
+    """Add (or take away) documents to the did-you-mean words' counts, in one statement."""
+    if not words:
+        return
+    listed = sorted(words)
+    counts = [sign * words[w] for w in listed]
+    if sign > 0:
+        await sql(
+            session,
+            text(
+                "INSERT INTO search_pg_words (word, ndoc) "
+                "SELECT * FROM unnest(CAST(:w AS text[]), CAST(:n AS int[])) "
+                "ON CONFLICT (word) DO UPDATE SET ndoc = search_pg_words.ndoc + EXCLUDED.ndoc"
+            ).bindparams(w=listed, n=counts),
+        )
+        return
+    await sql(
+        session,
+        text(
+            "UPDATE search_pg_words s SET ndoc = s.ndoc + c.n "
+            "FROM unnest(CAST(:w AS text[]), CAST(:n AS int[])) AS c(word, n) "
+            "WHERE s.word = c.word"
+        ).bindparams(w=listed, n=counts),
+    )
+    await sql(
+        session,
+        text("DELETE FROM search_pg_words WHERE word = ANY(:w) AND ndoc <= 0").bindparams(w=listed),
+    )
+
+
+async def _insert(session: AsyncSession, d: IndexDoc) -> set[str]:
+    """Insert the document and its pages; returns its words for did-you-mean."""
     body = "\n\n".join(d.pages)[:MAX_BODY_CHARS]
     added = int(d.added.timestamp()) if d.added else 0
     year = d.year if d.year is not None else (d.added.year if d.added else 0)
@@ -102,22 +131,15 @@ async def _insert(session: AsyncSession, d: IndexDoc) -> None:
             body=body,
         ),
     )
-    for no, page in enumerate(d.pages, start=1):
+    if d.pages:
         await sql(
             session,
             text(
-                "INSERT INTO search_pg_pages (document_id, page_no, text) VALUES (:d, :n, :t)"
-            ).bindparams(d=d.document_id, n=no, t=page),
+                "INSERT INTO search_pg_pages (document_id, page_no, text) "
+                "SELECT :d, n, t FROM unnest(CAST(:t AS text[])) WITH ORDINALITY AS p(t, n)"
+            ).bindparams(d=d.document_id, t=d.pages),
         )
-    words = sorted(_words(d.title, d.authors, d.subjects, body[:SPELL_CHARS]))
-    if words:
-        await sql(
-            session,
-            text(
-                "INSERT INTO search_pg_words (word, ndoc) SELECT unnest(CAST(:w AS text[])), 1 "
-                "ON CONFLICT (word) DO UPDATE SET ndoc = search_pg_words.ndoc + 1"
-            ).bindparams(w=words),
-        )
+    return _words(d.title, d.authors, d.subjects, body[:SPELL_CHARS])
 
 
 async def clear() -> None:
