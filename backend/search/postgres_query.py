@@ -99,6 +99,7 @@ class Compiler:
         self._made: dict[tuple[str, str, tuple[str, ...]], str] = {}  # -> its bind name
         self._making: dict[str, str] = {}  # bind name -> the SQL that makes it
         self._exists: dict[str, bool] = {}  # bind name -> whether any document has it
+        self._forms: dict[str, str] = {}  # bind name -> SQL for its lexemes (plain words)
 
     @property
     def first(self) -> bool:
@@ -186,6 +187,11 @@ class Compiler:
             bound = self.binds.bind(value)
             parts = [f"{function}('{cfg}', unaccent({bound}))" for cfg in key[2]]
             self._making[name] = "(" + " || ".join(parts) + ")"
+            if function == "plainto_tsquery":  # its lexemes, to ask whether any is indexed
+                forms = [
+                    f"tsvector_to_array(to_tsvector('{c}', unaccent({bound})))" for c in key[2]
+                ]
+                self._forms[name] = "(" + " || ".join(forms) + ")"
         return f"CAST(:{name} AS tsquery)"
 
     def _plain_words(self, node: Node) -> list[str]:
@@ -207,17 +213,21 @@ class Compiler:
         todo = {n: e for n, e in self._making.items() if n not in self.binds.params}
         if not todo:
             return
-        rows = ", ".join(f"('{n}', {e})" for n, e in todo.items())
-        check = [n for q in asked for n in tsquery_names(q)]
+        check = {n for q in asked for n in tsquery_names(q)}
+        rows = ", ".join(
+            f"('{n}', {e}, {self._forms[n] if n in check else 'CAST(NULL AS text[])'})"
+            for n, e in todo.items()
+        )
+        # Whether a word is in some document, from the lexemes' document frequencies (one
+        # probe of an index each), never by a scan of the documents.
         made = await self.session.exec(
             bind_sql(
                 f"""
-                SELECT v.name, CAST(v.q AS text),
-                       v.name = ANY(CAST(:check AS text[])) AND EXISTS (
-                           SELECT 1 FROM search_pg_documents d WHERE d.tsv @@ v.q)
-                FROM (VALUES {rows}) AS v(name, q)
+                SELECT v.name, CAST(v.q AS text), EXISTS (
+                    SELECT 1 FROM search_pg_lexemes l WHERE l.lexeme = ANY(v.forms))
+                FROM (VALUES {rows}) AS v(name, q, forms)
                 """,
-                {**self.binds.params, "check": check},
+                self.binds.params,
             )
         )
         for name, value, exists in made.all():
