@@ -31,6 +31,7 @@ PREFIX_LEXEMES = 50  # a prefix is scored as its most frequent completions
 FACET_COLUMNS = ", d.collection_id, d.authors, d.subjects, d.year, d.type, d.language"
 MASK_BITS = 63  # the first groups of a query each have a bit of a bigint
 # A lexeme in a tsquery's text: 'it''s', and :* after a prefix.
+_ONE_BIT = re.compile(r"\(\(s\.mask & (\d+)\) <> 0\)")  # a word's presence as one bit
 _LEXEME = re.compile(r"'((?:[^'\\]|''|\\.)*)'(:\*)?")
 
 
@@ -131,12 +132,15 @@ def ranked_sql(
     first: bool,
     feedback: bool,
     facets: list[str] | None = None,
+    coordination: bool = True,
+    present: tuple[bool, ...] = (True,) * len(FIELDS),
 ) -> str:
     """Every document matching `where` with its score, a page of them in `order`, their
     number (total) and how many have every wanted word (every_word). `key`: the column
     `order` sorts on besides the score (date_key, title_sort), carried along. `facets`:
     statements counting facet values over `m` (the documents found), whose rows come
-    back as JSON beside each hit: one pass over the documents for both.
+    back as JSON beside each hit: one pass over the documents for both. `coordination`:
+    whether the bonus is on; `present`: which field classes some document has.
 
     `had`: for each word written side by side, whether a document has it (over `s.mask`
     and `s.gs`, the groups the document holds); each counts `coordination`, and with
@@ -155,16 +159,25 @@ def ranked_sql(
     w·tf/(tf+K) with K = k1·(1 − b + b·len/avglen) made once per document (idf and k1+1
     are in w).
     """
-    has = [f"coalesce({h}, false)" for h in had]
-    every = " AND ".join(has) if has else "false"
-    count = " + ".join(f"{h}::int" for h in has) if has else "0"
+    # A word that is one bit of the mask (most are) is counted with the others in one
+    # bit_count; phrases, OR groups and the words past the mask's bits one by one.
+    one = {h: int(m.group(1)) for h in had if (m := _ONE_BIT.fullmatch(h))}
+    one = {h: b for h, b in one.items() if b & (b - 1) == 0}
+    bits = sum(set(one.values()))
+    others = [f"coalesce({h}, false)" for h in had if h not in one]
+    every = " AND ".join(([f"(s.mask & {bits}) = {bits}"] if bits else []) + others) or "false"
+    count = " + ".join(
+        ([f"bit_count(CAST(s.mask & {bits} AS bit(64)))"] if bits else [])
+        + [f"{h}::int" for h in others]
+    )
+    count = f":coordination * ({count})" if coordination and count else "0"
     bonus = f"CASE WHEN {every} THEN {EVERY_WORD_BONUS} ELSE 0 END" if first else "0"
     dl = " + ".join(f"d.{f}_len * :w_{f}" for f in FIELDS)
     weighted = " + ".join(f"p.{f}_tf * :w_{f}" for f in FIELDS)
-    ks = ", ".join(f":k1 * (1 - :b + :b * d.{f}_len / :avg_{f}) AS k_{f}" for f in FIELDS)
-    fields = [
-        f"(q.{c} * p.{f}_tf / (p.{f}_tf + m.k_{f}))" for f, c in zip(FIELDS, "abcd", strict=True)
-    ]
+    # Field classes no document has (no descriptions, say) are left out of the sums.
+    used = [(f, c) for f, c, n in zip(FIELDS, "abcd", present, strict=True) if n] or [("body", "d")]
+    ks = ", ".join(f":k1 * (1 - :b + :b * d.{f}_len / :avg_{f}) AS k_{f}" for f, _ in used)
+    fields = [f"(q.{c} * p.{f}_tf / (p.{f}_tf + m.k_{f}))" for f, c in used]
     best = "greatest(" + ", ".join(fields) + ")"
     score = f"({best} + :tie * ({' + '.join(fields)} - {best}))"
     gs = (
@@ -205,7 +218,7 @@ def ranked_sql(
         ),
         r AS (
             SELECT s.document_id{kept}, {every} AS every,
-                   s.bm25 + :coordination * ({count}) + {bonus} AS score
+                   s.bm25 + {count} + {bonus} AS score
             FROM s
         )
     """

@@ -190,7 +190,15 @@ class PostgresEngine:
             together = query.facets and not plan.filters
             facets = _facet_counts({}, "m") if together else None
             statement = bm25.ranked_sql(
-                plan.where, ORDERS[query.sort], key, c.had, c.first, feedback, facets
+                plan.where,
+                ORDERS[query.sort],
+                key,
+                c.had,
+                c.first,
+                feedback,
+                facets,
+                coordination=r.coordination != 0,
+                present=tuple(n > 0 for n in plan.stats.lengths),
             )
             asked = {w for g in c.groups for w in g.lexemes} if feedback else None
             params = {**plan.binds.params, **bm25.ranked_params(c.groups, plan.stats, r, asked)}

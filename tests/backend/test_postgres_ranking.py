@@ -223,3 +223,24 @@ async def test_a_large_change_gives_the_planner_statistics_at_once(
     assert (
         await engine.search(EngineQuery(tree=parse("ozone").tree, collections=None))
     ).total == 150
+
+
+async def test_the_coordination_bonus_counts_the_words_a_document_has(
+    engine: PostgresEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await engine.apply(
+        [
+            _doc(1, "Glaciers", "glacier glacier glacier glacier melt"),
+            _doc(2, "Notes", f"glacier basalt quartz {FILLER}"),
+        ],
+        [],
+    )
+    q = "glacier basalt quartz melt"  # four words: no every-word tier
+    assert (await _ids(engine, q, facets=False))[0] == 2  # the rarer words win anyway
+    monkeypatch.setattr(ranking, "_current", ranking.current().but(coordination=0.0))
+    plain = await engine.search(EngineQuery(tree=parse(q).tree, collections=None))
+    monkeypatch.setattr(ranking, "_current", ranking.current().but(coordination=5.0))
+    bonus = await engine.search(EngineQuery(tree=parse(q).tree, collections=None))
+    by_id = {h.document_id: h.score for h in plain.hits}
+    for h in bonus.hits:  # 2 has three of the words, 1 has two
+        assert h.score - by_id[h.document_id] == pytest.approx(15.0 if h.document_id == 2 else 10.0)
