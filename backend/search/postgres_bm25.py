@@ -139,7 +139,7 @@ def ranked_sql(
     number (total) and how many have every wanted word (every_word). `key`: the column
     `order` sorts on besides the score (date_key, title_sort), carried along. `facets`:
     statements counting facet values over `m` (the documents found), whose rows come
-    back as JSON beside each hit: one pass over the documents for both. `coordination`:
+    back as JSON beside the first hit: one pass over the documents for both. `coordination`:
     whether the bonus is on; `present`: which field classes some document has.
 
     `had`: for each word written side by side, whether a document has it (over `s.mask`
@@ -274,7 +274,9 @@ def ranked_sql(
     return (
         statement
         + f"""
-        SELECT page.*, {counted} AS facets FROM (
+        SELECT page.*,
+               CASE WHEN row_number() OVER (ORDER BY {order}) = 1 THEN {counted} END AS facets
+        FROM (
             SELECT document_id, score{f", {key}" if key else ""}, count(*) OVER () AS total,
                    count(*) FILTER (WHERE every) OVER () AS every_word
             FROM {"ranked" if feedback else "r"} ORDER BY {order} LIMIT :limit OFFSET :offset
