@@ -180,6 +180,16 @@ def ranked_sql(
     fields = [f"(q.{c} * p.{f}_tf / (p.{f}_tf + m.k_{f}))" for f, c in used]
     best = "greatest(" + ", ".join(fields) + ")"
     score = f"({best} + :tie * ({' + '.join(fields)} - {best}))"
+    # In the big union each field's part is a column, made once per posting, and the
+    # best-field sum is taken over the columns (SQL would work each part out twice).
+    parts = ", ".join(f"{x} AS x{i}" for i, x in enumerate(fields))
+    no_parts = ", ".join(f"0::float8 AS x{i}" for i in range(len(fields)))
+    xs = [f"u.x{i}" for i in range(len(fields))]
+    united = (
+        f"(greatest({', '.join(xs)}) + :tie * ({' + '.join(xs)} - greatest({', '.join(xs)})))"
+        if len(xs) > 1
+        else xs[0]
+    )
     gs = (
         ", array_agg(u.g) FILTER (WHERE u.bit = 0 AND u.g IS NOT NULL) AS gs"
         if "s.gs" in every
@@ -203,14 +213,14 @@ def ranked_sql(
                 AS q(g, bit, lexeme, weight, a, b, c, d)
         ),
         s AS MATERIALIZED (
-            SELECT u.document_id{carried}, bit_or(u.bit) AS mask{gs}, sum(u.score) AS bm25
+            SELECT u.document_id{carried}, bit_or(u.bit) AS mask{gs},
+                   sum(u.weight * {united}) AS bm25
             FROM (
                 SELECT m.document_id{carry.replace("d.", "m.")}, 0::bigint AS bit,
-                       NULL::int AS g, 0::float8 AS score
+                       NULL::int AS g, 0::float8 AS weight, {no_parts}
                 FROM m
                 UNION ALL
-                SELECT p.document_id{", NULL" if key else ""}, q.bit, q.g,
-                       q.weight * {score}
+                SELECT p.document_id{", NULL" if key else ""}, q.bit, q.g, q.weight, {parts}
                 FROM q JOIN search_pg_postings p ON p.lexeme = q.lexeme
                 JOIN m ON m.document_id = p.document_id
             ) u
