@@ -27,7 +27,7 @@ from backend.search.engine import (
     fold,
     starts_a_word,
 )
-from backend.search.postgres_query import NO_TAGS, WORD, Binds, Compiler, bind_sql
+from backend.search.postgres_query import NO_TAGS, WORD, Binds, Compiler, run
 from backend.search.query import render, replace_terms
 from backend.search.schemas import Segment
 
@@ -203,10 +203,10 @@ class PostgresEngine:
             asked = {w for g in c.groups for w in g.lexemes} if feedback else None
             params = {**plan.binds.params, **bm25.ranked_params(c.groups, plan.stats, r, asked)}
         params |= {"limit": query.limit, "offset": query.offset, "size": query.facet_size}
-        rows = (await session.exec(bind_sql(statement, params))).all()
+        rows = (await run(session, statement, params)).all()
         if not rows and query.offset > 0:  # past the end: the number is still wanted
             params["offset"] = 0
-            rows = (await session.exec(bind_sql(statement, params))).all()
+            rows = (await run(session, statement, params)).all()
             first = rows[0] if rows else None
             rows = []
         else:
@@ -231,32 +231,31 @@ class PostgresEngine:
         """The best passage of the first page that has a word of the query, for each hit
         of the page shown (never for more)."""
         q = plan.compiler.highlight()
-        rows = await session.exec(
-            bind_sql(
-                f"""
-                SELECT t.document_id, best.page_no, best.snip,
-                       (SELECT count(*) FROM search_pg_pages c
-                        WHERE c.document_id = t.document_id) AS pages
-                FROM search_pg_documents t
-                LEFT JOIN LATERAL (
-                    SELECT p.page_no,
-                           ts_headline(CAST(t.config AS regconfig),
-                                       translate(p.text, '<>', :masks), {q}, :opts) AS snip
-                    FROM search_pg_pages p
-                    WHERE p.document_id = t.document_id
-                      AND to_tsvector(CAST(t.config AS regconfig),
-                                      unaccent({NO_TAGS.format("p.text")})) @@ {q}
-                    ORDER BY p.page_no LIMIT 1
-                ) best ON true
-                WHERE t.document_id = ANY(:ids)
-                """,
-                {
-                    **plan.binds.params,
-                    "ids": [h.document_id for h in hits],
-                    "opts": HEADLINE,
-                    "masks": MASKS,
-                },
-            )
+        rows = await run(
+            session,
+            f"""
+            SELECT t.document_id, best.page_no, best.snip,
+                   (SELECT count(*) FROM search_pg_pages c
+                    WHERE c.document_id = t.document_id) AS pages
+            FROM search_pg_documents t
+            LEFT JOIN LATERAL (
+                SELECT p.page_no,
+                       ts_headline(CAST(t.config AS regconfig),
+                                   translate(p.text, '<>', :masks), {q}, :opts) AS snip
+                FROM search_pg_pages p
+                WHERE p.document_id = t.document_id
+                  AND to_tsvector(CAST(t.config AS regconfig),
+                                  unaccent({NO_TAGS.format("p.text")})) @@ {q}
+                ORDER BY p.page_no LIMIT 1
+            ) best ON true
+            WHERE t.document_id = ANY(:ids)
+            """,
+            {
+                **plan.binds.params,
+                "ids": [h.document_id for h in hits],
+                "opts": HEADLINE,
+                "masks": MASKS,
+            },
         )
         found = {r.document_id: r for r in rows.all()}
         for hit in hits:
@@ -280,18 +279,17 @@ class PostgresEngine:
         """Every facet's counts in one pass over the documents found, apart from the
         ranking (when facets are chosen, or no words are searched for)."""
         chosen = "".join(f", ({w}) AS f_{f}" for f, w in plan.filters.items())
-        rows = await session.exec(
-            bind_sql(
-                f"""
-                WITH m AS MATERIALIZED (
-                    SELECT d.collection_id, d.authors, d.subjects, d.year, d.type,
-                           d.language{chosen}
-                    FROM search_pg_documents d WHERE {plan.scope}
-                )
-                {" UNION ALL ".join(_facet_counts(plan.filters, "m"))}
-                """,
-                {**plan.binds.params, "size": size},
+        rows = await run(
+            session,
+            f"""
+            WITH m AS MATERIALIZED (
+                SELECT d.collection_id, d.authors, d.subjects, d.year, d.type,
+                       d.language{chosen}
+                FROM search_pg_documents d WHERE {plan.scope}
             )
+            {" UNION ALL ".join(_facet_counts(plan.filters, "m"))}
+            """,
+            {**plan.binds.params, "size": size},
         )
         out: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
         for i, v, n in rows.all():
@@ -309,15 +307,14 @@ class PostgresEngine:
         scope = "true" if collections is None else "collection_id = ANY(:ids)"
         out = Completions()
         async with session_scope() as session:
-            rows = await session.exec(
-                bind_sql(
-                    f"""
-                    SELECT document_id, authors, subjects FROM search_pg_documents
-                    WHERE tsv @@ to_tsquery('simple', :q) AND {scope}
-                    ORDER BY ts_rank(tsv, to_tsquery('simple', :q)) DESC LIMIT 50
-                    """,
-                    params,
-                )
+            rows = await run(
+                session,
+                f"""
+                SELECT document_id, authors, subjects FROM search_pg_documents
+                WHERE tsv @@ to_tsquery('simple', :q) AND {scope}
+                ORDER BY ts_rank(tsv, to_tsquery('simple', :q)) DESC LIMIT 50
+                """,
+                params,
             )
             found = rows.all()
         titles = await self._title_starts(found, words)
