@@ -65,10 +65,10 @@ TITLE_WORDS = 12  # a set without titles: its documents are titled by their firs
 # backend.search.ranking.Ranking -> the values to try, every combination within a grid.
 # The settings tried are the current defaults first (so a tie keeps them), then those of
 # every grid. Each setting runs all 408 judged queries of the five sets once, straight to
-# the engine: about 3 s for tantivy, but about 3 minutes for PostgreSQL on 2 shared cores
-# (ts_rank over every matching document), hence its grid of single changes. A `--tune`
-# run took the time given in results.md. tantivy's k1 and b are fixed in its index, so
-# only PostgreSQL's are tuned.
+# the engine: about 2 s for tantivy, but about 80 s for PostgreSQL on 2 cores (ts_rank
+# over every matching document), hence its grid of single changes. With these grids a
+# `--tune` run takes about 14 min, the plain run about 8. tantivy's k1 and b are fixed in
+# its index, so only PostgreSQL's could be tuned (add them to its grid to try).
 GRID: dict[str, list[dict[str, list[Any]]]] = {
     "tantivy": [
         {
@@ -446,6 +446,7 @@ def write(
         "through the service (p50 / p95 over the set's queries). Ranking parameters: "
         f"`{current()!r}`.",
         "",
+        *summary(results, bm25, engines, names),
         "## Plain BM25, computed here, against the corpus README",
         "",
         "| set | queries | nDCG@10 | README | MAP | README | R@1000 |",
@@ -544,6 +545,63 @@ def write(
     (OUT / "results.md").write_text(out)
     (OUT / "results.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     return out
+
+
+def summary(
+    results: dict[str, dict[str, Outcome]],
+    bm25: dict[str, Scores],
+    engines: list[str],
+    names: list[str],
+) -> list[str]:
+    """A few sentences made from the figures, so that they stay true on the next run."""
+    ref = {s: bm25[s].means for s in names}
+    lines = ["## In short", ""]
+    for e in engines:
+        means = {s: results[s][e].scores.means for s in names}
+        above = [s for s in names if means[s]["ndcg10"] >= ref[s]["ndcg10"]]
+        below = [
+            f"{s} ({means[s]['ndcg10'] / ref[s]['ndcg10']:.2f})"
+            for s in names
+            if means[s]["ndcg10"] < ref[s]["ndcg10"]
+        ]
+        empty = {s: results[s][e].no_results for s in names if results[s][e].no_results}
+        lines.append(
+            f"- {e}: objective {objective(means, ref):.3f} (plain BM25: 1). nDCG@10 at or "
+            f"above BM25's on {', '.join(above) or 'no set'}; below on "
+            f"{', '.join(below) or 'no set'} (ratio to BM25). Judged queries that found "
+            "nothing: "
+            + (", ".join(f"{s} {n}" for s, n in empty.items()) if empty else "none")
+            + "."
+        )
+        lowered = [(s, results[s][e].lowered) for s in names]
+        parts = [
+            f"{s} nDCG@10 {o.means['ndcg10']:.3f} "
+            f"({o.means['ndcg10'] / ref[s]['ndcg10']:.2f}), {o.empty} empty"
+            for s, o in lowered
+            if o is not None
+        ]
+        if parts:
+            lines.append(
+                "  The same queries in lower case (not read as AND/OR/NOT): "
+                + ", ".join(parts)
+                + "."
+            )
+    ops = {s: max(results[s][e].operators for e in engines) for s in names}
+    if any(ops.values()):
+        empty = sum(results[s][e].no_results for s in names for e in engines if ops[s])
+        left = sum(
+            o.empty for s in names for e in engines if (o := results[s][e].lowered) is not None
+        )
+        lines.append(
+            "- Queries typed in capitals with AND, OR or NOT among the words ("
+            + ", ".join(f"{s} {n}" for s, n in ops.items() if n)
+            + ") are read by the query language as operators, so every word, stop words "
+            f"included, must be there. In lower case, {empty - left} of the {empty} empty "
+            "results on those sets (all engines) find documents. Whether capitals should "
+            "be read so is the query language's choice; the run keeps the page's reading."
+        )
+    lines.append("")
+    return lines
 
 
 def tuning(
