@@ -27,7 +27,10 @@ from backend.imports.models import BulkImport
 from backend.mail.models import OutboxMessage
 from backend.search.models import (
     PgSearchDocument,
+    PgSearchLexeme,
     PgSearchPage,
+    PgSearchPosting,
+    PgSearchStats,
     PgSearchWord,
     SearchOutbox,
     SearchQuery,
@@ -58,7 +61,10 @@ __all__ = [
     "PasswordResetToken",
     "PendingRegistration",
     "PgSearchDocument",
+    "PgSearchLexeme",
     "PgSearchPage",
+    "PgSearchPosting",
+    "PgSearchStats",
     "PgSearchWord",
     "RecoveryCode",
     "SearchOutbox",

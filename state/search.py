@@ -90,6 +90,7 @@ class SearchState(rx.State):
     sort: str = "relevance"
     filters: dict[str, list[str]] = {}
     total: int = 0
+    every_word: int = -1  # of total, those with every word; -1: the query has one word
     hits: list[HitRow] = []
     groups: list[FacetGroup] = []
     chips: list[Chip] = []
@@ -100,6 +101,14 @@ class SearchState(rx.State):
     notes: str = ""
     page_size: int = 10
     completions: list[CompletionRow] = []
+
+    @rx.var
+    def count_text(self) -> str:
+        """ "12 documents found, 9 with every word (4 ms)": what the total counts."""
+        found = "1 document found" if self.total == 1 else f"{self.total:,} documents found"
+        if 0 <= self.every_word < self.total:
+            found += f", {self.every_word:,} with every word"
+        return f"{found} ({self.took_ms} ms)"
 
     @rx.var
     def page_count(self) -> int:
@@ -149,6 +158,7 @@ class SearchState(rx.State):
     def _show(self, results: SearchResults) -> None:
         self.searched = True
         self.total = results.total
+        self.every_word = -1 if results.every_word is None else results.every_word
         self.page_size = results.page_size
         self.took_ms = round(results.took_ms)
         self.suggestion = results.suggestion or ""

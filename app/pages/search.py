@@ -193,14 +193,7 @@ def _results() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             rx.text(
-                rx.cond(
-                    SearchState.total == 1,
-                    "1 document found",
-                    SearchState.total.to_string() + " documents found",
-                )
-                + " ("
-                + SearchState.took_ms.to_string()
-                + " ms)",
+                SearchState.count_text,
                 size="2",
                 color_scheme="gray",
                 id="result-count",

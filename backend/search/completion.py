@@ -42,7 +42,7 @@ from backend.db import sql
 from backend.redis_client import get_redis
 from backend.search.engine import ENGLISH_STOPWORDS, EngineQuery, SearchEngine, fold
 from backend.search.engines import get_search_engine
-from backend.search.query import And, Node, Phrase, Term, parse
+from backend.search.query import And, Node, Or, Phrase, Term, parse
 from backend.settings import get_settings
 from backend.users.models import User
 
@@ -88,7 +88,10 @@ def suggestible(query: str) -> str | None:
 
 
 def _plain(node: Node | None) -> bool:
-    """Words and phrases side by side: no OR, NOT, -exclusion, ranges, fields or prefix*."""
+    """Words, joined words and phrases side by side: no OR, NOT, -exclusion, ranges,
+    fields or prefix*."""
+    if isinstance(node, Or) and node.typed:  # "j.k.", "philosopher's": one word typed
+        return all(_plain(c) for c in node.children)
     if isinstance(node, Term):
         return node.field is None and not node.prefix
     if isinstance(node, Phrase):

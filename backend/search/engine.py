@@ -110,6 +110,9 @@ class EngineResult:
     hits: list[EngineHit] = field(default_factory=list)
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     suggestion: str | None = None  # "did you mean", as a whole query
+    # Of `total` (the documents with any wanted word), those with every one; None when
+    # the query has no words side by side.
+    every_word: int | None = None
 
 
 @dataclass
@@ -167,16 +170,6 @@ def sort_title(title: str) -> str:
             key = key[len(article) :]
             break
     return _NUMBER.sub(lambda m: m.group().zfill(10), key)
-
-
-def minimum_should_match(n: int) -> int:
-    """Of n words written side by side (stop words aside), how many a document must contain.
-
-    Up to three words, all of them. A longer query (a pasted sentence, a question) needs
-    any two: ranking then puts the documents with most of the words first, and one odd
-    word does not empty the results.
-    """
-    return n if n <= 3 else 2
 
 
 def split_segments(fragment: str, spans: list[tuple[int, int]]) -> list[Segment]:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     false,
@@ -114,6 +115,12 @@ class PgSearchDocument(SQLModel, table=True):
     date_key: int = Field(sa_column=Column(BigInteger, nullable=False, default=0))
     config: str = Field(sa_column=Column(Text, nullable=False, default="simple"))
     tsv: str | None = Field(default=None, sa_column=Column(TSVECTOR, nullable=True))
+    # How many words (stop words aside) each field class holds, for BM25's length
+    # normalisation: title, people (authors and subjects), description, body.
+    title_len: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+    people_len: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+    description_len: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+    body_len: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
 
 
 class PgSearchPage(SQLModel, table=True):
@@ -149,3 +156,55 @@ class PgSearchWord(SQLModel, table=True):
 
     word: str = Field(sa_column=Column(Text, primary_key=True))
     ndoc: int = Field(sa_column=Column(Integer, nullable=False, default=0))
+
+
+class PgSearchPosting(SQLModel, table=True):
+    """Which documents hold a lexeme, and how often in each field class: the PostgreSQL
+    engine's inverted index for BM25 (read by lexeme, through the primary key)."""
+
+    __tablename__ = "search_pg_postings"
+
+    lexeme: str = Field(sa_column=Column(Text, primary_key=True))
+    document_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("search_pg_documents.document_id", ondelete="CASCADE"),
+            primary_key=True,
+            index=True,
+        )
+    )
+    title_tf: int = Field(default=0, sa_column=Column(SmallInteger, nullable=False, default=0))
+    people_tf: int = Field(default=0, sa_column=Column(SmallInteger, nullable=False, default=0))
+    description_tf: int = Field(
+        default=0, sa_column=Column(SmallInteger, nullable=False, default=0)
+    )
+    body_tf: int = Field(default=0, sa_column=Column(SmallInteger, nullable=False, default=0))
+
+
+class PgSearchLexeme(SQLModel, table=True):
+    """How many documents hold each lexeme (BM25's document frequency), kept by the
+    PostgreSQL engine as documents come and go."""
+
+    __tablename__ = "search_pg_lexemes"
+    __table_args__ = (
+        Index(
+            "ix_search_pg_lexemes_prefix", "lexeme", postgresql_ops={"lexeme": "text_pattern_ops"}
+        ),
+    )
+
+    lexeme: str = Field(sa_column=Column(Text, primary_key=True))
+    ndoc: int = Field(sa_column=Column(Integer, nullable=False, default=0))
+
+
+class PgSearchStats(SQLModel, table=True):
+    """One row: how many documents the PostgreSQL engine holds and the words in each field
+    class over all of them (BM25's average document length)."""
+
+    __tablename__ = "search_pg_stats"
+
+    id: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    ndoc: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    title_len: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    people_len: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    description_len: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    body_len: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))

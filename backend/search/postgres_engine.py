@@ -1,20 +1,21 @@
 """PostgreSQL full-text search, for deployments on several machines that run no search
-server. Correct and complete (the same contract as tantivy), not the speed path: ranking
-with ts_rank has no inverse document frequency, and facets are GROUP BY queries.
+server. The same contract as tantivy: documents ranked by BM25 from the engine's own
+tables (backend/search/postgres_bm25.py) with the shared parameters of
+backend/search/ranking.py, snippets made only for the page shown, facets in one pass.
 
 Its own tables (search_pg_*) are fed by the indexer from the outbox like any engine.
 """
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import session_scope, sql
+from backend.search import postgres_bm25 as bm25
+from backend.search import ranking
 from backend.search.engine import (
-    ENGLISH_STOPWORDS,
     FACETS,
     SNOWBALL_LANGUAGES,
     Completions,
@@ -23,30 +24,16 @@ from backend.search.engine import (
     EngineResult,
     IndexDoc,
     fold,
-    language_codes,
-    minimum_should_match,
     sort_title,
     starts_a_word,
 )
-from backend.search.query import (
-    And,
-    Node,
-    Not,
-    Or,
-    Phrase,
-    Range,
-    Term,
-    positives,
-    render,
-    replace_terms,
-)
+from backend.search.postgres_query import NO_TAGS, WORD, Binds, Compiler, bind_sql
+from backend.search.query import render, replace_terms
 from backend.search.schemas import Segment
 
 CONFIGS = SNOWBALL_LANGUAGES  # PostgreSQL's text search configurations of those names
 MAX_BODY_CHARS = 1_000_000  # tsvector holds at most 1 MB
 SPELL_CHARS = 20_000  # of each body, for did-you-mean
-# Names, subjects and collection names are matched word for word, never stemmed.
-UNSTEMMED_FIELDS = ("author", "subject", "collection")
 # The configurations the documents use, read on every search: a walk down the index on
 # `config` (one probe per distinct value), not a scan of every document as DISTINCT is.
 CONFIGS_IN_USE = """
@@ -66,9 +53,11 @@ HEADLINE = (
     f'StartSel="{START}", StopSel="{STOP}", MaxWords=35, MinWords=15, '
     'MaxFragments=1, FragmentDelimiter=" … "'
 )
-WORD = re.compile(r"\w+", re.UNICODE)
-# "<script>" would be read as a markup tag by PostgreSQL's parser, and its word lost.
-NO_TAGS = "translate({}, '<>', '  ')"
+ORDERS = {
+    "relevance": "score DESC, document_id",
+    "date": "date_key DESC, document_id",
+    "title": "title_sort, document_id",
+}
 
 
 def _config(language: str) -> str:
@@ -92,22 +81,23 @@ def _segments(snippet: str) -> list[Segment]:
     return [s for s in out if s.text]
 
 
-def _sql(statement: str, params: dict[str, Any]) -> Any:
-    """A text() statement bound to those of `params` it names."""
-    used = {k: v for k, v in params.items() if re.search(rf":{k}\b", statement)}
-    return text(statement).bindparams(**used)
+@dataclass
+class _Plan:
+    """One reading of the query: what matches, and what ranks it."""
+
+    binds: Binds
+    compiler: Compiler
+    where: str  # the words, visibility and filters
+    scope: str  # the words and visibility (facets add the filters but their own)
+    filters: dict[str, str]
+    stats: bm25.Stats
 
 
 @dataclass
-class _Sql:
-    """Bind parameters shared by the pieces of one statement."""
-
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def bind(self, value: Any) -> str:
-        name = f"p{len(self.params)}"
-        self.params[name] = value
-        return f":{name}"
+class _Page:
+    total: int
+    every_word: int | None
+    hits: list[tuple[int, float]]
 
 
 class PostgresEngine:
@@ -122,6 +112,7 @@ class PostgresEngine:
         ids = sorted({*deletes, *(d.document_id for d in upserts)})
         async with session_scope() as session:
             await self._forget_words(session, ids)
+            await bm25.forget(session, ids)
             await sql(
                 session,
                 text("DELETE FROM search_pg_documents WHERE document_id = ANY(:ids)").bindparams(
@@ -130,6 +121,8 @@ class PostgresEngine:
             )
             for d in upserts:
                 await self._insert(session, d)
+            await bm25.count_in(session, sorted(d.document_id for d in upserts))
+            await bm25.analyze_when_grown(session)
             await session.commit()
 
     async def _forget_words(self, session: AsyncSession, ids: list[int]) -> None:
@@ -213,7 +206,11 @@ class PostgresEngine:
     async def clear(self) -> None:
         async with session_scope() as session:
             await sql(
-                session, text("TRUNCATE search_pg_pages, search_pg_documents, search_pg_words")
+                session,
+                text(
+                    "TRUNCATE search_pg_pages, search_pg_postings, search_pg_documents, "
+                    "search_pg_words, search_pg_lexemes, search_pg_stats"
+                ),
             )
             await session.commit()
 
@@ -226,137 +223,186 @@ class PostgresEngine:
     # --- searching -------------------------------------------------------------------
 
     async def search(self, query: EngineQuery) -> EngineResult:
+        r = ranking.current()  # read per search: the benchmark may change it
         async with session_scope() as session:
             configs = [c for (c,) in (await sql(session, text(CONFIGS_IN_USE))).all()]
             configs = configs or ["simple"]
-            result = await self._search(session, query, configs, every_word_fuzzy=False)
-            if result.total == 0 and query.tree is not None:
-                result = await self._search(session, query, configs, every_word_fuzzy=True)
+            plan = await self._plan(session, query, configs, r, every_word_fuzzy=False)
+            page = await self._page(session, plan, query, r)
+            if query.tree is not None and (
+                page.total == 0 or (plan.compiler.first and page.every_word == 0)
+            ):
+                # Nothing, or no document with all of a few words: perhaps some are rare
+                # misspellings that some documents share ("libary"). Look again with near
+                # spellings of every word.
+                plan = await self._plan(session, query, configs, r, every_word_fuzzy=True)
+                page = await self._page(session, plan, query, r)
+            result = EngineResult(total=page.total, every_word=page.every_word)
+            if plan.compiler.corrections and query.tree is not None:
+                result.suggestion = render(replace_terms(query.tree, plan.compiler.corrections))
+            result.hits = [EngineHit(document_id=d, score=s) for d, s in page.hits]
+            if result.hits and query.snippets and plan.compiler.highlights:
+                await self._snippets(session, plan, result.hits)
+            if query.facets:
+                result.facets = await self._facets(session, plan, query.facet_size)
             return result
 
-    async def _search(
-        self, session: AsyncSession, query: EngineQuery, configs: list[str], every_word_fuzzy: bool
-    ) -> EngineResult:
-        sql = _Sql()
-        compiler = _Compiler(session, sql, configs, every_word_fuzzy)
-        where = await compiler.compile(query.tree) if query.tree is not None else "true"
-        scope = "true"
+    async def _plan(
+        self,
+        session: AsyncSession,
+        query: EngineQuery,
+        configs: list[str],
+        r: ranking.Ranking,
+        every_word_fuzzy: bool,
+    ) -> _Plan:
+        binds = Binds()
+        compiler = Compiler(session, binds, configs, every_word_fuzzy, r)
+        words = await compiler.compile(query.tree) if query.tree is not None else "true"
+        scope = [words]
         if query.collections is not None:
-            scope = f"d.collection_id = ANY({sql.bind(query.collections)})"
+            scope.append(f"d.collection_id = ANY({binds.bind(query.collections)})")
         filters = {
-            f: self._filter(sql, f, v) for f, v in query.filters.items() if v and f in FACETS
+            f: self._filter(binds, f, v) for f, v in query.filters.items() if v and f in FACETS
         }
-        everything = " AND ".join([where, scope, *filters.values()])
-        rank_q = compiler.rank_query()
-        total = int(
-            (
-                await session.exec(
-                    _sql(
-                        f"SELECT count(*) FROM search_pg_documents d WHERE {everything}", sql.params
-                    )
-                )
-            ).one()[0]
+        stats = await bm25.resolve(session, compiler.groups, binds.params)
+        return _Plan(
+            binds=binds,
+            compiler=compiler,
+            where=" AND ".join([*scope, *filters.values()]),
+            scope=" AND ".join(scope),
+            filters=filters,
+            stats=stats,
         )
-        result = EngineResult(total=total)
-        if compiler.corrections:
-            result.suggestion = render(replace_terms(query.tree, compiler.corrections))  # type: ignore[arg-type]
-        rank = f"ts_rank(d.tsv, {rank_q})" if rank_q else "0"
-        order = {
-            "relevance": "rank DESC, d.document_id",
-            "date": "d.date_key DESC, d.document_id",
-            "title": "d.title_sort, d.document_id",
-        }[query.sort]
-        headline = (
-            f"""
-            LEFT JOIN LATERAL (
-                SELECT p.page_no,
-                       ts_headline(CAST(top.config AS regconfig),
-                                   translate(p.text, '<>', :masks), {rank_q}, :opts) AS snip
-                FROM search_pg_pages p
-                WHERE p.document_id = top.document_id
-                  AND to_tsvector(CAST(top.config AS regconfig),
-                                  unaccent({NO_TAGS.format("p.text")})) @@ {rank_q}
-                ORDER BY p.page_no LIMIT 1
-            ) best ON true
-            """
-            if rank_q
-            else "LEFT JOIN LATERAL (SELECT NULL::int AS page_no, NULL::text AS snip) best ON true"
+
+    async def _page(
+        self,
+        session: AsyncSession,
+        plan: _Plan,
+        query: EngineQuery,
+        r: ranking.Ranking,
+    ) -> _Page:
+        """A page of the documents found, in the order asked, with their number."""
+        if query.tree is None:
+            statement = (
+                "SELECT d.document_id, 0.0 AS score, count(*) OVER () AS total, "
+                "NULL AS every_word, d.date_key, d.title_sort FROM search_pg_documents d "
+                f"WHERE {plan.where} ORDER BY "
+                + ("document_id" if query.sort == "relevance" else ORDERS[query.sort])
+                + " LIMIT :limit OFFSET :offset"
+            )
+            params: dict[str, Any] = dict(plan.binds.params)
+        else:
+            c = plan.compiler
+            feedback = c.question and query.sort == "relevance"
+            statement = bm25.ranked_sql(plan.where, ORDERS[query.sort], c.had, c.first, feedback)
+            asked = {w for g in c.groups for w in g.lexemes} if feedback else None
+            params = {**plan.binds.params, **bm25.ranked_params(c.groups, plan.stats, r, asked)}
+        params |= {"limit": query.limit, "offset": query.offset}
+        rows = (await session.exec(bind_sql(statement, params))).all()
+        if not rows and query.offset > 0:  # past the end: the number is still wanted
+            params["offset"] = 0
+            rows = (await session.exec(bind_sql(statement, params))).all()
+            first = rows[0] if rows else None
+            rows = []
+        else:
+            first = rows[0] if rows else None
+        every = None
+        if query.tree is not None and len(plan.compiler.had) > 1:
+            every = int(first.every_word) if first else 0
+        return _Page(
+            total=int(first.total) if first else 0,
+            every_word=every,
+            hits=[(r.document_id, float(r.score)) for r in rows],
         )
+
+    async def _snippets(self, session: AsyncSession, plan: _Plan, hits: list[EngineHit]) -> None:
+        """The best passage of the first page that has a word of the query, for each hit
+        of the page shown (never for more)."""
+        q = plan.compiler.highlight()
         rows = await session.exec(
-            _sql(
+            bind_sql(
                 f"""
-                WITH top AS (
-                    SELECT d.document_id, d.config, {rank} AS rank,
-                           d.date_key, d.title_sort
-                    FROM search_pg_documents d WHERE {everything}
-                    ORDER BY {order} LIMIT :limit OFFSET :offset
-                )
-                SELECT top.document_id, top.rank, best.page_no, best.snip,
+                SELECT t.document_id, best.page_no, best.snip,
                        (SELECT count(*) FROM search_pg_pages c
-                        WHERE c.document_id = top.document_id) AS pages
-                FROM top {headline}
-                ORDER BY {order.replace("d.", "top.")}
+                        WHERE c.document_id = t.document_id) AS pages
+                FROM search_pg_documents t
+                LEFT JOIN LATERAL (
+                    SELECT p.page_no,
+                           ts_headline(CAST(t.config AS regconfig),
+                                       translate(p.text, '<>', :masks), {q}, :opts) AS snip
+                    FROM search_pg_pages p
+                    WHERE p.document_id = t.document_id
+                      AND to_tsvector(CAST(t.config AS regconfig),
+                                      unaccent({NO_TAGS.format("p.text")})) @@ {q}
+                    ORDER BY p.page_no LIMIT 1
+                ) best ON true
+                WHERE t.document_id = ANY(:ids)
                 """,
                 {
-                    **sql.params,
-                    "limit": query.limit,
-                    "offset": query.offset,
+                    **plan.binds.params,
+                    "ids": [h.document_id for h in hits],
                     "opts": HEADLINE,
                     "masks": MASKS,
                 },
             )
         )
-        for r in rows.all():
-            result.hits.append(
-                EngineHit(
-                    document_id=r.document_id,
-                    score=float(r.rank or 0),
-                    snippet=_segments(r.snip) if r.snip and START in r.snip else [],
-                    page_no=r.page_no if r.snip and r.pages > 1 else None,
-                )
-            )
-        if query.facets:
-            for facet in FACETS:
-                others = [w for f, w in filters.items() if f != facet]
-                base = " AND ".join([where, scope, *others])
-                result.facets[facet] = await self._facet(
-                    session, sql, base, facet, query.facet_size
-                )
-        return result
+        found = {r.document_id: r for r in rows.all()}
+        for hit in hits:
+            row = found.get(hit.document_id)
+            if row is not None and row.snip and START in row.snip:
+                hit.snippet = _segments(row.snip)
+                hit.page_no = row.page_no if row.pages > 1 else None
 
-    def _filter(self, sql: _Sql, facet: str, values: list[str]) -> str:
+    def _filter(self, binds: Binds, facet: str, values: list[str]) -> str:
         if facet in ("collection", "year"):
             numbers = [int(v) for v in values if v.lstrip("-").isdigit()]
             column = "d.collection_id" if facet == "collection" else "d.year"
-            return f"{column} = ANY({sql.bind(numbers)})" if numbers else "false"
+            return f"{column} = ANY({binds.bind(numbers)})" if numbers else "false"
         if facet in ("author", "subject"):
-            return f"d.{facet}s && CAST({sql.bind(list(values))} AS text[])"
-        return f"d.{facet} = ANY({sql.bind(list(values))})"
+            return f"d.{facet}s && CAST({binds.bind(list(values))} AS text[])"
+        return f"d.{facet} = ANY({binds.bind(list(values))})"
 
-    async def _facet(
-        self, session: AsyncSession, sql: _Sql, where: str, facet: str, size: int
-    ) -> list[tuple[str, int]]:
+    async def _facets(
+        self, session: AsyncSession, plan: _Plan, size: int
+    ) -> dict[str, list[tuple[str, int]]]:
+        """Every facet's counts in one pass over the documents found. Each facet counts
+        under the other facets' choices, not its own (so another value can be added)."""
         value = {
-            "collection": "d.collection_id::text",
-            "author": "unnest(d.authors)",
-            "subject": "unnest(d.subjects)",
-            "year": "d.year::text",
-            "type": "d.type",
-            "language": "d.language",
-        }[facet]
-        order = "max(d.year) DESC" if facet == "year" else "count(*) DESC, v"
+            "collection": "collection_id::text",
+            "author": "unnest(authors)",
+            "subject": "unnest(subjects)",
+            "year": "year::text",
+            "type": "type",
+            "language": "language",
+        }
+        chosen = "".join(f", ({w}) AS f_{f}" for f, w in plan.filters.items())
+        parts = []
+        for i, facet in enumerate(FACETS):
+            others = " AND ".join(f"f_{f}" for f in plan.filters if f != facet) or "true"
+            order = "max(year) DESC" if facet == "year" else "count(*) DESC, v"
+            parts.append(
+                f"""(SELECT {i} AS facet, v, count(*) AS n FROM (
+                        SELECT {value[facet]} AS v, year FROM m WHERE {others}
+                     ) x WHERE v IS NOT NULL AND v <> ''
+                     GROUP BY v ORDER BY {order} LIMIT :size)"""
+            )
         rows = await session.exec(
-            _sql(
+            bind_sql(
                 f"""
-                SELECT v, count(*) AS n FROM (
-                    SELECT {value} AS v, d.year FROM search_pg_documents d WHERE {where}
-                ) d WHERE v IS NOT NULL AND v <> ''
-                GROUP BY v ORDER BY {order} LIMIT :size
+                WITH m AS MATERIALIZED (
+                    SELECT d.collection_id, d.authors, d.subjects, d.year, d.type,
+                           d.language{chosen}
+                    FROM search_pg_documents d WHERE {plan.scope}
+                )
+                {" UNION ALL ".join(parts)}
                 """,
-                {**sql.params, "size": size},
+                {**plan.binds.params, "size": size},
             )
         )
-        return [(str(v), int(n)) for v, n in rows.all()]
+        out: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
+        for i, v, n in rows.all():
+            out[FACETS[i]].append((str(v), int(n)))
+        return out
 
     async def complete(
         self, text_typed: str, collections: list[int] | None, limit: int
@@ -370,7 +416,7 @@ class PostgresEngine:
         out = Completions()
         async with session_scope() as session:
             rows = await session.exec(
-                _sql(
+                bind_sql(
                     f"""
                     SELECT document_id, authors, subjects FROM search_pg_documents
                     WHERE tsv @@ to_tsquery('simple', :q) AND {scope}
@@ -405,164 +451,6 @@ class PostgresEngine:
             )
             titles = dict(rows.all())
         return [i for i in ids if all(starts_a_word(titles.get(i, ""), w) for w in words)]
-
-
-class _Compiler:
-    """A query tree as an SQL condition on `search_pg_documents d`, plus a tsquery to rank."""
-
-    def __init__(
-        self, session: AsyncSession, sql: _Sql, configs: list[str], every_word_fuzzy: bool
-    ) -> None:
-        self.session, self.sql, self.configs = session, sql, configs
-        self.every_word_fuzzy = every_word_fuzzy
-        self.rank_parts: list[str] = []
-        self.corrections: dict[str, str] = {}
-
-    def rank_query(self) -> str:
-        return "(" + " || ".join(self.rank_parts) + ")" if self.rank_parts else ""
-
-    async def compile(self, node: Node) -> str:
-        positive = {id(n) for n in positives(node)}
-        return await self._node(node, positive)
-
-    async def _node(self, node: Node, positive: set[int]) -> str:
-        if isinstance(node, Term):
-            return await self._term(node, id(node) in positive)
-        if isinstance(node, Phrase):
-            return self._phrase(node, id(node) in positive)
-        if isinstance(node, Range):
-            parts = []
-            if node.low is not None:
-                parts.append(f"d.year >= {self.sql.bind(node.low)}")
-            if node.high is not None:
-                parts.append(f"d.year <= {self.sql.bind(node.high)}")
-            return "(" + " AND ".join(parts or ["true"]) + ")"
-        if isinstance(node, Not):
-            return f"NOT coalesce({await self._node(node.child, positive)}, false)"
-        if isinstance(node, Or):
-            kids = [await self._node(c, positive) for c in node.children]
-            return "(" + " OR ".join(kids) + ")"
-        return await self._and(node, positive)
-
-    async def _and(self, node: And, positive: set[int]) -> str:
-        words = [c for c in node.children if isinstance(c, Term) and not c.field]
-        content = [w for w in words if fold(w.text) not in ENGLISH_STOPWORDS]
-        musts, shoulds = [], []
-        for child in node.children:
-            if node.implicit and isinstance(child, Term) and not child.field:
-                if content and child not in content:
-                    continue
-                shoulds.append(await self._node(child, positive))
-            else:
-                musts.append(await self._node(child, positive))
-        if shoulds:
-            need = minimum_should_match(len(shoulds))
-            if need >= len(shoulds):
-                musts.extend(shoulds)
-            else:
-                counted = " + ".join(f"({s})::int" for s in shoulds)
-                musts.append(f"({counted}) >= {need}")
-        return "(" + " AND ".join(musts or ["true"]) + ")"
-
-    def _tsquery(self, function: str, value: str, configs: list[str] | None = None) -> str:
-        bound = self.sql.bind(value)
-        parts = [f"{function}('{cfg}', unaccent({bound}))" for cfg in (configs or self.configs)]
-        return "(" + " || ".join(parts) + ")"
-
-    async def _term(self, term: Term, positive: bool) -> str:
-        if term.field == "language":
-            codes = [term.text.lower(), *language_codes(term.text)]
-            return f"d.language = ANY({self.sql.bind(codes)})"
-        if term.field == "type":
-            return f"d.type = {self.sql.bind(term.text.lower())}"
-        word = " ".join(WORD.findall(term.text))
-        if not word:
-            return "false"
-        configs = ["simple"] if term.field in UNSTEMMED_FIELDS else None
-        if term.prefix:
-            lexemes = WORD.findall(fold(term.text))
-            q = self._tsquery("to_tsquery", " <-> ".join(lexemes) + ":*", configs)
-        elif configs:
-            q = self._tsquery("plainto_tsquery", word, configs)
-        else:
-            q = self._tsquery("plainto_tsquery", word)
-            if (
-                term.field is None
-                and len(word) >= 3
-                and (self.every_word_fuzzy or not await self._exists(q))
-            ):
-                q = await self._near(term, q)
-        return self._where(term.field, q, positive)
-
-    def _phrase(self, phrase: Phrase, positive: bool) -> str:
-        words = " ".join(w for w in phrase.words if WORD.search(w))
-        configs = ["simple"] if phrase.field in UNSTEMMED_FIELDS else None
-        q = self._tsquery("phraseto_tsquery", words, configs)
-        return self._where(phrase.field, q, positive)
-
-    def _where(self, field_name: str | None, q: str, positive: bool) -> str:
-        if field_name in ("author", "subject"):
-            column = f"d.{field_name}s"  # q was built with the simple configuration
-            return (
-                f"(d.tsv @@ {q} AND EXISTS (SELECT 1 FROM unnest({column}) x "
-                f"WHERE to_tsvector('simple', unaccent(x)) @@ {q}))"
-            )
-        if field_name == "collection":
-            return f"(to_tsvector('simple', unaccent(d.collection)) @@ {q})"
-        if positive:
-            self.rank_parts.append(q)
-        if field_name == "title":
-            return (
-                f"(d.tsv @@ {q} AND to_tsvector(CAST(d.config AS regconfig), "
-                f"unaccent({NO_TAGS.format('d.title')})) @@ {q})"
-            )
-        return f"(d.tsv @@ {q})"
-
-    async def _exists(self, q: str) -> bool:
-        row = await self.session.exec(
-            _sql(
-                f"SELECT EXISTS (SELECT 1 FROM search_pg_documents d WHERE d.tsv @@ {q})",
-                self.sql.params,
-            )
-        )
-        return bool(row.one()[0])
-
-    async def _near(self, term: Term, q: str) -> str:
-        """A word no document has (or a second look): its completions and near spellings."""
-        word = fold(term.text)
-        lexemes = WORD.findall(word)
-        if len(lexemes) != 1:
-            return q
-        own = await sql(
-            self.session,
-            text("SELECT coalesce(max(ndoc), 0) FROM search_pg_words WHERE word = :w").bindparams(
-                w=word
-            ),
-        )
-        own_n = int(own.one()[0])
-        starts = await sql(
-            self.session,
-            text(
-                "SELECT word FROM search_pg_words WHERE word LIKE :p AND word <> :w "
-                "ORDER BY ndoc DESC, length(word) LIMIT 1"
-            ).bindparams(p=word.replace("%", "").replace("_", "") + "%", w=word),
-        )
-        near = await sql(
-            self.session,
-            text(
-                "SELECT word FROM search_pg_words WHERE word % :w AND word <> :w "
-                "AND ndoc > :own * 5 ORDER BY similarity(word, :w) DESC, ndoc DESC LIMIT 2"
-            ).bindparams(w=word, own=own_n),
-        )
-        completion = [w for (w,) in starts.all()]
-        similar = [w for (w,) in near.all()]
-        if completion and not own_n:
-            self.corrections[term.text] = completion[0]
-        elif similar:
-            self.corrections[term.text] = similar[0]
-        parts = [q, self._tsquery("to_tsquery", lexemes[0] + ":*")]
-        parts += [self._tsquery("plainto_tsquery", w) for w in similar]
-        return "(" + " || ".join(parts) + ")"
 
 
 def _words(title: str, authors: list[str], subjects: list[str], body: str) -> set[str]:

@@ -5,6 +5,15 @@ field:value (title, author, subject, collection, type, language, year), year ran
 (year:1990..2000, year:>=1990) and prefix*. Nothing here ever fails: an unbalanced
 quote or bracket, an operator with nothing to act on, an unknown field, a bad range are
 all read as a person would most likely mean them, and `Parsed.notes` says what was done.
+
+Operators count only where someone plainly typed one; in pasted text, punctuation is
+text: a word joined by - / . or ' ("e-mail", "EL/1") is its parts side by side or the
+joined word; a quote without its pair is no phrase; a lone " - " is a dash, not NOT; and
+in a text written in capitals (four words or more) AND, OR and NOT are words.
+
+Words and phrases written side by side (an implicit And) are all wanted, none required:
+the engines put the documents that have every one of them first, then those lacking
+some (backend/search/ranking.py). AND, NOT, -word, fields and ranges are strict.
 """
 
 import re
@@ -62,6 +71,9 @@ class And:
 @dataclass(frozen=True)
 class Or:
     children: tuple["Node", ...]
+    # A word typed with joining marks ("e-mail"): its parts as a phrase, or joined. Shown
+    # as typed.
+    typed: str = field(default="", compare=False)
 
 
 Node = Term | Phrase | Range | Not | And | Or
@@ -81,17 +93,37 @@ class Parsed:
         return [w for n in positives(self.tree) for w in _words(n)]
 
 
-# One token: a quoted phrase (closing quote optional), brackets, or a run of other text.
-_TOKEN = re.compile(r'"[^"]*"?|[()]|[^\s()"]+')
+# One token: a quoted phrase, brackets, or a run of other text. (A quote without its
+# pair is taken out first.)
+_TOKEN = re.compile(r'"[^"]*"|[()]|[^\s()"]+')
+_QUOTES = re.compile(r"[“”„‟]")
 _OPS = {"AND": "AND", "&&": "AND", "&": "AND", "OR": "OR", "||": "OR", "|": "OR", "NOT": "NOT"}
+# A - or ! glued to a "phrase" or a (group) at a word start: an exclusion, as typed.
+_GLUED_NOT = "\x00not"
+_GLUED = re.compile(r'(^|[\s(])[-!](?=["(])')
 _RANGE = re.compile(r"^(\d{1,4})?\s*(?:\.\.|-|to)\s*(\d{1,4})?$")
 _COMPARE = re.compile(r"^(>=|<=|>|<)(\d{1,4})$")
 _WORD_CHARS = re.compile(r"[^\w*'’.-]+", re.UNICODE)
+# Marks that join the parts of one word ("e-mail", "EL/1", "o'brien", "U.S."); / is
+# already a separator for _clean, which keeps the others.
+_JOINERS = re.compile(r"[.'’-]+")
+CAPITALS_WORDS = 4  # a text in capitals with at least this many words reads AND as a word
+
+
+def _in_capitals(tokens: list[str]) -> bool:
+    """A pasted text in capitals ("WHAT IS KNOWN ABOUT HEAT AND MASS TRANSFER")."""
+    words = [t for t in tokens if any(c.isalpha() for c in t)]
+    return len(words) >= CAPITALS_WORDS and not any(c.islower() for t in words for c in t)
 
 
 def parse(text: str) -> Parsed:
     notes: list[str] = []
     tokens = _tokens(text, notes)
+    if _in_capitals(tokens):
+        read = [f'"{t}"' if t in ("AND", "OR", "NOT") else t for t in tokens]
+        if read != tokens:
+            notes.append("read AND, OR and NOT as words: the text is in capitals")
+        tokens = read
     parser = _Parser(tokens, notes)
     tree = parser.expression()
     while parser.pos < len(tokens):  # a stray ")" ends an expression early: go on after it
@@ -110,12 +142,16 @@ def parse(text: str) -> Parsed:
 
 
 def _tokens(text: str, notes: list[str]) -> list[str]:
-    raw = _TOKEN.findall(text)
+    text = _QUOTES.sub('"', text)
+    if text.count('"') % 2:  # the last quote has no pair: it is no phrase
+        at = text.rindex('"')
+        text = text[:at] + " " + text[at + 1 :]
+        notes.append("ignored a quote without its pair")
+    text = _GLUED.sub(lambda m: f"{m.group(1)}{_GLUED_NOT} ", text)
     out = []
-    for tok in raw:
-        if tok.startswith('"') and (len(tok) == 1 or not tok.endswith('"')):
-            notes.append("closed an unclosed quote")
-            tok = tok + '"'
+    for tok in _TOKEN.findall(text):
+        if tok in ("-", "–", "—"):  # a dash between words, not NOT
+            continue
         out.append(tok)
     if len(out) > MAX_TERMS:
         notes.append(f"used the first {MAX_TERMS} words")
@@ -172,7 +208,7 @@ class _Parser:
         tok = self.peek()
         assert tok is not None
         negate = False
-        if self.op() == "NOT" or tok in ("!", "-"):
+        if self.op() == "NOT" or tok in ("!", _GLUED_NOT):
             self.pos += 1
             nxt = self.peek()
             if nxt is None or nxt == ")" or self.op() in ("AND", "OR"):
@@ -250,14 +286,16 @@ def _clean(text: str) -> str:
 
 def _term(tok: str, field_name: str | None) -> Node | None:
     prefix = tok.endswith("*") and len(tok.rstrip("*")) > 0
-    words = _clean(tok.replace("*", " ")).split()
-    words = [w.strip(".-'’") for w in words]
-    words = [w for w in words if w]
+    words = _JOINERS.sub(" ", _clean(tok.replace("*", " "))).split()
     if not words:
         return None
-    if len(words) > 1:  # "e-mail", "o'brien": kept together as a phrase
-        return Phrase(tuple(words), field_name)
-    return Term(words[0], field_name, prefix=prefix)
+    if len(words) == 1:
+        return Term(words[0], field_name, prefix=prefix)
+    # "e-mail", "EL/1", "o'brien", "U.S.": its parts side by side, or written as one word
+    # (the last part a prefix when the word ends in *).
+    joined = Term("".join(words), field_name, prefix=prefix)
+    typed = "".join(c for c in tok if c != "*").strip(".-'’/") + ("*" if prefix else "")
+    return Or((Phrase(tuple(words), field_name), joined), typed=typed)
 
 
 def _phrase(text: str, field_name: str | None) -> Node | None:
@@ -285,7 +323,9 @@ def _simplify(node: Node | None) -> Node | None:
             if c is None:
                 continue
             same = isinstance(c, type(node)) and (
-                not isinstance(c, And) or c.implicit == node.implicit  # type: ignore[union-attr]
+                c.implicit == node.implicit  # type: ignore[union-attr]
+                if isinstance(c, And)
+                else not getattr(c, "typed", "")
             )
             kids.extend(c.children if same else [c])  # type: ignore[union-attr]
         if not kids:
@@ -294,7 +334,7 @@ def _simplify(node: Node | None) -> Node | None:
             return kids[0]
         if isinstance(node, And):
             return And(tuple(kids), implicit=node.implicit)
-        return Or(tuple(kids))
+        return Or(tuple(kids), typed=node.typed)
     return node
 
 
@@ -333,6 +373,9 @@ def render(node: Node, top: bool = True) -> str:
         joiner = " " if node.implicit else " AND "
         inner = joiner.join(render(c, top=False) for c in node.children)
         return inner if top else f"({inner})"
+    if node.typed:
+        name = getattr(node.children[0], "field", None)
+        return f"{name}:{node.typed}" if name else node.typed
     inner = " OR ".join(render(c, top=False) for c in node.children)
     return inner if top else f"({inner})"
 
@@ -352,3 +395,39 @@ def replace_terms(node: Node, corrections: dict[str, str]) -> Node:
     if isinstance(node, Or):
         return Or(tuple(replace_terms(c, corrections) for c in node.children))
     return node
+
+
+def words_of(node: Node) -> list[str]:
+    """Every word a node searches for (none for ranges; an exclusion's words too)."""
+    if isinstance(node, Term):
+        return [node.text]
+    if isinstance(node, Phrase):
+        return list(node.words)
+    if isinstance(node, Not):
+        return words_of(node.child)
+    if isinstance(node, And | Or):
+        return [w for c in node.children for w in words_of(c)]
+    return []
+
+
+def side_by_side(node: And, stopwords: frozenset[str]) -> tuple[list[Node], list[Node]]:
+    """The parts of words written side by side: (wanted, strict).
+
+    Wanted: plain words, phrases, joined words and OR groups, in no field; a document
+    needs one of them, and ranks higher the more it has. Stop words are dropped when
+    there are other words ("what is known about X" searches for X). Strict: exclusions,
+    words in a field, ranges, explicit AND groups: every document must satisfy them.
+    """
+    wanted: list[Node] = []
+    strict: list[Node] = []
+    for child in node.children:
+        free = isinstance(child, Term | Phrase | Or) and all(
+            getattr(leaf, "field", None) is None for leaf in positives(child)
+        )
+        (wanted if free else strict).append(child)
+
+    def stop(n: Node) -> bool:
+        return all(w.casefold() in stopwords for w in words_of(n))
+
+    content = [n for n in wanted if not stop(n)]
+    return (content or wanted), strict

@@ -32,7 +32,7 @@ class FacetValue:
 @dataclass(frozen=True)
 class SearchResults:
     query: str
-    total: int
+    total: int  # documents found (with any of the words written side by side)
     page: int
     page_size: int
     hits: list[Hit] = field(default_factory=list)
@@ -43,3 +43,4 @@ class SearchResults:
     read_as: str = ""  # the query as the parser understood it
     notes: list[str] = field(default_factory=list)  # what the parser did to a malformed query
     suggestion: str | None = None  # "did you mean"
+    every_word: int | None = None  # of `total`, those with every word (None: not asked)

@@ -75,12 +75,14 @@ async def search(
     use_cache: bool = True,
     typing: bool = False,
     client: str = "",
+    snippets: bool = True,
 ) -> SearchResults:
     """Ranked documents matching `query` and `filters` that the actor may see.
 
     `typing`: a search made while the words are still being typed; it is recorded as such
     and does not count towards the frequent queries that autocomplete offers. `client`:
-    the searcher's address, which tells visitors apart for those counts (never stored)."""
+    the searcher's address, which tells visitors apart for those counts (never stored).
+    `snippets`: False where only the order is wanted (bench/relevance)."""
     started = time.perf_counter()
     q = " ".join(query.split())[:MAX_QUERY_CHARS]
     size = min(max(1, page_size), MAX_PAGE_SIZE) if page_size else get_settings().search_page_size
@@ -105,6 +107,7 @@ async def search(
             page=page,
             size=size,
             scope=cache.scope_key(scope),
+            snippets=snippets,
         )
         cached = await cache.get(cache_key)
         if cached is not None:
@@ -122,6 +125,7 @@ async def search(
             sort=order,
             offset=(page - 1) * size,
             limit=size,
+            snippets=snippets,
         )
     )
     hits = await _hits(session, found.hits)
@@ -134,6 +138,7 @@ async def search(
     results = replace(
         empty,
         total=found.total,
+        every_word=found.every_word,
         hits=hits,
         took_ms=took,
         facets=facets,

@@ -1,9 +1,10 @@
 """The default engine on one machine: tantivy, a Lucene-class index in the data folder.
 
 Only the indexer (in a worker) writes; web processes open the same folder read-only and
-pick up each commit. Ranking is BM25 over per-language stemmed fields with weights
-(title above authors and subjects above description above body), plus a bonus when the
-words of the query stand close together. Words the index has never seen are matched
+pick up each commit. Ranking (backend/search/ranking.py, shared with the other engines)
+is BM25 over per-language stemmed fields with weights, a bonus for each word of the query
+a document has (every word first for a short query), a bonus when the words stand close
+together, and feedback for long questions. Words the index has never seen are matched
 fuzzily and offered as "did you mean".
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 import tantivy
 from rapidfuzz import fuzz, process
 
+from backend.search import ranking
 from backend.search.engine import (
     ENGLISH_STOPWORDS,
     FACETS,
@@ -32,7 +34,6 @@ from backend.search.engine import (
     IndexDoc,
     fold,
     language_codes,
-    minimum_should_match,
     sort_title,
     split_segments,
     starts_a_word,
@@ -47,6 +48,8 @@ from backend.search.query import (
     Term,
     positives,
     replace_terms,
+    side_by_side,
+    words_of,
 )
 
 log = logging.getLogger(__name__)
@@ -55,18 +58,9 @@ SCHEMA_VERSION = 4  # a new folder (and a rebuild) whenever the fields change
 # ISO 639-1 code -> tantivy stemmer; other languages get the plain analyzer.
 STEMMERS = SNOWBALL_LANGUAGES
 LANGS = ("plain", *sorted(set(STEMMERS) - {"nb"}))
-WEIGHTS = {"title": 1.6, "people": 1.4, "description": 1.2, "body": 1.0}
-PROXIMITY_BOOST = 0.3
-# A word's best field counts fully, its other fields this much (None: all fully).
-TIE_BREAKER: float | None = 0.3
-# These values were chosen with bench/relevance (Cranfield); see its results.md.
-# Pseudo-relevance feedback, for questions of QUESTION_WORDS content words or more.
-QUESTION_WORDS = 4
-FEEDBACK_DOCS = 10
-FEEDBACK_WORDS = 10
-FEEDBACK_WEIGHT = 1.0
-FEEDBACK_CHARS = 6000
-PROXIMITY_SLOP = 8
+# Added to documents that have every word of a short query: above any BM25 score, so they
+# come first.
+EVERY_WORD_BONUS = 1000.0
 SPELL_CHARS = 20_000  # of each body, for did-you-mean
 MAX_BODY_CHARS = 5_000_000  # a long book; the rest of a longer text is not searchable
 WRITER_HEAP = 256_000_000
@@ -141,6 +135,9 @@ class TantivyEngine:
         self._meta_mtime = 0.0
         self._langs: tuple[str, ...] | None = None
         self._lock = threading.Lock()
+        # Spelling corrections of the index as it stands (emptied when it changes): a
+        # misspelt word costs a walk of the dictionary once, not on every search.
+        self._spelling: dict[str, str | None] = {}
 
     # --- opening and reloading -------------------------------------------------------
 
@@ -176,6 +173,7 @@ class TantivyEngine:
             index.reload()
             self._meta_mtime = mtime
             self._langs = None
+            self._spelling = {}
         return index.searcher()
 
     def _languages(self, searcher: tantivy.Searcher) -> tuple[str, ...]:
@@ -210,6 +208,7 @@ class TantivyEngine:
                 writer.wait_merging_threads()
             index.reload()
             self._langs = None
+            self._spelling = {}
 
     def _document(self, d: IndexDoc) -> tantivy.Document:
         lang = stem_language(d.language)
@@ -260,6 +259,7 @@ class TantivyEngine:
                 writer.commit()
                 writer.wait_merging_threads()
                 self._open().reload()
+                self._spelling = {}
 
         await asyncio.to_thread(clear)
 
@@ -319,13 +319,16 @@ class TantivyEngine:
         musts = [q for q in (text_query, scope, *filters.values()) if q is not None]
         full = self._all(musts)
         total, hits = self._top(searcher, full, query)
-        if total == 0 and query.tree is not None:
-            # Nothing: perhaps the words are rare misspellings that some documents share
-            # ("libary"). Look again with near spellings of every word.
+        every_word = self._every_word(searcher, compiler, scope, filters)
+        if query.tree is not None and (total == 0 or (every_word == 0 and compiler.short)):
+            # Nothing, or no document with all of a few words: perhaps some are rare
+            # misspellings that some documents share ("libary"). Look again with near
+            # spellings of every word.
             compiler = _Compiler(self, searcher, every_word_fuzzy=True)
             text_query = compiler.compile(query.tree)
             full = self._all([q for q in (text_query, scope, *filters.values()) if q])
             total, hits = self._top(searcher, full, query)
+            every_word = self._every_word(searcher, compiler, scope, filters)
         if text_query is not None and query.sort == "relevance" and compiler.is_question:
             extra = self._related_words(searcher, compiler, full, hits if not query.offset else [])
             if extra:
@@ -333,7 +336,7 @@ class TantivyEngine:
                     [(tantivy.Occur.Must, full), *((tantivy.Occur.Should, q) for q in extra)]
                 )
                 total, hits = self._top(searcher, expanded, query)
-        result = EngineResult(total=total)
+        result = EngineResult(total=total, every_word=every_word)
         if compiler.corrections:
             result.suggestion = compiler.suggestion(query.tree)
         if hits and text_query is not None and query.snippets:
@@ -341,8 +344,23 @@ class TantivyEngine:
         else:
             result.hits = [EngineHit(document_id=d, score=s) for s, d, _ in hits]
         if query.facets:
-            result.facets = self._facets(searcher, [text_query, scope], filters, query.facet_size)
+            matching = compiler.matching if compiler.matching is not None else text_query
+            result.facets = self._facets(searcher, [matching, scope], filters, query.facet_size)
         return result
+
+    def _every_word(
+        self,
+        searcher: tantivy.Searcher,
+        compiler: "_Compiler",
+        scope: tantivy.Query | None,
+        filters: dict[str, tantivy.Query],
+    ) -> int | None:
+        """How many documents have every wanted word (None: the query has one or none)."""
+        if compiler.every_word is None:
+            return None
+        q = self._all([compiler.every_word, *(q for q in (scope, *filters.values()) if q)])
+        found = searcher.search(q, 1, count=True)
+        return int(found.count or 0)  # type: ignore[attr-defined]
 
     def _facets(
         self,
@@ -378,7 +396,8 @@ class TantivyEngine:
         The set of documents found does not change, only their order."""
         if not hits:
             hits = self._top(searcher, full, EngineQuery(tree=None, collections=None))[1]
-        top = hits[:FEEDBACK_DOCS]
+        r = ranking.current()
+        top = hits[: r.feedback_docs]
         if len(top) < 2:
             return []
         best = top[0][0] or 1.0
@@ -392,7 +411,7 @@ class TantivyEngine:
                     continue
                 tokens = [
                     t
-                    for t in self.analyzers[lang].analyze(body[:FEEDBACK_CHARS])
+                    for t in self.analyzers[lang].analyze(body[: r.feedback_chars])
                     if len(t) > 2
                     and not t.isdigit()
                     and t not in asked
@@ -411,14 +430,14 @@ class TantivyEngine:
                 continue
             scored.append((w * math.log(n / df), lang, t))
         scored.sort(reverse=True)
-        chosen = scored[:FEEDBACK_WORDS]
+        chosen = scored[: r.feedback_words]
         if not chosen:
             return []
         top_weight = chosen[0][0]
         return [
             tantivy.Query.boost_query(
                 tantivy.Query.term_query(self.schema, f"body_{lang}", t),
-                FEEDBACK_WEIGHT * w / top_weight,
+                r.feedback_weight * w / top_weight,
             )
             for w, lang, t in chosen
         ]
@@ -528,35 +547,37 @@ class _Compiler:
         self.every_word_fuzzy = every_word_fuzzy
         self.engine, self.searcher, self.schema = engine, searcher, engine.schema
         self.langs = engine._languages(searcher)
+        self.r = ranking.current()
         self.corrections: dict[str, str] = {}
         self.is_question = False
         self.asked_tokens: set[str] = set()
+        # The documents with every wanted word of the query (when it has several): counted
+        # beside the total, which counts the documents with any.
+        self.every_word: tantivy.Query | None = None
+        self.short = False  # a few words side by side: documents with all of them first
+        # The same documents as the compiled query, without what only ranks them
+        # (coordination, proximity): cheaper to count facets over.
+        self.matching: tantivy.Query | None = None
 
     def compile(self, node: Node) -> tantivy.Query:
-        q = self._node(node)
         for leaf in positives(node):
-            for w in leaf.words if isinstance(leaf, Phrase) else [getattr(leaf, "text", "")]:
+            for w in words_of(leaf):
                 for lang in self.langs:
                     self.asked_tokens.update(self._tokens(lang, w))
-        if isinstance(node, And) and node.implicit:
-            content = [
-                c
-                for c in node.children
-                if isinstance(c, Term) and not c.field and fold(c.text) not in ENGLISH_STOPWORDS
-            ]
-            self.is_question = FEEDBACK_WEIGHT > 0 and len(content) >= QUESTION_WORDS
-        if not (isinstance(node, And) and node.implicit) or PROXIMITY_BOOST <= 0:
+        if not (isinstance(node, And) and node.implicit):
+            self.matching = self._node(node)
+            return self.matching
+        wanted, _ = side_by_side(node, ENGLISH_STOPWORDS)
+        words = [n.text for n in wanted if isinstance(n, Term)]
+        self.is_question = self.r.feedback_weight > 0 and len(words) >= self.r.question_words
+        q = self._and(node, top=True)
+        if self.r.proximity <= 0:
             return q
         # Documents where neighbouring words of the query stand close together rank higher.
-        words = [
-            n.text
-            for n in node.children
-            if isinstance(n, Term) and not n.field and fold(n.text) not in ENGLISH_STOPWORDS
-        ]
         pairs = [
-            tantivy.Query.boost_query(near, PROXIMITY_BOOST)
+            tantivy.Query.boost_query(near, self.r.proximity)
             for a, b in zip(words, words[1:], strict=False)
-            if (near := self._phrase((a, b), None, slop=PROXIMITY_SLOP, body_only=True))
+            if (near := self._phrase((a, b), None, slop=self.r.proximity_slop, body_only=True))
         ]
         if not pairs:
             return q
@@ -586,29 +607,52 @@ class _Compiler:
             )
         return self._and(node)
 
-    def _and(self, node: And) -> tantivy.Query:
+    def _and(self, node: And, top: bool = False) -> tantivy.Query:
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
-        shoulds: list[tantivy.Query] = []
-        words = [c for c in node.children if isinstance(c, Term) and not c.field]
-        content = [w for w in words if fold(w.text) not in ENGLISH_STOPWORDS]
-        for child in node.children:
+        wanted, strict = side_by_side(node, ENGLISH_STOPWORDS) if node.implicit else ([], [])
+        for child in strict if node.implicit else node.children:
             if isinstance(child, Not):
                 clauses.append((tantivy.Occur.MustNot, self._node(child.child)))
-            elif node.implicit and isinstance(child, Term) and not child.field:
-                if content and child not in content:
-                    continue  # a stop word beside real words: "what is known about X"
-                shoulds.append(self._node(child))
             else:
                 clauses.append((tantivy.Occur.Must, self._node(child)))
-        if shoulds:
-            need = minimum_should_match(len(shoulds))
-            group = tantivy.Query.boolean_query(
-                [(tantivy.Occur.Should, q) for q in shoulds],
-                minimum_number_should_match=min(need, len(shoulds)) if len(shoulds) > 1 else None,
-            )
-            clauses.append((tantivy.Occur.Must, group))
+        if wanted:
+            parts = [self._node(c) for c in wanted]
+            clauses.append((tantivy.Occur.Must, self._any(parts)))
+            if top:
+                any_part = tantivy.Query.boolean_query([(tantivy.Occur.Should, p) for p in parts])
+                self.matching = self._strict([*clauses[:-1], (tantivy.Occur.Must, any_part)])
+            if top and len(parts) > 1:
+                self.short = len(parts) <= self.r.every_word_first
+                self.every_word = tantivy.Query.boolean_query(
+                    [*clauses[:-1], *((tantivy.Occur.Must, p) for p in parts)]
+                )
+        q = self._strict(clauses)
+        if top and self.matching is None:
+            self.matching = q
+        return q
+
+    @staticmethod
+    def _strict(clauses: list[tuple[tantivy.Occur, tantivy.Query]]) -> tantivy.Query:
         if all(occur == tantivy.Occur.MustNot for occur, _ in clauses):
-            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+            clauses = [*clauses, (tantivy.Occur.Must, tantivy.Query.all_query())]
+        return tantivy.Query.boolean_query(clauses)
+
+    def _any(self, parts: list[tantivy.Query]) -> tantivy.Query:
+        """Documents with any of the parts, by BM25, plus `coordination` for each part a
+        document has; with few parts, those with all of them first."""
+        if len(parts) == 1:
+            return parts[0]
+        clauses = [(tantivy.Occur.Should, p) for p in parts]
+        if self.r.coordination > 0:
+            clauses += [
+                (tantivy.Occur.Should, tantivy.Query.const_score_query(p, self.r.coordination))
+                for p in parts
+            ]
+        if len(parts) <= self.r.every_word_first:
+            every = tantivy.Query.boolean_query([(tantivy.Occur.Must, p) for p in parts])
+            clauses.append(
+                (tantivy.Occur.Should, tantivy.Query.const_score_query(every, EVERY_WORD_BONUS))
+            )
         return tantivy.Query.boolean_query(clauses)
 
     def _fields(self, field: str | None) -> list[tuple[str, str, float]]:
@@ -618,9 +662,10 @@ class _Compiler:
         if field in ("type", "language"):
             return [(field, "raw", 1.0)]
         kinds = ("title",) if field == "title" else ("title", "description", "body")
-        out = [(f"{k}_{lang}", lang, WEIGHTS[k]) for k in kinds for lang in self.langs]
+        weights = {"title": self.r.title, "description": self.r.description, "body": self.r.body}
+        out = [(f"{k}_{lang}", lang, weights[k]) for k in kinds for lang in self.langs]
         if field is None:
-            out.append(("people", "plain", WEIGHTS["people"]))
+            out.append(("people", "plain", self.r.people))
         return out
 
     def _tokens(self, lang: str, text: str) -> list[str]:
@@ -656,11 +701,9 @@ class _Compiler:
             clauses.extend(self._fuzzy(term))
         if not clauses:
             return tantivy.Query.empty_query()
-        if TIE_BREAKER is not None:
-            # The best field counts fully, the others a little (a word in both the title
-            # and the text is not counted twice over).
-            return tantivy.Query.disjunction_max_query([q for _, q in clauses], TIE_BREAKER)
-        return tantivy.Query.boolean_query(clauses)
+        # The best field counts fully, the others a little (a word in both the title and
+        # the text is not counted twice over).
+        return tantivy.Query.disjunction_max_query([q for _, q in clauses], self.r.tie_breaker)
 
     def _fuzzy(self, term: Term) -> list[tuple[tantivy.Occur, tantivy.Query]]:
         """A word no document contains (or a second look after nothing was found): the
@@ -692,6 +735,14 @@ class _Compiler:
         return out
 
     def _correct(self, word: str) -> str | None:
+        known = self.engine._spelling
+        if word not in known:
+            if len(known) > 10_000:
+                known.clear()
+            known[word] = self._spell(word)
+        return known[word]
+
+    def _spell(self, word: str) -> str | None:
         """The word meant: the most frequent word it begins, else the nearest spelling
         (more frequent than the word itself, when some documents have it)."""
         own = self.searcher.doc_freq("spell", word)

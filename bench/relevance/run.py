@@ -652,7 +652,7 @@ def tuning(
             f"Chosen on all {len(names)} sets: {describe(grid[i])}, objective {value:.3f}. "
             "To ship it, in backend/search/ranking.py:",
             "",
-            "```python",
+            "```text",
             f"DEFAULT = {literal(grid[i])}",
             "```",
         ]

@@ -121,7 +121,7 @@ async def test_searching_with_facets_sort_pages_and_typos(
     await expect(page).to_have_url(re.compile(r"q=lighthouse\+storms"))
     # The corrected search has run (no more suggestion) before the box is typed in.
     await expect(page.locator("#did-you-mean")).to_have_count(0)
-    await expect(count).to_contain_text("12 documents found")
+    await expect(count).to_contain_text("13 documents found, 12 with every word")
 
     # Search as you type: results follow the box, and the address keeps up.
     box = page.get_by_label("Search the library")
@@ -138,7 +138,7 @@ async def test_searching_with_facets_sort_pages_and_typos(
 
     # Malformed input is read leniently, and the page says how.
     await goto(page, f'{served_app.url}/search?q="lenses+and')
-    await expect(page.locator("#read-as")).to_contain_text("closed an unclosed quote")
+    await expect(page.locator("#read-as")).to_contain_text("ignored a quote without its pair")
 
     # Keyboard alone: tab to a facet and tick it with the space bar.
     await goto(page, f"{served_app.url}/search?q=lighthouse")

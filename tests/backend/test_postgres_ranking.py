@@ -1,0 +1,185 @@
+"""The PostgreSQL engine ranks by BM25 from its own tables (postings, document
+frequencies, lengths), with the shared parameters of backend/search/ranking.py."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from backend.db import session_scope, sql
+from backend.search import ranking
+from backend.search.engine import EngineQuery, IndexDoc
+from backend.search.postgres_engine import PostgresEngine
+from backend.search.query import parse
+
+FILLER = "the report describes the tests that were made in the laboratory last year"
+
+
+def _doc(doc_id: int, title: str, body: str = "") -> IndexDoc:
+    return IndexDoc(
+        document_id=doc_id,
+        collection_id=1,
+        collection="Shelf",
+        title=title,
+        pages=[body],
+        language="en",
+        added=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+@pytest.fixture
+async def engine(clean: None) -> AsyncIterator[PostgresEngine]:
+    yield PostgresEngine()
+
+
+async def _ids(engine: PostgresEngine, q: str, **kw: object) -> list[int]:
+    found = await engine.search(EngineQuery(tree=parse(q).tree, collections=None, **kw))  # type: ignore[arg-type]
+    return [h.document_id for h in found.hits]
+
+
+async def _frequency(lexeme: str) -> int:
+    async with session_scope() as session:
+        row = await sql(
+            session,
+            text("SELECT ndoc FROM search_pg_lexemes WHERE lexeme = :w").bindparams(w=lexeme),
+        )
+        return int(row.scalar() or 0)
+
+
+async def test_a_rare_word_outranks_a_common_one(engine: PostgresEngine) -> None:
+    await engine.apply(
+        [
+            _doc(1, "Report one", f"glacier {FILLER}"),
+            *(_doc(i, f"Report {i}", f"turbine {FILLER}") for i in range(2, 9)),
+        ],
+        [],
+    )
+    # One document has "glacier", seven have "turbine": the rare word weighs more.
+    assert (await _ids(engine, "turbine glacier"))[0] == 1
+    assert (await _ids(engine, "glacier turbine"))[0] == 1
+
+
+async def test_a_document_with_every_word_of_a_short_query_ranks_first(
+    engine: PostgresEngine,
+) -> None:
+    await engine.apply(
+        [
+            _doc(1, "Solar notes", "solar solar solar panels and solar cells, solar power"),
+            _doc(2, "Field notes", f"wind measured near a solar farm; {FILLER} {FILLER}"),
+            _doc(3, "Wind", "wind wind wind and more wind"),
+        ],
+        [],
+    )
+    found = await engine.search(EngineQuery(tree=parse("solar wind").tree, collections=None))
+    assert [h.document_id for h in found.hits][0] == 2
+    assert found.total == 3 and found.every_word == 1
+
+
+async def test_a_long_question_finds_a_document_with_only_some_of_its_words(
+    engine: PostgresEngine,
+) -> None:
+    await engine.apply(
+        [
+            _doc(1, "Boundary layers", "laminar boundary layer on a heated flat plate"),
+            _doc(2, "Supersonic inlets", "shock waves in a supersonic inlet"),
+            _doc(3, "Libraries", "opening hours of the public library"),
+        ],
+        [],
+    )
+    question = "what is known about transition of the laminar boundary layer over cooled cones"
+    found = await _ids(engine, question)
+    assert found[:1] == [1]
+    assert 3 not in found
+
+
+async def test_idf_comes_from_the_engines_tables_and_follows_deletes(
+    engine: PostgresEngine,
+) -> None:
+    await engine.apply(
+        [
+            _doc(1, "Alpha", f"quartz {FILLER}"),
+            _doc(2, "Beta", f"basalt {FILLER}"),
+            *(_doc(i, f"Gamma {i}", f"quartz {FILLER}") for i in range(3, 8)),
+        ],
+        [],
+    )
+    assert await _frequency("quartz") == 6 and await _frequency("basalt") == 1
+    assert (await _ids(engine, "quartz basalt"))[0] == 2  # basalt is the rare word
+    # Quartz becomes rare and basalt common: the order follows.
+    await engine.apply([_doc(i, f"Gamma {i}", f"basalt {FILLER}") for i in range(3, 8)], [])
+    assert await _frequency("quartz") == 1 and await _frequency("basalt") == 6
+    assert (await _ids(engine, "quartz basalt"))[0] == 1
+    await engine.apply([], [1, 3, 4])
+    assert await _frequency("quartz") == 0 and await _frequency("basalt") == 4
+    async with session_scope() as session:
+        stats = (await sql(session, text("SELECT ndoc FROM search_pg_stats"))).scalar()
+        postings = (
+            await sql(
+                session,
+                text(
+                    "SELECT count(*) FROM search_pg_postings WHERE document_id = ANY(:i)"
+                ).bindparams(i=[1, 3, 4]),
+            )
+        ).scalar()
+    assert stats == 4 and postings == 0
+    await engine.clear()
+    assert await _frequency("basalt") == 0 and await engine.count() == 0
+
+
+async def test_ranking_parameters_are_read_at_every_search(
+    engine: PostgresEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await engine.apply(
+        [
+            _doc(1, "Meteorites", f"{FILLER} {FILLER}"),
+            _doc(2, "Notes", "meteorites meteorites meteorites"),
+        ],
+        [],
+    )
+    assert (await _ids(engine, "meteorites"))[0] == 2
+    # The title's weight is applied at query time, not stored with the counts.
+    monkeypatch.setattr(ranking, "_current", ranking.current().but(title=20.0))
+    assert (await _ids(engine, "meteorites"))[0] == 1
+
+
+async def test_feedback_reorders_a_question_but_finds_the_same_documents(
+    engine: PostgresEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [
+        "heat transfer in laminar boundary layers on cooled plates",
+        "heat transfer to cooled turbine blades at high speed",
+        "laminar boundary layers with suction on plates",
+        "turbine blade cooling by film injection of coolant",
+        "film cooling effectiveness and coolant injection",
+        "supersonic inlet design",
+    ]
+    await engine.apply([_doc(i, f"Report {i}", t) for i, t in enumerate(texts, start=1)], [])
+    question = parse("how is heat transfer affected by cooling turbine blades").tree
+
+    async def run() -> tuple[int, list[int]]:
+        found = await engine.search(EngineQuery(tree=question, collections=None))
+        return found.total, [h.document_id for h in found.hits]
+
+    with_feedback = await run()
+    monkeypatch.setattr(ranking, "_current", ranking.current().but(feedback_weight=0.0))
+    without = await run()
+    assert with_feedback[0] == without[0] and set(with_feedback[1]) == set(without[1])
+    assert 6 not in with_feedback[1]  # nothing unrelated comes in
+
+
+async def test_snippets_only_for_the_page_shown(engine: PostgresEngine) -> None:
+    await engine.apply([_doc(i, f"Report {i}", f"ozone {FILLER}") for i in range(1, 6)], [])
+    page = await engine.search(
+        EngineQuery(tree=parse("ozone").tree, collections=None, offset=2, limit=2)
+    )
+    assert page.total == 5 and len(page.hits) == 2
+    assert all(any(s.hit for s in h.snippet) for h in page.hits)
+    bare = await engine.search(
+        EngineQuery(tree=parse("ozone").tree, collections=None, snippets=False)
+    )
+    assert bare.total == 5 and all(not h.snippet for h in bare.hits)
+    beyond = await engine.search(
+        EngineQuery(tree=parse("ozone").tree, collections=None, offset=10, limit=2)
+    )
+    assert beyond.total == 5 and beyond.hits == []
