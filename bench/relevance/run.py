@@ -696,9 +696,9 @@ NOTES = [
     "- The service cuts a query to 500 characters and the parser to 64 words: 7 of LISA's "
     "35 queries are longer than 500 characters (the requester's text, then keywords), so "
     "the engines see less of them than BM25 does.",
-    "- Recall: plain BM25 returns every document with any word of the query; where an "
-    "engine's R@1000 is lower, it found fewer of them (an explicit AND, a phrase or a "
-    "cut query can do that) or ranked them below the first 1,000.",
+    "- Recall: like plain BM25, the engines find every document with any word written "
+    "side by side (documents with every word of a short query first); only explicit AND, "
+    "NOT, phrases and fields are strict, so R@1000 stays near BM25's.",
     "- Figures on ADI (35 queries, 82 documents) are noisy; figures on TIME and MED rest on "
     "30-83 queries. Compare ratios to BM25 across sets, not a single set's figure.",
 ]
