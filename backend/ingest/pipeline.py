@@ -19,8 +19,9 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError
 from sqlalchemy import text
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import NullPool
 from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -201,6 +202,11 @@ async def run(version_id: int, *, store: ObjectStore) -> str:
         raise Transient("", f"the database is unreachable ({_short(exc)})") from exc
 
 
+async def _exists(version_id: int) -> bool:
+    async with session_scope() as session:
+        return await session.get(DocumentVersion, version_id) is not None
+
+
 async def _run(version_id: int, store: ObjectStore) -> str:
     finished = False
     try:
@@ -223,6 +229,13 @@ async def _run(version_id: int, store: ObjectStore) -> str:
                     ) from exc
                 except DATABASE_AWAY:
                     raise  # below: the step it stopped in stays as recorded
+                except (IntegrityError, StaleDataError):
+                    if await _exists(version_id):
+                        raise
+                    # Deleted (its document or collection) while it was processed.
+                    log.info("version %s was deleted while it was processed", version_id)
+                    finished = True
+                    return "gone"
                 except (OSError, BotoCoreError) as exc:
                     # Storage away for a moment: worth another try later.
                     raise Transient(

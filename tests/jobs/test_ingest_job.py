@@ -252,3 +252,34 @@ async def test_a_version_waiting_to_try_again_is_sent_again_only_after_its_wait(
     db.add(version)
     await db.commit()
     assert await requeue_stale_ingests({}) == 1
+
+
+async def test_a_version_deleted_while_it_is_processed_ends_quietly(
+    db: AsyncSession, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A librarian deletes a document while its file is in the pipeline: the run ends
+    "gone", with no error and nothing written for it."""
+    import asyncio
+
+    from backend.documents import service as documents
+    from backend.ingest import pipeline
+    from backend.settings import get_settings
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    document, version = await upload_bytes(db, librarian, collection, b"short lived\n", "a.txt")
+    await db.commit()
+    monkeypatch.setenv("INGEST_TEST_DELAY_SECONDS", "2")
+    get_settings.cache_clear()
+    try:
+        running = asyncio.create_task(pipeline.run(version.id, store=get_store()))
+        await asyncio.sleep(1)  # in the extraction step's wait
+        assert document.id is not None
+        await documents.delete_document(session=db, actor=librarian, document_id=document.id)
+        await db.commit()
+        assert await running == "gone"
+    finally:
+        monkeypatch.delenv("INGEST_TEST_DELAY_SECONDS")
+        get_settings.cache_clear()
+    pages = await db.exec(select(DocumentPage).where(DocumentPage.version_id == version.id))
+    assert pages.all() == []
