@@ -9,6 +9,11 @@ length against the field's average length), times the field's weight, the best f
 fully and the others by `tie_breaker` (as tantivy scores its fields). The field weights,
 k1, b and the tie breaker are read from `ranking.current()` at query time, not baked into
 the stored counts, so the benchmark may change them without re-indexing.
+
+Of ranking.py's parameters this engine does not use `proximity`, `proximity_slop` (word
+positions are only in each document's tsvector: reading them for every document found
+would cost more than the whole search) and `feedback_chars` (feedback reads postings,
+which cover the whole document).
 """
 
 import math
