@@ -10,6 +10,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -163,6 +164,16 @@ class PgSearchPosting(SQLModel, table=True):
     engine's inverted index for BM25 (read by lexeme, through the primary key)."""
 
     __tablename__ = "search_pg_postings"
+    # The counts ride in the key's index: a word's postings are read from the index
+    # alone (an index-only scan), not from pages of the table all over the disk.
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "lexeme",
+            "document_id",
+            name="search_pg_postings_pkey",
+            postgresql_include=["title_tf", "people_tf", "description_tf", "body_tf"],
+        ),
+    )
 
     lexeme: str = Field(sa_column=Column(Text, primary_key=True))
     document_id: int = Field(

@@ -1,16 +1,19 @@
-"""BM25 for the PostgreSQL engine, from its own tables.
+"""BM25 for the PostgreSQL engine, from its own tables (filled and kept by
+backend/search/postgres_documents.py: postings with counts per field class, lengths per
+field class, document frequencies, totals).
 
-At index time each document's tsvector is unnested into postings (lexeme, document, how
-many times in each field class: title A, people B, description C, body D), its length
-per field class is stored beside it, and the document frequency of each lexeme and the
-totals (documents, words per field class) are kept up to date as documents come and go.
+Every word of the query becomes a `Group`: the lexemes it may be indexed as (its stem in
+each configuration in use, a prefix's completions, the near spellings of a word no
+document has). A document's score for a group is BM25 in each field class (its own
+length against the field's average length), times the field's weight, the best field
+fully and the others by `tie_breaker` (as tantivy scores its fields). The field weights,
+k1, b and the tie breaker are read from `ranking.current()` at query time, not baked into
+the stored counts, so the benchmark may change them without re-indexing.
 
-At query time every word of the query becomes a `Group`: the lexemes it may be indexed
-as (its stem in each configuration in use, a prefix's completions, the near spellings of
-a word no document has). A document's score for a group is BM25 over one weighted field
-(BM25F): tf = Σ field weight × occurrences, and length = Σ field weight × field length.
-The field weights, k1 and b are read from `ranking.current()` at query time, not baked
-into the stored counts, so the benchmark may change them without re-indexing.
+Of ranking.py's parameters this engine does not use `proximity`, `proximity_slop` (word
+positions are only in each document's tsvector: reading them for every document found
+would cost more than the whole search) and `feedback_chars` (feedback reads postings,
+which cover the whole document).
 """
 
 import math
@@ -29,8 +32,11 @@ FIELDS = ("title", "people", "description", "body")  # tsvector weights A, B, C,
 # Added to the documents that have every word of a short query: above any BM25 score.
 EVERY_WORD_BONUS = 1000.0
 PREFIX_LEXEMES = 50  # a prefix is scored as its most frequent completions
+# What the facets count, carried in `m` when they are counted with the ranking.
+FACET_COLUMNS = ", d.collection_id, d.authors, d.subjects, d.year, d.type, d.language"
 MASK_BITS = 63  # the first groups of a query each have a bit of a bigint
 # A lexeme in a tsquery's text: 'it''s', and :* after a prefix.
+_ONE_BIT = re.compile(r"\(\(s\.mask & (\d+)\) <> 0\)")  # a word's presence as one bit
 _LEXEME = re.compile(r"'((?:[^'\\]|''|\\.)*)'(:\*)?")
 
 
@@ -43,16 +49,15 @@ class Group:
     boost: float = 1.0
     lexemes: list[str] = field(default_factory=list)
     idf: float = 0.0
+    # The OR it is one alternative of ("e-mail": "e mail" or "email"): the same word
+    # found by two alternatives ("Nam's": "nam" or "nams") counts once.
+    alternatives: int | None = None
 
 
 @dataclass
 class Stats:
     documents: int = 0
     lengths: tuple[int, int, int, int] = (0, 0, 0, 0)  # words per field class, all documents
-
-    def avgdl(self, r: Ranking) -> float:
-        weighted = sum(w * n for w, n in zip(weights(r), self.lengths, strict=True))
-        return max(weighted / max(self.documents, 1), 1e-6)
 
 
 def weights(r: Ranking) -> tuple[float, float, float, float]:
@@ -62,126 +67,6 @@ def weights(r: Ranking) -> tuple[float, float, float, float]:
 def idf(documents: int, df: int) -> float:
     """BM25's inverse document frequency as Lucene and tantivy have it (never negative)."""
     return math.log(1 + (documents - df + 0.5) / (df + 0.5))
-
-
-# --- index time ----------------------------------------------------------------------
-
-
-async def forget(session: AsyncSession, ids: list[int]) -> None:
-    """Take documents out of the frequencies and totals, and drop their postings."""
-    if not ids:
-        return
-    params = {"ids": ids}
-    emptied = await sql(
-        session,
-        text(
-            """
-            WITH c AS (SELECT lexeme, count(*) AS n FROM search_pg_postings
-                       WHERE document_id = ANY(:ids) GROUP BY lexeme),
-                 u AS (UPDATE search_pg_lexemes l SET ndoc = l.ndoc - c.n FROM c
-                       WHERE l.lexeme = c.lexeme RETURNING l.lexeme, l.ndoc)
-            SELECT lexeme FROM u WHERE ndoc <= 0
-            """
-        ).bindparams(**params),
-    )
-    gone = [w for (w,) in emptied.all()]
-    if gone:
-        await sql(
-            session,
-            text("DELETE FROM search_pg_lexemes WHERE lexeme = ANY(:w)").bindparams(w=gone),
-        )
-    await _add_totals(session, ids, -1)
-    await sql(
-        session,
-        text("DELETE FROM search_pg_postings WHERE document_id = ANY(:ids)").bindparams(**params),
-    )
-
-
-async def count_in(session: AsyncSession, ids: list[int]) -> None:
-    """Postings, lengths, frequencies and totals for documents just inserted."""
-    if not ids:
-        return
-    params = {"ids": ids}
-    await sql(
-        session,
-        text(
-            """
-            INSERT INTO search_pg_postings
-                (lexeme, document_id, title_tf, people_tf, description_tf, body_tf)
-            SELECT u.lexeme, d.document_id,
-                   cardinality(array_positions(u.weights, 'A')),
-                   cardinality(array_positions(u.weights, 'B')),
-                   cardinality(array_positions(u.weights, 'C')),
-                   cardinality(array_positions(u.weights, 'D'))
-            FROM search_pg_documents d CROSS JOIN LATERAL unnest(d.tsv) u
-            WHERE d.document_id = ANY(:ids)
-            """
-        ).bindparams(**params),
-    )
-    await sql(
-        session,
-        text(
-            """
-            UPDATE search_pg_documents d
-            SET title_len = s.a, people_len = s.b, description_len = s.c, body_len = s.d
-            FROM (SELECT document_id, sum(title_tf) a, sum(people_tf) b,
-                         sum(description_tf) c, sum(body_tf) d
-                  FROM search_pg_postings WHERE document_id = ANY(:ids)
-                  GROUP BY document_id) s
-            WHERE d.document_id = s.document_id
-            """
-        ).bindparams(**params),
-    )
-    await sql(
-        session,
-        text(
-            """
-            INSERT INTO search_pg_lexemes (lexeme, ndoc)
-            SELECT lexeme, count(*) FROM search_pg_postings
-            WHERE document_id = ANY(:ids) GROUP BY lexeme ORDER BY lexeme
-            ON CONFLICT (lexeme) DO UPDATE SET ndoc = search_pg_lexemes.ndoc + EXCLUDED.ndoc
-            """
-        ).bindparams(**params),
-    )
-    await _add_totals(session, ids, 1)
-
-
-async def analyze_when_grown(session: AsyncSession) -> None:
-    """Give the planner statistics once the engine's tables have grown or shrunk by a
-    fifth since it last had them (a first fill above all): without them it takes every
-    set of documents for one row, and a nested loop over thousands is slow. Autovacuum
-    would do the same, but up to a minute later."""
-    row = (
-        await sql(
-            session,
-            text(
-                "SELECT c.reltuples, s.ndoc FROM pg_class c "
-                "LEFT JOIN search_pg_stats s ON s.id = 1 "
-                "WHERE c.oid = CAST('search_pg_documents' AS regclass)"
-            ),
-        )
-    ).one()
-    known, documents = float(row[0]), int(row[1] or 0)
-    if abs(documents - max(known, 0)) > max(known, 0) * 0.2 + 100:
-        for table in ("search_pg_documents", "search_pg_postings", "search_pg_lexemes"):
-            await sql(session, text(f"ANALYZE {table}"))
-
-
-async def _add_totals(session: AsyncSession, ids: list[int], sign: int) -> None:
-    lengths = ", ".join(f"{sign} * coalesce(sum({f}_len), 0)" for f in FIELDS)
-    columns = ", ".join(f"{f}_len" for f in FIELDS)
-    updates = ", ".join(f"{f}_len = s.{f}_len + EXCLUDED.{f}_len" for f in FIELDS)
-    await sql(
-        session,
-        text(
-            f"""
-            INSERT INTO search_pg_stats AS s (id, ndoc, {columns})
-            SELECT 1, {sign} * count(*), {lengths}
-            FROM search_pg_documents WHERE document_id = ANY(:ids)
-            ON CONFLICT (id) DO UPDATE SET ndoc = s.ndoc + EXCLUDED.ndoc, {updates}
-            """
-        ).bindparams(ids=ids),
-    )
 
 
 # --- query time ----------------------------------------------------------------------
@@ -219,10 +104,16 @@ async def resolve(session: AsyncSession, groups: list[Group], made: dict[str, An
     ).one()
     stats = Stats(int(row[0] or 0), tuple(int(n or 0) for n in row[1:5]))  # type: ignore[arg-type]
     df: dict[str, int] = row[5] or {}
+    seen: set[tuple[int, bool, tuple[str, ...]]] = set()
     for g in groups:
         g.lexemes = [w for w in g.lexemes if df.get(w)]
         # A word's forms are one word: the most frequent form stands for all of them.
         g.idf = idf(stats.documents, max(df[w] for w in g.lexemes)) if g.lexemes else 0.0
+        if g.alternatives is not None:
+            key = (g.alternatives, g.title_only, tuple(sorted(g.lexemes)))
+            if key in seen:
+                g.boost = 0.0  # still tells which documents have it, adds no score
+            seen.add(key)
     return stats
 
 
@@ -238,9 +129,23 @@ async def _completions(session: AsyncSession, prefix: str) -> list[str]:
     return [w for (w,) in rows.all()]
 
 
-def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bool) -> str:
+def ranked_sql(
+    where: str,
+    order: str,
+    key: str | None,
+    had: list[str],
+    first: bool,
+    feedback: bool,
+    facets: list[str] | None = None,
+    coordination: bool = True,
+    present: tuple[bool, ...] = (True,) * len(FIELDS),
+) -> str:
     """Every document matching `where` with its score, a page of them in `order`, their
-    number (total) and how many have every wanted word (every_word).
+    number (total) and how many have every wanted word (every_word). `key`: the column
+    `order` sorts on besides the score (date_key, title_sort), carried along. `facets`:
+    statements counting facet values over `m` (the documents found), whose rows come
+    back as JSON beside the first hit: one pass over the documents for both. `coordination`:
+    whether the bonus is on; `present`: which field classes some document has.
 
     `had`: for each word written side by side, whether a document has it (over `s.mask`
     and `s.gs`, the groups the document holds); each counts `coordination`, and with
@@ -255,25 +160,54 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bo
 
     A group's lexemes (a word's forms in several configurations, a prefix's completions)
     are scored apart and added up, which counts a document with several forms of one word
-    a little more than one with a single form. Per posting, BM25 is written
-    w·(k1+1)·(1 − K/(tf+K)) with K = k1·(1 − b + b·dl/avgdl) made once per document.
+    a little more than one with a single form. Per posting and field, BM25 is written
+    w·tf/(tf+K) with K = k1·(1 − b + b·len/avglen) made once per document (idf and k1+1
+    are in w).
     """
-    has = [f"coalesce({h}, false)" for h in had]
-    every = " AND ".join(has) if has else "false"
-    count = " + ".join(f"{h}::int" for h in has) if has else "0"
+    # A word that is one bit of the mask (most are) is counted with the others in one
+    # bit_count; phrases, OR groups and the words past the mask's bits one by one.
+    one = {h: int(m.group(1)) for h in had if (m := _ONE_BIT.fullmatch(h))}
+    one = {h: b for h, b in one.items() if b & (b - 1) == 0}
+    bits = sum(set(one.values()))
+    others = [f"coalesce({h}, false)" for h in had if h not in one]
+    every = " AND ".join(([f"(s.mask & {bits}) = {bits}"] if bits else []) + others) or "false"
+    count = " + ".join(
+        ([f"bit_count(CAST(s.mask & {bits} AS bit(64)))"] if bits else [])
+        + [f"{h}::int" for h in others]
+    )
+    count = f":coordination * ({count})" if coordination and count else "0"
     bonus = f"CASE WHEN {every} THEN {EVERY_WORD_BONUS} ELSE 0 END" if first else "0"
     dl = " + ".join(f"d.{f}_len * :w_{f}" for f in FIELDS)
-    tf = " + ".join(f"p.{f}_tf * q.{c}" for f, c in zip(FIELDS, "abcd", strict=True))
     weighted = " + ".join(f"p.{f}_tf * :w_{f}" for f in FIELDS)
+    # Field classes no document has (no descriptions, say) are left out of the sums.
+    used = [(f, c) for f, c, n in zip(FIELDS, "abcd", present, strict=True) if n] or [("body", "d")]
+    ks = ", ".join(f":k1 * (1 - :b + :b * d.{f}_len / :avg_{f}) AS k_{f}" for f, _ in used)
+    fields = [f"(q.{c} * p.{f}_tf / (p.{f}_tf + m.k_{f}))" for f, c in used]
+    best = "greatest(" + ", ".join(fields) + ")"
+    score = f"({best} + :tie * ({' + '.join(fields)} - {best}))"
+    # In the big union each field's part is a column, made once per posting, and the
+    # best-field sum is taken over the columns (SQL would work each part out twice).
+    parts = ", ".join(f"{x} AS x{i}" for i, x in enumerate(fields))
+    no_parts = ", ".join(f"0::float8 AS x{i}" for i in range(len(fields)))
+    xs = [f"u.x{i}" for i in range(len(fields))]
+    united = (
+        f"(greatest({', '.join(xs)}) + :tie * ({' + '.join(xs)} - greatest({', '.join(xs)})))"
+        if len(xs) > 1
+        else xs[0]
+    )
     gs = (
         ", array_agg(u.g) FILTER (WHERE u.bit = 0 AND u.g IS NOT NULL) AS gs"
         if "s.gs" in every
         else ""
     )
+    # Only what is needed is carried: every column widens the rows hashed per posting.
+    carry, carried, kept = (
+        (f", d.{key}", f", max(u.{key}) AS {key}", f", s.{key}") if key else ("", "", "")
+    )
+    lengths = f", {dl} AS dl" if feedback else ""
     statement = f"""
         WITH m AS MATERIALIZED (
-            SELECT d.document_id, d.date_key, d.title_sort, {dl} AS dl,
-                   :k1 * (1 - :b + :b * ({dl}) / :avgdl) AS k
+            SELECT d.document_id{carry}{lengths}, {ks}{FACET_COLUMNS if facets else ""}
             FROM search_pg_documents d WHERE {where}
         ),
         q AS (
@@ -284,28 +218,26 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bo
                 AS q(g, bit, lexeme, weight, a, b, c, d)
         ),
         s AS MATERIALIZED (
-            SELECT u.document_id, max(u.date_key) AS date_key,
-                   max(u.title_sort) AS title_sort, bit_or(u.bit) AS mask{gs},
-                   sum(u.score) AS bm25
+            SELECT u.document_id{carried}, bit_or(u.bit) AS mask{gs},
+                   sum(u.weight * {united}) AS bm25
             FROM (
-                SELECT m.document_id, m.date_key, m.title_sort, 0::bigint AS bit,
-                       NULL::int AS g, 0::float8 AS score
+                SELECT m.document_id{carry.replace("d.", "m.")}, 0::bigint AS bit,
+                       NULL::int AS g, 0::float8 AS weight, {no_parts}
                 FROM m
                 UNION ALL
-                SELECT p.document_id, NULL, NULL, q.bit, q.g,
-                       q.weight * (1 - m.k / ({tf} + m.k))
+                SELECT p.document_id{", NULL" if key else ""}, q.bit, q.g, q.weight, {parts}
                 FROM q JOIN search_pg_postings p ON p.lexeme = q.lexeme
                 JOIN m ON m.document_id = p.document_id
             ) u
             GROUP BY u.document_id
         ),
         r AS (
-            SELECT s.document_id, s.date_key, s.title_sort, {every} AS every,
-                   s.bm25 + :coordination * ({count}) + {bonus} AS score
+            SELECT s.document_id{kept}, {every} AS every,
+                   s.bm25 + {count} + {bonus} AS score
             FROM s
         )
     """
-    if feedback:
+    if feedback:  # (relevance only: no key to carry)
         statement += f""",
         top AS MATERIALIZED (
             SELECT r.document_id, r.score / nullif(max(r.score) OVER (), 0) AS share
@@ -332,29 +264,39 @@ def ranked_sql(where: str, order: str, had: list[str], first: bool, feedback: bo
             FROM fw WHERE w > 0
         ),
         f AS MATERIALIZED (
-            SELECT p.document_id, sum(q.weight * (1 - m.k / ({tf} + m.k))) AS extra
+            SELECT p.document_id, sum(q.weight * {score}) AS extra
             FROM fq q JOIN search_pg_postings p ON p.lexeme = q.lexeme
             JOIN m ON m.document_id = p.document_id
             GROUP BY p.document_id
         ),
         ranked AS (
-            SELECT u.document_id, max(u.date_key) AS date_key,
-                   max(u.title_sort) AS title_sort, bool_or(u.every) AS every,
-                   sum(u.score) AS score
+            SELECT u.document_id, bool_or(u.every) AS every, sum(u.score) AS score
             FROM (
-                SELECT document_id, date_key, title_sort, every, score FROM r
+                SELECT document_id, every, score FROM r
                 UNION ALL
-                SELECT document_id, NULL, NULL, NULL, extra FROM f
+                SELECT document_id, NULL, extra FROM f
             ) u
             GROUP BY u.document_id
         )
         """
+    counted = (
+        "(SELECT json_agg(json_build_array(facet, v, n)) FROM ("
+        + " UNION ALL ".join(facets)
+        + ") f)"
+        if facets
+        else "NULL"
+    )
     return (
         statement
         + f"""
-        SELECT document_id, score, count(*) OVER () AS total,
-               count(*) FILTER (WHERE every) OVER () AS every_word
-        FROM {"ranked" if feedback else "r"} ORDER BY {order} LIMIT :limit OFFSET :offset
+        SELECT page.*,
+               CASE WHEN row_number() OVER (ORDER BY {order}) = 1 THEN {counted} END AS facets
+        FROM (
+            SELECT document_id, score{f", {key}" if key else ""}, count(*) OVER () AS total,
+                   count(*) FILTER (WHERE every) OVER () AS every_word
+            FROM {"ranked" if feedback else "r"} ORDER BY {order} LIMIT :limit OFFSET :offset
+        ) page
+        ORDER BY {order}
         """
     )
 
@@ -377,7 +319,11 @@ def ranked_params(
         **{f"w_{f}": w for f, w in zip(FIELDS, weights(r), strict=True)},
         "k1": r.k1,
         "b": r.b,
-        "avgdl": stats.avgdl(r),
+        "tie": r.tie_breaker,
+        **{
+            f"avg_{f}": max(n / max(stats.documents, 1), 1.0)
+            for f, n in zip(FIELDS, stats.lengths, strict=True)
+        },
         "coordination": r.coordination,
         "n": float(stats.documents),
     }

@@ -3,7 +3,8 @@ server. The same contract as tantivy: documents ranked by BM25 from the engine's
 tables (backend/search/postgres_bm25.py) with the shared parameters of
 backend/search/ranking.py, snippets made only for the page shown, facets in one pass.
 
-Its own tables (search_pg_*) are fed by the indexer from the outbox like any engine.
+Its own tables (search_pg_*, backend/search/postgres_documents.py) are fed by the indexer
+from the outbox like any engine.
 """
 
 from dataclasses import dataclass
@@ -14,26 +15,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import session_scope, sql
 from backend.search import postgres_bm25 as bm25
+from backend.search import postgres_documents as documents
 from backend.search import ranking
 from backend.search.engine import (
     FACETS,
-    SNOWBALL_LANGUAGES,
     Completions,
     EngineHit,
     EngineQuery,
     EngineResult,
     IndexDoc,
     fold,
-    sort_title,
     starts_a_word,
 )
-from backend.search.postgres_query import NO_TAGS, WORD, Binds, Compiler, bind_sql
+from backend.search.postgres_query import NO_TAGS, WORD, Binds, Compiler, run
 from backend.search.query import render, replace_terms
 from backend.search.schemas import Segment
 
-CONFIGS = SNOWBALL_LANGUAGES  # PostgreSQL's text search configurations of those names
-MAX_BODY_CHARS = 1_000_000  # tsvector holds at most 1 MB
-SPELL_CHARS = 20_000  # of each body, for did-you-mean
 # The configurations the documents use, read on every search: a walk down the index on
 # `config` (one probe per distinct value), not a scan of every document as DISTINCT is.
 CONFIGS_IN_USE = """
@@ -58,10 +55,6 @@ ORDERS = {
     "date": "date_key DESC, document_id",
     "title": "title_sort, document_id",
 }
-
-
-def _config(language: str) -> str:
-    return CONFIGS.get((language or "").lower(), "simple")
 
 
 def _segments(snippet: str) -> list[Segment]:
@@ -98,6 +91,7 @@ class _Page:
     total: int
     every_word: int | None
     hits: list[tuple[int, float]]
+    facets: dict[str, list[tuple[str, int]]] | None = None  # when counted with the page
 
 
 class PostgresEngine:
@@ -109,116 +103,13 @@ class PostgresEngine:
         return False
 
     async def apply(self, upserts: list[IndexDoc], deletes: list[int]) -> None:
-        ids = sorted({*deletes, *(d.document_id for d in upserts)})
-        async with session_scope() as session:
-            await self._forget_words(session, ids)
-            await bm25.forget(session, ids)
-            await sql(
-                session,
-                text("DELETE FROM search_pg_documents WHERE document_id = ANY(:ids)").bindparams(
-                    ids=ids
-                ),
-            )
-            for d in upserts:
-                await self._insert(session, d)
-            await bm25.count_in(session, sorted(d.document_id for d in upserts))
-            await bm25.analyze_when_grown(session)
-            await session.commit()
-
-    async def _forget_words(self, session: AsyncSession, ids: list[int]) -> None:
-        rows = await sql(
-            session,
-            text(
-                "SELECT d.title, d.authors, d.subjects, coalesce(left(string_agg(p.text, ' ' "
-                "ORDER BY p.page_no), :n), '') FROM search_pg_documents d "
-                "LEFT JOIN search_pg_pages p ON p.document_id = d.document_id "
-                "WHERE d.document_id = ANY(:ids) GROUP BY d.document_id"
-            ).bindparams(ids=ids, n=SPELL_CHARS),
-        )
-        for title, authors, subjects, body in rows.all():
-            words = sorted(_words(title, authors, subjects, body))
-            if words:
-                await sql(
-                    session,
-                    text(
-                        "UPDATE search_pg_words SET ndoc = ndoc - 1 WHERE word = ANY(:w)"
-                    ).bindparams(w=words),
-                )
-        await sql(session, text("DELETE FROM search_pg_words WHERE ndoc <= 0"))
-
-    async def _insert(self, session: AsyncSession, d: IndexDoc) -> None:
-        body = "\n\n".join(d.pages)[:MAX_BODY_CHARS]
-        added = int(d.added.timestamp()) if d.added else 0
-        year = d.year if d.year is not None else (d.added.year if d.added else 0)
-        cfg = _config(d.language)
-        people = " ".join([*d.authors, *d.subjects])
-        await sql(
-            session,
-            text(
-                f"""
-                INSERT INTO search_pg_documents (document_id, collection_id, collection, title,
-                    title_sort, authors, subjects, year, type, language, date_key, config, tsv)
-                VALUES (:id, :cid, :collection, :title, :sort, :authors, :subjects, :year,
-                    :type, :language, :date_key, :cfg,
-                    setweight(to_tsvector(CAST(:cfg AS regconfig),
-                        unaccent({NO_TAGS.format(":title")})), 'A') ||
-                    setweight(to_tsvector('simple', unaccent(:people)), 'B') ||
-                    setweight(to_tsvector(CAST(:cfg AS regconfig),
-                        unaccent({NO_TAGS.format(":description")})), 'C') ||
-                    setweight(to_tsvector(CAST(:cfg AS regconfig),
-                        unaccent({NO_TAGS.format(":body")})), 'D'))
-                """
-            ).bindparams(
-                id=d.document_id,
-                cid=d.collection_id,
-                collection=d.collection,
-                title=d.title,
-                sort=sort_title(d.title),
-                authors=d.authors,
-                subjects=d.subjects,
-                year=d.year,
-                type=d.type or "other",
-                language=d.language or "",
-                date_key=year * 10_000_000_000 + added % 10_000_000_000,
-                cfg=cfg,
-                people=people,
-                description=d.description,
-                body=body,
-            ),
-        )
-        for no, page in enumerate(d.pages, start=1):
-            await sql(
-                session,
-                text(
-                    "INSERT INTO search_pg_pages (document_id, page_no, text) VALUES (:d, :n, :t)"
-                ).bindparams(d=d.document_id, n=no, t=page),
-            )
-        words = sorted(_words(d.title, d.authors, d.subjects, body[:SPELL_CHARS]))
-        if words:
-            await sql(
-                session,
-                text(
-                    "INSERT INTO search_pg_words (word, ndoc) SELECT unnest(CAST(:w AS text[])), 1 "
-                    "ON CONFLICT (word) DO UPDATE SET ndoc = search_pg_words.ndoc + 1"
-                ).bindparams(w=words),
-            )
+        await documents.apply(upserts, deletes)
 
     async def clear(self) -> None:
-        async with session_scope() as session:
-            await sql(
-                session,
-                text(
-                    "TRUNCATE search_pg_pages, search_pg_postings, search_pg_documents, "
-                    "search_pg_words, search_pg_lexemes, search_pg_stats"
-                ),
-            )
-            await session.commit()
+        await documents.clear()
 
     async def count(self) -> int:
-        async with session_scope() as session:
-            return int(
-                (await sql(session, text("SELECT count(*) FROM search_pg_documents"))).one()[0]
-            )
+        return await documents.count()
 
     # --- searching -------------------------------------------------------------------
 
@@ -244,7 +135,7 @@ class PostgresEngine:
             if result.hits and query.snippets and plan.compiler.highlights:
                 await self._snippets(session, plan, result.hits)
             if query.facets:
-                result.facets = await self._facets(session, plan, query.facet_size)
+                result.facets = page.facets or await self._facets(session, plan, query.facet_size)
             return result
 
     async def _plan(
@@ -294,14 +185,28 @@ class PostgresEngine:
         else:
             c = plan.compiler
             feedback = c.question and query.sort == "relevance"
-            statement = bm25.ranked_sql(plan.where, ORDERS[query.sort], c.had, c.first, feedback)
+            key = {"date": "date_key", "title": "title_sort"}.get(query.sort)
+            # Without facet choices the facets count the documents found: with the ranking.
+            together = query.facets and not plan.filters
+            facets = _facet_counts({}, "m") if together else None
+            statement = bm25.ranked_sql(
+                plan.where,
+                ORDERS[query.sort],
+                key,
+                c.had,
+                c.first,
+                feedback,
+                facets,
+                coordination=r.coordination != 0,
+                present=tuple(n > 0 for n in plan.stats.lengths),
+            )
             asked = {w for g in c.groups for w in g.lexemes} if feedback else None
             params = {**plan.binds.params, **bm25.ranked_params(c.groups, plan.stats, r, asked)}
-        params |= {"limit": query.limit, "offset": query.offset}
-        rows = (await session.exec(bind_sql(statement, params))).all()
+        params |= {"limit": query.limit, "offset": query.offset, "size": query.facet_size}
+        rows = (await run(session, statement, params)).all()
         if not rows and query.offset > 0:  # past the end: the number is still wanted
             params["offset"] = 0
-            rows = (await session.exec(bind_sql(statement, params))).all()
+            rows = (await run(session, statement, params)).all()
             first = rows[0] if rows else None
             rows = []
         else:
@@ -309,42 +214,48 @@ class PostgresEngine:
         every = None
         if query.tree is not None and len(plan.compiler.had) > 1:
             every = int(first.every_word) if first else 0
-        return _Page(
+        page = _Page(
             total=int(first.total) if first else 0,
             every_word=every,
             hits=[(r.document_id, float(r.score)) for r in rows],
         )
+        if first is not None and getattr(first, "facets", None) is not None:
+            page.facets = {f: [] for f in FACETS}
+            for i, v, n in first.facets:
+                page.facets[FACETS[i]].append((str(v), int(n)))
+        elif query.tree is not None and query.facets and not plan.filters:
+            page.facets = {f: [] for f in FACETS}  # nothing found: nothing to count
+        return page
 
     async def _snippets(self, session: AsyncSession, plan: _Plan, hits: list[EngineHit]) -> None:
         """The best passage of the first page that has a word of the query, for each hit
         of the page shown (never for more)."""
         q = plan.compiler.highlight()
-        rows = await session.exec(
-            bind_sql(
-                f"""
-                SELECT t.document_id, best.page_no, best.snip,
-                       (SELECT count(*) FROM search_pg_pages c
-                        WHERE c.document_id = t.document_id) AS pages
-                FROM search_pg_documents t
-                LEFT JOIN LATERAL (
-                    SELECT p.page_no,
-                           ts_headline(CAST(t.config AS regconfig),
-                                       translate(p.text, '<>', :masks), {q}, :opts) AS snip
-                    FROM search_pg_pages p
-                    WHERE p.document_id = t.document_id
-                      AND to_tsvector(CAST(t.config AS regconfig),
-                                      unaccent({NO_TAGS.format("p.text")})) @@ {q}
-                    ORDER BY p.page_no LIMIT 1
-                ) best ON true
-                WHERE t.document_id = ANY(:ids)
-                """,
-                {
-                    **plan.binds.params,
-                    "ids": [h.document_id for h in hits],
-                    "opts": HEADLINE,
-                    "masks": MASKS,
-                },
-            )
+        rows = await run(
+            session,
+            f"""
+            SELECT t.document_id, best.page_no, best.snip,
+                   (SELECT count(*) FROM search_pg_pages c
+                    WHERE c.document_id = t.document_id) AS pages
+            FROM search_pg_documents t
+            LEFT JOIN LATERAL (
+                SELECT p.page_no,
+                       ts_headline(CAST(t.config AS regconfig),
+                                   translate(p.text, '<>', :masks), {q}, :opts) AS snip
+                FROM search_pg_pages p
+                WHERE p.document_id = t.document_id
+                  AND to_tsvector(CAST(t.config AS regconfig),
+                                  unaccent({NO_TAGS.format("p.text")})) @@ {q}
+                ORDER BY p.page_no LIMIT 1
+            ) best ON true
+            WHERE t.document_id = ANY(:ids)
+            """,
+            {
+                **plan.binds.params,
+                "ids": [h.document_id for h in hits],
+                "opts": HEADLINE,
+                "masks": MASKS,
+            },
         )
         found = {r.document_id: r for r in rows.all()}
         for hit in hits:
@@ -365,39 +276,20 @@ class PostgresEngine:
     async def _facets(
         self, session: AsyncSession, plan: _Plan, size: int
     ) -> dict[str, list[tuple[str, int]]]:
-        """Every facet's counts in one pass over the documents found. Each facet counts
-        under the other facets' choices, not its own (so another value can be added)."""
-        value = {
-            "collection": "collection_id::text",
-            "author": "unnest(authors)",
-            "subject": "unnest(subjects)",
-            "year": "year::text",
-            "type": "type",
-            "language": "language",
-        }
+        """Every facet's counts in one pass over the documents found, apart from the
+        ranking (when facets are chosen, or no words are searched for)."""
         chosen = "".join(f", ({w}) AS f_{f}" for f, w in plan.filters.items())
-        parts = []
-        for i, facet in enumerate(FACETS):
-            others = " AND ".join(f"f_{f}" for f in plan.filters if f != facet) or "true"
-            order = "max(year) DESC" if facet == "year" else "count(*) DESC, v"
-            parts.append(
-                f"""(SELECT {i} AS facet, v, count(*) AS n FROM (
-                        SELECT {value[facet]} AS v, year FROM m WHERE {others}
-                     ) x WHERE v IS NOT NULL AND v <> ''
-                     GROUP BY v ORDER BY {order} LIMIT :size)"""
+        rows = await run(
+            session,
+            f"""
+            WITH m AS MATERIALIZED (
+                SELECT d.collection_id, d.authors, d.subjects, d.year, d.type,
+                       d.language{chosen}
+                FROM search_pg_documents d WHERE {plan.scope}
             )
-        rows = await session.exec(
-            bind_sql(
-                f"""
-                WITH m AS MATERIALIZED (
-                    SELECT d.collection_id, d.authors, d.subjects, d.year, d.type,
-                           d.language{chosen}
-                    FROM search_pg_documents d WHERE {plan.scope}
-                )
-                {" UNION ALL ".join(parts)}
-                """,
-                {**plan.binds.params, "size": size},
-            )
+            {" UNION ALL ".join(_facet_counts(plan.filters, "m"))}
+            """,
+            {**plan.binds.params, "size": size},
         )
         out: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
         for i, v, n in rows.all():
@@ -415,15 +307,14 @@ class PostgresEngine:
         scope = "true" if collections is None else "collection_id = ANY(:ids)"
         out = Completions()
         async with session_scope() as session:
-            rows = await session.exec(
-                bind_sql(
-                    f"""
-                    SELECT document_id, authors, subjects FROM search_pg_documents
-                    WHERE tsv @@ to_tsquery('simple', :q) AND {scope}
-                    ORDER BY ts_rank(tsv, to_tsquery('simple', :q)) DESC LIMIT 50
-                    """,
-                    params,
-                )
+            rows = await run(
+                session,
+                f"""
+                SELECT document_id, authors, subjects FROM search_pg_documents
+                WHERE tsv @@ to_tsquery('simple', :q) AND {scope}
+                ORDER BY ts_rank(tsv, to_tsquery('simple', :q)) DESC LIMIT 50
+                """,
+                params,
             )
             found = rows.all()
         titles = await self._title_starts(found, words)
@@ -453,6 +344,26 @@ class PostgresEngine:
         return [i for i in ids if all(starts_a_word(titles.get(i, ""), w) for w in words)]
 
 
-def _words(title: str, authors: list[str], subjects: list[str], body: str) -> set[str]:
-    text_ = fold(" ".join([title, *authors, *subjects, body]))
-    return {w for w in WORD.findall(text_) if 1 < len(w) <= 40}
+def _facet_counts(filters: dict[str, str], relation: str) -> list[str]:
+    """A statement per facet counting its values over `relation` (facet number, value,
+    count). Each facet counts under the other facets' choices (columns f_<facet>), not
+    its own, so another value can be added."""
+    value = {
+        "collection": "collection_id::text",
+        "author": "unnest(authors)",
+        "subject": "unnest(subjects)",
+        "year": "year::text",
+        "type": "type",
+        "language": "language",
+    }
+    parts = []
+    for i, facet in enumerate(FACETS):
+        others = " AND ".join(f"f_{f}" for f in filters if f != facet) or "true"
+        order = "max(year) DESC" if facet == "year" else "count(*) DESC, v"
+        parts.append(
+            f"""(SELECT {i} AS facet, v, count(*) AS n FROM (
+                    SELECT {value[facet]} AS v, year FROM {relation} WHERE {others}
+                 ) x WHERE v IS NOT NULL AND v <> ''
+                 GROUP BY v ORDER BY {order} LIMIT :size)"""
+        )
+    return parts

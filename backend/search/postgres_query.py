@@ -18,6 +18,7 @@ from backend.db import sql
 from backend.search.engine import ENGLISH_STOPWORDS, fold, language_codes
 from backend.search.postgres_bm25 import MASK_BITS, Group
 from backend.search.query import And, Node, Not, Or, Phrase, Range, Term, positives
+from backend.search.query import side_by_side as _side_by_side
 from backend.search.ranking import Ranking
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -36,10 +37,17 @@ def tsquery_names(q: str) -> list[str]:
     return re.findall(r":(t\d+) AS tsquery", q)
 
 
-def bind_sql(statement: str, params: dict[str, Any]) -> Any:
-    """A text() statement bound to those of `params` it names."""
-    used = {k: v for k, v in params.items() if re.search(rf":{k}\b", statement)}
-    return text(statement).bindparams(**used)
+_BIND = re.compile(r"(?<!:):(\w+)")
+
+
+async def run(session: AsyncSession, statement: str, params: dict[str, Any]) -> Any:
+    """Run a statement with those of `params` it names (bound at execution: binding each
+    one to the text() first costs milliseconds for a long query)."""
+    names = set(_BIND.findall(statement))
+    return await session.exec(
+        text(statement),  # type: ignore[call-overload]
+        params={k: v for k, v in params.items() if k in names},
+    )
 
 
 @dataclass
@@ -52,25 +60,6 @@ class Binds:
         name = f"p{len(self.params)}"
         self.params[name] = value
         return f":{name}"
-
-
-def side_by_side(node: And) -> tuple[list[Node], list[Node]]:
-    """The parts of words written side by side: (wanted, strict).
-
-    Wanted: plain words, phrases and OR groups (a joined word among them) in no field; a
-    document needs one of them. Stop words are dropped when there are other words ("what
-    is known about X" searches for X). Strict: exclusions, words in a field, ranges,
-    explicit AND groups.
-    """
-    wanted: list[Node] = []
-    strict: list[Node] = []
-    for child in node.children:
-        free = isinstance(child, Term | Phrase | Or) and all(
-            getattr(leaf, "field", None) is None for leaf in positives(child)
-        )
-        (wanted if free else strict).append(child)
-    content = [n for n in wanted if not all(fold(w) in ENGLISH_STOPWORDS for w in _words(n))]
-    return (content or wanted), strict
 
 
 def _any(conditions: list[str]) -> str:
@@ -86,16 +75,9 @@ def _any(conditions: list[str]) -> str:
     return others[0] if len(others) == 1 else "(" + " OR ".join(others) + ")"
 
 
-def _words(node: Node) -> list[str]:
-    if isinstance(node, Term):
-        return [node.text]
-    if isinstance(node, Phrase):
-        return list(node.words)
-    if isinstance(node, Not):
-        return _words(node.child)
-    if isinstance(node, And | Or):
-        return [w for c in node.children for w in _words(c)]
-    return []
+def side_by_side(node: And) -> tuple[list[Node], list[Node]]:
+    """(wanted, strict) parts of words side by side, stop words as the parser has them."""
+    return _side_by_side(node, ENGLISH_STOPWORDS)
 
 
 class Compiler:
@@ -118,11 +100,13 @@ class Compiler:
         self.had: list[str] = []  # one per word side by side (none for other queries)
         self.question = False  # a question in many words: feedback reorders it
         self._leaf_groups: dict[int, list[int]] = {}
+        self._alternatives: int | None = None  # the outermost OR being compiled
         # Every tsquery is made once, before the statements that use it, and bound as a
         # constant: made inside them, unaccent() would run again for every document.
         self._made: dict[tuple[str, str, tuple[str, ...]], str] = {}  # -> its bind name
         self._making: dict[str, str] = {}  # bind name -> the SQL that makes it
         self._exists: dict[str, bool] = {}  # bind name -> whether any document has it
+        self._forms: dict[str, str] = {}  # bind name -> SQL for its lexemes (plain words)
 
     @property
     def first(self) -> bool:
@@ -187,7 +171,11 @@ class Compiler:
         if isinstance(node, Not):
             return f"NOT coalesce({await self._node(node.child, positive)}, false)"
         if isinstance(node, Or):
-            return _any([await self._node(c, positive) for c in node.children])
+            outer = self._alternatives
+            self._alternatives = outer if outer is not None else id(node)
+            kids = [await self._node(c, positive) for c in node.children]
+            self._alternatives = outer
+            return _any(kids)
         if not node.implicit:
             musts = [await self._node(c, positive) for c in node.children]
             return "(" + " AND ".join(musts) + ")"
@@ -206,6 +194,11 @@ class Compiler:
             bound = self.binds.bind(value)
             parts = [f"{function}('{cfg}', unaccent({bound}))" for cfg in key[2]]
             self._making[name] = "(" + " || ".join(parts) + ")"
+            if function == "plainto_tsquery":  # its lexemes, to ask whether any is indexed
+                forms = [
+                    f"tsvector_to_array(to_tsvector('{c}', unaccent({bound})))" for c in key[2]
+                ]
+                self._forms[name] = "(" + " || ".join(forms) + ")"
         return f"CAST(:{name} AS tsquery)"
 
     def _plain_words(self, node: Node) -> list[str]:
@@ -227,18 +220,21 @@ class Compiler:
         todo = {n: e for n, e in self._making.items() if n not in self.binds.params}
         if not todo:
             return
-        rows = ", ".join(f"('{n}', {e})" for n, e in todo.items())
-        check = [n for q in asked for n in tsquery_names(q)]
-        made = await self.session.exec(
-            bind_sql(
-                f"""
-                SELECT v.name, CAST(v.q AS text),
-                       v.name = ANY(CAST(:check AS text[])) AND EXISTS (
-                           SELECT 1 FROM search_pg_documents d WHERE d.tsv @@ v.q)
-                FROM (VALUES {rows}) AS v(name, q)
+        check = {n for q in asked for n in tsquery_names(q)}
+        rows = ", ".join(
+            f"('{n}', {e}, {self._forms[n] if n in check else 'CAST(NULL AS text[])'})"
+            for n, e in todo.items()
+        )
+        # Whether a word is in some document, from the lexemes' document frequencies (one
+        # probe of an index each), never by a scan of the documents.
+        made = await run(
+            self.session,
+            f"""
+                SELECT v.name, CAST(v.q AS text), EXISTS (
+                    SELECT 1 FROM search_pg_lexemes l WHERE l.lexeme = ANY(v.forms))
+                FROM (VALUES {rows}) AS v(name, q, forms)
                 """,
-                {**self.binds.params, "check": check},
-            )
+            self.binds.params,
         )
         for name, value, exists in made.all():
             self.binds.params[name] = value
@@ -249,7 +245,10 @@ class Compiler:
         if field_name not in (None, "title"):
             return
         first = len(self.groups)
-        self.groups += [Group(tsquery=q, title_only=field_name == "title") for q in tsqueries]
+        self.groups += [
+            Group(tsquery=q, title_only=field_name == "title", alternatives=self._alternatives)
+            for q in tsqueries
+        ]
         self._leaf_groups[id(leaf)] = list(range(first, len(self.groups)))
 
     async def _term(self, term: Term, positive: bool) -> str:

@@ -183,3 +183,64 @@ async def test_snippets_only_for_the_page_shown(engine: PostgresEngine) -> None:
         EngineQuery(tree=parse("ozone").tree, collections=None, offset=10, limit=2)
     )
     assert beyond.total == 5 and beyond.hits == []
+
+
+async def test_facets_counted_with_the_ranking_match_those_counted_apart(
+    engine: PostgresEngine,
+) -> None:
+    docs = [_doc(i, f"Report {i}", f"ozone {FILLER}") for i in range(1, 4)]
+    docs[0].authors, docs[1].authors = ["Lee, Ann", "Doe, Jane"], ["Lee, Ann"]
+    docs[2].year = 1990
+    await engine.apply([*docs, _doc(9, "Other", "nothing alike")], [])
+    tree = parse("ozone report").tree
+    together = await engine.search(EngineQuery(tree=tree, collections=None))
+    assert dict(together.facets["author"]) == {"Lee, Ann": 2, "Doe, Jane": 1}
+    assert dict(together.facets["year"]) == {"1990": 1}
+    assert dict(together.facets["collection"]) == {"1": 3} and together.total == 3
+    # With a choice, the facets are counted apart (each under the others' choices).
+    chosen = await engine.search(
+        EngineQuery(tree=tree, collections=None, filters={"author": ["Doe, Jane"]})
+    )
+    assert chosen.total == 1
+    assert dict(chosen.facets["author"]) == {"Lee, Ann": 2, "Doe, Jane": 1}
+    assert dict(chosen.facets["collection"]) == {"1": 1}
+    nothing = await engine.search(EngineQuery(tree=parse("zeppelin").tree, collections=None))
+    assert nothing.total == 0 and all(v == [] for v in nothing.facets.values())
+
+
+async def test_a_large_change_gives_the_planner_statistics_at_once(
+    engine: PostgresEngine,
+) -> None:
+    await engine.apply([_doc(i, f"Report {i}", f"ozone {FILLER}") for i in range(1, 151)], [])
+    async with session_scope() as session:
+        known = await sql(
+            session,
+            text(
+                "SELECT reltuples FROM pg_class WHERE oid = CAST('search_pg_documents' AS regclass)"
+            ),
+        )
+        assert known.scalar() == 150  # VACUUM (ANALYZE) ran after the batch
+    assert (
+        await engine.search(EngineQuery(tree=parse("ozone").tree, collections=None))
+    ).total == 150
+
+
+async def test_the_coordination_bonus_counts_the_words_a_document_has(
+    engine: PostgresEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await engine.apply(
+        [
+            _doc(1, "Glaciers", "glacier glacier glacier glacier melt"),
+            _doc(2, "Notes", f"glacier basalt quartz {FILLER}"),
+        ],
+        [],
+    )
+    q = "glacier basalt quartz melt"  # four words: no every-word tier
+    assert (await _ids(engine, q, facets=False))[0] == 2  # the rarer words win anyway
+    monkeypatch.setattr(ranking, "_current", ranking.current().but(coordination=0.0))
+    plain = await engine.search(EngineQuery(tree=parse(q).tree, collections=None))
+    monkeypatch.setattr(ranking, "_current", ranking.current().but(coordination=5.0))
+    bonus = await engine.search(EngineQuery(tree=parse(q).tree, collections=None))
+    by_id = {h.document_id: h.score for h in plain.hits}
+    for h in bonus.hits:  # 2 has three of the words, 1 has two
+        assert h.score - by_id[h.document_id] == pytest.approx(15.0 if h.document_id == 2 else 10.0)
