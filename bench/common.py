@@ -20,11 +20,15 @@ sys.path.insert(0, str(ROOT))
 
 
 @contextmanager
-def throwaway_library(prefix: str) -> Iterator[Path]:
-    """An embedded PostgreSQL and Redis and a data folder in a temporary folder."""
+def throwaway_library(prefix: str, keep: Path | None = None) -> Iterator[Path]:
+    """An embedded PostgreSQL and Redis and a data folder in a temporary folder.
+
+    With `keep`, that folder instead, left in place afterwards: a second run finds the
+    library the first one loaded (see `loaded`)."""
     from backend.embedded import EmbeddedPostgres, EmbeddedRedis
 
-    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    tmp = keep or Path(tempfile.mkdtemp(prefix=prefix))
+    tmp.mkdir(parents=True, exist_ok=True)
     pg, redis = EmbeddedPostgres(tmp / "pg", database="bench"), EmbeddedRedis(tmp / "redis")
     env = {"DATA_DIR": str(tmp / "data"), "ENVIRONMENT": "development"}
     env["DATABASE_URL"], env["REDIS_URL"] = pg.start(), redis.start()
@@ -37,7 +41,13 @@ def throwaway_library(prefix: str) -> Iterator[Path]:
     finally:
         redis.stop()
         pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def loaded(folder: Path, what: str) -> bool:
+    """Whether a kept library (throwaway_library's `keep`) already holds `what`."""
+    return (folder / f"loaded-{what}").exists()
 
 
 def machine() -> str:

@@ -64,6 +64,7 @@ EVERY_WORD_BONUS = 1000.0
 SPELL_CHARS = 20_000  # of each body, for did-you-mean
 MAX_BODY_CHARS = 5_000_000  # a long book; the rest of a longer text is not searchable
 WRITER_HEAP = 256_000_000
+MAX_COLLECTIONS_LISTED = 10_000  # beyond this, a search names the visible collections
 MISSING = -1  # the year of a document without one (facets skip it)
 FACET_FIELDS = {
     "collection": "collection_id",
@@ -134,7 +135,14 @@ class TantivyEngine:
         self._index: tantivy.Index | None = None
         self._meta_mtime = 0.0
         self._langs: tuple[str, ...] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one writer at a time
+        # The reader changes state only when this engine reloads it (reload policy
+        # Manual), each time under `_reader_lock` and with a new generation: a searcher
+        # and its generation, taken together, name one state of the index.
+        self._reader_lock = threading.Lock()
+        self._generation = 0
+        # The collections in the index and their documents, for one generation.
+        self._present: tuple[int, dict[int, int] | None] | None = None
         # Spelling corrections of the index as it stands (emptied when it changes): a
         # misspelt word costs a walk of the dictionary once, not on every search.
         self._spelling: dict[str, str | None] = {}
@@ -147,8 +155,17 @@ class TantivyEngine:
             index = tantivy.Index(self.schema, path=str(self.folder))
             for lang, analyzer in self.analyzers.items():
                 index.register_tokenizer(f"lib_{lang}", analyzer)
+            index.config_reader("Manual", 0)
             self._index = index
         return self._index
+
+    def _reload(self, index: tantivy.Index) -> None:
+        """See the index's last commit (the caller holds `_reader_lock`)."""
+        index.reload()
+        self._generation += 1
+        self._langs = None
+        self._spelling = {}
+        self._present = None
 
     def prepare(self) -> bool:
         """Create the index folder if it is missing; True when it was (it needs filling).
@@ -163,18 +180,21 @@ class TantivyEngine:
         return fresh
 
     def _searcher(self) -> tantivy.Searcher:
+        return self._snapshot()[0]
+
+    def _snapshot(self) -> tuple[tantivy.Searcher, int]:
+        """A searcher on the index as it stands, and the generation of that state."""
         index = self._open()
         meta = self.folder / "meta.json"
         try:
             mtime = meta.stat().st_mtime
         except FileNotFoundError:
             mtime = 0.0
-        if mtime != self._meta_mtime:  # another process committed: see it
-            index.reload()
-            self._meta_mtime = mtime
-            self._langs = None
-            self._spelling = {}
-        return index.searcher()
+        with self._reader_lock:
+            if mtime != self._meta_mtime:  # another process committed: see it
+                self._reload(index)
+                self._meta_mtime = mtime
+            return index.searcher(), self._generation
 
     def _languages(self, searcher: tantivy.Searcher) -> tuple[str, ...]:
         """The analyzers in use: a query only looks in the fields that hold documents."""
@@ -206,9 +226,8 @@ class TantivyEngine:
                 raise
             finally:
                 writer.wait_merging_threads()
-            index.reload()
-            self._langs = None
-            self._spelling = {}
+            with self._reader_lock:
+                self._reload(index)
 
     def _document(self, d: IndexDoc) -> tantivy.Document:
         lang = stem_language(d.language)
@@ -258,8 +277,8 @@ class TantivyEngine:
                 writer.delete_all_documents()
                 writer.commit()
                 writer.wait_merging_threads()
-                self._open().reload()
-                self._spelling = {}
+                with self._reader_lock:
+                    self._reload(self._open())
 
         await asyncio.to_thread(clear)
 
@@ -270,8 +289,8 @@ class TantivyEngine:
         words = text.split()
         if not words:
             return Completions()
-        searcher = self._searcher()
-        scope = self._scope(collections)
+        searcher, generation = self._snapshot()
+        scope = self._scope(searcher, generation, collections)
 
         def starting(fields: list[tuple[str, str]]) -> tantivy.Query | None:
             clauses = []
@@ -311,10 +330,10 @@ class TantivyEngine:
         return await asyncio.to_thread(self.search_now, query)
 
     def search_now(self, query: EngineQuery) -> EngineResult:
-        searcher = self._searcher()
+        searcher, generation = self._snapshot()
         compiler = _Compiler(self, searcher)
         text_query = compiler.compile(query.tree) if query.tree is not None else None
-        scope = self._scope(query.collections)
+        scope = self._scope(searcher, generation, query.collections)
         filters = {f: self._filter(f, v) for f, v in query.filters.items() if v and f in FACETS}
         musts = [q for q in (text_query, scope, *filters.values()) if q is not None]
         full = self._all(musts)
@@ -449,12 +468,59 @@ class TantivyEngine:
             return musts[0]
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in musts])
 
-    def _scope(self, collections: list[int] | None) -> tantivy.Query | None:
+    def _scope(
+        self, searcher: tantivy.Searcher, generation: int, collections: list[int] | None
+    ) -> tantivy.Query | None:
+        """The documents of the collections the actor may see (None: every document).
+
+        Said the cheap way round: when every collection in the index is visible (a
+        visitor in a library of public collections), no condition; when the hidden ones
+        hold fewer documents than the visible ones, "not in those"; otherwise "in these".
+        A set of collections costs a pass over their documents on every search (5 ms for
+        a million), a missing condition nothing."""
         if collections is None:
             return None
         if not collections:
             return tantivy.Query.empty_query()
-        return tantivy.Query.term_set_query(self.schema, "collection_id", collections)
+        present = self._collections_present(searcher, generation)
+        if present is None:
+            return tantivy.Query.term_set_query(self.schema, "collection_id", collections)
+        wanted = set(collections)
+        shown = [c for c in present if c in wanted]
+        hidden = [c for c in present if c not in wanted]
+        if not shown:
+            return tantivy.Query.empty_query()
+        if not hidden:
+            return None
+        if sum(present[c] for c in hidden) >= sum(present[c] for c in shown):
+            return tantivy.Query.term_set_query(self.schema, "collection_id", shown)
+        return tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.all_query()),
+                (
+                    tantivy.Occur.MustNot,
+                    tantivy.Query.term_set_query(self.schema, "collection_id", hidden),
+                ),
+            ]
+        )
+
+    def _collections_present(
+        self, searcher: tantivy.Searcher, generation: int
+    ) -> dict[int, int] | None:
+        """Each collection with documents in this state of the index, and how many it
+        has; None when they are too many to list (or do not add up to every document)."""
+        cached = self._present
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        agg = {"c": {"terms": {"field": "collection_id", "size": MAX_COLLECTIONS_LISTED}}}
+        buckets = searcher.aggregate(tantivy.Query.all_query(), agg)["c"]["buckets"]
+        counts: dict[int, int] | None = {int(b["key"]): int(b["doc_count"]) for b in buckets}
+        if counts is not None and sum(counts.values()) != searcher.num_docs:
+            counts = None  # some left out: name the visible ones instead
+        with self._reader_lock:
+            if self._generation == generation:
+                self._present = (generation, counts)
+        return counts
 
     def _filter(self, facet: str, values: list[str]) -> tantivy.Query:
         if facet in ("collection", "year"):

@@ -29,6 +29,7 @@ from bench.common import (  # noqa: E402
     ROOT,
     bulk_load,
     bulk_records,
+    loaded,
     machine,
     throwaway_library,
 )
@@ -84,7 +85,7 @@ def bare(engine, text: str) -> None:  # type: ignore[no-untyped-def]
         generator.snippet_from_doc(searcher.doc(address))
 
 
-async def run(limit: int | None, reps: int) -> dict:  # type: ignore[type-arg]
+async def run(limit: int | None, reps: int, folder: Path) -> dict:  # type: ignore[type-arg]
     import json
 
     from backend.db import dispose_engine, session_scope
@@ -94,22 +95,31 @@ async def run(limit: int | None, reps: int) -> dict:  # type: ignore[type-arg]
 
     started = time.perf_counter()
     counts = {}
+    what = f"search-{limit}"
+    kept = loaded(folder, what)  # a library kept by an earlier run with --keep
     for name in ("goodbooks", "debian", "pypi"):
         records = list(bulk_records((name,)))[:limit]
-        await bulk_load(records, name.capitalize())
+        if not kept:
+            await bulk_load(records, name.capitalize())
         counts[name] = len(records)
     cran = [json.loads(line) for line in (CORPUS / "relevance" / "cranfield" / "docs.jsonl").open()]
-    await bulk_load(
-        [{"title": d["title"].rstrip(" ."), "text": d["text"], "language": "en"} for d in cran],
-        "Cranfield",
-    )
+    if not kept:
+        await bulk_load(
+            [{"title": d["title"].rstrip(" ."), "text": d["text"], "language": "en"} for d in cran],
+            "Cranfield",
+        )
     counts["cranfield"] = len(cran)
     load_s = time.perf_counter() - started
 
     engine = get_search_engine()
     started = time.perf_counter()
-    total_docs = await indexer.rebuild(engine, batch_size=20_000)
-    index_s = time.perf_counter() - started
+    if kept:
+        total_docs = await engine.count()
+        load_s, index_s = json.loads((folder / f"loaded-{what}").read_text())
+    else:
+        total_docs = await indexer.rebuild(engine, batch_size=20_000)
+        index_s = time.perf_counter() - started
+        (folder / f"loaded-{what}").write_text(json.dumps([load_s, index_s]))
 
     service_ms: dict[str, list[float]] = {}
     bare_ms: dict[str, list[float]] = {}
@@ -153,11 +163,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=None, help="records per corpus file")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument(
+        "--keep",
+        default="",
+        help="a folder for the library, kept afterwards: the next run with it skips loading",
+    )
     args = parser.parse_args()
     if not (CORPUS / "bulk").exists():
         sys.exit(f"No bulk records at {CORPUS / 'bulk'}")
-    with throwaway_library("bench-search-"):
-        r = asyncio.run(run(args.limit, args.reps))
+    keep = Path(args.keep).resolve() if args.keep else None
+    with throwaway_library("bench-search-", keep) as folder:
+        r = asyncio.run(run(args.limit, args.reps, folder))
     all_service = [v for vs in r["service"].values() for v in vs]
     all_bare = [v for vs in r["bare"].values() for v in vs]
     rows = []

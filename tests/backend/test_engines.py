@@ -236,6 +236,34 @@ async def test_visibility_is_part_of_the_query(engine: SearchEngine) -> None:
     assert "fr" not in dict(found.facets["language"])
 
 
+async def test_visibility_holds_whatever_the_collections_and_after_each_change(
+    engine: SearchEngine,
+) -> None:
+    """Every way of saying a scope (every collection, most, few, some unknown, none), and
+    a collection that appears between two searches never shows where it was not named."""
+
+    async def found(collections: list[int]) -> set[int]:
+        result = await engine.search(EngineQuery(tree=None, collections=collections))
+        assert result.total == len(result.hits)
+        return {h.document_id for h in result.hits}
+
+    assert await found([1, 2]) == {1, 2, 3, 4, 5}
+    assert await found([1]) == {1, 2, 4, 5}  # the hidden collection is the smaller
+    assert await found([2]) == {3}  # the hidden one is the larger
+    assert await found([2, 99]) == {3}
+    assert await found([99]) == set()
+    await engine.apply([_doc(6, "Wing tips", "Wing tips.", collection_id=3)], [])
+    assert await found([1, 2]) == {1, 2, 3, 4, 5}
+    assert await found([1]) == {1, 2, 4, 5}
+    assert await found([3]) == {6}
+    assert await _ids(engine, "wing", collections=[2]) == []
+    assert set(await _ids(engine, "wing", collections=[1, 3])) == {1, 2, 6}
+    assert 6 not in (await engine.complete("wing", [1], 10)).documents
+    assert (await engine.complete("wing", [3], 10)).documents == [6]
+    await engine.apply([], [6])
+    assert await found([1, 2, 3]) == {1, 2, 3, 4, 5}
+
+
 async def test_facet_counts_follow_the_filters(engine: SearchEngine) -> None:
     found = await engine.search(EngineQuery(tree=None, collections=None))
     assert found.total == 5
