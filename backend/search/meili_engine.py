@@ -90,7 +90,7 @@ def settings() -> dict[str, Any]:
     proximity weight and slop (its "proximity" rule is fixed) and pseudo-relevance
     feedback.
     """
-    r = ranking.current()
+    r = ranking.current("meilisearch")
     fields = [
         (r.title, ["title", "title_stems"]),
         (r.people, ["authors", "subjects"]),

@@ -7,7 +7,7 @@ each configuration in use, a prefix's completions, the near spellings of a word 
 document has). A document's score for a group is BM25 in each field class (its own
 length against the field's average length), times the field's weight, the best field
 fully and the others by `tie_breaker` (as tantivy scores its fields). The field weights,
-k1, b and the tie breaker are read from `ranking.current()` at query time, not baked into
+k1, b and the tie breaker are read from `ranking.current("postgres")` at query time, not baked into
 the stored counts, so the benchmark may change them without re-indexing.
 
 Of ranking.py's parameters this engine does not use `proximity`, `proximity_slop` (word

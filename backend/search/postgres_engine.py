@@ -114,7 +114,7 @@ class PostgresEngine:
     # --- searching -------------------------------------------------------------------
 
     async def search(self, query: EngineQuery) -> EngineResult:
-        r = ranking.current()  # read per search: the benchmark may change it
+        r = ranking.current("postgres")  # read per search: the benchmark may change it
         async with session_scope() as session:
             configs = [c for (c,) in (await sql(session, text(CONFIGS_IN_USE))).all()]
             configs = configs or ["simple"]

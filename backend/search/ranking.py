@@ -12,6 +12,8 @@ ordered by BM25 over weighted fields plus:
 
 The values are chosen by bench/relevance across every test collection at once (tuned on
 all but one, reported on the one left out, see its results.md), never on one of them.
+An engine whose own measurements chose otherwise has its values in FOR_ENGINE (its BM25
+differs: tantivy's k1 and b are fixed in its index, PostgreSQL's are read per search).
 The benchmark swaps them with `use`; nothing else does.
 """
 
@@ -52,14 +54,19 @@ class Ranking:
 
 
 DEFAULT = Ranking()
-_current = DEFAULT
+FOR_ENGINE: dict[str, Ranking] = {}
+_override: Ranking | None = None
 
 
-def current() -> Ranking:
-    return _current
+def current(engine: str = "") -> Ranking:
+    """The parameters `engine` ranks with (its name: tantivy, postgres, meilisearch)."""
+    if _override is not None:
+        return _override
+    return FOR_ENGINE.get(engine, DEFAULT)
 
 
-def use(ranking: Ranking) -> None:
-    """Rank with other parameters from now on (bench/relevance's tuning only)."""
-    global _current
-    _current = ranking
+def use(ranking: Ranking | None) -> None:
+    """Rank with other parameters from now on, or (None) with the defaults again
+    (bench/relevance's tuning only)."""
+    global _override
+    _override = ranking

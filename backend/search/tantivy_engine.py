@@ -415,7 +415,7 @@ class TantivyEngine:
         The set of documents found does not change, only their order."""
         if not hits:
             hits = self._top(searcher, full, EngineQuery(tree=None, collections=None))[1]
-        r = ranking.current()
+        r = ranking.current("tantivy")
         top = hits[: r.feedback_docs]
         if len(top) < 2:
             return []
@@ -613,7 +613,7 @@ class _Compiler:
         self.every_word_fuzzy = every_word_fuzzy
         self.engine, self.searcher, self.schema = engine, searcher, engine.schema
         self.langs = engine._languages(searcher)
-        self.r = ranking.current()
+        self.r = ranking.current("tantivy")
         self.corrections: dict[str, str] = {}
         self.is_question = False
         self.asked_tokens: set[str] = set()

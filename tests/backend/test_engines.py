@@ -353,7 +353,7 @@ async def test_feedback_reorders_a_question_but_finds_the_same_documents(
         return found.total, [h.document_id for h in found.hits]
 
     with_feedback = await run()
-    monkeypatch.setattr(ranking, "_current", ranking.current().but(feedback_weight=0.0))
+    monkeypatch.setattr(ranking, "_override", ranking.current(engine.name).but(feedback_weight=0.0))
     without = await run()
     assert with_feedback[0] == without[0] and set(with_feedback[1]) == set(without[1])
     assert 6 not in with_feedback[1]  # nothing unrelated comes in

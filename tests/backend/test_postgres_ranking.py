@@ -139,7 +139,7 @@ async def test_ranking_parameters_are_read_at_every_search(
     )
     assert (await _ids(engine, "meteorites"))[0] == 2
     # The title's weight is applied at query time, not stored with the counts.
-    monkeypatch.setattr(ranking, "_current", ranking.current().but(title=20.0))
+    monkeypatch.setattr(ranking, "_override", ranking.current("postgres").but(title=20.0))
     assert (await _ids(engine, "meteorites"))[0] == 1
 
 
@@ -162,7 +162,7 @@ async def test_feedback_reorders_a_question_but_finds_the_same_documents(
         return found.total, [h.document_id for h in found.hits]
 
     with_feedback = await run()
-    monkeypatch.setattr(ranking, "_current", ranking.current().but(feedback_weight=0.0))
+    monkeypatch.setattr(ranking, "_override", ranking.current("postgres").but(feedback_weight=0.0))
     without = await run()
     assert with_feedback[0] == without[0] and set(with_feedback[1]) == set(without[1])
     assert 6 not in with_feedback[1]  # nothing unrelated comes in
@@ -237,9 +237,9 @@ async def test_the_coordination_bonus_counts_the_words_a_document_has(
     )
     q = "glacier basalt quartz melt"  # four words: no every-word tier
     assert (await _ids(engine, q, facets=False))[0] == 2  # the rarer words win anyway
-    monkeypatch.setattr(ranking, "_current", ranking.current().but(coordination=0.0))
+    monkeypatch.setattr(ranking, "_override", ranking.current("postgres").but(coordination=0.0))
     plain = await engine.search(EngineQuery(tree=parse(q).tree, collections=None))
-    monkeypatch.setattr(ranking, "_current", ranking.current().but(coordination=5.0))
+    monkeypatch.setattr(ranking, "_override", ranking.current("postgres").but(coordination=5.0))
     bonus = await engine.search(EngineQuery(tree=parse(q).tree, collections=None))
     by_id = {h.document_id: h.score for h in plain.hits}
     for h in bonus.hits:  # 2 has three of the words, 1 has two
