@@ -187,7 +187,9 @@ def main() -> None:
     command = (
         "`.venv/bin/python bench/search/run.py"
         + (f" --limit {args.limit}" if args.limit else "")
-        + f" --reps {args.reps}`"
+        + f" --reps {args.reps}"
+        + (f" --keep {args.keep}" if args.keep else "")
+        + "`"
     )
     lines = [
         "# Search speed",
