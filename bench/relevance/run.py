@@ -70,15 +70,8 @@ SOURCE = {"time": "TIME"}  # the publication of a set's dated articles
 # smaller grid; results.md gives the whole run's time. tantivy's k1 and b are fixed in
 # its index, so only PostgreSQL's are tuned.
 GRID: dict[str, list[dict[str, list[Any]]]] = {
-    "tantivy": [
-        {
-            "coordination": [0.0, 1.0, 2.0],
-            "title": [1.0, 1.6, 2.5],
-            "feedback_weight": [0.0, 0.5, 1.0],
-        },
-        {"proximity": [0.0, 0.6], "tie_breaker": [0.1, 0.5]},
-    ],
-    "postgres": [{"coordination": [0.0, 1.0], "title": [1.6, 2.5], "b": [0.5, 0.75]}],
+    "tantivy": [{"feedback_weight": [0.3, 0.6, 1.0], "feedback_words": [10, 30]}],
+    "postgres": [{"b": [0.5, 0.75], "feedback_weight": [0.3, 1.0], "feedback_words": [10, 30]}],
     "meili": [{"coordination": [0.0, 2.0]}, {"title": [1.0, 2.5]}],
 }
 
