@@ -514,13 +514,13 @@ class TantivyEngine:
             return cached[1]
         agg = {"c": {"terms": {"field": "collection_id", "size": MAX_COLLECTIONS_LISTED}}}
         buckets = searcher.aggregate(tantivy.Query.all_query(), agg)["c"]["buckets"]
-        counts: dict[int, int] | None = {int(b["key"]): int(b["doc_count"]) for b in buckets}
-        if counts is not None and sum(counts.values()) != searcher.num_docs:
-            counts = None  # some left out: name the visible ones instead
+        counts = {int(b["key"]): int(b["doc_count"]) for b in buckets}
+        # Some left out (None): a search names the visible collections instead.
+        present = counts if sum(counts.values()) == searcher.num_docs else None
         with self._reader_lock:
             if self._generation == generation:
-                self._present = (generation, counts)
-        return counts
+                self._present = (generation, present)
+        return present
 
     def _filter(self, facet: str, values: list[str]) -> tantivy.Query:
         if facet in ("collection", "year"):

@@ -325,12 +325,10 @@ async def test_long_texts_are_searchable_to_the_end(engine: SearchEngine) -> Non
 
 
 async def test_feedback_reorders_a_question_but_finds_the_same_documents(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import backend.search.tantivy_engine as tantivy_engine
     from backend.search import ranking
 
-    engine = tantivy_engine.TantivyEngine(tmp_path / "search")
     docs = [
         _doc(i, f"Report {i}", text)
         for i, text in enumerate(

@@ -143,31 +143,6 @@ async def test_ranking_parameters_are_read_at_every_search(
     assert (await _ids(engine, "meteorites"))[0] == 1
 
 
-async def test_feedback_reorders_a_question_but_finds_the_same_documents(
-    engine: PostgresEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    texts = [
-        "heat transfer in laminar boundary layers on cooled plates",
-        "heat transfer to cooled turbine blades at high speed",
-        "laminar boundary layers with suction on plates",
-        "turbine blade cooling by film injection of coolant",
-        "film cooling effectiveness and coolant injection",
-        "supersonic inlet design",
-    ]
-    await engine.apply([_doc(i, f"Report {i}", t) for i, t in enumerate(texts, start=1)], [])
-    question = parse("how is heat transfer affected by cooling turbine blades").tree
-
-    async def run() -> tuple[int, list[int]]:
-        found = await engine.search(EngineQuery(tree=question, collections=None))
-        return found.total, [h.document_id for h in found.hits]
-
-    with_feedback = await run()
-    monkeypatch.setattr(ranking, "_override", ranking.current("postgres").but(feedback_weight=0.0))
-    without = await run()
-    assert with_feedback[0] == without[0] and set(with_feedback[1]) == set(without[1])
-    assert 6 not in with_feedback[1]  # nothing unrelated comes in
-
-
 async def test_snippets_only_for_the_page_shown(engine: PostgresEngine) -> None:
     await engine.apply([_doc(i, f"Report {i}", f"ozone {FILLER}") for i in range(1, 6)], [])
     page = await engine.search(
