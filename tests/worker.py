@@ -93,14 +93,20 @@ class WorkerProcess:
         self.kill()
 
 
-async def wait_for(what: str, check: Callable[[], Awaitable[T | None]], seconds: float) -> T:
+async def wait_for(
+    what: str,
+    check: Callable[[], Awaitable[T | None]],
+    seconds: float,
+    detail: Callable[[], str] | None = None,
+) -> T:
     """Poll `check` until it returns something (not None, not False), or fail after
-    `seconds` saying what was awaited."""
+    `seconds` saying what was awaited (and `detail()`, e.g. a worker's log)."""
     deadline = time.monotonic() + seconds
     while True:
         found = await check()
         if found is not None and found is not False:
             return found
         if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting {seconds:.0f} s for {what}")
+            more = f"\n{detail()}" if detail is not None else ""
+            raise AssertionError(f"gave up waiting {seconds:.0f} s for {what}{more}")
         await asyncio.sleep(0.1)

@@ -3,11 +3,12 @@ SIGKILL in the middle of a job, and Redis and PostgreSQL going away under them: 
 is taken again by another worker within a minute and done once, and the worker lives on.
 """
 
+import contextlib
 import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -68,6 +69,18 @@ async def _in_step(version_id: int, step: str) -> bool:
     return version.status == IngestStatus.PROCESSING and version.step == step
 
 
+@contextlib.asynccontextmanager
+async def _kept_in_its_step(version_id: int) -> AsyncIterator[None]:
+    """Hold the version's row lock: a worker in a step cannot record the next one (its
+    update waits for the lock), however slowly the test gets to what it does meanwhile."""
+    async with session_scope() as holder:
+        await holder.exec(
+            select(DocumentVersion).where(DocumentVersion.id == version_id).with_for_update()
+        )
+        yield
+        await holder.rollback()
+
+
 async def _count(session: AsyncSession, table: type) -> int:
     return int((await session.exec(select(func.count()).select_from(table))).one())
 
@@ -117,16 +130,17 @@ async def test_a_killed_workers_ingest_is_finished_once_by_another(
         lambda: _in_step(version.id, "extract"),  # type: ignore[arg-type]
         60,
     )
-    # Its in-progress mark is a lease of job_lease_seconds, not the job's timeout (610 s).
-    raw = Redis.from_url(get_settings().redis_url)
-    try:
-        ttl = await raw.pttl(f"arq:in-progress:ingest:{version.id}")
-    finally:
-        await raw.aclose()
-    assert 0 < ttl <= get_settings().job_lease_seconds * 1000
+    async with _kept_in_its_step(version.id):
+        # Its in-progress mark is a lease of job_lease_seconds, not the job's timeout (610 s).
+        raw = Redis.from_url(get_settings().redis_url)
+        try:
+            ttl = await raw.pttl(f"arq:in-progress:ingest:{version.id}")
+        finally:
+            await raw.aclose()
+        assert 0 < ttl <= get_settings().job_lease_seconds * 1000
 
-    killed_at = utcnow()
-    first.kill()
+        killed_at = utcnow()
+        first.kill()
     killed = time.monotonic()
     second = workers("second", INGEST_TEST_DELAY_SECONDS="3")
 
@@ -134,7 +148,7 @@ async def test_a_killed_workers_ingest_is_finished_once_by_another(
         step_at = (await _version(version.id)).step_at  # type: ignore[arg-type]
         return step_at is not None and step_at > killed_at
 
-    await wait_for("another worker to take the job", taken_again, 60)
+    await wait_for("another worker to take the job", taken_again, 60, detail=second.log)
     picked_up = time.monotonic() - killed
     await wait_for(
         "the version to be ready",
@@ -314,21 +328,22 @@ async def test_a_database_away_makes_the_ingest_wait_not_fail(
             lambda: _in_step(version.id, "extract"),  # type: ignore[arg-type]
             60,
         )
-        proxy.cut()  # PostgreSQL is away for the worker
         seen: set[str] = set()
+        async with _kept_in_its_step(version.id):
+            proxy.cut()  # PostgreSQL is away for the worker
 
-        async def retrying() -> bool:
-            seen.add((await _version(version.id)).status)  # type: ignore[arg-type]
-            return "retrying job" in worker.log()
+            async def retrying() -> bool:
+                seen.add((await _version(version.id)).status)  # type: ignore[arg-type]
+                return "retrying job" in worker.log()
 
-        await wait_for("the job to be retried", retrying, 60)
+            await wait_for("the job to be retried", retrying, 60, detail=worker.log)
         proxy.restore()
 
         async def ready() -> bool:
             seen.add((await _version(version.id)).status)  # type: ignore[arg-type]
             return IngestStatus.READY.value in seen
 
-        await wait_for("the version to be ready", ready, 90)
+        await wait_for("the version to be ready", ready, 90, detail=worker.log)
         assert IngestStatus.FAILED.value not in seen, worker.log()
         await _done_once(db, data_dir, version.id)
         assert worker.alive
