@@ -84,20 +84,24 @@ def settings() -> dict[str, Any]:
     """The index settings, with the ranking parameters that map onto Meilisearch.
 
     Field weights become the order of the searchable attributes (Meilisearch ranks an
-    attribute above the ones after it). What cannot be mapped: BM25's k1 and b and the
-    tie-breaker (Meilisearch ranks by rules, not by term statistics), the coordination
-    bonus (its "words" rule always puts documents with more of the words first), the
-    proximity weight and slop (its "proximity" rule is fixed) and pseudo-relevance
-    feedback.
+    attribute above the ones after it): the named fields by their weights (each is a
+    bonus over the whole record's score), then the body. What cannot be mapped: BM25's
+    k1 and b and the tie-breaker (Meilisearch ranks by rules, not by term statistics),
+    the coordination bonus (its "words" rule always puts documents with more of the
+    words first), the proximity weight and slop (its "proximity" rule is fixed) and
+    pseudo-relevance feedback and its focus.
     """
     r = ranking.current("meilisearch")
-    fields = [
+    named = [
         (r.title, ["title", "title_stems"]),
         (r.people, ["authors", "subjects"]),
         (r.description, ["description", "description_stems"]),
-        (r.body, ["body", "stems"]),
     ]
-    searchable = [name for _, names in sorted(fields, key=lambda f: -f[0]) for name in names]
+    searchable = [
+        *(name for _, names in sorted(named, key=lambda f: -f[0]) for name in names),
+        "body",
+        "stems",
+    ]
     return {
         "searchableAttributes": searchable,
         "displayedAttributes": ["id", "title", "authors", "subjects", "body", "page_starts"],

@@ -181,20 +181,29 @@ def ranked_sql(
     weighted = " + ".join(f"p.{f}_tf * :w_{f}" for f in FIELDS)
     # Field classes no document has (no descriptions, say) are left out of the sums.
     used = [(f, c) for f, c, n in zip(FIELDS, "abcd", present, strict=True) if n] or [("body", "d")]
-    ks = ", ".join(f":k1 * (1 - :b + :b * d.{f}_len / :avg_{f}) AS k_{f}" for f, _ in used)
-    fields = [f"(q.{c} * p.{f}_tf / (p.{f}_tf + m.k_{f}))" for f, c in used]
-    best = "greatest(" + ", ".join(fields) + ")"
-    score = f"({best} + :tie * ({' + '.join(fields)} - {best}))"
-    # In the big union each field's part is a column, made once per posting, and the
-    # best-field sum is taken over the columns (SQL would work each part out twice).
-    parts = ", ".join(f"{x} AS x{i}" for i, x in enumerate(fields))
-    no_parts = ", ".join(f"0::float8 AS x{i}" for i in range(len(fields)))
-    xs = [f"u.x{i}" for i in range(len(fields))]
-    united = (
-        f"(greatest({', '.join(xs)}) + :tie * ({' + '.join(xs)} - greatest({', '.join(xs)})))"
-        if len(xs) > 1
-        else xs[0]
+    # The whole record is one text (its length and the word's count over every field
+    # class), scored with the body's weight; a named field (title, people, description)
+    # adds its weight's worth of its own BM25, the best one fully, the others by :tie.
+    whole_len = " + ".join(f"d.{f}_len" for f, _ in used)
+    ks = ", ".join(
+        [f":k1 * (1 - :b + :b * d.{f}_len / :avg_{f}) AS k_{f}" for f, _ in used if f != "body"]
+        + [f":k1 * (1 - :b + :b * ({whole_len}) / :avg_whole) AS k_whole"]
     )
+    tf = "(" + " + ".join(f"p.{f}_tf" for f, _ in used) + ")"
+    whole = f"(q.d * {tf} / ({tf} + m.k_whole))"
+    named = [f"(q.{c} * p.{f}_tf / (p.{f}_tf + m.k_{f}))" for f, c in used if f != "body"]
+
+    def best_of(xs: list[str]) -> str:
+        best = "greatest(" + ", ".join(xs) + ")"
+        return f"({best} + :tie * ({' + '.join(xs)} - {best}))" if len(xs) > 1 else xs[0]
+
+    score = f"({whole} + {best_of(named)})" if named else whole
+    # In the big union each part is a column, made once per posting, and the best-field
+    # sum is taken over the columns (SQL would work each part out twice).
+    parts = ", ".join(f"{x} AS x{i}" for i, x in enumerate([whole, *named]))
+    no_parts = ", ".join(f"0::float8 AS x{i}" for i in range(1 + len(named)))
+    xs = [f"u.x{i}" for i in range(1, 1 + len(named))]
+    united = f"(u.x0 + {best_of(xs)})" if xs else "u.x0"
     gs = (
         ", array_agg(u.g) FILTER (WHERE u.bit = 0 AND u.g IS NOT NULL) AS gs"
         if "s.gs" in every
@@ -240,7 +249,9 @@ def ranked_sql(
     if feedback:  # (relevance only: no key to carry)
         statement += f""",
         top AS MATERIALIZED (
-            SELECT r.document_id, r.score / nullif(max(r.score) OVER (), 0) AS share
+            SELECT r.document_id,
+                   power(greatest(r.score, 0) / nullif(max(r.score) OVER (), 0), :fb_focus)
+                       AS share
             FROM r ORDER BY r.score DESC, r.document_id LIMIT :fb_docs
         ),
         fw AS MATERIALIZED (
@@ -308,7 +319,8 @@ def ranked_params(
     names = ("g", "bit", "lexeme", "weight", "a", "b", "c", "d")
     rows: dict[str, list[Any]] = {k: [] for k in names}
     for i, g in enumerate(groups):
-        w = weights(r) if not g.title_only else (r.title, 0.0, 0.0, 0.0)
+        # title:word is the title's BM25 alone, at the whole record's weight.
+        w = weights(r) if not g.title_only else (r.body, 0.0, 0.0, 0.0)
         bit = 1 << i if i < MASK_BITS else 0
         for lexeme in g.lexemes:
             values = (i, bit, lexeme, g.idf * g.boost * (r.k1 + 1), *w)
@@ -324,6 +336,7 @@ def ranked_params(
             f"avg_{f}": max(n / max(stats.documents, 1), 1.0)
             for f, n in zip(FIELDS, stats.lengths, strict=True)
         },
+        "avg_whole": max(sum(stats.lengths) / max(stats.documents, 1), 1.0),
         "coordination": r.coordination,
         "n": float(stats.documents),
     }
@@ -332,6 +345,7 @@ def ranked_params(
             "fb_docs": r.feedback_docs,
             "fb_words": r.feedback_words,
             "fb_weight": r.feedback_weight,
+            "fb_focus": r.feedback_focus,
             "fb_skip": sorted(asked | ENGLISH_STOPWORDS),
         }
     return params

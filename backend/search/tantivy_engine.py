@@ -2,7 +2,9 @@
 
 Only the indexer (in a worker) writes; web processes open the same folder read-only and
 pick up each commit. Ranking (backend/search/ranking.py, shared with the other engines)
-is BM25 over per-language stemmed fields with weights, a bonus for each word of the query
+is BM25 over the whole record (body_* hold the body, then the title, description, authors
+and subjects), plus the word's BM25 in its best named field (title, description, people)
+at that field's weight, per-language stemmed; a bonus for each word of the query
 a document has (every word first for a short query), a bonus when the words stand close
 together, and feedback for long questions. Words the index has never seen are matched
 fuzzily and offered as "did you mean".
@@ -54,7 +56,7 @@ from backend.search.query import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4  # a new folder (and a rebuild) whenever the fields change
+SCHEMA_VERSION = 5  # a new folder (and a rebuild) whenever the fields change
 # ISO 639-1 code -> tantivy stemmer; other languages get the plain analyzer.
 STEMMERS = SNOWBALL_LANGUAGES
 LANGS = ("plain", *sorted(set(STEMMERS) - {"nb"}))
@@ -244,7 +246,9 @@ class TantivyEngine:
             "collection_id": d.collection_id,
             f"title_{lang}": d.title,
             f"description_{lang}": d.description,
-            f"body_{lang}": body,
+            # The whole record, scored as one text (BM25 over all of it: one length,
+            # one document frequency); the body first, so that it is what is shown.
+            f"body_{lang}": [body, d.title, d.description, *d.authors, *d.subjects],
             "people": [*d.authors, *d.subjects],
             "author": d.authors,
             "subject": d.subjects,
@@ -261,8 +265,8 @@ class TantivyEngine:
         }
         doc = tantivy.Document()
         for name, value in fields.items():
-            for v in value if isinstance(value, list) else [value]:
-                if isinstance(v, str) and not v:
+            for i, v in enumerate(value if isinstance(value, list) else [value]):
+                if isinstance(v, str) and not v and not (i == 0 and name.startswith("body_")):
                     continue
                 if isinstance(v, int):
                     doc.add_integer(name, v)
@@ -425,12 +429,14 @@ class TantivyEngine:
         for score, _, address in top:
             stored = searcher.doc(address)
             for lang in self._languages(searcher):
-                body = stored.get_first(f"body_{lang}")
-                if not body:
+                # The whole record (body, then title, description, names), as PostgreSQL's
+                # feedback reads it from its postings.
+                record = " ".join(stored.get_all(f"body_{lang}"))
+                if not record.strip():
                     continue
                 tokens = [
                     t
-                    for t in self.analyzers[lang].analyze(body[: r.feedback_chars])
+                    for t in self.analyzers[lang].analyze(record[: r.feedback_chars])
                     if len(t) > 2
                     and not t.isdigit()
                     and t not in asked
@@ -438,7 +444,7 @@ class TantivyEngine:
                 ]
                 if not tokens:
                     continue
-                share = (score / best) / len(tokens)
+                share = (score / best) ** r.feedback_focus / len(tokens)
                 for t in tokens:
                     weights[(lang, t)] = weights.get((lang, t), 0.0) + share
         n = max(searcher.num_docs, 1)
@@ -567,7 +573,10 @@ class TantivyEngine:
                     gen = tantivy.SnippetGenerator.create(searcher, q, self.schema, f"body_{lang}")
                     gen.set_max_num_chars(SNIPPET_CHARS)
                     generators[lang] = gen
-                snippet = gen.snippet_from_doc(stored)
+                # body_* holds the whole record after the body: the snippet is the body's.
+                shown = tantivy.Document()
+                shown.add_text(f"body_{lang}", stored.get_first(f"body_{lang}") or "")
+                snippet = gen.snippet_from_doc(shown)
                 fragment = snippet.fragment()
                 spans = _char_spans(fragment, [(h.start, h.end) for h in snippet.highlighted()])
                 if spans:
@@ -727,7 +736,9 @@ class _Compiler:
             return [(field, "plain", 1.0)]
         if field in ("type", "language"):
             return [(field, "raw", 1.0)]
-        kinds = ("title",) if field == "title" else ("title", "description", "body")
+        if field == "title":  # the title's BM25 alone, at the whole record's weight
+            return [(f"title_{lang}", lang, self.r.body) for lang in self.langs]
+        kinds = ("title", "description", "body")
         weights = {"title": self.r.title, "description": self.r.description, "body": self.r.body}
         out = [(f"{k}_{lang}", lang, weights[k]) for k in kinds for lang in self.langs]
         if field is None:
@@ -762,14 +773,30 @@ class _Compiler:
                     continue  # no document has it there: a smaller query, same answer
                 q = tantivy.Query.term_query(self.schema, field, tokens[0])
                 known = True
-            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, weight)))
+            kind = "body" if field.startswith("body_") else "named"
+            clauses.append((kind, tantivy.Query.boost_query(q, weight)))
         if (not known or self.every_word_fuzzy) and not term.prefix and len(term.text) >= 3:
-            clauses.extend(self._fuzzy(term))
+            clauses.extend(("named", q) for _, q in self._fuzzy(term))
         if not clauses:
             return tantivy.Query.empty_query()
-        # The best field counts fully, the others a little (a word in both the title and
-        # the text is not counted twice over).
-        return tantivy.Query.disjunction_max_query([q for _, q in clauses], self.r.tie_breaker)
+        # The whole record counts fully (body_* hold it all), the word's best named field
+        # adds its weight's worth, the other fields a little.
+        whole = [q for n, q in clauses if n == "body"]
+        named = [q for n, q in clauses if n != "body"]
+        if not whole or not named:
+            return tantivy.Query.disjunction_max_query([*whole, *named], self.r.tie_breaker)
+        return tantivy.Query.boolean_query(
+            [
+                (
+                    tantivy.Occur.Should,
+                    tantivy.Query.disjunction_max_query(whole, self.r.tie_breaker),
+                ),
+                (
+                    tantivy.Occur.Should,
+                    tantivy.Query.disjunction_max_query(named, self.r.tie_breaker),
+                ),
+            ]
+        )
 
     def _fuzzy(self, term: Term) -> list[tuple[tantivy.Occur, tantivy.Query]]:
         """A word no document contains (or a second look after nothing was found): the

@@ -70,8 +70,20 @@ SOURCE = {"time": "TIME"}  # the publication of a set's dated articles
 # smaller grid; results.md gives the whole run's time. tantivy's k1 and b are fixed in
 # its index, so only PostgreSQL's are tuned.
 GRID: dict[str, list[dict[str, list[Any]]]] = {
-    "tantivy": [{"feedback_weight": [0.3, 0.6, 1.0], "feedback_words": [10, 30]}],
-    "postgres": [{"b": [0.5, 0.75], "feedback_weight": [0.3, 1.0], "feedback_words": [10, 30]}],
+    "tantivy": [
+        {
+            "feedback_focus": [3.0, 4.0, 6.0],
+            "feedback_weight": [0.6, 1.0],
+            "feedback_words": [20, 30],
+        }
+    ],
+    "postgres": [
+        {
+            "feedback_focus": [3.0, 4.0, 6.0],
+            "feedback_weight": [0.6, 1.0],
+            "feedback_words": [20, 30],
+        }
+    ],
     "meili": [{"coordination": [0.0, 2.0]}, {"title": [1.0, 2.5]}],
 }
 

@@ -113,10 +113,10 @@ async def run(limit: int | None, reps: int, folder: Path) -> dict:  # type: igno
 
     engine = get_search_engine()
     started = time.perf_counter()
+    total_docs = await engine.count() if kept else 0
     if kept:
-        total_docs = await engine.count()
         load_s, index_s = json.loads((folder / f"loaded-{what}").read_text())
-    else:
+    if total_docs == 0:  # (kept, but the index's schema changed since: a new index)
         total_docs = await indexer.rebuild(engine, batch_size=20_000)
         index_s = time.perf_counter() - started
         (folder / f"loaded-{what}").write_text(json.dumps([load_s, index_s]))
