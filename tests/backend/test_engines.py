@@ -357,6 +357,26 @@ async def test_feedback_reorders_a_question_but_finds_the_same_documents(
     assert 6 not in with_feedback[1]  # nothing unrelated comes in
 
 
+async def test_a_word_weighs_what_it_weighs_in_the_whole_library_not_in_one_field(
+    engine: SearchEngine,
+) -> None:
+    """A word in every text but one title is common, however rare it is among titles: the
+    document with the rare word of the query comes before the one with the common word
+    in its title (scoring each field apart, with its own word statistics, put it first)."""
+    if engine.name == "meilisearch":
+        pytest.skip("Meilisearch ranks by rules (a title match first), not by word statistics")
+    await engine.apply(
+        [
+            *(_doc(i, f"Notes {i}", f"The library opened room {i}.") for i in range(20, 40)),
+            _doc(11, "Library", "Opening hours and the way in."),
+            _doc(12, "Memo", "A zebra was seen near the gate this morning."),
+        ],
+        [],
+    )
+    assert (await _ids(engine, "library zebra"))[0] == 12
+    assert (await _ids(engine, "library"))[0] == 11  # alone, the title still counts
+
+
 async def test_rare_misspellings_that_match_nothing_together_are_read_as_meant(
     engine: SearchEngine,
 ) -> None:
