@@ -317,15 +317,26 @@ def ranked_params(
 ) -> dict[str, Any]:
     """The parameters of `ranked_sql` (with `asked`, the lexemes feedback must not add)."""
     names = ("g", "bit", "lexeme", "weight", "a", "b", "c", "d")
-    rows: dict[str, list[Any]] = {k: [] for k in names}
+    # One row per lexeme and field weights: a word asked several times (a long question
+    # repeats its topic) is read from the postings once, its weights added up and its
+    # groups' bits joined (the score is the same sum). A group past the mask's bits keeps
+    # a row of its own (its number tells that a document has it).
+    merged: dict[tuple[Any, ...], list[Any]] = {}
     for i, g in enumerate(groups):
         # title:word is the title's BM25 alone, at the whole record's weight.
         w = weights(r) if not g.title_only else (r.body, 0.0, 0.0, 0.0)
         bit = 1 << i if i < MASK_BITS else 0
         for lexeme in g.lexemes:
-            values = (i, bit, lexeme, g.idf * g.boost * (r.k1 + 1), *w)
-            for k, v in zip(names, values, strict=True):
-                rows[k].append(v)
+            weight = g.idf * g.boost * (r.k1 + 1)
+            key = (lexeme, *w) if bit else (i, lexeme)
+            if key in merged:
+                merged[key][1] |= bit
+                merged[key][3] += weight
+            else:
+                merged[key] = [i, bit, lexeme, weight, *w]
+    rows: dict[str, list[Any]] = {
+        k: [row[n] for row in merged.values()] for n, k in enumerate(names)
+    }
     params: dict[str, Any] = {
         **{f"q_{k}": v for k, v in rows.items()},
         **{f"w_{f}": w for f, w in zip(FIELDS, weights(r), strict=True)},

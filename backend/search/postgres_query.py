@@ -328,13 +328,19 @@ class Compiler:
                 "ORDER BY ndoc DESC, length(word) LIMIT 1"
             ).bindparams(p=word.replace("%", "").replace("_", "") + "%", w=word),
         )
-        near = await sql(
-            self.session,
-            text(
-                "SELECT word FROM search_pg_words WHERE word % :w AND word <> :w "
-                "AND ndoc > :own * 5 ORDER BY similarity(word, :w) DESC, ndoc DESC LIMIT 2"
-            ).bindparams(w=word, own=own_n),
-        )
+        # The planner prices a trigram match as cheap and reads the whole vocabulary
+        # (30 ms for a long word at 19,000 words); the trigram index answers in 2-5 ms.
+        await sql(self.session, text("SET LOCAL enable_seqscan = off"))
+        try:
+            near = await sql(
+                self.session,
+                text(
+                    "SELECT word FROM search_pg_words WHERE word % :w AND word <> :w "
+                    "AND ndoc > :own * 5 ORDER BY similarity(word, :w) DESC, ndoc DESC LIMIT 2"
+                ).bindparams(w=word, own=own_n),
+            )
+        finally:
+            await sql(self.session, text("RESET enable_seqscan"))
         completion = [w for (w,) in starts.all()]
         similar = [w for (w,) in near.all()]
         if completion and not own_n:

@@ -377,6 +377,22 @@ async def test_a_word_weighs_what_it_weighs_in_the_whole_library_not_in_one_fiel
     assert (await _ids(engine, "library"))[0] == 11  # alone, the title still counts
 
 
+async def test_a_word_asked_twice_counts_twice(engine: SearchEngine) -> None:
+    """A long question repeats its topic: the repeated word weighs more (as in BM25)."""
+    if engine.name == "meilisearch":
+        pytest.skip("Meilisearch ranks by rules, not by word statistics")
+    await engine.apply(
+        [
+            _doc(11, "Memo", "A zebra was seen near the gate."),
+            _doc(12, "Memo", "A lion was seen near the gate."),
+            *(_doc(i, f"Notes {i}", "Nothing was seen near the gate.") for i in range(20, 24)),
+        ],
+        [],
+    )
+    assert (await _ids(engine, "lion zebra zebra"))[0] == 11
+    assert (await _ids(engine, "lion lion zebra"))[0] == 12
+
+
 async def test_rare_misspellings_that_match_nothing_together_are_read_as_meant(
     engine: SearchEngine,
 ) -> None:

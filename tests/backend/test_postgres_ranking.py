@@ -219,3 +219,20 @@ async def test_the_coordination_bonus_counts_the_words_a_document_has(
     by_id = {h.document_id: h.score for h in plain.hits}
     for h in bonus.hits:  # 2 has three of the words, 1 has two
         assert h.score - by_id[h.document_id] == pytest.approx(15.0 if h.document_id == 2 else 10.0)
+
+
+def test_a_word_asked_again_is_read_once_and_weighs_its_times() -> None:
+    from backend.search.postgres_bm25 import Group, Stats, ranked_params
+
+    groups = [
+        Group(lexemes=["zebra"], idf=1.0),
+        Group(lexemes=["lion"], idf=2.0),
+        Group(lexemes=["zebra"], idf=1.0),
+        Group(lexemes=["zebra"], idf=1.0, title_only=True),  # title:zebra, weighed apart
+    ]
+    r = ranking.DEFAULT
+    params = ranked_params(groups, Stats(documents=10, lengths=(10, 10, 10, 10)), r)
+    assert params["q_lexeme"] == ["zebra", "lion", "zebra"]
+    assert params["q_weight"] == pytest.approx([2 * (r.k1 + 1), 2 * (r.k1 + 1), r.k1 + 1])
+    assert params["q_bit"] == [0b0101, 0b0010, 0b1000]
+    assert params["q_a"] == [r.title, r.title, r.body]
