@@ -3,6 +3,7 @@
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,9 +32,12 @@ def throwaway_library(prefix: str, keep: Path | None = None) -> Iterator[Path]:
     tmp.mkdir(parents=True, exist_ok=True)
     pg, redis = EmbeddedPostgres(tmp / "pg", database="bench"), EmbeddedRedis(tmp / "redis")
     env = {"DATA_DIR": str(tmp / "data"), "ENVIRONMENT": "development"}
-    env["DATABASE_URL"], env["REDIS_URL"] = pg.start(), redis.start()
-    os.environ.update(env)
+    # Stopped with SIGTERM (kill, a timeout), the servers are stopped too: without this,
+    # Python would end at once and leave them running.
+    before = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
+        env["DATABASE_URL"], env["REDIS_URL"] = pg.start(), redis.start()
+        os.environ.update(env)
         from backend.migrate import upgrade
 
         upgrade(env["DATABASE_URL"])
@@ -41,6 +45,7 @@ def throwaway_library(prefix: str, keep: Path | None = None) -> Iterator[Path]:
     finally:
         redis.stop()
         pg.stop()
+        signal.signal(signal.SIGTERM, before)
         if keep is None:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -10,10 +10,14 @@ fully and the others by `tie_breaker` (as tantivy scores its fields). The field 
 k1, b and the tie breaker are read from `ranking.current("postgres")` at query time, not baked into
 the stored counts, so the benchmark may change them without re-indexing.
 
-Of ranking.py's parameters this engine does not use `proximity`, `proximity_slop` (word
-positions are only in each document's tsvector: reading them for every document found
-would cost more than the whole search) and `feedback_chars` (feedback reads postings,
-which cover the whole document).
+Proximity (`proximity`, `proximity_slop`): word positions are only in each document's
+tsvector, and reading them for every document found would cost more than the whole
+search; so the best NEAR_DOCUMENTS documents are ordered again, each pair of neighbouring
+words of the query within the slop (in order) adding proximity x BM25 of the pair (its
+words' IDFs, one occurrence, the document's length), as tantivy's engine scores a sloppy
+phrase. The documents after them keep their order (the bonus only raises a score). This
+engine does not use `feedback_chars` (feedback reads postings, which cover the whole
+document).
 """
 
 import math
@@ -35,6 +39,8 @@ PREFIX_LEXEMES = 50  # a prefix is scored as its most frequent completions
 # What the facets count, carried in `m` when they are counted with the ranking.
 FACET_COLUMNS = ", d.collection_id, d.authors, d.subjects, d.year, d.type, d.language"
 MASK_BITS = 63  # the first groups of a query each have a bit of a bigint
+NEAR_DOCUMENTS = 100  # the best documents proximity orders again
+NEAR_FORMS = 2  # a word's forms (its stems, a prefix's completions) paired, at most
 # A lexeme in a tsquery's text: 'it''s', and :* after a prefix.
 _ONE_BIT = re.compile(r"\(\(s\.mask & (\d+)\) <> 0\)")  # a word's presence as one bit
 _LEXEME = re.compile(r"'((?:[^'\\]|''|\\.)*)'(:\*)?")
@@ -139,6 +145,7 @@ def ranked_sql(
     facets: list[str] | None = None,
     coordination: bool = True,
     present: tuple[bool, ...] = (True,) * len(FIELDS),
+    near: bool = False,
 ) -> str:
     """Every document matching `where` with its score, a page of them in `order`, their
     number (total) and how many have every wanted word (every_word). `key`: the column
@@ -290,6 +297,31 @@ def ranked_sql(
             GROUP BY u.document_id
         )
         """
+    src = "ranked" if feedback else "r"
+    if near:  # (relevance only, like feedback)
+        statement += f""",
+        near_top AS MATERIALIZED (
+            SELECT document_id FROM {src} ORDER BY score DESC, document_id LIMIT :near_docs
+        ),
+        near AS MATERIALIZED (
+            SELECT t.document_id, sum(n.weight / (1 + m.k_whole)) AS extra
+            FROM near_top t JOIN m ON m.document_id = t.document_id
+            JOIN search_pg_documents d ON d.document_id = t.document_id
+            JOIN unnest(CAST(:near_q AS tsquery[]), CAST(:near_w AS float8[])) AS n(q, weight)
+              ON d.tsv @@ n.q
+            GROUP BY t.document_id
+        ),
+        final AS (
+            SELECT u.document_id, bool_or(u.every) AS every, sum(u.score) AS score
+            FROM (
+                SELECT document_id, every, score FROM {src}
+                UNION ALL
+                SELECT document_id, NULL, extra FROM near
+            ) u
+            GROUP BY u.document_id
+        )
+        """
+        src = "final"
     counted = (
         "(SELECT json_agg(json_build_array(facet, v, n)) FROM ("
         + " UNION ALL ".join(facets)
@@ -305,11 +337,35 @@ def ranked_sql(
         FROM (
             SELECT document_id, score{f", {key}" if key else ""}, count(*) OVER () AS total,
                    count(*) FILTER (WHERE every) OVER () AS every_word
-            FROM {"ranked" if feedback else "r"} ORDER BY {order} LIMIT :limit OFFSET :offset
+            FROM {src} ORDER BY {order} LIMIT :limit OFFSET :offset
         ) page
         ORDER BY {order}
         """
     )
+
+
+def _lexeme(word: str) -> str:
+    """A lexeme as a tsquery operand, taken as it is."""
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def near_params(groups: list[Group], pairs: list[tuple[int, int]], r: Ranking) -> dict[str, Any]:
+    """For `ranked_sql(near=True)`: a tsquery per pair of neighbouring words (the first
+    within `proximity_slop` positions before the second) and its weight."""
+    queries, weights = [], []
+    for a, b in pairs:
+        ga, gb = groups[a], groups[b]
+        if not ga.lexemes or not gb.lexemes or not (ga.boost and gb.boost):
+            continue
+        forms = [
+            f"{_lexeme(x)} <{n}> {_lexeme(y)}"
+            for x in ga.lexemes[:NEAR_FORMS]
+            for y in gb.lexemes[:NEAR_FORMS]
+            for n in range(1, r.proximity_slop + 2)
+        ]
+        queries.append(" | ".join(forms))
+        weights.append(r.proximity * (ga.idf + gb.idf) * (r.k1 + 1))
+    return {"near_q": queries, "near_w": weights, "near_docs": NEAR_DOCUMENTS}
 
 
 def ranked_params(

@@ -185,6 +185,7 @@ class PostgresEngine:
         else:
             c = plan.compiler
             feedback = c.question and query.sort == "relevance"
+            near = bool(c.pairs) and r.proximity > 0 and query.sort == "relevance"
             key = {"date": "date_key", "title": "title_sort"}.get(query.sort)
             # Without facet choices the facets count the documents found: with the ranking.
             together = query.facets and not plan.filters
@@ -199,9 +200,12 @@ class PostgresEngine:
                 facets,
                 coordination=r.coordination != 0,
                 present=tuple(n > 0 for n in plan.stats.lengths),
+                near=near,
             )
             asked = {w for g in c.groups for w in g.lexemes} if feedback else None
             params = {**plan.binds.params, **bm25.ranked_params(c.groups, plan.stats, r, asked)}
+            if near:
+                params |= bm25.near_params(c.groups, c.pairs, r)
         params |= {"limit": query.limit, "offset": query.offset, "size": query.facet_size}
         rows = (await run(session, statement, params)).all()
         if not rows and query.offset > 0:  # past the end: the number is still wanted

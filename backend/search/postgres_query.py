@@ -99,6 +99,9 @@ class Compiler:
         self.corrections: dict[str, str] = {}
         self.had: list[str] = []  # one per word side by side (none for other queries)
         self.question = False  # a question in many words: feedback reorders it
+        # Neighbouring words side by side (their groups): documents where they stand close
+        # together rank higher.
+        self.pairs: list[tuple[int, int]] = []
         self._leaf_groups: dict[int, list[int]] = {}
         self._alternatives: int | None = None  # the outermost OR being compiled
         # Every tsquery is made once, before the statements that use it, and bound as a
@@ -127,6 +130,12 @@ class Compiler:
                 self.had = [self._presence(n) or "true" for n in wanted]
             terms = [n for n in wanted if isinstance(n, Term)]
             self.question = self.r.feedback_weight > 0 and len(terms) >= self.r.question_words
+            groups = [self._leaf_groups.get(id(t)) for t in terms]
+            self.pairs = [
+                (a[0], b[0])
+                for a, b in zip(groups, groups[1:], strict=False)
+                if a and b and len(a) == 1 and len(b) == 1
+            ]
         return where
 
     def _presence(self, node: Node) -> str | None:

@@ -58,7 +58,7 @@ class Ranking:
     # words come mostly from the documents that match clearly best, so that a question
     # with one or two relevant documents is not pulled towards what the next eight share
     # (with focus 1, TIME's questions ranked below plain BM25).
-    feedback_focus: float = 4.0
+    feedback_focus: float = 6.0
 
     def but(self, **changes: float) -> "Ranking":
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -72,14 +72,14 @@ SOURCE = {"time": "TIME"}  # the publication of a set's dated articles
 GRID: dict[str, list[dict[str, list[Any]]]] = {
     "tantivy": [
         {
-            "feedback_focus": [3.0, 4.0, 6.0],
+            "feedback_focus": [4.0, 5.0, 6.0, 8.0],
             "feedback_weight": [0.6, 1.0],
             "feedback_words": [20, 30],
         }
     ],
     "postgres": [
         {
-            "feedback_focus": [3.0, 4.0, 6.0],
+            "feedback_focus": [4.0, 5.0, 6.0, 8.0],
             "feedback_weight": [0.6, 1.0],
             "feedback_words": [20, 30],
         }

@@ -393,6 +393,23 @@ async def test_a_word_asked_twice_counts_twice(engine: SearchEngine) -> None:
     assert (await _ids(engine, "lion lion zebra"))[0] == 12
 
 
+async def test_words_that_stand_together_rank_above_the_same_words_apart(
+    engine: SearchEngine,
+) -> None:
+    filler = " ".join(f"word{i}" for i in range(20))
+    await engine.apply(
+        [
+            _doc(11, "Memo", f"wing {filler} flutter"),  # the same words, the same length
+            _doc(12, "Memo", f"wing flutter {filler}"),
+            *(_doc(i, f"Notes {i}", f"Nothing here {i}.") for i in range(20, 24)),
+        ],
+        [],
+    )
+    for q in ("wing flutter", "how does wing flutter start in tests"):
+        ids = await _ids(engine, q)
+        assert ids.index(12) < ids.index(11), q
+
+
 async def test_rare_misspellings_that_match_nothing_together_are_read_as_meant(
     engine: SearchEngine,
 ) -> None:

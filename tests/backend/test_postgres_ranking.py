@@ -236,3 +236,35 @@ def test_a_word_asked_again_is_read_once_and_weighs_its_times() -> None:
     assert params["q_weight"] == pytest.approx([2 * (r.k1 + 1), 2 * (r.k1 + 1), r.k1 + 1])
     assert params["q_bit"] == [0b0101, 0b0010, 0b1000]
     assert params["q_a"] == [r.title, r.title, r.body]
+
+
+async def test_proximity_pairs_are_valid_tsqueries_whatever_the_lexemes(clean: None) -> None:
+    from backend.search.postgres_bm25 import Group, near_params
+
+    groups = [
+        Group(lexemes=["o'neil", "back\\slash"], idf=1.0),
+        Group(lexemes=["wing"], idf=2.0),
+        Group(lexemes=[], idf=0.0),  # a word no document has: no pair
+    ]
+    params = near_params(groups, [(0, 1), (1, 2)], ranking.DEFAULT)
+    assert len(params["near_q"]) == 1
+    assert params["near_w"] == [pytest.approx(ranking.DEFAULT.proximity * 3.0 * 2.2)]
+    q = params["near_q"][0]
+
+    async def matches(first: str, at: int) -> bool:
+        """Whether the pair's tsquery matches a text with `first` at 1 and wing at `at`."""
+        lexeme = "'" + first.replace("\\", "\\\\").replace("'", "''") + "'"
+        async with session_scope() as session:
+            row = await sql(
+                session,
+                text("SELECT CAST(:v AS tsvector) @@ CAST(:q AS tsquery)").bindparams(
+                    v=f"{lexeme}:1 'wing':{at}", q=q
+                ),
+            )
+            return bool(row.scalar())
+
+    slop = ranking.DEFAULT.proximity_slop
+    for first in ("o'neil", "back\\slash"):
+        assert await matches(first, 2)  # side by side
+        assert await matches(first, 2 + slop)  # `slop` words between
+        assert not await matches(first, 3 + slop)
