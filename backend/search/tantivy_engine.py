@@ -136,7 +136,8 @@ class TantivyEngine:
         self.analyzers = {lang: analyzer(lang) for lang in LANGS}
         self._index: tantivy.Index | None = None
         self._meta_mtime = 0.0
-        self._langs: tuple[str, ...] | None = None
+        # The analyzers in use, for one generation.
+        self._langs: tuple[int, tuple[str, ...]] | None = None
         self._lock = threading.Lock()  # one writer at a time
         # The reader changes state only when this engine reloads it (reload policy
         # Manual), each time under `_reader_lock` and with a new generation: a searcher
@@ -145,9 +146,9 @@ class TantivyEngine:
         self._generation = 0
         # The collections in the index and their documents, for one generation.
         self._present: tuple[int, dict[int, int] | None] | None = None
-        # Spelling corrections of the index as it stands (emptied when it changes): a
-        # misspelt word costs a walk of the dictionary once, not on every search.
-        self._spelling: dict[str, str | None] = {}
+        # Spelling corrections of one generation: a misspelt word costs a walk of the
+        # dictionary once, not on every search.
+        self._spelling: tuple[int, dict[str, str | None]] = (0, {})
 
     # --- opening and reloading -------------------------------------------------------
 
@@ -166,7 +167,7 @@ class TantivyEngine:
         index.reload()
         self._generation += 1
         self._langs = None
-        self._spelling = {}
+        self._spelling = (self._generation, {})
         self._present = None
 
     def prepare(self) -> bool:
@@ -198,15 +199,35 @@ class TantivyEngine:
                 self._meta_mtime = mtime
             return index.searcher(), self._generation
 
-    def _languages(self, searcher: tantivy.Searcher) -> tuple[str, ...]:
-        """The analyzers in use: a query only looks in the fields that hold documents."""
-        if self._langs is None:
-            used = searcher.aggregate(
-                tantivy.Query.all_query(), {"l": {"terms": {"field": "language", "size": 200}}}
-            )
-            codes = {stem_language(b["key"]) for b in used["l"]["buckets"]}
-            self._langs = tuple(sorted(codes | {"plain"}))
-        return self._langs
+    def _languages(self, searcher: tantivy.Searcher, generation: int) -> tuple[str, ...]:
+        """The analyzers in use in this state of the index: a query only looks in the
+        fields that hold documents. Kept for its generation only: a search still on an
+        older state must not leave its languages for a newer one (whose first German
+        document would go unsearched until the next change)."""
+        cached = self._langs
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        used = searcher.aggregate(
+            tantivy.Query.all_query(), {"l": {"terms": {"field": "language", "size": 200}}}
+        )
+        codes = {stem_language(b["key"]) for b in used["l"]["buckets"]}
+        langs = tuple(sorted(codes | {"plain"}))
+        with self._reader_lock:
+            if self._generation == generation:
+                self._langs = (generation, langs)
+        return langs
+
+    def _corrections(self, generation: int) -> dict[str, str | None]:
+        """The spelling corrections found in this state of the index (a fresh, unkept
+        table for a search still on an older one)."""
+        with self._reader_lock:
+            kept, known = self._spelling
+            if kept == generation:
+                return known
+            if self._generation == generation:
+                self._spelling = (generation, {})
+                return self._spelling[1]
+        return {}
 
     # --- writing ---------------------------------------------------------------------
 
@@ -306,7 +327,9 @@ class TantivyEngine:
             return tantivy.Query.boolean_query(clauses) if clauses else None
 
         out = Completions()
-        titles = starting([(f"title_{lang}", lang) for lang in self._languages(searcher)])
+        titles = starting(
+            [(f"title_{lang}", lang) for lang in self._languages(searcher, generation)]
+        )
         if titles is not None:
             found = searcher.search(self._all([q for q in (titles, scope) if q]), limit)
             addresses = [a for _, a in found.hits]
@@ -335,7 +358,7 @@ class TantivyEngine:
 
     def search_now(self, query: EngineQuery) -> EngineResult:
         searcher, generation = self._snapshot()
-        compiler = _Compiler(self, searcher)
+        compiler = _Compiler(self, searcher, generation)
         text_query = compiler.compile(query.tree) if query.tree is not None else None
         scope = self._scope(searcher, generation, query.collections)
         filters = {f: self._filter(f, v) for f, v in query.filters.items() if v and f in FACETS}
@@ -347,7 +370,7 @@ class TantivyEngine:
             # Nothing, or no document with all of a few words: perhaps some are rare
             # misspellings that some documents share ("libary"). Look again with near
             # spellings of every word.
-            compiler = _Compiler(self, searcher, every_word_fuzzy=True)
+            compiler = _Compiler(self, searcher, generation, every_word_fuzzy=True)
             text_query = compiler.compile(query.tree)
             full = self._all([q for q in (text_query, scope, *filters.values()) if q])
             total, hits = self._top(searcher, full, query)
@@ -363,7 +386,7 @@ class TantivyEngine:
         if compiler.corrections:
             result.suggestion = compiler.suggestion(query.tree)
         if hits and text_query is not None and query.snippets:
-            result.hits = self._highlight(searcher, text_query, hits)
+            result.hits = self._highlight(searcher, compiler.langs, text_query, hits)
         else:
             result.hits = [EngineHit(document_id=d, score=s) for s, d, _ in hits]
         if query.facets:
@@ -428,7 +451,7 @@ class TantivyEngine:
         asked = compiler.asked_tokens
         for score, _, address in top:
             stored = searcher.doc(address)
-            for lang in self._languages(searcher):
+            for lang in compiler.langs:
                 # The whole record (body, then title, description, names), as PostgreSQL's
                 # feedback reads it from its postings.
                 record = " ".join(stored.get_all(f"body_{lang}"))
@@ -558,14 +581,18 @@ class TantivyEngine:
         return int(found.count or 0), out  # type: ignore[attr-defined]
 
     def _highlight(
-        self, searcher: tantivy.Searcher, q: tantivy.Query, hits: list[tuple[float, int, Any]]
+        self,
+        searcher: tantivy.Searcher,
+        langs: tuple[str, ...],
+        q: tantivy.Query,
+        hits: list[tuple[float, int, Any]],
     ) -> list[EngineHit]:
         generators: dict[str, tantivy.SnippetGenerator] = {}
         out = []
         for score, doc_id, address in hits:
             stored = searcher.doc(address)
             hit = EngineHit(document_id=doc_id, score=score)
-            for lang in self._languages(searcher):
+            for lang in langs:
                 if not stored.get_first(f"body_{lang}"):
                     continue
                 gen = generators.get(lang)
@@ -617,11 +644,16 @@ class _Compiler:
     """Turns a query tree into a tantivy query over the fields in use."""
 
     def __init__(
-        self, engine: TantivyEngine, searcher: tantivy.Searcher, every_word_fuzzy: bool = False
+        self,
+        engine: TantivyEngine,
+        searcher: tantivy.Searcher,
+        generation: int,
+        every_word_fuzzy: bool = False,
     ) -> None:
         self.every_word_fuzzy = every_word_fuzzy
         self.engine, self.searcher, self.schema = engine, searcher, engine.schema
-        self.langs = engine._languages(searcher)
+        self.generation = generation
+        self.langs = engine._languages(searcher, generation)
         self.r = ranking.current("tantivy")
         self.corrections: dict[str, str] = {}
         self.is_question = False
@@ -828,7 +860,7 @@ class _Compiler:
         return out
 
     def _correct(self, word: str) -> str | None:
-        known = self.engine._spelling
+        known = self.engine._corrections(self.generation)
         if word not in known:
             if len(known) > 10_000:
                 known.clear()
