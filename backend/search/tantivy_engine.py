@@ -364,8 +364,14 @@ class TantivyEngine:
         filters = {f: self._filter(f, v) for f, v in query.filters.items() if v and f in FACETS}
         musts = [q for q in (text_query, scope, *filters.values()) if q is not None]
         full = self._all(musts)
-        total, hits = self._top(searcher, full, query)
+        # The documents with every word first (a count): when a short query has none, the
+        # second look below is certain, and the first ranking would be thrown away.
         every_word = self._every_word(searcher, compiler, scope, filters)
+        hits: list[tuple[float, int, tantivy.DocAddress]] = []
+        if every_word == 0 and compiler.short:
+            total = 0
+        else:
+            total, hits = self._top(searcher, full, query)
         if query.tree is not None and (total == 0 or (every_word == 0 and compiler.short)):
             # Nothing, or no document with all of a few words: perhaps some are rare
             # misspellings that some documents share ("libary"). Look again with near
