@@ -4,11 +4,13 @@ field class, document frequencies, totals).
 
 Every word of the query becomes a `Group`: the lexemes it may be indexed as (its stem in
 each configuration in use, a prefix's completions, the near spellings of a word no
-document has). A document's score for a group is BM25 in each field class (its own
-length against the field's average length), times the field's weight, the best field
-fully and the others by `tie_breaker` (as tantivy scores its fields). The field weights,
-k1, b and the tie breaker are read from `ranking.current("postgres")` at query time, not baked into
-the stored counts, so the benchmark may change them without re-indexing.
+document has). A document's score for a group is BM25 over the whole record (the word's
+count and the length summed over every field class) at the body's weight, plus BM25 in
+each named field class (title, people, description; its own length against the field's
+average length) times that field's weight, the best fully and the others by
+`tie_breaker` (as tantivy scores its fields). The field weights, k1, b and the tie
+breaker are read from `ranking.current("postgres")` at query time, not baked into the
+stored counts, so the benchmark may change them without re-indexing.
 
 Proximity (`proximity`, `proximity_slop`): word positions are only in each document's
 tsvector, and reading them for every document found would cost more than the whole

@@ -220,14 +220,9 @@ class TantivyEngine:
     def _corrections(self, generation: int) -> dict[str, str | None]:
         """The spelling corrections found in this state of the index (a fresh, unkept
         table for a search still on an older one)."""
-        with self._reader_lock:
+        with self._reader_lock:  # (each reload starts its generation's table)
             kept, known = self._spelling
-            if kept == generation:
-                return known
-            if self._generation == generation:
-                self._spelling = (generation, {})
-                return self._spelling[1]
-        return {}
+        return known if kept == generation else {}
 
     # --- writing ---------------------------------------------------------------------
 
@@ -795,7 +790,9 @@ class _Compiler:
             )
         if term.field == "type":
             return tantivy.Query.term_query(self.schema, "type", term.text.lower())
-        clauses = []
+        # The whole record (body_* hold it all) and the named fields, scored apart.
+        whole: list[tantivy.Query] = []
+        named: list[tantivy.Query] = []
         known = False
         for field, lang, weight in self._fields(term.field):
             tokens = self._tokens(lang, term.text)
@@ -811,16 +808,15 @@ class _Compiler:
                     continue  # no document has it there: a smaller query, same answer
                 q = tantivy.Query.term_query(self.schema, field, tokens[0])
                 known = True
-            kind = "body" if field.startswith("body_") else "named"
-            clauses.append((kind, tantivy.Query.boost_query(q, weight)))
+            (whole if field.startswith("body_") else named).append(
+                tantivy.Query.boost_query(q, weight)
+            )
         if (not known or self.every_word_fuzzy) and not term.prefix and len(term.text) >= 3:
-            clauses.extend(("named", q) for _, q in self._fuzzy(term))
-        if not clauses:
+            named.extend(q for _, q in self._fuzzy(term))
+        if not whole and not named:
             return tantivy.Query.empty_query()
-        # The whole record counts fully (body_* hold it all), the word's best named field
-        # adds its weight's worth, the other fields a little.
-        whole = [q for n, q in clauses if n == "body"]
-        named = [q for n, q in clauses if n != "body"]
+        # The whole record counts fully, the word's best named field adds its weight's
+        # worth, the other fields a little.
         if not whole or not named:
             return tantivy.Query.disjunction_max_query([*whole, *named], self.r.tie_breaker)
         return tantivy.Query.boolean_query(

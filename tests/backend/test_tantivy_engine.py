@@ -1,24 +1,12 @@
 """tantivy's engine keeps what it learns of the index per state of the index (its
 generation): a search still reading an older state never leaves it for a newer one."""
 
-from datetime import UTC, datetime
 from pathlib import Path
 
-from backend.search.engine import EngineQuery, IndexDoc
+from backend.search.engine import EngineQuery
 from backend.search.query import parse
 from backend.search.tantivy_engine import TantivyEngine
-
-
-def _doc(doc_id: int, title: str, body: str, language: str) -> IndexDoc:
-    return IndexDoc(
-        document_id=doc_id,
-        collection_id=1,
-        collection="Shelf",
-        title=title,
-        pages=[body],
-        language=language,
-        added=datetime(2026, 1, 1, tzinfo=UTC),
-    )
+from tests.backend.test_engines import _doc
 
 
 async def test_a_search_on_an_older_state_leaves_nothing_for_the_newer_one(
@@ -26,10 +14,12 @@ async def test_a_search_on_an_older_state_leaves_nothing_for_the_newer_one(
 ) -> None:
     engine = TantivyEngine(tmp_path / "search")
     engine.prepare()
-    await engine.apply([_doc(1, "Wing flutter", "Heated aircraft wings.", "en")], [])
+    await engine.apply([_doc(1, "Wing flutter", "Heated aircraft wings.")], [])
     old, old_generation = engine._snapshot()
     # The first German document: the index now has German fields to search.
-    await engine.apply([_doc(2, "Notizen", "Die Flugzeuge und ihre Tragflächen.", "de")], [])
+    await engine.apply(
+        [_doc(2, "Notizen", "Die Flugzeuge und ihre Tragflächen.", language="de")], []
+    )
     _, generation = engine._snapshot()  # the newer state, as the next search sees it
     # A slow search, still on the older state, asks for the languages and corrections.
     assert "de" not in engine._languages(old, old_generation)
