@@ -32,6 +32,16 @@ def _active(actor: User | None) -> bool:
     return actor is not None and actor.is_active and actor.id is not None
 
 
+def audience(actor: User | None) -> str:
+    """Who sees the same collections as the actor: "staff" (all of them), "public" (the
+    anonymous and the deactivated), or one signed-in member ("user:<id>")."""
+    if is_staff(actor):
+        return "staff"
+    if not _active(actor) or actor is None:
+        return "public"
+    return f"user:{actor.id}"
+
+
 def visible_collection_clause(actor: User | None) -> ColumnElement[bool]:
     """SQL condition on `collections`: public, or the actor is staff, or a member."""
     if is_staff(actor):

@@ -2,24 +2,30 @@
 
 The parser reads the text into a tree; the engine (tantivy by default) ranks, filters,
 counts facets and highlights. Visibility is part of the engine's query: the collections
-the actor may see are read from PostgreSQL on every search, so a collection made private
-disappears from results at once. Snippets are segments, never HTML.
+the actor may see. The process remembers them per audience (anonymous, each signed-in
+member) and checks them on every search, in the statement that reads the hits' rows
+(a fingerprint of ids and names); when they changed, the search runs again with the new
+ones, so a collection made private disappears from results at once, and a search costs
+one PostgreSQL round trip. Snippets are segments, never HTML.
 """
 
 import time
-from dataclasses import replace
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Text, cast, func, literal_column, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import is_staff
-from backend.access.scope import visible_collection_clause, visible_document
+from backend.access.scope import audience, visible_collection_clause, visible_document
 from backend.analytics import service as analytics
 from backend.collections.models import Collection
 from backend.languages import language_name
 from backend.search import cache, completion
-from backend.search.engine import FACETS, SORTS, EngineHit, EngineQuery, Sort, opening
+from backend.search.engine import FACETS, SORTS, EngineQuery, EngineResult, Sort, opening
 from backend.search.engines import get_search_engine
 from backend.search.query import parse
 from backend.search.schemas import FacetValue, Hit, SearchResults
@@ -32,24 +38,51 @@ MAX_PAGE_SIZE = 1000  # for reports and benchmarks; the page uses the setting
 TYPE_NAMES = {"pdf": "PDF", "docx": "Word", "odt": "OpenDocument", "epub": "EPUB", "html": "HTML"}
 
 
-async def visible_collections(session: AsyncSession, actor: User | None) -> list[int] | None:
-    """The ids of the collections the actor may see; None for staff, who see them all."""
-    scope, _ = await _visible(session, actor)
+@dataclass(frozen=True)
+class Scope:
+    """The collections an actor may see: their ids (None for staff, who see them all), their
+    names (facet labels), and a fingerprint of both that PostgreSQL computes alike each time."""
+
+    ids: list[int] | None
+    names: dict[int, str]
+    fingerprint: str | None = None
+
+
+STAFF = Scope(None, {})
+_remembered: OrderedDict[str, Scope] = OrderedDict()
+REMEMBERED = 2048  # audiences (anonymous, each signed-in patron) kept per process
+
+
+def _ids_and_names() -> tuple[Any, Any]:
+    by_id, name = col(Collection.id), col(Collection.name)
+    ids = func.array_agg(aggregate_order_by(by_id, by_id))
+    return ids, func.array_agg(aggregate_order_by(name, by_id))
+
+
+def _fingerprint() -> Any:
+    """md5 of the ids and names (arrays in their text form, which quotes each name)."""
+    ids, names = _ids_and_names()
+    return func.md5(cast(ids, Text) + cast(names, Text))
+
+
+async def _visible(session: AsyncSession, actor: User | None) -> Scope:
+    """What the actor may see, read now, and remembered for the actor's next search."""
+    if is_staff(actor):
+        return STAFF
+    conn = await session.connection()  # Core, not the ORM: this runs on many searches
+    stmt = select(*_ids_and_names(), _fingerprint()).where(visible_collection_clause(actor))
+    ids, names, fingerprint = (await conn.execute(stmt)).one()
+    scope = Scope(list(ids or []), dict(zip(ids or [], names or [], strict=True)), fingerprint)
+    _remembered[audience(actor)] = scope
+    _remembered.move_to_end(audience(actor))
+    while len(_remembered) > REMEMBERED:
+        _remembered.popitem(last=False)
     return scope
 
 
-async def _visible(
-    session: AsyncSession, actor: User | None
-) -> tuple[list[int] | None, dict[int, str]]:
-    """The visible collections' ids (None for staff) and their names, in one query."""
-    if is_staff(actor):
-        return None, {}
-    conn = await session.connection()  # Core, not the ORM: this runs on every search
-    rows = await conn.execute(
-        select(Collection.id, Collection.name).where(visible_collection_clause(actor))
-    )
-    names = {i: n for i, n in rows.all() if i is not None}
-    return list(names), names
+def _remembered_scope(actor: User | None) -> Scope | None:
+    """What the actor could see at their last search, to be checked after this one."""
+    return STAFF if is_staff(actor) else _remembered.get(audience(actor))
 
 
 def clean_filters(filters: dict[str, list[str]] | None) -> dict[str, list[str]]:
@@ -95,21 +128,38 @@ async def search(
     )
     if parsed.tree is None and not chosen:
         return empty
-    scope, names = await _visible(session, actor)
+    known = _remembered_scope(actor)
+    scope = known or await _visible(session, actor)
+    # A remembered scope is a guess until PostgreSQL confirms it, in the same statement
+    # as the hits' rows (or, for a cached page, alone): a collection made private, or a
+    # membership ended, never shows, and a search costs one round trip, not two.
+    guessed = known is not None and known is not STAFF
     gen = await cache.generation() if use_cache else None
-    cache_key = None
-    if gen is not None:
-        cache_key = cache.key(
+
+    def cache_key(scope: Scope) -> str | None:
+        if gen is None:
+            return None
+        return cache.key(
             gen,
             q=parsed.read_as,
             filters=chosen,
             sort=order,
             page=page,
             size=size,
-            scope=cache.scope_key(scope),
+            scope=cache.scope_key(scope.ids),
             snippets=snippets,
         )
-        cached = await cache.get(cache_key)
+
+    if gen is not None:
+        cached = None
+        for _ in range(2):
+            cached = await cache.get(cache_key(scope) or "")
+            if cached is None or not guessed:
+                break
+            fresh, guessed = await _visible(session, actor), False
+            if fresh.fingerprint == scope.fingerprint:
+                break
+            scope, cached = fresh, None  # and look again, under the right scope
         if cached is not None:
             took = (time.perf_counter() - started) * 1000
             if record:
@@ -117,19 +167,23 @@ async def search(
                     session, actor, q, cached.total, took, page, chosen, order, True, typing, client
                 )
             return replace(cached, query=q, notes=parsed.notes, took_ms=took)
-    found = await get_search_engine().search(
-        EngineQuery(
-            tree=parsed.tree,
-            collections=scope,
-            filters=chosen,
-            sort=order,
-            offset=(page - 1) * size,
-            limit=size,
-            snippets=snippets,
+    while True:
+        found = await get_search_engine().search(
+            EngineQuery(
+                tree=parsed.tree,
+                collections=scope.ids,
+                filters=chosen,
+                sort=order,
+                offset=(page - 1) * size,
+                limit=size,
+                snippets=snippets,
+            )
         )
-    )
-    hits = await _hits(session, found.hits)
-    facets = await _facets(session, found.facets, chosen, scope, names)
+        rows = await _rows(session, actor, found, chosen, scope, check=guessed)
+        if not guessed or rows.fingerprint == scope.fingerprint:
+            break
+        scope, guessed = await _visible(session, actor), False  # it changed: search again
+    hits, facets = rows.hits, _facets(found.facets, chosen, rows.labels)
     took = (time.perf_counter() - started) * 1000
     if record:
         await _record(
@@ -145,8 +199,9 @@ async def search(
         read_as=parsed.read_as,
         suggestion=found.suggestion if found.suggestion != parsed.read_as else None,
     )
-    if cache_key is not None:
-        await cache.put(cache_key, results)
+    key = cache_key(scope)  # (the scope searched, not the one guessed)
+    if key is not None:
+        await cache.put(key, results)
     return results
 
 
@@ -178,65 +233,103 @@ async def _record(
     )
 
 
-async def _hits(session: AsyncSession, found: list[EngineHit]) -> list[Hit]:
-    if not found:
-        return []
-    conn = await session.connection()
-    rows = await conn.execute(
-        text(
-            """
-            SELECT d.id, d.title, c.name AS cname, c.slug AS cslug,
-                   coalesce(v.thumbnail_key <> '', false) AS has_thumbnail,
-                   coalesce(v.meta->>'description', '') AS description,
-                   CASE WHEN d.id = ANY(:bare) THEN
-                       coalesce((SELECT left(p.text, 400) FROM document_pages p
-                                 WHERE p.version_id = v.id ORDER BY p.page_no LIMIT 1), '')
-                   ELSE '' END AS head
-            FROM documents d
-            JOIN collections c ON c.id = d.collection_id
-            LEFT JOIN document_versions v ON v.id = d.current_version_id
-            WHERE d.id = ANY(:ids)
-            """
-        ).bindparams(
-            ids=[h.document_id for h in found],
-            bare=[h.document_id for h in found if not h.snippet],  # these need an opening
+@dataclass
+class _Rows:
+    hits: list[Hit]
+    labels: dict[str, str]  # collection id -> name, for the collection facet
+    fingerprint: str | None  # of the actor's visible collections now, when checked
+
+
+HIT_ROWS = """
+    SELECT d.id, d.title, c.name AS cname, c.slug AS cslug,
+           coalesce(v.thumbnail_key <> '', false) AS has_thumbnail,
+           coalesce(v.meta->>'description', '') AS description,
+           CASE WHEN d.id = ANY(:bare) THEN
+               coalesce((SELECT left(p.text, 400) FROM document_pages p
+                         WHERE p.version_id = v.id ORDER BY p.page_no LIMIT 1), '')
+           ELSE '' END AS head
+    FROM documents d
+    JOIN collections c ON c.id = d.collection_id
+    LEFT JOIN document_versions v ON v.id = d.current_version_id
+    WHERE d.id = ANY(:ids)
+"""
+
+
+async def _rows(
+    session: AsyncSession,
+    actor: User | None,
+    found: EngineResult,
+    chosen: dict[str, list[str]],
+    scope: Scope,
+    *,
+    check: bool,
+) -> _Rows:
+    """In one statement: the hits' rows, the names of the collections in the collection
+    facet (staff, who see them all; anyone else's are in their scope) and, when `check`,
+    the fingerprint of the collections the actor may see now."""
+    label_ids = _label_ids(found.facets, chosen, scope)
+    hit_rows = (
+        text(HIT_ROWS)
+        .bindparams(
+            ids=[h.document_id for h in found.hits],
+            bare=[h.document_id for h in found.hits if not h.snippet],  # these need an opening
         )
+        .columns()
+        .subquery("h")
     )
-    by_id = {r.id: r for r in rows.all()}
-    out = []
-    for h in found:
+    columns: list[Any] = [
+        select(func.json_agg(literal_column("h"))).select_from(hit_rows).scalar_subquery()
+    ]
+    if check:
+        visible = select(_fingerprint()).where(visible_collection_clause(actor))
+        columns.append(visible.scalar_subquery())
+    if scope.ids is None and label_ids:
+        columns.append(
+            select(func.json_object_agg(Collection.id, Collection.name))
+            .where(col(Collection.id).in_(label_ids))
+            .scalar_subquery()
+        )
+    conn = await session.connection()  # Core, not the ORM: this runs on every search
+    row = (await conn.execute(select(*columns))).one()
+    by_id = {r["id"]: r for r in row[0] or []}
+    hits = []
+    for h in found.hits:
         r = by_id.get(h.document_id)
         if r is None:  # deleted since the engine last heard of it
             continue
-        out.append(
+        hits.append(
             Hit(
-                document_id=r.id,
-                title=r.title,
-                collection_name=r.cname,
-                collection_slug=r.cslug,
+                document_id=r["id"],
+                title=r["title"],
+                collection_name=r["cname"],
+                collection_slug=r["cslug"],
                 page_no=h.page_no,
-                snippet=h.snippet or opening([r.head], r.description),
+                snippet=h.snippet or opening([r["head"]], r["description"]),
                 rank=h.score,
-                has_thumbnail=bool(r.has_thumbnail),
+                has_thumbnail=bool(r["has_thumbnail"]),
             )
         )
-    return out
+    if scope.ids is None:
+        labels = dict(row[-1] or {}) if label_ids else {}
+    else:
+        labels = {str(i): scope.names[i] for i in label_ids}
+    return _Rows(hits, labels, row[1] if check else None)
 
 
-async def _facets(
-    session: AsyncSession,
-    counts: dict[str, list[tuple[str, int]]],
-    chosen: dict[str, list[str]],
-    scope: list[int] | None,
-    visible_names: dict[int, str],
-) -> dict[str, list[FacetValue]]:
-    names: dict[str, str] = {}
+def _label_ids(
+    counts: dict[str, list[tuple[str, int]]], chosen: dict[str, list[str]], scope: Scope
+) -> list[int]:
+    """The collections the facet names: never one the actor may not see."""
     ids = [int(v) for v, _ in counts.get("collection", []) if v.isdigit()]
     ids += [int(v) for v in chosen.get("collection", []) if v.isdigit()]
-    if scope is not None:  # never name a collection the actor may not see
-        ids = [i for i in ids if i in set(scope)]
-    if ids:
-        names = await _collection_names(session, ids, visible_names)
+    if scope.ids is not None:
+        ids = [i for i in ids if i in scope.names]
+    return list(dict.fromkeys(ids))
+
+
+def _facets(
+    counts: dict[str, list[tuple[str, int]]], chosen: dict[str, list[str]], names: dict[str, str]
+) -> dict[str, list[FacetValue]]:
     out: dict[str, list[FacetValue]] = {}
     for facet in FACETS:
         values = counts.get(facet, [])
@@ -249,18 +342,6 @@ async def _facets(
             for v, n in rows
         ]
     return out
-
-
-async def _collection_names(
-    session: AsyncSession, ids: list[int], known: dict[int, str]
-) -> dict[str, str]:
-    """Names for facet labels: those read with the visible collections, else one query."""
-    missing = [i for i in ids if i not in known]
-    if missing:
-        conn = await session.connection()
-        stmt = select(Collection.id, Collection.name).where(col(Collection.id).in_(missing))
-        known = {**known, **{i: n for i, n in (await conn.execute(stmt)).all() if i is not None}}
-    return {str(i): known[i] for i in ids if i in known}
 
 
 def _label(facet: str, value: str, names: dict[str, str]) -> str:

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access import scope
@@ -122,3 +122,77 @@ async def test_patrons_and_viewers_cannot_add_documents(
             )
     with pytest.raises(PermissionDenied):
         await collections.create(session=db, actor=_who(library, "member"), name="Mine")
+
+
+async def test_a_remembered_scope_is_checked_on_every_search(
+    db: AsyncSession, library: dict[str, object]
+) -> None:
+    """Search remembers what each actor could see and checks it with the hits' rows: a
+    collection made private, or a membership ended, is gone from the very next search."""
+    member, private = library["member"], library["private"]
+
+    async def found(actor: object, q: str = "quokka") -> tuple[int, list[str]]:
+        results = await search.search(session=db, actor=actor, query=q, use_cache=False)  # type: ignore[arg-type]
+        return results.total, sorted(v.label for v in results.facets["collection"])
+
+    assert await found(None) == (1, ["Open shelf"])
+    await db.exec(text("UPDATE collections SET is_public = false"))
+    assert await found(None) == (0, [])  # not what the anonymous could see a moment ago
+    await db.exec(text("UPDATE collections SET is_public = true"))
+    assert (await found(None))[0] == 2
+    await db.exec(text(f"UPDATE collections SET name = 'Restricted' WHERE id = {private.id}"))  # type: ignore[attr-defined]
+    assert (await found(None))[1] == ["Open shelf", "Restricted"]  # labels follow
+    await db.exec(text(f"UPDATE collections SET is_public = false WHERE id = {private.id}"))  # type: ignore[attr-defined]
+
+    assert await found(member) == (2, ["Open shelf", "Restricted"])
+    await collections.remove_member(
+        session=db,
+        actor=library["librarian"],  # type: ignore[arg-type]
+        collection_id=private.id,  # type: ignore[attr-defined]
+        user_id=member.id,  # type: ignore[attr-defined]
+    )
+    assert await found(member) == (1, ["Open shelf"])
+
+
+async def test_a_search_reads_postgresql_once(db: AsyncSession, library: dict[str, object]) -> None:
+    """The fixed cost of a search: after an actor's first search, one statement each (the
+    hits' rows, with the check of what the actor may see and the facet's names)."""
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    engine = db.bind.sync_engine  # type: ignore[union-attr]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for name in ("anonymous", "member", "librarian"):
+            actor = _who(library, name)
+            await search.search(
+                session=db, actor=actor, query="quokka", record=False, use_cache=False
+            )
+            statements.clear()
+            results = await search.search(
+                session=db, actor=actor, query="quokka", record=False, use_cache=False
+            )
+            assert results.total == (1 if name == "anonymous" else 2)
+            assert results.facets["collection"] and all(
+                v.label != "(a collection)" for v in results.facets["collection"]
+            )
+            assert len(statements) == 1, (name, statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_results_found_after_a_wrong_guess_are_cached_under_the_scope_searched(
+    db: AsyncSession, library: dict[str, object]
+) -> None:
+    """A guess found wrong is searched again; the page is cached under the scope it was
+    searched with, never the guessed one, which another actor may have for real."""
+    search._remembered.clear()
+    assert (await search.search(session=db, actor=None, query="quokka")).total == 1
+    await db.exec(text("UPDATE collections SET is_public = true"))
+    # Guessed: the open shelf alone; found: both. Cached under both.
+    assert (await search.search(session=db, actor=None, query="quokka")).total == 2
+    await db.exec(text("UPDATE collections SET is_public = false WHERE name = 'Private archive'"))
+    outsider = library["outsider"]  # first search: no guess, the open shelf's page
+    assert (await search.search(session=db, actor=outsider, query="quokka")).total == 1  # type: ignore[arg-type]
