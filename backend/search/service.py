@@ -14,7 +14,18 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Text, cast, func, literal_column, text
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    Select,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    text,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -268,29 +279,15 @@ async def _rows(
     facet (staff, who see them all; anyone else's are in their scope) and, when `check`,
     the fingerprint of the collections the actor may see now."""
     label_ids = _label_ids(found.facets, chosen, scope)
-    hit_rows = (
-        text(HIT_ROWS)
-        .bindparams(
-            ids=[h.document_id for h in found.hits],
-            bare=[h.document_id for h in found.hits if not h.snippet],  # these need an opening
-        )
-        .columns()
-        .subquery("h")
-    )
-    columns: list[Any] = [
-        select(func.json_agg(literal_column("h"))).select_from(hit_rows).scalar_subquery()
-    ]
-    if check:
-        visible = select(_fingerprint()).where(visible_collection_clause(actor))
-        columns.append(visible.scalar_subquery())
-    if scope.ids is None and label_ids:
-        columns.append(
-            select(func.json_object_agg(Collection.id, Collection.name))
-            .where(col(Collection.id).in_(label_ids))
-            .scalar_subquery()
-        )
+    labels = scope.ids is None and bool(label_ids)
+    stmt = _rows_statement(actor, check=check, labels=labels)
+    params = {
+        "ids": [h.document_id for h in found.hits],
+        "bare": [h.document_id for h in found.hits if not h.snippet],  # these need an opening
+        "label_ids": label_ids,
+    }
     conn = await session.connection()  # Core, not the ORM: this runs on every search
-    row = (await conn.execute(select(*columns))).one()
+    row = (await conn.execute(stmt, params)).one()
     by_id = {r["id"]: r for r in row[0] or []}
     hits = []
     for h in found.hits:
@@ -310,10 +307,40 @@ async def _rows(
             )
         )
     if scope.ids is None:
-        labels = dict(row[-1] or {}) if label_ids else {}
+        names = dict(row[-1] or {}) if labels else {}
     else:
-        labels = {str(i): scope.names[i] for i in label_ids}
-    return _Rows(hits, labels, row[1] if check else None)
+        names = {str(i): scope.names[i] for i in label_ids}
+    return _Rows(hits, names, row[1] if check else None)
+
+
+_statements: OrderedDict[tuple[str, bool, bool], Select[Any]] = OrderedDict()
+
+
+def _rows_statement(actor: User | None, *, check: bool, labels: bool) -> Select[Any]:
+    """_rows' statement, with its values as parameters (ids, bare, label_ids): built once
+    per audience and shape, since building one costs more than running it."""
+    key = (audience(actor), check, labels)
+    stmt = _statements.get(key)
+    if stmt is None:
+        hit_rows = text(HIT_ROWS).columns().subquery("h")
+        columns: list[Any] = [
+            select(func.json_agg(literal_column("h"))).select_from(hit_rows).scalar_subquery()
+        ]
+        if check:
+            visible = select(_fingerprint()).where(visible_collection_clause(actor))
+            columns.append(visible.scalar_subquery())
+        if labels:
+            label_ids = bindparam("label_ids", type_=ARRAY(Integer))
+            columns.append(
+                select(func.json_object_agg(Collection.id, Collection.name))
+                .where(col(Collection.id) == any_(label_ids))
+                .scalar_subquery()
+            )
+        stmt = _statements[key] = select(*columns)
+        while len(_statements) > REMEMBERED:
+            _statements.popitem(last=False)
+    _statements.move_to_end(key)
+    return stmt
 
 
 def _label_ids(

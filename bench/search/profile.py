@@ -61,8 +61,7 @@ async def run(reps: int) -> None:
     print(f"{await engine.count():,} documents")
     steps = [
         (service, "_visible", "service: visible collections"),
-        (service, "_hits", "service: hit rows"),
-        (service, "_facets", "service: facet labels"),
+        (service, "_rows", "service: hit rows"),
         (tantivy_engine.TantivyEngine, "search_now", "engine (all)"),
         (tantivy_engine._Compiler, "compile", "engine: compile"),
         (tantivy_engine.TantivyEngine, "_top", "engine: top + count"),
