@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     # window (a person: a logged-in user, or a visitor's address under a daily key). Fewer
     # than 5 people could plant any words in every visitor's suggestions, and a suggestion
     # then never points at what one person searched for.
+    # Analytics events older than this many whole months are dropped (by month).
+    analytics_retention_months: int = Field(default=25, ge=1, le=240)
     completion_min_searchers: int = Field(default=5, ge=2)
     completion_window_days: int = Field(default=30, ge=1, le=365)
     # bcrypt cost; tests lower it, production keeps the default or raises it.

@@ -12,10 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 from arq import Retry
+from psycopg import AsyncConnection
 from sqlalchemy import or_
 from sqlmodel import col, func, select
 
 from backend import queue
+from backend.analytics import events as analytics_events
+from backend.analytics import partitions
 from backend.clock import utcnow
 from backend.db import session_scope
 from backend.documents.models import DocumentVersion, IngestStatus
@@ -191,3 +194,16 @@ async def run_import(ctx: dict[str, Any], import_id: int) -> str:
 async def sweep_imports(ctx: dict[str, Any]) -> int:
     """Every minute: imports whose worker vanished end as failed; old ones are dropped."""
     return await imports.sweep()
+
+
+async def flush_events(ctx: dict[str, Any]) -> int:
+    """Every 5 seconds: the analytics events buffered in Redis go to PostgreSQL."""
+    return await analytics_events.flush()
+
+
+async def maintain_event_partitions(ctx: dict[str, Any]) -> dict[str, list[str]]:
+    """Every day (and at the worker's start): the months ahead get their partition, the
+    months past the retention are dropped."""
+    async with await AsyncConnection.connect(analytics_events.dsn()) as conn:
+        created, dropped = await partitions.maintain(conn, utcnow())
+    return {"created": [str(m) for m in created], "dropped": [str(m) for m in dropped]}

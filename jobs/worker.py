@@ -36,10 +36,12 @@ from jobs.tasks import (
     delete_leftover_objects,
     delete_objects,
     expire_search_counts,
+    flush_events,
     flush_search_counts,
     index_leftovers,
     index_outbox,
     ingest_version,
+    maintain_event_partitions,
     requeue_stale_ingests,
     run_import,
     send_due_mail,
@@ -66,6 +68,10 @@ async def prepare(ctx: dict[str, Any]) -> None:
 async def startup(ctx: dict[str, Any]) -> None:
     configure_logging()
     await prepare(ctx)
+    try:  # a worker that was stopped for months finds the current month's partition
+        await maintain_event_partitions(ctx)
+    except Exception:
+        log.exception("could not prepare the analytics partitions; the daily cron retries")
     logging.getLogger(__name__).info("worker ready")
 
 
@@ -216,6 +222,7 @@ class WorkerSettings:
         delete_objects,
         check_import,
         run_import,
+        flush_events,
     ]
     cron_jobs = [
         cron(requeue_stale_ingests, second={0}, unique=True),
@@ -226,6 +233,8 @@ class WorkerSettings:
         cron(sweep_imports, second={40}, unique=True),
         cron(flush_search_counts, second={45}, unique=True),
         cron(expire_search_counts, minute={5}, second={50}, unique=True),
+        cron(flush_events, second=set(range(2, 60, 5)), unique=True),
+        cron(maintain_event_partitions, hour={0}, minute={7}, second={35}, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

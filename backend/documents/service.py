@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
 from backend.access import scope
-from backend.analytics import service as analytics
+from backend.analytics import events as analytics
 from backend.collections.models import Collection
 from backend.db import sql
 from backend.documents import metadata, repository
@@ -257,7 +257,11 @@ async def get(*, session: AsyncSession, actor: User | None, document_id: int) ->
     versions = [_version_public(v) for v, _ in rows]
     current = next((v for v in versions if v.id == document.current_version_id), None)
     await analytics.record(
-        session=session, kind="document_view", actor=actor, document_id=document.id
+        session=session,
+        kind="document_view",
+        actor=actor,
+        document_id=document.id,
+        collection_id=collection.id,
     )
     return DocumentPublic(
         id=document.id,
@@ -315,6 +319,7 @@ async def open_download(
         kind="download",
         actor=actor,
         document_id=document.id,
+        collection_id=document.collection_id,
         data={"version_id": version.id},
     )
     return Download(

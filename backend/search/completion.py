@@ -21,7 +21,6 @@ PostgreSQL every minute and decides what is offered.
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
@@ -36,6 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import is_staff
 from backend.access.scope import visible_collection_clause, visible_ids
+from backend.analytics.visitors import visitor_id
 from backend.clock import utcnow
 from backend.collections.models import Collection
 from backend.db import sql
@@ -110,19 +110,7 @@ def searcher_id(actor: User | None, client: str, day: date) -> bytes | None:
     """Who is searching, as 16 bytes that name no one; None when it cannot be told."""
     if actor is not None and actor.id is not None:
         return hmac.new(_key("user"), str(actor.id).encode(), hashlib.sha256).digest()[:16]
-    try:
-        address = ipaddress.ip_address(client.strip())
-    except ValueError:
-        return None  # no address: a visitor that cannot be told apart does not count
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if isinstance(address, ipaddress.IPv6Address):
-        # One IPv6 host holds a whole /64 and may take a new address for every request.
-        subject = str(ipaddress.ip_network(f"{address}/64", strict=False))
-    else:
-        subject = str(address)
-    day_key = _key(f"visitor:{day.isoformat()}")
-    return hmac.new(day_key, subject.encode(), hashlib.sha256).digest()[:16]
+    return visitor_id(client, day, "search-completion")
 
 
 async def sees_only_public(session: AsyncSession, actor: User | None) -> bool:

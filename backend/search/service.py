@@ -32,7 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import is_staff
 from backend.access.scope import audience, visible_collection_clause, visible_document
-from backend.analytics import service as analytics
+from backend.analytics import events as analytics
 from backend.collections.models import Collection
 from backend.languages import language_name
 from backend.search import cache, completion
@@ -241,6 +241,7 @@ async def _record(
         result_count=total,
         duration_ms=took,
         data={"page": page, "filters": chosen, "sort": order, "cached": cached, "typing": typing},
+        client=client,
     )
 
 
@@ -386,13 +387,15 @@ async def record_click(
 ) -> bool:
     """Record that a search result was opened, and its rank; only for a document the actor
     may see (anything else is ignored)."""
-    if rank < 1 or await visible_document(session, actor, document_id) is None:
+    found = await visible_document(session, actor, document_id) if rank >= 1 else None
+    if found is None:
         return False
     await analytics.record(
         session=session,
         kind="search_click",
         actor=actor,
         document_id=document_id,
+        collection_id=found[1].id,
         query=" ".join(query.split())[:MAX_QUERY_CHARS],
         data={"rank": rank},
     )

@@ -1,0 +1,166 @@
+"""Analytics events: a request appends to Redis only; the worker stores them in batches,
+once each, whatever happens in between."""
+
+import asyncio
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+from psycopg import AsyncConnection
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend import queue
+from backend.analytics import events, partitions
+from backend.analytics.models import AnalyticsEvent
+from backend.redis_client import get_redis
+from backend.settings import get_settings
+from tests.factories import make_user
+from tests.worker import run_burst
+
+
+async def _stored(db: AsyncSession) -> list[AnalyticsEvent]:
+    await db.rollback()  # a fresh snapshot
+    return list((await db.exec(select(AnalyticsEvent).order_by(AnalyticsEvent.at))).all())  # type: ignore[arg-type]
+
+
+async def test_a_request_writes_redis_only_and_the_worker_stores_the_events(
+    db: AsyncSession,
+) -> None:
+    patron = await make_user(db)
+    await db.commit()
+    pid = patron.id
+    await events.record(
+        session=db,
+        kind="search",
+        query="tidal mills",
+        result_count=3,
+        client="198.51.100.7",
+        data={"typing": False},
+    )
+    await events.record(
+        session=db,
+        kind="download",
+        actor=patron,
+        document_id=7,
+        collection_id=2,
+        client="198.51.100.7",
+    )
+    assert not db.new  # nothing for PostgreSQL in the request
+    assert await get_redis().llen(events.BUFFER) == 2  # type: ignore[misc]
+    assert await _stored(db) == []
+
+    await queue.enqueue(queue.Job("flush_events", (), "flush-events-test"))
+    await run_burst()  # the real worker runs the flush
+
+    search, download = await _stored(db)
+    assert (search.kind, search.query, search.result_count, search.data) == (
+        "search",
+        "tidal mills",
+        3,
+        {"typing": False},
+    )
+    # A visitor is a 16-byte keyed hash: never the address, not even in the data.
+    assert search.user_id is None and search.visitor is not None and len(search.visitor) == 16
+    assert b"198.51.100.7" not in search.visitor and "198.51" not in str(search.data)
+    assert (download.user_id, download.visitor, download.document_id, download.collection_id) == (
+        pid,
+        None,
+        7,
+        2,
+    )
+    assert not await get_redis().exists(events.BUFFER, events.FLUSHING)
+
+
+async def test_a_batch_stored_twice_is_stored_once(db: AsyncSession) -> None:
+    for n in range(5):
+        await events.record(session=db, kind="document_view", document_id=n)
+    entries = await get_redis().lrange(events.BUFFER, 0, -1)  # type: ignore[misc]
+    # A flush stores the batch, then dies before trimming it from Redis: the next one
+    # sends the same entries again.
+    async with await AsyncConnection.connect(events.dsn(), autocommit=True) as conn:
+        await conn.execute("CREATE TEMP TABLE incoming (LIKE analytics_events INCLUDING DEFAULTS)")
+        assert await events._store(conn, entries) == 5
+    assert await events.flush() == 0  # all five already there
+    assert [e.document_id for e in await _stored(db)] == [0, 1, 2, 3, 4]
+
+
+async def test_an_unreadable_entry_is_skipped_and_its_batch_is_stored(db: AsyncSession) -> None:
+    await events.record(session=db, kind="document_view", document_id=1)
+    await get_redis().rpush(events.BUFFER, "{not json", '{"k": "zz"}')  # type: ignore[misc]
+    await events.record(session=db, kind="document_view", document_id=2)
+    assert await events.flush() == 2
+    assert [e.document_id for e in await _stored(db)] == [1, 2]
+    assert not await get_redis().exists(events.BUFFER, events.FLUSHING)
+
+
+async def test_with_redis_away_or_the_buffer_full_the_event_goes_with_the_request(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    away = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)  # nothing listens
+    monkeypatch.setattr(events, "get_redis", lambda: away)
+    await events.record(session=db, kind="download", document_id=3)
+    monkeypatch.undo()
+    monkeypatch.setattr(events, "BUFFER_CAP", 0)
+    await events.record(session=db, kind="download", document_id=4)
+    await db.commit()  # the request's unit of work carries both
+    assert [e.document_id for e in await _stored(db)] == [3, 4]
+    assert await get_redis().llen(events.BUFFER) == 0  # type: ignore[misc]
+
+
+async def test_a_deleted_user_is_nobody_in_events_stored_and_buffered(db: AsyncSession) -> None:
+    gone, kept = await make_user(db), await make_user(db)
+    await db.commit()
+    kept_id = kept.id
+    await events.record(session=db, kind="login", actor=gone)
+    await events.flush()
+    await events.record(session=db, kind="login", actor=gone)  # still in Redis
+    await events.record(session=db, kind="login", actor=kept)
+    await db.exec(text(f"DELETE FROM users WHERE id = {gone.id}"))  # type: ignore[call-overload]
+    await db.commit()
+    assert await events.flush() == 2
+    assert sorted((e.user_id or 0) for e in await _stored(db)) == [0, 0, kept_id]
+
+
+async def test_concurrent_flushes_store_each_event_once(db: AsyncSession) -> None:
+    redis = get_redis()
+    entries = []
+    for n in range(3000):
+        entries.append(
+            f'{{"k":"{uuid.uuid4().hex}","t":"2026-12-04T10:00:00+00:00","n":"search","q":"q{n}"}}'
+        )
+    await redis.rpush(events.BUFFER, *entries)  # type: ignore[misc]
+    stored = await asyncio.gather(*(events.flush(batch=250) for _ in range(3)))
+    stored_more = await events.flush()
+    assert sum(stored) + stored_more == 3000
+    assert (await db.exec(text("SELECT count(DISTINCT query) FROM analytics_events"))).one()[
+        0
+    ] == 3000  # type: ignore[call-overload]
+
+
+async def test_months_are_partitions_made_ahead_and_dropped_after_the_retention(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANALYTICS_RETENTION_MONTHS", "3")
+    get_settings.cache_clear()
+    try:
+        old = datetime(2025, 1, 15, 12, tzinfo=UTC)  # a month no partition was made for
+        await events.record(session=db, kind="download", document_id=1, at=old)
+        await events.record(session=db, kind="download", document_id=2)
+        assert await events.flush() == 2  # the flush made the old month's partition
+        async with await AsyncConnection.connect(events.dsn()) as conn:
+            assert date(2025, 1, 1) in await partitions.existing(conn)
+            now = datetime(2026, 12, 4, tzinfo=UTC)
+            created, dropped = await partitions.maintain(conn, now)
+            months = await partitions.existing(conn)
+        assert {date(2026, 12, 1), date(2027, 3, 1)} <= months  # this month and 3 ahead
+        assert date(2025, 1, 1) in dropped and date(2025, 1, 1) not in months
+        assert all(m >= date(2026, 9, 1) for m in months)  # 3 months kept
+        assert [e.document_id for e in await _stored(db)] == [2]
+        # Again: nothing to do.
+        async with await AsyncConnection.connect(events.dsn()) as conn:
+            assert await partitions.maintain(conn, now) == ([], [])
+    finally:
+        get_settings.cache_clear()
