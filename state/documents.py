@@ -10,7 +10,7 @@ from backend.errors import LibraryError
 from backend.ids import parse_id
 from backend.languages import language_name
 from backend.storage.service import human_size
-from state.session import acting, perform
+from state.session import acting, client_ip, perform
 from state.uploads import new_version, receive, upload_token
 
 
@@ -79,7 +79,10 @@ class DocumentState(rx.State):
         try:
             async with acting(self) as (session, actor):
                 doc = await documents.get(
-                    session=session, actor=actor, document_id=parse_id(raw_id, "document")
+                    session=session,
+                    actor=actor,
+                    document_id=parse_id(raw_id, "document"),
+                    client=client_ip(self),
                 )
                 await session.commit()
         except LibraryError:

@@ -50,10 +50,15 @@ async def download(
     document_id: Id,
     session: DbSession,
     actor: Actor,
+    request: Request,
     version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> StreamingResponse | RedirectResponse:
     found = await documents.open_download(
-        session=session, actor=actor, document_id=document_id, version_id=version
+        session=session,
+        actor=actor,
+        document_id=document_id,
+        version_id=version,
+        client=request.client.host if request.client else "",
     )
     await session.commit()
     store = get_store()

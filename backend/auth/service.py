@@ -9,6 +9,7 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import require_user
+from backend.analytics import events as analytics
 from backend.auth import audit, devices, ratelimit, second_factor, throttle
 from backend.auth.models import UserSession
 from backend.auth.tokens import new_token, token_hash
@@ -107,6 +108,13 @@ async def login(
         ok = await passwords.verify_password(password, user.password_hash) and user.is_active
     if not ok or user is None or user.id is None:
         await throttle.record_failure(redis, client)
+        await analytics.record(
+            session=session,
+            kind="login_failed",
+            actor=user,  # (None for an address no account has: counted, never named)
+            client=ip,
+            data={"reason": "password" if user is not None else "no such account"},
+        )
         raise NotAuthenticated(LOGIN_FAILED)
     if await second_factor.is_enabled(session, user.id):
         pending = new_token()
@@ -127,6 +135,7 @@ async def login(
     token = await _open_session(
         session, user, ip=ip, user_agent=user_agent, previous_token=previous_token
     )
+    await analytics.record(session=session, kind="login", actor=user, data={"role": user.role})
     return LoginResult(token=token, user=user)
 
 
@@ -148,6 +157,9 @@ async def login_with_code(
     await throttle.check(redis, client)
     if await second_factor.verify(session=session, user=user, code=code, ip=client.ip) is None:
         await throttle.record_failure(redis, client)
+        await analytics.record(
+            session=session, kind="login_failed", actor=user, data={"reason": "second factor"}
+        )
         if attempts >= PENDING_MAX_CODES:
             await redis.delete(key)
             raise LoginExpired("Too many wrong codes. " + LOGIN_EXPIRED)
@@ -160,6 +172,9 @@ async def login_with_code(
         ip=client.ip,
         user_agent=data.get("user_agent", ""),
         previous_token=previous_token,
+    )
+    await analytics.record(
+        session=session, kind="login", actor=user, data={"role": user.role, "second_factor": True}
     )
     return LoginResult(token=token, user=user)
 

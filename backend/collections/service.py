@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access import scope
 from backend.access.roles import require_staff
+from backend.analytics.counting import ONCE_PER_HOUR
 from backend.browse import service as browse
 from backend.collections import repository
 from backend.collections.models import Collection, MemberRole, Membership
@@ -260,15 +261,16 @@ async def stats(
     *, session: AsyncSession, actor: User | None, collection_id: int
 ) -> CollectionStats:
     """What a collection holds and how it is used: listed documents, their pages, the
-    bytes of every version kept, document views and downloads, the last addition. What
-    is not ready yet (and its bytes) counts for its curators only."""
+    bytes of every version kept, document views and downloads (once per person per hour,
+    as stored by the last flush), the last addition. What is not ready yet (and its
+    bytes) counts for its curators only."""
     collection = await scope.require_visible_collection(session, actor, collection_id)
     everything = await scope.can_curate(session, actor, collection)
     row = (
         await sql(
             session,
             text(
-                """
+                f"""
                 SELECT
                   (SELECT count(*) FROM documents
                    WHERE collection_id = :c AND (listed OR :all)) AS held,
@@ -282,10 +284,10 @@ async def stats(
                   AS bytes,
                   (SELECT max(created_at) FROM documents
                    WHERE collection_id = :c AND listed) AS last_added,
-                  (SELECT count(*)
+                  (SELECT {ONCE_PER_HOUR}
                    FROM documents d JOIN analytics_events e ON e.document_id = d.id
                    WHERE d.collection_id = :c AND e.kind = 'document_view') AS views,
-                  (SELECT count(*) FROM documents d
+                  (SELECT {ONCE_PER_HOUR} FROM documents d
                    JOIN analytics_events e ON e.document_id = d.id
                    WHERE d.collection_id = :c AND e.kind = 'download') AS downloads
                 """

@@ -76,7 +76,9 @@ async def add_document(
     session.add(document)
     await session.flush()
     assert document.id is not None
-    version = await _add_version_row(session, actor, document.id, 1, stored, name, declared_mime)
+    version = await _add_version_row(
+        session, actor, collection_id, document.id, 1, stored, name, declared_mime
+    )
     document.current_version_id = version.id
     session.add(document)
     await session.flush()
@@ -93,6 +95,7 @@ def _upload_name(filename: str, stored: StoredObject) -> str:
 async def _add_version_row(
     session: AsyncSession,
     actor: User,
+    collection_id: int,
     document_id: int,
     version_no: int,
     stored: StoredObject,
@@ -113,6 +116,14 @@ async def _add_version_row(
     session.add(version)
     await session.flush()
     queue.defer(session, "ingest_version", version.id, job_id=f"ingest:{version.id}")
+    await analytics.record(
+        session=session,
+        kind="upload",
+        actor=actor,
+        document_id=document_id,
+        collection_id=collection_id,
+        data={"version_id": version.id, "size": stored.size, "version_no": version_no},
+    )
     return version
 
 
@@ -132,7 +143,7 @@ async def add_version(
     name = _upload_name(filename, stored)
     version_no = await repository.next_version_no(session, document.id)
     return await _add_version_row(
-        session, actor, document.id, version_no, stored, name, declared_mime
+        session, actor, collection.id, document.id, version_no, stored, name, declared_mime
     )
 
 
@@ -247,9 +258,12 @@ def _version_staff(v: DocumentVersion, uploader: str) -> VersionStaff:
     )
 
 
-async def get(*, session: AsyncSession, actor: User | None, document_id: int) -> DocumentPublic:
+async def get(
+    *, session: AsyncSession, actor: User | None, document_id: int, client: str = ""
+) -> DocumentPublic:
     """A document with its versions, if the actor may see it; how each version was
-    processed, checked and sent only for its curators."""
+    processed, checked and sent only for its curators. `client`: the visitor's address
+    (for the view's count, hashed)."""
     document, collection = await scope.require_document(session, actor, document_id)
     assert document.id is not None and collection.id is not None
     curator = await scope.can_curate(session, actor, collection)
@@ -262,6 +276,7 @@ async def get(*, session: AsyncSession, actor: User | None, document_id: int) ->
         actor=actor,
         document_id=document.id,
         collection_id=collection.id,
+        client=client,
     )
     return DocumentPublic(
         id=document.id,
@@ -299,6 +314,7 @@ async def open_download(
     actor: User | None,
     document_id: int,
     version_id: int | None = None,
+    client: str = "",
 ) -> Download:
     """What to stream for a download, if the actor may see the document."""
     found = await scope.require_document(session, actor, document_id)
@@ -321,6 +337,7 @@ async def open_download(
         document_id=document.id,
         collection_id=document.collection_id,
         data={"version_id": version.id},
+        client=client,
     )
     return Download(
         file_key=version.file_key,

@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.analytics import events as analytics
 from backend.clock import utcnow
 from backend.db import database_url, session_scope, sql
 from backend.documents import metadata
@@ -341,6 +342,31 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
     await _set(
         session, version, status=IngestStatus.READY.value, step="done", processed_at=utcnow()
     )
+    await _outcome(session, version, document, IngestStatus.READY)
+
+
+async def _outcome(
+    session: AsyncSession,
+    version: DocumentVersion,
+    document: Document | None,
+    status: IngestStatus,
+    step: str = "",
+    reason: str = "",
+) -> None:
+    """The analytics event of how a version's processing ended: ready (with the seconds
+    from upload to searchable), or failed, quarantined or a duplicate (step, reason)."""
+    data: dict[str, object] = {"outcome": status.value, "version_id": version.id}
+    if status == IngestStatus.READY:
+        data["seconds"] = round((utcnow() - version.created_at).total_seconds(), 3)
+    else:
+        data |= {"step": step, "reason": reason[:300]}
+    await analytics.record(
+        session=session,
+        kind="ingest",
+        document_id=version.document_id,
+        collection_id=document.collection_id if document is not None else None,
+        data=data,
+    )
 
 
 async def _is_newest(session: AsyncSession, version: DocumentVersion) -> bool:
@@ -395,5 +421,8 @@ async def fail(
         if status == IngestStatus.PENDING:
             version.step_at = utcnow()  # since when it waits (the sweeper reads it)
         session.add(version)
+        if status != IngestStatus.PENDING:  # (waiting to try again is no outcome)
+            document = await session.get(Document, version.document_id)
+            await _outcome(session, version, document, status, version.step, version.error)
         await session.commit()
         await progress.announce(session, version)

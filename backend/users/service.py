@@ -8,6 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import require_admin
+from backend.analytics import events as analytics
 from backend.errors import Conflict, InvalidInput
 from backend.users import passwords, repository
 from backend.users.models import Role, User
@@ -44,6 +45,7 @@ async def create_account(
     )
     session.add(user)
     await session.flush()
+    await analytics.record(session=session, kind="registration", actor=user)
     return user
 
 

@@ -51,7 +51,8 @@ SECRET = [
 
 
 async def _wait_for_click(db: AsyncSession) -> AnalyticsEvent:
-    for _ in range(50):
+    """The click, once the app's worker flushed it from Redis (every 5 seconds)."""
+    for _ in range(300):
         found = (
             await db.exec(select(AnalyticsEvent).where(AnalyticsEvent.kind == "search_click"))
         ).first()

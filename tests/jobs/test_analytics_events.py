@@ -15,15 +15,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend import queue
 from backend.analytics import events, partitions
 from backend.analytics.models import AnalyticsEvent
+from backend.auth import service as auth
+from backend.errors import NotAuthenticated
 from backend.redis_client import get_redis
 from backend.settings import get_settings
-from tests.factories import make_user
+from backend.users import service as users
+from backend.users.models import Role
+from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
 from tests.worker import run_burst
 
 
-async def _stored(db: AsyncSession) -> list[AnalyticsEvent]:
+async def _stored(db: AsyncSession, *kinds: str) -> list[AnalyticsEvent]:
+    """The stored events (but the registrations of the tests' users), oldest first."""
     await db.rollback()  # a fresh snapshot
-    return list((await db.exec(select(AnalyticsEvent).order_by(AnalyticsEvent.at))).all())  # type: ignore[arg-type]
+    stmt = select(AnalyticsEvent).order_by(AnalyticsEvent.at)  # type: ignore[arg-type]
+    found = (await db.exec(stmt)).all()
+    return [e for e in found if e.kind in kinds or not kinds and e.kind != "registration"]
 
 
 async def test_a_request_writes_redis_only_and_the_worker_stores_the_events(
@@ -31,6 +38,7 @@ async def test_a_request_writes_redis_only_and_the_worker_stores_the_events(
 ) -> None:
     patron = await make_user(db)
     await db.commit()
+    await events.flush()  # (the registration)
     pid = patron.id
     await events.record(
         session=db,
@@ -113,6 +121,7 @@ async def test_with_redis_away_or_the_buffer_full_the_event_goes_with_the_reques
 async def test_a_deleted_user_is_nobody_in_events_stored_and_buffered(db: AsyncSession) -> None:
     gone, kept = await make_user(db), await make_user(db)
     await db.commit()
+    await events.flush()
     kept_id = kept.id
     await events.record(session=db, kind="login", actor=gone)
     await events.flush()
@@ -121,7 +130,7 @@ async def test_a_deleted_user_is_nobody_in_events_stored_and_buffered(db: AsyncS
     await db.exec(text(f"DELETE FROM users WHERE id = {gone.id}"))  # type: ignore[call-overload]
     await db.commit()
     assert await events.flush() == 2
-    assert sorted((e.user_id or 0) for e in await _stored(db)) == [0, 0, kept_id]
+    assert sorted((e.user_id or 0) for e in await _stored(db, "login")) == [0, 0, kept_id]
 
 
 async def test_concurrent_flushes_store_each_event_once(db: AsyncSession) -> None:
@@ -164,3 +173,47 @@ async def test_months_are_partitions_made_ahead_and_dropped_after_the_retention(
             assert await partitions.maintain(conn, now) == ([], [])
     finally:
         get_settings.cache_clear()
+
+
+async def test_registrations_logins_uploads_and_their_outcomes_are_events(
+    db: AsyncSession, data_dir: object
+) -> None:
+    ada = await users.register(session=db, email="ada@example.org", password=PASSWORD)
+    librarian = await make_user(db, Role.LIBRARIAN)
+    shelf = await make_collection(db, librarian)
+    await db.commit()
+    ada_id, shelf_id = ada.id, shelf.id
+    await auth.login(session=db, redis=get_redis(), email=ada.email, password=PASSWORD)
+    for email in (ada.email, "nobody@example.org"):
+        with pytest.raises(NotAuthenticated):
+            await auth.login(
+                session=db, redis=get_redis(), email=email, password="wrong", ip="203.0.113.9"
+            )
+    first, _ = await upload_bytes(db, librarian, shelf, b"tidal mills\n", "mills.txt")
+    again, _ = await upload_bytes(db, librarian, shelf, b"tidal mills\n", "copy.txt")
+    await db.commit()
+    first_id, again_id = first.id, again.id
+    await run_burst()  # the ingest jobs
+    await events.flush()
+
+    assert [e.user_id for e in await _stored(db, "registration")][0] == ada_id
+    assert [(e.user_id, e.data) for e in await _stored(db, "login")] == [
+        (ada_id, {"role": "patron"})
+    ]
+    failed = await _stored(db, "login_failed")
+    assert [(e.user_id, e.data["reason"]) for e in failed] == [
+        (ada_id, "password"),
+        (None, "no such account"),
+    ]
+    assert failed[1].visitor is not None  # the address, hashed
+    uploads = await _stored(db, "upload")
+    assert [(u.document_id, u.collection_id) for u in uploads] == [
+        (first_id, shelf_id),
+        (again_id, shelf_id),
+    ]
+    outcomes = {e.document_id: e for e in await _stored(db, "ingest")}
+    assert outcomes[first_id].data["outcome"] == "ready"
+    assert 0 < outcomes[first_id].data["seconds"] < 120
+    assert outcomes[again_id].data["outcome"] == "duplicate"
+    assert outcomes[again_id].data["step"] == "duplicate_check"
+    assert outcomes[again_id].collection_id == shelf_id
