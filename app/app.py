@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from app import routes
 from app.layout import shell
 from app.pages import account, admin, auth, browse, collections, documents, errors, home, search
+from backend.analytics import events as analytics_events
 from backend.api.routes import create_api
 from backend.logging_setup import configure_logging
 from backend.settings import get_settings
@@ -69,6 +70,8 @@ app = rx.App(
 )
 # Every event is checked against its handler's signature before it runs.
 app.add_middleware(EventGuard())
+# At shutdown, the analytics events this process recorded are sent before it ends.
+app.register_lifespan_task(analytics_events.lifespan)
 
 PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
     (routes.HOME, home.home, "Library", [CollectionsState.load]),

@@ -25,6 +25,7 @@ from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend import queue
+from backend.analytics import events as analytics_events
 from backend.db import dispose_engine, get_engine
 from backend.files import keep_private
 from backend.logging_setup import configure_logging
@@ -76,6 +77,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await analytics_events.sent()  # what the jobs recorded (ingest outcomes) leaves first
     lease.release_all()
     await queue.close_pool()
     await dispose_engine()

@@ -1,38 +1,40 @@
-"""Analytics events: the request appends to Redis, the worker stores them in batches.
+"""Analytics events: the request hands them over, the worker stores them in batches.
 
-`record` is all a request does: one Redis round trip (a script that appends the event to
-a list unless the list is over its cap), never a PostgreSQL write. Every few seconds the
-worker's `flush` takes the list (renamed, so new events go on to a fresh one), reads it
-in batches, COPYs each batch into a temporary table and inserts it into the month
-partitions, and only then trims the batch from Redis. A batch stored and not trimmed (a
-worker that died in between) is sent again and stored once: each event carries the key
-the request gave it, and (at, key) is the table's primary key. An entry that cannot be
-read is logged and skipped; the rest of its batch is stored.
+`record` costs a request microseconds: the event joins the process's outgoing list, and
+a task sends what has gathered over a few milliseconds to a Redis list in one call (a
+script that appends unless the list is over its cap); no PostgreSQL write. Every few
+seconds the worker's `flush` takes the list (renamed, so new events go on to a fresh
+one), reads it in batches, COPYs each batch into a temporary table and inserts it into
+the month partitions, and only then trims the batch from Redis. A batch stored and not
+trimmed (a worker that died in between) is sent again and stored once: each event
+carries the key it was given when recorded, and (at, key) is the table's primary key.
+An entry that cannot be read is logged and skipped; the rest of its batch is stored.
 
-Nothing is lost when Redis is away or the buffer is full (no worker has flushed for a
-long time): the event is added to the request's own unit of work instead, committed with
-it. A user deleted while their events wait is stored as nobody, as the foreign key does
-for the events already stored.
+With Redis away or the buffer full (no worker has flushed for a long time), the sending
+task stores the events in PostgreSQL itself, the same way. A user deleted while their
+events wait is stored as nobody, as the foreign key does for the events already stored.
 
 Who: a signed-in user by id; a visitor by a keyed hash of the address that changes each
 day (backend.analytics.visitors); the address itself is never stored.
 """
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.engine import make_url
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.analytics import partitions
-from backend.analytics.models import AnalyticsEvent
 from backend.analytics.visitors import visitor_id
 from backend.clock import utcnow
 from backend.redis_client import get_redis
@@ -47,10 +49,11 @@ BUFFER_CAP = 2_000_000  # beyond this (no worker for hours), events go to Postgr
 BATCH = 10_000
 _LOCK = 0xA7A1E6  # one flush at a time, whichever worker runs it
 _APPEND = """
-if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('RPUSH', KEYS[1], ARGV[1])
-return 1
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+return redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
 """
+INCOMING = "CREATE TEMP TABLE incoming (LIKE analytics_events INCLUDING DEFAULTS)"
+_scripts: dict[int, AsyncScript] = {}
 COLUMNS = (
     "key",
     "at",
@@ -68,7 +71,6 @@ COLUMNS = (
 
 async def record(
     *,
-    session: AsyncSession,
     kind: str,
     actor: User | None = None,
     document_id: int | None = None,
@@ -81,7 +83,10 @@ async def record(
     at: datetime | None = None,
 ) -> uuid.UUID:
     """Record an event; returns its key (a search's key ties its opened results to it).
-    `client`: the address of a visitor who is not signed in (hashed, never stored)."""
+    `client`: the address of a visitor who is not signed in (hashed, never stored).
+
+    The request does not wait for Redis: the event joins this process's outgoing list,
+    which one task per event loop appends to the Redis buffer, many events a call."""
     key = uuid.uuid4()
     when = at or utcnow()
     user_id = actor.id if actor is not None else None
@@ -99,30 +104,84 @@ async def record(
         "ms": duration_ms,
         "x": data or {},
     }
-    try:
-        appended = await get_redis().eval(  # type: ignore[misc]
-            _APPEND, 1, BUFFER, json.dumps(entry, separators=(",", ":")), BUFFER_CAP
-        )
-    except RedisError as exc:
-        log.warning("analytics buffer unreachable (%s): event stored with the request", exc)
-        appended = 0
-    if not appended:
-        session.add(
-            AnalyticsEvent(
-                key=key,
-                at=when,
-                kind=kind,
-                user_id=user_id,
-                visitor=visitor,
-                document_id=document_id,
-                collection_id=collection_id,
-                query=query[:1000],
-                result_count=result_count,
-                duration_ms=duration_ms,
-                data=data or {},
-            )
-        )
+    _sender.add(json.dumps(entry, separators=(",", ":")))
     return key
+
+
+class _Sender:
+    """Events recorded in this process, on their way to the Redis buffer.
+
+    The task that sends them waits LINGER for more to gather, then takes everything
+    recorded by then in one Redis call: a busy process makes one call every LINGER,
+    not one per request. With Redis away or the buffer full,
+    they are stored in PostgreSQL directly; with both away, kept (up to HELD_MOST) and
+    tried again every second. What a process killed outright loses is what it recorded
+    in its last LINGER; a server shutting down sends the rest first (`sent`)."""
+
+    def __init__(self) -> None:
+        self.pending: list[str] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, entry: str) -> None:
+        self.pending.append(entry)
+        loop = asyncio.get_running_loop()
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            self.task = loop.create_task(self._send())
+
+    async def _send(self) -> None:
+        while self.pending:
+            await asyncio.sleep(LINGER)  # what else is recorded meanwhile goes with it
+            entries, self.pending = self.pending[:SEND_MOST], self.pending[SEND_MOST:]
+            try:
+                await _deliver(entries)
+            except Exception:
+                log.exception("%d analytics events wait: Redis and PostgreSQL away", len(entries))
+                kept = entries[: max(0, HELD_MOST - len(self.pending))]
+                if len(kept) < len(entries):
+                    log.error("%d analytics events dropped", len(entries) - len(kept))
+                self.pending[:0] = kept
+                await asyncio.sleep(1.0)
+
+    async def sent(self) -> None:
+        task = self.task
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.shield(task)
+
+
+_sender = _Sender()
+SEND_MOST = 5_000  # events in one Redis call
+LINGER = 0.02  # seconds an event waits for others to go to Redis with
+HELD_MOST = 200_000  # events a process keeps while Redis and PostgreSQL are both away
+
+
+async def sent() -> None:
+    """Wait until the events recorded so far in this process have left it."""
+    await _sender.sent()
+
+
+@contextlib.asynccontextmanager
+async def lifespan() -> AsyncIterator[None]:
+    """The web server's lifespan: at shutdown, what was recorded is sent."""
+    yield
+    await sent()
+
+
+async def _deliver(entries: list[str]) -> None:
+    try:
+        redis = get_redis()
+        append = _scripts.get(id(redis))
+        if append is None:  # (one per client: EVALSHA, loading the script when needed)
+            append = _scripts[id(redis)] = redis.register_script(_APPEND)
+        if await append(keys=[BUFFER], args=[BUFFER_CAP, *entries]):
+            return
+        log.warning("the analytics buffer is full: %d events stored directly", len(entries))
+    except RedisError as exc:
+        log.warning(
+            "analytics buffer unreachable (%s): %d events stored directly", exc, len(entries)
+        )
+    async with await AsyncConnection.connect(dsn(), autocommit=True) as conn:
+        await conn.execute(INCOMING)
+        await _store(conn, entries)
 
 
 def _row(entry: str) -> tuple[Any, ...]:
@@ -150,6 +209,7 @@ def dsn() -> str:
 async def flush(*, batch: int = BATCH, budget_s: float = 50.0) -> int:
     """Move the buffered events to PostgreSQL (the worker, every few seconds); returns
     how many were stored. Stops after `budget_s`, leaving the rest for the next flush."""
+    await sent()
     redis = get_redis()
     deadline = time.monotonic() + budget_s
     stored = 0

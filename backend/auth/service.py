@@ -109,7 +109,6 @@ async def login(
     if not ok or user is None or user.id is None:
         await throttle.record_failure(redis, client)
         await analytics.record(
-            session=session,
             kind="login_failed",
             actor=user,  # (None for an address no account has: counted, never named)
             client=ip,
@@ -135,7 +134,7 @@ async def login(
     token = await _open_session(
         session, user, ip=ip, user_agent=user_agent, previous_token=previous_token
     )
-    await analytics.record(session=session, kind="login", actor=user, data={"role": user.role})
+    await analytics.record(kind="login", actor=user, data={"role": user.role})
     return LoginResult(token=token, user=user)
 
 
@@ -157,9 +156,7 @@ async def login_with_code(
     await throttle.check(redis, client)
     if await second_factor.verify(session=session, user=user, code=code, ip=client.ip) is None:
         await throttle.record_failure(redis, client)
-        await analytics.record(
-            session=session, kind="login_failed", actor=user, data={"reason": "second factor"}
-        )
+        await analytics.record(kind="login_failed", actor=user, data={"reason": "second factor"})
         if attempts >= PENDING_MAX_CODES:
             await redis.delete(key)
             raise LoginExpired("Too many wrong codes. " + LOGIN_EXPIRED)
@@ -174,7 +171,7 @@ async def login_with_code(
         previous_token=previous_token,
     )
     await analytics.record(
-        session=session, kind="login", actor=user, data={"role": user.role, "second_factor": True}
+        kind="login", actor=user, data={"role": user.role, "second_factor": True}
     )
     return LoginResult(token=token, user=user)
 

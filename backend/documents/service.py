@@ -117,7 +117,6 @@ async def _add_version_row(
     await session.flush()
     queue.defer(session, "ingest_version", version.id, job_id=f"ingest:{version.id}")
     await analytics.record(
-        session=session,
         kind="upload",
         actor=actor,
         document_id=document_id,
@@ -271,7 +270,6 @@ async def get(
     versions = [_version_public(v) for v, _ in rows]
     current = next((v for v in versions if v.id == document.current_version_id), None)
     await analytics.record(
-        session=session,
         kind="document_view",
         actor=actor,
         document_id=document.id,
@@ -331,7 +329,6 @@ async def open_download(
         # Not scanned and checked yet: only the people who curate it may fetch it.
         raise NotFound("This file is not available yet.")
     await analytics.record(
-        session=session,
         kind="download",
         actor=actor,
         document_id=document.id,

@@ -361,7 +361,6 @@ async def _outcome(
     else:
         data |= {"step": step, "reason": reason[:300]}
     await analytics.record(
-        session=session,
         kind="ingest",
         document_id=version.document_id,
         collection_id=document.collection_id if document is not None else None,

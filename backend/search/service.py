@@ -234,7 +234,6 @@ async def _record(
             session=session, actor=actor, client=client, query=q, found=total
         )
     await analytics.record(
-        session=session,
         kind="search",
         actor=actor,
         query=q,
@@ -391,7 +390,6 @@ async def record_click(
     if found is None:
         return False
     await analytics.record(
-        session=session,
         kind="search_click",
         actor=actor,
         document_id=document_id,

@@ -45,7 +45,7 @@ async def create_account(
     )
     session.add(user)
     await session.flush()
-    await analytics.record(session=session, kind="registration", actor=user)
+    await analytics.record(kind="registration", actor=user)
     return user
 
 

@@ -41,7 +41,6 @@ async def test_a_request_writes_redis_only_and_the_worker_stores_the_events(
     await events.flush()  # (the registration)
     pid = patron.id
     await events.record(
-        session=db,
         kind="search",
         query="tidal mills",
         result_count=3,
@@ -49,7 +48,6 @@ async def test_a_request_writes_redis_only_and_the_worker_stores_the_events(
         data={"typing": False},
     )
     await events.record(
-        session=db,
         kind="download",
         actor=patron,
         document_id=7,
@@ -57,6 +55,7 @@ async def test_a_request_writes_redis_only_and_the_worker_stores_the_events(
         client="198.51.100.7",
     )
     assert not db.new  # nothing for PostgreSQL in the request
+    await events.sent()  # (the sending task runs once the request yields)
     assert await get_redis().llen(events.BUFFER) == 2  # type: ignore[misc]
     assert await _stored(db) == []
 
@@ -84,7 +83,8 @@ async def test_a_request_writes_redis_only_and_the_worker_stores_the_events(
 
 async def test_a_batch_stored_twice_is_stored_once(db: AsyncSession) -> None:
     for n in range(5):
-        await events.record(session=db, kind="document_view", document_id=n)
+        await events.record(kind="document_view", document_id=n)
+    await events.sent()
     entries = await get_redis().lrange(events.BUFFER, 0, -1)  # type: ignore[misc]
     # A flush stores the batch, then dies before trimming it from Redis: the next one
     # sends the same entries again.
@@ -96,26 +96,46 @@ async def test_a_batch_stored_twice_is_stored_once(db: AsyncSession) -> None:
 
 
 async def test_an_unreadable_entry_is_skipped_and_its_batch_is_stored(db: AsyncSession) -> None:
-    await events.record(session=db, kind="document_view", document_id=1)
+    await events.record(kind="document_view", document_id=1)
+    await events.sent()
     await get_redis().rpush(events.BUFFER, "{not json", '{"k": "zz"}')  # type: ignore[misc]
-    await events.record(session=db, kind="document_view", document_id=2)
+    await events.record(kind="document_view", document_id=2)
     assert await events.flush() == 2
     assert [e.document_id for e in await _stored(db)] == [1, 2]
     assert not await get_redis().exists(events.BUFFER, events.FLUSHING)
 
 
-async def test_with_redis_away_or_the_buffer_full_the_event_goes_with_the_request(
+async def test_with_redis_away_or_the_buffer_full_events_go_to_postgresql_directly(
     db: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     away = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)  # nothing listens
     monkeypatch.setattr(events, "get_redis", lambda: away)
-    await events.record(session=db, kind="download", document_id=3)
+    await events.record(kind="download", document_id=3)
+    await events.sent()
     monkeypatch.undo()
     monkeypatch.setattr(events, "BUFFER_CAP", 0)
-    await events.record(session=db, kind="download", document_id=4)
-    await db.commit()  # the request's unit of work carries both
+    await events.record(kind="download", document_id=4)
+    await events.sent()
     assert [e.document_id for e in await _stored(db)] == [3, 4]
     assert await get_redis().llen(events.BUFFER) == 0  # type: ignore[misc]
+
+
+async def test_with_redis_and_postgresql_away_events_wait_in_the_process(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    away = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    monkeypatch.setattr(events, "get_redis", lambda: away)
+    monkeypatch.setattr(events, "dsn", lambda: "postgresql://nobody@127.0.0.1:1/none")
+    await events.record(kind="download", document_id=5)
+    for _ in range(50):  # one try, failed: kept for the next
+        if events._sender.pending:
+            break
+        await asyncio.sleep(0.1)
+    assert len(events._sender.pending) == 1 and await _stored(db) == []
+    monkeypatch.undo()  # both back: the next try (a second later) sends it
+    await asyncio.wait_for(events.sent(), timeout=10)
+    await events.flush()
+    assert [e.document_id for e in await _stored(db)] == [5]
 
 
 async def test_a_deleted_user_is_nobody_in_events_stored_and_buffered(db: AsyncSession) -> None:
@@ -123,10 +143,10 @@ async def test_a_deleted_user_is_nobody_in_events_stored_and_buffered(db: AsyncS
     await db.commit()
     await events.flush()
     kept_id = kept.id
-    await events.record(session=db, kind="login", actor=gone)
+    await events.record(kind="login", actor=gone)
     await events.flush()
-    await events.record(session=db, kind="login", actor=gone)  # still in Redis
-    await events.record(session=db, kind="login", actor=kept)
+    await events.record(kind="login", actor=gone)  # still in Redis
+    await events.record(kind="login", actor=kept)
     await db.exec(text(f"DELETE FROM users WHERE id = {gone.id}"))  # type: ignore[call-overload]
     await db.commit()
     assert await events.flush() == 2
@@ -156,8 +176,8 @@ async def test_months_are_partitions_made_ahead_and_dropped_after_the_retention(
     get_settings.cache_clear()
     try:
         old = datetime(2025, 1, 15, 12, tzinfo=UTC)  # a month no partition was made for
-        await events.record(session=db, kind="download", document_id=1, at=old)
-        await events.record(session=db, kind="download", document_id=2)
+        await events.record(kind="download", document_id=1, at=old)
+        await events.record(kind="download", document_id=2)
         assert await events.flush() == 2  # the flush made the old month's partition
         async with await AsyncConnection.connect(events.dsn()) as conn:
             assert date(2025, 1, 1) in await partitions.existing(conn)
