@@ -3,6 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,10 +102,12 @@ class Settings(BaseSettings):
     # window (a person: a logged-in user, or a visitor's address under a daily key). Fewer
     # than 5 people could plant any words in every visitor's suggestions, and a suggestion
     # then never points at what one person searched for.
-    # Analytics events older than this many whole months are dropped (by month).
-    analytics_retention_months: int = Field(default=25, ge=1, le=240)
     completion_min_searchers: int = Field(default=5, ge=2)
     completion_window_days: int = Field(default=30, ge=1, le=365)
+    # Analytics events older than this many whole months are dropped (by month).
+    analytics_retention_months: int = Field(default=25, ge=1, le=240)
+    # The library's time zone (IANA name): where its days begin, for the dashboards' days.
+    library_timezone: str = "UTC"
     # bcrypt cost; tests lower it, production keeps the default or raises it.
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
 
@@ -116,6 +119,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SECRET_KEY must be set to a random value of 32+ characters in production"
             )
+        try:
+            ZoneInfo(self.library_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"LIBRARY_TIMEZONE: no time zone {self.library_timezone!r}") from exc
         if self.ingest_test_delay_seconds and self.environment != "test":
             raise ValueError("INGEST_TEST_DELAY_SECONDS is for tests only")
         return self

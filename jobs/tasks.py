@@ -18,7 +18,7 @@ from sqlmodel import col, func, select
 
 from backend import queue
 from backend.analytics import events as analytics_events
-from backend.analytics import partitions
+from backend.analytics import partitions, rollups
 from backend.clock import utcnow
 from backend.db import session_scope
 from backend.documents.models import DocumentVersion, IngestStatus
@@ -207,3 +207,10 @@ async def maintain_event_partitions(ctx: dict[str, Any]) -> dict[str, list[str]]
     async with await AsyncConnection.connect(analytics_events.dsn()) as conn:
         created, dropped = await partitions.maintain(conn, utcnow())
     return {"created": [str(m) for m in created], "dropped": [str(m) for m in dropped]}
+
+
+async def roll_analytics(ctx: dict[str, Any]) -> str:
+    """Every hour: the days that ended go to the dashboards' daily rollups."""
+    async with session_scope() as session:
+        span = await rollups.roll(session)
+    return f"{span.first}..{span.last}" if span else "nothing new"

@@ -44,6 +44,7 @@ from jobs.tasks import (
     ingest_version,
     maintain_event_partitions,
     requeue_stale_ingests,
+    roll_analytics,
     run_import,
     send_due_mail,
     send_mail,
@@ -236,6 +237,7 @@ class WorkerSettings:
         cron(flush_search_counts, second={45}, unique=True),
         cron(expire_search_counts, minute={5}, second={50}, unique=True),
         cron(flush_events, second=set(range(2, 60, 5)), unique=True),
+        cron(roll_analytics, minute={12}, second={55}, unique=True),
         cron(maintain_event_partitions, hour={0}, minute={7}, second={35}, unique=True),
     ]
     on_startup = startup

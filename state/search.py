@@ -86,6 +86,7 @@ def search_url(
 
 class SearchState(rx.State):
     query: str = ""
+    _search_key: str = ""  # (a backend var: the last search's event key, for its clicks)
     page: int = 1
     sort: str = "relevance"
     filters: dict[str, list[str]] = {}
@@ -158,6 +159,7 @@ class SearchState(rx.State):
     def _show(self, results: SearchResults) -> None:
         self.searched = True
         self.total = results.total
+        self._search_key = results.search_key
         self.every_word = -1 if results.every_word is None else results.every_word
         self.page_size = results.page_size
         self.took_ms = round(results.took_ms)
@@ -233,6 +235,7 @@ class SearchState(rx.State):
                 query=self.query,
                 document_id=int(document_id),
                 rank=rank,
+                search_key=self._search_key,
             )
             await session.commit()
 

@@ -44,3 +44,4 @@ class SearchResults:
     notes: list[str] = field(default_factory=list)  # what the parser did to a malformed query
     suggestion: str | None = None  # "did you mean"
     every_word: int | None = None  # of `total`, those with every word (None: not asked)
+    search_key: str = ""  # the recorded search's event key, for its clicks ("": unrecorded)

@@ -9,6 +9,7 @@ ones, so a collection made private disappears from results at once, and a search
 one PostgreSQL round trip. Snippets are segments, never HTML.
 """
 
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -44,6 +45,7 @@ from backend.settings import get_settings
 from backend.users.models import User
 
 MAX_QUERY_CHARS = 500
+_KEY = re.compile(r"[0-9a-f]{32}")
 MAX_PAGE = 1000
 MAX_PAGE_SIZE = 1000  # for reports and benchmarks; the page uses the setting
 TYPE_NAMES = {"pdf": "PDF", "docx": "Word", "odt": "OpenDocument", "epub": "EPUB", "html": "HTML"}
@@ -173,11 +175,12 @@ async def search(
             scope, cached = fresh, None  # and look again, under the right scope
         if cached is not None:
             took = (time.perf_counter() - started) * 1000
+            key = ""
             if record:
-                await _record(
+                key = await _record(
                     session, actor, q, cached.total, took, page, chosen, order, True, typing, client
                 )
-            return replace(cached, query=q, notes=parsed.notes, took_ms=took)
+            return replace(cached, query=q, notes=parsed.notes, took_ms=took, search_key=key)
     while True:
         found = await get_search_engine().search(
             EngineQuery(
@@ -196,8 +199,9 @@ async def search(
         scope, guessed = await _visible(session, actor), False  # it changed: search again
     hits, facets = rows.hits, _facets(found.facets, chosen, rows.labels)
     took = (time.perf_counter() - started) * 1000
+    key = ""
     if record:
-        await _record(
+        key = await _record(
             session, actor, q, found.total, took, page, chosen, order, False, typing, client
         )
     results = replace(
@@ -210,10 +214,10 @@ async def search(
         read_as=parsed.read_as,
         suggestion=found.suggestion if found.suggestion != parsed.read_as else None,
     )
-    key = cache_key(scope)  # (the scope searched, not the one guessed)
-    if key is not None:
-        await cache.put(key, results)
-    return results
+    page_key = cache_key(scope)  # (the scope searched, not the one guessed)
+    if page_key is not None:
+        await cache.put(page_key, results)
+    return replace(results, search_key=key)  # (each search its own, never cached)
 
 
 async def _record(
@@ -228,12 +232,13 @@ async def _record(
     cached: bool,
     typing: bool,
     client: str,
-) -> None:
+) -> str:
+    """Count the search for autocomplete and record its event; returns the event's key."""
     if not typing:
         await completion.count_search(
             session=session, actor=actor, client=client, query=q, found=total
         )
-    await analytics.record(
+    key = await analytics.record(
         kind="search",
         actor=actor,
         query=q,
@@ -242,6 +247,7 @@ async def _record(
         data={"page": page, "filters": chosen, "sort": order, "cached": cached, "typing": typing},
         client=client,
     )
+    return key.hex
 
 
 @dataclass
@@ -382,10 +388,17 @@ def _label(facet: str, value: str, names: dict[str, str]) -> str:
 
 
 async def record_click(
-    *, session: AsyncSession, actor: User | None, query: str, document_id: int, rank: int
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    query: str,
+    document_id: int,
+    rank: int,
+    search_key: str = "",
 ) -> bool:
     """Record that a search result was opened, and its rank; only for a document the actor
-    may see (anything else is ignored)."""
+    may see (anything else is ignored). `search_key`: the search's (SearchResults'), which
+    tells the click-through rate and the rank of each search's first click."""
     found = await visible_document(session, actor, document_id) if rank >= 1 else None
     if found is None:
         return False
@@ -395,6 +408,6 @@ async def record_click(
         document_id=document_id,
         collection_id=found[1].id,
         query=" ".join(query.split())[:MAX_QUERY_CHARS],
-        data={"rank": rank},
+        data={"rank": rank, "search": search_key} if _KEY.fullmatch(search_key) else {"rank": rank},
     )
     return True
