@@ -11,6 +11,8 @@ plain values (for the page's state and the CSV export): `series` (one row per da
 `totals` and `previous` (figures over the span and the span before), and lists.
 """
 
+import csv
+import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -425,3 +427,44 @@ async def mark_handled(
     else:
         stmt = text("DELETE FROM analytics_handled_queries WHERE query = :q").bindparams(q=q)
     await sql(session, stmt)
+
+
+def parts(data: dict[str, Any]) -> list[str]:
+    """The tables of a panel a CSV can hold: its series (one row per day) and its lists."""
+    return [k for k, v in data.items() if isinstance(v, list) and (not v or isinstance(v[0], dict))]
+
+
+def to_csv(data: dict[str, Any], part: str) -> str:
+    """One table of a panel as CSV (a header row, then one row per day or per item)."""
+    if part not in parts(data):
+        raise NotFound(NO_DASHBOARD)
+    rows: list[dict[str, Any]] = data[part]
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        for row in rows:
+            # A value a spreadsheet would run as a formula is written as text.
+            writer.writerow({k: _cell(v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+async def export(
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    name: str,
+    part: str,
+    days: int | None = None,
+    first: str = "",
+    last: str = "",
+) -> str:
+    """A panel's table as CSV, for the span asked (days, or first..last)."""
+    span = span_of(days, first, last) if days is not None or first or last else span_of(30)
+    return to_csv(await panel(session=session, actor=actor, name=name, span=span), part)

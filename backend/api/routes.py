@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import text
 
+from backend.analytics import dashboard
 from backend.api.deps import Actor, DbSession
 from backend.api.session import router as session_router
 from backend.collections import service as collections
@@ -131,6 +132,32 @@ async def collection_export(collection_id: Id, session: DbSession, actor: Actor)
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": content_disposition(f"collection-{collection_id}.csv"),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": PRIVATE,
+        },
+    )
+
+
+@router.get("/admin/analytics/{panel}.csv")
+async def analytics_csv(
+    panel: str,
+    session: DbSession,
+    actor: Actor,
+    part: Annotated[str, Query(max_length=40)] = "series",
+    days: Annotated[int | None, Query(ge=1, le=366)] = None,
+    first: Annotated[str, Query(alias="from", max_length=10)] = "",
+    last: Annotated[str, Query(alias="to", max_length=10)] = "",
+) -> Response:
+    """One table of an analytics panel as CSV: its days (`part=series`) or one of its
+    lists; for admins, and for librarians their collections' (404 for anyone else)."""
+    data = await dashboard.export(
+        session=session, actor=actor, name=panel, part=part, days=days, first=first, last=last
+    )
+    return Response(
+        data.encode("utf-8-sig"),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": content_disposition(f"analytics-{panel}-{part}.csv"),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": PRIVATE,
         },

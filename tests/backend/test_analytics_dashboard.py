@@ -1,16 +1,22 @@
 """The dashboards' panels: stored days and today's live figures add up exactly, the span
 before is beside them, and librarians see their own collections' figures only."""
 
+import csv
+import io
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.analytics import dashboard, events, rollups
+from backend.api.routes import create_api
+from backend.auth import service as auth
 from backend.errors import InvalidInput, NotFound
+from backend.redis_client import get_redis
 from backend.users.models import Role
-from tests.factories import make_collection, make_user, upload_bytes
+from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
 from tests.worker import run_burst
 
 
@@ -136,3 +142,39 @@ def test_a_span_is_checked() -> None:
     ):
         with pytest.raises(InvalidInput):
             dashboard.span_of(**bad)  # type: ignore[arg-type]
+
+
+async def test_every_table_downloads_as_csv_for_whoever_may_see_it(db: AsyncSession) -> None:
+    admin, patron = await make_user(db, Role.ADMIN), await make_user(db)
+    await db.commit()
+    for i in range(3):
+        await events.record(kind="search", query=f"=cmd|{i}", result_count=i)
+    await events.flush()
+    tokens = {}
+    for name, user in (("admin", admin), ("patron", patron)):
+        login = await auth.login(session=db, redis=get_redis(), email=user.email, password=PASSWORD)
+        tokens[name] = login.token
+    await db.commit()
+    transport = httpx.ASGITransport(app=create_api(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://library.test") as client:
+
+        async def get(url: str, who: str) -> httpx.Response:
+            return await client.get(url, headers={"Authorization": f"Bearer {tokens[who]}"})
+
+        got = await get("/api/v1/admin/analytics/searches.csv?days=7", "admin")
+        assert got.status_code == 200 and got.headers["cache-control"] == "private, no-store"
+        rows = list(csv.DictReader(io.StringIO(got.content.decode("utf-8-sig"))))
+        assert len(rows) == 7 and rows[-1]["day"] == rollups.today().isoformat()
+        assert float(rows[-1]["searches"]) == 3 and float(rows[-1]["zero_results"]) == 1
+        got = await get("/api/v1/admin/analytics/queries.csv?part=top&days=7", "admin")
+        top = list(csv.DictReader(io.StringIO(got.content.decode("utf-8-sig"))))
+        # A query that looks like a formula is written as text.
+        assert sorted(r["query"] for r in top) == ["'=cmd|0", "'=cmd|1", "'=cmd|2"]
+        missing = await get("/api/v1/admin/analytics/nothing.csv", "admin")
+        for url in ("searches.csv?days=7", "queries.csv?part=top", "storage.csv"):
+            refused = await get(f"/api/v1/admin/analytics/{url}", "patron")
+            assert (refused.status_code, refused.text) == (404, missing.text)
+        bad = await get(
+            "/api/v1/admin/analytics/searches.csv?from=2026-02-01&to=2026-01-01", "admin"
+        )
+        assert bad.status_code == 422

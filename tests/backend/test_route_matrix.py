@@ -116,7 +116,13 @@ def _url(route: APIRoute, thing: object, kind: str) -> str | None:
         return None
     if kind == "private collection" and not wants_collection:
         return None
-    values = {"document_id": thing, "collection_id": thing, "page_no": 1, "fmt": "bib"}
+    values = {
+        "document_id": thing,
+        "collection_id": thing,
+        "page_no": 1,
+        "fmt": "bib",
+        "panel": "documents",
+    }
     return route.path.format(**{n: values[n] for n in names})
 
 
