@@ -12,7 +12,18 @@ from starlette.types import ASGIApp
 
 from app import routes
 from app.layout import shell
-from app.pages import account, admin, auth, browse, collections, documents, errors, home, search
+from app.pages import (
+    account,
+    admin,
+    analytics,
+    auth,
+    browse,
+    collections,
+    documents,
+    errors,
+    home,
+    search,
+)
 from backend.analytics import events as analytics_events
 from backend.api.routes import create_api
 from backend.logging_setup import configure_logging
@@ -20,6 +31,7 @@ from backend.settings import get_settings
 from backend.web.guard import RequestGuard
 from state.account import AccountState, EmailConfirmState
 from state.admin import UsersState
+from state.analytics import AnalyticsState
 from state.auth import (
     ConfirmRegistrationState,
     ForgotState,
@@ -93,6 +105,7 @@ PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
     (routes.COLLECTION, collections.collection, "Collection", [CollectionState.load]),
     (routes.DOCUMENT, documents.document, "Document", [DocumentState.load, RecordState.load]),
     (routes.ADMIN_USERS, admin.users, "Users", [UsersState.load]),
+    (routes.ADMIN_ANALYTICS, analytics.analytics, "Analytics", [AnalyticsState.load]),
 ]
 
 for route, view, title, loads in PAGES:

@@ -29,6 +29,7 @@ def navbar() -> rx.Component:
                 _nav_link("Search", routes.SEARCH),
                 _nav_link("Browse", routes.BROWSE),
                 _nav_link("Collections", routes.COLLECTIONS),
+                rx.cond(SessionState.is_staff, _nav_link("Analytics", routes.ADMIN_ANALYTICS)),
                 rx.cond(SessionState.is_admin, _nav_link("Users", routes.ADMIN_USERS)),
                 spacing="5",
             ),
