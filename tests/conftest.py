@@ -168,7 +168,9 @@ async def clean() -> AsyncIterator[None]:
     """Empty tables and Redis after the test."""
     yield
     from backend import queue
+    from backend.analytics import events
 
+    await events.sent()  # this test's events leave now, not into the next test's Redis
     await queue.close_pool()
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     async with backend_db.session_scope() as session:
