@@ -13,21 +13,26 @@ plain values (for the page's state and the CSV export): `series` (one row per da
 
 import csv
 import io
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import is_staff
 from backend.access.scope import curated_collection_ids
-from backend.analytics import rollups
+from backend.analytics import events, rollups
 from backend.db import sql
 from backend.errors import InvalidInput, NotFound
+from backend.redis_client import get_redis
 from backend.settings import get_settings
 from backend.users.models import Role, User
 
+T = TypeVar("T")
 PANELS = ("searches", "queries", "documents", "uploads", "users", "storage")
 # Panels with figures of the whole library only (what people searched, who came).
 LIBRARY_ONLY = {"searches", "users"}
@@ -108,7 +113,6 @@ async def _rows(
 ) -> str:
     """SQL of a rollup table's rows over the span (stored days, and the others computed
     now), filtered by `where`; the bind values are added to `params` in place."""
-    columns_of, select_sql = rollups.TABLES[table]
     live_first = await _unrolled_from(session, span)
     parts = [
         f"SELECT {columns} FROM {table} r WHERE r.day BETWEEN :first AND :stored_last AND ({where})"
@@ -116,9 +120,56 @@ async def _rows(
     params.update(first=span.first, stored_last=live_first - timedelta(days=1))
     if live_first <= span.last:
         live = rollups.Span(live_first, span.last, span.timezone)
-        parts.append(f"SELECT {columns} FROM ({select_sql}) r WHERE ({where})")
-        params.update(live.params())
+        # The rows as the table would hold them (its own row type), from JSON.
+        parts.append(
+            f"SELECT {columns} FROM json_populate_recordset(NULL::{table}, "
+            f"CAST(:live_{table} AS json)) r WHERE ({where})"
+        )
+        params[f"live_{table}"] = await _live_rows(session, table, live)
     return " UNION ALL ".join(parts)
+
+
+LIVE_SECONDS = 60.0
+_live: dict[tuple[str, date, date, str, str], tuple[float, Any]] = {}
+
+
+async def _cached(
+    session: AsyncSession, name: str, live: rollups.Span, compute: Callable[[], Awaitable[T]]
+) -> T:
+    """What `compute` gives for days not stored yet (today), from the events. Kept in
+    this process until the next flush stores more events (or LIVE_SECONDS): the panels
+    of one page load, and everyone looking at the same time, share one computation."""
+    try:
+        flushed = str(await get_redis().get(events.FLUSHED) or 0)
+    except RedisError:
+        flushed = ""
+    key = (name, live.first, live.last, live.timezone, flushed)
+    now = time.monotonic()
+    found = _live.get(key)
+    if flushed and found is not None and found[0] > now:
+        return cast(T, found[1])
+    value = await compute()
+    for k in [k for k, (expires, _) in _live.items() if expires <= now]:
+        del _live[k]
+    _live[key] = (now + LIVE_SECONDS, value)
+    return value
+
+
+async def _live_rows(session: AsyncSession, table: str, live: rollups.Span) -> str:
+    """A rollup table's rows for days not stored yet, computed with the rollups' own
+    SELECT, as JSON (cached, see _cached)."""
+
+    async def compute() -> str:
+        _, select_sql = rollups.TABLES[table]
+        rows = await sql(
+            session,
+            text(f"SELECT coalesce(json_agg(r), '[]')::text FROM ({select_sql}) r").bindparams(
+                **live.params()
+            ),
+        )
+        return str(rows.scalar_one())
+
+    return await _cached(session, table, live, compute)
 
 
 async def _query(session: AsyncSession, statement: str, params: dict[str, Any]) -> list[Any]:
@@ -255,34 +306,45 @@ async def documents(session: AsyncSession, span: rollups.Span, who: Audience) ->
         where,
         params,
     )
-    out: dict[str, Any] = {}
-    for measure in ("views", "downloads"):
-        rows = await _query(
-            session,
-            f"""
-            SELECT x.document_id, d.title, c.name, sum(x.{measure}) AS n
-            FROM ({inner}) x
-            JOIN documents d ON d.id = x.document_id
-            JOIN collections c ON c.id = d.collection_id
-            GROUP BY 1, 2, 3 HAVING sum(x.{measure}) > 0
-            ORDER BY n DESC, x.document_id LIMIT :top
-            """,
-            params,
+    # One pass over the days' rows: each document's sums, then the three lists from them.
+    per_document = f"""
+        WITH per AS MATERIALIZED (
+            SELECT x.document_id, max(x.collection_id) AS collection_id,
+                   sum(x.views) AS views, sum(x.downloads) AS downloads
+            FROM ({inner}) x GROUP BY x.document_id
         )
-        out[f"most_{measure}"] = [
-            {"document_id": i, "title": t, "collection": c, measure: int(n)} for i, t, c, n in rows
-        ]
-    rows = await _query(
+    """
+    top = """
+        SELECT coalesce(json_agg(json_build_array(p.document_id, d.title, c.name, p.n)
+                                 ORDER BY p.n DESC, p.document_id), '[]')
+        FROM (SELECT document_id, {m} AS n FROM per WHERE {m} > 0
+              ORDER BY {m} DESC, document_id LIMIT :top) p
+        JOIN documents d ON d.id = p.document_id
+        JOIN collections c ON c.id = d.collection_id
+    """
+    (views, downloads, collections), *_ = await _query(
         session,
         f"""
-        SELECT c.id, c.name, sum(x.views), sum(x.downloads)
-        FROM ({inner}) x JOIN collections c ON c.id = x.collection_id
-        GROUP BY 1, 2 ORDER BY sum(x.views) + sum(x.downloads) DESC, c.id LIMIT :top
+        {per_document}
+        SELECT ({top.format(m="views")}), ({top.format(m="downloads")}),
+               (SELECT coalesce(json_agg(json_build_array(id, name, v, d)
+                                         ORDER BY v + d DESC, id), '[]')
+                FROM (SELECT c.id, c.name, sum(p.views) AS v, sum(p.downloads) AS d
+                      FROM per p JOIN collections c ON c.id = p.collection_id
+                      GROUP BY 1, 2 ORDER BY sum(p.views) + sum(p.downloads) DESC, c.id
+                      LIMIT :top) t)
         """,
         params,
     )
+    out: dict[str, Any] = {
+        f"most_{measure}": [
+            {"document_id": i, "title": t, "collection": c, measure: int(n)} for i, t, c, n in found
+        ]
+        for measure, found in (("views", views), ("downloads", downloads))
+    }
     out["collections"] = [
-        {"collection_id": i, "name": n, "views": int(v), "downloads": int(d)} for i, n, v, d in rows
+        {"collection_id": i, "name": n, "views": int(v), "downloads": int(d)}
+        for i, n, v, d in collections
     ]
     figures = await _figures(session, span, who, ["views", "downloads"], lambda t: t)
     return {**figures, **out}
@@ -336,23 +398,37 @@ async def users(session: AsyncSession, span: rollups.Span, who: Audience) -> dic
     """Active users per day and per week, registrations, logins, failed logins."""
     metrics = ["active_users", "registrations", "logins", "logins_failed"]
     figures = await _figures(session, span, who, metrics, lambda t: t)
-    for key, part in (("totals", span), ("previous", previous(span))):
-        params: dict[str, Any] = {}
-        inner = await _rows(
-            session, "analytics_daily_users", part, "r.day, r.user_id", "true", params
-        )
-        found = await _query(session, f"SELECT count(DISTINCT user_id) FROM ({inner}) x", params)
-        figures[key]["active_users"] = int(found[0][0])  # different people over the span
-    params = {}
-    inner = await _rows(session, "analytics_daily_users", span, "r.day, r.user_id", "true", params)
-    weeks = await _query(
-        session,
-        f"SELECT date_trunc('week', day)::date, count(DISTINCT user_id) FROM ({inner}) x "
-        f"GROUP BY 1 ORDER BY 1",
-        params,
-    )
-    figures["weekly_active"] = [{"week": w.isoformat(), "active_users": int(n)} for w, n in weeks]
+    # Different people over the span (and each week of it): the union of the days'
+    # sketches, not the sum of each day's count.
+    now = await _day_sketches(session, span)
+    figures["totals"]["active_users"] = rollups.distinct([k for _, k in now])
+    before = await _day_sketches(session, previous(span))
+    figures["previous"]["active_users"] = rollups.distinct([k for _, k in before])
+    by_week: dict[date, list[bytes]] = {}
+    for day, k in now:
+        by_week.setdefault(day - timedelta(days=day.weekday()), []).append(k)
+    weeks = [(w, rollups.distinct(ks)) for w, ks in sorted(by_week.items())]
+    figures["weekly_active"] = [{"week": w.isoformat(), "active_users": n} for w, n in weeks]
     return figures
+
+
+async def _day_sketches(session: AsyncSession, span: rollups.Span) -> list[tuple[date, bytes]]:
+    """The sketch of each day's active users: stored, or (today) computed now."""
+    live_first = await _unrolled_from(session, span)
+    rows = await sql(
+        session,
+        text(
+            "SELECT day, sketch FROM analytics_daily_sketches WHERE kind = 'active_users' "
+            "AND collection_id = 0 AND day BETWEEN :first AND :last"
+        ).bindparams(first=span.first, last=live_first - timedelta(days=1)),
+    )
+    found: list[tuple[date, bytes]] = [(d, bytes(k)) for d, k in rows.all()]
+    if live_first <= span.last:
+        live = rollups.Span(live_first, span.last, span.timezone)
+        found += await _cached(
+            session, "sketches", live, lambda: rollups.day_sketches(session, live)
+        )
+    return found
 
 
 async def storage(session: AsyncSession, span: rollups.Span, who: Audience) -> dict[str, Any]:
@@ -399,6 +475,9 @@ async def panel(
     who = await audience(session, actor)
     if name not in READERS or who.collections is not None and name in LIBRARY_ONLY:
         raise NotFound(NO_DASHBOARD)
+    # Rollups are small; a parallel plan that scans the live rows (a function over a
+    # JSON parameter) beside them took minutes where a plain one takes milliseconds.
+    await sql(session, text("SET LOCAL max_parallel_workers_per_gather = 0"))
     return await READERS[name](session, span, who)
 
 

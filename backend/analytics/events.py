@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 BUFFER = "analytics:events"  # a Redis list of JSON entries, newest last
 FLUSHING = "analytics:events:flushing"  # the list being stored (a flush renamed it)
+FLUSHED = "analytics:events:flushed"  # a counter: how many flushes stored events
 BUFFER_CAP = 2_000_000  # beyond this (no worker for hours), events go to PostgreSQL directly
 BATCH = 10_000
 _LOCK = 0xA7A1E6  # one flush at a time, whichever worker runs it
@@ -233,6 +234,8 @@ async def flush(*, batch: int = BATCH, budget_s: float = 50.0) -> int:
                     break
                 stored += await _store(conn, entries)
                 await redis.ltrim(FLUSHING, len(entries), -1)  # type: ignore[misc]  # once stored
+    if stored:
+        await redis.incr(FLUSHED)  # (the dashboards' figures of today are out of date)
     return stored
 
 

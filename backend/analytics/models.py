@@ -95,11 +95,13 @@ DAILY_QUERIES = Table(
     Column("zero_results", Integer, nullable=False, server_default="0"),
     Column("clicks", Integer, nullable=False, server_default="0"),
 )
-DAILY_USERS = Table(
-    "analytics_daily_users",
+DAILY_SKETCHES = Table(
+    "analytics_daily_sketches",
     SQLModel.metadata,
     Column("day", Date, primary_key=True),
-    Column("user_id", Integer, primary_key=True),
+    Column("collection_id", Integer, primary_key=True, server_default="0"),
+    Column("kind", String(40), primary_key=True),
+    Column("sketch", LargeBinary, nullable=False),
 )
 DAILY_FAILURES = Table(
     "analytics_daily_failures",

@@ -47,6 +47,10 @@ async def test_stored_days_and_today_add_up_beside_the_span_before(db: AsyncSess
                     at=day_at(1, 1),
                     data={"rank": 2, "search": key.hex},
                 )
+    ada, bo = await make_user(db), await make_user(db)
+    await db.commit()
+    for who, days_ago in ((ada, 1), (ada, 0), (bo, 0), (bo, 7)):
+        await r(kind="login", actor=who, at=day_at(days_ago, 2))
     await events.flush()
     await rollups.roll(db)  # the days before today are stored; today is computed live
     span = dashboard.span_of(7)
@@ -60,6 +64,12 @@ async def test_stored_days_and_today_add_up_beside_the_span_before(db: AsyncSess
     assert [d["searches"] for d in found["series"]] == [1, 0, 0, 0, 0, 3, 2]
     assert found["series"][-1]["day"] == rollups.today().isoformat()
 
+    people = await dashboard.panel(session=db, actor=admin, name="users", span=span)
+    # Different people: Ada (yesterday and today), Bo and the admin (who registered
+    # today) are three, not four; Bo a week ago is the span before's one.
+    assert people["totals"]["active_users"] == 3 and people["previous"]["active_users"] == 1
+    assert [d["active_users"] for d in people["series"]][-2:] == [1, 3]
+    assert sum(w["active_users"] for w in people["weekly_active"]) >= 3
     queries = await dashboard.panel(session=db, actor=admin, name="queries", span=span)
     assert queries["top"][0] == {"query": "q0", "searches": 3, "clicks": 0}
     assert [z["query"] for z in queries["zero_results"]] == ["q0"]

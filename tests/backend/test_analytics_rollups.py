@@ -145,8 +145,17 @@ async def test_each_figure_of_a_day_in_the_library_time_zone(
         (dec1, 5, "tidal mills", 0, 0, 2),
         (dec2, 0, "tidal mills", 1, 0, 0),
     ]
-    users = (await db.exec(text("SELECT user_id FROM analytics_daily_users ORDER BY 1"))).all()  # type: ignore[call-overload]
-    assert [u[0] for u in users] == sorted([ada_id, bo_id])
+    sketches = (
+        await db.exec(
+            text(  # type: ignore[call-overload]
+                "SELECT day::text, sketch FROM analytics_daily_sketches WHERE kind = 'active_users'"
+            )
+        )
+    ).all()
+    assert [d for d, _ in sketches] == [dec1]  # Ada and Bo, on the 1st only
+    assert rollups.distinct([bytes(k) for _, k in sketches]) == 2
+    both = rollups.sketch_of([ada_id, bo_id])
+    assert rollups.distinct([both, rollups.sketch_of([ada_id])]) == 2  # a union, not a sum
     failures = (
         await db.exec(
             text(  # type: ignore[call-overload]
