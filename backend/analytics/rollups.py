@@ -157,11 +157,6 @@ QUERIES_SELECT = f"""
     GROUP BY day, collection_id, q
 """
 
-USERS_SELECT = f"""
-    WITH {_EVENTS}
-    SELECT DISTINCT day, user_id FROM events WHERE user_id IS NOT NULL
-"""
-
 FAILURES_SELECT = f"""
     WITH {_EVENTS}
     SELECT day, coalesce(collection_id, 0) AS collection_id,
@@ -214,9 +209,11 @@ async def day_sketches(session: AsyncSession, span: Span) -> list[tuple[date, by
     """Each day's sketch of the users active that day."""
     rows = await sql(
         session,
-        text(f"SELECT day, array_agg(user_id) FROM ({USERS_SELECT}) u GROUP BY day").bindparams(
-            **span.params()
-        ),
+        text(
+            "SELECT (at AT TIME ZONE :tz)::date, array_agg(DISTINCT user_id) "
+            "FROM analytics_events WHERE at >= :start AND at < :end AND user_id IS NOT NULL "
+            "GROUP BY 1"
+        ).bindparams(**span.params()),
     )
     return [(day, sketch_of(ids)) for day, ids in rows.all()]
 
