@@ -19,15 +19,31 @@ class UsersState(rx.State):
     denied: bool = False
     # Admin actions need the admin's own second factor; the page says so up front.
     needs_second_factor: bool = False
+    # The list: a search, a role, a status, and keyset pages (the e-mail each page starts
+    # after; the earlier pages' starts, for going back).
+    search: str = ""
+    role_filter: str = ""
+    status_filter: str = ""
+    after: str = ""
+    earlier: list[str] = []
+    next_after: str = ""
 
     async def _reload(self) -> None:
         async with acting(self) as (session, actor):
-            accounts = await admin.list_accounts(session=session, actor=actor)
+            page = await admin.page_accounts(
+                session=session,
+                actor=actor,
+                search=self.search,
+                role=self.role_filter,
+                status=self.status_filter,
+                after=self.after,
+            )
             rows = await audit.recent(session=session, actor=actor, limit=AUDIT_ROWS)
             assert actor is not None and actor.id is not None
             has_factor = await second_factor.is_enabled(session, actor.id)
             await session.commit()
         self.needs_second_factor = not has_factor
+        self.next_after = page.next_after
         self.users = [
             {
                 "id": a.user.id,
@@ -37,8 +53,13 @@ class UsersState(rx.State):
                 "active": a.user.is_active,
                 "two_factor": a.has_second_factor,
                 "created": a.user.created_at.strftime("%Y-%m-%d"),
+                "last_login": (
+                    a.user.last_login_at.strftime("%Y-%m-%d %H:%M")
+                    if a.user.last_login_at
+                    else "never"
+                ),
             }
-            for a in accounts
+            for a in page.accounts
         ]
         self.events = [
             {
@@ -52,6 +73,35 @@ class UsersState(rx.State):
             }
             for e in rows
         ]
+
+    async def _show(self) -> None:
+        self.error = self.notice = ""
+        try:
+            await self._reload()
+        except LibraryError as exc:
+            self.error = str(exc)
+
+    @rx.event
+    async def find(self, form: dict[str, Any]) -> None:
+        """A new search or filter: from the first page."""
+        self.search = str(form.get("search", ""))[:100]
+        self.role_filter = str(form.get("role", ""))[:20]
+        self.status_filter = str(form.get("status", ""))[:20]
+        self.after, self.earlier = "", []
+        await self._show()
+
+    @rx.event
+    async def next_page(self) -> None:
+        if self.next_after:
+            self.earlier = [*self.earlier, self.after][-1000:]
+            self.after = self.next_after
+            await self._show()
+
+    @rx.event
+    async def previous_page(self) -> None:
+        if self.earlier:
+            self.after, self.earlier = self.earlier[-1], self.earlier[:-1]
+            await self._show()
 
     @rx.event
     async def load(self) -> None:

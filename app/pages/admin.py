@@ -55,6 +55,58 @@ def _user_row(u: rx.Var) -> rx.Component:
             )
         ),
         rx.table.cell(u["created"]),
+        rx.table.cell(u["last_login"]),
+    )
+
+
+def _finder() -> rx.Component:
+    return rx.form(
+        rx.hstack(
+            rx.input(
+                name="search",
+                placeholder="Name or e-mail",
+                default_value=UsersState.search,
+                aria_label="Search accounts",
+                id="user-search",
+            ),
+            rx.el.select(
+                rx.el.option("Any role", value=""),
+                *(rx.el.option(r.capitalize(), value=r) for r in ("admin", "librarian", "patron")),
+                name="role",
+                aria_label="Role",
+                default_value=UsersState.role_filter,
+            ),
+            rx.el.select(
+                rx.el.option("Any status", value=""),
+                rx.el.option("Active", value="active"),
+                rx.el.option("Disabled", value="disabled"),
+                name="status",
+                aria_label="Status",
+                default_value=UsersState.status_filter,
+            ),
+            rx.button("Find", type="submit", variant="outline"),
+            align="center",
+            wrap="wrap",
+        ),
+        on_submit=UsersState.find,
+    )
+
+
+def _pager() -> rx.Component:
+    return rx.hstack(
+        rx.button(
+            "← Previous",
+            variant="soft",
+            disabled=UsersState.earlier.length() == 0,
+            on_click=UsersState.previous_page,
+        ),
+        rx.button(
+            "Next →",
+            variant="soft",
+            disabled=UsersState.next_after == "",
+            on_click=UsersState.next_page,
+        ),
+        spacing="3",
     )
 
 
@@ -97,11 +149,13 @@ def users() -> rx.Component:
                         width="100%",
                     ),
                 ),
+                _finder(),
                 _table(
-                    ("Email", "Name", "Role", "Access", "2FA", "Since"),
+                    ("Email", "Name", "Role", "Access", "2FA", "Since", "Last login"),
                     UsersState.users,
                     _user_row,
                 ),
+                _pager(),
                 rx.heading("Account log", size="4"),
                 _table(
                     ("When", "Who", "What", "Whom", "Detail", "From"),

@@ -62,8 +62,11 @@ async def is_enabled(session: AsyncSession, user_id: int) -> bool:
     return row is not None and row.enabled_at is not None
 
 
-async def enabled_user_ids(session: AsyncSession) -> set[int]:
+async def enabled_user_ids(session: AsyncSession, among: list[int] | None = None) -> set[int]:
+    """The users with a second factor on (among these, when given)."""
     stmt = select(SecondFactor.user_id).where(col(SecondFactor.enabled_at).is_not(None))
+    if among is not None:
+        stmt = stmt.where(col(SecondFactor.user_id).in_(among))
     return set((await session.exec(stmt)).all())
 
 

@@ -64,6 +64,8 @@ async def _open_session(
     token = new_token()
     now = utcnow()
     assert user.id is not None
+    user.last_login_at = now
+    session.add(user)
     session.add(
         UserSession(
             token_hash=token_hash(token),

@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime, String
+from sqlalchemy import Column, DateTime, Index, String, text
 from sqlmodel import Field, SQLModel
 
 from backend.clock import utcnow
@@ -15,6 +15,23 @@ class Role(StrEnum):
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
+    # The admin's list (backend.auth.admin.page_accounts): e-mail order within a role or a
+    # status, and a search inside e-mails and names (trigram indexes).
+    __table_args__ = (
+        Index("ix_users_role_email", "role", "email"),
+        Index("ix_users_is_active_email", "is_active", "email"),
+        Index(
+            "ix_users_email_trgm",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_users_name_trgm",
+            text("lower(display_name) gin_trgm_ops"),
+            postgresql_using="gin",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=Column(String(320), unique=True, nullable=False, index=True))
@@ -24,6 +41,9 @@ class User(SQLModel, table=True):
     is_active: bool = Field(default=True)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    last_login_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
 
     @property

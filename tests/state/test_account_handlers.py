@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from reflex.state import State
 from reflex_base.utils.format import json_dumps
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import app.app  # noqa: F401  (registers every state)
@@ -159,6 +160,33 @@ async def test_admin_page_needs_the_admins_second_factor_and_shows_the_log(
     assert row["role"] == "librarian" and not row["active"]
     assert [e["action"] for e in users.events][:2] == ["account disabled", "role changed"]
     assert users.events[1]["actor"] == chief.email and users.events[1]["subject"] == patron.email
+
+
+async def test_the_users_page_finds_and_pages_accounts(db: AsyncSession, tab: State) -> None:
+    chief = await make_user(db, Role.ADMIN, email="chief@example.org")
+    await db.commit()
+    await db.exec(  # type: ignore[call-overload]
+        text(
+            "INSERT INTO users (email, display_name, password_hash, role, is_active, created_at) "
+            "SELECT 'reader' || lpad(n::text, 3, '0') || '@example.org', 'Reader ' || n, 'x', "
+            "'patron', true, now() FROM generate_series(1, 60) n"
+        )
+    )
+    await db.commit()
+    await _log_in(db, tab, chief)
+    users = _substate(tab, UsersState)
+    await UsersState.load.fn(users)
+    assert len(users.users) == 50 and users.users[0]["email"] == "chief@example.org"
+    assert users.users[0]["last_login"] != "never"  # the login just made
+    await UsersState.next_page.fn(users)
+    assert [u["email"] for u in users.users][-1] == "reader060@example.org"
+    assert len(users.users) == 11 and users.next_after == ""
+    await UsersState.previous_page.fn(users)
+    assert users.users[0]["email"] == "chief@example.org"
+    await UsersState.find.fn(users, {"search": "reader05", "role": "patron", "status": "active"})
+    assert [u["email"] for u in users.users] == [f"reader05{n}@example.org" for n in range(10)]
+    await UsersState.find.fn(users, {"search": "", "role": "wizard", "status": ""})
+    assert users.error == "No such role."
 
 
 async def test_logout_ends_the_session_and_clears_the_cookie(db: AsyncSession, tab: State) -> None:
