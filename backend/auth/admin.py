@@ -5,6 +5,7 @@ account audit log.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, or_
 from sqlmodel import col, select
@@ -39,6 +40,7 @@ async def require_admin_with_second_factor(session: AsyncSession, actor: User | 
 
 PAGE_SIZE = 50
 SHORT_SEARCH = 3  # shorter searches match the start of an e-mail or name only
+MATCHES_SORTED = 5000  # up to this many matches are read and sorted; more, walked in order
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ async def page_accounts(
             raise InvalidInput("A status is active or disabled.")
         stmt = stmt.where(col(User.is_active).is_(status == "active"))
     words = " ".join(search.lower().split())[:100]
+    found: list[User] | None = None
     if words:
         escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"{escaped}%" if len(words) < SHORT_SEARCH else f"%{escaped}%"
@@ -84,7 +87,30 @@ async def page_accounts(
                 func.lower(col(User.display_name)).like(pattern),
             )
         )
-    found = list((await session.exec(stmt)).all())
+        # Few matches: read them all from the trigram indexes and sort them. Many: walk
+        # the e-mail order until the page is full (they are dense, so it is short).
+        matches = (
+            stmt.order_by(None)
+            .limit(MATCHES_SORTED + 1)
+            .with_only_columns(col(User.email))
+            .cte("matches")
+            .prefix_with("MATERIALIZED")
+        )
+        few = (
+            select(User)
+            .where(
+                col(User.email).in_(
+                    select(matches.c.email).order_by(matches.c.email).limit(limit + 1)
+                )
+            )
+            .where(select(func.count()).select_from(matches).scalar_subquery() <= MATCHES_SORTED)
+            .order_by(col(User.email))
+        )
+        rows = list((await session.exec(few)).all())
+        if rows or not await _any(session, matches):
+            found = rows
+    if found is None:
+        found = list((await session.exec(stmt)).all())
     more = len(found) > limit
     found = found[:limit]
     ids = [u.id for u in found if u.id is not None]
@@ -93,6 +119,12 @@ async def page_accounts(
         accounts=[Account(u, u.id in with_factor) for u in found],
         next_after=found[-1].email if more and found else "",
     )
+
+
+async def _any(session: AsyncSession, matches: Any) -> bool:
+    """Whether the search matched more accounts than are read and sorted."""
+    count = select(func.count()).select_from(matches)
+    return int((await session.exec(count)).one()) > MATCHES_SORTED
 
 
 async def _target(session: AsyncSession, user_id: int) -> User:

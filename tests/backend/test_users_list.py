@@ -60,3 +60,35 @@ async def test_pages_search_and_filters(db: AsyncSession) -> None:
         await admin.page_accounts(session=db, actor=patron)
     with pytest.raises(NotAuthenticated):
         await admin.page_accounts(session=db, actor=None)
+
+
+async def test_many_matches_page_alike_whichever_way_they_are_read(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boss = await make_user(db, Role.ADMIN, email="boss@example.org")
+    await db.commit()
+    await db.exec(  # type: ignore[call-overload]
+        text(
+            "INSERT INTO users (email, display_name, password_hash, role, is_active, created_at) "
+            "SELECT 'reader' || lpad(n::text, 3, '0') || '@example.org', 'Reader ' || n, 'x', "
+            "'patron', true, now() FROM generate_series(1, 90) n"
+        )
+    )
+    await db.commit()
+
+    async def pages(search: str) -> list[list[str]]:
+        out, after = [], ""
+        while True:
+            page = await admin.page_accounts(
+                session=db, actor=boss, search=search, after=after, limit=20
+            )
+            out.append([a.user.email for a in page.accounts])
+            if not page.next_after:
+                return out
+            after = page.next_after
+
+    sorted_reads = await pages("reader")  # 90 matches: read and sorted
+    monkeypatch.setattr(admin, "MATCHES_SORTED", 5)
+    walked = await pages("reader")  # more than 5: the e-mail order walked
+    assert walked == sorted_reads and sum(map(len, walked)) == 90
+    assert await pages("nobody") == [[]]
