@@ -165,7 +165,13 @@ def data_dir() -> Iterator[Path]:
 
 @pytest.fixture
 async def clean() -> AsyncIterator[None]:
-    """Empty tables and Redis after the test."""
+    """Empty tables and Redis after the test (and the analytics buffer before it: tests
+    that serve the app, which clean their own database, may leave events of this
+    process's there)."""
+    from backend.analytics import events as analytics_events
+
+    await analytics_events.sent()
+    await get_redis().delete(analytics_events.BUFFER, analytics_events.FLUSHING)
     yield
     from backend import queue
     from backend.analytics import events
