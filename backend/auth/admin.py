@@ -41,6 +41,7 @@ async def require_admin_with_second_factor(session: AsyncSession, actor: User | 
 PAGE_SIZE = 50
 SHORT_SEARCH = 3  # shorter searches match the start of an e-mail or name only
 MATCHES_SORTED = 5000  # up to this many matches are read and sorted; more, walked in order
+EMAIL_ORDER = col(User.email)  # byte order (collation "C", migration 0020)
 
 
 @dataclass(frozen=True)
@@ -59,58 +60,40 @@ async def page_accounts(
     after: str = "",
     limit: int = PAGE_SIZE,
 ) -> AccountPage:
-    """One page of accounts in e-mail order, after the e-mail `after` (keyset: every page
-    costs the same at two million accounts), filtered by a search inside e-mails and names
-    (a trigram index; one or two letters match the start), a role and a status
-    (active/disabled). For admins."""
+    """One page of accounts in e-mail order (byte order, so that a prefix is a range),
+    after the e-mail `after` (keyset: every page costs the same at two million accounts),
+    filtered by a search inside e-mails and names (trigram indexes; one or two letters
+    match the start of either), a role and a status (active/disabled). For admins."""
     require_admin(actor)
     limit = min(max(1, limit), 200)
-    stmt = select(User).order_by(col(User.email)).limit(limit + 1)
+    base = select(User).order_by(EMAIL_ORDER).limit(limit + 1)
     if after:
-        stmt = stmt.where(col(User.email) > after[:320])
+        base = base.where(EMAIL_ORDER > after[:320])
     if role:
         if role not in {r.value for r in Role}:
             raise InvalidInput("No such role.")
-        stmt = stmt.where(col(User.role) == role)
+        base = base.where(col(User.role) == role)
     if status:
         if status not in ("active", "disabled"):
             raise InvalidInput("A status is active or disabled.")
-        stmt = stmt.where(col(User.is_active).is_(status == "active"))
+        base = base.where(col(User.is_active).is_(status == "active"))
     words = " ".join(search.lower().split())[:100]
-    found: list[User] | None = None
-    if words:
-        escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"{escaped}%" if len(words) < SHORT_SEARCH else f"%{escaped}%"
-        stmt = stmt.where(
-            or_(
-                col(User.email).like(pattern),
-                func.lower(col(User.display_name)).like(pattern),
-            )
-        )
-        # Few matches: read them all from the trigram indexes and sort them. Many: walk
-        # the e-mail order until the page is full (they are dense, so it is short).
-        matches = (
-            stmt.order_by(None)
-            .limit(MATCHES_SORTED + 1)
-            .with_only_columns(col(User.email))
-            .cte("matches")
-            .prefix_with("MATERIALIZED")
-        )
-        few = (
-            select(User)
-            .where(
-                col(User.email).in_(
-                    select(matches.c.email).order_by(matches.c.email).limit(limit + 1)
-                )
-            )
-            .where(select(func.count()).select_from(matches).scalar_subquery() <= MATCHES_SORTED)
-            .order_by(col(User.email))
-        )
-        rows = list((await session.exec(few)).all())
-        if rows or not await _any(session, matches):
-            found = rows
-    if found is None:
-        found = list((await session.exec(stmt)).all())
+    escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    name = func.lower(col(User.display_name))
+    if not words:
+        found = list((await session.exec(base)).all())
+    elif len(words) < SHORT_SEARCH:
+        # The start of an e-mail: a range of the e-mail order. The start of a name: as a
+        # search inside, below. The page: the first of both.
+        starts = base.where(EMAIL_ORDER.like(f"{escaped}%"))
+        by_email = list((await session.exec(starts)).all())
+        by_name = await _matching(session, base.where(name.like(f"{escaped}%")), limit)
+        merged = {u.id: u for u in [*by_email, *by_name]}
+        found = sorted(merged.values(), key=lambda u: u.email.encode())[: limit + 1]
+    else:
+        pattern = f"%{escaped}%"
+        inside = or_(col(User.email).like(pattern), name.like(pattern))
+        found = await _matching(session, base.where(inside), limit)
     more = len(found) > limit
     found = found[:limit]
     ids = [u.id for u in found if u.id is not None]
@@ -121,10 +104,29 @@ async def page_accounts(
     )
 
 
-async def _any(session: AsyncSession, matches: Any) -> bool:
-    """Whether the search matched more accounts than are read and sorted."""
-    count = select(func.count()).select_from(matches)
-    return int((await session.exec(count)).one()) > MATCHES_SORTED
+async def _matching(session: AsyncSession, stmt: Any, limit: int) -> list[User]:
+    """The first limit + 1 accounts of a filtered, ordered statement. Few matches (up to
+    MATCHES_SORTED): read them all from the trigram indexes and sort them. Many: walk the
+    e-mail order until the page is full (they are dense, so the walk is short)."""
+    matches = (
+        stmt.order_by(None)
+        .limit(MATCHES_SORTED + 1)
+        .with_only_columns(col(User.id), EMAIL_ORDER.label("email"))
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
+    first = select(matches.c.id).order_by(matches.c.email).limit(limit + 1)
+    counted = select(func.count()).select_from(matches).scalar_subquery()
+    few = (
+        select(User).where(col(User.id).in_(first), counted <= MATCHES_SORTED).order_by(EMAIL_ORDER)
+    )
+    rows = list((await session.exec(few)).all())
+    if rows:
+        return rows
+    total = int((await session.exec(select(counted))).one())
+    if total <= MATCHES_SORTED:
+        return []  # none at all
+    return list((await session.exec(stmt)).all())
 
 
 async def _target(session: AsyncSession, user_id: int) -> User:

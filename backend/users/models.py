@@ -34,7 +34,10 @@ class User(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    email: str = Field(sa_column=Column(String(320), unique=True, nullable=False, index=True))
+    # Byte order (collation "C", migration 0020): a prefix is a range of its indexes.
+    email: str = Field(
+        sa_column=Column(String(320, collation="C"), unique=True, nullable=False, index=True)
+    )
     display_name: str = Field(max_length=200)
     password_hash: str = Field(max_length=200)
     role: str = Field(default=Role.PATRON.value, max_length=20)
