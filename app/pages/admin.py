@@ -64,7 +64,7 @@ def _finder() -> rx.Component:
         rx.hstack(
             rx.input(
                 name="search",
-                placeholder="Name or e-mail",
+                placeholder="Name or e-mail (3+ letters; fewer: e-mail start)",
                 default_value=UsersState.search,
                 aria_label="Search accounts",
                 id="user-search",
