@@ -134,6 +134,14 @@ class UsersState(rx.State):
         await self._act(notice, admin.set_active, user_id=user_id, active=active)
 
     @rx.event
+    async def end_sessions(self, user_id: int) -> None:
+        await self._act(
+            "Logged out everywhere: every session of the account ended.",
+            admin.end_sessions,
+            user_id=user_id,
+        )
+
+    @rx.event
     async def reset_second_factor(self, user_id: int) -> None:
         await self._act(
             "Two-factor authentication removed; the account's sessions ended.",

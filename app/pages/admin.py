@@ -55,7 +55,19 @@ def _user_row(u: rx.Var) -> rx.Component:
             )
         ),
         rx.table.cell(u["created"]),
-        rx.table.cell(u["last_login"]),
+        rx.table.cell(
+            rx.hstack(
+                rx.text(u["last_login"], size="2"),
+                rx.button(
+                    "Log out",
+                    size="1",
+                    variant="ghost",
+                    aria_label="End every session of " + u["email"].to(str),
+                    on_click=UsersState.end_sessions(u["id"].to(int)),
+                ),
+                align="center",
+            )
+        ),
     )
 
 

@@ -196,6 +196,22 @@ async def set_active(
     return user
 
 
+async def end_sessions(
+    *, session: AsyncSession, actor: User | None, user_id: int, ip: str = ""
+) -> User:
+    """Log a user out everywhere (a lost laptop, a shared computer): every open session of
+    theirs ends; the account stays enabled. An admin may not end their own this way (the
+    account page ends one's other sessions)."""
+    admin = await require_admin_with_second_factor(session, actor)
+    user = await _target(session, user_id)
+    if user.id == admin.id:
+        raise Conflict("Use your account page to end your other sessions.")
+    assert user.id is not None
+    await revoke_all_sessions(session=session, user_id=user.id)
+    await audit.record(session, action=audit.SESSIONS_ENDED, actor=admin, subject=user, ip=ip)
+    return user
+
+
 async def reset_second_factor(
     *, session: AsyncSession, actor: User | None, user_id: int, ip: str = ""
 ) -> User:

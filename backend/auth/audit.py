@@ -10,6 +10,7 @@ from backend.users.models import User
 ROLE_CHANGED = "role changed"
 ACCOUNT_DISABLED = "account disabled"
 ACCOUNT_ENABLED = "account enabled"
+SESSIONS_ENDED = "sessions ended"
 ACCOUNT_CREATED = "account created"
 SECOND_FACTOR_ENABLED = "2FA enabled"
 SECOND_FACTOR_DISABLED = "2FA disabled"

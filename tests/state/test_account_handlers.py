@@ -162,6 +162,37 @@ async def test_admin_page_needs_the_admins_second_factor_and_shows_the_log(
     assert users.events[1]["actor"] == chief.email and users.events[1]["subject"] == patron.email
 
 
+async def test_an_admin_logs_a_user_out_everywhere(db: AsyncSession, tab: State) -> None:
+    chief = await make_user(db, Role.ADMIN)
+    patron = await make_user(db)
+    await db.commit()
+    tokens = []
+    for _ in range(2):  # the patron on two computers
+        login = await auth.login(
+            session=db, redis=get_redis(), email=patron.email, password=PASSWORD
+        )
+        tokens.append(login.token)
+    await db.commit()
+    await _log_in(db, tab, chief)
+    users = _substate(tab, UsersState)
+    await UsersState.load.fn(users)
+    await UsersState.end_sessions.fn(users, patron.id)
+    assert "two-factor" in users.error  # the admin's own second factor first
+    assert all([await auth.user_for_token(session=db, token=t) for t in tokens])
+    await enable_second_factor(db, chief)
+    await db.commit()
+    await UsersState.end_sessions.fn(users, patron.id)
+    assert users.error == "" and "Logged out everywhere" in users.notice
+    await db.rollback()
+    assert [await auth.user_for_token(session=db, token=t) for t in tokens] == [None, None]
+    row = next(u for u in users.users if u["id"] == patron.id)
+    assert row["active"]  # still enabled: it may log in again
+    assert users.events[0]["action"] == "sessions ended"
+    assert users.events[0]["subject"] == patron.email
+    await UsersState.end_sessions.fn(users, chief.id)
+    assert "account page" in users.error
+
+
 async def test_the_users_page_finds_and_pages_accounts(db: AsyncSession, tab: State) -> None:
     chief = await make_user(db, Role.ADMIN, email="chief@example.org")
     await db.commit()
