@@ -2,6 +2,7 @@ import reflex as rx
 
 from components.common import error_callout, notice_callout
 from state.admin import UsersState
+from state.session import SessionState
 
 
 def _user_row(u: rx.Var) -> rx.Component:
@@ -58,12 +59,15 @@ def _user_row(u: rx.Var) -> rx.Component:
         rx.table.cell(
             rx.hstack(
                 rx.text(u["last_login"], size="2"),
-                rx.button(
-                    "Log out",
-                    size="1",
-                    variant="ghost",
-                    aria_label="End every session of " + u["email"].to(str),
-                    on_click=UsersState.end_sessions(u["id"].to(int)),
+                rx.cond(  # (one's own: the account page ends one's other sessions)
+                    u["id"].to(int) != SessionState.user_id,
+                    rx.button(
+                        "Log out",
+                        size="1",
+                        variant="ghost",
+                        aria_label="End every session of " + u["email"].to(str),
+                        on_click=UsersState.end_sessions(u["id"].to(int)),
+                    ),
                 ),
                 align="center",
             )
@@ -76,7 +80,9 @@ def _finder() -> rx.Component:
         rx.hstack(
             rx.input(
                 name="search",
-                placeholder="Name or e-mail (3+ letters; fewer: e-mail start)",
+                placeholder="Name or e-mail",
+                title="Three letters or more search inside names and e-mails; "
+                "one or two, the start of an e-mail.",
                 default_value=UsersState.search,
                 aria_label="Search accounts",
                 id="user-search",
