@@ -55,6 +55,14 @@ def loaded(folder: Path, what: str) -> bool:
     return (folder / f"loaded-{what}").exists()
 
 
+def percentile(values: list[float], p: float) -> float:
+    """The p-quantile (0..1) of the values, interpolated between the two nearest."""
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

@@ -48,6 +48,15 @@ class Audience:
     collections: list[int] | None
 
 
+def _within(who: Audience, column: str, params: dict[str, Any], library: str = "true") -> str:
+    """The SQL condition on `column` (a collection id) that keeps the audience's rows:
+    `library` for the whole library, else its collections (bound in `params`)."""
+    if who.collections is None:
+        return library
+    params["cids"] = who.collections
+    return f"{column} = ANY(:cids)"
+
+
 async def audience(session: AsyncSession, actor: User | None) -> Audience:
     """Admins see the library; librarians the collections they curate; anyone else
     nothing (NotFound, as for a page that does not exist)."""
@@ -182,11 +191,9 @@ async def _daily(
     """metric -> day -> value, for the audience (the library, or the sum of its
     collections)."""
     params: dict[str, Any] = {"metrics": metrics}
-    if who.collections is None:
-        where = "r.metric = ANY(:metrics) AND r.collection_id = 0"
-    else:
-        where = "r.metric = ANY(:metrics) AND r.collection_id = ANY(:cids)"
-        params["cids"] = who.collections
+    where = "r.metric = ANY(:metrics) AND " + _within(
+        who, "r.collection_id", params, library="r.collection_id = 0"
+    )
     inner = await _rows(session, "analytics_daily", span, "r.day, r.metric, r.value", where, params)
     rows = await _query(
         session, f"SELECT day, metric, sum(value) FROM ({inner}) x GROUP BY 1, 2", params
@@ -255,11 +262,7 @@ async def queries(session: AsyncSession, span: rollups.Span, who: Audience) -> d
     """The most asked queries, the zero-result ones (and whether marked handled); for a
     librarian, the queries whose results led into their collections."""
     params: dict[str, Any] = {"top": TOP}
-    if who.collections is None:
-        where = "r.collection_id = 0"
-    else:
-        where = "r.collection_id = ANY(:cids)"
-        params["cids"] = who.collections
+    where = _within(who, "r.collection_id", params, library="r.collection_id = 0")
     inner = await _rows(
         session,
         "analytics_daily_queries",
@@ -294,10 +297,7 @@ async def queries(session: AsyncSession, span: rollups.Span, who: Audience) -> d
 async def documents(session: AsyncSession, span: rollups.Span, who: Audience) -> dict[str, Any]:
     """The most viewed and most downloaded documents, and collections."""
     params: dict[str, Any] = {"top": TOP}
-    where = "true"
-    if who.collections is not None:
-        where = "r.collection_id = ANY(:cids)"
-        params["cids"] = who.collections
+    where = _within(who, "r.collection_id", params)
     inner = await _rows(
         session,
         "analytics_daily_documents",
@@ -370,10 +370,7 @@ async def uploads(session: AsyncSession, span: rollups.Span, who: Audience) -> d
     ]
     figures = await _figures(session, span, who, metrics, derived)
     params: dict[str, Any] = {"top": TOP}
-    where = "true"
-    if who.collections is not None:
-        where = "r.collection_id = ANY(:cids)"
-        params["cids"] = who.collections
+    where = _within(who, "r.collection_id", params)
     inner = await _rows(
         session,
         "analytics_daily_failures",
@@ -435,10 +432,7 @@ async def storage(session: AsyncSession, span: rollups.Span, who: Audience) -> d
     """Storage used now and its growth per day; documents and pages in the library."""
     figures = await _figures(session, span, who, ["bytes_added", "documents_added"], lambda t: t)
     params: dict[str, Any] = {}
-    where = "true"
-    if who.collections is not None:
-        where = "d.collection_id = ANY(:cids)"
-        params["cids"] = who.collections
+    where, versions_where = (_within(who, f"{t}.collection_id", params) for t in ("d", "d2"))
     row = (
         await _query(
             session,
@@ -447,7 +441,7 @@ async def storage(session: AsyncSession, span: rollups.Span, who: Audience) -> d
                    coalesce(sum(cv.page_count) FILTER (WHERE d.listed), 0),
                    coalesce((SELECT sum(v.size) FROM document_versions v
                              JOIN documents d2 ON d2.id = v.document_id
-                             WHERE {where.replace("d.", "d2.")}), 0)
+                             WHERE {versions_where}), 0)
             FROM documents d LEFT JOIN document_versions cv ON cv.id = d.current_version_id
             WHERE {where}
             """,

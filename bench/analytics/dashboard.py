@@ -37,6 +37,7 @@ from bench.common import (  # noqa: E402
     bulk_records,
     loaded,
     machine,
+    percentile,
     throwaway_library,
 )
 
@@ -52,13 +53,6 @@ KINDS = (
     + ["upload"] * 2
     + ["ingest"] * 2
 )
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 async def load(n_events: int) -> dict[str, float]:

@@ -28,16 +28,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.common import ROOT, bulk_records, machine, throwaway_library  # noqa: E402
+from bench.common import ROOT, bulk_records, machine, percentile, throwaway_library  # noqa: E402
 
 HERE = ROOT / "bench" / "analytics"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 async def run(n_events: int, calls: int) -> dict:  # type: ignore[type-arg]

@@ -22,17 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.common import ROOT, loaded, machine, throwaway_library  # noqa: E402
+from bench.common import ROOT, loaded, machine, percentile, throwaway_library  # noqa: E402
 
 HERE = ROOT / "bench" / "analytics"
 SECTION = "\n## Users list at "
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 async def load(n: int) -> float:

@@ -31,6 +31,7 @@ from bench.common import (  # noqa: E402
     bulk_records,
     loaded,
     machine,
+    percentile,
     throwaway_library,
 )
 
@@ -58,13 +59,6 @@ QUERIES = [
     ("facet filter", "python", {"year": ["2020"]}),
     ("facet filter", "games", {"subject": ["games"]}),
 ]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def bare(engine, text: str) -> None:  # type: ignore[no-untyped-def]
