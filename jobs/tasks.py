@@ -25,6 +25,8 @@ from backend.documents.models import DocumentVersion, IngestStatus
 from backend.imports import runner as imports
 from backend.ingest import pipeline
 from backend.mail import service as mail_service
+from backend.operations import status as system_status
+from backend.redis_client import get_redis
 from backend.search import completion, indexer
 from backend.search.engines import get_search_engine
 from backend.storage import cleanup
@@ -214,3 +216,9 @@ async def roll_analytics(ctx: dict[str, Any]) -> str:
     async with session_scope() as session:
         span = await rollups.roll(session)
     return f"{span.first}..{span.last}" if span else "nothing new"
+
+
+async def measure_store(ctx: dict[str, Any]) -> dict[str, Any]:
+    """Every quarter of an hour (and at the worker's start): the object store's size, for
+    the status page (a walk over every object, never done on a request)."""
+    return await system_status.measure_store(ctx["store"], get_redis())

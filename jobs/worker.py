@@ -29,6 +29,8 @@ from backend.analytics import events as analytics_events
 from backend.db import dispose_engine, get_engine
 from backend.files import keep_private
 from backend.logging_setup import configure_logging
+from backend.operations import watch
+from backend.redis_client import get_redis
 from backend.storage.service import get_store
 from jobs import lease
 from jobs.tasks import (
@@ -43,6 +45,7 @@ from jobs.tasks import (
     index_outbox,
     ingest_version,
     maintain_event_partitions,
+    measure_store,
     requeue_stale_ingests,
     roll_analytics,
     run_import,
@@ -95,6 +98,9 @@ class Worker(ArqWorker):
         self._away_since: float | None = None
         self._pause = 0.0
         self._stopping = False
+        self._name = watch.worker_name()
+        self._started_ms = int(time.time() * 1000)
+        self._last_beat = 0.0
 
     # Redis away and back -------------------------------------------------------------
 
@@ -182,12 +188,49 @@ class Worker(ArqWorker):
         self.tasks[job_id] = task
         return True
 
-    async def finish_job(self, *args: Any, **kwargs: Any) -> None:
-        await self._until_redis_answers(lambda: super(Worker, self).finish_job(*args, **kwargs))
-
-    async def finish_failed_job(self, *args: Any, **kwargs: Any) -> None:
+    async def finish_job(
+        self, job_id: str, finish: bool, result_data: bytes | None, *args: Any, **kwargs: Any
+    ) -> None:
         await self._until_redis_answers(
-            lambda: super(Worker, self).finish_failed_job(*args, **kwargs)
+            lambda: super(Worker, self).finish_job(job_id, finish, result_data, *args, **kwargs)
+        )
+        if finish:
+            await self._note_outcome(job_id, result_data)
+
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        await self._until_redis_answers(
+            lambda: super(Worker, self).finish_failed_job(job_id, result_data)
+        )
+        await self._note_outcome(job_id, result_data)
+
+    async def _note_outcome(self, job_id: str, result_data: bytes | None) -> None:
+        """The status page's failed jobs (see backend.operations.watch); never fatal."""
+        if not result_data:
+            return
+        try:
+            await watch.note_outcome(get_redis(), job_id, queue.deserialize(result_data))
+        except Exception:
+            log.warning("could not note the outcome of job %s", job_id, exc_info=True)
+
+    # Heartbeats ----------------------------------------------------------------------
+
+    async def heart_beat(self) -> None:
+        await super().heart_beat()
+        if time.monotonic() - self._last_beat < watch.BEAT_SECONDS:
+            return
+        self._last_beat = time.monotonic()
+        running = sorted(job_id for job_id, task in self.tasks.items() if not task.done())
+        await watch.beat(
+            get_redis(),
+            watch.WorkerBeat(
+                name=self._name,
+                beat_at_ms=int(time.time() * 1000),
+                started_at_ms=self._started_ms,
+                complete=self.jobs_complete,
+                failed=self.jobs_failed,
+                retried=self.jobs_retried,
+                running=running[:20],
+            ),
         )
 
     def handle_sig(self, signum: signal.Signals) -> None:
@@ -206,8 +249,9 @@ class Worker(ArqWorker):
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         try:
             await self.pool.delete(self.health_check_key)
+            await watch.gone(get_redis(), self._name)
         except REDIS_AWAY:
-            pass  # it expires by itself
+            pass  # it expires by itself; the status page shows this worker as silent
         if self.on_shutdown:
             await self.on_shutdown(self.ctx)
         try:
@@ -239,6 +283,7 @@ class WorkerSettings:
         cron(flush_events, second=set(range(2, 60, 5)), unique=True),
         cron(roll_analytics, minute={12}, second={55}, unique=True),
         cron(maintain_event_partitions, hour={0}, minute={7}, second={35}, unique=True),
+        cron(measure_store, minute={3, 18, 33, 48}, second={5}, unique=True, run_at_startup=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -35,6 +35,7 @@ async def run_burst() -> Worker:
         burst=True,
         poll_delay=0.05,
         max_jobs=2,
+        max_tries=WorkerSettings.max_tries,
         handle_signals=False,
     )
     try:

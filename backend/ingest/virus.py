@@ -56,3 +56,24 @@ async def scan(url: str, path: Path) -> Verdict:
         return Verdict(clean=False, signature=signature)
     # "INSTREAM size limit exceeded" and other errors: the file was not scanned.
     raise ScannerUnavailable(f"the virus scanner could not scan the file ({answer})")
+
+
+async def version(url: str, seconds: float = 2.0) -> str:
+    """clamd's version and signature date ("ClamAV 1.0.7/27480/..."); raises
+    ScannerUnavailable within `seconds` when it does not answer."""
+    try:
+        reader, writer = await asyncio.wait_for(_connect(url), seconds)
+    except (OSError, TimeoutError) as exc:
+        raise ScannerUnavailable(f"the virus scanner cannot be reached ({exc})") from exc
+    try:
+        writer.write(b"zVERSION\0")
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.read(4096), seconds)
+    except (OSError, TimeoutError) as exc:
+        raise ScannerUnavailable(f"the virus scanner stopped answering ({exc})") from exc
+    finally:
+        writer.close()
+    answer = reply.rstrip(b"\0").decode(errors="replace").strip()
+    if not answer.startswith("ClamAV"):
+        raise ScannerUnavailable(f"the virus scanner answered nonsense ({answer[:100]!r})")
+    return answer

@@ -85,6 +85,22 @@ class LocalObjectStore:
     async def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    async def usage(self) -> tuple[int, int]:
+        def walk() -> tuple[int, int]:
+            objects = size = 0
+            for folder, _dirs, files in os.walk(self.root):
+                for name in files:
+                    if name.startswith("."):  # a write in progress (LocalWriter's .part)
+                        continue
+                    try:
+                        size += os.stat(os.path.join(folder, name)).st_size
+                    except FileNotFoundError:
+                        continue  # deleted while walking
+                    objects += 1
+            return objects, size
+
+        return await asyncio.to_thread(walk)
+
     def local_path(self, key: str) -> Path:
         """Where the object lies on disk (for parsers that need a real file)."""
         return self._path(key)

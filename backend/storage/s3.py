@@ -150,6 +150,20 @@ class S3ObjectStore:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=self._full(key))
 
+    async def usage(self) -> tuple[int, int]:
+        def walk() -> tuple[int, int]:
+            objects = size = 0
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, **({"Prefix": self.prefix + "/"} if self.prefix else {})
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    objects += 1
+                    size += int(item.get("Size", 0))
+            return objects, size
+
+        return await asyncio.to_thread(walk)
+
     def download_url(self, key: str, filename: str, expires: int = 300) -> str:
         """A presigned GET that makes the browser save the file under its own name."""
         return str(

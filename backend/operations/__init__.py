@@ -1,0 +1,1 @@
+"""Operating the library: what its workers, queue and engines are doing, for admins."""
