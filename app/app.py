@@ -23,6 +23,7 @@ from app.pages import (
     errors,
     home,
     search,
+    status,
 )
 from backend.analytics import events as analytics_events
 from backend.api.routes import create_api
@@ -46,6 +47,7 @@ from state.guard import EventGuard
 from state.record import RecordState
 from state.search import SearchState
 from state.session import SessionState
+from state.status import StatusState
 
 configure_logging()
 
@@ -106,6 +108,7 @@ PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
     (routes.DOCUMENT, documents.document, "Document", [DocumentState.load, RecordState.load]),
     (routes.ADMIN_USERS, admin.users, "Users", [UsersState.load]),
     (routes.ADMIN_ANALYTICS, analytics.analytics, "Analytics", [AnalyticsState.load]),
+    (routes.ADMIN_STATUS, status.status, "System status", [StatusState.load]),
 ]
 
 for route, view, title, loads in PAGES:
