@@ -16,6 +16,7 @@ from app.pages import (
     account,
     admin,
     analytics,
+    audit,
     auth,
     browse,
     collections,
@@ -33,6 +34,7 @@ from backend.web.guard import RequestGuard
 from state.account import AccountState, EmailConfirmState
 from state.admin import UsersState
 from state.analytics import AnalyticsState
+from state.audit import AuditState
 from state.auth import (
     ConfirmRegistrationState,
     ForgotState,
@@ -109,6 +111,7 @@ PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
     (routes.ADMIN_USERS, admin.users, "Users", [UsersState.load]),
     (routes.ADMIN_ANALYTICS, analytics.analytics, "Analytics", [AnalyticsState.load]),
     (routes.ADMIN_STATUS, status.status, "System status", [StatusState.load]),
+    (routes.ADMIN_AUDIT, audit.audit, "Audit log", [AuditState.load]),
 ]
 
 for route, view, title, loads in PAGES:

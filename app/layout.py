@@ -31,6 +31,7 @@ def navbar() -> rx.Component:
                 _nav_link("Collections", routes.COLLECTIONS),
                 rx.cond(SessionState.is_staff, _nav_link("Analytics", routes.ADMIN_ANALYTICS)),
                 rx.cond(SessionState.is_admin, _nav_link("Users", routes.ADMIN_USERS)),
+                rx.cond(SessionState.is_admin, _nav_link("Audit", routes.ADMIN_AUDIT)),
                 rx.cond(SessionState.is_admin, _nav_link("Status", routes.ADMIN_STATUS)),
                 spacing="5",
             ),

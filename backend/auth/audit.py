@@ -20,6 +20,8 @@ RECOVERY_CODES_RENEWED = "recovery codes renewed"
 PASSWORD_CHANGED = "password changed"
 PASSWORD_RESET = "password reset"
 EMAIL_CHANGED = "email changed"
+STAFF_LOGIN = "staff login"
+STAFF_LOGIN_FAILED = "staff login failed"
 
 
 async def record(

@@ -4,12 +4,14 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from slugify import slugify
 from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import journal
 from backend.access import scope
 from backend.access.roles import require_staff
 from backend.analytics.counting import ONCE_PER_HOUR
@@ -19,7 +21,6 @@ from backend.collections.models import Collection, MemberRole, Membership
 from backend.collections.schemas import CollectionPublic
 from backend.db import sql
 from backend.documents import service as documents_service
-from backend.documents.models import AuditEntry
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.search import indexer
 from backend.settings import get_settings
@@ -61,6 +62,14 @@ async def create(
     assert collection.id is not None and user.id is not None
     session.add(
         Membership(collection_id=collection.id, user_id=user.id, role=MemberRole.CURATOR.value)
+    )
+    journal.write(
+        session,
+        actor=user,
+        action=journal.COLLECTION_CREATED,
+        label=name,
+        collection_id=collection.id,
+        changes={"public": [None, is_public]},
     )
     await session.flush()
     return collection
@@ -108,12 +117,24 @@ async def add_member(
     if user is None or user.id is None:
         raise NotFound("No account has that email address.")
     row = await session.get(Membership, (collection_id, user.id))
+    before = row.role if row else None
     if row is None:
         row = Membership(collection_id=collection_id, user_id=user.id)
     elif row.role == MemberRole.CURATOR and member_role != MemberRole.CURATOR:
         await _keep_a_curator(session, collection_id)
     row.role = member_role.value
     session.add(row)
+    if before != row.role:
+        assert actor is not None
+        collection = await session.get(Collection, collection_id)
+        journal.write(
+            session,
+            actor=actor,
+            action=journal.MEMBER_ADDED if before is None else journal.MEMBER_CHANGED,
+            label=collection.name if collection else "",
+            collection_id=collection_id,
+            changes={"member": user.email, "role": [before, row.role]},
+        )
     await session.flush()
     return row
 
@@ -139,12 +160,30 @@ async def update(
     """Rename, describe, or make public or private (at once, everywhere: visibility is
     part of every query). The slug, and so every link, stays."""
     collection = await scope.require_curated(session, actor, collection_id)
+    assert actor is not None
     new_name = _clean_name(name)
     renamed = collection.name != new_name
+    new_description = description.strip()[:10_000]
+    changes: dict[str, Any] = {}
+    if renamed:
+        changes["name"] = [collection.name, new_name]
+    if collection.description != new_description:
+        changes["description"] = [_short(collection.description), _short(new_description)]
+    if collection.is_public != is_public:
+        changes["public"] = [collection.is_public, is_public]
     collection.name = new_name
-    collection.description = description.strip()[:10_000]
+    collection.description = new_description
     collection.is_public = is_public
     session.add(collection)
+    if changes:
+        journal.write(
+            session,
+            actor=actor,
+            action=journal.COLLECTION_UPDATED,
+            label=new_name,
+            collection_id=collection_id,
+            changes=changes,
+        )
     await session.flush()
     if renamed:
         # Search finds documents by their collection's name (collection:…).
@@ -183,12 +222,22 @@ async def members(
 async def remove_member(
     *, session: AsyncSession, actor: User | None, collection_id: int, user_id: int
 ) -> None:
-    await scope.require_curated(session, actor, collection_id)
+    collection = await scope.require_curated(session, actor, collection_id)
+    assert actor is not None
     row = await session.get(Membership, (collection_id, user_id))
     if row is None:
         raise NotFound("That person is not a member.")
     if row.role == MemberRole.CURATOR:
         await _keep_a_curator(session, collection_id)
+    member = await session.get(User, user_id)
+    journal.write(
+        session,
+        actor=actor,
+        action=journal.MEMBER_REMOVED,
+        label=collection.name,
+        collection_id=collection_id,
+        changes={"member": member.email if member else user_id, "role": [row.role, None]},
+    )
     await session.delete(row)
     await session.flush()
 
@@ -227,18 +276,17 @@ async def delete(
         await indexer.changed_many(session, held)
     elif held:
         await documents_service.delete_documents(session, held)
-    session.add(
-        AuditEntry(
-            collection_id=collection_id,
-            actor_id=actor.id,
-            actor_name=actor.display_name or actor.email,
-            action="collection_deleted",
-            changes={
-                "collection": [collection.name, None],
-                "documents": [len(held), documents or None],
-                **({"moved_to": [None, move_to]} if documents == "move" else {}),
-            },
-        )
+    journal.write(
+        session,
+        actor=actor,
+        action=journal.COLLECTION_DELETED,
+        label=collection.name,
+        collection_id=collection_id,
+        changes={
+            "collection": [collection.name, None],
+            "documents": [len(held), documents or None],
+            **({"moved_to": [None, move_to]} if documents == "move" else {}),
+        },
     )
     await session.delete(collection)
     await session.flush()
@@ -352,6 +400,14 @@ async def set_cover(
     old = collection.cover_key
     collection.cover_key = key
     session.add(collection)
+    assert actor is not None
+    journal.write(
+        session,
+        actor=actor,
+        action=journal.COVER_SET,
+        label=collection.name,
+        collection_id=collection_id,
+    )
     await session.flush()
     await cleanup.delete_later(session=session, keys=[old])
     return collection
@@ -366,3 +422,8 @@ async def open_cover(
     if collection is None or not collection.cover_key:
         raise NotFound("This collection has no cover.")
     return collection.cover_key, collection.is_public
+
+
+def _short(text_: str) -> str:
+    """A description, as the audit log keeps it (its start)."""
+    return text_ if len(text_) <= 120 else text_[:119] + "…"

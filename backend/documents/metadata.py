@@ -498,6 +498,7 @@ async def update(
             actor_id=actor.id,
             actor_name=actor.display_name or actor.email,
             action=action,
+            label=document.title,
             changes=changes,
         )
     )

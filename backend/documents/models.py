@@ -177,8 +177,8 @@ class DocumentSubject(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """Who changed what in a document's record, from what to what. Kept when the
-    document is deleted (the entry says so)."""
+    """The library's audit log (backend.journal): who changed what in a document or a
+    collection, from what to what. Kept when the thing is deleted (the entry says so)."""
 
     __tablename__ = "audit_log"
 
@@ -191,10 +191,14 @@ class AuditEntry(SQLModel, table=True):
     )
     actor_id: int | None = Field(
         default=None,
-        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+        sa_column=Column(
+            Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
     )
     actor_name: str = Field(default="", max_length=200)
     action: str = Field(max_length=40)
+    # What the entry is about, as it was called then (a title, a collection's name).
+    label: str = Field(default="", sa_column=Column(String(300), nullable=False, server_default=""))
     # {field: [before, after]}
     changes: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")

@@ -7,14 +7,13 @@ from sqlalchemy import text
 from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
+from backend import journal, queue
 from backend.access import scope
 from backend.analytics import events as analytics
 from backend.collections.models import Collection
 from backend.db import sql
 from backend.documents import metadata, repository
 from backend.documents.models import (
-    AuditEntry,
     Document,
     DocumentPage,
     DocumentVersion,
@@ -81,6 +80,15 @@ async def add_document(
     )
     document.current_version_id = version.id
     session.add(document)
+    journal.write(
+        session,
+        actor=actor,
+        action=journal.DOCUMENT_ADDED,
+        label=document.title,
+        document_id=document.id,
+        collection_id=collection_id,
+        changes={"file": [None, name]},
+    )
     await session.flush()
     return document, version
 
@@ -141,6 +149,15 @@ async def add_version(
     assert actor is not None
     name = _upload_name(filename, stored)
     version_no = await repository.next_version_no(session, document.id)
+    journal.write(
+        session,
+        actor=actor,
+        action=journal.VERSION_ADDED,
+        label=document.title,
+        document_id=document.id,
+        collection_id=collection.id,
+        changes={"version": [None, version_no], "file": [None, name]},
+    )
     return await _add_version_row(
         session, actor, collection.id, document.id, version_no, stored, name, declared_mime
     )
@@ -155,6 +172,17 @@ async def restore_version(
         raise NotFound(NO_VERSION)
     if version.status != IngestStatus.READY:
         raise InvalidInput("Only a processed (ready) version can be made current.")
+    before = await session.get(DocumentVersion, document.current_version_id or 0)
+    assert actor is not None
+    journal.write(
+        session,
+        actor=actor,
+        action=journal.VERSION_RESTORED,
+        label=document.title,
+        document_id=document.id,
+        collection_id=document.collection_id,
+        changes={"version": [before.version_no if before else None, version.version_no]},
+    )
     document.current_version_id = version.id
     session.add(document)
     await session.flush()
@@ -175,6 +203,20 @@ async def resolve_duplicate(
     if version.status != IngestStatus.DUPLICATE:
         raise InvalidInput("This file is not waiting for a duplicate decision.")
     only_version = await repository.version_count(session, upload.id) == 1
+    if action in ("skip", "new_version"):
+        assert actor is not None
+        journal.write(
+            session,
+            actor=actor,
+            action=journal.DUPLICATE_RESOLVED,
+            label=upload.title,
+            document_id=version.duplicate_of_id if action == "new_version" else upload.id,
+            collection_id=upload.collection_id,
+            changes={
+                "file": version.filename,
+                "decision": "skipped" if action == "skip" else "added as a new version",
+            },
+        )
     if action == "skip":
         key = version.file_key
         if only_version:
@@ -534,15 +576,14 @@ async def delete_document(*, session: AsyncSession, actor: User | None, document
     document, collection = await scope.require_curated_document(session, actor, document_id)
     assert collection.id is not None
     assert actor is not None
-    session.add(
-        AuditEntry(
-            document_id=document_id,
-            collection_id=collection.id,
-            actor_id=actor.id,
-            actor_name=actor.display_name or actor.email,
-            action="document_deleted",
-            changes={"title": [document.title, None]},
-        )
+    journal.write(
+        session,
+        actor=actor,
+        action=journal.DOCUMENT_DELETED,
+        label=document.title,
+        document_id=document_id,
+        collection_id=collection.id,
+        changes={"title": [document.title, None]},
     )
     await session.flush()
     await delete_documents(session, [document_id])

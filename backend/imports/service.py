@@ -15,9 +15,10 @@ from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import queue
+from backend import journal, queue
 from backend.access import scope
 from backend.clock import utcnow
+from backend.collections.models import Collection
 from backend.documents.bulk import ImportReport
 from backend.errors import InvalidInput, NotFound
 from backend.imports.models import ENDED, BulkImport, ImportStatus
@@ -219,6 +220,7 @@ async def start(*, session: AsyncSession, actor: User | None, import_id: int) ->
     row.started_by = actor.id
     row.updated_at = utcnow()
     session.add(row)
+    await _journal(session, actor, row, journal.IMPORT_STARTED)
     await session.flush()
     # A new job id for each start: arq would refuse an id whose result it still keeps
     # (that of an earlier start that stopped at the same row).
@@ -238,8 +240,25 @@ async def cancel(*, session: AsyncSession, actor: User | None, import_id: int) -
     row = await _curated(session, actor, import_id, lock=True)
     if row.status in ENDED:
         return
+    assert actor is not None
+    await _journal(session, actor, row, journal.IMPORT_CANCELLED)
     row.status = ImportStatus.CANCELLED.value
     row.updated_at = row.finished_at = utcnow()
     session.add(row)
     await session.flush()
     await discard_files(session, row)
+
+
+async def _journal(session: AsyncSession, actor: User, row: BulkImport, action: str) -> None:
+    collection = await session.get(Collection, row.collection_id)
+    journal.write(
+        session,
+        actor=actor,
+        action=action,
+        label=collection.name if collection else "",
+        collection_id=row.collection_id,
+        changes={
+            "import": row.id,
+            "rows": f"{row.adding} to add, {row.updating} to update, {row.rows_done} done",
+        },
+    )
