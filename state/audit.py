@@ -10,7 +10,7 @@ from reflex.event import EventSpec
 
 from backend import journal
 from backend.auth import audit
-from backend.errors import InvalidInput, LibraryError, NotFound, PermissionDenied
+from backend.errors import InvalidInput, LibraryError, NotAuthenticated, NotFound, PermissionDenied
 from state.session import acting
 
 PAGE = "/admin/audit"
@@ -89,7 +89,7 @@ class AuditState(rx.State):
         try:
             await self._reload()
             self.not_found = False
-        except (NotFound, PermissionDenied):
+        except (NotFound, PermissionDenied, NotAuthenticated):
             self.not_found = True
             self.entries, self.next_cursor = [], ""
         except LibraryError as exc:

@@ -9,7 +9,7 @@ from typing import Any
 
 import reflex as rx
 
-from backend.errors import LibraryError, NotFound, PermissionDenied
+from backend.errors import LibraryError, NotAuthenticated, NotFound, PermissionDenied
 from backend.operations import status
 from backend.redis_client import get_redis
 from state.session import acting
@@ -127,7 +127,7 @@ class StatusState(rx.State):
             await self._reload()
             self.not_found = False
             return True
-        except (NotFound, PermissionDenied):
+        except (NotFound, PermissionDenied, NotAuthenticated):
             self.not_found, self.live = True, False
             self._forget()
             return False
@@ -174,7 +174,7 @@ class StatusState(rx.State):
             self.notice = (
                 f"Queued again as {job_id}." if job_id else "That job has recovered meanwhile."
             )
-        except (NotFound, PermissionDenied):
+        except (NotFound, PermissionDenied, NotAuthenticated):
             self.not_found = True
             self._forget()
             return

@@ -1,6 +1,6 @@
 import reflex as rx
 
-from components.common import error_callout, notice_callout
+from components.common import error_callout, not_found, notice_callout
 from state.admin import UsersState
 from state.session import SessionState
 
@@ -150,6 +150,11 @@ def _table(headers: tuple[str, ...], rows: rx.Var, row: object, **props: object)
 
 
 def users() -> rx.Component:
+    # Anyone but an admin finds no page here (as on every admin page).
+    return rx.cond(UsersState.denied, not_found("There is no page at this address."), _users())
+
+
+def _users() -> rx.Component:
     return rx.vstack(
         rx.heading("Users", size="7"),
         error_callout(UsersState.error),

@@ -292,6 +292,14 @@ def _dashboard() -> rx.Component:
             "users",
             "People",
             _headlines("users"),
+            rx.text(
+                "Active users over the span and per week are estimates (HyperLogLog "
+                "sketches of each day's people): exact for small numbers, within about "
+                "2 % past a few thousand. Each day's count is exact.",
+                size="1",
+                color_scheme="gray",
+                id="estimate-note",
+            ),
             _chart(
                 AnalyticsState.user_series,
                 [
@@ -302,7 +310,7 @@ def _dashboard() -> rx.Component:
             ),
             _csv("users"),
             _table(
-                ("Week of", "Active users"),
+                ("Week of", "Active users (estimate)"),
                 AnalyticsState.weekly,
                 lambda r: (rx.table.cell(r["week"]), rx.table.cell(r["active_users"])),
             ),

@@ -259,3 +259,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rest = [t for t in chosen if not any(name in t.nodeid for name in launches)]
     for i, item in zip(browser, first + rest, strict=True):
         items[i] = item
+
+
+async def log_in(
+    browser: Browser, app: ServedApp, email: str, errors: PageErrors, password: str = ""
+) -> Page:
+    """A new browser context logged in as `email` (the factories' password by default),
+    its console watched by `errors`; downloads accepted."""
+    from tests.factories import PASSWORD
+
+    page = errors.watch(await (await browser.new_context(accept_downloads=True)).new_page())
+    await goto(page, f"{app.url}/login")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", password or PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{app.url}/")
+    return page

@@ -5,25 +5,15 @@ figures and no other's; a patron finds no page."""
 import csv
 import io
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.users.models import Role
 from bench.common import bulk_load
-from tests.e2e.conftest import PageErrors, ServedApp, goto
-from tests.factories import PASSWORD, make_user
-
-
-async def _log_in(browser: Browser, app: ServedApp, email: str, errors: PageErrors) -> Page:
-    page = errors.watch(await (await browser.new_context(accept_downloads=True)).new_page())
-    await goto(page, f"{app.url}/login")
-    await page.fill("input[name=email]", email)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{app.url}/")
-    return page
+from tests.e2e.conftest import PageErrors, ServedApp, goto, log_in
+from tests.factories import make_user
 
 
 async def test_admins_and_librarians_see_their_figures(
@@ -70,7 +60,7 @@ async def test_admins_and_librarians_see_their_figures(
             )
     await engine.dispose()
 
-    page = await _log_in(browser, served_app, admin.email, page_errors)
+    page = await log_in(browser, served_app, admin.email, page_errors)
     await goto(page, f"{served_app.url}/admin/analytics?days=7")
     searches = page.locator("[data-figure='Searches'] .figure")
     await expect(searches).to_have_text("5")
@@ -92,14 +82,14 @@ async def test_admins_and_librarians_see_their_figures(
     await expect(page).to_have_url(f"{served_app.url}/admin/analytics?days=30")
     await expect(searches).to_have_text("5")
 
-    page = await _log_in(browser, served_app, librarian.email, page_errors)
+    page = await log_in(browser, served_app, librarian.email, page_errors)
     await goto(page, f"{served_app.url}/admin/analytics")
     await expect(page.locator("[data-figure='Views'] .figure")).to_have_text("3")
     await expect(page.locator("#panel-documents")).to_contain_text("Harbour charts")
     await expect(page.locator("#panel-documents")).not_to_contain_text("Ledger of wrecks")
     await expect(page.locator("#panel-searches")).to_have_count(0)  # the library's only
 
-    page = await _log_in(browser, served_app, patron.email, page_errors)
+    page = await log_in(browser, served_app, patron.email, page_errors)
     await goto(page, f"{served_app.url}/admin/analytics")
     await expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     await expect(page.locator("#panel-documents")).to_have_count(0)

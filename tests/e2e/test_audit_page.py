@@ -3,24 +3,14 @@ them and pages back; nobody else finds the page."""
 
 import re
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.collections import service as collections
 from backend.users.models import Role
-from tests.e2e.conftest import PageErrors, ServedApp, goto
-from tests.factories import PASSWORD, make_user
-
-
-async def _log_in(browser: Browser, app: ServedApp, email: str, errors: PageErrors) -> Page:
-    page = errors.watch(await (await browser.new_context()).new_page())
-    await goto(page, f"{app.url}/login")
-    await page.fill("input[name=email]", email)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{app.url}/")
-    return page
+from tests.e2e.conftest import PageErrors, ServedApp, goto, log_in
+from tests.factories import make_user
 
 
 async def test_an_admin_reads_filters_and_pages_the_audit_log(
@@ -48,8 +38,8 @@ async def test_an_admin_reads_filters_and_pages_the_audit_log(
     )
     await app_db.commit()
 
-    other = await _log_in(browser, served_app, librarian.email, page_errors)  # a staff login
-    page = await _log_in(browser, served_app, admin.email, page_errors)
+    other = await log_in(browser, served_app, librarian.email, page_errors)  # a staff login
+    page = await log_in(browser, served_app, admin.email, page_errors)
     await page.get_by_role("link", name="Audit").click()
     await expect(page).to_have_url(f"{served_app.url}/admin/audit")
     log = page.locator("#audit-log")
@@ -84,7 +74,7 @@ async def test_an_admin_reads_filters_and_pages_the_audit_log(
     await goto(page, f"{served_app.url}/admin/audit?from=2021-01-02&to=2021-01-01")
     await expect(page.get_by_text("The first day comes after the last.")).to_be_visible()
 
-    for who in (other, await _log_in(browser, served_app, patron.email, page_errors)):
+    for who in (other, await log_in(browser, served_app, patron.email, page_errors)):
         await expect(who.get_by_role("link", name="Audit")).to_have_count(0)
         await goto(who, f"{served_app.url}/admin/audit")
         await expect(who.get_by_role("heading", name="Not found")).to_be_visible()

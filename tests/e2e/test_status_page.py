@@ -5,23 +5,13 @@ retries it; the page refreshes itself. Librarians and patrons find no page."""
 import re
 
 from arq.connections import RedisSettings, create_pool
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
 from backend.users.models import Role
-from tests.e2e.conftest import PageErrors, ServedApp, goto
-from tests.factories import PASSWORD, make_user
-
-
-async def _log_in(browser: Browser, app: ServedApp, email: str, errors: PageErrors) -> Page:
-    page = errors.watch(await (await browser.new_context()).new_page())
-    await goto(page, f"{app.url}/login")
-    await page.fill("input[name=email]", email)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{app.url}/")
-    return page
+from tests.e2e.conftest import PageErrors, ServedApp, goto, log_in
+from tests.factories import make_user
 
 
 async def test_an_admin_sees_a_failed_job_and_retries_it(
@@ -32,7 +22,7 @@ async def test_an_admin_sees_a_failed_job_and_retries_it(
     patron = await make_user(app_db, email="patron@example.org")
     await app_db.commit()
 
-    page = await _log_in(browser, served_app, admin.email, page_errors)
+    page = await log_in(browser, served_app, admin.email, page_errors)
     await page.get_by_role("link", name="Status").click()
     await expect(page).to_have_url(f"{served_app.url}/admin/status")
     checks = page.locator("#status-checks")
@@ -74,7 +64,7 @@ async def test_an_admin_sees_a_failed_job_and_retries_it(
     await expect(row.get_by_role("button", name="Retry check_import")).to_be_visible()
 
     for who in (librarian, patron):
-        other = await _log_in(browser, served_app, who.email, page_errors)
+        other = await log_in(browser, served_app, who.email, page_errors)
         await expect(other.get_by_role("link", name="Status")).to_have_count(0)
         await goto(other, f"{served_app.url}/admin/status")
         await expect(other.get_by_role("heading", name="Not found")).to_be_visible()
