@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from backend.clock import utcnow
@@ -111,6 +111,16 @@ class AccountEvent(SQLModel, table=True):
     """The account audit log: admin actions and security events, who did what to whom."""
 
     __tablename__ = "account_events"
+    # The audit log's filters, newest first (backend.journal).
+    __table_args__ = (
+        Index("ix_account_events_action_at", "action", "at"),
+        Index(
+            "ix_account_events_subject_email_trgm",
+            "subject_email",
+            postgresql_using="gin",
+            postgresql_ops={"subject_email": "gin_trgm_ops"},
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(

@@ -181,6 +181,17 @@ class AuditEntry(SQLModel, table=True):
     collection, from what to what. Kept when the thing is deleted (the entry says so)."""
 
     __tablename__ = "audit_log"
+    # The admin's filters, newest first (backend.journal).
+    __table_args__ = (
+        Index("ix_audit_log_actor_at", "actor_id", "at"),
+        Index("ix_audit_log_action_at", "action", "at"),
+        Index(
+            "ix_audit_log_label_trgm",
+            "label",
+            postgresql_using="gin",
+            postgresql_ops={"label": "gin_trgm_ops"},
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     document_id: int | None = Field(
@@ -191,9 +202,7 @@ class AuditEntry(SQLModel, table=True):
     )
     actor_id: int | None = Field(
         default=None,
-        sa_column=Column(
-            Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
-        ),
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     )
     actor_name: str = Field(default="", max_length=200)
     action: str = Field(max_length=40)

@@ -2,8 +2,9 @@
 
 Entries name what they are about (a document's title, a collection's name) as it was, so
 the log still reads right after a rename or a deletion; existing entries take their
-document's current title or their collection's name. The admin's filter by actor reads
-the actor's entries through an index.
+document's current title or their collection's name. The admin's filters read through
+indexes, newest first: by actor and by action (each with the time), and part of a name
+(trigrams) in both logs.
 
 Revision ID: 0021
 Revises: 0020
@@ -36,9 +37,22 @@ def upgrade() -> None:
             ''), 300)
         """
     )
-    op.create_index(op.f('ix_audit_log_actor_id'), 'audit_log', ['actor_id'], unique=False)
+    op.create_index('ix_audit_log_actor_at', 'audit_log', ['actor_id', 'at'], unique=False)
+    op.create_index('ix_audit_log_action_at', 'audit_log', ['action', 'at'], unique=False)
+    op.create_index(
+        'ix_account_events_action_at', 'account_events', ['action', 'at'], unique=False
+    )
+    op.execute('CREATE INDEX ix_audit_log_label_trgm ON audit_log USING gin (label gin_trgm_ops)')
+    op.execute(
+        'CREATE INDEX ix_account_events_subject_email_trgm ON account_events '
+        'USING gin (subject_email gin_trgm_ops)'
+    )
 
 
 def downgrade() -> None:
-    op.drop_index(op.f('ix_audit_log_actor_id'), table_name='audit_log')
+    op.drop_index('ix_account_events_subject_email_trgm', table_name='account_events')
+    op.drop_index('ix_audit_log_label_trgm', table_name='audit_log')
+    op.drop_index('ix_account_events_action_at', table_name='account_events')
+    op.drop_index('ix_audit_log_action_at', table_name='audit_log')
+    op.drop_index('ix_audit_log_actor_at', table_name='audit_log')
     op.drop_column('audit_log', 'label')
