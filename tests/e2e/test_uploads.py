@@ -138,5 +138,10 @@ async def test_a_curators_cover_new_version_and_a_refused_import(
     second.write_text("Lamp lit at dusk. Wind from the north-east.\n")
     await page.locator("#new-version input[type=file]").set_input_files(str(second))
     await expect(page.get_by_text("Received log-2.txt")).to_be_visible()
-    assert page_errors.messages == []
+    # The bomb's refusal may reach the browser as the upload's answer (a 400, which
+    # Chromium logs) or as a cut stream, depending on when it is read: that line once at
+    # most, and nothing else.
+    refused = [m for m in page_errors.messages if "status of 400" in m and m.endswith("/_upload")]
+    assert len(refused) <= 1
+    assert [m for m in page_errors.messages if m not in refused] == []
     assert served_app.errors() == []
