@@ -282,8 +282,7 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
     with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
         workdir = Path(tmp)
         path = await _local_copy(store, version.file_key, workdir)
-        head = await asyncio.to_thread(_read_head, path)
-        sniffed = sniff.sniff(head, version.filename)
+        sniffed = await asyncio.to_thread(sniff.sniff_file, path, version.filename)
         if sniffed.error:
             raise StepFailed("sniff", sniffed.error)
         await _set(session, version, mime_type=sniffed.mime_type, step="duplicate_check")
@@ -395,11 +394,6 @@ async def _store_object(store: ObjectStore, key: str, source: Path) -> None:
     except BaseException:
         await writer.abort()
         raise
-
-
-def _read_head(path: Path) -> bytes:
-    with path.open("rb") as fh:
-        return fh.read(8192)
 
 
 async def fail(

@@ -283,3 +283,40 @@ async def test_a_version_deleted_while_it_is_processed_ends_quietly(
         get_settings.cache_clear()
     pages = await db.exec(select(DocumentPage).where(DocumentPage.version_id == version.id))
     assert pages.all() == []
+
+
+async def test_formats_libmagic_misnames_are_read(
+    db: AsyncSession, corpus: Path, data_dir: Path
+) -> None:
+    """A PDF with stray bytes before its header, a DOCX whose parts come in an odd order,
+    and a truncated DOCX: the first two end ready with their text; the last is said to be
+    damaged (not "a ZIP archive is not accepted")."""
+    import io
+    import zipfile
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    pdf = (corpus / "files" / "py-pdf-sample-files" / "pdflatex-4-pages.pdf").read_bytes()
+    _, stray = await upload_bytes(db, librarian, collection, b"\r\n\0junk\n" + pdf, "stray.pdf")
+    source = corpus / "office" / "unstructured" / "docx-hdrftr.docx"
+    with zipfile.ZipFile(source) as z:
+        parts = [(n, z.read(n)) for n in z.namelist()]
+    odd = io.BytesIO()
+    with zipfile.ZipFile(odd, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in reversed(parts):  # [Content_Types].xml last
+            z.writestr(name, data)
+    _, reordered = await upload_bytes(db, librarian, collection, odd.getvalue(), "odd.docx")
+    whole = source.read_bytes()
+    _, cut = await upload_bytes(db, librarian, collection, whole[: len(whole) // 2], "cut.docx")
+    await db.commit()
+    await run_burst()
+    for version in (stray, reordered, cut):
+        await db.refresh(version)
+    assert stray.status == IngestStatus.READY and stray.page_count == 4, stray.error
+    assert reordered.status == IngestStatus.READY, reordered.error
+    pages = (
+        await db.exec(select(DocumentPage).where(DocumentPage.version_id == reordered.id))
+    ).all()
+    assert "".join(p.text for p in pages).strip()
+    assert cut.status == IngestStatus.FAILED and cut.step == "sniff"
+    assert "looks like a DOCX document but is damaged" in cut.error
