@@ -4,18 +4,10 @@ from pathlib import Path
 from typing import Any
 
 from backend.ingest.parsers.base import Parsed, ParseError, clean_text, split_keywords, split_people
+from backend.ingest.parsers.encoding import decode
 from backend.ingest.parsers.zipguard import check_zip
 
 MAX_TEXT_BYTES = 64 << 20
-
-
-def decode(raw: bytes) -> str:
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return raw.decode("utf-16", errors="replace")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
 
 
 def _read_limited(path: Path) -> bytes:
