@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 import magic
 import olefile
 
-from backend.ingest.parsers import DOCX, EPUB, ODT
+from backend.ingest.parsers import DOCX, EML, EPUB, ODT
 
 HEAD_BYTES = 65536
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -37,7 +37,6 @@ DOC = "application/msword"
 XLS = "application/vnd.ms-excel"
 PPT = "application/vnd.ms-powerpoint"
 MSG = "application/vnd.ms-outlook"
-EML = "message/rfc822"
 ENCRYPTED_OFFICE = "application/x-encrypted-office"
 
 # MIME type -> extensions a file of that type may carry.
@@ -51,6 +50,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "text/plain": frozenset({".txt", ".text", ".md", ".markdown", ".csv", ".tsv", ".rst", ""}),
     "text/markdown": frozenset({".md", ".markdown", ".txt"}),
     "text/rtf": frozenset({".rtf"}),
+    EML: frozenset({".eml", ""}),
     "image/jpeg": frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".mpo"}),
     "image/png": frozenset({".png", ".apng"}),
     "image/tiff": frozenset({".tif", ".tiff"}),
@@ -86,7 +86,10 @@ LABELS = {
     MSG: "an Outlook message (.msg)",
     EML: "an e-mail message (.eml)",
 }
-ACCEPTED = "PDF, DOCX, ODT, EPUB, HTML, text, CSV, Markdown, RTF, JPEG, PNG, TIFF, WebP, GIF"
+ACCEPTED = (
+    "PDF, DOCX, ODT, EPUB, HTML, text, CSV, Markdown, RTF, e-mail (.eml), JPEG, PNG, TIFF, "
+    "WebP, GIF"
+)
 # What a ZIP's `mimetype` entry or its main part's content type says.
 ZIP_TYPES = {
     EPUB: EPUB,
@@ -188,9 +191,10 @@ def _text_type(head: bytes, mime: str, ext: str) -> str:
         return "text/html"
     if mime == "text/plain" and ext in (".html", ".htm", ".xhtml") and b"<" in start:
         return "text/html"  # a fragment of HTML (no <html> for libmagic to see)
-    if mime in ("text/plain", "message/rfc822") and ext == ".eml":
-        if len(_EMAIL_HEADER.findall(head[:16384])) >= 2:
-            return EML
+    if ext == ".eml" and (mime.startswith("text/") or mime in (EML, "application/octet-stream")):
+        return EML  # (the parser tells an empty or header-less file from a message)
+    if mime == "text/plain" and not ext and len(_EMAIL_HEADER.findall(head[:16384])) >= 3:
+        return EML  # a message saved without an extension (a .txt quoting one stays text)
     return mime
 
 

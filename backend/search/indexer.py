@@ -35,6 +35,7 @@ TYPE_LABELS = {
     "text/markdown": "markdown",
     "text/rtf": "rtf",
     "application/rtf": "rtf",
+    "message/rfc822": "email",
 }
 _YEAR = re.compile(r"^\s*(\d{4})")
 

@@ -48,7 +48,14 @@ MAX_QUERY_CHARS = 500
 _KEY = re.compile(r"[0-9a-f]{32}")
 MAX_PAGE = 1000
 MAX_PAGE_SIZE = 1000  # for reports and benchmarks; the page uses the setting
-TYPE_NAMES = {"pdf": "PDF", "docx": "Word", "odt": "OpenDocument", "epub": "EPUB", "html": "HTML"}
+TYPE_NAMES = {
+    "pdf": "PDF",
+    "docx": "Word",
+    "odt": "OpenDocument",
+    "epub": "EPUB",
+    "html": "HTML",
+    "email": "E-mail",
+}
 
 
 @dataclass(frozen=True)

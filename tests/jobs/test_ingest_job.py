@@ -320,3 +320,37 @@ async def test_formats_libmagic_misnames_are_read(
     assert "".join(p.text for p in pages).strip()
     assert cut.status == IngestStatus.FAILED and cut.step == "sniff"
     assert "looks like a DOCX document but is damaged" in cut.error
+
+
+async def test_an_email_with_an_attachment_is_catalogued_and_found(
+    db: AsyncSession, corpus: Path, data_dir: Path
+) -> None:
+    from email.message import EmailMessage
+
+    from backend.documents.models import Document
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    message = EmailMessage()
+    message["From"] = "Harbour Office <office@harbour.example>"
+    message["To"] = "library@example.org"
+    message["Date"] = "Tue, 03 Mar 2026 09:15:00 +0100"
+    message["Subject"] = "Tide tables for the spring"
+    message.set_content("Dear librarians, the tables are attached.\n")
+    pdf = corpus / "files" / "py-pdf-sample-files" / "pdflatex-4-pages.pdf"
+    message.add_attachment(pdf.read_bytes(), "application", "pdf", filename="tides.pdf")
+    document, version = await upload_bytes(db, librarian, collection, bytes(message), "m.eml")
+    await db.commit()
+    await run_burst()
+    await db.refresh(version)
+    assert version.status == IngestStatus.READY, version.error
+    assert version.mime_type == "message/rfc822" and version.page_count == 5
+    document = await db.get(Document, document.id, populate_existing=True)  # type: ignore[assignment]
+    assert document.title == "Tide tables for the spring"
+    assert document.date_issued == "2026-03-03"
+    patron = await make_user(db)
+    found = await search.search(session=db, actor=patron, query="gefburn")  # in the PDF
+    assert [h.document_id for h in found.hits] == [document.id]
+    assert found.hits[0].page_no in {2, 3, 4, 5}
+    found = await search.search(session=db, actor=patron, query="Harbour Office")
+    assert [h.document_id for h in found.hits] == [document.id]

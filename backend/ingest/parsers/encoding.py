@@ -104,8 +104,14 @@ def detect(raw: bytes) -> str:
     return codec_of(best.encoding)
 
 
-def decode(raw: bytes, hint: str = "") -> str:
-    """The text of `raw`; `hint` is a charset its container declared (an e-mail header)."""
+SHORT = 1024
+
+
+def decode(raw: bytes, hint: str = "", fallbacks: tuple[str, ...] = ()) -> str:
+    """The text of `raw`; `hint` is a charset its container declared (an e-mail part's
+    header); `fallbacks`, charsets declared elsewhere in the container (the message's other
+    parts and headers), are tried before detection on a short text, where detection is a
+    guess from too few letters."""
     codec, skip = _bom(raw)
     if codec:
         return raw[skip:].decode(codec, errors="replace")
@@ -125,6 +131,14 @@ def decode(raw: bytes, hint: str = "") -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    if len(raw) < SHORT:
+        for label in fallbacks:
+            codec = codec_of(label)
+            if codec and not codec.startswith("utf"):
+                try:
+                    return raw.decode(codec)
+                except UnicodeDecodeError:
+                    continue
     codec = detect(raw)
     if codec:
         try:
