@@ -44,6 +44,10 @@ def status_badge(status: Any, step: Any = "") -> rx.Component:
         ("failed", rx.badge("failed", color_scheme="red")),
         ("duplicate", rx.badge("duplicate", color_scheme="amber")),
         (
+            "needs_password",
+            rx.badge(rx.icon("lock", size=12), "needs a password", color_scheme="amber"),
+        ),
+        (
             "quarantined",
             rx.badge(rx.icon("shield_alert", size=12), "quarantined", color_scheme="red"),
         ),

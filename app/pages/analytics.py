@@ -271,6 +271,7 @@ def _dashboard() -> rx.Component:
                     ("ingest_failed", "Failed"),
                     ("ingest_duplicate", "Duplicate"),
                     ("ingest_quarantined", "Quarantined"),
+                    ("ingest_needs_password", "Needs a password"),
                 ],
                 kind="bar",
             ),

@@ -366,6 +366,7 @@ async def uploads(session: AsyncSession, span: rollups.Span, who: Audience) -> d
         "ingest_failed",
         "ingest_quarantined",
         "ingest_duplicate",
+        "ingest_needs_password",
         "ingest_seconds",
     ]
     figures = await _figures(session, span, who, metrics, derived)

@@ -30,6 +30,9 @@ class IngestStatus(StrEnum):
     QUARANTINED = "quarantined"
     # The same bytes are already in the library: a librarian decides what to do.
     DUPLICATE = "duplicate"
+    # Locked by a password (a PDF, an ODF or Office file): never published empty; a copy
+    # without the password, uploaded as a new version, replaces it.
+    NEEDS_PASSWORD = "needs_password"
 
 
 class Document(SQLModel, table=True):

@@ -61,6 +61,10 @@ class Quarantined(StepFailed):
     status = IngestStatus.QUARANTINED
 
 
+class NeedsPassword(StepFailed):
+    status = IngestStatus.NEEDS_PASSWORD
+
+
 class Transient(Exception):
     """A service the step needs is away; the job should try again later."""
 
@@ -284,7 +288,8 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
         path = await _local_copy(store, version.file_key, workdir)
         sniffed = await asyncio.to_thread(sniff.sniff_file, path, version.filename)
         if sniffed.error:
-            raise StepFailed("sniff", sniffed.error)
+            failure = NeedsPassword if sniffed.needs_password else StepFailed
+            raise failure("sniff", sniffed.error)
         await _set(session, version, mime_type=sniffed.mime_type, step="duplicate_check")
         await _duplicate_check(session, version)
         await _set(session, version, step="virus_scan")
@@ -297,7 +302,8 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
         if unscanned:
             result.warnings.insert(0, unscanned)
         if result.error:
-            raise StepFailed("extract", result.error)
+            failure = NeedsPassword if result.needs_password else StepFailed
+            raise failure("extract", result.error)
         await _set(session, version, step="thumbnail")
         thumbs = {
             name: await _store_thumbnail(store, version.id, workdir / filename)

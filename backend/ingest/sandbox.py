@@ -30,6 +30,7 @@ class SandboxResult:
     thumbnails: dict[str, str] = field(default_factory=dict)
     page_images: int = 0  # page-0001.webp, … (PDFs)
     error: str = ""
+    needs_password: bool = False  # `error` says so
 
 
 def _limits(settings: Settings) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def _limits(settings: Settings) -> dict[str, Any]:
 def _child(request: dict[str, Any]) -> SandboxResult:
     from backend.ingest import language, thumbnails
     from backend.ingest.parsers import ParseError, parse
-    from backend.ingest.parsers.base import clean_meta
+    from backend.ingest.parsers.base import PasswordRequired, clean_meta
     from backend.ingest.parsers.image import harden_pillow
     from backend.ingest.parsers.pdf import render_first_page, render_pages
 
@@ -54,6 +55,8 @@ def _child(request: dict[str, Any]) -> SandboxResult:
     path, outdir, mime = Path(request["path"]), Path(request["outdir"]), request["mime"]
     try:
         parsed = parse(path, mime, **request["limits"])
+    except PasswordRequired as exc:
+        return SandboxResult(error=str(exc), needs_password=True)
     except ParseError as exc:
         return SandboxResult(error=str(exc))
     except MemoryError:

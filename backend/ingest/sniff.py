@@ -24,6 +24,7 @@ import magic
 import olefile
 
 from backend.ingest.parsers import DOCX, EML, EPUB, ODT
+from backend.ingest.parsers.base import PASSWORD_REASON
 
 HEAD_BYTES = 65536
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -134,6 +135,7 @@ class Damaged(Exception):
 class Sniffed:
     mime_type: str
     error: str = ""
+    needs_password: bool = False
 
 
 def _zip_type(path: Path, ext: str) -> str:
@@ -235,11 +237,7 @@ def sniff_file(path: Path, filename: str) -> Sniffed:
         return Sniffed("application/octet-stream", str(exc))
     ext = PurePosixPath(filename.lower()).suffix
     if mime == ENCRYPTED_OFFICE:
-        return Sniffed(
-            mime,
-            "This Office file is protected by a password, so it cannot be read. Save a copy "
-            "without the password and upload that.",
-        )
+        return Sniffed(mime, PASSWORD_REASON.format(what="Office file"), needs_password=True)
     if mime not in ALLOWED:
         label = LABELS.get(mime, mime)
         return Sniffed(

@@ -102,14 +102,14 @@ async def test_pdf_pages_metadata_thumbnail_and_language(tmp_path: Path) -> None
 
 
 @pytest.mark.skipif(not FILES.is_dir(), reason="the shared corpus is not beside the project")
-async def test_encrypted_pdf_is_ready_with_a_warning(tmp_path: Path) -> None:
+async def test_an_encrypted_pdf_needs_a_password(tmp_path: Path) -> None:
     result = await _run(
         FILES / "py-pdf-sample-files" / "libreoffice-writer-password.pdf",
         "application/pdf",
         tmp_path,
     )
-    assert result.error == "" and result.pages == []
-    assert result.warnings == ["encrypted: no text (the PDF needs a password)"]
+    assert result.needs_password and result.pages == []
+    assert result.error.startswith("The PDF is protected by a password")
 
 
 @pytest.mark.skipif(not FILES.is_dir(), reason="the shared corpus is not beside the project")

@@ -354,3 +354,33 @@ async def test_an_email_with_an_attachment_is_catalogued_and_found(
     assert found.hits[0].page_no in {2, 3, 4, 5}
     found = await search.search(session=db, actor=patron, query="Harbour Office")
     assert [h.document_id for h in found.hits] == [document.id]
+
+
+async def test_files_locked_by_a_password_are_never_published_empty(
+    db: AsyncSession, corpus: Path, data_dir: Path
+) -> None:
+    from backend.documents import service as documents
+    from backend.errors import NotFound
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    locked = [
+        corpus / "files" / "py-pdf-sample-files" / "libreoffice-writer-password.pdf",
+        corpus / "office" / "unstructured" / "password_protected.xlsx",
+    ]
+    uploaded = [await upload_file(db, librarian, collection, path) for path in locked]
+    await db.commit()
+    await run_burst()
+    patron = await make_user(db)
+    for (document, version), what, step in zip(
+        uploaded, ("PDF", "Office file"), ("extract", "sniff"), strict=True
+    ):
+        await db.refresh(version)
+        assert version.status == IngestStatus.NEEDS_PASSWORD, (version.status, version.error)
+        assert version.step == step
+        assert version.error.startswith(f"The {what} is protected by a password")
+        assert "Upload a copy saved without the password as a new version." in version.error
+        with pytest.raises(NotFound):
+            await documents.get(session=db, actor=patron, document_id=document.id)
+        seen = await documents.get(session=db, actor=librarian, document_id=document.id)
+        assert seen is not None

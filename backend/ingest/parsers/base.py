@@ -12,6 +12,16 @@ class ParseError(Exception):
     """The file cannot be read; the message is shown to the librarian as the reason."""
 
 
+PASSWORD_REASON = (
+    "The {what} is protected by a password, so its text cannot be read and it is not "
+    "published. Upload a copy saved without the password as a new version."
+)
+
+
+class PasswordRequired(ParseError):
+    """The file is locked by a password: it ends "needs a password", not "ready" empty."""
+
+
 @dataclass
 class Parsed:
     pages: list[str] = field(default_factory=list)

@@ -5,7 +5,14 @@ from typing import Any
 
 from lxml import etree
 
-from backend.ingest.parsers.base import Parsed, ParseError, clean_text, split_keywords
+from backend.ingest.parsers.base import (
+    PASSWORD_REASON,
+    Parsed,
+    ParseError,
+    PasswordRequired,
+    clean_text,
+    split_keywords,
+)
 from backend.ingest.parsers.zipguard import check_zip, read_member
 
 _SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
@@ -55,7 +62,7 @@ def parse_odt(path: Path, *, max_unpacked: int, max_files: int, **_: Any) -> Par
         if "META-INF/manifest.xml" in names:
             manifest = read_member(archive, "META-INF/manifest.xml", 1 << 20)
             if b"encryption-data" in manifest:
-                return Parsed(warnings=["encrypted: no text (the document needs a password)"])
+                raise PasswordRequired(PASSWORD_REASON.format(what="document"))
         try:
             content = etree.fromstring(read_member(archive, "content.xml", max_unpacked), _SAFE_XML)
             meta_xml = (

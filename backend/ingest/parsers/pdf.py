@@ -3,7 +3,15 @@
 from pathlib import Path
 from typing import Any
 
-from backend.ingest.parsers.base import Parsed, ParseError, clean_text, split_keywords, split_people
+from backend.ingest.parsers.base import (
+    PASSWORD_REASON,
+    Parsed,
+    ParseError,
+    PasswordRequired,
+    clean_text,
+    split_keywords,
+    split_people,
+)
 
 
 def _pdf_date(value: str) -> str:
@@ -46,7 +54,7 @@ def parse_pdf(
     except pdfium.PdfiumError as exc:
         message = str(exc)
         if "password" in message.lower():
-            return Parsed(warnings=["encrypted: no text (the PDF needs a password)"])
+            raise PasswordRequired(PASSWORD_REASON.format(what="PDF")) from exc
         return _parse_with_pypdf(path, max_pages, message)
     result = Parsed()
     try:
