@@ -78,3 +78,16 @@ def test_real_files_in_other_encodings(corpus: Path) -> None:
     assert utf16 == plain and len(plain) > 100
     cups = parse(office / "stanley-cups-utf-16.csv", "text/plain").pages[0]
     assert "Team,Location,Stanley Cups\nBlues,STL,1" in cups
+
+
+def test_rtf_with_characters_outside_the_bmp(tmp_path: Path) -> None:
+    rtf = tmp_path / "smile.rtf"
+    rtf.write_bytes(
+        b"{\\rtf1\\ansi\\ansicpg1252\\deff0{\\fonttbl{\\f0 Arial;}}\\f0 "
+        b"Smile \\u-10179?\\u-8704? at the caf\\'e9, \\u8364?5.\\par}"
+    )
+    (page,) = parse(rtf, "text/rtf").pages
+    assert page.strip() == "Smile \U0001f600 at the café, €5."
+    # Half a pair: a replacement character, never a crash.
+    rtf.write_bytes(b"{\\rtf1\\ansi Half \\u-10179? only.\\par}")
+    assert parse(rtf, "text/rtf").pages[0].strip() == "Half \ufffd only."

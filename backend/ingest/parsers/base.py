@@ -5,7 +5,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Private-use characters mark highlights in snippets; none may come from a document.
-_MARKERS = str.maketrans({"\ue000": " ", "\ue001": " ", "\x00": " "})
+# Control characters (bar tab and line ends) are no text either.
+_MARKERS = str.maketrans(
+    {
+        "\ue000": " ",
+        "\ue001": " ",
+        **{chr(c): " " for c in [*range(0, 9), 11, 12, *range(14, 32), 127]},
+    }
+)
 
 
 class ParseError(Exception):

@@ -56,12 +56,20 @@ def parse_text(path: Path, **_: Any) -> Parsed:
 def parse_rtf(path: Path, **_: Any) -> Parsed:
     from striprtf.striprtf import rtf_to_text
 
-    raw = decode(_read_limited(path))
+    # RTF is 7-bit: its own escapes carry every other character, and its code page
+    # directive (read by striprtf) says what the hex-escaped bytes mean.
+    raw = _read_limited(path).decode("latin-1")
     try:
         text = rtf_to_text(raw, errors="ignore")
     except Exception as exc:
-        raise ParseError(f"The RTF file cannot be read ({exc}).") from exc
-    return Parsed(pages=[clean_text(text)])
+        raise ParseError(f"The RTF file cannot be read ({type(exc).__name__}: {exc}).") from exc
+    return Parsed(pages=[clean_text(join_surrogates(text))])
+
+
+def join_surrogates(text: str) -> str:
+    """Characters outside the Basic Multilingual Plane, which RTF writes as two Unicode
+    escapes (a UTF-16 surrogate pair), as one character; a lone half becomes U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def parse_epub(path: Path, *, max_unpacked: int, max_files: int, **_: Any) -> Parsed:
