@@ -21,19 +21,17 @@ _SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=F
 def parse_docx(path: Path, *, max_unpacked: int, max_files: int, **_: Any) -> Parsed:
     import docx
 
-    check_zip(path, max_unpacked=max_unpacked, max_files=max_files).close()
+    from backend.ingest.parsers.wordml import docx_text
+
+    with check_zip(path, max_unpacked=max_unpacked, max_files=max_files) as archive:
+        text = docx_text(archive)
     try:
-        document = docx.Document(str(path))
+        core = docx.Document(str(path)).core_properties
     except Exception as exc:
         raise ParseError(f"The DOCX file cannot be read ({exc}).") from exc
-    parts = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            parts.append(" | ".join(cell.text for cell in row.cells))
-    core = document.core_properties
     return Parsed(
         cover=_embedded_thumbnail(path, ("docProps/thumbnail.jpeg", "docProps/thumbnail.png")),
-        pages=[clean_text("\n".join(parts))],
+        pages=[clean_text(text)],
         meta={
             "title": core.title or "",
             "authors": [core.author] if core.author else [],
