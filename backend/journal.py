@@ -74,9 +74,11 @@ def write(
     label: str,
     document_id: int | None = None,
     collection_id: int | None = None,
-    changes: dict[str, Any] | None = None,
+    changes: dict[str, list[Any]] | None = None,
 ) -> None:
-    """One entry, in the caller's transaction (it is kept only if the change is)."""
+    """One entry, in the caller's transaction (it is kept only if the change is).
+    `changes` maps each field to [before, after] (None where there was or is nothing), as
+    the record's history reads them."""
     session.add(
         AuditEntry(
             document_id=document_id,

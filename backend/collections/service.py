@@ -133,7 +133,7 @@ async def add_member(
             action=journal.MEMBER_ADDED if before is None else journal.MEMBER_CHANGED,
             label=collection.name if collection else "",
             collection_id=collection_id,
-            changes={"member": user.email, "role": [before, row.role]},
+            changes={"member": [None, user.email], "role": [before, row.role]},
         )
     await session.flush()
     return row
@@ -236,7 +236,7 @@ async def remove_member(
         action=journal.MEMBER_REMOVED,
         label=collection.name,
         collection_id=collection_id,
-        changes={"member": member.email if member else user_id, "role": [row.role, None]},
+        changes={"member": [member.email if member else user_id, None], "role": [row.role, None]},
     )
     await session.delete(row)
     await session.flush()

@@ -213,8 +213,8 @@ async def resolve_duplicate(
             document_id=version.duplicate_of_id if action == "new_version" else upload.id,
             collection_id=upload.collection_id,
             changes={
-                "file": version.filename,
-                "decision": "skipped" if action == "skip" else "added as a new version",
+                "file": [None, version.filename],
+                "decision": [None, "skipped" if action == "skip" else "added as a new version"],
             },
         )
     if action == "skip":

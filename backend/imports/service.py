@@ -258,7 +258,7 @@ async def _journal(session: AsyncSession, actor: User, row: BulkImport, action: 
         label=collection.name if collection else "",
         collection_id=row.collection_id,
         changes={
-            "import": row.id,
-            "rows": f"{row.adding} to add, {row.updating} to update, {row.rows_done} done",
+            "import": [None, row.id],
+            "rows": [None, f"{row.adding} to add, {row.updating} to update, {row.rows_done} done"],
         },
     )
