@@ -77,7 +77,9 @@ class Settings(BaseSettings):
     zip_max_unpacked_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
     zip_max_files: int = Field(default=10_000, ge=10)
     ocr_enabled: bool = True
-    ocr_languages: str = "eng"
+    # Which installed tesseract languages OCR may use ("eng+fra", or empty for all of them):
+    # the script of each page (found first) picks among them.
+    ocr_languages: str = ""
     ocr_max_pages: int = Field(default=50, ge=0)
 
     # Virus scanning through clamd: unix:///run/clamav/clamd.ctl or tcp://host:3310.

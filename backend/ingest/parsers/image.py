@@ -69,16 +69,11 @@ def _exif(image: Any) -> dict[str, Any]:
 
 
 def ocr(image: Any, languages: str) -> str:
-    import pytesseract
-    from PIL import ImageOps
+    """The text of an image by OCR (backend.ingest.parsers.ocr: script first, then the
+    installed languages of that script that `languages` allows)."""
+    from backend.ingest.parsers.ocr import read
 
-    gray = ImageOps.exif_transpose(image).convert("L")
-    try:
-        return str(pytesseract.image_to_string(gray, lang=languages, timeout=60))
-    except RuntimeError as exc:  # pytesseract's timeout
-        raise ParseError(f"OCR took too long ({exc}).") from exc
-    except pytesseract.TesseractNotFoundError as exc:
-        raise ParseError("OCR is not installed on this server (tesseract).") from exc
+    return read(image, languages).text
 
 
 def parse_image(path: Path, *, ocr_enabled: bool, ocr_languages: str, **_: Any) -> Parsed:

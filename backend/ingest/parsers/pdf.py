@@ -28,14 +28,12 @@ OCR_DPI = 200
 OCR_MAX_PIXELS = 40_000_000
 
 
-def _ocr_page(page: Any, languages: str) -> str:
-    from backend.ingest.parsers.image import ocr
-
+def _ocr_page(page: Any, reader: Any) -> str:
     width, height = page.get_size()
     scale = OCR_DPI / 72
     if width * height * scale * scale > OCR_MAX_PIXELS:
         scale = (OCR_MAX_PIXELS / (width * height)) ** 0.5
-    return ocr(page.render(scale=scale, grayscale=True).to_pil(), languages)
+    return str(reader.read(page.render(scale=scale, grayscale=True).to_pil()).text)
 
 
 def parse_pdf(
@@ -43,7 +41,7 @@ def parse_pdf(
     *,
     max_pages: int,
     ocr_enabled: bool = False,
-    ocr_languages: str = "eng",
+    ocr_languages: str = "",
     ocr_max_pages: int = 0,
     **_: Any,
 ) -> Parsed:
@@ -59,7 +57,9 @@ def parse_pdf(
     result = Parsed()
     try:
         count = len(pdf)
-        ocred = 0
+        ocred = read_by_ocr = 0
+        reader: Any = None
+        blank: list[int] = []
         if count == 0:
             raise ParseError("The PDF has no pages.")
         if count > max_pages:
@@ -74,9 +74,17 @@ def parse_pdf(
                 if not text.strip() and ocr_enabled and ocred < ocr_max_pages:
                     ocred += 1
                     try:
-                        text = _ocr_page(page, ocr_languages)
+                        if reader is None:  # one per document: it learns its language
+                            from backend.ingest.parsers.ocr import Reader
+
+                            reader = Reader(ocr_languages)
+                        text = _ocr_page(page, reader)
                     except ParseError as exc:
                         result.warnings.append(f"page {index + 1}: {exc}")
+                    if text.strip():
+                        read_by_ocr += 1
+                    else:
+                        blank.append(index + 1)
                 result.pages.append(clean_text(text))
             except pdfium.PdfiumError:
                 result.pages.append("")
@@ -98,8 +106,14 @@ def parse_pdf(
             "producer": raw.get("Producer", ""),
             "page_count": count,
         }
-        if ocred:
-            result.warnings.append(f"{ocred} scanned page(s) read by OCR")
+        if read_by_ocr:
+            result.warnings.append(f"{read_by_ocr} scanned page(s) read by OCR")
+        if blank:
+            pages = ", ".join(map(str, blank[:20])) + (" ..." if len(blank) > 20 else "")
+            result.warnings.append(
+                f"{len(blank)} page(s) without a text layer where OCR found no text "
+                f"(blank or pictures only): {pages}"
+            )
     finally:
         pdf.close()
     return result

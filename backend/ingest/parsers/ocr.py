@@ -1,0 +1,204 @@
+"""OCR in the languages installed, the script found first.
+
+tesseract reads a page well only in the language it is told, and reads a page turned on
+its side as noise. So, for each image:
+1. orientation and script detection (tesseract's OSD, `--psm 0`): the page is turned
+   upright, and its script (Latin, Cyrillic, Arabic, Han, Japanese...) chosen;
+2. the page is read in the installed languages of that script (all of them for Latin:
+   English first, then French, German, Spanish, Italian, Portuguese...), limited by
+   OCR_LANGUAGES when it is set;
+3. a page OSD cannot judge (too little text on it) is read in every allowed Latin
+   language, then, if that gives nothing, in the others.
+Each tesseract run has a time limit; an image too large for tesseract is scaled down
+rather than refused, and a run that ends in an error says which.
+"""
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from backend.ingest.parsers.base import ParseError
+
+# tesseract's OSD script names -> the traineddata languages that read that script.
+SCRIPTS: dict[str, tuple[str, ...]] = {
+    "Latin": ("eng", "fra", "deu", "spa", "ita", "por", "nld", "pol", "ces", "swe", "tur"),
+    "Cyrillic": ("rus", "ukr", "bul", "srp"),
+    "Arabic": ("ara", "fas", "urd"),
+    "Han": ("chi_sim", "chi_tra"),
+    "HanS": ("chi_sim",),
+    "HanT": ("chi_tra",),
+    "Japanese": ("jpn",),
+    "Katakana": ("jpn",),
+    "Hiragana": ("jpn",),
+    "Hangul": ("kor",),
+    "Greek": ("ell",),
+    "Hebrew": ("heb",),
+    "Devanagari": ("hin",),
+    "Thai": ("tha",),
+}
+# tesseract refuses images larger than this many pixels on a side (and they are slow).
+MAX_SIDE = 32_000
+MAX_PIXELS = 40_000_000
+SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Reading:
+    text: str
+    languages: str  # "eng+fra", the languages it was read in
+    script: str  # what OSD said, "" when it could not tell
+    rotated: int  # degrees turned to make it upright
+
+
+@functools.lru_cache(maxsize=1)
+def installed() -> tuple[str, ...]:
+    import pytesseract
+
+    try:
+        return tuple(sorted(set(pytesseract.get_languages(config="")) - {"osd", "equ"}))
+    except pytesseract.TesseractNotFoundError as exc:
+        raise ParseError("OCR is not installed on this server (tesseract).") from exc
+
+
+def allowed(setting: str) -> tuple[str, ...]:
+    """The installed languages OCR_LANGUAGES allows ("" or "auto": all of them)."""
+    have = installed()
+    wanted = [w for w in re.split(r"[+,\s]+", setting.strip()) if w and w != "auto"]
+    return tuple(w for w in wanted if w in have) if wanted else have
+
+
+def _fit(image: Any) -> Any:
+    """Grey, upright by EXIF, and within tesseract's size limits."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image).convert("L")
+    width, height = image.size
+    scale = min(1.0, MAX_SIDE / max(width, height), (MAX_PIXELS / max(width * height, 1)) ** 0.5)
+    if scale < 1.0:
+        image = image.resize((max(1, int(width * scale)), max(1, int(height * scale))))
+    return image
+
+
+def _osd(image: Any) -> tuple[str, int]:
+    """(script, degrees to turn clockwise) or ("", 0) when OSD cannot tell."""
+    import pytesseract
+
+    try:
+        found = pytesseract.image_to_osd(
+            image, output_type=pytesseract.Output.DICT, timeout=SECONDS, config="--psm 0"
+        )
+    except pytesseract.TesseractError:
+        return "", 0  # "Too few characters": a photo, a page with a word or two
+    except RuntimeError as exc:
+        raise ParseError(f"OCR's page analysis took longer than {SECONDS} s ({exc}).") from exc
+    confidence = float(found.get("script_conf", 0) or 0)
+    script = str(found.get("script", "")) if confidence >= 1.0 else ""
+    return script, int(found.get("rotate", 0) or 0)
+
+
+def _read(image: Any, languages: tuple[str, ...]) -> str:
+    import pytesseract
+
+    try:
+        return str(pytesseract.image_to_string(image, lang="+".join(languages), timeout=SECONDS))
+    except RuntimeError as exc:  # pytesseract's time limit
+        raise ParseError(f"OCR took longer than {SECONDS} s on this page ({exc}).") from exc
+    except pytesseract.TesseractError as exc:
+        raise ParseError(f"OCR failed on this page ({exc.message or exc.status}).") from exc
+
+
+# py3langid's codes -> tesseract's, for the Latin-script languages worth telling apart.
+LATIN_LANGUAGES = {
+    "en": "eng",
+    "fr": "fra",
+    "de": "deu",
+    "es": "spa",
+    "it": "ita",
+    "pt": "por",
+    "nl": "nld",
+    "pl": "pol",
+    "cs": "ces",
+    "sv": "swe",
+    "tr": "tur",
+}
+OSD_SIDE = 1600  # OSD reads the page's layout, not its words: a smaller copy is enough
+DECIDE_CHARS = 200
+
+
+class Reader:
+    """OCR for one document: the languages allowed, and what its first pages taught (the
+    language of each script met), so that later pages are read once, in that language."""
+
+    def __init__(self, setting: str = "") -> None:
+        self.languages = allowed(setting)
+        if not self.languages:
+            raise ParseError(
+                f"none of the OCR languages asked for ({setting}) is installed "
+                f"(installed: {', '.join(installed()) or 'none'})"
+            )
+        self.chosen: dict[str, tuple[str, ...]] = {}
+
+    def read(self, image: Any) -> Reading:
+        image = _fit(image)
+        script, rotate = self._orientation(image)
+        if rotate:
+            image = image.rotate(-rotate, expand=True)  # OSD's rotate: degrees clockwise
+        if script in self.chosen:
+            langs = self.chosen[script]
+            return Reading(_read(image, langs), "+".join(langs), script, rotate)
+        for_script = tuple(lang for lang in SCRIPTS.get(script, ()) if lang in self.languages)
+        if script and script != "Latin" and for_script:
+            self.chosen[script] = for_script[:1]
+            return Reading(_read(image, for_script[:1]), for_script[0], script, rotate)
+        return self._latin_or_unknown(image, script, rotate)
+
+    def _orientation(self, image: Any) -> tuple[str, int]:
+        if "osd" not in _with_osd():
+            return "", 0
+        scale = min(1.0, OSD_SIDE / max(image.size))
+        small = (
+            image
+            if scale >= 1.0
+            else image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
+        )
+        return _osd(small)
+
+    def _latin_or_unknown(self, image: Any, script: str, rotate: int) -> Reading:
+        """Latin script (or none found): read it as English, tell the language from the
+        words, and read it again in that language when it is another installed one."""
+        from backend.ingest.language import detect
+
+        latin = [lang for lang in self.languages if lang in SCRIPTS["Latin"]]
+        first = ("eng",) if "eng" in latin else tuple(latin[:1])
+        text = _read(image, first) if first else ""
+        if not text.strip() and not script:
+            # Nothing in Latin: the other scripts allowed, all at once.
+            others = tuple(lang for lang in self.languages if lang not in latin)
+            if others:
+                return Reading(_read(image, others), "+".join(others), script, rotate)
+            return Reading(text, "+".join(first), script, rotate)
+        found = LATIN_LANGUAGES.get(detect([text]), "") if len(text) >= DECIDE_CHARS else ""
+        if found and found in latin and found not in first:
+            better: tuple[str, ...] = (found,)
+            text = _read(image, better)
+        else:
+            better = first
+        if len(text) >= DECIDE_CHARS and script:
+            self.chosen[script] = better
+        return Reading(text, "+".join(better), script, rotate)
+
+
+def read(image: Any, setting: str = "") -> Reading:
+    """The text of one image (raises ParseError)."""
+    return Reader(setting).read(image)
+
+
+@functools.lru_cache(maxsize=1)
+def _with_osd() -> tuple[str, ...]:
+    import pytesseract
+
+    try:
+        return tuple(pytesseract.get_languages(config=""))
+    except pytesseract.TesseractNotFoundError:
+        return ()

@@ -1,0 +1,95 @@
+"""OCR in the languages installed: the script first (and the page turned upright), then
+the language; a document's later pages in the language its first ones taught; warnings
+that say what happened."""
+
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from backend.ingest.parsers import ParseError, parse
+from backend.ingest.parsers.ocr import Reader, installed, read
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"
+RUSSIAN = [
+    "Городская библиотека открывает новую коллекцию",
+    "старых карт гавани. Приглашаем всех читателей",
+    "посмотреть их на следующей неделе в зале.",
+] * 3
+FRENCH = [
+    "La bibliothèque municipale ouvre une nouvelle",
+    "collection de cartes anciennes du port. Les lecteurs",
+    "sont invités à les voir la semaine prochaine.",
+] * 3
+ENGLISH = [
+    "The municipal library opens a new collection of",
+    "old harbour maps. All readers are invited to see",
+    "them next week in the reading room.",
+] * 3
+
+
+def _page(lines: list[str]) -> Image.Image:
+    font = ImageFont.truetype(FONT, 40)
+    image = Image.new("L", (1700, 2200), 255)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((100, 120 + 70 * i), line, font=font, fill=0)
+    return image
+
+
+@pytest.fixture(autouse=True)
+def _languages() -> None:
+    missing = {"eng", "fra", "rus"} - set(installed())
+    if missing:
+        pytest.skip(f"tesseract languages missing: {missing} (./test.sh installs them)")
+
+
+def test_a_russian_scan_is_read_in_russian_even_on_its_side() -> None:
+    for turned in (0, 90):
+        found = read(_page(RUSSIAN).rotate(turned, expand=True))
+        assert found.script == "Cyrillic" and found.languages == "rus"
+        assert found.rotated == turned
+        assert "Городская библиотека открывает новую коллекцию" in found.text
+
+
+def test_latin_pages_are_read_in_their_language() -> None:
+    french = read(_page(FRENCH))
+    assert french.languages == "fra"
+    assert "La bibliothèque municipale ouvre une nouvelle" in french.text
+    english = read(_page(ENGLISH))
+    assert english.languages == "eng"
+    assert "old harbour maps" in english.text
+
+
+def test_a_document_remembers_its_language() -> None:
+    reader = Reader("")
+    assert reader.read(_page(FRENCH)).languages == "fra"
+    assert reader.chosen == {"Latin": ("fra",)}
+    assert reader.read(_page(FRENCH[3:])).languages == "fra"  # read once, in French
+
+
+def test_ocr_languages_limits_them() -> None:
+    found = read(_page(FRENCH), "eng")
+    assert found.languages == "eng" and "bibliothéque" in found.text.replace("è", "é")
+    with pytest.raises(ParseError, match="none of the OCR languages asked for"):
+        read(_page(ENGLISH), "klingon")
+
+
+def test_a_scanned_pdf_says_which_pages_ocr_read(tmp_path: Path) -> None:
+    pdf = tmp_path / "scan.pdf"
+    pages = [_page(RUSSIAN).convert("RGB"), Image.new("RGB", (1700, 2200), "white")]
+    pages.append(_page(RUSSIAN[3:]).convert("RGB"))
+    pages[0].save(pdf, save_all=True, append_images=pages[1:], resolution=200)
+    parsed = parse(
+        pdf,
+        "application/pdf",
+        max_pages=100,
+        ocr_enabled=True,
+        ocr_languages="",
+        ocr_max_pages=10,
+    )
+    assert "Городская библиотека" in parsed.pages[0] and parsed.pages[1].strip() == ""
+    assert parsed.warnings == [
+        "2 scanned page(s) read by OCR",
+        "1 page(s) without a text layer where OCR found no text (blank or pictures only): 2",
+    ]
