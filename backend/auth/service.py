@@ -14,7 +14,6 @@ from backend.auth import audit, devices, ratelimit, second_factor, throttle
 from backend.auth.models import UserSession
 from backend.auth.tokens import new_token, token_hash
 from backend.clock import utcnow
-from backend.db import session_scope
 from backend.errors import InvalidInput, NotAuthenticated, NotFound
 from backend.ids import is_id
 from backend.mail import service as mail
@@ -89,16 +88,17 @@ async def _open_session(
     return token
 
 
-async def _staff_login_failed(user: User | None, ip: str, reason: str) -> None:
-    """A failed login to a staff account goes to the audit log; in its own transaction,
-    as the login's is rolled back."""
+async def _staff_login_failed(
+    session: AsyncSession, user: User | None, ip: str, reason: str
+) -> None:
+    """A failed login to a staff account goes to the audit log, committed now: the login
+    itself fails, and what its caller does next must not roll the entry back."""
     if user is None or user.role not in STAFF:
         return
-    async with session_scope() as own:
-        await audit.record(
-            own, action=audit.STAFF_LOGIN_FAILED, actor=None, subject=user, ip=ip, detail=reason
-        )
-        await own.commit()
+    await audit.record(
+        session, action=audit.STAFF_LOGIN_FAILED, actor=None, subject=user, ip=ip, detail=reason
+    )
+    await session.commit()
 
 
 async def login(
@@ -136,7 +136,7 @@ async def login(
             client=ip,
             data={"reason": "password" if user is not None else "no such account"},
         )
-        await _staff_login_failed(user, ip, "wrong password or disabled account")
+        await _staff_login_failed(session, user, ip, "wrong password or disabled account")
         raise NotAuthenticated(LOGIN_FAILED)
     if await second_factor.is_enabled(session, user.id):
         pending = new_token()
@@ -180,7 +180,7 @@ async def login_with_code(
     if await second_factor.verify(session=session, user=user, code=code, ip=client.ip) is None:
         await throttle.record_failure(redis, client)
         await analytics.record(kind="login_failed", actor=user, data={"reason": "second factor"})
-        await _staff_login_failed(user, client.ip, "wrong second-factor code")
+        await _staff_login_failed(session, user, client.ip, "wrong second-factor code")
         if attempts >= PENDING_MAX_CODES:
             await redis.delete(key)
             raise LoginExpired("Too many wrong codes. " + LOGIN_EXPIRED)
