@@ -149,7 +149,7 @@ async def _cached(
     this process until the next flush stores more events (or LIVE_SECONDS): the panels
     of one page load, and everyone looking at the same time, share one computation."""
     try:
-        flushed = str(await get_redis().get(events.FLUSHED) or 0)
+        flushed = str(await get_redis().get(events.FLUSHED) or "none")
     except RedisError:
         flushed = ""
     key = (name, live.first, live.last, live.timezone, flushed)

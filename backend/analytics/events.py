@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -45,7 +46,9 @@ log = logging.getLogger(__name__)
 
 BUFFER = "analytics:events"  # a Redis list of JSON entries, newest last
 FLUSHING = "analytics:events:flushing"  # the list being stored (a flush renamed it)
-FLUSHED = "analytics:events:flushed"  # a counter: how many flushes stored events
+# Changed by every flush that stored events: a new random mark each time (a counter would
+# start again at 1 after Redis lost its data, and match a mark cached before).
+FLUSHED = "analytics:events:flushed"
 BUFFER_CAP = 2_000_000  # beyond this (no worker for hours), events go to PostgreSQL directly
 BATCH = 10_000
 _LOCK = 0xA7A1E6  # one flush at a time, whichever worker runs it
@@ -235,7 +238,8 @@ async def flush(*, batch: int = BATCH, budget_s: float = 50.0) -> int:
                 stored += await _store(conn, entries)
                 await redis.ltrim(FLUSHING, len(entries), -1)  # type: ignore[misc]  # once stored
     if stored:
-        await redis.incr(FLUSHED)  # (the dashboards' figures of today are out of date)
+        # (the dashboards' figures of today are out of date)
+        await redis.set(FLUSHED, secrets.token_hex(8))
     return stored
 
 

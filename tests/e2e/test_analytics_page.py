@@ -6,10 +6,12 @@ import csv
 import io
 
 from playwright.async_api import Browser, expect
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.analytics import events
 from backend.users.models import Role
 from bench.common import bulk_load
 from tests.e2e.conftest import PageErrors, ServedApp, goto, log_in
@@ -59,6 +61,10 @@ async def test_admins_and_librarians_see_their_figures(
                 ).bindparams(i=i, kind=kind, q=query, n=found, d=doc, c=coll, v=visitor)
             )
     await engine.dispose()
+    # ... and, as the flush does, say that today's figures changed.
+    redis = Redis.from_url(served_app.env["REDIS_URL"])
+    await redis.set(events.FLUSHED, "test-events-stored")
+    await redis.aclose()
 
     page = await log_in(browser, served_app, admin.email, page_errors)
     await goto(page, f"{served_app.url}/admin/analytics?days=7")
