@@ -19,9 +19,10 @@ bootstrap_python() {
     .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}" 2>&1 | _pip_noise
     touch "$stamp"
   fi
-  # libmagic for type sniffing; tesseract for OCR of images and scanned pages, with its
+  # libmagic for type sniffing; DejaVu to draw the pictures of documents that have none;
+  # tesseract for OCR of images and scanned pages, with its
   # orientation and script detection (osd) and the languages it reads (about 2 MB each).
-  install_debian libmagic1 tesseract-ocr tesseract-ocr-osd tesseract-ocr-eng \
+  install_debian libmagic1 fonts-dejavu-core tesseract-ocr tesseract-ocr-osd tesseract-ocr-eng \
     tesseract-ocr-fra tesseract-ocr-deu tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-por \
     tesseract-ocr-rus tesseract-ocr-ara tesseract-ocr-chi-sim tesseract-ocr-jpn
   export PATH="$PWD/.venv/bin:$PATH"

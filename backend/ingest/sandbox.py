@@ -69,6 +69,10 @@ def _child(request: dict[str, Any]) -> SandboxResult:
         cover = parsed.cover
         if cover is None and mime == "application/pdf" and parsed.pages:
             cover = render_first_page(path, thumbnails.LARGE[0])
+        if cover is None and any(p.strip() for p in parsed.pages):
+            # No picture in the file: its first text, drawn as a page.
+            first = next(p for p in parsed.pages if p.strip())
+            cover = thumbnails.text_page(first[:6000], str(parsed.meta.get("title") or ""))
         if cover is not None:
             result.thumbnails = thumbnails.make(cover, outdir)
     except MemoryError:

@@ -51,3 +51,69 @@ def page_images(pages: Any, outdir: Path) -> int:
     for count, image in enumerate(pages, start=1):
         _prepare(image).save(outdir / f"page-{count:04d}.webp", "WEBP", quality=75, method=4)
     return count
+
+
+FONT_FILES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",  # Debian's fonts-dejavu-core
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+)
+TEXT_PAGE = (900, 1200)  # a page's proportions (3:4), as large as the large preview
+MARGIN = 70
+
+
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    for path in FONT_FILES:
+        if Path(path).exists():
+            return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size=size)
+
+
+def text_page(text: str, title: str = "") -> Any:
+    """A picture of a document that has none: its first page of text drawn on white
+    paper (the title in bold type above), for documents whose format carries no image
+    (Word, e-mail, HTML, text, RTF, spreadsheets)."""
+    from PIL import Image, ImageDraw
+
+    width, height = TEXT_PAGE
+    page = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(page)
+    y = MARGIN
+    usable = width - 2 * MARGIN
+    for words, font, gap in ((title, _font(40), 18), (text, _font(24), 8)):
+        for line in _wrap(
+            draw, " ".join(words.split()) if font.size == 40 else words, font, usable
+        ):
+            if y + font.size > height - MARGIN:
+                return page
+            draw.text((MARGIN, y), line, font=font, fill=(40, 40, 40))
+            y += font.size + gap
+        if words.strip():
+            y += font.size  # a blank line after the title
+    return page
+
+
+def _wrap(draw: Any, text: str, font: Any, width: int) -> list[str]:
+    """Lines no wider than `width`, broken between words (or inside a word too long)."""
+    lines: list[str] = []
+    for paragraph in text.splitlines()[:200]:
+        line = ""
+        for word in paragraph.split():
+            candidate = f"{line} {word}".strip()
+            if draw.textlength(candidate, font=font) <= width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            while draw.textlength(word, font=font) > width and len(word) > 1:
+                cut = len(word)
+                while cut > 1 and draw.textlength(word[:cut], font=font) > width:
+                    cut -= 1
+                lines.append(word[:cut])
+                word = word[cut:]
+            line = word
+        lines.append(line)
+        if len(lines) > 80:
+            break
+    return lines

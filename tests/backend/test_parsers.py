@@ -176,3 +176,21 @@ async def test_memory_limit_ends_in_a_reason(tmp_path: Path) -> None:
     Image.new("RGB", (8900, 8900), "white").save(path, compress_level=1)
     result = await _run(path, "image/png", tmp_path, extract_memory_mb=400, ocr_enabled=False)
     assert "memory" in result.error, result
+
+
+async def test_documents_without_a_picture_get_one_drawn_from_their_text(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("# Harbour notes\n\nThe north mole was rebuilt in 1921.\n" * 5)
+    result = await _run(text, "text/plain", tmp_path)
+    assert result.error == "" and set(result.thumbnails) == {"small", "large"}
+    assert _thumb_size(tmp_path, "large.webp") == (900, 1200)
+    assert _thumb_size(tmp_path) == (240, 320)
+    with Image.open(tmp_path / "out" / "small.webp") as im:
+        # Dark strokes of type on white paper: some pixels are dark, most are white.
+        grey = im.convert("L")
+        histogram = grey.histogram()
+        assert sum(histogram[:100]) > 50 and sum(histogram[200:]) > 0.8 * sum(histogram)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("   \n")
+    (tmp_path / "out" / "small.webp").unlink()
+    assert (await _run(empty, "text/plain", tmp_path)).thumbnails == {}  # nothing to draw
