@@ -93,3 +93,21 @@ def test_a_scanned_pdf_says_which_pages_ocr_read(tmp_path: Path) -> None:
         "2 scanned page(s) read by OCR",
         "1 page(s) without a text layer where OCR found no text (blank or pictures only): 2",
     ]
+
+
+def test_a_multi_page_tiff_is_a_page_per_frame(tmp_path: Path) -> None:
+    tiff = tmp_path / "fax.tiff"
+    frames = [_page(ENGLISH), _page(RUSSIAN), Image.new("L", (1700, 2200), 255)]
+    frames[0].save(tiff, save_all=True, append_images=frames[1:], compression="tiff_deflate")
+    parsed = parse(
+        tiff,
+        "image/tiff",
+        max_pages=100,
+        ocr_enabled=True,
+        ocr_languages="",
+        ocr_max_pages=10,
+    )
+    assert len(parsed.pages) == 3 and parsed.meta["frames"] == 3
+    assert "old harbour maps" in parsed.pages[0]
+    assert "Городская библиотека" in parsed.pages[1]
+    assert parsed.pages[2].strip() == ""

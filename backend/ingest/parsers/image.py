@@ -68,15 +68,17 @@ def _exif(image: Any) -> dict[str, Any]:
     return out
 
 
-def ocr(image: Any, languages: str) -> str:
-    """The text of an image by OCR (backend.ingest.parsers.ocr: script first, then the
-    installed languages of that script that `languages` allows)."""
-    from backend.ingest.parsers.ocr import read
-
-    return read(image, languages).text
-
-
-def parse_image(path: Path, *, ocr_enabled: bool, ocr_languages: str, **_: Any) -> Parsed:
+def parse_image(
+    path: Path,
+    *,
+    ocr_enabled: bool,
+    ocr_languages: str,
+    max_pages: int = 5000,
+    ocr_max_pages: int = 50,
+    **_: Any,
+) -> Parsed:
+    """An image; a multi-page TIFF (a scanned document, a fax) is a page per frame, each
+    read by OCR (within OCR_MAX_PAGES); animations are one picture."""
     image = open_image(path)
     frames = getattr(image, "n_frames", 1)
     meta: dict[str, Any] = {
@@ -88,11 +90,28 @@ def parse_image(path: Path, *, ocr_enabled: bool, ocr_languages: str, **_: Any) 
         "exif": _exif(image),
     }
     result = Parsed(meta=meta, cover=image)
-    text = ""
-    if ocr_enabled:
-        try:
-            text = ocr(image, ocr_languages)
-        except ParseError as exc:
-            result.warnings.append(f"no text: {exc}")
-    result.pages = [clean_text(text)]
+    paged = image.format == "TIFF" and frames > 1
+    count = min(frames, max_pages) if paged else 1
+    if paged and frames > count:
+        result.warnings.append(f"only the first {count} of {frames} pages were read")
+    reader: Any = None
+    for index in range(count):
+        text = ""
+        if ocr_enabled and index < max(ocr_max_pages, 1):
+            try:
+                if reader is None:  # one per file: its first pages teach the language
+                    from backend.ingest.parsers.ocr import Reader
+
+                    reader = Reader(ocr_languages)
+                image.seek(index)
+                text = reader.read(image.copy()).text
+            except ParseError as exc:
+                where = f"page {index + 1}: " if paged else ""
+                result.warnings.append(f"{where}no text: {exc}")
+            except (OSError, EOFError) as exc:
+                result.warnings.append(f"page {index + 1} cannot be read ({exc})")
+        result.pages.append(clean_text(text))
+    if paged and ocr_enabled and count > max(ocr_max_pages, 1):
+        result.warnings.append(f"only the first {ocr_max_pages} pages were read by OCR")
+    image.seek(0)
     return result
