@@ -111,3 +111,52 @@ def test_a_multi_page_tiff_is_a_page_per_frame(tmp_path: Path) -> None:
     assert "old harbour maps" in parsed.pages[0]
     assert "Городская библиотека" in parsed.pages[1]
     assert parsed.pages[2].strip() == ""
+
+
+def _garbled_layer(text: bytes) -> bytes:
+    """A one-page PDF whose only content is `text` in Helvetica, invisible (render mode 3),
+    as a scanner's or a broken converter's text layer is."""
+    stream = b"BT /F1 11 Tf 3 Tr 72 700 Td (" + text + b") Tj ET"
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]"
+        b"/Resources<</Font<</F1 4 0 R>>>>/Contents 5 0 R>>",
+        b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica/Encoding/WinAnsiEncoding>>",
+        b"<</Length %d>>stream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_a_text_layer_of_glyph_codes_is_read_again_by_ocr(tmp_path: Path) -> None:
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    scan = tmp_path / "scan.pdf"
+    _page(ENGLISH).convert("RGB").resize((1275, 1650)).save(scan, resolution=150)
+    garbage = bytes(range(0xA4, 0xBF)) * 6 + b" \xff\xfe\xa7 \xa4\xa6 \xb6\xb1\xbc"
+    writer = PdfWriter(clone_from=scan)
+    writer.pages[0].merge_page(PdfReader(io.BytesIO(_garbled_layer(garbage))).pages[0])
+    broken = tmp_path / "broken.pdf"
+    with broken.open("wb") as fh:
+        writer.write(fh)
+    args = {"max_pages": 10, "ocr_languages": "", "ocr_max_pages": 10}
+    parsed = parse(broken, "application/pdf", ocr_enabled=True, **args)
+    assert "old harbour maps" in parsed.pages[0] and "§" not in parsed.pages[0]
+    assert parsed.warnings == [
+        "1 page(s) whose text layer is unreadable (a broken font map) read by OCR instead: 1"
+    ]
+    kept = parse(broken, "application/pdf", ocr_enabled=False, **args)
+    assert "§" in kept.pages[0]
+    assert kept.warnings == [
+        "1 page(s) whose text layer looks unreadable (a broken font map?), kept as it is: 1"
+    ]

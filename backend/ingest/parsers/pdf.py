@@ -12,6 +12,7 @@ from backend.ingest.parsers.base import (
     split_keywords,
     split_people,
 )
+from backend.ingest.parsers.quality import better, unreadable
 
 
 def _pdf_date(value: str) -> str:
@@ -26,6 +27,10 @@ def _pdf_date(value: str) -> str:
 
 OCR_DPI = 200
 OCR_MAX_PIXELS = 40_000_000
+
+
+def _numbers(pages: list[int]) -> str:
+    return ", ".join(map(str, pages[:20])) + (" ..." if len(pages) > 20 else "")
 
 
 def _ocr_page(page: Any, reader: Any) -> str:
@@ -60,6 +65,8 @@ def parse_pdf(
         ocred = read_by_ocr = 0
         reader: Any = None
         blank: list[int] = []
+        garbled: list[int] = []  # text layers of glyph codes, replaced by OCR's reading
+        unread: list[int] = []  # the same, that OCR could not read better
         if count == 0:
             raise ParseError("The PDF has no pages.")
         if count > max_pages:
@@ -70,8 +77,29 @@ def parse_pdf(
                 textpage = page.get_textpage()
                 text = textpage.get_text_bounded()
                 textpage.close()
+                # A text layer that is glyph codes (a broken font map): read by OCR too,
+                # and kept only if OCR reads it better.
+                if unreadable(text):
+                    if ocr_enabled and ocred < ocr_max_pages:
+                        ocred += 1
+                        try:
+                            if reader is None:
+                                from backend.ingest.parsers.ocr import Reader
+
+                                reader = Reader(ocr_languages)
+                            seen = _ocr_page(page, reader)
+                        except ParseError as exc:
+                            seen = ""
+                            result.warnings.append(f"page {index + 1}: {exc}")
+                        if better(seen, text):
+                            text = seen
+                            garbled.append(index + 1)
+                        else:
+                            unread.append(index + 1)
+                    else:
+                        unread.append(index + 1)
                 # A page without a text layer is a scan: read it by OCR, within limits.
-                if not text.strip() and ocr_enabled and ocred < ocr_max_pages:
+                elif not text.strip() and ocr_enabled and ocred < ocr_max_pages:
                     ocred += 1
                     try:
                         if reader is None:  # one per document: it learns its language
@@ -108,11 +136,20 @@ def parse_pdf(
         }
         if read_by_ocr:
             result.warnings.append(f"{read_by_ocr} scanned page(s) read by OCR")
+        if garbled:
+            result.warnings.append(
+                f"{len(garbled)} page(s) whose text layer is unreadable (a broken font map) "
+                f"read by OCR instead: {_numbers(garbled)}"
+            )
+        if unread:
+            result.warnings.append(
+                f"{len(unread)} page(s) whose text layer looks unreadable (a broken font "
+                f"map?), kept as it is: {_numbers(unread)}"
+            )
         if blank:
-            pages = ", ".join(map(str, blank[:20])) + (" ..." if len(blank) > 20 else "")
             result.warnings.append(
                 f"{len(blank)} page(s) without a text layer where OCR found no text "
-                f"(blank or pictures only): {pages}"
+                f"(blank or pictures only): {_numbers(blank)}"
             )
     finally:
         pdf.close()
