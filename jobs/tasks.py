@@ -18,7 +18,7 @@ from sqlmodel import col, func, select
 
 from backend import queue
 from backend.analytics import events as analytics_events
-from backend.analytics import partitions, rollups
+from backend.analytics import partitions, report, rollups
 from backend.clock import utcnow
 from backend.db import session_scope
 from backend.documents.models import DocumentVersion, IngestStatus
@@ -214,3 +214,17 @@ async def roll_analytics(ctx: dict[str, Any]) -> str:
     async with session_scope() as session:
         span = await rollups.roll(session)
     return f"{span.first}..{span.last}" if span else "nothing new"
+
+
+async def make_usage_report(ctx: dict[str, Any]) -> str:
+    """Every hour at :20: last month's usage report, once it is due (the 1st, 03:20 in the
+    library's time zone) and not made yet; a worker that was down on the 1st catches up."""
+    async with session_scope() as session:
+        made = await report.make_due(
+            session=session, store=ctx["store"], mail=mail_service.queue_message
+        )
+    if made is None:
+        return "not due yet"
+    if not made.built:
+        return f"{made.month.name} made already"
+    return f"{made.month.name} made, {made.mailed} e-mails"

@@ -43,6 +43,7 @@ from jobs.tasks import (
     index_outbox,
     ingest_version,
     maintain_event_partitions,
+    make_usage_report,
     requeue_stale_ingests,
     roll_analytics,
     run_import,
@@ -226,6 +227,7 @@ class WorkerSettings:
         check_import,
         run_import,
         flush_events,
+        make_usage_report,
     ]
     cron_jobs = [
         cron(requeue_stale_ingests, second={0}, unique=True),
@@ -239,6 +241,8 @@ class WorkerSettings:
         cron(flush_events, second=set(range(2, 60, 5)), unique=True),
         cron(roll_analytics, minute={12}, second={55}, unique=True),
         cron(maintain_event_partitions, hour={0}, minute={7}, second={35}, unique=True),
+        # Hourly: the job itself decides when last month is due, in the library's time zone.
+        cron(make_usage_report, minute={20}, second={5}, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown
