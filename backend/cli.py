@@ -134,7 +134,8 @@ async def _usage_report(month: str, mail_again: bool) -> str:
         await close_pool()
         await close_redis()
     where = f"{report.key(made.month, 'csv')} and .html"
-    return f"Usage report of {made.month.label} made ({where}); {made.mailed} e-mails queued."
+    mails = f"{made.mailed} e-mail{'' if made.mailed == 1 else 's'} queued"
+    return f"Usage report of {made.month.label} made ({where}); {mails}."
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -227,4 +227,4 @@ async def make_usage_report(ctx: dict[str, Any]) -> str:
         return "not due yet"
     if not made.built:
         return f"{made.month.name} made already"
-    return f"{made.month.name} made, {made.mailed} e-mails"
+    return f"{made.month.name} made, {made.mailed} e-mail{'' if made.mailed == 1 else 's'}"

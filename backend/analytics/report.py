@@ -159,6 +159,7 @@ class Month:
 @dataclass(frozen=True)
 class Figure:
     id: str
+    panel: str  # the dashboard's panel it comes from ("held": the library's holdings)
     label: str
     kind: str  # count, share, rank, seconds, bytes
     value: float | None
@@ -225,6 +226,7 @@ async def collect(session: AsyncSession, month: Month) -> Report:
     figures = [
         Figure(
             fid,
+            panel,
             label,
             kind,
             data[month][panel].get(figure),

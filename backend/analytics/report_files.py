@@ -109,7 +109,7 @@ def to_csv(report: "Report") -> str:
 
 def _csv_cell(value: Any) -> Any:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return "true" if value else "false"
     return value
 
 
@@ -132,10 +132,14 @@ def number(value: float | None, kind: str = "count") -> str:
     return f"{v:,.0f}"
 
 
-def change(now: float | None, before: float | None) -> str:
-    """How a figure moved since the month before: +12 %, -3 %, =, new."""
+def change(now: float | None, before: float | None, kind: str = "count") -> str:
+    """How a figure moved since the month before: +12 %, -3 %, =, new; a share by its
+    points (+4.0 pts)."""
     if now is None or before is None:
         return ""
+    if kind == "share":
+        points = (float(now) - float(before)) * 100
+        return "=" if abs(points) < 0.05 else f"{points:+.1f} pts"
     if not before:
         return "new" if now else "="
     pct = (float(now) - float(before)) / float(before) * 100
@@ -157,6 +161,8 @@ tr { break-inside: avoid; page-break-inside: avoid; }
 th, td { text-align: left; vertical-align: top; padding: .22em .5em;
          border-bottom: 1px solid #d4d4d4; overflow-wrap: anywhere; }
 th { border-bottom: 1.5px solid #111; font-weight: 600; }
+tr.group th { border-bottom: 1px solid #999; padding-top: .9em; font-size: 9.5pt;
+              text-transform: uppercase; letter-spacing: .04em; color: #444; }
 .n { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .muted, .empty { color: #666; }
 a { color: inherit; text-decoration: none; }
@@ -169,18 +175,34 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _figure_row(f: "Figure") -> str:
-    return (
-        f'<tr id="figure-{_e(f.id)}"><td>{_e(f.label)}</td>'
-        f'<td class="n">{_e(number(f.value, f.kind))}</td>'
-        f'<td class="n muted">{_e(number(f.previous, f.kind))}</td>'
-        f'<td class="n muted">{_e(change(f.value, f.previous))}</td></tr>'
-    )
+GROUPS = {
+    "searches": "Searches",
+    "documents": "Documents",
+    "uploads": "Uploads",
+    "users": "People",
+    "storage": "Storage",
+    "held": "Storage",
+}
+
+
+def _figure_rows(figures: list["Figure"]) -> str:
+    rows, group = [], ""
+    for f in figures:
+        if GROUPS[f.panel] != group:
+            group = GROUPS[f.panel]
+            rows.append(f'<tr class="group"><th colspan="4">{_e(group)}</th></tr>')
+        rows.append(
+            f'<tr id="figure-{_e(f.id)}"><td>{_e(f.label)}</td>'
+            f'<td class="n">{_e(number(f.value, f.kind))}</td>'
+            f'<td class="n muted">{_e(number(f.previous, f.kind))}</td>'
+            f'<td class="n muted">{_e(change(f.value, f.previous, f.kind))}</td></tr>'
+        )
+    return "".join(rows)
 
 
 def _cell(column: str, row: dict[str, Any], base: str) -> str:
     value = row[column]
-    shown = _e(_csv_cell(value))
+    shown = _e(("yes" if value else "no") if isinstance(value, bool) else value)
     if column == "query":
         href = f"{base}/search?{urlencode({'q': value})}"
         shown = f'<a href="{_e(href)}">{shown}</a>'
@@ -215,7 +237,7 @@ def to_html(report: "Report") -> str:
     base = get_settings().public_url.rstrip("/")
     month, before = report.month, report.month.before()
     span = month.span(report.timezone)
-    figures = "".join(_figure_row(f) for f in report.figures)
+    figures = _figure_rows(report.figures)
     lists = "".join(_list(ranked, base) for ranked in report.lists)
     return f"""<!DOCTYPE html>
 <html lang="en">
