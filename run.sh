@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the whole library on this machine: ./run.sh
 # Other commands:  ./run.sh create-admin EMAIL   ./run.sh migrate   ./run.sh reindex
+#                  ./run.sh usage-report YYYY-MM [--mail]
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh
@@ -9,9 +10,9 @@ bootstrap_python
 case "${1:-serve}" in
   serve)
     exec .venv/bin/python -m backend.launcher ;;
-  create-admin|migrate|reindex)
+  create-admin|migrate|reindex|usage-report)
     exec .venv/bin/python -m backend.cli "$@" ;;
   *)
-    echo "usage: ./run.sh [serve | create-admin EMAIL | migrate | reindex]" >&2
+    echo "usage: ./run.sh [serve | create-admin EMAIL | migrate | reindex | usage-report YYYY-MM]" >&2
     exit 2 ;;
 esac

@@ -1,4 +1,5 @@
-"""Command-line administration: `python -m backend.cli create-admin EMAIL`, `migrate`, `reindex`."""
+"""Command-line administration: `python -m backend.cli create-admin EMAIL`, `migrate`,
+`reindex`, `usage-report YYYY-MM`."""
 
 import argparse
 import asyncio
@@ -110,6 +111,33 @@ async def _reindex() -> int:
         await close_redis()
 
 
+async def _usage_report(month: str, mail_again: bool) -> str:
+    from backend.analytics import report
+    from backend.db import dispose_engine, session_scope
+    from backend.mail.service import queue_message
+    from backend.queue import close_pool
+    from backend.redis_client import close_redis
+    from backend.storage.service import get_store
+
+    try:
+        async with session_scope() as session:
+            made = await report.make(
+                session=session,
+                store=get_store(),
+                mail=queue_message,
+                month=report.Month.parse(month),
+                force=True,
+                mail_again=mail_again,
+            )
+    finally:
+        await dispose_engine()
+        await close_pool()
+        await close_redis()
+    where = f"{report.key(made.month, 'csv')} and .html"
+    mails = f"{made.mailed} e-mail{'' if made.mailed == 1 else 's'} queued"
+    return f"Usage report of {made.month.label} made ({where}); {mails}."
+
+
 def main(argv: list[str] | None = None) -> int:
     from backend.files import keep_private
 
@@ -129,6 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("reindex", help="rebuild the search index from the database")
+    usage = sub.add_parser(
+        "usage-report",
+        help="make (or make again) a month's usage report; it is e-mailed to the admins "
+        "who asked for it if it was not before",
+    )
+    usage.add_argument("month", help="YYYY-MM, a month that has ended")
+    usage.add_argument(
+        "--mail", action="store_true", help="e-mail it again even if it was e-mailed before"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -188,6 +225,15 @@ def _run(args: argparse.Namespace, password: str) -> int:
             print(f"Catalogued {catalogued} documents from their files' metadata.")
         queued = asyncio.run(_prepare_search())
         print(f"Search index ready{f'; {queued} documents queued for indexing' if queued else ''}.")
+        return 0
+    if args.command == "usage-report":
+        # Redis too: the e-mails are sent by the worker's jobs.
+        started = _ensure_redis_url()
+        try:
+            print(asyncio.run(_usage_report(args.month, args.mail)))
+        finally:
+            if started is not None:
+                started.stop()
         return 0
     if args.command == "reindex":
         # Redis too: the running app's cached results must be told the index changed.

@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from backend.analytics.models import AnalyticsEvent
+from backend.analytics.models import AnalyticsEvent, UsageReport
 from backend.auth.models import (
     AccountEvent,
     EmailChange,
@@ -72,6 +72,7 @@ __all__ = [
     "SearchQuerySearcher",
     "SecondFactor",
     "Subject",
+    "UsageReport",
     "User",
     "UserSession",
     "metadata",

@@ -18,7 +18,7 @@ from sqlmodel import col, func, select
 
 from backend import queue
 from backend.analytics import events as analytics_events
-from backend.analytics import partitions, rollups
+from backend.analytics import partitions, report, rollups
 from backend.clock import utcnow
 from backend.db import session_scope
 from backend.documents.models import DocumentVersion, IngestStatus
@@ -222,3 +222,17 @@ async def measure_store(ctx: dict[str, Any]) -> dict[str, Any]:
     """Every quarter of an hour (and at the worker's start): the object store's size, for
     the status page (a walk over every object, never done on a request)."""
     return await system_status.measure_store(ctx["store"], get_redis())
+
+
+async def make_usage_report(ctx: dict[str, Any]) -> str:
+    """Every hour at :20: last month's usage report, once it is due (the 1st, 03:20 in the
+    library's time zone) and not made yet; a worker that was down on the 1st catches up."""
+    async with session_scope() as session:
+        made = await report.make_due(
+            session=session, store=ctx["store"], mail=mail_service.queue_message
+        )
+    if made is None:
+        return "not due yet"
+    if not made.built:
+        return f"{made.month.name} made already"
+    return f"{made.month.name} made, {made.mailed} e-mail{'' if made.mailed == 1 else 's'}"

@@ -45,6 +45,7 @@ from jobs.tasks import (
     index_outbox,
     ingest_version,
     maintain_event_partitions,
+    make_usage_report,
     measure_store,
     requeue_stale_ingests,
     roll_analytics,
@@ -270,6 +271,7 @@ class WorkerSettings:
         check_import,
         run_import,
         flush_events,
+        make_usage_report,
     ]
     cron_jobs = [
         cron(requeue_stale_ingests, second={0}, unique=True),
@@ -284,6 +286,8 @@ class WorkerSettings:
         cron(roll_analytics, minute={12}, second={55}, unique=True),
         cron(maintain_event_partitions, hour={0}, minute={7}, second={35}, unique=True),
         cron(measure_store, minute={3, 18, 33, 48}, second={5}, unique=True, run_at_startup=True),
+        # Hourly: the job itself decides when last month is due, in the library's time zone.
+        cron(make_usage_report, minute={20}, second={5}, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

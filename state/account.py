@@ -4,6 +4,7 @@ from typing import Any
 
 import reflex as rx
 
+from backend.analytics import report
 from backend.auth import email_change, second_factor
 from backend.auth import service as auth
 from backend.auth.tokens import token_hash
@@ -27,12 +28,16 @@ class AccountState(rx.State):
     totp_qr: str = ""
     # Shown once, right after they are made.
     recovery_codes: list[str] = []
+    # Admins only: the monthly usage report by e-mail.
+    may_get_report: bool = False
+    usage_report: bool = False
 
     async def _reload(self) -> None:
         current = token_hash(session_token(self))
         async with acting(self) as (session, actor):
             rows = await auth.list_sessions(session=session, actor=actor)
             factor = await second_factor.status(session=session, actor=actor)
+            wants_report = await report.opted_in(session=session, actor=actor)
             await session.commit()
         self.sessions = [
             {
@@ -45,6 +50,7 @@ class AccountState(rx.State):
             for r in rows
         ]
         self.totp_enabled, self.recovery_left = factor.enabled, factor.recovery_codes_left
+        self.may_get_report, self.usage_report = wants_report is not None, bool(wants_report)
 
     def _clear_messages(self) -> None:
         self.error = self.notice = self.password_error = self.email_error = self.totp_error = ""
@@ -67,6 +73,20 @@ class AccountState(rx.State):
             await self._reload()
         except LibraryError as exc:
             self.error = str(exc)
+
+    @rx.event
+    async def set_usage_report(self, on: bool) -> None:
+        self._clear_messages()
+        try:
+            self.usage_report = await perform(self, report.set_opt_in, opt_in=on)
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
+        self.notice = (
+            "The monthly usage report will be e-mailed to you."
+            if self.usage_report
+            else "The monthly usage report will no longer be e-mailed to you."
+        )
 
     @rx.event
     async def change_password(self, form: dict[str, str]) -> None:

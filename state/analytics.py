@@ -11,12 +11,13 @@ from urllib.parse import urlencode
 import reflex as rx
 from reflex.event import EventSpec
 
-from backend.analytics import dashboard
+from backend.analytics import dashboard, report
 from backend.errors import LibraryError, NotFound
 from state.session import acting, perform
 
 SPANS = (7, 30, 90)
 PAGE = "/admin/analytics"
+REPORTS = "/api/v1/admin/reports/usage"
 
 
 def _number(value: Any, kind: str = "count") -> str:
@@ -90,6 +91,7 @@ class AnalyticsState(rx.State):
     failures: list[dict[str, Any]] = []
     weekly: list[dict[str, Any]] = []
     now: dict[str, str] = {}
+    reports: list[dict[str, str]] = []  # the monthly usage reports made (admins)
 
     def _forget(self) -> None:
         self.visible, self.headlines, self.now = [], [], {}
@@ -97,6 +99,7 @@ class AnalyticsState(rx.State):
         self.user_series, self.storage_series, self.weekly = [], [], []
         self.top_queries, self.zero_queries, self.failures = [], [], []
         self.most_viewed, self.most_downloaded, self.top_collections = [], [], []
+        self.reports = []
 
     async def _reload(self) -> None:
         params = self.router.url.query_parameters
@@ -112,8 +115,12 @@ class AnalyticsState(rx.State):
                 n: await dashboard.panel(session=session, actor=actor, name=n, span=span)
                 for n in names
             }
+            months = await report.months(session=session, actor=actor)
             await session.commit()
         self.visible = names
+        self.reports = [
+            {"month": m.name, "label": m.label, "href": f"{REPORTS}/{m.name}"} for m in months
+        ]
         self.days = days or 0
         self.first, self.last = span.first.isoformat(), span.last.isoformat()
         before = dashboard.previous(span)

@@ -196,6 +196,34 @@ def _two_factor() -> rx.Component:
     )
 
 
+def _usage_report() -> rx.Component:
+    return rx.cond(
+        AccountState.may_get_report,
+        rx.vstack(
+            rx.heading("Monthly usage report", size="4"),
+            rx.el.label(
+                rx.hstack(
+                    rx.checkbox(
+                        checked=AccountState.usage_report,
+                        on_change=AccountState.set_usage_report,
+                        id="usage-report-opt-in",
+                    ),
+                    rx.text("E-mail me the monthly usage report"),
+                    align="center",
+                    spacing="2",
+                )
+            ),
+            rx.text(
+                "On the 1st of each month, a link to last month's report (a printable page "
+                "and a CSV); every report is also listed on the analytics page.",
+                size="2",
+                color_scheme="gray",
+            ),
+            width="100%",
+        ),
+    )
+
+
 def account() -> rx.Component:
     return rx.vstack(
         rx.heading("Your account", size="7"),
@@ -203,6 +231,7 @@ def account() -> rx.Component:
         notice_callout(AccountState.notice),
         rx.text(SessionState.user_email, " · ", SessionState.user_role, id="account-identity"),
         _two_factor(),
+        _usage_report(),
         _password_form(),
         _email_form(),
         _sessions(),

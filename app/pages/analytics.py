@@ -128,6 +128,53 @@ def _span_picker() -> rx.Component:
     )
 
 
+def _report_links(r: rx.Var) -> rx.Component:
+    return rx.hstack(
+        rx.text(r["label"], size="2", min_width="9em"),
+        rx.link(
+            "Printable page",
+            href=r["href"].to(str) + ".html",
+            is_external=True,
+            size="2",
+            id="report-" + r["month"].to(str) + "-html",
+        ),
+        rx.link(
+            "CSV",
+            href=r["href"].to(str) + ".csv",
+            reload_document=True,
+            size="2",
+            id="report-" + r["month"].to(str) + "-csv",
+        ),
+        spacing="3",
+        align="center",
+    )
+
+
+def _reports() -> rx.Component:
+    """The monthly usage reports (admins: the whole library's, made on each 1st)."""
+    return rx.cond(
+        AnalyticsState.visible.contains("searches"),
+        rx.card(
+            rx.vstack(
+                rx.heading("Monthly reports", size="5"),
+                rx.cond(
+                    AnalyticsState.reports.length() > 0,
+                    rx.vstack(rx.foreach(AnalyticsState.reports, _report_links), spacing="1"),
+                    rx.text(
+                        "None yet: the first is made on the 1st of next month.",
+                        size="2",
+                        color_scheme="gray",
+                    ),
+                ),
+                spacing="2",
+                width="100%",
+            ),
+            width="100%",
+            id="monthly-reports",
+        ),
+    )
+
+
 def _dashboard() -> rx.Component:
     return rx.vstack(
         rx.heading("Analytics", size="7"),
@@ -333,6 +380,7 @@ def _dashboard() -> rx.Component:
             _chart(AnalyticsState.storage_series, [("bytes_added", "Bytes added")], kind="bar"),
             _csv("storage"),
         ),
+        _reports(),
         spacing="4",
         width="100%",
     )

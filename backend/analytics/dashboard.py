@@ -16,7 +16,7 @@ import io
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from redis.exceptions import RedisError
@@ -432,8 +432,20 @@ async def _day_sketches(session: AsyncSession, span: rollups.Span) -> list[tuple
 async def storage(session: AsyncSession, span: rollups.Span, who: Audience) -> dict[str, Any]:
     """Storage used now and its growth per day; documents and pages in the library."""
     figures = await _figures(session, span, who, ["bytes_added", "documents_added"], lambda t: t)
+    figures["now"] = await held(session, who)
+    return figures
+
+
+async def held(
+    session: AsyncSession, who: Audience, until: datetime | None = None
+) -> dict[str, int]:
+    """The documents listed, their pages and the bytes stored: now, or of what had been
+    added before `until` (and is still in the library)."""
     params: dict[str, Any] = {}
     where, versions_where = (_within(who, f"{t}.collection_id", params) for t in ("d", "d2"))
+    before = "true"
+    if until is not None:
+        params["until"], before = until, "{t}.created_at < :until"
     row = (
         await _query(
             session,
@@ -442,15 +454,14 @@ async def storage(session: AsyncSession, span: rollups.Span, who: Audience) -> d
                    coalesce(sum(cv.page_count) FILTER (WHERE d.listed), 0),
                    coalesce((SELECT sum(v.size) FROM document_versions v
                              JOIN documents d2 ON d2.id = v.document_id
-                             WHERE {versions_where}), 0)
+                             WHERE {versions_where} AND {before.format(t="v")}), 0)
             FROM documents d LEFT JOIN document_versions cv ON cv.id = d.current_version_id
-            WHERE {where}
+            WHERE {where} AND {before.format(t="d")}
             """,
             params,
         )
     )[0]
-    figures["now"] = {"documents": int(row[0]), "pages": int(row[1]), "bytes": int(row[2])}
-    return figures
+    return {"documents": int(row[0]), "pages": int(row[1]), "bytes": int(row[2])}
 
 
 READERS = {
@@ -519,11 +530,12 @@ def to_csv(data: dict[str, Any], part: str) -> str:
         writer.writeheader()
         for row in rows:
             # A value a spreadsheet would run as a formula is written as text.
-            writer.writerow({k: _cell(v) for k, v in row.items()})
+            writer.writerow({k: safe_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 
-def _cell(value: Any) -> Any:
+def safe_cell(value: Any) -> Any:
+    """A CSV cell: a text a spreadsheet would run as a formula is written as text."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value

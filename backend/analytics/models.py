@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -127,3 +127,20 @@ HANDLED_QUERIES = Table(
     Column("handled_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     Column("handled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+
+class UsageReport(SQLModel, table=True):
+    """A month whose usage report was made (backend.analytics.report): its CSV and
+    printable page are in the object store; `mailed_at` says its e-mails were queued."""
+
+    __tablename__ = "usage_reports"
+
+    month: date = Field(sa_column=Column(Date, primary_key=True))  # its first day
+    timezone: str = Field(sa_column=Column(String(64), nullable=False))
+    built_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    mailed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    recipients: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

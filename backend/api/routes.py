@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import text
 
-from backend.analytics import dashboard
+from backend.analytics import dashboard, report
 from backend.api.deps import Actor, DbSession
 from backend.api.session import router as session_router
 from backend.collections import service as collections
@@ -162,6 +162,25 @@ async def analytics_csv(
             "Cache-Control": PRIVATE,
         },
     )
+
+
+# The printable page is ours, but whatever it holds stays inert: no script, no fetch.
+REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; base-uri 'none'"
+
+
+@router.get("/admin/reports/usage/{month}.{fmt}")
+async def usage_report(month: str, fmt: str, session: DbSession, actor: Actor) -> Response:
+    """A month's usage report, as CSV or as a printable page; for admins (404 for anyone
+    else, and for a month with no report)."""
+    data = await report.read_report(
+        session=session, actor=actor, store=get_store(), month=month, fmt=fmt
+    )
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": PRIVATE}
+    if fmt == "csv":
+        headers["Content-Disposition"] = content_disposition(f"usage-report-{month}.csv")
+    else:
+        headers["Content-Security-Policy"] = REPORT_POLICY
+    return Response(data, media_type=report.FORMATS[fmt], headers=headers)
 
 
 @router.get("/documents/{document_id}/record")

@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime, Index, String, text
+from sqlalchemy import Boolean, Column, DateTime, Index, String, false, text
 from sqlmodel import Field, SQLModel
 
 from backend.clock import utcnow
@@ -47,6 +47,10 @@ class User(SQLModel, table=True):
     )
     last_login_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    # An admin's choice: the monthly usage report by e-mail (backend.analytics.report).
+    usage_report_opt_in: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
 
     @property

@@ -122,6 +122,7 @@ def _url(route: APIRoute, thing: object, kind: str) -> str | None:
         "page_no": 1,
         "fmt": "bib",
         "panel": "documents",
+        "month": "2026-03",
     }
     return route.path.format(**{n: values[n] for n in names})
 
