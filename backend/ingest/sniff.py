@@ -57,6 +57,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "image/tiff": frozenset({".tif", ".tiff"}),
     "image/webp": frozenset({".webp"}),
     "image/gif": frozenset({".gif"}),
+    "image/heic": frozenset({".heic", ".heif", ".hif"}),
+    "image/heif": frozenset({".heic", ".heif", ".hif"}),
 }
 # Names libmagic uses for the same types (read as the type on the right).
 ALIASES = {
@@ -75,7 +77,6 @@ LABELS = {
     "image/vnd.adobe.photoshop": "a Photoshop image",
     "image/jp2": "a JPEG 2000 image",
     "image/bmp": "a BMP image",
-    "image/heic": "a HEIC image",
     "image/svg+xml": "an SVG drawing",
     XLSX: "an Excel workbook (.xlsx)",
     PPTX: "a PowerPoint presentation (.pptx)",
@@ -89,7 +90,7 @@ LABELS = {
 }
 ACCEPTED = (
     "PDF, DOCX, ODT, EPUB, HTML, text, CSV, Markdown, RTF, e-mail (.eml), JPEG, PNG, TIFF, "
-    "WebP, GIF"
+    "WebP, GIF, HEIC"
 )
 # What a ZIP's `mimetype` entry or its main part's content type says.
 ZIP_TYPES = {

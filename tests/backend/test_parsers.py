@@ -194,3 +194,18 @@ async def test_documents_without_a_picture_get_one_drawn_from_their_text(tmp_pat
     empty.write_text("   \n")
     (tmp_path / "out" / "small.webp").unlink()
     assert (await _run(empty, "text/plain", tmp_path)).thumbnails == {}  # nothing to draw
+
+
+async def test_a_heic_photo_is_read_with_its_thumbnail(tmp_path: Path) -> None:
+    from pillow_heif import register_heif_opener
+
+    from backend.ingest import sniff
+
+    register_heif_opener()
+    photo = tmp_path / "IMG_0042.HEIC"
+    Image.new("RGB", (1200, 900), "teal").save(photo, quality=80)
+    assert sniff.sniff_file(photo, photo.name) == sniff.Sniffed("image/heic")
+    result = await _run(photo, "image/heic", tmp_path)
+    assert result.error == "" and result.meta["width"] == 1200
+    assert result.meta["format"] == "HEIF"
+    assert _thumb_size(tmp_path) == (240, 180)

@@ -31,6 +31,8 @@ PARSERS: dict[str, Callable[..., Parsed]] = {
     "image/tiff": parse_image,
     "image/webp": parse_image,
     "image/gif": parse_image,
+    "image/heic": parse_image,
+    "image/heif": parse_image,
 }
 
 

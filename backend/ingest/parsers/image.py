@@ -6,8 +6,9 @@ from typing import Any
 
 from backend.ingest.parsers.base import Parsed, ParseError, clean_text
 
-# Pillow plugins for the accepted types only; nothing else may be opened.
-FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "GIF")  # MPO opens through JPEG
+# Pillow plugins for the accepted types only; nothing else may be opened. HEIF (the
+# photos of phones: .heic) through pillow-heif.
+FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "GIF", "HEIF")  # MPO opens through JPEG
 _EXIF_FIELDS = {
     0x010F: "camera_make",
     0x0110: "camera_model",
@@ -26,10 +27,17 @@ def harden_pillow(max_pixels: int) -> None:
     warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
+def _register_heif() -> None:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()  # (idempotent)
+
+
 def open_image(source: Any) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     Image.init()  # registers every plugin, so the names in FORMATS resolve
+    _register_heif()
     try:
         image = Image.open(source, formats=FORMATS)
         image.load()
