@@ -319,3 +319,16 @@ def bulk_records(which: tuple[str, ...] = ("goodbooks", "debian", "pypi")) -> It
                     "year": r.get("year"),
                     "language": "",
                 }
+
+
+def write_section(md: Path, heading: str, lines: list[str], title: str = "# Results") -> None:
+    """Put `lines` (starting with the blank line before "## heading") in place of the
+    section of results.md with that heading, keeping every other section; appended when
+    the file has none yet."""
+    text = md.read_text() if md.exists() else f"{title}\n"
+    marker = f"\n## {heading}"
+    before, found, rest = text.partition(marker)
+    after = ""
+    if found and "\n## " in rest:
+        after = "\n## " + rest.split("\n## ", 1)[1]
+    md.write_text(before.rstrip("\n") + "\n" + "\n".join(lines).rstrip("\n") + "\n" + after)

@@ -39,6 +39,7 @@ from bench.common import (  # noqa: E402
     machine,
     percentile,
     throwaway_library,
+    write_section,
 )
 
 HERE = ROOT / "bench" / "analytics"
@@ -258,10 +259,7 @@ def main() -> None:
         "Goals (issue 13): every panel for 90 days p95 at most 200 ms; first load at most 1 s.",
         "",
     ]
-    md = HERE / "results.md"
-    text_now = md.read_text() if md.exists() else "# Analytics\n"
-    head = text_now.split("\n## Dashboards at a year of events")[0].rstrip("\n") + "\n"
-    md.write_text(head + "\n".join(lines))
+    write_section(HERE / "results.md", "Dashboards at a year of events", lines, "# Analytics")
     out = HERE / "results.json"
     data = json.loads(out.read_text()) if out.exists() else {}
     data.update(

@@ -22,10 +22,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.common import ROOT, loaded, machine, percentile, throwaway_library  # noqa: E402
+from bench.common import (  # noqa: E402
+    ROOT,
+    loaded,
+    machine,
+    percentile,
+    throwaway_library,
+    write_section,
+)
 
 HERE = ROOT / "bench" / "analytics"
-SECTION = "\n## Users list at "
 
 
 async def load(n: int) -> float:
@@ -194,11 +200,7 @@ def main() -> None:
         "Goal (issue 13): any page and any search p95 at most 20 ms.",
         "",
     ]
-    md = HERE / "results.md"
-    current = md.read_text() if md.exists() else "# Analytics\n"
-    before, _, rest = current.partition(SECTION)
-    after = ("\n## " + rest.split("\n## ", 1)[1]) if rest and "\n## " in rest else ""
-    md.write_text(before.rstrip("\n") + "\n" + "\n".join(lines) + after)
+    write_section(HERE / "results.md", "Users list at", lines, "# Analytics")
     out = HERE / "results.json"
     data = json.loads(out.read_text()) if out.exists() else {}
     data.update(
