@@ -209,3 +209,20 @@ async def test_a_heic_photo_is_read_with_its_thumbnail(tmp_path: Path) -> None:
     assert result.error == "" and result.meta["width"] == 1200
     assert result.meta["format"] == "HEIF"
     assert _thumb_size(tmp_path) == (240, 180)
+
+
+def test_pdf_annotations_and_filled_form_fields_are_read() -> None:
+    from backend.ingest.parsers import parse
+
+    def page(name: str) -> str:
+        return parse(FILES / "py-pdf-sample-files" / name, "application/pdf", max_pages=10).pages[0]
+
+    if not FILES.is_dir():
+        pytest.skip("the shared corpus is not beside the project")
+    notes = page("annotated_pdf.pdf")
+    assert notes.endswith(
+        "Note: This is a text annotation.\nNote: Highlight comment\nNote (Lucas): Hello world!"
+    )
+    form = page("libreoffice-form.pdf")
+    assert form.endswith("First Name: Alice\nFirst Name_2: Bob")  # empty fields say nothing
+    assert "Check" in page("pdflatex-forms.pdf") and ": /Off" not in page("pdflatex-forms.pdf")

@@ -119,6 +119,10 @@ def parse_pdf(
                 result.warnings.append(f"page {index + 1}: text could not be read")
             finally:
                 page.close()
+        for index, lines in notes_and_fields(path, len(result.pages)).items():
+            result.pages[index] = clean_text(
+                (result.pages[index].rstrip() + "\n\n" + "\n".join(lines)).strip()
+            )
         raw: dict[str, str] = {}
         try:
             raw = {k: str(v) for k, v in pdf.get_metadata_dict(skip_empty=True).items()}
@@ -201,3 +205,80 @@ def _parse_with_pypdf(path: Path, max_pages: int, pdfium_error: str) -> Parsed:
         meta={"page_count": len(pages)},
         warnings=["damaged PDF: read by the lenient reader, no thumbnail"],
     )
+
+
+# Annotations whose Contents are what a person wrote (not links or page furniture).
+_NOTE_TYPES = {
+    "/Text",
+    "/FreeText",
+    "/Highlight",
+    "/Underline",
+    "/StrikeOut",
+    "/Squiggly",
+    "/Ink",
+    "/Square",
+    "/Circle",
+    "/Polygon",
+    "/PolyLine",
+    "/Line",
+    "/Stamp",
+    "/Caret",
+    "/FileAttachment",
+}
+
+
+def _field_value(widget: Any) -> str:
+    """A filled field's value as words: text as it is, a ticked box as "yes", a choice."""
+    value = widget.get("/V")
+    if value is None and widget.get("/Parent") is not None:
+        value = widget["/Parent"].get_object().get("/V")
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    text = str(value)
+    if text.startswith("/"):  # a name: check boxes and radio buttons
+        return "" if text == "/Off" else "yes" if text in ("/Yes", "/On") else text[1:]
+    return text.strip()
+
+
+def _field_name(widget: Any) -> str:
+    label = widget.get("/TU") or widget.get("/T")
+    if label is None and widget.get("/Parent") is not None:
+        parent = widget["/Parent"].get_object()
+        label = parent.get("/TU") or parent.get("/T")
+    return str(label or "").strip()
+
+
+def notes_and_fields(path: Path, pages: int) -> dict[int, list[str]]:
+    """Per page index, the lines a reader sees beyond the text layer: annotations people
+    wrote ("Note: ...") and filled form fields ("Field: value"). Read with pypdf; a PDF it
+    cannot read gives nothing (the text layer stands)."""
+    from pypdf import PdfReader
+
+    found: dict[int, list[str]] = {}
+    try:
+        reader = PdfReader(str(path), strict=False)
+        if reader.is_encrypted:
+            return found
+        for index, page in enumerate(reader.pages[:pages]):
+            lines: list[str] = []
+            for ref in page.get("/Annots") or []:
+                annot = ref.get_object()
+                subtype = str(annot.get("/Subtype", ""))
+                if subtype == "/Widget":
+                    value, name = _field_value(annot), _field_name(annot)
+                    if value:
+                        lines.append(f"{name}: {value}" if name else value)
+                elif subtype in _NOTE_TYPES:
+                    contents = str(annot.get("/Contents") or "").strip()
+                    if contents:
+                        author = str(annot.get("/T") or "").strip()
+                        lines.append(
+                            f"Note ({author}): {contents}" if author else f"Note: {contents}"
+                        )
+            if lines:
+                found[index] = lines
+    except Exception:  # pypdf cannot read what pdfium could: the text layer stands
+        return {}
+    return found
