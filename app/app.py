@@ -36,6 +36,7 @@ from state.admin import UsersState
 from state.analytics import AnalyticsState
 from state.audit import AuditState
 from state.auth import (
+    AcceptInviteState,
     ConfirmRegistrationState,
     ForgotState,
     LoginState,
@@ -103,6 +104,7 @@ PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
         "Finish registration",
         [ConfirmRegistrationState.load],
     ),
+    (routes.ACCEPT_INVITE, auth.accept_invite, "Accept invitation", [AcceptInviteState.load]),
     (routes.ACCOUNT, account.account, "Your account", [AccountState.load]),
     (routes.CONFIRM_EMAIL, account.confirm_email, "Confirm address", [EmailConfirmState.load]),
     (routes.COLLECTIONS, collections.collections, "Collections", [CollectionsState.load]),

@@ -6,6 +6,7 @@ from backend.analytics.models import AnalyticsEvent, UsageReport
 from backend.auth.models import (
     AccountEvent,
     EmailChange,
+    Invitation,
     PasswordResetToken,
     PendingRegistration,
     RecoveryCode,
@@ -55,6 +56,7 @@ __all__ = [
     "DocumentSubject",
     "DocumentVersion",
     "EmailChange",
+    "Invitation",
     "Membership",
     "ObjectDeletion",
     "OutboxMessage",

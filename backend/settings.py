@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     session_idle_minutes: int = 60 * 24
     session_absolute_hours: int = 24 * 14
     reset_token_minutes: int = 30
+    # An invitation of a librarian or an admin (its mailed link) works this long.
+    invitation_days: int = Field(default=7, ge=1, le=90)
     login_free_failures: int = 3
     login_max_delay_seconds: int = 900
 

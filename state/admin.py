@@ -1,12 +1,14 @@
-"""Admin pages: users, their roles and access, and the account audit log."""
+"""Admin pages: users, their roles and access, invitations, and the account audit log."""
 
 from typing import Any
 
 import reflex as rx
+from reflex_base.event import EventSpec
 
-from backend.auth import admin, audit, second_factor
+from backend.auth import admin, audit, invites, second_factor
 from backend.errors import LibraryError
-from state.session import acting, client_ip, perform
+from backend.settings import get_settings
+from state.session import acting, client_ip, form_text, perform
 
 AUDIT_ROWS = 100
 
@@ -14,6 +16,8 @@ AUDIT_ROWS = 100
 class UsersState(rx.State):
     users: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    # Invitations that wait for their link to be followed (expired ones too).
+    invitations: list[dict[str, Any]] = []
     error: str = ""
     notice: str = ""
     denied: bool = False
@@ -39,6 +43,7 @@ class UsersState(rx.State):
                 after=self.after,
             )
             rows = await audit.recent(session=session, actor=actor, limit=AUDIT_ROWS)
+            waiting = await invites.pending(session=session, actor=actor)
             assert actor is not None and actor.id is not None
             has_factor = await second_factor.is_enabled(session, actor.id)
             await session.commit()
@@ -60,6 +65,18 @@ class UsersState(rx.State):
                 ),
             }
             for a in page.accounts
+        ]
+        self.invitations = [
+            {
+                "id": p.invitation.id,
+                "email": p.invitation.email,
+                "role": p.invitation.role,
+                "invited_by": p.invited_by or "a removed account",
+                "sent": p.invitation.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "expires": p.invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "expired": p.expired,
+            }
+            for p in waiting
         ]
         self.events = [
             {
@@ -111,10 +128,10 @@ class UsersState(rx.State):
             self.denied = False
         except LibraryError as exc:
             self.denied = True
-            self.users, self.events = [], []
+            self.users, self.events, self.invitations = [], [], []
             self.error = str(exc)
 
-    async def _act(self, notice: str, action: Any, **kwargs: Any) -> None:
+    async def _act(self, notice: str, action: Any, **kwargs: Any) -> bool:
         """Run one admin action for the acting user, commit it, and show the result."""
         self.error = self.notice = ""
         try:
@@ -123,6 +140,8 @@ class UsersState(rx.State):
             await self._reload()
         except LibraryError as exc:
             self.error = str(exc)
+            return False
+        return True
 
     @rx.event
     async def set_role(self, user_id: int, role: str) -> None:
@@ -147,4 +166,32 @@ class UsersState(rx.State):
             "Two-factor authentication removed; the account's sessions ended.",
             admin.reset_second_factor,
             user_id=user_id,
+        )
+
+    @rx.event
+    async def invite(self, form: dict[str, Any]) -> EventSpec | None:
+        days = get_settings().invitation_days
+        sent = await self._act(
+            f"Invitation sent. Its link works once, for {days} days.",
+            invites.invite,
+            email=form_text(form, "email"),
+            role=form_text(form, "role") or "librarian",
+        )
+        # The address stays in the form when it was refused, to be corrected.
+        return rx.set_value("invite-email", "") if sent else None
+
+    @rx.event
+    async def resend_invitation(self, invitation_id: int) -> None:
+        await self._act(
+            "Invitation sent again with a new link; the earlier link no longer works.",
+            invites.resend,
+            invitation_id=invitation_id,
+        )
+
+    @rx.event
+    async def revoke_invitation(self, invitation_id: int) -> None:
+        await self._act(
+            "Invitation revoked; its link no longer works.",
+            invites.revoke,
+            invitation_id=invitation_id,
         )

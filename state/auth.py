@@ -1,11 +1,11 @@
 """Login (password, then a code when the account has a second factor), registration by
-mail, logout, and password reset pages."""
+mail, the acceptance of an invitation, logout, and password reset pages."""
 
 import reflex as rx
 from reflex_base.event import EventSpec
 
 from backend.api.session import END, START, safe_next
-from backend.auth import registration, reset, tickets
+from backend.auth import invites, registration, reset, tickets
 from backend.auth import service as auth
 from backend.auth.tokens import DEVICE_COOKIE
 from backend.db import session_scope
@@ -139,6 +139,54 @@ class ConfirmRegistrationState(rx.State):
             self.error = str(exc)
             return
         self.done = True
+
+
+class AcceptInviteState(rx.State):
+    """The page of an invitation's link: its address (fixed), a name and a password; the
+    new account is then logged in."""
+
+    email: str = ""
+    role: str = ""
+    error: str = ""
+
+    def _token(self) -> str:
+        return self.router.url.query_parameters.get("token", "")
+
+    @rx.event
+    async def load(self) -> None:
+        self.email, self.role, self.error = "", "", ""
+        try:
+            async with session_scope() as session:
+                invitation = await invites.open_invitation(session=session, token=self._token())
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
+        self.email, self.role = invitation.email, invitation.role
+
+    @rx.event
+    async def submit(self, form: dict[str, str]) -> EventSpec | None:
+        self.error = ""
+        if form_text(form, "password") != form_text(form, "password2"):
+            self.error = "The two passwords differ."
+            return None
+        try:
+            async with session_scope() as session:
+                result = await invites.accept(
+                    session=session,
+                    token=self._token(),
+                    display_name=form_text(form, "name"),
+                    password=form_text(form, "password"),
+                    ip=client_ip(self),
+                    user_agent=self.router.headers.user_agent,
+                    previous_token=session_token(self),
+                )
+                await session.commit()
+        except LibraryError as exc:
+            self.error = str(exc)
+            return None
+        assert result.user.id is not None
+        ticket = await tickets.issue(get_redis(), token=result.token, user_id=result.user.id)
+        return post_navigation(START, {"ticket": ticket, "next": "/"})
 
 
 class LogoutState(rx.State):

@@ -128,6 +128,92 @@ def _pager() -> rx.Component:
     )
 
 
+def _inviter() -> rx.Component:
+    return rx.form(
+        rx.hstack(
+            rx.input(
+                name="email",
+                type="email",
+                placeholder="name@example.org",
+                aria_label="Address to invite",
+                id="invite-email",
+                required=True,
+                min_width="16em",
+            ),
+            rx.el.select(
+                rx.el.option("Librarian", value="librarian"),
+                rx.el.option("Admin", value="admin"),
+                name="role",
+                aria_label="Invite as",
+                default_value="librarian",
+            ),
+            rx.button("Invite", type="submit", id="invite-submit"),
+            align="center",
+            wrap="wrap",
+        ),
+        on_submit=UsersState.invite,
+        reset_on_submit=False,
+    )
+
+
+def _invitation_row(i: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(i["email"]),
+        rx.table.cell(i["role"]),
+        rx.table.cell(i["invited_by"]),
+        rx.table.cell(i["sent"]),
+        rx.table.cell(
+            rx.cond(i["expired"], rx.badge("expired", color_scheme="amber"), rx.text(i["expires"]))
+        ),
+        rx.table.cell(
+            rx.hstack(
+                rx.button(
+                    "Resend",
+                    size="1",
+                    variant="outline",
+                    aria_label="Send the invitation of " + i["email"].to(str) + " again",
+                    on_click=UsersState.resend_invitation(i["id"].to(int)),
+                ),
+                rx.button(
+                    "Revoke",
+                    size="1",
+                    variant="outline",
+                    color_scheme="red",
+                    aria_label="Revoke the invitation of " + i["email"].to(str),
+                    on_click=UsersState.revoke_invitation(i["id"].to(int)),
+                ),
+            )
+        ),
+        class_name="invitation-row",
+    )
+
+
+def _invitations() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Invitations", size="4"),
+        rx.text(
+            "Invite a librarian or an admin by e-mail: the mailed link lets them choose "
+            "their name and password, once, until it expires. To give an existing account "
+            "another role, change its role above.",
+            size="2",
+            color_scheme="gray",
+        ),
+        _inviter(),
+        rx.cond(
+            UsersState.invitations.length() > 0,
+            _table(
+                ("Email", "Role", "Invited by", "Sent", "Expires", ""),
+                UsersState.invitations,
+                _invitation_row,
+                id="invitations",
+            ),
+            rx.text("No invitation is waiting.", size="2", id="no-invitations"),
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
 def _event_row(e: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(e["at"]),
@@ -166,7 +252,7 @@ def _users() -> rx.Component:
                     UsersState.needs_second_factor,
                     rx.callout(
                         "Set up two-factor authentication on your account page before "
-                        "changing roles, access or second factors.",
+                        "changing roles, access or second factors, or inviting staff.",
                         icon="shield_alert",
                         color_scheme="amber",
                         width="100%",
@@ -179,6 +265,7 @@ def _users() -> rx.Component:
                     _user_row,
                 ),
                 _pager(),
+                _invitations(),
                 rx.heading("Account log", size="4"),
                 _table(
                     ("When", "Who", "What", "Whom", "Detail", "From"),

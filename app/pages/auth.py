@@ -2,7 +2,14 @@ import reflex as rx
 
 from app import routes
 from components.common import error_callout, form_field, narrow_card, notice_callout
-from state.auth import ConfirmRegistrationState, ForgotState, LoginState, RegisterState, ResetState
+from state.auth import (
+    AcceptInviteState,
+    ConfirmRegistrationState,
+    ForgotState,
+    LoginState,
+    RegisterState,
+    ResetState,
+)
 
 
 def _password_step() -> rx.Component:
@@ -114,6 +121,59 @@ def confirm_registration() -> rx.Component:
                 id="confirm-registration",
             ),
         ),
+    )
+
+
+def accept_invite() -> rx.Component:
+    return narrow_card(
+        rx.heading("Join the library's staff", size="6"),
+        error_callout(AcceptInviteState.error),
+        rx.cond(
+            AcceptInviteState.email != "",
+            rx.form(
+                rx.vstack(
+                    rx.text(
+                        "You are invited as ",
+                        rx.text.strong(AcceptInviteState.role),
+                        ". Choose the name colleagues and readers will see, and your password.",
+                    ),
+                    form_field(
+                        "Email",
+                        "email",
+                        "email",
+                        value=AcceptInviteState.email,
+                        read_only=True,
+                        auto_complete="username",
+                    ),
+                    form_field("Name", "name", auto_complete="name", required=True),
+                    form_field(
+                        "Password (8 characters or more; a few words make a good one)",
+                        "password",
+                        "password",
+                        auto_complete="new-password",
+                        required=True,
+                    ),
+                    form_field(
+                        "Repeat the password",
+                        "password2",
+                        "password",
+                        auto_complete="new-password",
+                        required=True,
+                    ),
+                    rx.button(
+                        "Create my account",
+                        type="submit",
+                        size="3",
+                        width="100%",
+                        id="accept-invite",
+                    ),
+                    spacing="3",
+                ),
+                on_submit=AcceptInviteState.submit,
+                reset_on_submit=False,
+            ),
+        ),
+        rx.link("Already have an account? Log in", href=routes.LOGIN),
     )
 
 

@@ -22,6 +22,9 @@ PASSWORD_RESET = "password reset"
 EMAIL_CHANGED = "email changed"
 STAFF_LOGIN = "staff login"
 STAFF_LOGIN_FAILED = "staff login failed"
+INVITATION_SENT = "invitation sent"
+INVITATION_REVOKED = "invitation revoked"
+INVITATION_ACCEPTED = "invitation accepted"
 
 
 async def record(
@@ -32,14 +35,16 @@ async def record(
     subject: User | None,
     detail: str = "",
     ip: str = "",
+    subject_email: str = "",
 ) -> AccountEvent:
-    """Append one event; `actor` is who did it (None for the command line)."""
+    """Append one event; `actor` is who did it (None for the command line). An address
+    with no account yet (an invitation) is named by `subject_email`."""
     event = AccountEvent(
         action=action,
         actor_id=actor.id if actor else None,
         actor_email=actor.email if actor else "",
         subject_id=subject.id if subject else None,
-        subject_email=subject.email if subject else "",
+        subject_email=subject.email if subject else subject_email[:320],
         detail=detail[:300],
         ip=ip[:64],
     )

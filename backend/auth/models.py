@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from backend.clock import utcnow
@@ -135,3 +135,36 @@ class AccountEvent(SQLModel, table=True):
     action: str = Field(max_length=40)
     detail: str = Field(default="", max_length=300)
     ip: str = Field(default="", max_length=64)
+
+
+# An invitation that may still be accepted (unless expired): one per address at a time.
+INVITATION_OPEN = "accepted_at IS NULL AND revoked_at IS NULL AND replaced_at IS NULL"
+
+
+class Invitation(SQLModel, table=True):
+    """A librarian or an admin invited by a link mailed to their address; the account
+    exists once the link is followed. Only a hash of the link's token is kept."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        Index(
+            "ix_invitations_open_email",
+            "email",
+            unique=True,
+            postgresql_where=text(INVITATION_OPEN),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(320), nullable=False))
+    role: str = Field(max_length=20)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    invited_by_id: int | None = Field(default=None, sa_column=_user_fk("SET NULL", nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+    accepted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # The account that accepting it created.
+    user_id: int | None = Field(default=None, sa_column=_user_fk("SET NULL", nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # A newer invitation (sent again, or to the same address) took its place.
+    replaced_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -161,6 +161,23 @@ async def login(
     return LoginResult(token=token, user=user)
 
 
+async def start_session(
+    *,
+    session: AsyncSession,
+    user: User,
+    ip: str = "",
+    user_agent: str = "",
+    previous_token: str = "",
+) -> LoginResult:
+    """Open a session for someone who has just proved who they are another way (by
+    following the link of an invitation and choosing their password)."""
+    token = await _open_session(
+        session, user, ip=ip, user_agent=user_agent, previous_token=previous_token
+    )
+    await analytics.record(kind="login", actor=user, data={"role": user.role})
+    return LoginResult(token=token, user=user)
+
+
 async def login_with_code(
     *, session: AsyncSession, redis: Redis, pending: str, code: str, previous_token: str = ""
 ) -> LoginResult:

@@ -31,9 +31,15 @@ def clean_name(display_name: str, email: str) -> str:
 
 
 async def create_account(
-    *, session: AsyncSession, email: str, display_name: str, password_hash: str
+    *,
+    session: AsyncSession,
+    email: str,
+    display_name: str,
+    password_hash: str,
+    role: Role = Role.PATRON,
 ) -> User:
-    """Create an active patron account whose address is already confirmed."""
+    """Create an active account (a patron unless invited as staff) whose address is
+    already confirmed."""
     clean = clean_email(email)
     if await repository.by_email(session, clean):
         raise Conflict("An account with this email address already exists. Try logging in.")
@@ -41,7 +47,7 @@ async def create_account(
         email=clean,
         display_name=clean_name(display_name, clean),
         password_hash=password_hash,
-        role=Role.PATRON.value,
+        role=role.value,
     )
     session.add(user)
     await session.flush()

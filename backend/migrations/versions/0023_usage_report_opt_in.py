@@ -7,7 +7,7 @@ calendar month whose report (a CSV and a printable page in the object store's
 so the monthly job neither makes nor mails a month twice.
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 Create Date: 2027-02-08 10:00:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | None = "0021"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
