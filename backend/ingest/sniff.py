@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 import magic
 import olefile
 
-from backend.ingest.parsers import DOCX, EML, EPUB, ODT
+from backend.ingest.parsers import DOCX, EML, EPUB, MSG, ODT
 from backend.ingest.parsers.base import PASSWORD_REASON
 
 HEAD_BYTES = 65536
@@ -37,7 +37,6 @@ ODP = "application/vnd.oasis.opendocument.presentation"
 DOC = "application/msword"
 XLS = "application/vnd.ms-excel"
 PPT = "application/vnd.ms-powerpoint"
-MSG = "application/vnd.ms-outlook"
 ENCRYPTED_OFFICE = "application/x-encrypted-office"
 
 # MIME type -> extensions a file of that type may carry.
@@ -52,6 +51,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "text/markdown": frozenset({".md", ".markdown", ".txt"}),
     "text/rtf": frozenset({".rtf"}),
     EML: frozenset({".eml", ""}),
+    MSG: frozenset({".msg"}),
     "image/jpeg": frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".mpo"}),
     "image/png": frozenset({".png", ".apng"}),
     "image/tiff": frozenset({".tif", ".tiff"}),
@@ -89,8 +89,8 @@ LABELS = {
     EML: "an e-mail message (.eml)",
 }
 ACCEPTED = (
-    "PDF, DOCX, ODT, EPUB, HTML, text, CSV, Markdown, RTF, e-mail (.eml), JPEG, PNG, TIFF, "
-    "WebP, GIF, HEIC"
+    "PDF, DOCX, ODT, EPUB, HTML, text, CSV, Markdown, RTF, e-mail (.eml, .msg), JPEG, PNG, "
+    "TIFF, WebP, GIF, HEIC"
 )
 # What a ZIP's `mimetype` entry or its main part's content type says.
 ZIP_TYPES = {

@@ -36,6 +36,7 @@ TYPE_LABELS = {
     "text/rtf": "rtf",
     "application/rtf": "rtf",
     "message/rfc822": "email",
+    "application/vnd.ms-outlook": "email",
 }
 _YEAR = re.compile(r"^\s*(\d{4})")
 

@@ -149,3 +149,41 @@ def test_an_empty_file_is_no_message(corpus: Path, tmp_path: Path) -> None:
     words.write_text("Just some words, no headers at all.\n")
     with pytest.raises(ParseError, match="no From, To or Subject"):
         parse(words, EML, **LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "author", "words"),
+    [
+        ("fake-email.msg", "Test Email", "Matthew Robinson", "Roses are red"),
+        (
+            "fake-email-attachment.msg",
+            "Fake email with attachment",
+            "Mallori Harrell",
+            "Attachment: fake-attachment.txt",
+        ),
+        (
+            "fake-email-with-cc-and-bcc.msg",
+            "Fake email with cc and bcc recipients",
+            "John",
+            "Cc: steve@unstructured.io",
+        ),
+    ],
+)
+def test_outlook_messages(corpus: Path, name: str, title: str, author: str, words: str) -> None:
+    from backend.ingest.parsers import MSG
+
+    path = corpus / "office" / "unstructured" / name
+    assert sniff.sniff_file(path, name) == sniff.Sniffed(MSG)
+    parsed = parse(path, MSG, **LIMITS)
+    assert parsed.meta["title"] == title and parsed.meta["authors"] == [author]
+    assert parsed.meta["date"].startswith("20")
+    assert words in "\n".join(parsed.pages)
+    assert parsed.pages[0].startswith("From: ")
+
+
+def test_an_encrypted_outlook_message_says_what_it_could_not_read(corpus: Path) -> None:
+    from backend.ingest.parsers import MSG
+
+    parsed = parse(corpus / "office" / "unstructured" / "fake-encrypted.msg", MSG, **LIMITS)
+    assert parsed.pages[0].startswith("From: ")
+    assert any("ATT00002.bin" in w and "not read" in w for w in parsed.warnings), parsed.warnings

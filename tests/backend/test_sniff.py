@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backend.ingest import sniff
-from backend.ingest.parsers import DOCX, EPUB, ODT
+from backend.ingest.parsers import DOCX, EPUB, MSG, ODT
 
 OFFICE = "office/unstructured"
 
@@ -127,8 +127,8 @@ def test_an_email_is_named_for_what_it_is(tmp_path: Path) -> None:
         ("eng_spa_mult.doc", DOCX),  # a DOCX under an old name
         ("tests-example.xls", sniff.XLS),
         ("fake-power-point.ppt", sniff.PPT),
-        ("fake-email.msg", sniff.MSG),
-        ("fake-email-attachment.msg", sniff.MSG),
+        ("fake-email.msg", MSG),
+        ("fake-email-attachment.msg", MSG),
         ("docx-hdrftr.docx", DOCX),
         ("grid_offset_error.docx", DOCX),  # libmagic: octet-stream
         ("emoji.xlsx", sniff.XLSX),

@@ -7,7 +7,7 @@ from typing import Any
 from backend.ingest.parsers.base import Parsed, ParseError
 from backend.ingest.parsers.image import parse_image
 from backend.ingest.parsers.markup import parse_epub, parse_html, parse_rtf, parse_text
-from backend.ingest.parsers.message import parse_eml
+from backend.ingest.parsers.message import parse_eml, parse_msg
 from backend.ingest.parsers.office import parse_docx, parse_odt
 from backend.ingest.parsers.pdf import parse_pdf
 
@@ -15,6 +15,7 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ODT = "application/vnd.oasis.opendocument.text"
 EPUB = "application/epub+zip"
 EML = "message/rfc822"
+MSG = "application/vnd.ms-outlook"
 
 PARSERS: dict[str, Callable[..., Parsed]] = {
     "application/pdf": parse_pdf,
@@ -26,6 +27,7 @@ PARSERS: dict[str, Callable[..., Parsed]] = {
     "text/markdown": parse_text,
     "text/rtf": parse_rtf,
     EML: parse_eml,
+    MSG: parse_msg,
     "image/jpeg": parse_image,
     "image/png": parse_image,
     "image/tiff": parse_image,
