@@ -12,8 +12,8 @@ so two admins, or an admin and the invitee, never cross.
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, and_, text, update
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement, and_
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import require_admin
@@ -84,11 +84,7 @@ def _role(role: str) -> Role:
 
 
 async def _lock_address(session: AsyncSession, email: str) -> None:
-    await session.exec(  # type: ignore[call-overload]
-        text("SELECT pg_advisory_xact_lock(:ns, hashtext(:email))").bindparams(
-            ns=LOCK_NAMESPACE, email=email
-        )
-    )
+    await session.exec(select(func.pg_advisory_xact_lock(LOCK_NAMESPACE, func.hashtext(email))))
 
 
 async def _refuse_known_address(session: AsyncSession, email: str) -> None:
@@ -106,13 +102,13 @@ async def _send(
 ) -> Invitation:
     """Replace the address's open invitation (if any) by a new one, and mail its link."""
     now = utcnow()
-    replaced = await session.exec(
-        update(Invitation)
-        .where(col(Invitation.email) == email, _open())
-        .values(replaced_at=now)
-        .returning(col(Invitation.id))
-    )
-    replacing = bool(replaced.all())
+    earlier = (
+        await session.exec(select(Invitation).where(Invitation.email == email, _open()))
+    ).all()
+    for row in earlier:
+        row.replaced_at = now
+        session.add(row)
+    await session.flush()  # before the new row: one open invitation per address
     token = new_token()
     days = get_settings().invitation_days
     invitation = Invitation(
@@ -142,7 +138,7 @@ async def _send(
         ),
     )
     detail = f"as {role.value}" + (", again" if again else "")
-    if replacing and not again:
+    if earlier and not again:
         detail += ", replacing the earlier link"
     await audit.record(
         session,
