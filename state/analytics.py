@@ -12,30 +12,13 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from backend.analytics import dashboard, report
+from backend.analytics.report_files import number
 from backend.errors import LibraryError, NotFound
 from state.session import acting, perform
 
 SPANS = (7, 30, 90)
 PAGE = "/admin/analytics"
 REPORTS = "/api/v1/admin/reports/usage"
-
-
-def _number(value: Any, kind: str = "count") -> str:
-    if value is None:
-        return "–"
-    v = float(value)
-    if kind == "share":
-        return f"{v * 100:.1f} %"
-    if kind == "seconds":
-        return f"{v:.1f} s"
-    if kind == "rank":
-        return f"{v:.2f}"
-    if kind == "bytes":
-        for unit in ("B", "KB", "MB", "GB", "TB"):
-            if abs(v) < 1000 or unit == "TB":
-                return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
-            v /= 1000
-    return f"{v:,.0f}"
 
 
 def _change(now: Any, before: Any) -> str:
@@ -133,8 +116,8 @@ class AnalyticsState(rx.State):
             {
                 "panel": p,
                 "label": label,
-                "value": _number(data[p]["totals"].get(f), kind),
-                "previous": _number(data[p]["previous"].get(f), kind),
+                "value": number(data[p]["totals"].get(f), kind),
+                "previous": number(data[p]["previous"].get(f), kind),
                 "change": _change(data[p]["totals"].get(f), data[p]["previous"].get(f)),
             }
             for p, f, label, kind in HEADLINES
@@ -167,9 +150,9 @@ class AnalyticsState(rx.State):
         held = data.get("storage", empty).get("now", {})
         self.now = (
             {
-                "documents": _number(held["documents"]),
-                "pages": _number(held["pages"]),
-                "bytes": _number(held["bytes"], "bytes"),
+                "documents": number(held["documents"]),
+                "pages": number(held["pages"]),
+                "bytes": number(held["bytes"], "bytes"),
             }
             if held
             else {}

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import require_admin
+from backend.analytics.report_files import number
 from backend.db import sql
 from backend.ingest import virus
 from backend.migrate import alembic_config
@@ -79,14 +80,6 @@ def _age(seconds: float | None) -> str:
     if seconds < 48 * 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""  # unreachable
 
 
 def migration_head() -> str:
@@ -153,7 +146,7 @@ async def system_status(*, session: AsyncSession, actor: User | None, redis: Red
         Check(
             "Database",
             True,
-            f"PostgreSQL {db['database_version']}, {_bytes(float(db['database_bytes']))}",
+            f"PostgreSQL {db['database_version']}, {number(float(db['database_bytes']), 'bytes')}",
         )
     )
     status.checks.append(
@@ -239,7 +232,7 @@ async def system_status(*, session: AsyncSession, actor: User | None, redis: Red
                 + (
                     f"unreadable {_age(measured)} ago ({u['error']})"
                     if u.get("error")
-                    else f"{_bytes(float(u['bytes']))} in {int(u['objects']):,} objects "
+                    else f"{number(float(u['bytes']), 'bytes')} in {int(u['objects']):,} objects "
                     f"(measured {_age(measured)} ago)"
                 ),
             )
