@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     # the script of each page (found first) picks among them.
     ocr_languages: str = ""
     ocr_max_pages: int = Field(default=50, ge=0)
+    # Office files (Word, Excel and PowerPoint 97-2003, .xlsx, .pptx, .ods, .odp,
+    # WordPerfect) are turned into PDF by LibreOffice, headless, which each worker keeps
+    # running (unoserver, run by the Python that has Debian's python3-uno). LibreOffice and
+    # its driver live under this address-space limit (LibreOffice maps about 700 MB idle);
+    # a conversion longer than extract_wall_seconds is killed with them.
+    office_enabled: bool = True
+    office_python: str = "/usr/bin/python3"
+    office_memory_mb: int = Field(default=3072, ge=1024)
 
     # Virus scanning through clamd: unix:///run/clamav/clamd.ctl or tcp://host:3310.
     clamd_url: str = ""

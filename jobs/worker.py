@@ -28,6 +28,7 @@ from backend import queue
 from backend.analytics import events as analytics_events
 from backend.db import dispose_engine, get_engine
 from backend.files import keep_private
+from backend.ingest import office_suite
 from backend.logging_setup import configure_logging
 from backend.operations import watch
 from backend.redis_client import get_redis
@@ -84,6 +85,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 async def shutdown(ctx: dict[str, Any]) -> None:
     await analytics_events.sent()  # what the jobs recorded (ingest outcomes) leaves first
     lease.release_all()
+    office_suite.get_suite().stop()  # LibreOffice, if this worker started it
     await queue.close_pool()
     await dispose_engine()
 

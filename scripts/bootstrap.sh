@@ -21,10 +21,13 @@ bootstrap_python() {
   fi
   # libmagic for type sniffing; DejaVu to draw the pictures of documents that have none;
   # tesseract for OCR of images and scanned pages, with its
-  # orientation and script detection (osd) and the languages it reads (about 2 MB each).
+  # orientation and script detection (osd) and the languages it reads (about 2 MB each);
+  # LibreOffice without its desktop, and the Python bridge its converter (unoserver) needs,
+  # to read Word, Excel and PowerPoint 97-2003, .xlsx, .pptx, .ods, .odp and WordPerfect.
   install_debian libmagic1 fonts-dejavu-core tesseract-ocr tesseract-ocr-osd tesseract-ocr-eng \
     tesseract-ocr-fra tesseract-ocr-deu tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-por \
-    tesseract-ocr-rus tesseract-ocr-ara tesseract-ocr-chi-sim tesseract-ocr-jpn
+    tesseract-ocr-rus tesseract-ocr-ara tesseract-ocr-chi-sim tesseract-ocr-jpn \
+    libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui python3-uno
   export PATH="$PWD/.venv/bin:$PATH"
   export REFLEX_USE_NPM=1 REFLEX_TELEMETRY_ENABLED=false
 }

@@ -32,7 +32,9 @@ from backend.db import database_url, session_scope, sql
 from backend.documents import metadata
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import page_image_key, title_from_filename
-from backend.ingest import progress, sandbox, sniff, virus
+from backend.ingest import office_suite, progress, sandbox, sniff, virus
+from backend.ingest.parsers import CONVERTED
+from backend.ingest.parsers.base import ParseError, PasswordRequired
 from backend.search import indexer
 from backend.settings import get_settings
 from backend.storage.base import ObjectStore
@@ -298,7 +300,17 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
         delay = get_settings().ingest_test_delay_seconds
         if delay:  # tests only (settings refuse it elsewhere): a job to kill or starve
             await asyncio.sleep(delay)
-        result = await sandbox.run(path, sniffed.mime_type, workdir)
+        converted = None
+        if sniffed.mime_type in CONVERTED:
+            await _set(session, version, step="convert")
+            try:
+                converted = await office_suite.get_suite().convert(path, sniffed.mime_type, workdir)
+            except PasswordRequired as exc:
+                raise NeedsPassword("convert", str(exc)) from exc
+            except ParseError as exc:
+                raise StepFailed("convert", str(exc)) from exc
+            await _set(session, version, step="extract")
+        result = await sandbox.run(path, sniffed.mime_type, workdir, converted=converted)
         if unscanned:
             result.warnings.insert(0, unscanned)
         if result.error:

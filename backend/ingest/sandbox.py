@@ -52,9 +52,18 @@ def _child(request: dict[str, Any]) -> SandboxResult:
     from backend.ingest.parsers.pdf import render_first_page, render_pages
 
     harden_pillow(request["max_image_pixels"])
-    path, outdir, mime = Path(request["path"]), Path(request["outdir"]), request["mime"]
+    original, outdir = Path(request["path"]), Path(request["outdir"])
+    path, mime = original, request["mime"]
+    if request.get("converted"):  # an office file LibreOffice turned into this PDF
+        path, mime = Path(request["converted"]), "application/pdf"
     try:
         parsed = parse(path, mime, **request["limits"])
+        if path != original:
+            from backend.ingest.parsers.office import office_properties
+
+            # The PDF's own dates and producer are the conversion's, not the document's.
+            parsed.meta = {"page_count": parsed.meta.get("page_count")}
+            parsed.meta.update(office_properties(original))
     except PasswordRequired as exc:
         return SandboxResult(error=str(exc), needs_password=True)
     except ParseError as exc:
@@ -129,23 +138,34 @@ def _context() -> Any:
 
 
 async def run(
-    path: Path, mime: str, outdir: Path, settings: Settings | None = None
+    path: Path,
+    mime: str,
+    outdir: Path,
+    settings: Settings | None = None,
+    *,
+    converted: Path | None = None,
 ) -> SandboxResult:
-    """Process one file in a limited child; never raises for a hostile file."""
+    """Process one file in a limited child; never raises for a hostile file.
+
+    `converted` is the PDF an office file became (backend.ingest.office_suite): its pages
+    are read, and the file itself gives the record."""
     settings = settings or get_settings()
-    result = await _run_once(path, mime, outdir, settings)
+    result = await _run_once(path, mime, outdir, settings, converted)
     if result.error.startswith(NO_ANSWER):
         # Seen under heavy load: the fork server lost the child's exit status. Once more.
-        result = await _run_once(path, mime, outdir, settings)
+        result = await _run_once(path, mime, outdir, settings, converted)
     return result
 
 
 NO_ANSWER = "The reader stopped without an answer"
 
 
-async def _run_once(path: Path, mime: str, outdir: Path, settings: Settings) -> SandboxResult:
+async def _run_once(
+    path: Path, mime: str, outdir: Path, settings: Settings, converted: Path | None
+) -> SandboxResult:
     request = {
         "path": str(path),
+        "converted": str(converted) if converted else "",
         "mime": mime,
         "outdir": str(outdir),
         "limits": _limits(settings),

@@ -23,20 +23,27 @@ from pathlib import Path, PurePosixPath
 import magic
 import olefile
 
-from backend.ingest.parsers import DOCX, EML, EPUB, MSG, ODT
+from backend.ingest.parsers import (
+    DOC,
+    DOCX,
+    EML,
+    EPUB,
+    MSG,
+    ODP,
+    ODS,
+    ODT,
+    PPT,
+    PPTX,
+    WPD,
+    XLS,
+    XLSX,
+)
 from backend.ingest.parsers.base import PASSWORD_REASON
 
 HEAD_BYTES = 65536
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
-ODS = "application/vnd.oasis.opendocument.spreadsheet"
-ODP = "application/vnd.oasis.opendocument.presentation"
-DOC = "application/msword"
-XLS = "application/vnd.ms-excel"
-PPT = "application/vnd.ms-powerpoint"
 ENCRYPTED_OFFICE = "application/x-encrypted-office"
 
 # MIME type -> extensions a file of that type may carry.
@@ -59,6 +66,15 @@ ALLOWED: dict[str, frozenset[str]] = {
     "image/gif": frozenset({".gif"}),
     "image/heic": frozenset({".heic", ".heif", ".hif"}),
     "image/heif": frozenset({".heic", ".heif", ".hif"}),
+    # Read through LibreOffice (backend.ingest.office_suite).
+    DOC: frozenset({".doc", ".dot", ".wbk"}),
+    XLS: frozenset({".xls", ".xlt", ".xla"}),
+    PPT: frozenset({".ppt", ".pps", ".pot"}),
+    XLSX: frozenset({".xlsx", ".xlsm", ".xltx", ".xltm"}),
+    PPTX: frozenset({".pptx", ".pptm", ".ppsx", ".potx"}),
+    ODS: frozenset({".ods", ".ots"}),
+    ODP: frozenset({".odp", ".otp"}),
+    WPD: frozenset({".wpd", ".wp", ".wp5", ".wp6", ".wpt"}),
 }
 # Names libmagic uses for the same types (read as the type on the right).
 ALIASES = {
@@ -87,10 +103,27 @@ LABELS = {
     PPT: "a PowerPoint 97-2003 presentation (.ppt)",
     MSG: "an Outlook message (.msg)",
     EML: "an e-mail message (.eml)",
+    WPD: "a WordPerfect document (.wpd)",
+    "application/pdf": "a PDF document (.pdf)",
+    DOCX: "a Word document (.docx)",
+    ODT: "an OpenDocument text (.odt)",
+    EPUB: "an EPUB book (.epub)",
+    "text/html": "an HTML page (.html)",
+    "text/plain": "plain text (.txt)",
+    "text/markdown": "Markdown text (.md)",
+    "text/rtf": "an RTF document (.rtf)",
+    "image/jpeg": "a JPEG image (.jpg)",
+    "image/png": "a PNG image (.png)",
+    "image/tiff": "a TIFF image (.tif)",
+    "image/webp": "a WebP image (.webp)",
+    "image/gif": "a GIF image (.gif)",
+    "image/heic": "a HEIC photo (.heic)",
+    "image/heif": "a HEIF photo (.heif)",
 }
 ACCEPTED = (
-    "PDF, DOCX, ODT, EPUB, HTML, text, CSV, Markdown, RTF, e-mail (.eml, .msg), JPEG, PNG, "
-    "TIFF, WebP, GIF, HEIC"
+    "PDF, Word (.docx, .doc), Excel (.xlsx, .xls), PowerPoint (.pptx, .ppt), OpenDocument "
+    "(.odt, .ods, .odp), WordPerfect, EPUB, HTML, text, CSV, Markdown, RTF, e-mail (.eml, "
+    ".msg), JPEG, PNG, TIFF, WebP, GIF, HEIC"
 )
 # What a ZIP's `mimetype` entry or its main part's content type says.
 ZIP_TYPES = {
@@ -99,6 +132,8 @@ ZIP_TYPES = {
     "application/vnd.oasis.opendocument.text-template": ODT,
     ODS: ODS,
     ODP: ODP,
+    "application/vnd.oasis.opendocument.spreadsheet-template": ODS,
+    "application/vnd.oasis.opendocument.presentation-template": ODP,
 }
 OOXML_MAIN = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml": DOCX,
@@ -108,6 +143,9 @@ OOXML_MAIN = {
     "application/vnd.ms-excel.sheet.macroEnabled.main+xml": XLSX,
     "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml": PPTX,
     "application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml": PPTX,
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml": XLSX,
+    "application/vnd.openxmlformats-officedocument.presentationml.slideshow.main+xml": PPTX,
+    "application/vnd.openxmlformats-officedocument.presentationml.template.main+xml": PPTX,
 }
 # The extensions that promise a ZIP inside: a file so named that is no readable archive
 # is damaged, not of an unknown type.
@@ -246,6 +284,8 @@ def sniff_file(path: Path, filename: str) -> Sniffed:
         )
     if ext not in ALLOWED[mime]:
         return Sniffed(
-            mime, f"The content is {mime}, which does not match the extension {ext or '(none)'}."
+            mime,
+            f"The file holds {LABELS.get(mime, mime)}, which does not match the extension "
+            f"{ext or '(none)'} of its name: rename it and upload it again.",
         )
     return Sniffed(mime)

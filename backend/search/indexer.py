@@ -37,6 +37,14 @@ TYPE_LABELS = {
     "application/rtf": "rtf",
     "message/rfc822": "email",
     "application/vnd.ms-outlook": "email",
+    "application/msword": "docx",  # Word, whichever its age
+    "application/vnd.wordperfect": "wordperfect",
+    "application/vnd.ms-excel": "spreadsheet",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "spreadsheet",
+    "application/vnd.oasis.opendocument.spreadsheet": "spreadsheet",
+    "application/vnd.ms-powerpoint": "presentation",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "presentation",
+    "application/vnd.oasis.opendocument.presentation": "presentation",
 }
 _YEAR = re.compile(r"^\s*(\d{4})")
 

@@ -55,6 +55,9 @@ TYPE_NAMES = {
     "epub": "EPUB",
     "html": "HTML",
     "email": "E-mail",
+    "spreadsheet": "Spreadsheet",
+    "presentation": "Presentation",
+    "wordperfect": "WordPerfect",
 }
 
 

@@ -156,6 +156,54 @@ def test_an_encrypted_office_file_asks_for_its_password(corpus: Path, tmp_path: 
 
 
 def test_every_accepted_type_has_a_parser() -> None:
-    from backend.ingest.parsers import PARSERS
+    """Read by a parser, or turned into a PDF by LibreOffice first (office_suite)."""
+    from backend.ingest.parsers import CONVERTED, PARSERS
 
-    assert set(sniff.ALLOWED) <= set(PARSERS)
+    assert set(sniff.ALLOWED) <= set(PARSERS) | set(CONVERTED)
+    assert not set(CONVERTED) & set(PARSERS)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "office"
+
+
+@pytest.mark.parametrize(
+    ("name", "mime"),
+    [
+        ("report.doc", "application/msword"),
+        ("ledger.xls", "application/vnd.ms-excel"),
+        ("slides.ppt", "application/vnd.ms-powerpoint"),
+        ("ledger.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (
+            "slides.pptx",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        ),
+        ("ledger.ods", "application/vnd.oasis.opendocument.spreadsheet"),
+        ("slides.odp", "application/vnd.oasis.opendocument.presentation"),
+        ("minutes.wpd", "application/vnd.wordperfect"),
+        # Locked: the container is still known (the password is found by the converter).
+        ("locked.doc", "application/msword"),
+        ("locked.xls", "application/vnd.ms-excel"),
+        ("locked.ods", "application/vnd.oasis.opendocument.spreadsheet"),
+        ("locked.odp", "application/vnd.oasis.opendocument.presentation"),
+    ],
+)
+def test_office_formats_are_accepted_by_what_they_hold(name: str, mime: str) -> None:
+    found = sniff.sniff_file(FIXTURES / name, name)
+    assert (found.mime_type, found.error) == (mime, "")
+
+
+@pytest.mark.parametrize(
+    ("name", "called"), [("report.doc", "ledger.xls"), ("ledger.xlsx", "report.docx")]
+)
+def test_an_office_file_under_another_office_name_is_refused_with_its_real_kind(
+    tmp_path: Path, name: str, called: str
+) -> None:
+    path = tmp_path / called
+    shutil.copy(FIXTURES / name, path)
+    found = sniff.sniff_file(path, called)
+    assert found.error.startswith("The file holds a"), found.error
+    assert "does not match the extension" in found.error
+
+
+def test_every_accepted_type_has_a_name_people_read() -> None:
+    assert set(sniff.ALLOWED) <= set(sniff.LABELS)

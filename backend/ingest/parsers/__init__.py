@@ -16,6 +16,26 @@ ODT = "application/vnd.oasis.opendocument.text"
 EPUB = "application/epub+zip"
 EML = "message/rfc822"
 MSG = "application/vnd.ms-outlook"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+ODS = "application/vnd.oasis.opendocument.spreadsheet"
+ODP = "application/vnd.oasis.opendocument.presentation"
+DOC = "application/msword"
+XLS = "application/vnd.ms-excel"
+PPT = "application/vnd.ms-powerpoint"
+WPD = "application/vnd.wordperfect"
+# Formats read through LibreOffice (backend.ingest.office_suite): turned into PDF by the
+# worker, then read by parse_pdf, with the properties of the file itself as its record.
+CONVERTED = {
+    DOC: "Word 97-2003 document (.doc)",
+    XLS: "Excel 97-2003 workbook (.xls)",
+    PPT: "PowerPoint 97-2003 presentation (.ppt)",
+    XLSX: "Excel workbook (.xlsx)",
+    PPTX: "PowerPoint presentation (.pptx)",
+    ODS: "OpenDocument spreadsheet (.ods)",
+    ODP: "OpenDocument presentation (.odp)",
+    WPD: "WordPerfect document (.wpd)",
+}
 
 PARSERS: dict[str, Callable[..., Parsed]] = {
     "application/pdf": parse_pdf,
@@ -45,4 +65,4 @@ def parse(path: Path, mime: str, **limits: Any) -> Parsed:
     return parser(path, **limits)
 
 
-__all__ = ["PARSERS", "Parsed", "ParseError", "parse"]
+__all__ = ["CONVERTED", "PARSERS", "Parsed", "ParseError", "parse"]
