@@ -39,6 +39,8 @@ from backend.ingest.parsers import (
     XLSX,
 )
 from backend.ingest.parsers.base import PASSWORD_REASON
+from backend.ingest.parsers.encoding import utf16_without_bom
+from backend.ingest.parsers.xmldoc import FB2, SVG, XML
 
 HEAD_BYTES = 65536
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -54,10 +56,26 @@ ALLOWED: dict[str, frozenset[str]] = {
     ODT: frozenset({".odt", ".ott"}),
     EPUB: frozenset({".epub"}),
     "text/html": frozenset({".html", ".htm", ".xhtml", ".xht"}),
-    "text/plain": frozenset({".txt", ".text", ".md", ".markdown", ".csv", ".tsv", ".rst", ""}),
+    "text/plain": frozenset(
+        {
+            ".txt",
+            ".text",
+            ".md",
+            ".markdown",
+            ".csv",
+            ".tsv",
+            ".rst",
+            ".org",
+            ".adoc",
+            ".tex",
+            ".bib",
+            "",
+        }
+    ),
     "text/markdown": frozenset({".md", ".markdown", ".txt"}),
     "text/rtf": frozenset({".rtf"}),
-    EML: frozenset({".eml", ""}),
+    # S/MIME messages are saved as .p7m or .p7s too.
+    EML: frozenset({".eml", ".mime", ".p7m", ".p7s", ""}),
     MSG: frozenset({".msg"}),
     "image/jpeg": frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".mpo"}),
     "image/png": frozenset({".png", ".apng"}),
@@ -70,12 +88,20 @@ ALLOWED: dict[str, frozenset[str]] = {
     DOC: frozenset({".doc", ".dot", ".wbk"}),
     XLS: frozenset({".xls", ".xlt", ".xla"}),
     PPT: frozenset({".ppt", ".pps", ".pot"}),
-    XLSX: frozenset({".xlsx", ".xlsm", ".xltx", ".xltm"}),
-    PPTX: frozenset({".pptx", ".pptm", ".ppsx", ".potx"}),
+    # Saved under the old name, as Office itself opens them: by their content.
+    XLSX: frozenset({".xlsx", ".xlsm", ".xltx", ".xltm", ".xls"}),
+    PPTX: frozenset({".pptx", ".pptm", ".ppsx", ".potx", ".ppt"}),
     ODS: frozenset({".ods", ".ots"}),
     ODP: frozenset({".odp", ".otp"}),
     WPD: frozenset({".wpd", ".wp", ".wp5", ".wp6", ".wpt"}),
+    # Read by backend.ingest.parsers.xmldoc.
+    XML: frozenset({".xml", ".xsl", ".xslt", ".tei", ".nxml", ".dbk", ".rdf", ".kml"}),
+    FB2: frozenset({".fb2", ".xml"}),
+    SVG: frozenset({".svg"}),
 }
+# Text of one kind or another: when the name says which, the name is believed (a Markdown
+# file whose code blocks hold HTML is Markdown; an XSLT stylesheet is XML, not HTML).
+TEXTUAL = ("text/plain", "text/html", "text/markdown", XML)
 # Names libmagic uses for the same types (read as the type on the right).
 ALIASES = {
     "application/rtf": "text/rtf",
@@ -85,6 +111,8 @@ ALIASES = {
     "text/tab-separated-values": "text/plain",
     "text/x-rst": "text/plain",
     "application/csv": "text/plain",
+    "application/xml": XML,
+    "image/svg": SVG,
 }
 LABELS = {
     "application/octet-stream": "unrecognised binary data",
@@ -93,7 +121,6 @@ LABELS = {
     "image/vnd.adobe.photoshop": "a Photoshop image",
     "image/jp2": "a JPEG 2000 image",
     "image/bmp": "a BMP image",
-    "image/svg+xml": "an SVG drawing",
     XLSX: "an Excel workbook (.xlsx)",
     PPTX: "a PowerPoint presentation (.pptx)",
     ODS: "an OpenDocument spreadsheet (.ods)",
@@ -119,11 +146,14 @@ LABELS = {
     "image/gif": "a GIF image (.gif)",
     "image/heic": "a HEIC photo (.heic)",
     "image/heif": "a HEIF photo (.heif)",
+    XML: "an XML document (.xml)",
+    FB2: "a FictionBook e-book (.fb2)",
+    SVG: "an SVG drawing (.svg)",
 }
 ACCEPTED = (
     "PDF, Word (.docx, .doc), Excel (.xlsx, .xls), PowerPoint (.pptx, .ppt), OpenDocument "
     "(.odt, .ods, .odp), WordPerfect, EPUB, HTML, text, CSV, Markdown, RTF, e-mail (.eml, "
-    ".msg), JPEG, PNG, TIFF, WebP, GIF, HEIC"
+    ".msg), XML, FictionBook, SVG, JPEG, PNG, TIFF, WebP, GIF, HEIC"
 )
 # What a ZIP's `mimetype` entry or its main part's content type says.
 ZIP_TYPES = {
@@ -164,6 +194,9 @@ _EMAIL_HEADER = re.compile(
     rb"\s*:",
     re.I | re.M,
 )
+
+
+_MIME_START = re.compile(rb"(?i)\s*(?:MIME-Version|Content-Type)\s*:")
 
 
 class Damaged(Exception):
@@ -228,7 +261,15 @@ def _ole_type(path: Path) -> str:
 
 def _text_type(head: bytes, mime: str, ext: str) -> str:
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:2048].lower()
-    if mime in ("text/xml", "application/xml") and (b"<html" in start or b"xhtml" in start):
+    if mime in (XML, "application/xml") and b"<fictionbook" in start:
+        return FB2
+    if mime in (XML, "application/xml") and b"<svg" in start and ext == ".svg":
+        return SVG
+    if (
+        mime in (XML, "application/xml")
+        and (b"<html" in start or b"xhtml" in start)
+        and ext not in ALLOWED[XML]  # an XSLT stylesheet that writes XHTML is XML
+    ):
         return "text/html"
     if mime == "text/plain" and ext in (".html", ".htm", ".xhtml") and b"<" in start:
         return "text/html"  # a fragment of HTML (no <html> for libmagic to see)
@@ -236,6 +277,13 @@ def _text_type(head: bytes, mime: str, ext: str) -> str:
         return EML  # (the parser tells an empty or header-less file from a message)
     if mime == "text/plain" and not ext and len(_EMAIL_HEADER.findall(head[:16384])) >= 3:
         return EML  # a message saved without an extension (a .txt quoting one stays text)
+    if mime == "text/plain" and ext in (".mime", ".p7m", ".p7s") and _MIME_START.match(head):
+        return EML  # an S/MIME message (a signature alone is binary DER, not accepted)
+    mime = ALIASES.get(mime, mime)
+    if mime in TEXTUAL and ext not in ALLOWED[mime]:
+        named = next((t for t in TEXTUAL if ext in ALLOWED[t]), None)
+        if named is not None:
+            return named
     return mime
 
 
@@ -265,6 +313,10 @@ def identify(path: Path, filename: str) -> str:
         mime = "text/plain"  # words about PDFs in a text (libmagic looks near the start)
     if head.startswith(ZIP_MAGIC) or (ext in ZIP_EXTENSIONS and mime not in ALLOWED):
         return _zip_type(path, ext)
+    if mime == "application/octet-stream" and (codec := utf16_without_bom(head)):
+        # UTF-16 text without a byte-order mark: libmagic sees binary data.
+        text = head[: len(head) // 2 * 2].decode(codec, "replace").encode("utf-8")
+        mime = ALIASES.get(magic.from_buffer(text, mime=True), "text/plain")
     return ALIASES.get(_text_type(head, mime, ext), _text_type(head, mime, ext))
 
 

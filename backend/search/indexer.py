@@ -45,6 +45,8 @@ TYPE_LABELS = {
     "application/vnd.ms-powerpoint": "presentation",
     "application/vnd.openxmlformats-officedocument.presentationml.presentation": "presentation",
     "application/vnd.oasis.opendocument.presentation": "presentation",
+    "text/xml": "xml",
+    "application/x-fictionbook+xml": "ebook",
 }
 _YEAR = re.compile(r"^\s*(\d{4})")
 

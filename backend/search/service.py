@@ -58,6 +58,8 @@ TYPE_NAMES = {
     "spreadsheet": "Spreadsheet",
     "presentation": "Presentation",
     "wordperfect": "WordPerfect",
+    "xml": "XML",
+    "ebook": "E-book",
 }
 
 

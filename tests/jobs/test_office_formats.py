@@ -114,3 +114,33 @@ async def test_office_files_locked_by_a_password_are_never_published_empty(
         assert "Upload a copy saved without the password as a new version." in version.error
     versions = (await db.exec(select(DocumentVersion))).all()
     assert all(v.status != IngestStatus.READY for v in versions)
+
+
+XML_FIXTURES = FIXTURES.parent / "xml"
+
+
+async def test_fictionbook_svg_and_xml_are_read_pictured_and_found(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    names = ("tale.fb2", "harbour.svg", "letter.tei.xml")
+    uploaded = {n: await upload_file(db, librarian, collection, XML_FIXTURES / n) for n in names}
+    await db.commit()
+    await run_burst()
+    patron = await make_user(db)
+    for name, title, word, pages in (
+        ("tale.fb2", "Сказка о полярной станции", "радист", 3),
+        ("harbour.svg", "Harbour of Longyearbyen", "fathoms", 1),
+        ("letter.tei.xml", "Lettre de Marie Curie à Paul Langevin", "polonium", 1),
+    ):
+        document, version = uploaded[name]
+        await db.refresh(version)
+        assert version.status == IngestStatus.READY, (name, version.error)
+        assert version.page_count == pages and version.thumbnail_key, name
+        document = await db.get(Document, document.id, populate_existing=True)  # type: ignore[assignment]
+        assert document.title == title
+        found = await search.search(session=db, actor=patron, query=word)
+        assert [h.document_id for h in found.hits] == [document.id], name
+    found = await search.search(session=db, actor=patron, query="радист OR fathoms OR polonium")
+    assert {v.label for v in found.facets["type"]} == {"E-book", "Image", "XML"}

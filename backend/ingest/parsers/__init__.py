@@ -10,6 +10,7 @@ from backend.ingest.parsers.markup import parse_epub, parse_html, parse_rtf, par
 from backend.ingest.parsers.message import parse_eml, parse_msg
 from backend.ingest.parsers.office import parse_docx, parse_odt
 from backend.ingest.parsers.pdf import parse_pdf
+from backend.ingest.parsers.xmldoc import FB2, SVG, XML, parse_fb2, parse_svg, parse_xml
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ODT = "application/vnd.oasis.opendocument.text"
@@ -55,6 +56,9 @@ PARSERS: dict[str, Callable[..., Parsed]] = {
     "image/gif": parse_image,
     "image/heic": parse_image,
     "image/heif": parse_image,
+    XML: parse_xml,
+    FB2: parse_fb2,
+    SVG: parse_svg,
 }
 
 

@@ -77,7 +77,7 @@ def _bom(raw: bytes) -> tuple[str, int]:
     return "", 0
 
 
-def _utf16_without_bom(raw: bytes) -> str:
+def utf16_without_bom(raw: bytes) -> str:
     """UTF-16 text without a mark: every other byte zero in mostly-Latin text."""
     sample = raw[:4096]
     if len(sample) < 8:
@@ -118,13 +118,13 @@ def decode(raw: bytes, hint: str = "", fallbacks: tuple[str, ...] = ()) -> str:
     for label in (hint, declared(raw)):
         codec = codec_of(label) if label else ""
         if codec in ("utf-16", "utf-16-le", "utf-16-be", "utf-32"):
-            codec = _utf16_without_bom(raw) or ""  # a declared UTF-16 says nothing of order
+            codec = utf16_without_bom(raw) or ""  # a declared UTF-16 says nothing of order
         if codec:
             try:
                 return raw.decode(codec)
             except UnicodeDecodeError:
                 pass  # the label lies; the bytes decide below
-    codec = _utf16_without_bom(raw)
+    codec = utf16_without_bom(raw)
     if codec:
         return raw.decode(codec, errors="replace")
     try:

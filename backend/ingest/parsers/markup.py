@@ -47,6 +47,8 @@ def parse_html(path: Path, **_: Any) -> Parsed:
 
 def parse_text(path: Path, **_: Any) -> Parsed:
     text = decode(_read_limited(path))
+    if not text.strip():
+        raise ParseError("The file holds no text: only spaces or blank lines.")
     # A Markdown level-one heading on the first line is the title.
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     meta = {"title": first[2:].strip()[:300]} if first.startswith("# ") else {}

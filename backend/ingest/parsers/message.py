@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.ingest.parsers.base import Parsed, ParseError, clean_text
-from backend.ingest.parsers.encoding import _bom, _utf16_without_bom, decode
+from backend.ingest.parsers.encoding import _bom, decode, utf16_without_bom
 
 MAX_MESSAGE_BYTES = 64 << 20
 MAX_DEPTH = 2
@@ -35,7 +35,7 @@ def _as_mime_bytes(raw: bytes) -> bytes:
     codec, skip = _bom(raw)
     if codec.startswith("utf-16") or codec.startswith("utf-32"):
         return raw[skip:].decode(codec, errors="replace").encode("utf-8")
-    codec = _utf16_without_bom(raw)
+    codec = utf16_without_bom(raw)
     if codec:
         return raw.decode(codec, errors="replace").encode("utf-8")
     return raw
