@@ -26,7 +26,8 @@ bootstrap_python() {
   # to read Word, Excel and PowerPoint 97-2003, .xlsx, .pptx, .ods, .odp and WordPerfect.
   install_debian libmagic1 fonts-dejavu-core tesseract-ocr tesseract-ocr-osd tesseract-ocr-eng \
     tesseract-ocr-fra tesseract-ocr-deu tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-por \
-    tesseract-ocr-rus tesseract-ocr-ara tesseract-ocr-chi-sim tesseract-ocr-jpn \
+    tesseract-ocr-rus tesseract-ocr-ara tesseract-ocr-chi-sim tesseract-ocr-chi-tra \
+    tesseract-ocr-jpn tesseract-ocr-jpn-vert tesseract-ocr-kor \
     libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui python3-uno
   export PATH="$PWD/.venv/bin:$PATH"
   export REFLEX_USE_NPM=1 REFLEX_TELEMETRY_ENABLED=false

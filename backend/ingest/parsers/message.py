@@ -93,6 +93,13 @@ def _words(text: str) -> set[str]:
     return {w.lower() for w in _WORDS.findall(text)}
 
 
+SIGNATURES = {
+    "application/pkcs7-signature",
+    "application/x-pkcs7-signature",
+    "application/pgp-signature",
+}
+
+
 def _walk(part: Message) -> Iterator[Message]:
     """The parts of a message, not descending into the messages it carries."""
     yield part
@@ -112,8 +119,8 @@ def _body(msg: Message) -> tuple[str, list[Message]]:
         ctype = part.get_content_type()
         if part is not msg and ctype == "message/rfc822":
             attachments.append(part)  # read as its own message, not as this one's body
-        elif part.is_multipart():
-            continue
+        elif part.is_multipart() or ctype in SIGNATURES:
+            continue  # a signature is no text (the signed part is read)
         elif _is_attachment(part):
             attachments.append(part)
         elif ctype == "text/plain":
@@ -239,7 +246,10 @@ def parse_eml(path: Path, **limits: Any) -> Parsed:
         raise ParseError("The file is empty: it holds no e-mail message.")
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
-    if not any(msg.get(h) for h in ("From", "To", "Subject", "Date", "Message-ID")):
+    # A message has an envelope (From, To...) or, saved alone as a MIME entity (an S/MIME
+    # signed or encrypted part), at least its MIME header and a multipart body.
+    headed = any(msg.get(h) for h in ("From", "To", "Subject", "Date", "Message-ID"))
+    if not headed and not (msg.get("MIME-Version") and msg.is_multipart()):
         raise ParseError("The file holds no e-mail message (it has no From, To or Subject).")
     parsed = _parse_message(msg, limits)
     meta: dict[str, Any] = {}

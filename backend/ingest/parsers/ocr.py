@@ -7,8 +7,11 @@ its side as noise. So, for each image:
 2. the page is read in the installed languages of that script (all of them for Latin:
    English first, then French, German, Spanish, Italian, Portuguese...), limited by
    OCR_LANGUAGES when it is set;
-3. a page OSD cannot judge (too little text on it) is read in every allowed Latin
-   language, then, if that gives nothing, in the others.
+3. a page OSD cannot judge (too little text on it: a label, a line of Chinese, a column
+   of vertical Japanese) is read in English; when tesseract is not confident of that
+   reading (mean word confidence below CONFIDENT), it is read once in each other allowed
+   script's language, and the one tesseract is most confident of, by a clear margin,
+   wins; when English gives nothing at all, it is read in all the others at once.
 Each tesseract run has a time limit; an image too large for tesseract is scaled down
 rather than refused, and a run that ends in an error says which.
 """
@@ -28,7 +31,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "Han": ("chi_sim", "chi_tra"),
     "HanS": ("chi_sim",),
     "HanT": ("chi_tra",),
-    "Japanese": ("jpn",),
+    "Japanese": ("jpn", "jpn_vert"),
     "Katakana": ("jpn",),
     "Hiragana": ("jpn",),
     "Hangul": ("kor",),
@@ -41,6 +44,12 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
 MAX_SIDE = 32_000
 MAX_PIXELS = 40_000_000
 SECONDS = 60
+# tesseract puts a space between Chinese or Japanese characters, which are written without
+# them (Korean, which spaces its words, is left alone): "日 本 語" is "日本語".
+_CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_GAP = re.compile(f"(?<=[{_CJK}])[ \t]+(?=[{_CJK}])")
+CONFIDENT = 60.0  # tesseract's mean word confidence (0-100) of a reading it got right
+MARGIN = 15.0  # how much surer another language's reading must be to replace English's
 
 
 @dataclass(frozen=True)
@@ -101,11 +110,29 @@ def _read(image: Any, languages: tuple[str, ...]) -> str:
     import pytesseract
 
     try:
-        return str(pytesseract.image_to_string(image, lang="+".join(languages), timeout=SECONDS))
+        text = str(pytesseract.image_to_string(image, lang="+".join(languages), timeout=SECONDS))
+        return _CJK_GAP.sub("", text)
     except RuntimeError as exc:  # pytesseract's time limit
         raise ParseError(f"OCR took longer than {SECONDS} s on this page ({exc}).") from exc
     except pytesseract.TesseractError as exc:
         raise ParseError(f"OCR failed on this page ({exc.message or exc.status}).") from exc
+
+
+def _confidence(image: Any, languages: tuple[str, ...]) -> float:
+    """tesseract's mean confidence in the words it reads in these languages (0-100)."""
+    import pytesseract
+
+    try:
+        data = pytesseract.image_to_data(
+            image, lang="+".join(languages), output_type=pytesseract.Output.DICT, timeout=SECONDS
+        )
+    except RuntimeError as exc:
+        raise ParseError(f"OCR took longer than {SECONDS} s on this page ({exc}).") from exc
+    except pytesseract.TesseractError as exc:
+        raise ParseError(f"OCR failed on this page ({exc.message or exc.status}).") from exc
+    scores = [float(c) for c, w in zip(data["conf"], data["text"], strict=False) if str(w).strip()]
+    scores = [c for c in scores if c >= 0]
+    return sum(scores) / len(scores) if scores else 0.0
 
 
 # py3langid's codes -> tesseract's, for the Latin-script languages worth telling apart.
@@ -178,6 +205,10 @@ class Reader:
             if others:
                 return Reading(_read(image, others), "+".join(others), script, rotate)
             return Reading(text, "+".join(first), script, rotate)
+        if not script and text.strip():
+            other = self._surer_script(image, first, latin)
+            if other:
+                return Reading(_read(image, other), "+".join(other), script, rotate)
         found = LATIN_LANGUAGES.get(detect([text]), "") if len(text) >= DECIDE_CHARS else ""
         if found and found in latin and found not in first:
             better: tuple[str, ...] = (found,)
@@ -187,6 +218,22 @@ class Reader:
         if len(text) >= DECIDE_CHARS and script:
             self.chosen[script] = better
         return Reading(text, "+".join(better), script, rotate)
+
+    def _surer_script(
+        self, image: Any, first: tuple[str, ...], latin: list[str]
+    ) -> tuple[str, ...]:
+        """For a page OSD could not judge: another script's language that tesseract is
+        clearly surer of than of its English reading, or () to keep English."""
+        candidates = [lang for lang in self.languages if lang not in latin]
+        if not candidates or not first:
+            return ()
+        english = _confidence(image, first)
+        if english >= CONFIDENT:
+            return ()
+        best, score = max(
+            ((lang, _confidence(image, (lang,))) for lang in candidates), key=lambda x: x[1]
+        )
+        return (best,) if score >= english + MARGIN else ()
 
 
 def read(image: Any, setting: str = "") -> Reading:
