@@ -28,7 +28,7 @@ import backend.ingest.sandbox, backend.ingest.parsers, backend.ingest.thumbnails
 import pypdfium2, PIL.Image, docx, ebooklib.epub, selectolax.lexbor, striprtf.striprtf
 import py3langid.langid, pytesseract, lxml.etree, fontTools
 import backend.storage.s3, boto3, botocore
-import cairosvg, msoffcrypto, olefile, backend.ingest.office_suite
+import cairosvg, msoffcrypto, olefile, spellchecker, backend.ingest.office_suite
 print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))
 """
 

@@ -160,3 +160,23 @@ def test_a_text_layer_of_glyph_codes_is_read_again_by_ocr(tmp_path: Path) -> Non
     assert kept.warnings == [
         "1 page(s) whose text layer looks unreadable (a broken font map?), kept as it is: 1"
     ]
+
+
+def test_a_poor_ocr_layer_is_told_from_prose_by_its_known_words(corpus: Path) -> None:
+    import pypdfium2 as pdfium
+
+    from backend.ingest.parsers import quality
+
+    prose = (
+        "Desiring to keep you posted on the progress of the Foundation, you will be "
+        "interested to know that to date the Foundation has received the following: a "
+        "letter from the Sugar Company accepting membership and enclosing their cheque, "
+        "and executed contracts from the members of the board of trustees."
+    )
+    # A typewritten letter scanned with a poor OCR layer ("Eeairing to keep you posted").
+    pdf = pdfium.PdfDocument(corpus / "office" / "unstructured" / "pdf-with-ocr-text.pdf")
+    poor = pdf[0].get_textpage().get_text_range()
+    assert not quality.unreadable(poor)  # letters, not glyph codes: the first test passes it
+    assert quality.misread(poor) and not quality.misread(prose)
+    assert quality.reads_better(prose, poor) and not quality.reads_better(poor, prose)
+    assert quality.known_share("too short to judge") is None

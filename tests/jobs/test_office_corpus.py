@@ -82,6 +82,8 @@ READ = {
     "chi_sim_image.jpeg": "清道夫",  # OSD cannot judge a line: tesseract's surest language
     "jpn-vert.jpeg": "日本語",  # vertical Japanese, read in jpn_vert
     "loremipsum-flat.pdf": "Lorem ipsum dolor sit amet",
+    # Its OCR layer says "Eeairing to keep you posted": the scan is read again.
+    "pdf-with-ocr-text.pdf": "Desiring to keep you posted on the progress of the Foundation",
     "korean-text-with-tables.pdf": "무이자할부",
     "copy-protected.pdf": "LayoutParser",
     "fr_olap.pdf": "Résumés et interrogations de logs de requêtes OLAP",

@@ -12,7 +12,7 @@ from backend.ingest.parsers.base import (
     split_keywords,
     split_people,
 )
-from backend.ingest.parsers.quality import better, unreadable
+from backend.ingest.parsers.quality import better, misread, reads_better, unreadable
 
 
 def _pdf_date(value: str) -> str:
@@ -31,6 +31,18 @@ OCR_MAX_PIXELS = 40_000_000
 
 def _numbers(pages: list[int]) -> str:
     return ", ".join(map(str, pages[:20])) + (" ..." if len(pages) > 20 else "")
+
+
+def _scanned(page: Any) -> bool:
+    """Whether one image covers most of the page (a scan, whatever text layer it has)."""
+    import pypdfium2.raw as raw
+
+    width, height = page.get_size()
+    for obj in page.get_objects(filter=(raw.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
+        left, bottom, right, top = obj.get_bounds()
+        if (right - left) * (top - bottom) >= 0.6 * width * height:
+            return True
+    return False
 
 
 def _ocr_page(page: Any, reader: Any) -> str:
@@ -67,6 +79,7 @@ def parse_pdf(
         blank: list[int] = []
         garbled: list[int] = []  # text layers of glyph codes, replaced by OCR's reading
         unread: list[int] = []  # the same, that OCR could not read better
+        reread: list[int] = []  # scans whose poor OCR layer our OCR read better
         if count == 0:
             raise ParseError("The PDF has no pages.")
         if count > max_pages:
@@ -98,6 +111,21 @@ def parse_pdf(
                             unread.append(index + 1)
                     else:
                         unread.append(index + 1)
+                # A scan with a poor OCR layer (letters, but few real words): read again.
+                elif ocr_enabled and ocred < ocr_max_pages and _scanned(page) and misread(text):
+                    ocred += 1
+                    try:
+                        if reader is None:
+                            from backend.ingest.parsers.ocr import Reader
+
+                            reader = Reader(ocr_languages)
+                        seen = _ocr_page(page, reader)
+                    except ParseError as exc:
+                        seen = ""
+                        result.warnings.append(f"page {index + 1}: {exc}")
+                    if reads_better(seen, text):
+                        text = seen
+                        reread.append(index + 1)
                 # A page without a text layer is a scan: read it by OCR, within limits.
                 elif not text.strip() and ocr_enabled and ocred < ocr_max_pages:
                     ocred += 1
@@ -144,6 +172,11 @@ def parse_pdf(
             result.warnings.append(
                 f"{len(garbled)} page(s) whose text layer is unreadable (a broken font map) "
                 f"read by OCR instead: {_numbers(garbled)}"
+            )
+        if reread:
+            result.warnings.append(
+                f"{len(reread)} scanned page(s) whose text layer was a poor OCR read again "
+                f"by OCR: {_numbers(reread)}"
             )
         if unread:
             result.warnings.append(

@@ -1,0 +1,274 @@
+"""The pipeline against the bare libraries, on the same files, in the same run.
+
+    .venv/bin/python bench/ingest/ratios.py [--copies 2]
+
+- Text PDFs (every PDF of ../shared/corpus whose pages have a text layer): pages/s through
+  the whole pipeline (one worker process, as deployed: sniff, SHA-256, sandboxed
+  extraction, page images, thumbnails, database, index) over pages/s of bare pypdfium2
+  text extraction of every page plus one thumbnail per document, run in as many processes
+  as the machine has cores (the worker runs up to 4 jobs at once on them).
+- OCR (every image of the corpora: photos, scans, screenshots, a HEIC page, a two-page
+  TIFF): pages/s through the pipeline over pages/s of bare tesseract (English, one run
+  per page) on the same pages, in the same number of processes.
+- Office: each office file of the corpora and fixtures converted to PDF by the warm
+  LibreOffice converter, seconds per page of the PDF made.
+
+Writes bench/ingest/results.json (`text_pdf_ratio`, `ocr_ratio`, the figures behind them)
+and bench/ingest/ratios.md. Each copy of a file gets bytes appended after its end, so no
+copy is a duplicate of another.
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "corpus"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import enqueue_all, load, reset_versions, run_async, run_workers  # noqa: E402
+
+IMAGES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".gif", ".heic")
+OFFICE = (".doc", ".xls", ".ppt", ".xlsx", ".pptx", ".ods", ".odp", ".wpd")
+
+
+def _all_files() -> list[Path]:
+    folders = [SHARED / "files", SHARED / "office" / "unstructured"]
+    return sorted(p for f in folders for p in f.rglob("*") if p.is_file())
+
+
+def text_pdfs() -> list[Path]:
+    """PDFs that open without a password and have text on at least 80 % of their pages."""
+    import pypdfium2 as pdfium
+
+    chosen = []
+    for path in _all_files():
+        if path.suffix.lower() != ".pdf":
+            continue
+        try:
+            doc = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError:
+            continue
+        with_text = sum(1 for page in doc if page.get_textpage().get_text_range().strip())
+        if len(doc) and with_text >= 0.8 * len(doc):
+            chosen.append(path)
+        doc.close()
+    return chosen
+
+
+def images() -> list[Path]:
+    from backend.ingest.parsers.image import harden_pillow, open_image
+
+    harden_pillow(80_000_000)
+    chosen = []
+    for path in _all_files():
+        if path.suffix.lower() not in IMAGES:
+            continue
+        try:
+            open_image(path).close()
+        except Exception:  # damaged or a bomb: the pipeline refuses it, no OCR to compare
+            continue
+        chosen.append(path)
+    return chosen
+
+
+def _bare_text(path: str) -> int:
+    import pypdfium2 as pdfium
+
+    from backend.ingest import thumbnails
+    from backend.ingest.parsers.pdf import render_first_page
+
+    doc = pdfium.PdfDocument(path)
+    pages = 0
+    for page in doc:
+        page.get_textpage().get_text_range()
+        pages += 1
+    doc.close()
+    with tempfile.TemporaryDirectory() as out:
+        thumbnails.make(render_first_page(Path(path), thumbnails.LARGE[0]), Path(out))
+    return pages
+
+
+def _frames(path: str) -> list[object]:
+    from PIL import ImageSequence
+
+    from backend.ingest.parsers.image import harden_pillow, open_image
+
+    harden_pillow(80_000_000)
+    image = open_image(Path(path))
+    return [frame.convert("RGB") for frame in ImageSequence.Iterator(image)]
+
+
+def _bare_ocr(path: str) -> int:
+    import pytesseract
+
+    frames = _frames(path)
+    for frame in frames:
+        pytesseract.image_to_string(frame, lang="eng")
+    return len(frames)
+
+
+def bare(function, paths: list[Path], copies: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    work = [str(p) for p in paths] * copies
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(os.cpu_count()) as pool:
+        pages = sum(pool.map(function, work, chunksize=1))
+    return time.perf_counter() - started, pages
+
+
+def pipeline(files: list[Path], copies: int, env: dict[str, str]) -> dict[str, float]:
+    count = run_async(load(files, copies))
+    run_async(enqueue_all())
+    took, peak = run_workers(1, env)
+    ready, failed, pages = run_async(reset_versions())
+    run_async(_forget_all())
+    return {
+        "documents": count,
+        "ready": ready,
+        "failed": failed,
+        "pages": pages,
+        "seconds": round(took, 1),
+        "pages_per_s": round(pages / took, 2),
+        "peak_mb": round(peak / 2**20),
+    }
+
+
+async def _forget_all() -> None:
+    from sqlalchemy import text
+
+    from backend.db import session_scope
+
+    async with session_scope() as session:
+        await session.exec(text("TRUNCATE documents, collections, users CASCADE"))
+        await session.commit()
+
+
+async def office(paths: list[Path]) -> list[dict[str, object]]:
+    import pypdfium2 as pdfium
+
+    from backend.ingest import sniff
+    from backend.ingest.office_suite import OfficeSuite
+
+    suite = OfficeSuite()
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            warm = ROOT / "tests" / "fixtures" / "office" / "report.doc"
+            await suite.convert(warm, sniff.sniff_file(warm, warm.name).mime_type, Path(out))
+            for path in paths:
+                found = sniff.sniff_file(path, path.name)
+                if found.error:
+                    continue
+                started = time.perf_counter()
+                try:
+                    pdf = await suite.convert(path, found.mime_type, Path(out))
+                except Exception as exc:
+                    rows.append({"file": path.name, "error": str(exc)[:80]})
+                    continue
+                took = time.perf_counter() - started
+                pages = len(pdfium.PdfDocument(str(pdf)))
+                rows.append(
+                    {
+                        "file": path.name,
+                        "pages": pages,
+                        "seconds": round(took, 2),
+                        "seconds_per_page": round(took / pages, 3),
+                    }
+                )
+    finally:
+        suite.stop()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--copies", type=int, default=2)
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        sys.exit(f"the corpus is not at {SHARED}")
+    pdfs, pictures = text_pdfs(), images()
+    office_files = [p for p in _all_files() if p.suffix.lower() in OFFICE]
+    fixtures = (ROOT / "tests" / "fixtures" / "office").iterdir()
+    office_files += sorted(
+        p for p in fixtures if p.suffix in OFFICE and not p.name.startswith("locked")
+    )
+    results: dict[str, object] = {}
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ratios-"))
+    from backend.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    pg, redis = EmbeddedPostgres(tmp / "pg", database="bench"), EmbeddedRedis(tmp / "redis")
+    env = dict(os.environ, DATA_DIR=str(tmp / "data"), ENVIRONMENT="development")
+    env["DATABASE_URL"], env["REDIS_URL"] = pg.start(), redis.start()
+    os.environ.update(env)
+    try:
+        from backend.migrate import upgrade
+
+        upgrade(env["DATABASE_URL"])
+        text_run = pipeline(pdfs, args.copies, env)
+        text_s, text_pages = bare(_bare_text, pdfs, args.copies)
+        ocr_run = pipeline(pictures, args.copies, env)
+        ocr_s, ocr_pages = bare(_bare_ocr, pictures, args.copies)
+        office_rows = asyncio.run(office(office_files))
+    finally:
+        redis.stop()
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    bare_text = text_pages / text_s
+    bare_ocr = ocr_pages / ocr_s
+    converted = [r for r in office_rows if "pages" in r]
+    total_pages = sum(int(r["pages"]) for r in converted)  # type: ignore[call-overload]
+    total_s = sum(float(r["seconds"]) for r in converted)  # type: ignore[arg-type]
+    results = {
+        "text_pdf_ratio": round(text_run["pages_per_s"] / bare_text, 3),
+        "ocr_ratio": round(ocr_run["pages_per_s"] / bare_ocr, 3),
+        "text_pdfs": {
+            "files": len(pdfs),
+            "copies": args.copies,
+            "pipeline": text_run,
+            "bare_pages": text_pages,
+            "bare_seconds": round(text_s, 1),
+            "bare_pages_per_s": round(bare_text, 2),
+        },
+        "ocr": {
+            "files": len(pictures),
+            "copies": args.copies,
+            "pipeline": ocr_run,
+            "bare_pages": ocr_pages,
+            "bare_seconds": round(ocr_s, 1),
+            "bare_pages_per_s": round(bare_ocr, 2),
+        },
+        "office": {
+            "files": len(converted),
+            "pages": total_pages,
+            "seconds_per_page": round(total_s / max(1, total_pages), 3),
+            "each": office_rows,
+        },
+        "machine": {
+            "cores": os.cpu_count(),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30),
+            "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d"),
+        },
+        "command": f".venv/bin/python bench/ingest/ratios.py --copies {args.copies}",
+    }
+    out = ROOT / "bench" / "ingest" / "results.json"
+    out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if k != "office"}, indent=1))
+    print("office:", results["office"]["seconds_per_page"], "s per page")  # type: ignore[index]
+
+
+if __name__ == "__main__":
+    main()
