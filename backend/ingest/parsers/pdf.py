@@ -12,6 +12,7 @@ from backend.ingest.parsers.base import (
     split_keywords,
     split_people,
 )
+from backend.ingest.parsers.bidi import logical_order
 from backend.ingest.parsers.quality import better, misread, reads_better, unreadable
 
 
@@ -141,7 +142,7 @@ def parse_pdf(
                         read_by_ocr += 1
                     else:
                         blank.append(index + 1)
-                result.pages.append(clean_text(text))
+                result.pages.append(clean_text(logical_order(text)))
             except pdfium.PdfiumError:
                 result.pages.append("")
                 result.warnings.append(f"page {index + 1}: text could not be read")
