@@ -85,59 +85,46 @@ def parse_pdf(
             raise ParseError("The PDF has no pages.")
         if count > max_pages:
             result.warnings.append(f"only the first {max_pages} of {count} pages were read")
+
+        def ocr(page: Any, number: int) -> str:
+            """The page read by OCR ("" when OCR failed, which a warning says)."""
+            nonlocal reader, ocred
+            ocred += 1
+            try:
+                if reader is None:  # one per document: it learns its language
+                    from backend.ingest.parsers.ocr import Reader
+
+                    reader = Reader(ocr_languages)
+                return _ocr_page(page, reader)
+            except ParseError as exc:
+                result.warnings.append(f"page {number}: {exc}")
+                return ""
+
         for index in range(min(count, max_pages)):
             page = pdf[index]
             try:
                 textpage = page.get_textpage()
                 text = textpage.get_text_bounded()
                 textpage.close()
+                can_ocr = ocr_enabled and ocred < ocr_max_pages
                 # A text layer that is glyph codes (a broken font map): read by OCR too,
                 # and kept only if OCR reads it better.
                 if unreadable(text):
-                    if ocr_enabled and ocred < ocr_max_pages:
-                        ocred += 1
-                        try:
-                            if reader is None:
-                                from backend.ingest.parsers.ocr import Reader
-
-                                reader = Reader(ocr_languages)
-                            seen = _ocr_page(page, reader)
-                        except ParseError as exc:
-                            seen = ""
-                            result.warnings.append(f"page {index + 1}: {exc}")
-                        if better(seen, text):
-                            text = seen
-                            garbled.append(index + 1)
-                        else:
-                            unread.append(index + 1)
+                    seen = ocr(page, index + 1) if can_ocr else ""
+                    if can_ocr and better(seen, text):
+                        text = seen
+                        garbled.append(index + 1)
                     else:
                         unread.append(index + 1)
                 # A scan with a poor OCR layer (letters, but few real words): read again.
-                elif ocr_enabled and ocred < ocr_max_pages and _scanned(page) and misread(text):
-                    ocred += 1
-                    try:
-                        if reader is None:
-                            from backend.ingest.parsers.ocr import Reader
-
-                            reader = Reader(ocr_languages)
-                        seen = _ocr_page(page, reader)
-                    except ParseError as exc:
-                        seen = ""
-                        result.warnings.append(f"page {index + 1}: {exc}")
+                elif can_ocr and _scanned(page) and misread(text):
+                    seen = ocr(page, index + 1)
                     if reads_better(seen, text):
                         text = seen
                         reread.append(index + 1)
                 # A page without a text layer is a scan: read it by OCR, within limits.
-                elif not text.strip() and ocr_enabled and ocred < ocr_max_pages:
-                    ocred += 1
-                    try:
-                        if reader is None:  # one per document: it learns its language
-                            from backend.ingest.parsers.ocr import Reader
-
-                            reader = Reader(ocr_languages)
-                        text = _ocr_page(page, reader)
-                    except ParseError as exc:
-                        result.warnings.append(f"page {index + 1}: {exc}")
+                elif not text.strip() and can_ocr:
+                    text = ocr(page, index + 1)
                     if text.strip():
                         read_by_ocr += 1
                     else:
