@@ -14,8 +14,8 @@
 - Office: each office file of the corpora and fixtures converted to PDF by the warm
   LibreOffice converter, seconds per page of the PDF made.
 
-Writes bench/ingest/results.json (`text_pdf_ratio`, `ocr_ratio`, the figures behind them)
-and bench/ingest/ratios.md. Each copy of a file gets bytes appended after its end, so no
+Writes bench/ingest/results.json (`text_pdf_ratio`, `ocr_ratio`, the figures behind them,
+the machine and the command). Each copy of a file gets bytes appended after its end, so no
 copy is a duplicate of another.
 """
 
