@@ -107,3 +107,21 @@ def test_broken_xml_is_refused_with_its_reason(
     path.write_bytes(data)
     with pytest.raises(ParseError, match=reason):
         parse(path, mime, **LIMITS)
+
+
+def test_a_fictionbook_without_a_cover_or_description_is_read(tmp_path: Path) -> None:
+    book = tmp_path / "bare.fb2"
+    book.write_text(
+        '<?xml version="1.0"?><FictionBook xmlns="http://www.gribuser.ru/xml/fictionbook/2.0">'
+        "<description><title-info><book-title>Без обложки</book-title></title-info>"
+        "</description><body><section><p>Одна глава.</p></section></body></FictionBook>",
+        encoding="utf-8",
+    )
+    parsed = parse(book, FB2, **LIMITS)
+    assert parsed.pages == ["Одна глава."] and parsed.cover is None
+    assert parsed.meta["title"] == "Без обложки"
+    book.write_text(
+        '<FictionBook xmlns="http://www.gribuser.ru/xml/fictionbook/2.0">'
+        "<body><section><p>No description at all.</p></section></body></FictionBook>"
+    )
+    assert parse(book, FB2, **LIMITS).pages == ["No description at all."]

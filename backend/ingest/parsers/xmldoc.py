@@ -69,6 +69,9 @@ def _lines(element: Any) -> str:
 
 
 def _first(root: Any, *names: str) -> Any:
+    """The first element so named under `root` (None when there is none, or no root)."""
+    if root is None:
+        return None
     for node in root.iter(etree.Element):
         if _name(node) in names:
             return node
@@ -93,17 +96,15 @@ def parse_fb2(path: Path, **_: Any) -> Parsed:
     publish = _first(root, "publish-info")
 
     def field(parent: Any, name: str) -> str:
-        node = _first(parent, name) if parent is not None else None
+        node = _first(parent, name)
         return _text(node) if node is not None else ""
 
     authors = []
-    for author in info.iter(etree.Element) if info is not None else []:
-        if _name(author) != "author":
-            continue
+    for author in _all(info, "author"):
         names = [field(author, n) for n in ("first-name", "middle-name", "last-name")]
         authors.append(" ".join(n for n in names if n) or field(author, "nickname"))
     date = field(info, "date")
-    date_node = _first(info, "date") if info is not None else None
+    date_node = _first(info, "date")
     if date_node is not None and date_node.get("value"):
         date = date_node.get("value")
     pages: list[str] = []
@@ -113,8 +114,8 @@ def parse_fb2(path: Path, **_: Any) -> Parsed:
         texts = [clean_text(_lines(s)) for s in sections]
         (notes if body.get("name") == "notes" else pages).extend(t for t in texts if t.strip())
     cover = None
-    image = _first(_first(info, "coverpage"), "image") if info is not None else None
-    if image is not None and _first(info, "coverpage") is not None:
+    image = _first(_first(info, "coverpage"), "image")  # a book may have no cover
+    if image is not None:
         wanted = (image.get(_XLINK) or image.get("href") or "").lstrip("#")
         for binary in (n for n in root if _name(n) == "binary"):
             if binary.get("id") == wanted and binary.text:
