@@ -25,7 +25,6 @@ import json
 import multiprocessing
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # for the bare runs, as the pipeline sets it
 
-from run import enqueue_all, load, reset_versions, run_async, run_workers  # noqa: E402
+from run import embedded_library, enqueue_all, load, reset_versions, run_async, run_workers  # noqa: E402
 
 IMAGES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".gif", ".heic")
 OFFICE = (".doc", ".xls", ".ppt", ".xlsx", ".pptx", ".ods", ".odp", ".wpd")
@@ -208,28 +207,12 @@ def main() -> None:
     office_files += sorted(
         p for p in fixtures if p.suffix in OFFICE and not p.name.startswith("locked")
     )
-    results: dict[str, object] = {}
-
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ratios-"))
-    from backend.embedded import EmbeddedPostgres, EmbeddedRedis
-
-    pg, redis = EmbeddedPostgres(tmp / "pg", database="bench"), EmbeddedRedis(tmp / "redis")
-    env = dict(os.environ, DATA_DIR=str(tmp / "data"), ENVIRONMENT="development")
-    env["DATABASE_URL"], env["REDIS_URL"] = pg.start(), redis.start()
-    os.environ.update(env)
-    try:
-        from backend.migrate import upgrade
-
-        upgrade(env["DATABASE_URL"])
+    with embedded_library("bench-ratios-") as env:
         text_run = pipeline(pdfs, args.copies, env)
         text_s, text_pages = bare(_bare_text, pdfs, args.copies)
         ocr_run = pipeline(pictures, args.copies, env)
         ocr_s, ocr_pages = bare(_bare_ocr, pictures, args.copies)
         office_rows = asyncio.run(office(office_files))
-    finally:
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
     bare_text = text_pages / text_s
     bare_ocr = ocr_pages / ocr_s

@@ -12,6 +12,7 @@ Writes bench/ingest/results.md.
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import shutil
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -230,23 +232,35 @@ def bare_libraries(files: list[Path]) -> dict[str, float]:
     }
 
 
+@contextlib.contextmanager
+def embedded_library(prefix: str) -> Iterator[dict[str, str]]:
+    """A throwaway library: embedded PostgreSQL (migrated) and Redis in a temporary
+    folder, this process's environment pointed at them; yields that environment (for the
+    worker processes), and removes it all at the end."""
+    from backend.embedded import EmbeddedPostgres, EmbeddedRedis
+    from backend.migrate import upgrade
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    pg, redis = EmbeddedPostgres(tmp / "pg", database="bench"), EmbeddedRedis(tmp / "redis")
+    env = dict(os.environ, DATA_DIR=str(tmp / "data"), ENVIRONMENT="development")
+    try:
+        env["DATABASE_URL"], env["REDIS_URL"] = pg.start(), redis.start()
+        os.environ.update(env)
+        upgrade(env["DATABASE_URL"])
+        yield env
+    finally:
+        redis.stop()
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--copies", type=int, default=3)
     args = parser.parse_args()
     if not CORPUS.is_dir():
         sys.exit(f"the corpus is not at {CORPUS}")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    from backend.embedded import EmbeddedPostgres, EmbeddedRedis
-
-    pg, redis = EmbeddedPostgres(tmp / "pg", database="bench"), EmbeddedRedis(tmp / "redis")
-    env = dict(os.environ, DATA_DIR=str(tmp / "data"), ENVIRONMENT="development")
-    env["DATABASE_URL"], env["REDIS_URL"] = pg.start(), redis.start()
-    os.environ.update(env)
-    try:
-        from backend.migrate import upgrade
-
-        upgrade(env["DATABASE_URL"])
+    with embedded_library("bench-ingest-") as env:
         files = corpus_files()
         count = run_async(load(files, args.copies))
         rows = []
@@ -258,10 +272,6 @@ def main() -> None:
             ready, failed, pages = run_async(reset_versions())
             rows.append((workers, count, ready, failed, pages, took, peak))
         bare = bare_libraries(files)
-    finally:
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
     cpu = platform.processor() or platform.machine()
     lines = [

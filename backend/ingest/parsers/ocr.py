@@ -20,9 +20,11 @@ Each tesseract run has a time limit; an image too large for tesseract is scaled 
 rather than refused, and a run that ends in an error says which.
 """
 
+import contextlib
 import functools
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,30 +118,35 @@ def _osd(image: Any) -> tuple[str, int]:
     return script, int(found.get("rotate", 0) or 0)
 
 
-def _read(image: Any, languages: tuple[str, ...]) -> str:
+@contextlib.contextmanager
+def _said() -> Iterator[None]:
+    """A tesseract run's failure as the reason a librarian reads."""
     import pytesseract
 
     try:
-        text = str(pytesseract.image_to_string(image, lang="+".join(languages), timeout=SECONDS))
-        return _CJK_GAP.sub("", text)
+        yield
     except RuntimeError as exc:  # pytesseract's time limit
         raise ParseError(f"OCR took longer than {SECONDS} s on this page ({exc}).") from exc
     except pytesseract.TesseractError as exc:
         raise ParseError(f"OCR failed on this page ({exc.message or exc.status}).") from exc
 
 
+def _read(image: Any, languages: tuple[str, ...]) -> str:
+    import pytesseract
+
+    with _said():
+        text = str(pytesseract.image_to_string(image, lang="+".join(languages), timeout=SECONDS))
+    return _CJK_GAP.sub("", text)
+
+
 def _read_scored(image: Any, languages: tuple[str, ...]) -> tuple[str, float]:
     """The text, and tesseract's mean confidence in its words (0-100), from one run."""
     import pytesseract
 
-    try:
+    with _said():
         text, table = pytesseract.run_and_get_multiple_output(
             image, extensions=["txt", "tsv"], lang="+".join(languages), timeout=SECONDS
         )
-    except RuntimeError as exc:
-        raise ParseError(f"OCR took longer than {SECONDS} s on this page ({exc}).") from exc
-    except pytesseract.TesseractError as exc:
-        raise ParseError(f"OCR failed on this page ({exc.message or exc.status}).") from exc
     scores = []
     for row in str(table).splitlines()[1:]:
         cells = row.split("\t")
