@@ -22,6 +22,7 @@ from backend.documents import bulk, catalogue
 from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.ids import MAX_ID
+from backend.ingest import pages
 from backend.settings import get_settings
 from backend.storage.disposition import content_disposition
 from backend.storage.service import get_store
@@ -107,7 +108,7 @@ async def page_image(
     session: DbSession,
     actor: Actor,
 ) -> StreamingResponse:
-    found = await documents.open_page_image(
+    found = await pages.open_page_image(
         session=session, actor=actor, document_id=document_id, page_no=page_no
     )
     return _image(found.key, found.public)

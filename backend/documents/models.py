@@ -257,9 +257,14 @@ class DocumentVersion(SQLModel, table=True):
     language: str = Field(default="", max_length=12)
     thumbnail_key: str = Field(default="", max_length=200)
     preview_key: str = Field(default="", max_length=200)
-    # PDFs: the first pages as images, pages/{version id}/{n}.webp
+    # How many first pages were drawn as images at ingest, pages/{version id}/{n}.webp
     page_images: int = Field(
         default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    # The PDF the other pages are drawn from when first opened (backend.ingest.pages):
+    # the file itself, or the PDF LibreOffice made of an office file; "" when none.
+    pdf_key: str = Field(
+        default="", sa_column=Column(String(200), nullable=False, server_default="")
     )
     # When the current step began: a "processing" version whose step is old lost its worker.
     step_at: datetime | None = Field(

@@ -44,8 +44,14 @@ def clean_filename(filename: str) -> str:
 
 
 def page_image_key(version_id: int, page_no: int) -> str:
-    """Where the image of a page of a version is stored (PDFs, first pages)."""
+    """Where the image of a page of a version is stored (PDFs and office files)."""
     return f"pages/{version_id}/{page_no}.webp"
+
+
+def converted_pdf_key(version_id: int) -> str:
+    """Where the PDF LibreOffice made of an office file is kept: its pages are drawn
+    from it when first opened."""
+    return f"converted/{version_id}.pdf"
 
 
 def title_from_filename(filename: str) -> str:
@@ -496,7 +502,17 @@ class PageText:
     page_no: int
     page_count: int
     text: str
-    page_images: int = 0  # how many first pages also have an image
+    page_images: int = 0  # how many first pages have an image (drawn or to be drawn)
+
+
+def pictured_pages(page_images: int, page_count: int | None, pdf_key: str) -> int:
+    """How many first pages of a version can be shown as images: all of them when it has
+    a PDF to draw them from, else those drawn at ingest."""
+    return max(page_images, page_count or 0) if pdf_key else page_images
+
+
+def _pictured(version: DocumentVersion) -> int:
+    return pictured_pages(version.page_images, version.page_count, version.pdf_key)
 
 
 async def page_text(
@@ -518,18 +534,37 @@ async def page_text(
         page_no=page_no,
         page_count=count,
         text=row.text if row else "",
-        page_images=version.page_images,
+        page_images=_pictured(version),
     )
 
 
-async def open_page_image(
+@dataclass(frozen=True)
+class PageImage:
+    """Where a page's image is, or is to be drawn from (backend.ingest.pages)."""
+
+    key: str
+    public: bool
+    drawn: bool  # at ingest: stored for sure
+    pdf_key: str
+    version_id: int
+    page_count: int
+
+
+async def page_image(
     *, session: AsyncSession, actor: User | None, document_id: int, page_no: int
-) -> Served:
-    """A page's image (PDFs, first pages), if the actor may see the document."""
+) -> PageImage:
+    """A page's image, if the actor may see the document and the page can have one."""
     version, public = await _current_version(session, actor, document_id)
-    if version is None or version.id is None or not 1 <= page_no <= version.page_images:
+    if version is None or version.id is None or not 1 <= page_no <= _pictured(version):
         raise NotFound("No image of that page.")
-    return Served(page_image_key(version.id, page_no), public)
+    return PageImage(
+        key=page_image_key(version.id, page_no),
+        public=public,
+        drawn=page_no <= version.page_images,
+        pdf_key=version.pdf_key,
+        version_id=version.id,
+        page_count=_pictured(version),
+    )
 
 
 async def delete_documents(session: AsyncSession, document_ids: list[int]) -> None:
@@ -549,14 +584,19 @@ async def delete_documents(session: AsyncSession, document_ids: list[int]) -> No
             )
         ).scalars()
     )
-    pictured = await sql(
+    versions = await sql(
         session,
         text(
-            "SELECT id, page_images FROM document_versions "
-            "WHERE document_id = ANY(:ids) AND page_images > 0"
+            "SELECT id, page_images, page_count, pdf_key, file_key FROM document_versions "
+            "WHERE document_id = ANY(:ids) AND (page_images > 0 OR pdf_key <> '')"
         ).bindparams(ids=document_ids),
     )
-    keys += [page_image_key(v, n) for v, count in pictured.all() for n in range(1, count + 1)]
+    for v in versions.all():
+        # Pages drawn when first opened may be there or not: deleting a missing key is fine.
+        count = pictured_pages(v.page_images, v.page_count, v.pdf_key)
+        keys += [page_image_key(v.id, n) for n in range(1, count + 1)]
+        if v.pdf_key and v.pdf_key != v.file_key:
+            keys.append(v.pdf_key)
     await sql(
         session,
         text("UPDATE documents SET current_version_id = NULL WHERE id = ANY(:ids)").bindparams(

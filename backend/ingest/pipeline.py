@@ -31,7 +31,7 @@ from backend.clock import utcnow
 from backend.db import database_url, session_scope, sql
 from backend.documents import metadata
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
-from backend.documents.service import page_image_key, title_from_filename
+from backend.documents.service import converted_pdf_key, page_image_key, title_from_filename
 from backend.ingest import office_suite, progress, sandbox, sniff, virus
 from backend.ingest.parsers import CONVERTED
 from backend.ingest.parsers.base import ParseError, PasswordRequired
@@ -39,6 +39,7 @@ from backend.search import indexer
 from backend.settings import get_settings
 from backend.storage.base import ObjectStore
 from backend.storage.local import LocalObjectStore
+from backend.storage.service import store_file
 
 log = logging.getLogger(__name__)
 # The database is away (down, restarting, unreachable): worth another try later.
@@ -325,6 +326,12 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
             await _store_object(
                 store, page_image_key(version.id, n), workdir / f"page-{n:04d}.webp"
             )
+        pdf_key = ""  # where the other pages are drawn from when first opened
+        if result.page_images and converted is not None:
+            pdf_key = converted_pdf_key(version.id)
+            await _store_object(store, pdf_key, converted)
+        elif result.page_images:
+            pdf_key = version.file_key
     await session.exec(delete(DocumentPage).where(col(DocumentPage.version_id) == version.id))
     session.add_all(
         DocumentPage(version_id=version.id, page_no=i + 1, text=page)
@@ -336,6 +343,7 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
     version.thumbnail_key = thumbs.get("small", "")
     version.preview_key = thumbs.get("large", "")
     version.page_images = result.page_images
+    version.pdf_key = pdf_key
     version.warnings = "; ".join(result.warnings)
     await _set(session, version, step="index")
     document = await session.get(Document, version.document_id)
@@ -405,13 +413,7 @@ async def _store_thumbnail(store: ObjectStore, version_id: int, source: Path) ->
 async def _store_object(store: ObjectStore, key: str, source: Path) -> None:
     """Previews are derived from the original, so a retry replaces them."""
     await store.delete(key)
-    writer = store.writer(key)
-    try:
-        await writer.write(await asyncio.to_thread(source.read_bytes))
-        await writer.commit()
-    except BaseException:
-        await writer.abort()
-        raise
+    await store_file(store, key, source)
 
 
 async def fail(

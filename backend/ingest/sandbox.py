@@ -74,10 +74,11 @@ def _child(request: dict[str, Any]) -> SandboxResult:
         pages=parsed.pages, meta=clean_meta(parsed.meta), warnings=parsed.warnings
     )
     result.language = language.detect(parsed.pages)
+    first_page = None  # a PDF's first page, drawn once: its cover and its first page image
     try:
         cover = parsed.cover
         if cover is None and mime == "application/pdf" and parsed.pages:
-            cover = render_first_page(path, thumbnails.LARGE[0])
+            cover = first_page = render_first_page(path, thumbnails.PAGE_WIDTH)
         if cover is None and any(p.strip() for p in parsed.pages):
             # No picture in the file: its first text, drawn as a page.
             first = next(p for p in parsed.pages if p.strip())
@@ -95,14 +96,31 @@ def _child(request: dict[str, Any]) -> SandboxResult:
         and parsed.pages
         and "damaged PDF" not in " ".join(parsed.warnings)
     ):
+        # The first pages as images now (the first one is the cover, drawn once); the
+        # others when a reader first opens them (backend.ingest.pages, through draw()).
         try:
-            pages = render_pages(path, thumbnails.PAGE_WIDTH, thumbnails.PAGE_IMAGES)
-            result.page_images = thumbnails.page_images(pages, outdir)
+            drawn = [first_page] if first_page is not None else []
+            pages = render_pages(
+                path, thumbnails.PAGE_WIDTH, len(drawn) + 1, thumbnails.PAGE_IMAGES
+            )
+            result.page_images = thumbnails.page_images([*drawn, *pages], outdir)
         except MemoryError:
             result.warnings.append("no page images: they need more memory than allowed")
         except Exception as exc:  # as above: never the document's loss
             result.warnings.append(f"no page images: {type(exc).__name__}")
     return result
+
+
+def _draw(request: dict[str, Any]) -> SandboxResult:
+    """Pages of a PDF read before, as page-NNNN.webp: what draw() asks of a child."""
+    from backend.ingest import thumbnails
+    from backend.ingest.parsers.image import harden_pillow
+    from backend.ingest.parsers.pdf import render_pages
+
+    harden_pillow(request["max_image_pixels"])
+    first, last = request["draw"]
+    pages = render_pages(Path(request["path"]), thumbnails.PAGE_WIDTH, first, last)
+    return SandboxResult(page_images=thumbnails.page_images(pages, Path(request["outdir"]), first))
 
 
 def _child_main(request_file: str, memory_mb: int, cpu_seconds: int) -> None:
@@ -115,7 +133,7 @@ def _child_main(request_file: str, memory_mb: int, cpu_seconds: int) -> None:
     request = json.loads(Path(request_file).read_text())
     out = Path(request["outdir"]) / "result.json"
     try:
-        result = _child(request)
+        result = _draw(request) if request.get("draw") else _child(request)
     except MemoryError:
         result = SandboxResult(error="Reading the file needs more memory than allowed.")
     except Exception as exc:
@@ -126,15 +144,20 @@ def _child_main(request_file: str, memory_mb: int, cpu_seconds: int) -> None:
 
 
 _CONTEXT: Any = None
+# What the fork server imports before its first child, decided by that child: a process
+# that reads files (the worker) gets every parser's libraries (backend.ingest.preload,
+# 200 MB); one that only draws pages (a web process) gets what drawing needs (40 MB).
+# This module too: a child unpickles its target (_child_main) by importing it, which, not
+# preloaded, cost each file about 100 ms of imports.
+READING = ["backend.ingest.preload", __name__]
+DRAWING = [__name__, "backend.ingest.thumbnails", "backend.ingest.parsers.pdf", "pypdfium2"]
 
 
-def _context() -> Any:
+def _context(preload: list[str]) -> Any:
     global _CONTEXT
     if _CONTEXT is None:
         context = multiprocessing.get_context("forkserver")
-        # This module too: a child unpickles its target (_child_main) by importing it,
-        # which, not preloaded, cost each file about 100 ms of imports.
-        context.set_forkserver_preload(["backend.ingest.preload", __name__])
+        context.set_forkserver_preload(preload)
         _CONTEXT = context
     return _CONTEXT
 
@@ -152,19 +175,6 @@ async def run(
     `converted` is the PDF an office file became (backend.ingest.office_suite): its pages
     are read, and the file itself gives the record."""
     settings = settings or get_settings()
-    result = await _run_once(path, mime, outdir, settings, converted)
-    if result.error.startswith(NO_ANSWER):
-        # Seen under heavy load: the fork server lost the child's exit status. Once more.
-        result = await _run_once(path, mime, outdir, settings, converted)
-    return result
-
-
-NO_ANSWER = "The reader stopped without an answer"
-
-
-async def _run_once(
-    path: Path, mime: str, outdir: Path, settings: Settings, converted: Path | None
-) -> SandboxResult:
     request = {
         "path": str(path),
         "converted": str(converted) if converted else "",
@@ -173,10 +183,44 @@ async def _run_once(
         "limits": _limits(settings),
         "max_image_pixels": settings.max_image_pixels,
     }
+    return await _run(request, outdir, settings, READING)
+
+
+async def draw(
+    pdf: Path, first: int, last: int, outdir: Path, settings: Settings | None = None
+) -> SandboxResult:
+    """Pages `first` to `last` of a PDF drawn as page-NNNN.webp in `outdir`, in a limited
+    child as any reading; `page_images` says how many (the PDF may have fewer pages)."""
+    settings = settings or get_settings()
+    request = {
+        "path": str(pdf),
+        "draw": [first, last],
+        "outdir": str(outdir),
+        "max_image_pixels": settings.max_image_pixels,
+    }
+    return await _run(request, outdir, settings, DRAWING)
+
+
+async def _run(
+    request: dict[str, Any], outdir: Path, settings: Settings, preload: list[str]
+) -> SandboxResult:
+    result = await _run_once(request, outdir, settings, preload)
+    if result.error.startswith(NO_ANSWER):
+        # Seen under heavy load: the fork server lost the child's exit status. Once more.
+        result = await _run_once(request, outdir, settings, preload)
+    return result
+
+
+NO_ANSWER = "The reader stopped without an answer"
+
+
+async def _run_once(
+    request: dict[str, Any], outdir: Path, settings: Settings, preload: list[str]
+) -> SandboxResult:
     request_file = outdir / "request.json"
     request_file.write_text(json.dumps(request))
     (outdir / "result.json").unlink(missing_ok=True)
-    proc = _context().Process(
+    proc = _context(preload).Process(
         target=_child_main,
         args=(str(request_file), settings.extract_memory_mb, settings.extract_cpu_seconds),
         daemon=True,

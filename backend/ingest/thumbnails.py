@@ -43,15 +43,19 @@ def make(cover: Any, outdir: Path) -> dict[str, str]:
 
 
 PAGE_WIDTH = 900
-PAGE_IMAGES = 30  # pages of a PDF shown as images on its page (the text has them all)
+# Pages of a PDF drawn as images at ingest: the first, which is also its cover. The others
+# are drawn when a reader first opens them (backend.ingest.pages), and kept.
+PAGE_IMAGES = 1
 
 
-def page_images(pages: Any, outdir: Path) -> int:
-    """Write page-0001.webp, … from PIL images; returns how many."""
+def page_images(pages: Any, outdir: Path, first: int = 1) -> int:
+    """Write page-NNNN.webp from PIL images of pages `first`, `first` + 1, …; returns how
+    many."""
     count = 0
     for count, image in enumerate(pages, start=1):
         # WebP's method 2 encodes a page twice as fast as method 4, for files 2 % larger.
-        _prepare(image).save(outdir / f"page-{count:04d}.webp", "WEBP", quality=75, method=2)
+        name = f"page-{first + count - 1:04d}.webp"
+        _prepare(image).save(outdir / name, "WEBP", quality=75, method=2)
     return count
 
 

@@ -91,6 +91,19 @@ async def store_stream(
         raise
 
 
+async def store_file(store: ObjectStore, key: str, source: Path) -> None:
+    """A file of this machine written to `key`, 1 MB at a time; nothing left on failure."""
+    writer = store.writer(key)
+    try:
+        with source.open("rb") as file:
+            while chunk := await asyncio.to_thread(file.read, 1 << 20):
+                await writer.write(chunk)
+        await writer.commit()
+    except BaseException:
+        await writer.abort()
+        raise
+
+
 async def read_limited(store: ObjectStore, key: str, *, limit: int, what: str) -> bytes:
     """A small object read whole (a CSV of metadata), refused past `limit` bytes."""
     data = bytearray()

@@ -4,13 +4,18 @@
 
 - Text PDFs (every PDF of ../shared/corpus whose pages have a text layer): pages/s through
   the whole pipeline (one worker process, as deployed: sniff, SHA-256, sandboxed
-  extraction, page images, thumbnails, database, index) over pages/s of bare pypdfium2
+  extraction, the first page's image and thumbnails (the other pages are drawn
+  when a reader opens them: measured below), database, index) over pages/s of bare pypdfium2
   text extraction of every page plus one thumbnail per document, run in as many processes
   as the machine has cores (the worker runs up to 4 jobs at once on them).
 - OCR (every image of the corpora: photos, scans, screenshots, a HEIC page, a two-page
   TIFF): pages/s through the pipeline over pages/s of bare tesseract (English, one run
   per page, one OpenMP thread per run as the pipeline's, which is 2-5x faster here than
   tesseract's default) on the same pages, in the same number of processes.
+- Pages drawn when opened: a PDF's pages beyond the first are drawn the first time a
+  reader opens one (backend.ingest.pages), in the sandbox, with the next pages after it:
+  the milliseconds from asking to having the images, per request (p50, p95), over pages
+  2, 6, 10, … of the text PDFs, with the web process's warm fork server.
 - Office: each office file of the corpora and fixtures converted to PDF by the warm
   LibreOffice converter, seconds per page of the PDF made.
 
@@ -158,6 +163,33 @@ async def _forget_all() -> None:
         await session.commit()
 
 
+async def drawing(paths: list[Path]) -> dict[str, float]:
+    """The sandboxed drawing of pages on demand, as a web process does it."""
+    import pypdfium2 as pdfium
+
+    from backend.ingest import sandbox
+    from backend.ingest.pages import WINDOW
+
+    took, pages = [], 0
+    with tempfile.TemporaryDirectory() as out:
+        await sandbox.draw(paths[0], 1, 1, Path(out))  # the fork server starts once
+        for path in paths:
+            count = len(pdfium.PdfDocument(str(path)))
+            for first in range(2, min(count, 40) + 1, WINDOW):
+                started = time.perf_counter()
+                result = await sandbox.draw(path, first, first + WINDOW - 1, Path(out))
+                took.append(time.perf_counter() - started)
+                pages += result.page_images
+    took.sort()
+    return {
+        "requests": len(took),
+        "pages": pages,
+        "p50_ms": round(1000 * took[len(took) // 2]),
+        "p95_ms": round(1000 * took[int(len(took) * 0.95)]),
+        "ms_per_page": round(1000 * sum(took) / max(1, pages)),
+    }
+
+
 async def office(paths: list[Path]) -> list[dict[str, object]]:
     import pypdfium2 as pdfium
 
@@ -213,6 +245,7 @@ def main() -> None:
         ocr_run = pipeline(pictures, args.copies, env)
         ocr_s, ocr_pages = bare(_bare_ocr, pictures, args.copies)
         office_rows = asyncio.run(office(office_files))
+        drawn = asyncio.run(drawing(pdfs))
 
     bare_text = text_pages / text_s
     bare_ocr = ocr_pages / ocr_s
@@ -238,6 +271,7 @@ def main() -> None:
             "bare_seconds": round(ocr_s, 1),
             "bare_pages_per_s": round(bare_ocr, 2),
         },
+        "pages_drawn_when_opened": drawn,
         "office": {
             "files": len(converted),
             "pages": total_pages,

@@ -159,7 +159,7 @@ async def test_sweeper_rescues_a_version_whose_worker_died(
     assert version.status == IngestStatus.READY
 
 
-async def test_a_pdfs_first_pages_become_images_for_its_page(
+async def test_a_pdfs_first_page_is_drawn_at_ingest_and_the_others_when_opened(
     db: AsyncSession, data_dir: Path
 ) -> None:
     import io
@@ -167,35 +167,64 @@ async def test_a_pdfs_first_pages_become_images_for_its_page(
     from PIL import Image, ImageDraw
 
     from backend.documents import service as documents
+    from backend.documents.service import page_image_key
     from backend.errors import NotFound
+    from backend.ingest import pages as page_images
+    from backend.ingest.pages import WINDOW
     from backend.storage.service import get_store
 
     pages = []
-    for n in range(1, 4):
+    for n in range(1, 8):
         page = Image.new("RGB", (600, 800), "white")
-        ImageDraw.Draw(page).rectangle((50, 50, 50 + 100 * n, 150), fill="black")
+        ImageDraw.Draw(page).rectangle((50, 50, 50 + 60 * n, 150), fill="black")
         pages.append(page)
     pdf = io.BytesIO()
     pages[0].save(pdf, "PDF", save_all=True, append_images=pages[1:])
     librarian = await make_user(db, Role.LIBRARIAN)
     collection = await make_collection(db, librarian)
-    document, version = await upload_bytes(db, librarian, collection, pdf.getvalue(), "3.pdf")
+    document, version = await upload_bytes(db, librarian, collection, pdf.getvalue(), "7.pdf")
     await db.commit()
     await run_burst()
     await db.refresh(version)
     assert version.status == IngestStatus.READY, version.error
-    assert version.page_images == 3
+    assert version.id is not None
+    assert version.page_images == 1 and version.pdf_key == version.file_key
     store = get_store()
-    for n in (1, 2, 3):
-        served = await documents.open_page_image(
+    stored = [await store.exists(page_image_key(version.id, n)) for n in range(1, 8)]
+    assert stored == [True] + [False] * 6  # only the first page drawn at ingest
+    text = await documents.page_text(session=db, actor=None, document_id=document.id)
+    assert text.page_images == 7  # every page can be shown
+
+    async def image(n: int) -> Image.Image:
+        served = await page_images.open_page_image(
             session=db, actor=None, document_id=document.id, page_no=n
         )
         assert served.public  # ready, in a public collection: it may be cached
         data = b"".join([chunk async for chunk in store.read(served.key)])
-        with Image.open(io.BytesIO(data)) as image:
-            assert image.format == "WEBP" and image.width == 900
-    with pytest.raises(NotFound):
-        await documents.open_page_image(session=db, actor=None, document_id=document.id, page_no=4)
+        return Image.open(io.BytesIO(data))
+
+    # Opening page 3 draws it and the next pages a reader turns to, and keeps them.
+    with await image(3) as third:
+        assert third.format == "WEBP" and third.width == 900
+        # It is page 3 of this PDF: its bar is 50 + 3 * 60 points long, drawn 1.5x.
+        dark = [x for x in range(third.width) if third.getpixel((x, 150))[0] < 128]
+        assert abs(max(dark) - 1.5 * (50 + 3 * 60)) < 6
+    stored = [await store.exists(page_image_key(version.id, n)) for n in range(1, 8)]
+    assert stored == [True, False] + [True] * WINDOW + [False] * (5 - WINDOW)
+    for n in range(1, 8):
+        with await image(n) as each:
+            assert each.width == 900
+    assert all([await store.exists(page_image_key(version.id, n)) for n in range(1, 8)])
+    for page_no in (0, 8):
+        with pytest.raises(NotFound):
+            await page_images.open_page_image(
+                session=db, actor=None, document_id=document.id, page_no=page_no
+            )
+    # Deleting the document deletes every page image, drawn at ingest or later.
+    await documents.delete_documents(db, [document.id])
+    await db.commit()
+    await run_burst()
+    assert not any([await store.exists(page_image_key(version.id, n)) for n in range(1, 8)])
 
 
 async def test_the_sweeper_leaves_a_version_that_a_live_run_holds(

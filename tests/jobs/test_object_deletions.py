@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.collections import service as collections
 from backend.documents import service as documents
 from backend.documents.models import IngestStatus
+from backend.ingest import pages as page_images
 from backend.redis_client import get_redis
 from backend.settings import get_settings
 from backend.storage import cleanup
@@ -59,9 +60,14 @@ async def test_a_deleted_documents_files_go_though_the_queue_was_lost(
     await run_burst()
     await db.refresh(version)
     assert version.status == IngestStatus.READY, version.error
+    assert document.id is not None
+    # A reader opened the second page: its image was drawn then.
+    await page_images.open_page_image(
+        session=db, actor=librarian, document_id=document.id, page_no=2
+    )
     files = _stored_files(data_dir)
     # The original, two thumbnails and an image of each page.
-    assert len(files) == 5 and version.file_key in files and version.page_images == 2
+    assert len(files) == 5 and version.file_key in files and version.page_images == 1
 
     assert document.id is not None
     await documents.delete_document(session=db, actor=librarian, document_id=document.id)

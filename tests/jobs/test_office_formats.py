@@ -12,7 +12,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
+from backend.ingest import pages as page_images
 from backend.search import service as search
+from backend.storage.service import get_store
 from backend.users.models import Role
 from tests.factories import make_collection, make_user, upload_file
 from tests.worker import run_burst
@@ -77,7 +79,12 @@ async def test_office_files_are_converted_read_pictured_and_found(
         assert version.status == IngestStatus.READY, (name, version.error)
         assert (version.mime_type, version.page_count) == (mime, pages), name
         assert version.thumbnail_key, name  # the converted PDF's first page
-        assert version.page_images == pages, name  # each page pictured, as a PDF's are
+        # The first page pictured at ingest, the others drawn from the PDF made, kept.
+        assert version.page_images == 1 and version.pdf_key == f"converted/{version.id}.pdf"
+        last = await page_images.open_page_image(
+            session=db, actor=patron, document_id=document.id, page_no=pages
+        )
+        assert await get_store().exists(last.key), name
         rows = (
             await db.exec(select(DocumentPage).where(DocumentPage.version_id == version.id))
         ).all()

@@ -10,6 +10,8 @@ import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.documents.models import IngestStatus
+from backend.documents.service import page_image_key
+from backend.ingest import pages as page_images
 from backend.users.models import Role
 from tests.factories import make_collection, make_user, upload_bytes
 from tests.worker import run_burst
@@ -43,12 +45,17 @@ async def test_originals_thumbnails_page_images_and_index_have_no_group_or_other
     pages[0].save(pdf, "PDF", save_all=True, append_images=pages[1:])
     librarian = await make_user(db, Role.LIBRARIAN)
     collection = await make_collection(db, librarian, is_public=False)
-    _, version = await upload_bytes(db, librarian, collection, pdf.getvalue(), "2.pdf")
+    document, version = await upload_bytes(db, librarian, collection, pdf.getvalue(), "2.pdf")
     await db.commit()
     await run_burst()
     await db.refresh(version)
     assert version.status == IngestStatus.READY, version.error
-    assert version.thumbnail_key and version.page_images == 2
+    assert version.thumbnail_key and version.page_images == 1
+    # The second page's image, drawn when the librarian opens it.
+    assert document.id is not None
+    await page_images.open_page_image(
+        session=db, actor=librarian, document_id=document.id, page_no=2
+    )
 
     written = {p: mode for p, mode in _entries(data_dir).items() if p not in before}
     names = {p.relative_to(data_dir).parts[0] for p in written}
@@ -56,5 +63,6 @@ async def test_originals_thumbnails_page_images_and_index_have_no_group_or_other
     objects = data_dir / "objects"
     stored = {p.relative_to(objects).as_posix() for p in written if objects in p.parents}
     assert version.file_key in stored and version.thumbnail_key in stored
+    assert version.id is not None and page_image_key(version.id, 2) in stored
     open_to_others = {str(p): oct(mode) for p, mode in written.items() if mode & 0o077}
     assert open_to_others == {}

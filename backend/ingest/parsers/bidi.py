@@ -18,9 +18,9 @@ _MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")  # vowel 
 
 
 def _known(runs: list[str], language: str) -> int:
-    from backend.ingest.parsers.quality import _dictionary
+    from backend.ingest.parsers.quality import dictionary as words_of
 
-    dictionary = _dictionary(language)
+    dictionary = words_of(language)
     words = (_MARKS.sub("", word) for run in runs for word in _WORD.findall(run))
     return sum(1 for word in words if word in dictionary)
 

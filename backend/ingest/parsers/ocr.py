@@ -304,3 +304,11 @@ def _with_osd() -> tuple[str, ...]:
         return tuple(pytesseract.get_languages(config=""))
     except pytesseract.TesseractNotFoundError:
         return ()
+
+
+def warm_up() -> None:
+    """Ask tesseract for its languages now (in the sandbox's fork server), not in every
+    child: two runs of `tesseract --list-langs` for each image otherwise."""
+    with contextlib.suppress(ParseError):
+        installed()
+    _with_osd()

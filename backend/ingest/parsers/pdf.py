@@ -196,13 +196,14 @@ def render_first_page(path: Path, width: int) -> Any:
         pdf.close()
 
 
-def render_pages(path: Path, width: int, limit: int) -> Any:
-    """The first `limit` pages as PIL images about `width` pixels wide, one at a time."""
+def render_pages(path: Path, width: int, first: int, last: int) -> Any:
+    """Pages `first` to `last` (counted from 1, those the PDF has) as PIL images about
+    `width` pixels wide, one at a time."""
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(str(path))
     try:
-        for index in range(min(limit, len(pdf))):
+        for index in range(max(0, first - 1), min(last, len(pdf))):
             page = pdf[index]
             scale = max(0.05, min(4.0, width / max(1.0, page.get_width())))
             image = page.render(scale=scale).to_pil()

@@ -62,7 +62,7 @@ _WORD = re.compile(r"[^\W\d_]{3,}")
 
 
 @functools.lru_cache(maxsize=4)
-def _dictionary(language: str) -> Any:
+def dictionary(language: str) -> Any:
     from spellchecker import SpellChecker
 
     return SpellChecker(language=language, distance=1)
@@ -79,8 +79,8 @@ def known_share(text: str, language: str = "") -> float | None:
     language = language or detect([text])
     if language not in DICTIONARIES:
         return None
-    dictionary = _dictionary(language)
-    return sum(1 for w in words if w in dictionary) / len(words)
+    known = dictionary(language)
+    return sum(1 for w in words if w in known) / len(words)
 
 
 def misread(text: str) -> bool:

@@ -1,0 +1,91 @@
+"""The sandbox's fork server imports every library a parser needs (backend.ingest.preload):
+a library imported in the child instead costs every file of its kind the import again."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+# Reads one file of each kind the way a sandbox child does (sniff, parse, language, page
+# images and thumbnail), after the preload, and prints the installed packages it imported.
+CHILD = """
+import json, sys, sysconfig
+from pathlib import Path
+sys.path.insert(0, {root!r})
+import backend.ingest.preload
+from backend.ingest import language, sniff, thumbnails
+from backend.ingest.parsers import ParseError, parse
+from backend.ingest.parsers.pdf import render_first_page, render_pages
+
+site = sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]
+def installed():
+    return {{
+        name.split(".")[0]
+        for name, module in list(sys.modules.items())
+        if str(getattr(module, "__file__", "") or "").startswith(site)
+    }}
+
+before, kinds = installed(), {{}}
+for path in map(Path, json.loads(sys.argv[1])):
+    found = sniff.sniff_file(path, path.name)
+    if found.error:
+        continue
+    kinds[found.mime_type] = path.name
+    try:
+        parsed = parse(path, found.mime_type, max_pages=50, max_unpacked=10**9,
+                       max_files=10_000, ocr_enabled=False, ocr_languages="", ocr_max_pages=0)
+    except ParseError:
+        continue
+    language.detect(parsed.pages)
+    if found.mime_type == "application/pdf":
+        thumbnails.page_images(render_pages(path, 300, 1, 2), Path(sys.argv[2]))
+        render_first_page(path, 300)
+print(json.dumps({{"kinds": kinds, "imported": sorted(installed() - before)}}))
+"""
+
+
+def _one_of_each_kind() -> list[Path]:
+    folders = [ROOT / "tests" / "fixtures", CORPUS / "files", CORPUS / "office" / "unstructured"]
+    chosen: dict[str, Path] = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix and not path.name.startswith("locked"):
+                chosen.setdefault(path.suffix.lower(), path)
+    return list(chosen.values())
+
+
+def test_children_import_no_library_the_fork_server_did_not(tmp_path: Path) -> None:
+    files = _one_of_each_kind()
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD.format(root=str(ROOT)),
+            json.dumps(list(map(str, files))),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    # The files read cover the registry's main kinds, so the check means something.
+    for mime in (
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/epub+zip",
+        "text/html",
+        "text/rtf",
+        "message/rfc822",
+        "image/svg+xml",
+        "image/jpeg",
+    ):
+        assert mime in found["kinds"], f"no {mime} file was read"
+    assert found["imported"] == [], (
+        f"parsers imported {found['imported']} in the child: add them to "
+        "backend.ingest.preload.LIBRARIES"
+    )
