@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -99,11 +100,16 @@ def _child(request: dict[str, Any]) -> SandboxResult:
         # The first pages as images now (the first one is the cover, drawn once); the
         # others when a reader first opens them (backend.ingest.pages, through draw()).
         try:
-            drawn = [first_page] if first_page is not None else []
-            pages = render_pages(
-                path, thumbnails.PAGE_WIDTH, len(drawn) + 1, thumbnails.PAGE_IMAGES
-            )
-            result.page_images = thumbnails.page_images([*drawn, *pages], outdir)
+            start = 1
+            if first_page is not None and thumbnails.same_as_large(first_page, result.thumbnails):
+                # The large preview is this very page at this very size: one file for both.
+                shutil.copyfile(outdir / result.thumbnails["large"], outdir / "page-0001.webp")
+                start = 2
+            elif first_page is not None:
+                thumbnails.page_images([first_page], outdir)
+                start = 2
+            pages = render_pages(path, thumbnails.PAGE_WIDTH, start, thumbnails.PAGE_IMAGES)
+            result.page_images = start - 1 + thumbnails.page_images(pages, outdir, start)
         except MemoryError:
             result.warnings.append("no page images: they need more memory than allowed")
         except Exception as exc:  # as above: never the document's loss
@@ -149,8 +155,9 @@ _CONTEXT: Any = None
 # 200 MB); one that only draws pages (a web process) gets what drawing needs (40 MB).
 # This module too: a child unpickles its target (_child_main) by importing it, which, not
 # preloaded, cost each file about 100 ms of imports.
-READING = ["backend.ingest.preload", __name__]
-DRAWING = [__name__, "backend.ingest.thumbnails", "backend.ingest.parsers.pdf", "pypdfium2"]
+SETUP = "backend.ingest.forkserver_setup"  # first: children skip their parent's __main__
+READING = [SETUP, "backend.ingest.preload", __name__]
+DRAWING = [SETUP, __name__, "backend.ingest.thumbnails", "backend.ingest.parsers.pdf", "pypdfium2"]
 
 
 def _context(preload: list[str]) -> Any:

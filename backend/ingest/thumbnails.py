@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 SMALL = (240, 320)
-LARGE = (900, 1200)
+LARGE = (900, 1280)  # an A4 or Letter page 900 px wide fits whole: it is also its page image
 
 
 def _prepare(image: Any) -> Any:
@@ -48,6 +48,11 @@ PAGE_WIDTH = 900
 PAGE_IMAGES = 1
 
 
+def same_as_large(page: Any, made: dict[str, str]) -> bool:
+    """Whether make() wrote this page image as the large preview without shrinking it."""
+    return "large" in made and page.width <= LARGE[0] and page.height <= LARGE[1]
+
+
 def page_images(pages: Any, outdir: Path, first: int = 1) -> int:
     """Write page-NNNN.webp from PIL images of pages `first`, `first` + 1, …; returns how
     many."""
@@ -63,7 +68,7 @@ FONT_FILES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",  # Debian's fonts-dejavu-core
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
 )
-TEXT_PAGE = (900, 1200)  # a page's proportions (3:4), as large as the large preview
+TEXT_PAGE = (900, 1200)  # a page's proportions (3:4), within the large preview
 MARGIN = 70
 
 

@@ -89,3 +89,35 @@ def test_children_import_no_library_the_fork_server_did_not(tmp_path: Path) -> N
         f"parsers imported {found['imported']} in the child: add them to "
         "backend.ingest.preload.LIBRARIES"
     )
+
+
+# A script that asks the sandbox to draw a page; each import of it (as the parent's
+# __main__, or again in a child) adds a line to the marker file.
+SCRIPT = """
+import asyncio, os, sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+with open(sys.argv[1], "a") as marker:
+    marker.write(f"{{os.getpid()}}\\n")
+if __name__ == "__main__":
+    from backend.ingest import sandbox
+    from tests.jobs.files import text_pdf
+    out = Path(sys.argv[2])
+    (out / "one.pdf").write_bytes(text_pdf(["a page"]))
+    result = asyncio.run(sandbox.draw(out / "one.pdf", 1, 1, out))
+    print(result.page_images, result.error)
+"""
+
+
+def test_sandbox_children_do_not_import_their_parents_main_module(tmp_path: Path) -> None:
+    script, marker = tmp_path / "asker.py", tmp_path / "imports"
+    script.write_text(SCRIPT.format(root=str(ROOT)))
+    out = subprocess.run(
+        [sys.executable, str(script), str(marker), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.split() == ["1"]  # the page was drawn, without error
+    assert len(marker.read_text().split()) == 1  # by a child that did not run the script
