@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from backend.languages import CODES_BY_NAME
-from backend.search.query import Node
+from backend.search.query import Node, without_points
 from backend.search.schemas import Segment
 
 FACETS = ("collection", "author", "subject", "year", "type", "language")
@@ -77,6 +77,14 @@ class IndexDoc:
     type: str = ""  # a short lower-case label: pdf, docx, epub, html, text, image, …
     language: str = ""  # ISO 639-1, or "" when unknown
     added: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # Indexed as searched (backend.search.query.parse): without vowel points.
+        self.title = without_points(self.title)
+        self.authors = [without_points(a) for a in self.authors]
+        self.subjects = [without_points(s) for s in self.subjects]
+        self.description = without_points(self.description)
+        self.pages = [without_points(p) for p in self.pages]
 
 
 @dataclass

@@ -35,6 +35,22 @@ ALIASES = {
 MAX_TERMS = 64  # a pasted essay is cut, not refused
 
 
+# Hebrew's vowel points and cantillation, Arabic's short vowels (harakat), Quranic marks
+# and the tatweel (a stretching stroke): mostly not written, and not typed in a search box;
+# every engine indexes and searches words without them (Snowball's Arabic stemmer dropped
+# them for Arabic documents only; nothing did for Hebrew).
+_POINTS = re.compile(
+    "[\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
+    "\u0610-\u061a\u0640\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e4"
+    "\u06e7\u06e8\u06ea-\u06ed\u08d3-\u08e1\u08e3-\u08ff]"
+)
+
+
+def without_points(text: str) -> str:
+    """The text without Hebrew and Arabic vowel and cantillation marks."""
+    return _POINTS.sub("", text)
+
+
 @dataclass(frozen=True)
 class Term:
     text: str
@@ -117,6 +133,7 @@ def _in_capitals(tokens: list[str]) -> bool:
 
 
 def parse(text: str) -> Parsed:
+    text = without_points(text)
     notes: list[str] = []
     tokens = _tokens(text, notes)
     if _in_capitals(tokens):

@@ -503,3 +503,28 @@ async def test_past_ten_words_every_word_still_counts(engine: SearchEngine) -> N
     await engine.apply([LONG], [])
     words = "alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo airship"
     assert await _ids(engine, words) == [9]  # the twelfth word alone finds it
+
+
+async def test_vowel_marks_neither_hide_nor_split_a_word(engine: SearchEngine) -> None:
+    """Arabic and Hebrew are mostly written without their vowel marks, and searched
+    without them: a word printed with them (a Quran, a children's book, a dictionary,
+    poetry) is found by the same letters, and a query typed with marks finds the word
+    printed without."""
+    await engine.apply(
+        [
+            _doc(21, "أغنية", "حَبيبي يا نور العين", language="ar"),
+            _doc(22, "شعر", "مدرسة البنات في المدينة", language="ar"),
+            _doc(23, "שירים", "בְּרֵאשִׁית בָּרָא אֱלֹהִים", language="he"),
+            _doc(24, "ספר", "שלום עליכם", language="he"),
+            # Quoted in a book in another language, where no Arabic stemmer reads them.
+            _doc(25, "A grammar", "The word كِتَابٌ means a book.", authors=["مُحَمَّد"]),
+        ],
+        [],
+    )
+    assert await _ids(engine, "حبيبي") == [21]
+    assert await _ids(engine, "حَبيبي") == [21]
+    assert await _ids(engine, "مَدْرَسَة") == [22]
+    assert await _ids(engine, "בראשית") == [23]
+    assert await _ids(engine, "שָׁלוֹם") == [24]
+    assert await _ids(engine, "كتاب") == [25]
+    assert await _ids(engine, "author:محمد") == [25]
