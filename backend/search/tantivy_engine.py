@@ -56,7 +56,7 @@ from backend.search.query import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5  # a new folder (and a rebuild) whenever the fields change
+SCHEMA_VERSION = 6  # a new folder (and a rebuild) whenever the fields or their text change
 # ISO 639-1 code -> tantivy stemmer; other languages get the plain analyzer.
 STEMMERS = SNOWBALL_LANGUAGES
 LANGS = ("plain", *sorted(set(STEMMERS) - {"nb"}))
