@@ -145,3 +145,42 @@ async def test_a_curators_cover_new_version_and_a_refused_import(
     assert len(refused) <= 1
     assert [m for m in page_errors.messages if m not in refused] == []
     assert served_app.errors() == []
+
+
+async def test_every_page_of_an_uploaded_pdf_is_shown_as_an_image(
+    served_app: ServedApp,
+    browser: Browser,
+    page_errors: PageErrors,
+    app_db: AsyncSession,
+    tmp_path: Path,
+) -> None:
+    """Ingest draws the first page; the web process draws any other when it is opened."""
+    from tests.jobs.files import text_pdf
+
+    curator = await make_user(app_db, Role.LIBRARIAN, email="keeper@example.org")
+    shelf = await make_collection(app_db, curator, "Log books")
+    await app_db.commit()
+    page = await _logged_in(browser, page_errors, served_app, curator.email)
+    await goto(page, f"{served_app.url}/collections/{shelf.slug}")
+    pdf = tmp_path / "watches.pdf"
+    pdf.write_bytes(text_pdf([f"Watch {n} kept" for n in range(1, 6)]))
+    await page.locator("#documents input[type=file]").set_input_files(str(pdf))
+    row = page.locator(".document-row", has_text="watches.pdf")
+    await expect(row.get_by_text("ready")).to_be_visible(timeout=60_000)
+    await row.get_by_role("link").first.click()
+    await page.locator('[data-ready="true"]').wait_for()
+    await page.get_by_text("Read it page by page").click()
+    for number in (1, 4):
+        if number > 1:
+            await page.get_by_label("Page number").fill(str(number))
+            await page.get_by_role("button", name="Go").click()
+        await expect(page.locator("#page-text")).to_contain_text(f"Watch {number} kept")
+        image = page.locator("#page-image")
+        await expect(image).to_have_attribute("alt", f"Page {number}")
+        await page.wait_for_function(
+            "() => { const i = document.querySelector('#page-image');"
+            " return i && i.complete && i.naturalWidth > 0 }"
+        )
+        assert abs(await image.evaluate("i => i.naturalWidth") - 900) <= 1  # PDFium rounds
+    assert page_errors.messages == []
+    assert served_app.errors() == []
