@@ -35,14 +35,50 @@ def _numbers(pages: list[int]) -> str:
 
 
 def _scanned(page: Any) -> bool:
-    """Whether one image covers most of the page (a scan, whatever text layer it has)."""
+    """Whether one image covers most of the page (a scan, whatever text layer it has): the
+    page's objects and those of its forms one level down, read through PDFium's own calls
+    (pypdfium2's object wrappers took four times as long, on every page of every PDF)."""
+    import ctypes
+
     import pypdfium2.raw as raw
 
     width, height = page.get_size()
-    for obj in page.get_objects(filter=(raw.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
-        left, bottom, right, top = obj.get_bounds()
-        if (right - left) * (top - bottom) >= 0.6 * width * height:
-            return True
+    need = 0.6 * width * height
+    box = [ctypes.c_float() for _ in range(4)]
+
+    def covers(objects: list[Any], depth: int) -> bool:
+        for obj in objects:
+            kind = raw.FPDFPageObj_GetType(obj)
+            if kind == raw.FPDF_PAGEOBJ_IMAGE and raw.FPDFPageObj_GetBounds(obj, *box):
+                left, bottom, right, top = (v.value for v in box)
+                if (right - left) * (top - bottom) >= need:
+                    return True
+            elif kind == raw.FPDF_PAGEOBJ_FORM and depth < 2:
+                inner = [
+                    raw.FPDFFormObj_GetObject(obj, i)
+                    for i in range(raw.FPDFFormObj_CountObjects(obj))
+                ]
+                if covers(inner, depth + 1):
+                    return True
+        return False
+
+    top = [raw.FPDFPage_GetObject(page.raw, i) for i in range(raw.FPDFPage_CountObjects(page.raw))]
+    return covers(top, 1)
+
+
+def _annotated(page: Any) -> bool:
+    """Whether the page has an annotation beyond links and pop-ups (a note, a highlight, a
+    form field): only then is it read again for them (notes_and_fields, with pypdf, which
+    costs about as much as reading the whole PDF's text)."""
+    import pypdfium2.raw as raw
+
+    for index in range(raw.FPDFPage_GetAnnotCount(page.raw)):
+        annot = raw.FPDFPage_GetAnnot(page.raw, index)
+        try:
+            if raw.FPDFAnnot_GetSubtype(annot) not in (raw.FPDF_ANNOT_LINK, raw.FPDF_ANNOT_POPUP):
+                return True
+        finally:
+            raw.FPDFPage_CloseAnnot(annot)
     return False
 
 
@@ -81,6 +117,7 @@ def parse_pdf(
         garbled: list[int] = []  # text layers of glyph codes, replaced by OCR's reading
         unread: list[int] = []  # the same, that OCR could not read better
         reread: list[int] = []  # scans whose poor OCR layer our OCR read better
+        annotated: list[int] = []  # pages with notes or form fields
         if count == 0:
             raise ParseError("The PDF has no pages.")
         if count > max_pages:
@@ -130,12 +167,14 @@ def parse_pdf(
                     else:
                         blank.append(index + 1)
                 result.pages.append(clean_text(logical_order(text)))
+                if _annotated(page):
+                    annotated.append(index)
             except pdfium.PdfiumError:
                 result.pages.append("")
                 result.warnings.append(f"page {index + 1}: text could not be read")
             finally:
                 page.close()
-        for index, lines in notes_and_fields(path, len(result.pages)).items():
+        for index, lines in notes_and_fields(path, annotated).items():
             result.pages[index] = clean_text(
                 (result.pages[index].rstrip() + "\n\n" + "\n".join(lines)).strip()
             )
@@ -272,18 +311,21 @@ def _field_name(widget: Any) -> str:
     return str(label or "").strip()
 
 
-def notes_and_fields(path: Path, pages: int) -> dict[int, list[str]]:
-    """Per page index, the lines a reader sees beyond the text layer: annotations people
-    wrote ("Note: ...") and filled form fields ("Field: value"). Read with pypdf; a PDF it
-    cannot read gives nothing (the text layer stands)."""
+def notes_and_fields(path: Path, pages: list[int]) -> dict[int, list[str]]:
+    """Per page index (of those given), the lines a reader sees beyond the text layer:
+    annotations people wrote ("Note: ...") and filled form fields ("Field: value"). Read
+    with pypdf; a PDF it cannot read gives nothing (the text layer stands)."""
     from pypdf import PdfReader
 
     found: dict[int, list[str]] = {}
+    if not pages:
+        return found
     try:
         reader = PdfReader(str(path), strict=False)
         if reader.is_encrypted:
             return found
-        for index, page in enumerate(reader.pages[:pages]):
+        for index in pages:
+            page = reader.pages[index]
             lines: list[str] = []
             for ref in page.get("/Annots") or []:
                 annot = ref.get_object()

@@ -16,6 +16,7 @@ Spanish, Italian, Portuguese, Dutch, Russian, Arabic...) knows; a page of prose 
 import functools
 import re
 import unicodedata
+from collections import Counter
 from typing import Any
 
 MIN_CHARS = 40
@@ -25,20 +26,25 @@ ODD = set("ÿþ¤¦§¨©ª«¬®¯°±²³´µ¶·¸¹º»¼½¾¿×÷") | {"\u
 
 def score(text: str) -> float | None:
     """1.0 for plain prose, lower for garbage; None when too short to judge."""
-    chars = [c for c in text if not c.isspace()]
-    if len(chars) < MIN_CHARS:
-        return None
-    odd = 0
-    good = 0
-    for c in chars:
+    total = odd = good = 0
+    for c, n in Counter(text).items():  # each distinct character judged once
+        if c.isspace():
+            continue
+        total += n
         if c in ODD or unicodedata.category(c) in ("Co", "Cc", "Cs", "Cn"):
-            odd += 1
+            odd += n
         elif c.isalnum():
-            good += 1
+            good += n
+    if total < MIN_CHARS:
+        return None
     # Words run together with symbols (a jumble like "%$#k&*(j") count against it too.
     words = text.split()
-    jumbled = sum(1 for w in words if sum(ch.isalnum() for ch in w) < len(w) / 2 and len(w) > 3)
-    return good / len(chars) - 2 * odd / len(chars) - jumbled / max(len(words), 1)
+    jumbled = sum(
+        1
+        for w in words
+        if len(w) > 3 and not w.isalnum() and sum(ch.isalnum() for ch in w) < len(w) / 2
+    )
+    return good / total - 2 * odd / total - jumbled / max(len(words), 1)
 
 
 def unreadable(text: str) -> bool:
