@@ -6,7 +6,11 @@ page's Arabic is reversed cannot be told from the file, so it is told from the w
 each run of right-to-left letters (with the spaces between its words) is tried as it is
 and reversed, and the page keeps the reading whose words the Arabic (or Persian)
 dictionary knows more of. Left-to-right text, digits and punctuation stay where they are.
-Hebrew has no dictionary here and is left as the PDF gives it.
+
+Hebrew has no dictionary here, but its spelling tells the order: five letters have a
+final form (ך ם ן ף ץ) written only at a word's end, and their other form (כ מ נ פ צ) never
+there. Reversed, words begin with final forms and end with the others; the reading with
+fewer such impossible words is kept.
 """
 
 import re
@@ -25,8 +29,33 @@ def _known(runs: list[str], language: str) -> int:
     return sum(1 for word in words if word in dictionary)
 
 
+_HEBREW = "\u0590-\u05ff\ufb1d-\ufb4f"
+_HEBREW_RUN = re.compile(f"[{_HEBREW}]+(?:[ \\t]+[{_HEBREW}]+)*")
+_HEBREW_WORD = re.compile("[\u05d0-\u05ea]{2,}")  # letters only: points dropped by findall
+FINAL, NOT_FINAL = "ךםןףץ", "כמנפצ"
+
+
+def _misspelt(words: list[str]) -> int:
+    """Words with a final form not at their end, or the other form at their end."""
+    return sum(1 for w in words if w[0] in FINAL or w[-1] in NOT_FINAL)
+
+
+def _hebrew_in_order(text: str) -> str:
+    words = [w for run in _HEBREW_RUN.findall(text) for w in _HEBREW_WORD.findall(run)]
+    if not words:
+        return text
+    if _misspelt([w[::-1] for w in words]) < _misspelt(words):
+        return _HEBREW_RUN.sub(lambda m: m.group(0)[::-1], text)
+    return text
+
+
 def logical_order(text: str) -> str:
-    """The text with its right-to-left runs reversed when that makes more known words."""
+    """The text with its right-to-left runs in logical order: Arabic and Persian runs
+    reversed when that makes more known words, Hebrew ones when that spells them right."""
+    return _arabic_in_order(_hebrew_in_order(text))
+
+
+def _arabic_in_order(text: str) -> str:
     runs = _RUN.findall(text)
     if not runs:
         return text
