@@ -91,6 +91,27 @@ async def _logged_in(browser: Browser, errors: PageErrors, app: ServedApp, email
     return page
 
 
+async def _curator_on_shelf(
+    app_db: AsyncSession, browser: Browser, errors: PageErrors, app: ServedApp, name: str
+) -> Page:
+    """A librarian logged in, on the page of a collection of theirs called `name`."""
+    curator = await make_user(app_db, Role.LIBRARIAN, email="keeper@example.org")
+    shelf = await make_collection(app_db, curator, name)
+    await app_db.commit()
+    page = await _logged_in(browser, errors, app, curator.email)
+    await goto(page, f"{app.url}/collections/{shelf.slug}")
+    return page
+
+
+async def _upload_and_open(page: Page, file: Path) -> None:
+    """Upload a file on its collection's page, wait until it is ready, open its page."""
+    await page.locator("#documents input[type=file]").set_input_files(str(file))
+    row = page.locator(".document-row", has_text=file.name)
+    await expect(row.get_by_text("ready")).to_be_visible(timeout=60_000)
+    await row.get_by_role("link").first.click()
+    await page.locator('[data-ready="true"]').wait_for()
+
+
 async def test_a_curators_cover_new_version_and_a_refused_import(
     served_app: ServedApp,
     browser: Browser,
@@ -98,11 +119,7 @@ async def test_a_curators_cover_new_version_and_a_refused_import(
     app_db: AsyncSession,
     tmp_path: Path,
 ) -> None:
-    curator = await make_user(app_db, Role.LIBRARIAN, email="keeper@example.org")
-    shelf = await make_collection(app_db, curator, "Lamp rooms")
-    await app_db.commit()
-    page = await _logged_in(browser, page_errors, served_app, curator.email)
-    await goto(page, f"{served_app.url}/collections/{shelf.slug}")
+    page = await _curator_on_shelf(app_db, browser, page_errors, served_app, "Lamp rooms")
 
     # A cover: streamed into a bounded buffer, then made a WebP.
     cover = tmp_path / "cover.png"
@@ -129,11 +146,7 @@ async def test_a_curators_cover_new_version_and_a_refused_import(
     # A document, then a new version of it from its page.
     first = tmp_path / "log.txt"
     first.write_text("Lamp lit at dusk.\n")
-    await page.locator("#documents input[type=file]").set_input_files(str(first))
-    row = page.locator(".document-row", has_text="log.txt")
-    await expect(row.get_by_text("ready")).to_be_visible(timeout=60_000)
-    await row.get_by_role("link").first.click()
-    await page.locator('[data-ready="true"]').wait_for()
+    await _upload_and_open(page, first)
     second = tmp_path / "log-2.txt"
     second.write_text("Lamp lit at dusk. Wind from the north-east.\n")
     await page.locator("#new-version input[type=file]").set_input_files(str(second))
@@ -157,18 +170,10 @@ async def test_every_page_of_an_uploaded_pdf_is_shown_as_an_image(
     """Ingest draws the first page; the web process draws any other when it is opened."""
     from tests.jobs.files import text_pdf
 
-    curator = await make_user(app_db, Role.LIBRARIAN, email="keeper@example.org")
-    shelf = await make_collection(app_db, curator, "Log books")
-    await app_db.commit()
-    page = await _logged_in(browser, page_errors, served_app, curator.email)
-    await goto(page, f"{served_app.url}/collections/{shelf.slug}")
+    page = await _curator_on_shelf(app_db, browser, page_errors, served_app, "Log books")
     pdf = tmp_path / "watches.pdf"
     pdf.write_bytes(text_pdf([f"Watch {n} kept" for n in range(1, 6)]))
-    await page.locator("#documents input[type=file]").set_input_files(str(pdf))
-    row = page.locator(".document-row", has_text="watches.pdf")
-    await expect(row.get_by_text("ready")).to_be_visible(timeout=60_000)
-    await row.get_by_role("link").first.click()
-    await page.locator('[data-ready="true"]').wait_for()
+    await _upload_and_open(page, pdf)
     await page.get_by_text("Read it page by page").click()
     for number in (1, 4):
         if number > 1:
