@@ -147,12 +147,16 @@ async def reset_versions() -> tuple[int, int, int]:
 def run_async(coro):  # type: ignore[no-untyped-def]
     """asyncio.run, closing the pooled clients so the next loop starts clean."""
     from backend import queue
+    from backend.analytics import events
     from backend.db import dispose_engine
+    from backend.redis_client import close_redis
 
     async def wrapped():  # type: ignore[no-untyped-def]
         try:
             return await coro
         finally:
+            await events.sent()  # what load() recorded leaves before its loop ends
+            await close_redis()
             await queue.close_pool()
             await dispose_engine()
 
