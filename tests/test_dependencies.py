@@ -26,7 +26,7 @@ import rxconfig, app.app, jobs.worker, backend.launcher, backend.cli
 import sqlalchemy.ext.asyncio, psycopg, magic, pypdf
 import backend.ingest.sandbox, backend.ingest.parsers, backend.ingest.thumbnails
 import pypdfium2, PIL.Image, docx, ebooklib.epub, selectolax.lexbor, striprtf.striprtf
-import py3langid.langid, pytesseract, lxml.etree, fontTools
+import py3langid.langid, tesserocr, lxml.etree, fontTools
 import backend.storage.s3, boto3, botocore
 import cairosvg, msoffcrypto, olefile, spellchecker, backend.ingest.office_suite
 print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))

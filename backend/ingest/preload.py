@@ -26,10 +26,10 @@ LIBRARIES = (
     "pillow_heif",
     "pypdf",
     "pypdfium2",
-    "pytesseract",
     "selectolax.lexbor",
     "spellchecker",
     "striprtf.striprtf",
+    "tesserocr",
 )
 for name in LIBRARIES:
     importlib.import_module(name)

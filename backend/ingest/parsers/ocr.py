@@ -16,15 +16,16 @@ its side as noise. So, for each image:
    reading (mean word confidence below CONFIDENT), it is read once in each other allowed
    script's language, and the one tesseract is most confident of, by a clear margin,
    wins; when English gives nothing at all, it is read in all the others at once.
-Each tesseract run has a time limit; an image too large for tesseract is scaled down
-rather than refused, and a run that ends in an error says which.
+tesseract runs in the process (tesserocr), bound by the sandbox's time and memory limits;
+an image too large for tesseract is scaled down rather than refused.
 """
 
 import contextlib
 import functools
 import os
 import re
-from collections.abc import Iterator
+import subprocess
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,6 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
 # tesseract refuses images larger than this many pixels on a side (and they are slow).
 MAX_SIDE = 32_000
 MAX_PIXELS = 40_000_000
-SECONDS = 60
 # tesseract puts a space between Chinese or Japanese characters, which are written without
 # them (Korean, which spaces its words, is left alone): "日 本 語" is "日本語".
 _CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
@@ -73,13 +73,25 @@ class Reading:
 
 
 @functools.lru_cache(maxsize=1)
-def installed() -> tuple[str, ...]:
-    import pytesseract
-
+def _tessdata() -> tuple[str, tuple[str, ...]]:
+    """Where the system's tesseract keeps its models, and which it has: asked of the
+    `tesseract` command once (Debian's `tesseract-ocr-*` packages install them)."""
     try:
-        return tuple(sorted(set(pytesseract.get_languages(config="")) - {"osd", "equ"}))
-    except pytesseract.TesseractNotFoundError as exc:
+        listed = subprocess.run(
+            ["tesseract", "--list-langs"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
         raise ParseError("OCR is not installed on this server (tesseract).") from exc
+    lines = (listed.stdout or listed.stderr).splitlines()
+    folder = re.search(r'"(.+?)"', lines[0]) if lines else None
+    if listed.returncode != 0 or folder is None:
+        raise ParseError("OCR is not installed on this server (tesseract).")
+    return folder.group(1), tuple(line.strip() for line in lines[1:] if line.strip())
+
+
+@functools.lru_cache(maxsize=1)
+def installed() -> tuple[str, ...]:
+    return tuple(sorted(set(_tessdata()[1]) - {"osd", "equ"}))
 
 
 def allowed(setting: str) -> tuple[str, ...]:
@@ -101,62 +113,56 @@ def _fit(image: Any) -> Any:
     return image
 
 
+# tesseract runs in this process (tesserocr), each language's model loaded once: the
+# sandbox's fork server loads English and OSD before any child exists, so a page costs
+# its reading, not a process start, a model load and two temporary image files (about
+# 90 ms a small image). The sandbox's time and memory limits bound every reading.
+_APIS: dict[str, Any] = {}
+_LOCK = threading.Lock()  # one reading at a time per model (tests read from threads)
+
+
+def _api(languages: str) -> Any:
+    """The tesseract instance for `languages` ("eng+fra", or "osd" for page analysis)."""
+    import tesserocr
+
+    api = _APIS.get(languages)
+    if api is None:
+        psm = tesserocr.PSM.OSD_ONLY if languages == "osd" else tesserocr.PSM.AUTO
+        try:
+            api = tesserocr.PyTessBaseAPI(path=_tessdata()[0], lang=languages, psm=psm)
+        except RuntimeError as exc:
+            raise ParseError(f"OCR could not load its {languages} model ({exc}).") from exc
+        _APIS[languages] = api
+    return api
+
+
 def _osd(image: Any) -> tuple[str, int]:
     """(script, degrees to turn clockwise) or ("", 0) when OSD cannot tell."""
-    import pytesseract
-
-    try:
-        found = pytesseract.image_to_osd(
-            image, output_type=pytesseract.Output.DICT, timeout=SECONDS, config="--psm 0"
-        )
-    except pytesseract.TesseractError:
-        return "", 0  # "Too few characters": a photo, a page with a word or two
-    except RuntimeError as exc:
-        raise ParseError(f"OCR's page analysis took longer than {SECONDS} s ({exc}).") from exc
+    api = _api("osd")
+    with _LOCK:
+        api.SetImage(image)
+        found = api.DetectOrientationScript()
+        api.Clear()
+    if not found:
+        return "", 0  # too few characters: a photo, a page with a word or two
     confidence = float(found.get("script_conf", 0) or 0)
-    script = str(found.get("script", "")) if confidence >= 1.0 else ""
-    return script, int(found.get("rotate", 0) or 0)
-
-
-@contextlib.contextmanager
-def _said() -> Iterator[None]:
-    """A tesseract run's failure as the reason a librarian reads."""
-    import pytesseract
-
-    try:
-        yield
-    except RuntimeError as exc:  # pytesseract's time limit
-        raise ParseError(f"OCR took longer than {SECONDS} s on this page ({exc}).") from exc
-    except pytesseract.TesseractError as exc:
-        raise ParseError(f"OCR failed on this page ({exc.message or exc.status}).") from exc
+    script = str(found.get("script_name", "")) if confidence >= 1.0 else ""
+    # tesseract's orientation is how far the page is turned; upright is the other way.
+    return script, (360 - int(found.get("orient_deg", 0) or 0)) % 360
 
 
 def _read(image: Any, languages: tuple[str, ...]) -> str:
-    import pytesseract
-
-    with _said():
-        text = str(pytesseract.image_to_string(image, lang="+".join(languages), timeout=SECONDS))
-    return _CJK_GAP.sub("", text)
+    return _read_scored(image, languages)[0]
 
 
 def _read_scored(image: Any, languages: tuple[str, ...]) -> tuple[str, float]:
-    """The text, and tesseract's mean confidence in its words (0-100), from one run."""
-    import pytesseract
-
-    with _said():
-        text, table = pytesseract.run_and_get_multiple_output(
-            image, extensions=["txt", "tsv"], lang="+".join(languages), timeout=SECONDS
-        )
-    scores = []
-    for row in str(table).splitlines()[1:]:
-        cells = row.split("\t")
-        if len(cells) == 12 and cells[11].strip():
-            try:
-                score = float(cells[10])
-            except ValueError:
-                continue
-            if score >= 0:
-                scores.append(score)
+    """The text, and tesseract's mean confidence in its words (0-100), from one reading."""
+    api = _api("+".join(languages))
+    with _LOCK:
+        api.SetImage(image)
+        text = api.GetUTF8Text()
+        scores = [c for c in api.AllWordConfidences() if c >= 0]
+        api.Clear()
     return _CJK_GAP.sub("", str(text)), (sum(scores) / len(scores) if scores else 0.0)
 
 
@@ -296,19 +302,18 @@ def read(image: Any, setting: str = "") -> Reading:
     return Reader(setting).read(image)
 
 
-@functools.lru_cache(maxsize=1)
 def _with_osd() -> tuple[str, ...]:
-    import pytesseract
-
     try:
-        return tuple(pytesseract.get_languages(config=""))
-    except pytesseract.TesseractNotFoundError:
+        return _tessdata()[1]
+    except ParseError:
         return ()
 
 
 def warm_up() -> None:
-    """Ask tesseract for its languages now (in the sandbox's fork server), not in every
-    child: two runs of `tesseract --list-langs` for each image otherwise."""
+    """In the sandbox's fork server: tesseract's languages asked, and the models most
+    pages need (English, and OSD's) loaded, once for every child."""
     with contextlib.suppress(ParseError):
-        installed()
-    _with_osd()
+        if "eng" in installed():
+            _api("eng")
+        if "osd" in _with_osd():
+            _api("osd")
