@@ -363,7 +363,8 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
             session.add(document)
             await session.flush()
         await metadata.adopt_version(session, document, version)
-        await indexer.changed(session, version.document_id)
+        alone = not await _others_in_flight(session, version)
+        await indexer.changed(session, version.document_id, last_of_run=alone)
     await _set(
         session, version, status=IngestStatus.READY.value, step="done", processed_at=utcnow()
     )
@@ -391,6 +392,17 @@ async def _outcome(
         collection_id=document.collection_id if document is not None else None,
         data=data,
     )
+
+
+IN_FLIGHT = (IngestStatus.PENDING.value, IngestStatus.PROCESSING.value)
+
+
+async def _others_in_flight(session: AsyncSession, version: DocumentVersion) -> bool:
+    """Whether any other version is waiting for or in the pipeline."""
+    others = select(DocumentVersion.id).where(
+        col(DocumentVersion.status).in_(IN_FLIGHT), col(DocumentVersion.id) != version.id
+    )
+    return bool(await session.scalar(select(others.exists())))
 
 
 async def _is_newest(session: AsyncSession, version: DocumentVersion) -> bool:

@@ -19,10 +19,14 @@ def channel(collection_id: int) -> str:
 async def announce(session: AsyncSession, version: DocumentVersion) -> None:
     """Publish the version's status after it was committed; never fails the pipeline."""
     try:
-        document = await session.get(Document, version.document_id)
-        if document is None:
-            return
+        # Looked up once per unit of work (a pipeline run announces each of its steps).
+        key = ("collection of document", version.document_id)
+        if key not in session.info:
+            document = await session.get(Document, version.document_id)
+            if document is None:
+                return
+            session.info[key] = document.collection_id
         message = {"version_id": version.id, "status": version.status, "step": version.step}
-        await get_redis().publish(channel(document.collection_id), json.dumps(message))
+        await get_redis().publish(channel(session.info[key]), json.dumps(message))
     except Exception:
         log.warning("could not announce ingest progress of version %s", version.id, exc_info=True)

@@ -73,18 +73,20 @@ def _people(value: Any) -> list[str]:
     return [" ".join(str(v).split())[:200] for v in value if str(v).strip()][:50]
 
 
-async def changed(session: AsyncSession, document_id: int) -> None:
+async def changed(session: AsyncSession, document_id: int, *, last_of_run: bool = False) -> None:
     """Queue a document for (re)indexing or removal, as part of the caller's transaction.
 
     Changes are gathered for `index_batch_seconds`: every change within one window of
     time shares the job that runs at the window's end (one job id per window, so arq
-    keeps exactly one). A full batch is indexed at once.
+    keeps exactly one). A full batch is indexed at once, and so is the outbox when the
+    caller knows no other change is on its way (`last_of_run`: the pipeline's last
+    document, or a single upload, is searchable at once rather than at the window's end).
     """
     row = SearchOutbox(document_id=document_id)
     session.add(row)
     await session.flush()
     assert row.id is not None
-    await _schedule(session, row.id)
+    await _schedule(session, row.id, at_once=last_of_run)
 
 
 async def changed_many(session: AsyncSession, document_ids: list[int]) -> None:
@@ -103,9 +105,9 @@ async def changed_many(session: AsyncSession, document_ids: list[int]) -> None:
     await _schedule(session, max(r[0] for r in last))
 
 
-async def _schedule(session: AsyncSession, row_id: int) -> None:
+async def _schedule(session: AsyncSession, row_id: int, *, at_once: bool = False) -> None:
     settings = get_settings()
-    wait = settings.index_batch_seconds
+    wait = 0.0 if at_once else settings.index_batch_seconds
     # Counted only up to a batch: this runs with every change, and a rebuild may have
     # queued a million rows.
     first_batch = select(SearchOutbox.id).limit(settings.index_batch_size).subquery()

@@ -80,6 +80,13 @@ def test_a_scanned_pdf_says_which_pages_ocr_read(tmp_path: Path) -> None:
     pages = [_page(RUSSIAN).convert("RGB"), Image.new("RGB", (1700, 2200), "white")]
     pages.append(_page(RUSSIAN[3:]).convert("RGB"))
     pages[0].save(pdf, save_all=True, append_images=pages[1:], resolution=200)
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(pdf)
+    document.new_page(612, 792)  # page 4: nothing drawn on it, no OCR needed to say so
+    document.save(tmp_path / "with-empty.pdf")
+    document.close()
+    pdf = tmp_path / "with-empty.pdf"
     parsed = parse(
         pdf,
         "application/pdf",
@@ -92,7 +99,9 @@ def test_a_scanned_pdf_says_which_pages_ocr_read(tmp_path: Path) -> None:
     assert parsed.warnings == [
         "2 scanned page(s) read by OCR",
         "1 page(s) without a text layer where OCR found no text (blank or pictures only): 2",
+        "1 page(s) with nothing on them: 4",
     ]
+    assert len(parsed.pages) == 4 and parsed.pages[3] == ""
 
 
 def test_a_multi_page_tiff_is_a_page_per_frame(tmp_path: Path) -> None:

@@ -226,3 +226,35 @@ def test_pdf_annotations_and_filled_form_fields_are_read() -> None:
     form = page("libreoffice-form.pdf")
     assert form.endswith("First Name: Alice\nFirst Name_2: Bob")  # empty fields say nothing
     assert "Check" in page("pdflatex-forms.pdf") and ": /Off" not in page("pdflatex-forms.pdf")
+
+
+@pytest.mark.parametrize(
+    "size", [(612, 792), (595.28, 841.89), (842, 595), (468, 680), (612, 1008), (300, 300)]
+)
+async def test_pdf_pages_are_drawn_exactly_as_wide_as_asked(
+    tmp_path: Path, size: tuple[float, float]
+) -> None:
+    """Letter, A4, landscape, small and legal pages, drawn 900 pixels wide, not 901 (the
+    page size times the scale rounds up in PDFium); a page that fits the large preview is
+    that preview, stored once."""
+    import pypdfium2 as pdfium
+
+    from backend.ingest import thumbnails
+    from backend.ingest.parsers.pdf import render_first_page, render_pages
+
+    pdf = pdfium.PdfDocument.new()
+    for _ in range(2):
+        pdf.new_page(*size)
+    path = tmp_path / "pages.pdf"
+    pdf.save(path)
+    pdf.close()
+    assert render_first_page(path, thumbnails.PAGE_WIDTH).width == thumbnails.PAGE_WIDTH
+    widths = [im.width for im in render_pages(path, thumbnails.PAGE_WIDTH, 1, 2)]
+    assert widths == [thumbnails.PAGE_WIDTH] * 2
+
+    result = await _run(path, "application/pdf", tmp_path)
+    assert result.page_images == 1
+    page_one = (tmp_path / "out" / "page-0001.webp").read_bytes()
+    fits = thumbnails.PAGE_WIDTH * size[1] / size[0] <= thumbnails.LARGE[1]
+    assert (page_one == (tmp_path / "out" / "large.webp").read_bytes()) is fits
+    assert _thumb_size(tmp_path, "page-0001.webp")[0] == thumbnails.PAGE_WIDTH

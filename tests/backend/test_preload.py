@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, {root!r})
 import backend.ingest.preload
 from backend.ingest import language, sniff, thumbnails
-from backend.ingest.parsers import ParseError, parse
+from backend.ingest.parsers import ParseError, bidi, parse, quality
 from backend.ingest.parsers.pdf import render_first_page, render_pages
 
 site = sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]
@@ -43,7 +43,10 @@ for path in map(Path, json.loads(sys.argv[1])):
     if found.mime_type == "application/pdf":
         thumbnails.page_images(render_pages(path, 300, 1, 2), Path(sys.argv[2]))
         render_first_page(path, 300)
-print(json.dumps({{"kinds": kinds, "imported": sorted(installed() - before)}}))
+lists = quality.dictionary.cache_info().misses
+bidi.logical_order("\u062d\u0628\u064a\u0628\u064a \u05e9\u05dc\u05d5\u05dd")  # Arabic, Hebrew
+lists = quality.dictionary.cache_info().misses - lists
+print(json.dumps({{"kinds": kinds, "imported": sorted(installed() - before), "lists": lists}}))
 """
 
 
@@ -89,6 +92,8 @@ def test_children_import_no_library_the_fork_server_did_not(tmp_path: Path) -> N
         f"parsers imported {found['imported']} in the child: add them to "
         "backend.ingest.preload.LIBRARIES"
     )
+    # Putting right-to-left text in order needs no word list the fork server did not load.
+    assert found["lists"] == 0
 
 
 # A script that asks the sandbox to draw a page; each import of it (as the parent's

@@ -156,3 +156,47 @@ async def test_the_reindex_command_rebuilds_and_empties_the_result_cache(
     assert await _titles(db, "ledger") == ["Tide mill ledger"]
     assert await _outbox(db) == 0
     assert (await cache.generation() or 0) > (generation or 0)
+
+
+async def test_the_last_document_of_a_run_is_indexed_without_waiting_for_its_window(
+    db: AsyncSession, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changes wait for the end of their batching window (an hour here), except when the
+    pipeline finishes a document and no other is waiting or in it: the outbox is indexed
+    at once, so a single upload (or a run's last) is searchable when it says "ready"."""
+    import time
+
+    from backend import queue
+    from backend.ingest import pipeline
+    from backend.redis_client import get_redis
+    from backend.settings import get_settings
+    from backend.storage.service import get_store
+
+    async def index_jobs() -> dict[str, float]:
+        """The index jobs queued, each with the seconds until it is due."""
+        queued = await get_redis().zrange(queue.QUEUE_NAME, 0, -1, withscores=True)
+        now = time.time()
+        return {
+            (job.decode() if isinstance(job, bytes) else job): score / 1000 - now
+            for job, score in queued
+            if (job.decode() if isinstance(job, bytes) else job).startswith("search:index")
+        }
+
+    monkeypatch.setattr(get_settings(), "index_batch_seconds", 3600.0)
+    librarian = await make_user(db, Role.LIBRARIAN)
+    shelf = await make_collection(db, librarian)
+    _, first = await upload_bytes(db, librarian, shelf, b"walrus tusks\n", "tusks.txt")
+    _, second = await upload_bytes(db, librarian, shelf, b"walrus colonies\n", "colonies.txt")
+    await db.commit()
+    await get_redis().delete(queue.QUEUE_NAME)  # the uploads' ingest jobs: run here instead
+
+    assert await pipeline.run(first.id, store=get_store()) == "ready"
+    windowed = await index_jobs()
+    assert len(windowed) == 1 and all(job.startswith("search:index:w") for job in windowed)
+    assert await _outbox(db) == 1
+
+    assert await pipeline.run(second.id, store=get_store()) == "ready"
+    now = {job: due for job, due in (await index_jobs()).items() if job not in windowed}
+    assert len(now) == 1 and list(now.values())[0] <= 0
+    assert await indexer.drain(get_search_engine()) == 2
+    assert await _titles(db, "walrus") == ["colonies", "tusks"]

@@ -18,6 +18,7 @@ import re
 _RTL = "\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff"
 _RUN = re.compile(f"[{_RTL}]+(?:[ \\t]+[{_RTL}]+)*")
 _WORD = re.compile(f"[{_RTL}]{{2,}}")
+ARABIC_SCRIPT = ("ar", "fa")  # languages whose word lists tell an Arabic-script run's order
 _MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")  # vowel signs
 
 
@@ -60,7 +61,7 @@ def _arabic_in_order(text: str) -> str:
     if not runs:
         return text
     flipped = [run[::-1] for run in runs]
-    for language in ("ar", "fa"):
+    for language in ARABIC_SCRIPT:
         as_is, reversed_ = _known(runs, language), _known(flipped, language)
         if reversed_ > as_is:
             return _RUN.sub(lambda m: m.group(0)[::-1], text)

@@ -66,6 +66,13 @@ def _scanned(page: Any) -> bool:
     return covers(top, 1)
 
 
+def _empty(page: Any) -> bool:
+    """Whether nothing is drawn on the page: no OCR can find text there."""
+    import pypdfium2.raw as raw
+
+    return bool(raw.FPDFPage_CountObjects(page.raw) == 0)
+
+
 def _annotated(page: Any) -> bool:
     """Whether the page has an annotation beyond links and pop-ups (a note, a highlight, a
     form field): only then is it read again for them (notes_and_fields, with pypdf, which
@@ -113,7 +120,8 @@ def parse_pdf(
         count = len(pdf)
         ocred = read_by_ocr = 0
         reader: Any = None
-        blank: list[int] = []
+        blank: list[int] = []  # pages without a text layer where OCR found no text
+        empty: list[int] = []  # pages with nothing drawn on them, not read by OCR
         garbled: list[int] = []  # text layers of glyph codes, replaced by OCR's reading
         unread: list[int] = []  # the same, that OCR could not read better
         reread: list[int] = []  # scans whose poor OCR layer our OCR read better
@@ -159,7 +167,10 @@ def parse_pdf(
                     if reads_better(seen, text):
                         text = seen
                         reread.append(index + 1)
-                # A page without a text layer is a scan: read it by OCR, within limits.
+                # A page without a text layer is a scan: read it by OCR, within limits;
+                # unless nothing at all is drawn on it (no picture, no path, no form).
+                elif not text.strip() and can_ocr and _empty(page):
+                    empty.append(index + 1)
                 elif not text.strip() and can_ocr:
                     text = ocr(page, index + 1)
                     if text.strip():
@@ -215,9 +226,18 @@ def parse_pdf(
                 f"{len(blank)} page(s) without a text layer where OCR found no text "
                 f"(blank or pictures only): {_numbers(blank)}"
             )
+        if empty:
+            result.warnings.append(f"{len(empty)} page(s) with nothing on them: {_numbers(empty)}")
     finally:
         pdf.close()
     return result
+
+
+def _scale(page: Any, width: int) -> float:
+    """The scale that draws the page `width` pixels wide, not one more: PDFium's bitmap is
+    the page's size times the scale rounded up, and 900 / 612 * 612 is 900.0000000000001
+    (a 901-pixel page no longer is the large preview, and is encoded twice)."""
+    return max(0.05, min(4.0, (width - 0.001) / max(1.0, page.get_width())))
 
 
 def render_first_page(path: Path, width: int) -> Any:
@@ -227,8 +247,7 @@ def render_first_page(path: Path, width: int) -> Any:
     pdf = pdfium.PdfDocument(str(path))
     try:
         page = pdf[0]
-        scale = max(0.05, min(4.0, width / max(1.0, page.get_width())))
-        image = page.render(scale=scale).to_pil()
+        image = page.render(scale=_scale(page, width)).to_pil()
         page.close()
         return image
     finally:
@@ -244,8 +263,7 @@ def render_pages(path: Path, width: int, first: int, last: int) -> Any:
     try:
         for index in range(max(0, first - 1), min(last, len(pdf))):
             page = pdf[index]
-            scale = max(0.05, min(4.0, width / max(1.0, page.get_width())))
-            image = page.render(scale=scale).to_pil()
+            image = page.render(scale=_scale(page, width)).to_pil()
             page.close()
             yield image
     finally:
