@@ -30,6 +30,7 @@ from backend.analytics import events as analytics_events
 from backend.api.routes import create_api
 from backend.logging_setup import configure_logging
 from backend.settings import get_settings
+from backend.web.gateway import wrap as wrap_in_gateway
 from backend.web.guard import RequestGuard
 from state.account import AccountState, EmailConfirmState
 from state.admin import UsersState
@@ -80,10 +81,21 @@ def guard(asgi_app: ASGIApp) -> ASGIApp:
     )
 
 
+def gateway(asgi_app: ASGIApp) -> ASGIApp:
+    """Request ids, rate limits, security headers and access logs, outermost (see
+    backend.web.gateway): every page, event connection, upload and API call passes it."""
+    return wrap_in_gateway(
+        asgi_app,
+        get_settings(),
+        upload_path=get_config().prepend_backend_path(str(Endpoint.UPLOAD)),
+    )
+
+
 app = rx.App(
     stylesheets=["/library.css"],
-    # The REST API mounts the Reflex app (pages, websocket, uploads); the guard wraps both.
-    api_transformer=[create_api(), guard],
+    # The REST API mounts the Reflex app (pages, websocket, uploads); the guard wraps both,
+    # and the gateway wraps the guard.
+    api_transformer=[create_api(), guard, gateway],
 )
 # Every event is checked against its handler's signature before it runs.
 app.add_middleware(EventGuard())

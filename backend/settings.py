@@ -38,6 +38,20 @@ class Settings(BaseSettings):
     trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
     web_workers: int = Field(default=2, ge=1, le=64)
 
+    # Rate limits (backend.web.ratelimits), each one or more `N/second|minute|hour|day`
+    # joined by ";". Requests of any kind per client address, and per session or API token;
+    # upload requests per address; websocket events per browser tab, and the events that
+    # run a search per tab and per address.
+    rate_limit_address: str = "1000/minute"
+    rate_limit_identity: str = "1000/minute"
+    rate_limit_upload: str = "120/minute"
+    rate_limit_events: str = "30/second;1000/minute"
+    rate_limit_search: str = "10/second;300/minute"
+    # Origins (scheme://host[:port], comma-separated) whose pages may call the REST API
+    # from a browser; none by default.
+    cors_origins: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     max_upload_bytes: int = 1024 * 1024 * 1024
     # The body of one upload request (several files of up to max_upload_bytes each, or a
     # bulk import's CSV and ZIP); 0 means four files' worth. Every other request (forms,
@@ -137,7 +151,25 @@ class Settings(BaseSettings):
             raise ValueError(f"LIBRARY_TIMEZONE: no time zone {self.library_timezone!r}") from exc
         if self.ingest_test_delay_seconds and self.environment != "test":
             raise ValueError("INGEST_TEST_DELAY_SECONDS is for tests only")
+        from limits import parse_many
+
+        for name in ("address", "identity", "upload", "events", "search"):
+            value = getattr(self, f"rate_limit_{name}")
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"RATE_LIMIT_{name.upper()}: {value!r} is not like 1000/minute or "
+                    "10/second;300/minute"
+                ) from exc
+        for origin in self.cors_list:
+            if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+                raise ValueError(f"CORS_ORIGINS: {origin!r} is not like https://host[:port]")
         return self
+
+    @property
+    def cors_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def upload_request_cap(self) -> int:

@@ -13,11 +13,13 @@ import dataclasses
 import inspect
 import logging
 import typing
+import uuid
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import reflex as rx
+import structlog
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from reflex.middleware import Middleware
 from reflex.state import BaseState, StateUpdate
@@ -25,7 +27,10 @@ from reflex_base.event import Event
 from reflex_base.registry import RegistrationContext
 from reflex_base.utils.form import transform_form_data
 
+from backend.web import ratelimits
+
 log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
 
 LIBRARY_PACKAGE = "state."
 MAX_TEXT = 100_000  # characters in any one string of an event's arguments
@@ -113,14 +118,67 @@ def is_library_handler(fn: Callable[..., Any]) -> bool:
     return fn.__module__.startswith(LIBRARY_PACKAGE)
 
 
+SEARCH = "search"
+SLOW_DOWN = "You are sending requests too quickly; wait {wait} s and try again."
+access_log = structlog.get_logger("library.access")
+
+
+def budget(name: str) -> Callable[[F], F]:
+    """Marks a handler as spending a rate budget of its own besides every event's (the
+    handlers that run a search spend `search`), under @rx.event."""
+
+    def mark(fn: F) -> F:
+        setattr(fn, BUDGET_ATTRIBUTE, name)
+        return fn
+
+    return mark
+
+
+BUDGET_ATTRIBUTE = "__library_budget__"
+
+
+def budget_of(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, BUDGET_ATTRIBUTE, ""))
+
+
+async def _spend(fn: Callable[..., Any], tab: str, address: str) -> ratelimits.Decision:
+    """Every event spends its tab's `events` budget; a marked handler also spends its own
+    budget per tab and per address (many tabs from one address share it)."""
+    spent = [("events", tab)]
+    special = budget_of(fn)
+    if special:
+        spent += [(special, tab), (special, address)]
+    for name, subject in spent:
+        decision = await ratelimits.spend(name, subject, figures=False)
+        if not decision.allowed:
+            return decision
+    return ratelimits.ALLOWED
+
+
 class EventGuard(Middleware):
-    """Refuses events whose arguments do not fit their handler (see the module's doc)."""
+    """Refuses events whose arguments do not fit their handler (see the module's doc), and
+    events past their rate budgets (backend.web.ratelimits): the handler does not run, and
+    the tab is told to slow down."""
 
     async def preprocess(self, app: Any, state: BaseState, event: Event) -> StateUpdate | None:
         registered = RegistrationContext.get().event_handlers.get(event.name)
         if registered is None:
             return self._refuse(event, "no such handler")
         fn = registered.handler.fn
+        session = state.router.session
+        event_id = uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=event_id)
+        decision = await _spend(fn, ratelimits.subject_of(session.client_token), session.client_ip)
+        access_log.info(
+            "event",
+            handler=event.name[-120:],
+            client=session.client_ip,
+            outcome="served" if decision.allowed else "rate limited",
+        )
+        if not decision.allowed:
+            wait = max(1, decision.reset_seconds)
+            notice = Event.from_event_type(rx.toast.warning(SLOW_DOWN.format(wait=wait)))
+            return StateUpdate(events=list(notice))
         if not is_library_handler(fn):
             if fn.__name__ == "setvar" and any(
                 s.__module__.startswith(LIBRARY_PACKAGE) for s in registered.states

@@ -13,6 +13,7 @@ from backend.search import completion
 from backend.search import service as search
 from backend.search.engine import FACETS, SORTS
 from backend.search.schemas import SearchResults
+from state.guard import SEARCH, budget
 from state.session import acting
 
 FACET_LABELS = {
@@ -125,6 +126,7 @@ class SearchState(rx.State):
         return [[s, SORT_LABELS[s]] for s in SORTS]
 
     @rx.event
+    @budget(SEARCH)
     async def load(self) -> None:
         params = parse_qs(self.router.url.query)
         self.query = (params.get("q") or [""])[-1]
@@ -210,6 +212,7 @@ class SearchState(rx.State):
         return self._go(query=str(form.get("q", "")).strip())
 
     @rx.event
+    @budget(SEARCH)
     async def typed(self, text: str) -> EventSpec | None:
         """Search as you type: results follow the box; the address is replaced, not pushed."""
         if text.strip() == self.query.strip():

@@ -17,6 +17,10 @@ os.environ["ENVIRONMENT"] = "test"
 os.environ["DATA_DIR"] = str(_TMP / "data")
 os.environ["BCRYPT_ROUNDS"] = "4"
 os.environ["INDEX_BATCH_SECONDS"] = "0"  # tests index at once
+# Tests send events and requests much faster than people: rate limits out of their way,
+# except in the tests of the limits themselves (tests/backend/test_gateway.py).
+for _budget in ("ADDRESS", "IDENTITY", "UPLOAD", "EVENTS", "SEARCH"):
+    os.environ[f"RATE_LIMIT_{_budget}"] = "1000000/minute"
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 from backend.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402

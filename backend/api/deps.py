@@ -27,7 +27,10 @@ def session_token(request: Request) -> str:
 async def current_user(
     request: Request, session: Annotated[AsyncSession, Depends(db_session)]
 ) -> User | None:
-    return await auth.user_for_token(session=session, token=session_token(request))
+    user = await auth.user_for_token(session=session, token=session_token(request))
+    if user is not None:
+        request.scope.setdefault("state", {})["user_id"] = user.id  # for the access log
+    return user
 
 
 DbSession = Annotated[AsyncSession, Depends(db_session)]

@@ -23,6 +23,7 @@ from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.ids import MAX_ID
 from backend.ingest import pages
+from backend.operations import health as operations_health
 from backend.settings import get_settings
 from backend.storage.disposition import content_disposition
 from backend.storage.service import get_store
@@ -45,6 +46,29 @@ async def health(session: DbSession, response: Response) -> dict[str, str]:
     response.headers["X-Library-Instance"] = get_settings().library_instance
     await sql(session, text("SELECT 1"))
     return {"status": "ok"}
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    """The process answers (a liveness probe: nothing else is asked)."""
+    return {"status": "ok"}
+
+
+READY_TIMEOUT_SECONDS = 1.0
+
+
+@router.get("/health/ready", response_model=None)
+async def ready() -> JSONResponse:
+    """Whether this process can serve: the database, Redis and the search engine answer
+    (each within a second), and a worker has been heard from lately. 503 names what is
+    missing."""
+    checks = await operations_health.readiness(READY_TIMEOUT_SECONDS)
+    failing = {name: why for name, why in checks.items() if why != "ok"}
+    return JSONResponse(
+        {"status": "unready" if failing else "ok", "checks": checks},
+        status_code=503 if failing else 200,
+        headers={"Cache-Control": PRIVATE},
+    )
 
 
 @router.get("/documents/{document_id}/download", response_model=None)
