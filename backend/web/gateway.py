@@ -39,13 +39,15 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
 # As strict as a Reflex page allows. Reflex's compiled pages hydrate through inline
 # scripts and its components set inline styles (Emotion, Radix), so scripts and styles
-# allow 'unsafe-inline'; everything else comes from the library itself: the websocket and
-# the API ('self' covers ws:/wss: to the same host), images (and data:/blob: previews),
-# fonts. No plugin, no other origin, no framing, forms post only here.
+# allow 'unsafe-inline'; and Reflex runs the scripts a handler sends (`rx.call_script`:
+# history updates, post navigations, downloads) with `eval` in its state.js, so scripts
+# also allow 'unsafe-eval'. Everything else comes from the library itself: the websocket
+# and the API ('self' covers ws:/wss: to the same host), images (and data:/blob:
+# previews), fonts. No plugin, no other origin, no framing, forms post only here.
 PAGE_POLICY = "; ".join(
     [
         "default-src 'self'",
-        "script-src 'self' 'unsafe-inline'",
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data: blob:",
         "font-src 'self' data:",

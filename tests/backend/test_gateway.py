@@ -159,3 +159,27 @@ async def test_readiness_names_what_is_missing(client: httpx.AsyncClient, db: As
     await watch.beat(get_redis(), watch.WorkerBeat("test-worker", now_ms, now_ms, 0, 0, 0))
     ready = await client.get("/api/v1/health/ready")
     assert ready.status_code == 200 and ready.json()["status"] == "ok"
+
+
+async def test_cross_origin_calls_only_from_the_origins_configured(clean: None) -> None:
+    preflight = {"Access-Control-Request-Method": "GET"}
+    async with _client() as closed:
+        answer = await closed.get(
+            "/api/v1/health/live", headers={"Origin": "https://catalogue.example.org"}
+        )
+        assert "access-control-allow-origin" not in answer.headers  # none by default
+    async with _client(cors_origins="https://catalogue.example.org") as open_to_one:
+        allowed = await open_to_one.options(
+            "/api/v1/health/live",
+            headers={"Origin": "https://catalogue.example.org", **preflight},
+        )
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://catalogue.example.org"
+        refused = await open_to_one.options(
+            "/api/v1/health/live", headers={"Origin": "https://elsewhere.example", **preflight}
+        )
+        assert "access-control-allow-origin" not in refused.headers
+        simple = await open_to_one.get(
+            "/api/v1/health/live", headers={"Origin": "https://catalogue.example.org"}
+        )
+        assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()

@@ -161,3 +161,25 @@ async def test_searching_with_facets_sort_pages_and_typos(
     await context.close()
     assert page_errors.messages == []
     assert served_app.errors() == []
+
+
+async def test_pages_are_served_with_the_gateways_headers_and_keep_working_under_its_policy(
+    served_app: ServedApp, browser: Browser, page_errors: PageErrors
+) -> None:
+    """The served HTML, its scripts and the API carry the security headers and a request
+    id; the page runs under its Content-Security-Policy without a single violation (a
+    violation is a console error), search as you type included (scripts sent by handlers)."""
+    page = page_errors.watch(await browser.new_page())
+    response = await page.goto(f"{served_app.url}/search?q=anything")
+    assert response is not None
+    headers = response.headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert len(headers["x-request-id"]) == 32
+    await page.locator('[data-ready="true"]').wait_for()
+    await page.get_by_label("Search the library").fill("harbour")
+    await expect(page).to_have_url(re.compile(r"q=harbour"))  # a script a handler sent
+    api = await page.request.get(f"{served_app.url}/api/v1/documents/999999/record")
+    assert api.headers["x-request-id"] and "ratelimit-remaining" in api.headers
+    assert page_errors.messages == []
+    await page.context.close()
