@@ -14,6 +14,7 @@ never stops a server it did not start (one it found running, it only joins).
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from pathlib import Path
 from backend.embedded import EmbeddedPostgres, EmbeddedRedis
 from backend.files import DIR_MODE, keep_private, open_private, private_dirs
 from backend.lock import DataFolderLock
+from backend.metrics import MULTIPROC_ENV
 from backend.settings import PROJECT_ROOT, get_settings
 from backend.supervisor import Part, Supervisor, end_group, exit_reason
 
@@ -219,8 +221,14 @@ def main() -> int:
             if not redis.was_running:
                 parts.append(_redis_part(redis))
         instance = uuid.uuid4().hex
+        # Every process counts its metrics into files here; the metrics page adds them up.
+        # Emptied at each start: counts of processes that ended belong to the last run.
+        metrics_dir = data / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        private_dirs(metrics_dir)
         env = _child_env(
             {
+                MULTIPROC_ENV: str(metrics_dir),
                 "DATABASE_URL": db_url,
                 "REDIS_URL": redis_url,
                 "REFLEX_REDIS_URL": redis_url,

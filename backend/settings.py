@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # from a browser; none by default.
     cors_origins: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The bearer token a Prometheus scraper sends for GET /metrics; empty: no metrics page.
+    metrics_token: str = ""
 
     max_upload_bytes: int = 1024 * 1024 * 1024
     # The body of one upload request (several files of up to max_upload_bytes each, or a

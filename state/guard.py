@@ -27,6 +27,7 @@ from reflex_base.event import Event
 from reflex_base.registry import RegistrationContext
 from reflex_base.utils.form import transform_form_data
 
+from backend import metrics
 from backend.web import ratelimits
 
 log = logging.getLogger(__name__)
@@ -163,18 +164,18 @@ class EventGuard(Middleware):
     async def preprocess(self, app: Any, state: BaseState, event: Event) -> StateUpdate | None:
         registered = RegistrationContext.get().event_handlers.get(event.name)
         if registered is None:
+            metrics.WS_EVENTS.labels("unknown", "refused").inc()
             return self._refuse(event, "no such handler")
         fn = registered.handler.fn
         session = state.router.session
         event_id = uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=event_id)
         decision = await _spend(fn, ratelimits.subject_of(session.client_token), session.client_ip)
+        outcome = "served" if decision.allowed else "rate limited"
         access_log.info(
-            "event",
-            handler=event.name[-120:],
-            client=session.client_ip,
-            outcome="served" if decision.allowed else "rate limited",
+            "event", handler=event.name[-120:], client=session.client_ip, outcome=outcome
         )
+        metrics.WS_EVENTS.labels(fn.__qualname__, outcome).inc()
         if not decision.allowed:
             wait = max(1, decision.reset_seconds)
             notice = Event.from_event_type(rx.toast.warning(SLOW_DOWN.format(wait=wait)))

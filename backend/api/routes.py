@@ -5,6 +5,7 @@ is answered as a row that does not exist. A refusal is the same 404 as a missing
 Anything not public is sent with `Cache-Control: no-store`.
 """
 
+import hmac
 import logging
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import text
 
+from backend import metrics
 from backend.analytics import dashboard, report
 from backend.api.deps import Actor, DbSession
 from backend.api.session import router as session_router
@@ -24,6 +26,8 @@ from backend.errors import LibraryError
 from backend.ids import MAX_ID
 from backend.ingest import pages
 from backend.operations import health as operations_health
+from backend.operations.metrics import page as metrics_page_of
+from backend.redis_client import get_redis
 from backend.settings import get_settings
 from backend.storage.disposition import content_disposition
 from backend.storage.service import get_store
@@ -69,6 +73,21 @@ async def ready() -> JSONResponse:
         status_code=503 if failing else 200,
         headers={"Cache-Control": PRIVATE},
     )
+
+
+metrics_router = APIRouter()
+
+
+@metrics_router.get("/metrics", include_in_schema=False)
+async def metrics_page(request: Request, session: DbSession) -> Response:
+    """Prometheus's page, for the scraper holding METRICS_TOKEN (404 for anyone else, and
+    while no token is set)."""
+    token = get_settings().metrics_token
+    given = request.headers.get("authorization", "")
+    if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return JSONResponse(NOT_FOUND, status_code=404)
+    body = await metrics_page_of(session, get_redis())
+    return Response(body, media_type=metrics.CONTENT_TYPE, headers={"Cache-Control": PRIVATE})
 
 
 @router.get("/documents/{document_id}/download", response_model=None)
@@ -274,6 +293,7 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     api.include_router(router)
+    api.include_router(metrics_router)
     api.include_router(session_router)
     api.add_exception_handler(LibraryError, library_error)
     api.add_exception_handler(RequestValidationError, invalid_request)

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import journal, queue
+from backend import journal, metrics, queue
 from backend.access import scope
 from backend.analytics import events as analytics
 from backend.collections.models import Collection
@@ -128,6 +128,7 @@ async def _add_version_row(
         uploaded_by=actor.id,
     )
     session.add(version)
+    metrics.UPLOADS.inc()
     await session.flush()
     queue.defer(session, "ingest_version", version.id, job_id=f"ingest:{version.id}")
     await analytics.record(

@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import metrics
 from backend.analytics import events as analytics
 from backend.clock import utcnow
 from backend.db import database_url, session_scope, sql
@@ -135,6 +136,10 @@ async def _virus_scan(path: Path) -> str:
 
 
 async def _set(session: AsyncSession, version: DocumentVersion, **fields: object) -> None:
+    if "step" in fields and version.step and version.step_at is not None:
+        # The step ending now: how long it took (Prometheus, per step).
+        took = (utcnow() - version.step_at).total_seconds()
+        metrics.INGEST_STEP_SECONDS.labels(version.step).observe(max(0.0, took))
     for name, value in fields.items():
         setattr(version, name, value)
     if "step" in fields:
@@ -382,6 +387,9 @@ async def _outcome(
     """The analytics event of how a version's processing ended: ready (with the seconds
     from upload to searchable), or failed, quarantined or a duplicate (step, reason)."""
     data: dict[str, object] = {"outcome": status.value, "version_id": version.id}
+    metrics.INGEST_OUTCOMES.labels(status.value).inc()
+    if status == IngestStatus.FAILED:
+        metrics.INGEST_FAILURES.labels(step or "unknown").inc()
     if status == IngestStatus.READY:
         data["seconds"] = round((utcnow() - version.created_at).total_seconds(), 3)
     else:

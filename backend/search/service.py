@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import metrics
 from backend.access.roles import is_staff
 from backend.access.scope import audience, visible_collection_clause, visible_document
 from backend.analytics import events as analytics
@@ -120,6 +121,12 @@ def clean_filters(filters: dict[str, list[str]] | None) -> dict[str, list[str]]:
     return out
 
 
+def _count(*, cached: bool, typing: bool, ms: float) -> None:
+    label = "yes" if cached else "no"
+    metrics.SEARCHES.labels(label, "yes" if typing else "no").inc()
+    metrics.SEARCH_SECONDS.labels(label).observe(ms / 1000)
+
+
 async def search(
     *,
     session: AsyncSession,
@@ -187,6 +194,7 @@ async def search(
             scope, cached = fresh, None  # and look again, under the right scope
         if cached is not None:
             took = (time.perf_counter() - started) * 1000
+            _count(cached=True, typing=typing, ms=took)
             key = ""
             if record:
                 key = await _record(
@@ -211,6 +219,7 @@ async def search(
         scope, guessed = await _visible(session, actor), False  # it changed: search again
     hits, facets = rows.hits, _facets(found.facets, chosen, rows.labels)
     took = (time.perf_counter() - started) * 1000
+    _count(cached=False, typing=typing, ms=took)
     key = ""
     if record:
         key = await _record(

@@ -28,6 +28,7 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend import metrics
 from backend.auth.tokens import SESSION_COOKIE
 from backend.settings import Settings
 from backend.web import ratelimits
@@ -122,6 +123,7 @@ class Gateway:
             if scope["type"] == "websocket":
                 # Counted as one request at connection; its events are counted one by one
                 # by the event guard (state.guard).
+                metrics.WS_CONNECTIONS.inc()
                 if not (await self._spend(scope, headers, address)).allowed:
                     await send({"type": "websocket.close", "code": 1013})
                     return
@@ -172,13 +174,17 @@ class Gateway:
             else:
                 await _too_many(send_with_headers, decision)
         finally:
+            took = time.perf_counter() - started
+            route = metrics.route_of(scope)
+            metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status or 500)).inc()
+            metrics.HTTP_SECONDS.labels(route).observe(took)
             user = scope["state"].get("user_id")
             access_log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status or 500,
-                duration_ms=round(1000 * (time.perf_counter() - started), 1),
+                duration_ms=round(1000 * took, 1),
                 client=address,
                 user_id=user,
                 request_id=rid,

@@ -82,3 +82,16 @@ def test_every_handler_that_runs_a_search_spends_the_search_budget() -> None:
             (marked if budget_of(fn) == SEARCH else unmarked).append(name)
     assert unmarked == []
     assert len(marked) >= 2  # the search page's load and search-as-you-type at least
+
+
+async def test_events_are_counted_by_handler(tabs: Tabs) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    handler = "SearchState.typed"
+    served = value("library_websocket_events_total", handler=handler, outcome="served")
+    tab = await tabs.open("/search")
+    await tabs.send(tab, event_name(SearchState.typed), {"text": "kelp"})
+    assert value("library_websocket_events_total", handler=handler, outcome="served") == served + 1
