@@ -1,0 +1,134 @@
+"""Search and autocomplete in the REST API: the same query language, filters, facets,
+sort, snippets (with page numbers) and paging as the search page, for the documents the
+caller may see (anonymous callers: the public collections). Both spend the caller's
+address's search budget (backend.web.ratelimits), like search events on the page."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from backend.api.deps import Actor, DbSession
+from backend.search import completion
+from backend.search import service as search_service
+from backend.search.engine import FACETS, SORTS
+from backend.search.schemas import SearchResults
+from backend.web import ratelimits
+
+router = APIRouter(prefix="/api/v1", tags=["search"])
+PRIVATE = "private, no-store"
+
+
+async def _spend_search_budget(request: Request) -> JSONResponse | None:
+    address = request.scope.get("state", {}).get("client_address") or (
+        request.client.host if request.client else ""
+    )
+    decision = await ratelimits.spend("search", address)
+    if decision.allowed:
+        return None
+    wait = max(1, decision.reset_seconds)
+    return JSONResponse(
+        {
+            "type": "about:blank",
+            "title": "Too Many Requests",
+            "status": 429,
+            "detail": f"Too many searches; try again in {wait} second{'s' if wait != 1 else ''}.",
+        },
+        status_code=429,
+        media_type="application/problem+json",
+        headers=dict(decision.headers),
+    )
+
+
+@router.get(
+    "/search",
+    response_model=SearchResults,
+    responses={
+        429: {"description": "Too many searches from this address"},
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "query": "lighthouse",
+                        "total": 1,
+                        "page": 1,
+                        "page_size": 20,
+                        "hits": [
+                            {
+                                "document_id": 14,
+                                "title": "Lighthouses of Brittany",
+                                "collection_name": "Sea and shore",
+                                "collection_slug": "sea-and-shore",
+                                "page_no": 3,
+                                "snippet": [
+                                    {"text": "the ", "hit": False},
+                                    {"text": "lighthouse", "hit": True},
+                                ],
+                                "rank": 7.2,
+                                "has_thumbnail": True,
+                            }
+                        ],
+                        "facets": {"year": [{"value": "1911", "label": "1911", "count": 1}]},
+                        "sort": "relevance",
+                    }
+                }
+            }
+        },
+    },
+)
+async def search(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    q: Annotated[str, Query(max_length=1000, description="Words, phrases, AND/OR/NOT")] = "",
+    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+    page_size: Annotated[int | None, Query(ge=1, le=100)] = None,
+    sort: Annotated[str, Query(pattern="^(" + "|".join(SORTS) + ")$")] = "relevance",
+    collection: Annotated[list[str] | None, Query(max_length=50)] = None,
+    author: Annotated[list[str] | None, Query(max_length=50)] = None,
+    subject: Annotated[list[str] | None, Query(max_length=50)] = None,
+    year: Annotated[list[str] | None, Query(max_length=50)] = None,
+    type: Annotated[list[str] | None, Query(max_length=50)] = None,
+    language: Annotated[list[str] | None, Query(max_length=50)] = None,
+) -> SearchResults | JSONResponse:
+    """Ranked documents matching `q` and the filters (each facet may be given several
+    times: any of its values), with facet counts, "did you mean" and snippets."""
+    refused = await _spend_search_budget(request)
+    if refused is not None:
+        return refused
+    given = dict(
+        collection=collection,
+        author=author,
+        subject=subject,
+        year=year,
+        type=type,
+        language=language,
+    )
+    filters = {name: values for name, values in given.items() if name in FACETS and values}
+    results = await search_service.search(
+        session=session,
+        actor=actor,
+        query=q,
+        page=page,
+        page_size=page_size,
+        filters=filters,
+        sort=sort,
+        client=request.scope.get("state", {}).get("client_address", ""),
+    )
+    await session.commit()  # the recorded search (analytics)
+    return results
+
+
+@router.get("/complete", response_model=list[completion.Completion])
+async def complete(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> list[completion.Completion] | JSONResponse:
+    """What the words typed may become: frequent past queries, then titles, authors and
+    subjects of documents the caller may see."""
+    refused = await _spend_search_budget(request)
+    if refused is not None:
+        return refused
+    return await completion.complete(session=session, actor=actor, text_typed=q)
