@@ -16,8 +16,9 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "library-platform"
 # Imported only if present, inside try/except: engineio's client imports requests (and so
-# charset_normalizer). The test extras bring them.
-OPTIONAL = {"requests", "charset_normalizer"}
+# charset_normalizer); rich's pretty-printer (which structlog's console output loads)
+# imports attr. The test extras bring them.
+OPTIONAL = {"requests", "charset_normalizer", "attr"}
 
 # Load what each runtime process loads: the web app (with rxconfig) and the worker.
 _PROBE = """

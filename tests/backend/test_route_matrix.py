@@ -198,6 +198,15 @@ async def test_the_curator_sees_what_the_matrix_hides(world: dict[str, object]) 
         assert wrong.status_code == 404 and wrong.json() == NOT_FOUND
 
 
+def _not_ready(path: str, got: httpx.Response) -> bool:
+    """The readiness probe's own 503: the process is not ready (here: no worker heard
+    from), which is what a probe answers a load balancer, not a server error."""
+    if path != "/api/v1/health/ready" or got.status_code != 503:
+        return False
+    body = got.json()
+    return bool(body["status"] == "unready" and body["checks"]["worker"] != "ok")
+
+
 JUNK_BODIES = [b"", b"ticket=%00%ff&next=//evil.example", b"\xff\xfe" * 3000, b'{"ticket": [1]}']
 
 
@@ -229,6 +238,8 @@ async def test_no_route_answers_junk_with_a_server_error(world: dict[str, object
                                     **headers,
                                 },
                             )
+                            if _not_ready(path, got):
+                                continue  # no worker runs here: the probe says so, by design
                             if got.status_code >= 500 or "Traceback" in got.text:
                                 problems.append(f"{method} {path} -> {got.status_code}")
     assert not problems, "\n".join(sorted(set(problems)))
