@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import require_user
 from backend.analytics import events as analytics
-from backend.auth import audit, devices, ratelimit, second_factor, throttle
+from backend.auth import api_tokens, audit, devices, ratelimit, second_factor, throttle
 from backend.auth.models import UserSession
 from backend.auth.tokens import new_token, token_hash
 from backend.clock import utcnow
@@ -218,12 +218,26 @@ async def login_with_code(
 
 
 async def user_for_token(*, session: AsyncSession, token: str) -> User | None:
-    """The active user behind a session token, or None when it is unknown, ended or idle."""
+    """The active user behind a session token, or None when it is unknown, ended or idle.
+    An API access token (a JWT, backend.auth.api_tokens) stands for its session."""
     if not token:
         return None
+    if api_tokens.looks_like_jwt(token):
+        claims = api_tokens.read_access(token)
+        if claims is None:
+            return None
+        found = await session.get(UserSession, claims.session_id)
+        if found is None or found.user_id != claims.user_id:
+            return None
+        return await _live_user(session, found)
     row = (
         await session.exec(select(UserSession).where(UserSession.token_hash == token_hash(token)))
     ).first()
+    return await _live_user(session, row)
+
+
+async def _live_user(session: AsyncSession, row: UserSession | None) -> User | None:
+    """The session's user, if the session is open, not idle, and the user active."""
     now = utcnow()
     idle = timedelta(minutes=get_settings().session_idle_minutes)
     if row is None or row.revoked_at is not None or row.expires_at <= now:
@@ -238,6 +252,63 @@ async def user_for_token(*, session: AsyncSession, token: str) -> User | None:
         session.add(row)
         await session.flush()
     return user
+
+
+@dataclass(frozen=True)
+class ApiTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "Bearer"
+
+
+async def _session_id(session: AsyncSession, token: str) -> int:
+    found = (
+        await session.exec(
+            select(UserSession.id).where(UserSession.token_hash == token_hash(token))
+        )
+    ).one()
+    assert found is not None
+    return found
+
+
+async def api_tokens_for(*, session: AsyncSession, redis: Redis, login: LoginResult) -> ApiTokens:
+    """An access token and a refresh token for the session a login just opened."""
+    assert login.user.id is not None
+    claims = api_tokens.Claims(login.user.id, await _session_id(session, login.token))
+    return ApiTokens(
+        access_token=api_tokens.issue_access(claims.user_id, claims.session_id),
+        refresh_token=await api_tokens.issue_refresh(redis, claims),
+        expires_in=api_tokens.ACCESS_SECONDS,
+    )
+
+
+async def refresh_api_tokens(
+    *, session: AsyncSession, redis: Redis, refresh_token: str
+) -> ApiTokens:
+    """New tokens for a refresh token (spent), while its session is open."""
+    claims = await api_tokens.redeem_refresh(redis, refresh_token)
+    found = await session.get(UserSession, claims.session_id) if claims else None
+    if claims is None or found is None or await _live_user(session, found) is None:
+        raise NotAuthenticated("That refresh token is not valid (used, expired or ended).")
+    return ApiTokens(
+        access_token=api_tokens.issue_access(claims.user_id, claims.session_id),
+        refresh_token=await api_tokens.issue_refresh(redis, claims),
+        expires_in=api_tokens.ACCESS_SECONDS,
+    )
+
+
+async def end_api_session(*, session: AsyncSession, token: str) -> None:
+    """Log out the session an access token stands for."""
+    claims = api_tokens.read_access(token)
+    if claims is None:
+        return
+    await session.exec(
+        update(UserSession)
+        .where(col(UserSession.id) == claims.session_id)
+        .where(col(UserSession.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 async def logout(*, session: AsyncSession, token: str) -> None:
