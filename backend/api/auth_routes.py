@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from backend.api.deps import DbSession, session_token
+from backend.api.problems import problem
 from backend.auth import service as auth
 from backend.auth.service import ApiTokens, SecondFactorRequired
 from backend.redis_client import get_redis
@@ -67,14 +68,12 @@ async def token(
             )
     except SecondFactorRequired as exc:
         await session.commit()
-        return JSONResponse(
-            {
-                "detail": "This account asks for a second-factor code.",
-                "second_factor_required": True,
-                "pending": exc.pending,
-            },
-            status_code=401,
+        return problem(
+            401,
+            "This account asks for a second-factor code.",
             headers=NO_STORE,
+            second_factor_required=True,
+            pending=exc.pending,
         )
     tokens = await auth.api_tokens_for(session=session, redis=redis, login=login)
     await session.commit()

@@ -18,6 +18,7 @@ from backend import metrics
 from backend.analytics import dashboard, report
 from backend.api.auth_routes import router as auth_router
 from backend.api.deps import Actor, DbSession
+from backend.api.problems import problem
 from backend.api.search import router as search_router
 from backend.api.session import router as session_router
 from backend.collections import service as collections
@@ -37,7 +38,7 @@ from backend.storage.service import get_store
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
-NOT_FOUND = {"detail": "Not found."}
+NOT_FOUND = "Not found."
 PRIVATE = "private, no-store"
 
 
@@ -87,7 +88,7 @@ async def metrics_page(request: Request, session: DbSession) -> Response:
     token = get_settings().metrics_token
     given = request.headers.get("authorization", "")
     if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        return JSONResponse(NOT_FOUND, status_code=404)
+        return problem(404, NOT_FOUND, headers={"Cache-Control": PRIVATE})
     body = await metrics_page_of(session, get_redis())
     return Response(body, media_type=metrics.CONTENT_TYPE, headers={"Cache-Control": PRIVATE})
 
@@ -249,7 +250,7 @@ CITATIONS = {
 async def citation(document_id: Id, fmt: str, session: DbSession, actor: Actor) -> Response:
     """The citation to import into a reference manager: BibTeX (.bib) or RIS (.ris)."""
     if fmt not in CITATIONS:
-        return JSONResponse(NOT_FOUND, status_code=404)
+        return problem(404, NOT_FOUND, headers={"Cache-Control": PRIVATE})
     make, media_type = CITATIONS[fmt]
     found = await catalogue.catalogued(session=session, actor=actor, document_id=document_id)
     return Response(
@@ -267,23 +268,23 @@ async def library_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LibraryError)
     if exc.status_code == 404:
         # One answer for "missing" and "not yours": the same body whatever the reason.
-        return JSONResponse(NOT_FOUND, status_code=404, headers={"Cache-Control": PRIVATE})
-    return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+        return problem(404, NOT_FOUND, headers={"Cache-Control": PRIVATE})
+    return problem(exc.status_code, str(exc))
 
 
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     """A path no row can answer is a missing row; any other bad parameter is a 400."""
     assert isinstance(exc, RequestValidationError)
     if any(e.get("loc", ("",))[0] == "path" for e in exc.errors()):
-        return JSONResponse(NOT_FOUND, status_code=404, headers={"Cache-Control": PRIVATE})
+        return problem(404, NOT_FOUND, headers={"Cache-Control": PRIVATE})
     where = ", ".join(str(e.get("loc", ("?",))[-1]) for e in exc.errors())
-    return JSONResponse({"detail": f"Invalid parameter: {where}."}, status_code=400)
+    return problem(400, f"Invalid parameter: {where}.")
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """A failure of ours: logged with its traceback, answered without it."""
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": "Something went wrong on our side."}, status_code=500)
+    return problem(500, "Something went wrong on our side.")
 
 
 def create_api() -> FastAPI:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from backend.api.deps import Actor, DbSession
+from backend.api.problems import problem
 from backend.search import completion
 from backend.search import service as search_service
 from backend.search.engine import FACETS, SORTS
@@ -27,15 +28,9 @@ async def _spend_search_budget(request: Request) -> JSONResponse | None:
     if decision.allowed:
         return None
     wait = max(1, decision.reset_seconds)
-    return JSONResponse(
-        {
-            "type": "about:blank",
-            "title": "Too Many Requests",
-            "status": 429,
-            "detail": f"Too many searches; try again in {wait} second{'s' if wait != 1 else ''}.",
-        },
-        status_code=429,
-        media_type="application/problem+json",
+    return problem(
+        429,
+        f"Too many searches; try again in {wait} second{'s' if wait != 1 else ''}.",
         headers=dict(decision.headers),
     )
 

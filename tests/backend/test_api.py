@@ -70,7 +70,8 @@ async def test_private_download_needs_a_member_session(
     await db.commit()
     client.cookies.set("library_session", outsider_login.token)
     denied = await client.get(url)
-    assert denied.status_code == 404 and denied.json() == {"detail": "Not found."}
+    assert denied.status_code == 404 and denied.json()["detail"] == "Not found."
+    assert denied.headers["content-type"] == "application/problem+json"
     client.cookies.clear()
     allowed = await client.get(url, headers={"Authorization": f"Bearer {staff_login.token}"})
     assert allowed.status_code == 200 and allowed.content == b"secret words\n"

@@ -23,7 +23,8 @@ from backend.users.models import Role, User
 from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
 from tests.worker import run_burst
 
-NOT_FOUND = {"detail": "Not found."}
+# A missing thing and a refused one: the same problem document (RFC 9457).
+NOT_FOUND = {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "Not found."}
 SECRETS = {"private document": ("Quokka", "quokka"), "failed document": ("Unready", "unready")}
 
 
@@ -196,6 +197,7 @@ async def test_the_curator_sees_what_the_matrix_hides(world: dict[str, object]) 
             f"/api/v1/documents/{ledger}/download?version={version}", headers=h
         )
         assert wrong.status_code == 404 and wrong.json() == NOT_FOUND
+        assert wrong.headers["content-type"] == "application/problem+json"
 
 
 def _not_ready(path: str, got: httpx.Response) -> bool:
