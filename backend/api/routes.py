@@ -5,7 +5,9 @@ is answered as a row that does not exist. A refusal is the same 404 as a missing
 Anything not public is sent with `Cache-Control: no-store`.
 """
 
+import hashlib
 import hmac
+import json
 import logging
 from typing import Annotated
 
@@ -230,14 +232,31 @@ async def usage_report(month: str, fmt: str, session: DbSession, actor: Actor) -
     return Response(data, media_type=report.FORMATS[fmt], headers=headers)
 
 
-@router.get("/documents/{document_id}/record")
-async def record(document_id: Id, session: DbSession, actor: Actor) -> JSONResponse:
-    """The catalogue record as Dublin Core elements (each a list of values)."""
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def matches(request: Request, etag: str) -> bool:
+    """Whether the request's If-None-Match names this ETag (or any, `*`)."""
+    given = request.headers.get("if-none-match", "")
+    names = {n.strip().removeprefix("W/") for n in given.split(",") if n.strip()}
+    return "*" in names or etag in names
+
+
+@router.get("/documents/{document_id}/record", response_model=None)
+async def record(document_id: Id, session: DbSession, actor: Actor, request: Request) -> Response:
+    """The catalogue record as Dublin Core elements (each a list of values), with an ETag:
+    sent back in If-None-Match, an unchanged record is a 304 without a body."""
     found = await catalogue.catalogued(session=session, actor=actor, document_id=document_id)
-    return JSONResponse(
+    body = json.dumps(
         {"id": document_id, "dublin_core": dict(found.dublin_core().items())},
-        headers={"Cache-Control": PRIVATE},
-    )
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+    headers = {"Cache-Control": PRIVATE, "ETag": etag_of(body)}
+    if matches(request, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 CITATIONS = {

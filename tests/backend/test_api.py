@@ -111,3 +111,38 @@ async def test_thumbnails_follow_the_document_visibility(
     large = await client.get(f"/api/v1/documents/{shown.id}/thumbnail?size=large")
     assert len(large.content) > 0 and large.content != small.content
     assert (await client.get(f"/api/v1/documents/{hidden.id}/thumbnail")).status_code == 404
+
+
+async def test_a_record_has_an_etag_and_an_unchanged_one_is_a_304(
+    client: httpx.AsyncClient, db: AsyncSession, data_dir: Path
+) -> None:
+    from backend.documents.models import Document
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    document, _ = await upload_bytes(db, librarian, collection, b"tide tables\n", "tides.txt")
+    await db.commit()
+    login = await auth.login(
+        session=db, redis=get_redis(), email=librarian.email, password=PASSWORD
+    )
+    await db.commit()
+    h = {"Authorization": f"Bearer {login.token}"}
+    url = f"/api/v1/documents/{document.id}/record"
+    first = await client.get(url, headers=h)
+    etag = first.headers["etag"]
+    assert first.status_code == 200 and first.json()["dublin_core"]["title"] == ["tides"]
+    same = await client.get(url, headers={**h, "If-None-Match": etag})
+    assert same.status_code == 304 and same.content == b"" and same.headers["etag"] == etag
+    weak = await client.get(url, headers={**h, "If-None-Match": f'"other", W/{etag}'})
+    assert weak.status_code == 304
+    # Changed, the record has another ETag, and the old one gets the whole record.
+    row = await db.get(Document, document.id)
+    assert row is not None
+    row.title = "Tide tables of 1911"
+    db.add(row)
+    await db.commit()
+    changed = await client.get(url, headers={**h, "If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    assert changed.json()["dublin_core"]["title"] == ["Tide tables of 1911"]
+    # Someone who may not see it gets the 404, whatever they send.
+    assert (await client.get(url, headers={"If-None-Match": "*"})).status_code == 404
