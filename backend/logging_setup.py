@@ -2,8 +2,9 @@
 
 Every line is one JSON object: `ts`, `level`, `logger`, `msg`, and whatever the line was
 given (an access line's method, path, status, ...). Values bound to the context (the
-gateway binds `request_id` for the time of a request, the event guard for an event) are
-added to every line written meanwhile, by structlog's loggers and by the standard
+gateway binds `request_id` for the time of a request, the event guard for an event, the
+worker the id of the request that queued the job) are added to every line written
+meanwhile, by structlog's loggers and by the standard
 library's alike. The level comes from the `LOG_LEVEL` setting.
 """
 

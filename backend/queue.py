@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -70,11 +71,27 @@ def defer(
     session.info.setdefault("deferred_jobs", []).append(Job(function, args, job_id, defer_by))
 
 
+ORIGIN_PREFIX = "library:job-request:"
+ORIGIN_SECONDS = 24 * 3600
+
+
 async def enqueue(job: Job) -> None:
     pool = await get_pool()
+    # The request (or event) that queued the job, for the worker's log lines of it.
+    origin = structlog.contextvars.get_contextvars().get("request_id")
+    if origin:
+        await pool.set(ORIGIN_PREFIX + job.job_id, str(origin), ex=ORIGIN_SECONDS)
     await pool.enqueue_job(
         job.function, *job.args, _job_id=job.job_id, _defer_by=job.defer_by or None
     )
+
+
+async def origin_of(redis: Any, job_id: str) -> str:
+    """The request id that queued this job ("" when none was bound, or it is forgotten)."""
+    found = await redis.get(ORIGIN_PREFIX + job_id)
+    if isinstance(found, bytes):
+        found = found.decode()
+    return str(found or "")
 
 
 def take_deferred(session: AsyncSession) -> list[Job]:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 from arq import cron
 from arq.connections import create_pool
 from arq.constants import in_progress_key_prefix
@@ -70,6 +71,16 @@ async def prepare(ctx: dict[str, Any]) -> None:
     keep_private()
     get_engine()
     ctx["store"] = get_store()
+
+
+async def job_started(ctx: dict[str, Any]) -> None:
+    """on_job_start: the job's lease, and its log lines bound to the request that queued
+    it (or to the job itself, for the sweepers' and cron's)."""
+    await lease.hold(ctx)
+    origin = await queue.origin_of(ctx["redis"], ctx["job_id"])
+    structlog.contextvars.bind_contextvars(
+        request_id=origin or f"job:{ctx['job_id']}", job_id=ctx["job_id"]
+    )
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -293,7 +304,7 @@ class WorkerSettings:
     ]
     on_startup = startup
     on_shutdown = shutdown
-    on_job_start = lease.hold
+    on_job_start = job_started
     after_job_end = lease.release
     queue_name = queue.QUEUE_NAME
     job_serializer = staticmethod(queue.serialize)

@@ -5,7 +5,8 @@ and future, passes through it).
 For every HTTP request and websocket connection:
 - a request id: the client's `X-Request-ID` when it is a short token of safe characters,
   otherwise a new one; returned in the `X-Request-ID` header and bound to every log line
-  written while the request runs;
+  written while the request runs, and to the worker's lines of the jobs it queued
+  (backend.queue keeps it beside the job for a day);
 - rate limits (backend.web.ratelimits): requests per client address and per session or
   API token, uploads per address; a refusal is a 429 problem document (RFC 9457) with
   `Retry-After` and `RateLimit-*` headers, and the request goes no further;

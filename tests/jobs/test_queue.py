@@ -63,3 +63,30 @@ def test_there_is_no_other_way_to_commit() -> None:
                 if path.name != "db.py":
                     offenders.append(f"{path.relative_to(root)}: {found.group(0)}")
     assert offenders == []
+
+
+async def test_a_jobs_log_lines_carry_the_request_that_queued_it(clean: None) -> None:
+    """A job queued while a request (or event) runs is logged under that request's id by
+    the worker; one queued by no request (a sweeper, cron) under its own."""
+    from structlog.contextvars import bound_contextvars, clear_contextvars, get_contextvars
+
+    from backend.redis_client import get_redis
+    from jobs import lease
+    from jobs.worker import job_started
+
+    with bound_contextvars(request_id="req-origin-1234"):
+        await queue.enqueue(queue.Job("send_mail", (1,), "origin:1"))
+    await queue.enqueue(queue.Job("send_mail", (2,), "origin:2"))
+    pool = await queue.get_pool()
+    try:
+        for job_id, expected in (("origin:1", "req-origin-1234"), ("origin:2", "job:origin:2")):
+            ctx = {"redis": pool, "job_id": job_id}
+            await job_started(ctx)
+            try:
+                assert get_contextvars()["request_id"] == expected
+                assert get_contextvars()["job_id"] == job_id
+            finally:
+                await lease.release(ctx)
+                clear_contextvars()
+    finally:
+        await get_redis().delete("arq:job:origin:1", "arq:job:origin:2")
