@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
     web_workers: int = Field(default=2, ge=1, le=64)
 
-    # Rate limits (backend.web.ratelimits), each one or more `N/second|minute|hour|day`
+    # Rate limits (backend.ratelimits), each one or more `N/second|minute|hour|day`
     # joined by ";". Requests of any kind per client address, and per session or API token;
     # upload requests per address; websocket events per browser tab, and the events that
     # run a search per tab and per address.

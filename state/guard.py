@@ -27,8 +27,7 @@ from reflex_base.event import Event
 from reflex_base.registry import RegistrationContext
 from reflex_base.utils.form import transform_form_data
 
-from backend import metrics
-from backend.web import ratelimits
+from backend import metrics, ratelimits
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -158,7 +157,7 @@ async def _spend(fn: Callable[..., Any], tab: str, address: str) -> ratelimits.D
 
 class EventGuard(Middleware):
     """Refuses events whose arguments do not fit their handler (see the module's doc), and
-    events past their rate budgets (backend.web.ratelimits): the handler does not run, and
+    events past their rate budgets (backend.ratelimits): the handler does not run, and
     the tab is told to slow down."""
 
     async def preprocess(self, app: Any, state: BaseState, event: Event) -> StateUpdate | None:

@@ -1,20 +1,20 @@
 """Search and autocomplete in the REST API: the same query language, filters, facets,
 sort, snippets (with page numbers) and paging as the search page, for the documents the
 caller may see (anonymous callers: the public collections). Both spend the caller's
-address's search budget (backend.web.ratelimits), like search events on the page."""
+address's search budget (backend.ratelimits), like search events on the page."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from backend import ratelimits
 from backend.api.deps import Actor, DbSession
 from backend.api.problems import problem
 from backend.search import completion
 from backend.search import service as search_service
 from backend.search.engine import FACETS, SORTS
 from backend.search.schemas import SearchResults
-from backend.web import ratelimits
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 PRIVATE = "private, no-store"

@@ -7,7 +7,7 @@ For every HTTP request and websocket connection:
   otherwise a new one; returned in the `X-Request-ID` header and bound to every log line
   written while the request runs, and to the worker's lines of the jobs it queued
   (backend.queue keeps it beside the job for a day);
-- rate limits (backend.web.ratelimits): requests per client address and per session or
+- rate limits (backend.ratelimits): requests per client address and per session or
   API token, uploads per address; a refusal is a 429 problem document (RFC 9457) with
   `Retry-After` and `RateLimit-*` headers, and the request goes no further;
 - security headers on every answer: the Content-Security-Policy below, `nosniff`, a
@@ -29,10 +29,9 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import metrics
+from backend import metrics, ratelimits
 from backend.auth.tokens import SESSION_COOKIE
 from backend.settings import Settings
-from backend.web import ratelimits
 
 access_log = structlog.get_logger("library.access")
 

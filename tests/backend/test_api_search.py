@@ -10,12 +10,12 @@ import httpx
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import ratelimits
 from backend.api.routes import create_api
 from backend.auth import service as auth
 from backend.redis_client import get_redis
 from backend.settings import get_settings
 from backend.users.models import Role
-from backend.web import ratelimits
 from backend.web.gateway import wrap
 from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
 from tests.worker import run_burst

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import ratelimits
 from backend.api.routes import create_api
 from backend.settings import get_settings
-from backend.web import ratelimits
 from backend.web.gateway import PAGE_POLICY, wrap
 
 

@@ -1,4 +1,4 @@
-"""Websocket events spend rate budgets (state.guard, backend.web.ratelimits): every event
+"""Websocket events spend rate budgets (state.guard, backend.ratelimits): every event
 its tab's, and the handlers that run a search the search budget, per tab and per address.
 Past a budget the handler does not run and the tab is told to slow down. The rule holds
 for every handler, present and future: the guard counts events before it looks at them,
@@ -12,8 +12,8 @@ import pytest
 from reflex_base.registry import RegistrationContext
 
 import app.app  # noqa: F401  (registers every state)
+from backend import ratelimits
 from backend.settings import get_settings
-from backend.web import ratelimits
 from state.guard import SEARCH, budget_of, is_library_handler
 from state.search import SearchState
 from tests.state.tabs import Tabs, event_name
