@@ -9,7 +9,9 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 _TMP = Path(tempfile.mkdtemp(prefix="library-tests-"))
@@ -197,3 +199,39 @@ async def clean() -> AsyncIterator[None]:
 async def db(clean: None) -> AsyncIterator[AsyncSession]:
     async with backend_db.session_scope() as session:
         yield session
+
+
+@pytest.fixture
+def rate_limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Set rate budgets for one test: rate_limits(address="3/minute", search="2/minute")
+    (the suite's own are out of the way; see the top of this file)."""
+    from backend import ratelimits
+    from backend.settings import get_settings
+
+    def set_limits(**budgets: str) -> None:
+        for name, value in budgets.items():
+            monkeypatch.setattr(get_settings(), f"rate_limit_{name}", value)
+        ratelimits.reset_limiter()
+
+    yield set_limits
+    monkeypatch.undo()
+    ratelimits.reset_limiter()
+
+
+def gateway_client(client_address: str = "198.51.100.7", **settings: Any) -> httpx.AsyncClient:
+    """An HTTP client of the REST API behind the gateway, as the app serves it, from
+    `client_address`, with settings changed as given."""
+    from backend.api.routes import create_api
+    from backend.settings import get_settings
+    from backend.web.gateway import wrap
+
+    app = wrap(create_api(), get_settings().model_copy(update=settings), upload_path="/_upload")
+    transport = httpx.ASGITransport(app=app, client=(client_address, 4000))
+    return httpx.AsyncClient(transport=transport, base_url="http://library.test")
+
+
+@pytest.fixture
+async def api(clean: None) -> AsyncIterator[httpx.AsyncClient]:
+    """The REST API behind the gateway (see gateway_client)."""
+    async with gateway_client() as client:
+        yield client

@@ -2,42 +2,17 @@
 Redis: visibility as on the pages, filters and facets, paging, snippets with page
 numbers, bad parameters, and the search budget."""
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import ratelimits
-from backend.api.routes import create_api
 from backend.auth import service as auth
 from backend.redis_client import get_redis
-from backend.settings import get_settings
 from backend.users.models import Role
-from backend.web.gateway import wrap
 from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
 from tests.worker import run_burst
-
-
-@pytest.fixture
-async def client(clean: None) -> AsyncIterator[httpx.AsyncClient]:
-    app = wrap(create_api(), get_settings(), upload_path="/_upload")
-    transport = httpx.ASGITransport(app=app, client=("198.51.100.8", 4000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://library.test") as c:
-        yield c
-
-
-@pytest.fixture
-def search_budget(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    def set_budget(value: str) -> None:
-        monkeypatch.setattr(get_settings(), "rate_limit_search", value)
-        ratelimits.reset_limiter()
-
-    yield set_budget
-    monkeypatch.undo()
-    ratelimits.reset_limiter()
 
 
 async def _library(db: AsyncSession) -> dict[str, Any]:
@@ -58,10 +33,10 @@ async def _library(db: AsyncSession) -> dict[str, Any]:
 
 
 async def test_search_sees_what_the_caller_may_see_with_facets_and_pages(
-    client: httpx.AsyncClient, db: AsyncSession, data_dir: Path
+    api: httpx.AsyncClient, db: AsyncSession, data_dir: Path
 ) -> None:
     world = await _library(db)
-    anonymous = await client.get("/api/v1/search", params={"q": "lighthouse"})
+    anonymous = await api.get("/api/v1/search", params={"q": "lighthouse"})
     assert anonymous.status_code == 200
     found = anonymous.json()
     assert found["total"] == 3 and {h["title"] for h in found["hits"]} == {
@@ -76,11 +51,11 @@ async def test_search_sees_what_the_caller_may_see_with_facets_and_pages(
         ("Sea and shore", 3)
     ]
     staff = (
-        await client.get("/api/v1/search", params={"q": "lighthouse"}, headers=world["librarian"])
+        await api.get("/api/v1/search", params={"q": "lighthouse"}, headers=world["librarian"])
     ).json()
     assert staff["total"] == 4  # the private collection too, for its curator
     filtered = (
-        await client.get(
+        await api.get(
             "/api/v1/search",
             params={"q": "lighthouse", "collection": str(world["shelf"].id)},
             headers=world["librarian"],
@@ -88,31 +63,29 @@ async def test_search_sees_what_the_caller_may_see_with_facets_and_pages(
     ).json()
     assert filtered["total"] == 3
     paged = (
-        await client.get(
+        await api.get(
             "/api/v1/search", params={"q": "lighthouse", "page_size": 2, "page": 2, "sort": "title"}
         )
     ).json()
     assert [h["title"] for h in paged["hits"]] == ["keeper 2"]
-    typo = (await client.get("/api/v1/search", params={"q": "lighthuose"})).json()
+    typo = (await api.get("/api/v1/search", params={"q": "lighthuose"})).json()
     assert typo["suggestion"] == "lighthouse"
-    offered = (await client.get("/api/v1/complete", params={"q": "keep"})).json()
+    offered = (await api.get("/api/v1/complete", params={"q": "keep"})).json()
     assert any(c["value"].startswith("keeper") for c in offered)
 
 
-async def test_bad_parameters_are_a_400_with_what_was_wrong(client: httpx.AsyncClient) -> None:
+async def test_bad_parameters_are_a_400_with_what_was_wrong(api: httpx.AsyncClient) -> None:
     for params in ({"sort": "chaos"}, {"page_size": 1000}, {"page": 0}, {"q": "x" * 1001}):
-        answer = await client.get("/api/v1/search", params=params)
+        answer = await api.get("/api/v1/search", params=params)
         assert answer.status_code == 400, params
         assert answer.json()["detail"].startswith("Invalid parameter")
 
 
-async def test_searches_spend_the_search_budget(
-    client: httpx.AsyncClient, search_budget: Any
-) -> None:
-    search_budget("2/minute")
-    codes = [(await client.get("/api/v1/search", params={"q": "x"})).status_code for _ in range(3)]
+async def test_searches_spend_the_search_budget(api: httpx.AsyncClient, rate_limits: Any) -> None:
+    rate_limits(search="2/minute")
+    codes = [(await api.get("/api/v1/search", params={"q": "x"})).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
-    refused = await client.get("/api/v1/complete", params={"q": "xy"})
+    refused = await api.get("/api/v1/complete", params={"q": "xy"})
     assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"
     assert int(refused.headers["retry-after"]) >= 1

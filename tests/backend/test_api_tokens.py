@@ -3,20 +3,15 @@ access token and a refresh token for a password (and a second factor's code), wh
 open, refreshing (each refresh token once), and every way they end at once."""
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import jwt
-import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.api.routes import create_api
 from backend.auth import api_tokens
 from backend.auth import service as auth
-from backend.settings import get_settings
 from backend.users.models import Role
-from backend.web.gateway import wrap
 from tests.factories import (
     PASSWORD,
     enable_second_factor,
@@ -25,14 +20,6 @@ from tests.factories import (
     totp_code,
     upload_bytes,
 )
-
-
-@pytest.fixture
-async def client(clean: None) -> AsyncIterator[httpx.AsyncClient]:
-    app = wrap(create_api(), get_settings(), upload_path="/_upload")
-    transport = httpx.ASGITransport(app=app, client=("198.51.100.9", 4000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://library.test") as c:
-        yield c
 
 
 async def _private_record(db: AsyncSession) -> tuple[object, str]:
@@ -48,16 +35,16 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 async def test_a_password_gives_tokens_that_open_what_the_account_may_see(
-    client: httpx.AsyncClient, db: AsyncSession, data_dir: Path
+    api: httpx.AsyncClient, db: AsyncSession, data_dir: Path
 ) -> None:
     librarian, record = await _private_record(db)
-    assert (await client.get(record)).status_code == 404  # nobody: not there
-    wrong = await client.post(
+    assert (await api.get(record)).status_code == 404  # nobody: not there
+    wrong = await api.post(
         "/api/v1/auth/token",
         json={"email": librarian.email, "password": "nope"},  # type: ignore[attr-defined]
     )
     assert wrong.status_code == 401
-    given = await client.post(
+    given = await api.post(
         "/api/v1/auth/token",
         json={"email": librarian.email, "password": PASSWORD},  # type: ignore[attr-defined]
     )
@@ -66,58 +53,54 @@ async def test_a_password_gives_tokens_that_open_what_the_account_may_see(
     assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 24 * 3600
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 24 * 3600 and claims["sub"] == str(librarian.id)  # type: ignore[attr-defined]
-    assert (await client.get(record, headers=_bearer(tokens["access_token"]))).status_code == 200
+    assert (await api.get(record, headers=_bearer(tokens["access_token"]))).status_code == 200
 
     # A refresh token is good once; the new access token works like the first.
-    renewed = await client.post(
+    renewed = await api.post(
         "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
     assert renewed.status_code == 200
-    again = await client.post(
-        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
-    )
+    again = await api.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert again.status_code == 401
     fresh = renewed.json()
-    assert (await client.get(record, headers=_bearer(fresh["access_token"]))).status_code == 200
+    assert (await api.get(record, headers=_bearer(fresh["access_token"]))).status_code == 200
 
     # Logging out ends the session: both access tokens and the refresh token, at once.
-    ended = await client.post("/api/v1/auth/logout", headers=_bearer(fresh["access_token"]))
+    ended = await api.post("/api/v1/auth/logout", headers=_bearer(fresh["access_token"]))
     assert ended.status_code == 204
     for access in (tokens["access_token"], fresh["access_token"]):
-        assert (await client.get(record, headers=_bearer(access))).status_code == 404
-    gone = await client.post("/api/v1/auth/refresh", json={"refresh_token": fresh["refresh_token"]})
+        assert (await api.get(record, headers=_bearer(access))).status_code == 404
+    gone = await api.post("/api/v1/auth/refresh", json={"refresh_token": fresh["refresh_token"]})
     assert gone.status_code == 401
 
 
 async def test_tokens_end_when_the_password_changes_or_the_account_is_disabled(
-    client: httpx.AsyncClient, db: AsyncSession, data_dir: Path
+    api: httpx.AsyncClient, db: AsyncSession, data_dir: Path
 ) -> None:
     librarian, record = await _private_record(db)
     email = librarian.email  # type: ignore[attr-defined]
 
     async def new_access() -> str:
-        answer = await client.post(
-            "/api/v1/auth/token", json={"email": email, "password": PASSWORD}
-        )
+        answer = await api.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
         return str(answer.json()["access_token"])
 
     first = await new_access()
     await auth.revoke_all_sessions(session=db, user_id=librarian.id)  # type: ignore[attr-defined]
     await db.commit()  # (what a password change and an admin's "end sessions" do)
-    assert (await client.get(record, headers=_bearer(first))).status_code == 404
+    assert (await api.get(record, headers=_bearer(first))).status_code == 404
     second = await new_access()
-    assert (await client.get(record, headers=_bearer(second))).status_code == 200
+    assert (await api.get(record, headers=_bearer(second))).status_code == 200
     librarian.is_active = False  # type: ignore[attr-defined]
     db.add(librarian)
     await db.commit()
-    assert (await client.get(record, headers=_bearer(second))).status_code == 404
+    assert (await api.get(record, headers=_bearer(second))).status_code == 404
 
 
 async def test_forged_expired_or_foreign_tokens_open_nothing(
-    client: httpx.AsyncClient, db: AsyncSession, data_dir: Path
+    api: httpx.AsyncClient, db: AsyncSession, data_dir: Path
 ) -> None:
     librarian, record = await _private_record(db)
-    answer = await client.post(
+    answer = await api.post(
         "/api/v1/auth/token",
         json={"email": librarian.email, "password": PASSWORD},  # type: ignore[attr-defined]
     )
@@ -132,27 +115,27 @@ async def test_forged_expired_or_foreign_tokens_open_nothing(
         good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"),
     ]
     for token in forged:
-        assert (await client.get(record, headers=_bearer(token))).status_code == 404
+        assert (await api.get(record, headers=_bearer(token))).status_code == 404
 
 
 async def test_an_account_with_a_second_factor_needs_its_code(
-    client: httpx.AsyncClient, db: AsyncSession, data_dir: Path
+    api: httpx.AsyncClient, db: AsyncSession, data_dir: Path
 ) -> None:
     librarian, record = await _private_record(db)
     secret = await enable_second_factor(db, librarian)  # type: ignore[arg-type]
     await db.commit()
-    asked = await client.post(
+    asked = await api.post(
         "/api/v1/auth/token",
         json={"email": librarian.email, "password": PASSWORD},  # type: ignore[attr-defined]
     )
     assert asked.status_code == 401 and asked.json()["second_factor_required"] is True
     assert "access_token" not in asked.json()
     pending = asked.json()["pending"]
-    wrong = await client.post("/api/v1/auth/token", json={"pending": pending, "code": "000000"})
+    wrong = await api.post("/api/v1/auth/token", json={"pending": pending, "code": "000000"})
     assert wrong.status_code == 401
-    given = await client.post(
+    given = await api.post(
         "/api/v1/auth/token", json={"pending": pending, "code": totp_code(secret)}
     )
     assert given.status_code == 200
     access = given.json()["access_token"]
-    assert (await client.get(record, headers=_bearer(access))).status_code == 200
+    assert (await api.get(record, headers=_bearer(access))).status_code == 200

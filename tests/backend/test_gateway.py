@@ -4,52 +4,24 @@ per credential and for uploads, 429 problem documents, the access log; and the e
 browser tabs, counted against their budgets (state.guard)."""
 
 import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import ratelimits
-from backend.api.routes import create_api
 from backend.settings import get_settings
-from backend.web.gateway import PAGE_POLICY, wrap
-
-
-@pytest.fixture
-def limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Set budgets for one test: limits(address="3/minute", ...)."""
-
-    def set_limits(**budgets: str) -> None:
-        for name, value in budgets.items():
-            monkeypatch.setattr(get_settings(), f"rate_limit_{name}", value)
-        ratelimits.reset_limiter()
-
-    yield set_limits
-    monkeypatch.undo()
-    ratelimits.reset_limiter()
-
-
-def _client(**settings: Any) -> httpx.AsyncClient:
-    app = wrap(create_api(), get_settings().model_copy(update=settings), upload_path="/_upload")
-    transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 4000))
-    return httpx.AsyncClient(transport=transport, base_url="http://library.test")
-
-
-@pytest.fixture
-async def client(clean: None) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client() as c:
-        yield c
+from backend.web.gateway import PAGE_POLICY
+from tests.conftest import gateway_client
 
 
 async def test_every_answer_has_a_request_id_and_the_security_headers(
-    client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
 ) -> None:
     for response in (
-        await client.get("/api/v1/health/live"),
-        await client.get("/api/v1/documents/1/record"),  # a 404
-        await client.get("/nowhere"),
+        await api.get("/api/v1/health/live"),
+        await api.get("/api/v1/documents/1/record"),  # a 404
+        await api.get("/nowhere"),
     ):
         assert len(response.headers["x-request-id"]) == 32
         assert response.headers["content-security-policy"] == PAGE_POLICY
@@ -58,27 +30,27 @@ async def test_every_answer_has_a_request_id_and_the_security_headers(
         assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
         assert response.headers["x-frame-options"] == "DENY"
         assert "strict-transport-security" not in response.headers  # the public URL is http
-    ids = {(await client.get("/api/v1/health/live")).headers["x-request-id"] for _ in range(3)}
+    ids = {(await api.get("/api/v1/health/live")).headers["x-request-id"] for _ in range(3)}
     assert len(ids) == 3
     # A caller's own id is kept when it is a plain token, replaced when it is not.
-    kept = await client.get("/api/v1/health/live", headers={"X-Request-ID": "trace-0001.abc"})
+    kept = await api.get("/api/v1/health/live", headers={"X-Request-ID": "trace-0001.abc"})
     assert kept.headers["x-request-id"] == "trace-0001.abc"
     for bad in ("short", "x" * 65, "a b c d e f g h", "<script>alert(1)</script>"):
-        answer = await client.get("/api/v1/health/live", headers={"X-Request-ID": bad})
+        answer = await api.get("/api/v1/health/live", headers={"X-Request-ID": bad})
         assert answer.headers["x-request-id"] != bad
 
 
 async def test_hsts_when_the_library_is_served_over_https(clean: None) -> None:
-    async with _client(public_url="https://library.example.org") as c:
+    async with gateway_client(public_url="https://library.example.org") as c:
         response = await c.get("/api/v1/health/live")
     assert response.headers["strict-transport-security"].startswith("max-age=31536000")
 
 
 async def test_requests_past_the_address_budget_get_a_problem_document(
-    client: httpx.AsyncClient, limits: Any
+    api: httpx.AsyncClient, rate_limits: Any
 ) -> None:
-    limits(address="3/minute")
-    answers = [await client.get("/api/v1/documents/1/record") for _ in range(4)]
+    rate_limits(address="3/minute")
+    answers = [await api.get("/api/v1/documents/1/record") for _ in range(4)]
     assert [a.status_code for a in answers] == [404, 404, 404, 429]
     assert [a.headers["ratelimit-remaining"] for a in answers[:3]] == ["2", "1", "0"]
     refused = answers[3]
@@ -90,46 +62,46 @@ async def test_requests_past_the_address_budget_get_a_problem_document(
     assert refused.headers["ratelimit-limit"] == "3"
     assert refused.headers["x-request-id"]  # refused answers are answers like any other
     # Health probes are never limited; another address has its own budget.
-    assert (await client.get("/api/v1/health/live")).status_code == 200
-    async with _client(trusted_proxy_hops=1) as proxied:
+    assert (await api.get("/api/v1/health/live")).status_code == 200
+    async with gateway_client(trusted_proxy_hops=1) as proxied:
         other = {"X-Forwarded-For": "192.0.2.44"}
         assert (await proxied.get("/api/v1/documents/1/record", headers=other)).status_code == 404
         # Without a trusted proxy, the header is anyone's to write, and ignored.
-    assert (await client.get("/api/v1/documents/1/record", headers=other)).status_code == 429
+    assert (await api.get("/api/v1/documents/1/record", headers=other)).status_code == 429
 
 
 async def test_each_credential_and_uploads_have_budgets_of_their_own(
-    client: httpx.AsyncClient, limits: Any
+    api: httpx.AsyncClient, rate_limits: Any
 ) -> None:
-    limits(identity="2/minute", upload="1/minute")
+    rate_limits(identity="2/minute", upload="1/minute")
     alice = {"Authorization": "Bearer alice-token"}
     bob = {"Authorization": "Bearer bob-token"}
-    codes = [(await client.get("/api/v1/documents/1/record", headers=alice)).status_code]
-    codes += [(await client.get("/api/v1/documents/1/record", headers=alice)).status_code]
-    codes += [(await client.get("/api/v1/documents/1/record", headers=alice)).status_code]
+    codes = [(await api.get("/api/v1/documents/1/record", headers=alice)).status_code]
+    codes += [(await api.get("/api/v1/documents/1/record", headers=alice)).status_code]
+    codes += [(await api.get("/api/v1/documents/1/record", headers=alice)).status_code]
     assert codes == [404, 404, 429]
-    assert (await client.get("/api/v1/documents/1/record", headers=bob)).status_code == 404
-    assert (await client.get("/api/v1/documents/1/record")).status_code == 404  # no credential
-    first = await client.post("/_upload", content=b"x")
-    second = await client.post("/_upload", content=b"x")
+    assert (await api.get("/api/v1/documents/1/record", headers=bob)).status_code == 404
+    assert (await api.get("/api/v1/documents/1/record")).status_code == 404  # no credential
+    first = await api.post("/_upload", content=b"x")
+    second = await api.post("/_upload", content=b"x")
     assert first.status_code != 429 and second.status_code == 429
 
 
 async def test_with_redis_away_requests_are_served(
-    client: httpx.AsyncClient, limits: Any, monkeypatch: pytest.MonkeyPatch
+    api: httpx.AsyncClient, rate_limits: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(get_settings(), "redis_url", "redis://127.0.0.1:9")
-    limits(address="1/minute")
+    rate_limits(address="1/minute")
     for _ in range(3):
-        assert (await client.get("/api/v1/health/live")).status_code == 200
-        assert (await client.get("/api/v1/documents/1/record")).status_code == 404
+        assert (await api.get("/api/v1/health/live")).status_code == 200
+        assert (await api.get("/api/v1/documents/1/record")).status_code == 404
 
 
-async def test_one_access_line_per_request_with_its_id(client: httpx.AsyncClient) -> None:
+async def test_one_access_line_per_request_with_its_id(api: httpx.AsyncClient) -> None:
     from structlog.testing import capture_logs
 
     with capture_logs() as logged:
-        response = await client.get(
+        response = await api.get(
             "/api/v1/documents/7/record", headers={"X-Request-ID": "r-12345678"}
         )
     lines = [line for line in logged if line["event"] == "request"]
@@ -144,9 +116,9 @@ async def test_one_access_line_per_request_with_its_id(client: httpx.AsyncClient
     assert line["client"] == "198.51.100.7" and line["duration_ms"] >= 0
 
 
-async def test_readiness_names_what_is_missing(client: httpx.AsyncClient, db: AsyncSession) -> None:
-    assert (await client.get("/api/v1/health/live")).json() == {"status": "ok"}
-    answer = await client.get("/api/v1/health/ready")
+async def test_readiness_names_what_is_missing(api: httpx.AsyncClient, db: AsyncSession) -> None:
+    assert (await api.get("/api/v1/health/live")).json() == {"status": "ok"}
+    answer = await api.get("/api/v1/health/ready")
     # No worker runs in this test: the process is not ready, and says why.
     assert answer.status_code == 503
     checks = answer.json()["checks"]
@@ -157,18 +129,18 @@ async def test_readiness_names_what_is_missing(client: httpx.AsyncClient, db: As
 
     now_ms = int(time.time() * 1000)
     await watch.beat(get_redis(), watch.WorkerBeat("test-worker", now_ms, now_ms, 0, 0, 0))
-    ready = await client.get("/api/v1/health/ready")
+    ready = await api.get("/api/v1/health/ready")
     assert ready.status_code == 200 and ready.json()["status"] == "ok"
 
 
 async def test_cross_origin_calls_only_from_the_origins_configured(clean: None) -> None:
     preflight = {"Access-Control-Request-Method": "GET"}
-    async with _client() as closed:
+    async with gateway_client() as closed:
         answer = await closed.get(
             "/api/v1/health/live", headers={"Origin": "https://catalogue.example.org"}
         )
         assert "access-control-allow-origin" not in answer.headers  # none by default
-    async with _client(cors_origins="https://catalogue.example.org") as open_to_one:
+    async with gateway_client(cors_origins="https://catalogue.example.org") as open_to_one:
         allowed = await open_to_one.options(
             "/api/v1/health/live",
             headers={"Origin": "https://catalogue.example.org", **preflight},

@@ -4,7 +4,6 @@ mode, with real processes)."""
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,13 +11,11 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.api.routes import create_api
 from backend.metrics import MULTIPROC_ENV
 from backend.operations.metrics import page
 from backend.redis_client import get_redis
 from backend.settings import get_settings
 from backend.users.models import Role
-from backend.web.gateway import wrap
 from tests.factories import make_collection, make_user, upload_bytes
 from tests.worker import run_burst
 
@@ -29,27 +26,19 @@ def _value(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-@pytest.fixture
-async def client(clean: None) -> AsyncIterator[httpx.AsyncClient]:
-    app = wrap(create_api(), get_settings(), upload_path="/_upload")
-    transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 4000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://library.test") as c:
-        yield c
-
-
 async def test_the_page_is_only_for_the_scraper_with_the_token(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert (await client.get("/metrics")).status_code == 404  # no token set: no page
+    assert (await api.get("/metrics")).status_code == 404  # no token set: no page
     monkeypatch.setattr(get_settings(), "metrics_token", "scrape-secret-0123456789")
-    assert (await client.get("/metrics")).status_code == 404
+    assert (await api.get("/metrics")).status_code == 404
     wrong = {"Authorization": "Bearer guess"}
-    assert (await client.get("/metrics", headers=wrong)).status_code == 404
+    assert (await api.get("/metrics", headers=wrong)).status_code == 404
     route = "/api/v1/documents/{document_id}/record"
     before = _value("library_http_requests_total", route=route, method="GET", status="404")
-    await client.get("/api/v1/documents/5/record")
+    await api.get("/api/v1/documents/5/record")
     right = {"Authorization": "Bearer scrape-secret-0123456789"}
-    answer = await client.get("/metrics", headers=right)
+    answer = await api.get("/metrics", headers=right)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain")
     text = answer.text

@@ -5,32 +5,18 @@ for every handler, present and future: the guard counts events before it looks a
 and every handler that runs a search is marked (checked over all of them below)."""
 
 import inspect
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from reflex_base.registry import RegistrationContext
 
 import app.app  # noqa: F401  (registers every state)
-from backend import ratelimits
-from backend.settings import get_settings
 from state.guard import SEARCH, budget_of, is_library_handler
 from state.search import SearchState
 from tests.state.tabs import Tabs, event_name
 
 SLOW = "sending requests too quickly"
-
-
-@pytest.fixture
-def limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    def set_limits(**budgets: str) -> None:
-        for name, value in budgets.items():
-            monkeypatch.setattr(get_settings(), f"rate_limit_{name}", value)
-        ratelimits.reset_limiter()
-
-    yield set_limits
-    monkeypatch.undo()
-    ratelimits.reset_limiter()
 
 
 @pytest.fixture
@@ -40,9 +26,9 @@ async def tabs(clean: None) -> AsyncIterator[Tabs]:
 
 
 async def test_a_tab_typing_faster_than_its_search_budget_is_slowed_and_told(
-    tabs: Tabs, limits: Any
+    tabs: Tabs, rate_limits: Any
 ) -> None:
-    limits(search="3/minute")
+    rate_limits(search="3/minute")
     tab = await tabs.open("/search")  # its on_load search spends one
     typed = event_name(SearchState.typed)
     for text in ("w", "wo", "wor"):
@@ -58,8 +44,8 @@ async def test_a_tab_typing_faster_than_its_search_budget_is_slowed_and_told(
     assert tabs.errors == []
 
 
-async def test_every_event_spends_its_tabs_budget(tabs: Tabs, limits: Any) -> None:
-    limits(events="7/minute")
+async def test_every_event_spends_its_tabs_budget(tabs: Tabs, rate_limits: Any) -> None:
+    rate_limits(events="7/minute")
     tab = await tabs.open("/search")  # hydration and the page's on_load chain: five events
     for text in ("a", "b", "c"):
         await tabs.send(tab, event_name(SearchState.typed), {"text": text})
