@@ -27,7 +27,7 @@ from backend.collections import service as collections
 from backend.db import sql
 from backend.documents import bulk, catalogue
 from backend.documents import service as documents
-from backend.errors import LibraryError
+from backend.errors import LibraryError, TooManyAttempts
 from backend.ids import MAX_ID
 from backend.ingest import pages
 from backend.operations import health as operations_health
@@ -288,6 +288,8 @@ async def library_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404:
         # One answer for "missing" and "not yours": the same body whatever the reason.
         return problem(404, NOT_FOUND, headers={"Cache-Control": PRIVATE})
+    if isinstance(exc, TooManyAttempts):  # when to come back, for programs as for people
+        return problem(429, str(exc), headers={"Retry-After": str(max(1, exc.retry_after))})
     return problem(exc.status_code, str(exc))
 
 

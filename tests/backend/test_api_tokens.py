@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth import api_tokens
 from backend.auth import service as auth
+from backend.settings import get_settings
 from backend.users.models import Role
 from tests.factories import (
     PASSWORD,
@@ -139,3 +140,21 @@ async def test_an_account_with_a_second_factor_needs_its_code(
     assert given.status_code == 200
     access = given.json()["access_token"]
     assert (await api.get(record, headers=_bearer(access))).status_code == 200
+
+
+async def test_repeated_wrong_passwords_are_slowed_with_retry_after(
+    api: httpx.AsyncClient, db: AsyncSession, data_dir: Path
+) -> None:
+    """Token requests are throttled as logins on the page are (a doubling wait after the
+    free failures), and the 429 says when to come back."""
+    librarian, _ = await _private_record(db)
+    email = librarian.email  # type: ignore[attr-defined]
+    free = get_settings().login_free_failures
+    codes = []
+    for _ in range(free + 2):
+        answer = await api.post("/api/v1/auth/token", json={"email": email, "password": "no"})
+        codes.append(answer.status_code)
+    assert codes[:free] == [401] * free and codes[-1] == 429
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert int(answer.headers["retry-after"]) >= 1
+    assert "Try again in" in answer.json()["detail"]
