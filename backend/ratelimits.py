@@ -23,7 +23,6 @@ from backend.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-BUDGETS = ("address", "identity", "upload", "events", "search")
 KEY_PREFIX = "library:limits"
 REDIS_TIMEOUT_SECONDS = 0.5
 
@@ -39,6 +38,15 @@ class Decision:
     reset_seconds: int = 0
 
     @property
+    def wait(self) -> int:
+        """Whole seconds until a refused request may come back (at least one)."""
+        return max(1, self.reset_seconds)
+
+    def refusal(self, what: str) -> str:
+        """The sentence a refused client reads: "Too many <what>; try again in N seconds."."""
+        return f"Too many {what}; try again in {self.wait} second{'s' if self.wait != 1 else ''}."
+
+    @property
     def headers(self) -> list[tuple[str, str]]:
         if not self.limit:
             return []
@@ -48,7 +56,7 @@ class Decision:
             ("RateLimit-Reset", str(self.reset_seconds)),
         ]
         if not self.allowed:
-            found.append(("Retry-After", str(max(1, self.reset_seconds))))
+            found.append(("Retry-After", str(self.wait)))
         return found
 
 
@@ -113,6 +121,19 @@ async def spend(name: str, subject: str, *, figures: bool = True) -> Decision:
             log.warning("rate limits not checked: %s", exc)
         return ALLOWED
     return nearest or ALLOWED
+
+
+async def spend_all(spent: list[tuple[str, str]], *, figures: bool = True) -> Decision:
+    """Count one request against each (budget, subject) in turn: the first refusal, or,
+    when all allow it, the figures of the one nearest to refusing."""
+    nearest = ALLOWED
+    for name, subject in spent:
+        decision = await spend(name, subject, figures=figures)
+        if not decision.allowed:
+            return decision
+        if decision.limit and (not nearest.limit or decision.remaining < nearest.remaining):
+            nearest = decision
+    return nearest
 
 
 def reset_limiter() -> None:

@@ -148,11 +148,7 @@ async def _spend(fn: Callable[..., Any], tab: str, address: str) -> ratelimits.D
     special = budget_of(fn)
     if special:
         spent += [(special, tab), (special, address)]
-    for name, subject in spent:
-        decision = await ratelimits.spend(name, subject, figures=False)
-        if not decision.allowed:
-            return decision
-    return ratelimits.ALLOWED
+    return await ratelimits.spend_all(spent, figures=False)
 
 
 class EventGuard(Middleware):
@@ -176,8 +172,7 @@ class EventGuard(Middleware):
         )
         metrics.WS_EVENTS.labels(fn.__qualname__, outcome).inc()
         if not decision.allowed:
-            wait = max(1, decision.reset_seconds)
-            notice = Event.from_event_type(rx.toast.warning(SLOW_DOWN.format(wait=wait)))
+            notice = Event.from_event_type(rx.toast.warning(SLOW_DOWN.format(wait=decision.wait)))
             return StateUpdate(events=list(notice))
         if not is_library_handler(fn):
             if fn.__name__ == "setvar" and any(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from backend.api.deps import DbSession, session_token
+from backend.api.deps import DbSession, client_address, session_token
 from backend.api.problems import problem
 from backend.auth import service as auth
 from backend.auth.service import ApiTokens, SecondFactorRequired
@@ -51,7 +51,6 @@ async def token(
 ) -> JSONResponse:
     """An access token (24 hours) and a refresh token (7 days) for an account."""
     redis = get_redis()
-    ip = str(request.scope.get("state", {}).get("client_address", ""))
     try:
         if isinstance(body, CodeLogin):
             login = await auth.login_with_code(
@@ -63,7 +62,7 @@ async def token(
                 redis=redis,
                 email=body.email,
                 password=body.password,
-                ip=ip,
+                ip=client_address(request),
                 user_agent=request.headers.get("user-agent", "")[:400],
             )
     except SecondFactorRequired as exc:

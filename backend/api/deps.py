@@ -24,6 +24,13 @@ def session_token(request: Request) -> str:
     return request.cookies.get(SESSION_COOKIE, "")
 
 
+def client_address(request: Request) -> str:
+    """The visitor's address as the gateway read it (trusted proxies applied), or the
+    connecting one when no gateway stands in front (an app built for a test)."""
+    found = request.scope.get("state", {}).get("client_address")
+    return str(found or (request.client.host if request.client else ""))
+
+
 async def current_user(
     request: Request, session: Annotated[AsyncSession, Depends(db_session)]
 ) -> User | None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from backend import ratelimits
-from backend.api.deps import Actor, DbSession
+from backend.api.deps import Actor, DbSession, client_address
 from backend.api.problems import problem
 from backend.search import completion
 from backend.search import service as search_service
@@ -17,22 +17,13 @@ from backend.search.engine import FACETS, SORTS
 from backend.search.schemas import SearchResults
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
-PRIVATE = "private, no-store"
 
 
 async def _spend_search_budget(request: Request) -> JSONResponse | None:
-    address = request.scope.get("state", {}).get("client_address") or (
-        request.client.host if request.client else ""
-    )
-    decision = await ratelimits.spend("search", address)
+    decision = await ratelimits.spend("search", client_address(request))
     if decision.allowed:
         return None
-    wait = max(1, decision.reset_seconds)
-    return problem(
-        429,
-        f"Too many searches; try again in {wait} second{'s' if wait != 1 else ''}.",
-        headers=dict(decision.headers),
-    )
+    return problem(429, decision.refusal("searches"), headers=dict(decision.headers))
 
 
 @router.get(
@@ -108,7 +99,7 @@ async def search(
         page_size=page_size,
         filters=filters,
         sort=sort,
-        client=request.scope.get("state", {}).get("client_address", ""),
+        client=client_address(request),
     )
     await session.commit()  # the recorded search (analytics)
     return results

@@ -272,15 +272,19 @@ async def _session_id(session: AsyncSession, token: str) -> int:
     return found
 
 
-async def api_tokens_for(*, session: AsyncSession, redis: Redis, login: LoginResult) -> ApiTokens:
-    """An access token and a refresh token for the session a login just opened."""
-    assert login.user.id is not None
-    claims = api_tokens.Claims(login.user.id, await _session_id(session, login.token))
+async def _api_tokens(redis: Redis, claims: api_tokens.Claims) -> ApiTokens:
     return ApiTokens(
         access_token=api_tokens.issue_access(claims.user_id, claims.session_id),
         refresh_token=await api_tokens.issue_refresh(redis, claims),
         expires_in=api_tokens.ACCESS_SECONDS,
     )
+
+
+async def api_tokens_for(*, session: AsyncSession, redis: Redis, login: LoginResult) -> ApiTokens:
+    """An access token and a refresh token for the session a login just opened."""
+    assert login.user.id is not None
+    claims = api_tokens.Claims(login.user.id, await _session_id(session, login.token))
+    return await _api_tokens(redis, claims)
 
 
 async def refresh_api_tokens(
@@ -291,11 +295,7 @@ async def refresh_api_tokens(
     found = await session.get(UserSession, claims.session_id) if claims else None
     if claims is None or found is None or await _live_user(session, found) is None:
         raise NotAuthenticated("That refresh token is not valid (used, expired or ended).")
-    return ApiTokens(
-        access_token=api_tokens.issue_access(claims.user_id, claims.session_id),
-        refresh_token=await api_tokens.issue_refresh(redis, claims),
-        expires_in=api_tokens.ACCESS_SECONDS,
-    )
+    return await _api_tokens(redis, claims)
 
 
 async def end_api_session(*, session: AsyncSession, token: str) -> None:

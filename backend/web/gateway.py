@@ -124,14 +124,16 @@ class Gateway:
                 # Counted as one request at connection; its events are counted one by one
                 # by the event guard (state.guard).
                 metrics.WS_CONNECTIONS.inc()
-                if not (await self._spend(scope, headers, address)).allowed:
+                if not (await self._spend(scope, headers, address, figures=False)).allowed:
                     await send({"type": "websocket.close", "code": 1013})
                     return
                 await self.app(scope, receive, send)
                 return
             await self._http(scope, receive, send, headers, rid, address)
 
-    async def _spend(self, scope: Scope, headers: Headers, address: str) -> ratelimits.Decision:
+    async def _spend(
+        self, scope: Scope, headers: Headers, address: str, *, figures: bool = True
+    ) -> ratelimits.Decision:
         path = scope["path"]
         if path.startswith(UNLIMITED):
             return ratelimits.ALLOWED
@@ -141,14 +143,7 @@ class Gateway:
             spent.append(("identity", ratelimits.subject_of(token)))
         if scope.get("method") == "POST" and path.rstrip("/") == self.upload_path:
             spent.append(("upload", address))
-        nearest = ratelimits.ALLOWED
-        for name, subject in spent:
-            decision = await ratelimits.spend(name, subject)
-            if not decision.allowed:
-                return decision
-            if decision.limit and (not nearest.limit or decision.remaining < nearest.remaining):
-                nearest = decision
-        return nearest
+        return await ratelimits.spend_all(spent, figures=figures)
 
     async def _http(
         self, scope: Scope, receive: Receive, send: Send, headers: Headers, rid: str, address: str
@@ -211,13 +206,12 @@ class Gateway:
 
 async def _too_many(send: Send, decision: ratelimits.Decision) -> None:
     """A 429 as an RFC 9457 problem document."""
-    wait = max(1, decision.reset_seconds)
     body = json.dumps(
         {
             "type": "about:blank",
             "title": "Too Many Requests",
             "status": 429,
-            "detail": f"Too many requests; try again in {wait} second{'s' if wait != 1 else ''}.",
+            "detail": decision.refusal("requests"),
         }
     ).encode()
     await send(
