@@ -47,6 +47,7 @@ from state.auth import (
 from state.browse import BrowseState
 from state.collections import CollectionsState, CollectionState
 from state.documents import DocumentState
+from state.failures import on_backend_error
 from state.guard import EventGuard
 from state.record import RecordState
 from state.search import SearchState
@@ -96,6 +97,8 @@ app = rx.App(
     # The REST API mounts the Reflex app (pages, websocket, uploads); the guard wraps both,
     # and the gateway wraps the guard.
     api_transformer=[create_api(), guard, gateway],
+    # A handler's LibraryError is shown in its own words, whichever handler it was.
+    backend_exception_handler=on_backend_error,
 )
 # Every event is checked against its handler's signature before it runs.
 app.add_middleware(EventGuard())

@@ -38,5 +38,16 @@ class TooManyAttempts(LibraryError):
         )
 
 
+class Unavailable(LibraryError):
+    """A service the library depends on (search engine, object store, virus scanner) did
+    not answer in time or is known to be down: come back after `retry_after` seconds."""
+
+    status_code = 503
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
 class UploadTooLarge(LibraryError):
     status_code = 413

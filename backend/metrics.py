@@ -43,6 +43,11 @@ INGEST_OUTCOMES = Counter(
 INGEST_FAILURES = Counter(
     "library_ingest_failures_total", "Files the pipeline could not read, by step", ["step"]
 )
+DEPENDENCY_FAILURES = Counter(
+    "library_dependency_failures_total",
+    "Calls to a service that failed, timed out, or were refused by its open circuit",
+    ["dependency", "reason"],
+)
 UPLOADS = Counter("library_documents_uploaded_total", "Files received (each version counts)")
 
 

@@ -114,6 +114,15 @@ class Settings(BaseSettings):
     publish_unscanned: bool = True
 
     search_page_size: int = Field(default=10, ge=1, le=100)
+    # Timeouts and circuit breakers around the services a request waits on (the search
+    # server, the object store, clamd; backend.breakers): a call gets this long, and after
+    # breaker_failures failures in a row the service is not asked at all for
+    # breaker_recovery_seconds (callers get "try again in N s" at once).
+    search_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    storage_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    connect_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    breaker_failures: int = Field(default=3, ge=1, le=100)
+    breaker_recovery_seconds: int = Field(default=10, ge=1, le=3600)
     # Which engine answers searches: tantivy (in-process, the default on one machine), or
     # postgres (full-text search inside PostgreSQL, for several machines and no search
     # server; correct, not fast). Switching fills the new engine from the outbox.

@@ -201,6 +201,17 @@ async def db(clean: None) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+@pytest.fixture(autouse=True)
+def closed_circuits() -> Iterator[None]:
+    """Every test starts with the circuits around the search server, the object store and
+    clamd closed (backend.breakers): one test's dead service is not the next one's."""
+    yield
+    from backend import breakers
+
+    for dependency in breakers.ALL:
+        dependency.reset()
+
+
 @pytest.fixture
 def rate_limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Set rate budgets for one test: rate_limits(address="3/minute", search="2/minute")

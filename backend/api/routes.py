@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
@@ -27,7 +28,7 @@ from backend.collections import service as collections
 from backend.db import sql
 from backend.documents import bulk, catalogue
 from backend.documents import service as documents
-from backend.errors import LibraryError, TooManyAttempts
+from backend.errors import LibraryError, NotFound, TooManyAttempts, Unavailable
 from backend.ids import MAX_ID
 from backend.ingest import pages
 from backend.operations import health as operations_health
@@ -117,7 +118,7 @@ async def download(
         # Object stores serve the bytes themselves, through a short-lived signed URL.
         return RedirectResponse(presign(found.file_key, found.filename), status_code=307)
     return StreamingResponse(
-        get_store().read(found.file_key),
+        await opened(found.file_key),
         media_type="application/octet-stream",
         headers={
             "Content-Disposition": content_disposition(found.filename),
@@ -128,9 +129,34 @@ async def download(
     )
 
 
-def _image(key: str, public: bool) -> StreamingResponse:
+async def opened(key: str) -> AsyncIterator[bytes]:
+    """A stored object's bytes with the first chunk already read: a store that is down, or
+    an object that is gone, is answered as an error (503, 404) before any header is sent,
+    not as a 200 cut short."""
+    stream = get_store().read(key)
+    try:
+        first = await anext(stream, b"")
+    except FileNotFoundError as exc:
+        log.error("stored object %s is missing", key)
+        raise NotFound(NOT_FOUND) from exc
+
+    async def rest() -> AsyncIterator[bytes]:
+        try:
+            if first:
+                yield first
+            async for chunk in stream:
+                yield chunk
+        finally:
+            close = getattr(stream, "aclose", None)  # an async generator's, as stores give
+            if close is not None:
+                await close()
+
+    return rest()
+
+
+async def _image(key: str, public: bool) -> StreamingResponse:
     return StreamingResponse(
-        get_store().read(key),
+        await opened(key),
         media_type="image/webp",
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": cache_control(public)},
     )
@@ -146,7 +172,7 @@ async def thumbnail(
     found = await documents.open_thumbnail(
         session=session, actor=actor, document_id=document_id, size=size
     )
-    return _image(found.key, found.public)
+    return await _image(found.key, found.public)
 
 
 @router.get("/documents/{document_id}/pages/{page_no}.webp")
@@ -159,7 +185,7 @@ async def page_image(
     found = await pages.open_page_image(
         session=session, actor=actor, document_id=document_id, page_no=page_no
     )
-    return _image(found.key, found.public)
+    return await _image(found.key, found.public)
 
 
 @router.get("/collections/{collection_id}/cover")
@@ -169,7 +195,7 @@ async def collection_cover(
     key, public = await collections.open_cover(
         session=session, actor=actor, collection_id=collection_id
     )
-    return _image(key, public)
+    return await _image(key, public)
 
 
 @router.get("/collections/{collection_id}/export.csv")
@@ -288,8 +314,10 @@ async def library_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404:
         # One answer for "missing" and "not yours": the same body whatever the reason.
         return problem(404, NOT_FOUND, headers={"Cache-Control": PRIVATE})
-    if isinstance(exc, TooManyAttempts):  # when to come back, for programs as for people
-        return problem(429, str(exc), headers={"Retry-After": str(max(1, exc.retry_after))})
+    if isinstance(exc, (TooManyAttempts, Unavailable)):  # when to come back
+        return problem(
+            exc.status_code, str(exc), headers={"Retry-After": str(max(1, exc.retry_after))}
+        )
     return problem(exc.status_code, str(exc))
 
 

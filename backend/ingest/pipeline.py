@@ -33,6 +33,7 @@ from backend.db import database_url, session_scope, sql
 from backend.documents import metadata
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import converted_pdf_key, page_image_key, title_from_filename
+from backend.errors import Unavailable
 from backend.ingest import office_suite, progress, sandbox, sniff, virus
 from backend.ingest.parsers import CONVERTED
 from backend.ingest.parsers.base import ParseError, PasswordRequired
@@ -249,7 +250,7 @@ async def _run(version_id: int, store: ObjectStore) -> str:
                     log.info("version %s was deleted while it was processed", version_id)
                     finished = True
                     return "gone"
-                except (OSError, BotoCoreError) as exc:
+                except (OSError, BotoCoreError, Unavailable) as exc:
                     # Storage away for a moment: worth another try later.
                     raise Transient(
                         version.step or step, f"a service is unreachable ({exc})"

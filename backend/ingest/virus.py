@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from backend import breakers
+from backend.errors import Unavailable
+from backend.settings import get_settings
+
 CHUNK = 1 << 16
 TIMEOUT = 120
 
@@ -30,11 +34,25 @@ async def _connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
 
 
 async def scan(url: str, path: Path) -> Verdict:
-    """Stream the file to clamd; raises ScannerUnavailable when it cannot answer."""
+    """Stream the file to clamd; raises ScannerUnavailable when it cannot answer. Through
+    the scanner's circuit (backend.breakers): while clamd is known to be down, files are
+    not sent, and each waits for its retry without a connection attempt."""
     try:
-        reader, writer = await asyncio.wait_for(_connect(url), 10)
-    except (OSError, TimeoutError) as exc:
-        raise ScannerUnavailable(f"the virus scanner cannot be reached ({exc})") from exc
+        return await breakers.VIRUS_SCANNER.call(lambda: _scan(url, path), seconds=TIMEOUT)
+    except Unavailable as exc:
+        cause = exc.__cause__
+        if cause is None:  # its circuit is open: not asked
+            why = f"the virus scanner is not answering (asked again in {exc.retry_after} s)"
+        elif isinstance(cause, TimeoutError):
+            why = "the virus scanner did not answer in time"
+        else:
+            why = f"the virus scanner cannot be reached ({cause})"
+        raise ScannerUnavailable(why) from exc
+
+
+async def _scan(url: str, path: Path) -> Verdict:
+    connect = get_settings().connect_timeout_seconds
+    reader, writer = await asyncio.wait_for(_connect(url), max(connect, 3.0))
     try:
         writer.write(b"zINSTREAM\0")
         with path.open("rb") as fh:
@@ -43,9 +61,7 @@ async def scan(url: str, path: Path) -> Verdict:
                 await writer.drain()
         writer.write(struct.pack("!L", 0))
         await writer.drain()
-        reply = await asyncio.wait_for(reader.read(4096), TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        raise ScannerUnavailable(f"the virus scanner stopped answering ({exc})") from exc
+        reply = await reader.read(4096)
     finally:
         writer.close()
     answer = reply.rstrip(b"\0").decode(errors="replace").strip()

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 from rapidfuzz.distance import Levenshtein
 
+from backend import breakers
 from backend.search import ranking
 from backend.search.engine import (
     FACETS,
@@ -60,6 +61,7 @@ from backend.search.meili_query import (
     stem,
 )
 from backend.search.query import Node, Term, positives, render, replace_terms
+from backend.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,10 @@ def settings() -> dict[str, Any]:
 class MeiliError(RuntimeError):
     """Meilisearch refused a request or a task failed (the indexer retries)."""
 
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 def parse_version(text: str) -> tuple[int, ...]:
     numbers = re.findall(r"\d+", text.split("-")[0])[:3]
@@ -161,12 +167,13 @@ class MeiliEngine:
 
     # --- talking to the server ---
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self, seconds: float = 30.0) -> httpx.AsyncClient:
         transport = (
             self._transport if isinstance(self._transport, httpx.AsyncBaseTransport) else None
         )
+        timeout = httpx.Timeout(seconds, connect=get_settings().connect_timeout_seconds)
         return httpx.AsyncClient(
-            base_url=self.url, headers=self.headers, timeout=30.0, transport=transport
+            base_url=self.url, headers=self.headers, timeout=timeout, transport=transport
         )
 
     @staticmethod
@@ -176,12 +183,26 @@ class MeiliEngine:
                 detail = response.json().get("message", response.text)
             except ValueError:
                 detail = response.text
-            raise MeiliError(f"Meilisearch {response.status_code}: {detail}")
+            raise MeiliError(f"Meilisearch {response.status_code}: {detail}", response.status_code)
         return response.json() if response.content else None
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        async with self._client() as client:
-            return self._answer(await client.request(method, path, json=body))
+        """A read a request waits for (searches, counts): within the search deadline and
+        through the search engine's circuit (backend.breakers). A server that cannot be
+        reached, does not answer in time, or answers 5xx is the engine failing; a 4xx is
+        this engine's mistake and passes through as MeiliError."""
+
+        async def ask() -> Any:
+            try:
+                async with self._client(get_settings().search_timeout_seconds) as client:
+                    answer = await client.request(method, path, json=body)
+            except httpx.TransportError as exc:
+                raise breakers.Failure(f"Meilisearch at {self.url}: {exc!r}") from exc
+            if answer.status_code >= 500:
+                raise breakers.Failure(f"Meilisearch answered {answer.status_code}")
+            return self._answer(answer)
+
+        return await breakers.SEARCH_ENGINE.call(ask)
 
     async def _task(
         self, method: str, path: str, body: Any = None, content: bytes | None = None

@@ -5,15 +5,45 @@ Credentials come from boto3's usual sources (AWS_ACCESS_KEY_ID, instance roles, 
 """
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from backend import breakers
 from backend.errors import Conflict
+from backend.settings import get_settings
 from backend.storage.disposition import content_disposition
 from backend.storage.local import check_key
 
 PART_SIZE = 8 << 20  # S3 wants parts of 5 MB or more, except the last
+T = TypeVar("T")
+
+
+def _failed(exc: Exception) -> bool:
+    """The store failing (no connection, a timeout, a 5xx), not refusing this one call."""
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+        return True
+    if isinstance(exc, ClientError):
+        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
+    return False
+
+
+async def guarded(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """One boto3 call, in a thread, within the store's deadline and through its circuit
+    (backend.breakers): a store that is down costs a caller one clear refusal, not a hang."""
+
+    def run() -> T:
+        try:
+            return fn(**kwargs)
+        except Exception as exc:
+            if _failed(exc):
+                raise breakers.Failure(f"S3: {exc}") from exc
+            raise
+
+    return await breakers.OBJECT_STORE.call(lambda: asyncio.to_thread(run))
 
 
 def parse_url(url: str) -> dict[str, str]:
@@ -42,14 +72,12 @@ class S3Writer:
     async def _flush_part(self) -> None:
         client, bucket = self._store.client, self._store.bucket
         if self._upload_id is None:
-            created = await asyncio.to_thread(
-                client.create_multipart_upload, Bucket=bucket, Key=self._key
-            )
+            created = await guarded(client.create_multipart_upload, Bucket=bucket, Key=self._key)
             self._upload_id = created["UploadId"]
         number = len(self._parts) + 1
         body = bytes(self._buffer)
         self._buffer.clear()
-        answer = await asyncio.to_thread(
+        answer = await guarded(
             client.upload_part,
             Bucket=bucket,
             Key=self._key,
@@ -70,13 +98,11 @@ class S3Writer:
             await self.abort()
             raise Conflict(f"object {self._key} already exists")
         if self._upload_id is None:
-            await asyncio.to_thread(
-                client.put_object, Bucket=bucket, Key=self._key, Body=bytes(self._buffer)
-            )
+            await guarded(client.put_object, Bucket=bucket, Key=self._key, Body=bytes(self._buffer))
             return
         if self._buffer:
             await self._flush_part()
-        await asyncio.to_thread(
+        await guarded(
             client.complete_multipart_upload,
             Bucket=bucket,
             Key=self._key,
@@ -88,7 +114,7 @@ class S3Writer:
         self._buffer.clear()
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
-            await asyncio.to_thread(
+            await guarded(
                 self._store.client.abort_multipart_upload,
                 Bucket=self._store.bucket,
                 Key=self._key,
@@ -99,14 +125,23 @@ class S3Writer:
 class S3ObjectStore:
     def __init__(self, url: str, client: Any = None) -> None:
         import boto3
+        from botocore.config import Config
 
         config = parse_url(url)
         self.bucket = config["bucket"]
         self.prefix = config["prefix"]
+        settings = get_settings()
         self.client = client or boto3.client(
             "s3",
             endpoint_url=config["endpoint"] or None,
             region_name=config["region"] or None,
+            # boto3's defaults (60 s to connect, 60 s per read, 5 attempts with backoff)
+            # would hold a request for minutes when the store is away.
+            config=Config(
+                connect_timeout=settings.connect_timeout_seconds,
+                read_timeout=settings.storage_timeout_seconds,
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
         )
 
     def _full(self, key: str) -> str:
@@ -117,9 +152,12 @@ class S3ObjectStore:
         return S3Writer(self, self._full(key))
 
     async def read(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        answer = await asyncio.to_thread(
-            self.client.get_object, Bucket=self.bucket, Key=self._full(key)
-        )
+        try:
+            answer = await guarded(self.client.get_object, Bucket=self.bucket, Key=self._full(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(key) from exc  # as the local store says it
+            raise
         body = answer["Body"]
         try:
             while chunk := await asyncio.to_thread(body.read, chunk_size):
@@ -128,10 +166,8 @@ class S3ObjectStore:
             body.close()
 
     async def exists_full(self, full_key: str) -> bool:
-        from botocore.exceptions import ClientError
-
         try:
-            await asyncio.to_thread(self.client.head_object, Bucket=self.bucket, Key=full_key)
+            await guarded(self.client.head_object, Bucket=self.bucket, Key=full_key)
             return True
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
@@ -142,13 +178,11 @@ class S3ObjectStore:
         return await self.exists_full(self._full(key))
 
     async def size(self, key: str) -> int:
-        head = await asyncio.to_thread(
-            self.client.head_object, Bucket=self.bucket, Key=self._full(key)
-        )
+        head = await guarded(self.client.head_object, Bucket=self.bucket, Key=self._full(key))
         return int(head["ContentLength"])
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=self._full(key))
+        await guarded(self.client.delete_object, Bucket=self.bucket, Key=self._full(key))
 
     async def usage(self) -> tuple[int, int]:
         def walk() -> tuple[int, int]:

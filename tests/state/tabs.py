@@ -69,8 +69,10 @@ class Tabs:
         self.processor.configure(state_manager=self.manager, event_namespace=self)  # type: ignore[arg-type]
         self.tabs: dict[str, Tab] = {}
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self, exc: Exception) -> Any:
+        """Kept for the test to see, and answered as the app answers it (a toast)."""
         self.errors.append(exc)
+        return composition.app.backend_exception_handler(exc)
 
     async def emit_update(self, update: StateUpdate, token: str) -> None:
         """The socket's side: keep what would have gone to the browser."""
