@@ -5,13 +5,16 @@ from typing import Any
 import reflex as rx
 
 from backend.analytics import report
-from backend.auth import email_change, second_factor
+from backend.auth import email_change, personal_tokens, second_factor
 from backend.auth import service as auth
 from backend.auth.tokens import token_hash
 from backend.db import session_scope
 from backend.errors import LibraryError
 from backend.redis_client import get_redis
+from backend.users.models import Role
 from state.session import SessionState, acting, client_ip, form_text, perform, session_token
+
+SCOPE_ORDER = list(personal_tokens.SCOPES)
 
 
 class AccountState(rx.State):
@@ -31,6 +34,11 @@ class AccountState(rx.State):
     # Admins only: the monthly usage report by e-mail.
     may_get_report: bool = False
     usage_report: bool = False
+    # Personal API tokens; a new one's secret is shown once, right after it is made.
+    api_tokens: list[dict[str, str]] = []
+    new_token_secret: str = ""
+    token_error: str = ""
+    may_admin_scope: bool = False
 
     async def _reload(self) -> None:
         current = token_hash(session_token(self))
@@ -38,6 +46,7 @@ class AccountState(rx.State):
             rows = await auth.list_sessions(session=session, actor=actor)
             factor = await second_factor.status(session=session, actor=actor)
             wants_report = await report.opted_in(session=session, actor=actor)
+            tokens = await personal_tokens.active(session=session, actor=actor)
             await session.commit()
         self.sessions = [
             {
@@ -51,9 +60,55 @@ class AccountState(rx.State):
         ]
         self.totp_enabled, self.recovery_left = factor.enabled, factor.recovery_codes_left
         self.may_get_report, self.usage_report = wants_report is not None, bool(wants_report)
+        self.may_admin_scope = actor is not None and actor.role == Role.ADMIN
+        self.api_tokens = [
+            {
+                "id": str(t.id),
+                "name": t.name,
+                "scopes": ", ".join(sorted(personal_tokens.scopes_of(t), key=SCOPE_ORDER.index)),
+                "created": t.created_at.strftime("%Y-%m-%d"),
+                "last_used": t.last_used_at.strftime("%Y-%m-%d %H:%M UTC")
+                if t.last_used_at
+                else "never",
+                "expires": t.expires_at.strftime("%Y-%m-%d") if t.expires_at else "never",
+            }
+            for t in tokens
+        ]
 
     def _clear_messages(self) -> None:
         self.error = self.notice = self.password_error = self.email_error = self.totp_error = ""
+        self.token_error = self.new_token_secret = ""
+
+    @rx.event
+    async def create_token(self, form: dict[str, Any]) -> None:
+        """A personal API token with the scopes ticked; its secret is shown once."""
+        self._clear_messages()
+        scopes = [s for s in SCOPE_ORDER if form.get(f"scope_{s}") in ("on", True, "true")]
+        days = form_text(form, "days")
+        try:
+            made = await perform(
+                self,
+                personal_tokens.create,
+                name=form_text(form, "token_name"),
+                scopes=scopes,
+                days=int(days) if days.isdigit() else -1,
+            )
+            await self._reload()
+        except LibraryError as exc:
+            self.token_error = str(exc)
+            return
+        self.new_token_secret = made.secret
+
+    @rx.event
+    async def revoke_token(self, token_id: int) -> None:
+        self._clear_messages()
+        try:
+            await perform(self, personal_tokens.revoke, token_id=token_id)
+            await self._reload()
+        except LibraryError as exc:
+            self.token_error = str(exc)
+            return
+        self.notice = "The token is revoked: programs using it are refused from now on."
 
     @rx.event
     async def load(self) -> None:

@@ -224,6 +224,121 @@ def _usage_report() -> rx.Component:
     )
 
 
+def _token_row(t: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(t["name"]),
+        rx.table.cell(t["scopes"]),
+        rx.table.cell(t["created"]),
+        rx.table.cell(t["last_used"]),
+        rx.table.cell(t["expires"]),
+        rx.table.cell(
+            rx.button(
+                "Revoke",
+                size="1",
+                variant="outline",
+                color_scheme="red",
+                aria_label="Revoke token " + t["name"].to(str),
+                on_click=AccountState.revoke_token(t["id"].to(int)),
+            )
+        ),
+    )
+
+
+def _scope_box(scope: str, hint: str, checked: bool = False) -> rx.Component:
+    return rx.el.label(
+        rx.hstack(
+            rx.el.input(
+                type="checkbox",
+                name=f"scope_{scope}",
+                id=f"scope-{scope}",
+                default_checked=checked,
+            ),
+            rx.text(rx.text.strong(scope), " · ", hint, size="2"),
+            align="center",
+            spacing="2",
+        )
+    )
+
+
+def _api_tokens() -> rx.Component:
+    return rx.vstack(
+        rx.heading("API tokens", size="4"),
+        rx.text(
+            "For programs that use the library's API (/api/v1) for you: each acts as you, "
+            "within its scopes, until you revoke it or it expires. Changing your password "
+            "revokes them all.",
+            size="2",
+            color_scheme="gray",
+        ),
+        error_callout(AccountState.token_error),
+        rx.cond(
+            AccountState.new_token_secret != "",
+            rx.callout(
+                rx.vstack(
+                    rx.text("Copy the new token now: it is not shown again."),
+                    rx.code(AccountState.new_token_secret, id="new-token-secret"),
+                    spacing="1",
+                ),
+                icon="key",
+                color_scheme="green",
+                role="status",
+                width="100%",
+            ),
+        ),
+        rx.form(
+            rx.vstack(
+                form_field("Name (what will use it)", "token_name", max_length=100),
+                rx.el.fieldset(
+                    rx.el.legend("Scopes", font_weight="500", font_size="0.9em"),
+                    _scope_box("read", "search, read records, download", checked=True),
+                    _scope_box("write", "upload, edit, delete what you may"),
+                    rx.cond(
+                        AccountState.may_admin_scope,
+                        _scope_box("admin", "analytics, reports and users"),
+                    ),
+                ),
+                rx.vstack(
+                    rx.el.label("Expires", html_for="days", font_weight="500", font_size="0.9em"),
+                    rx.el.select(
+                        rx.el.option("in 30 days", value="30"),
+                        rx.el.option("in 90 days", value="90"),
+                        rx.el.option("in a year", value="365"),
+                        rx.el.option("never (until revoked)", value="0"),
+                        name="days",
+                        id="days",
+                        default_value="90",
+                    ),
+                    spacing="1",
+                ),
+                rx.button("Make a token", type="submit", id="make-token"),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=AccountState.create_token,
+            reset_on_submit=True,
+            width="100%",
+        ),
+        rx.cond(
+            AccountState.api_tokens.length() > 0,
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *(
+                            rx.table.column_header_cell(h)
+                            for h in ("Name", "Scopes", "Made", "Last used", "Expires")
+                        ),
+                        rx.table.column_header_cell(rx.el.span("Actions", class_name="sr-only")),
+                    )
+                ),
+                rx.table.body(rx.foreach(AccountState.api_tokens, _token_row)),
+                width="100%",
+                id="api-tokens",
+            ),
+        ),
+        width="100%",
+    )
+
+
 def account() -> rx.Component:
     return rx.vstack(
         rx.heading("Your account", size="7"),
@@ -235,6 +350,7 @@ def account() -> rx.Component:
         _password_form(),
         _email_form(),
         _sessions(),
+        _api_tokens(),
         spacing="6",
         width="100%",
     )

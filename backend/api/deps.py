@@ -6,9 +6,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.auth import personal_tokens
 from backend.auth import service as auth
 from backend.auth.tokens import SESSION_COOKIE
 from backend.db import session_scope
+from backend.errors import PermissionDenied
 from backend.users.models import User
 
 
@@ -34,10 +36,21 @@ def client_address(request: Request) -> str:
 async def current_user(
     request: Request, session: Annotated[AsyncSession, Depends(db_session)]
 ) -> User | None:
-    user = await auth.user_for_token(session=session, token=session_token(request))
-    if user is not None:
-        request.scope.setdefault("state", {})["user_id"] = user.id  # for the access log
-    return user
+    """Who the request's token stands for (None: nobody, or a token that is no longer
+    good). Every route that acts for someone takes it, so every such route checks the
+    token's scopes here: a personal token without the scope the request needs
+    (backend.auth.personal_tokens.needed) is refused with 403, whatever the route."""
+    found = await auth.identify(session=session, token=session_token(request))
+    if found is None:
+        return None
+    request.scope.setdefault("state", {})["user_id"] = found.user.id  # for the access log
+    wanted = personal_tokens.needed(request.method, request.url.path)
+    if wanted not in found.scopes:
+        raise PermissionDenied(
+            f"This token may not do that: it needs the {wanted} scope, and has "
+            f"{', '.join(s for s in personal_tokens.SCOPES if s in found.scopes)}."
+        )
+    return found.user
 
 
 DbSession = Annotated[AsyncSession, Depends(db_session)]

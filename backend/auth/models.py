@@ -168,3 +168,25 @@ class Invitation(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     # A newer invitation (sent again, or to the same address) took its place.
     replaced_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class PersonalToken(SQLModel, table=True):
+    """A personal API token, made on the account page for a program (a harvester, a
+    script): it acts as its owner within its scopes (read, write, admin) until revoked or
+    expired. Only the SHA-256 of the secret is kept; the owner sees it once."""
+
+    __tablename__ = "personal_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    name: str = Field(max_length=100)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    scopes: str = Field(max_length=40)  # "read", "read write", "read write admin"
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

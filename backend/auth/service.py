@@ -10,7 +10,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import require_user
 from backend.analytics import events as analytics
-from backend.auth import api_tokens, audit, devices, ratelimit, second_factor, throttle
+from backend.auth import (
+    api_tokens,
+    audit,
+    devices,
+    personal_tokens,
+    ratelimit,
+    second_factor,
+    throttle,
+)
 from backend.auth.models import UserSession
 from backend.auth.tokens import new_token, token_hash
 from backend.clock import utcnow
@@ -217,11 +225,29 @@ async def login_with_code(
     return LoginResult(token=token, user=user)
 
 
-async def user_for_token(*, session: AsyncSession, token: str) -> User | None:
-    """The active user behind a session token, or None when it is unknown, ended or idle.
-    An API access token (a JWT, backend.auth.api_tokens) stands for its session."""
+@dataclass(frozen=True)
+class Identity:
+    """Who a token stands for, and what it may do (backend.auth.personal_tokens.SCOPES):
+    every scope for a login session's token, its own for a personal API token."""
+
+    user: User
+    scopes: frozenset[str]
+
+
+async def identify(*, session: AsyncSession, token: str) -> Identity | None:
+    """The active user behind a token, with its scopes; None when it is unknown, ended,
+    expired or idle, or its user is disabled. A session token (the page's cookie), an API
+    access token (a JWT, backend.auth.api_tokens, standing for its session), or a personal
+    API token."""
     if not token:
         return None
+    if personal_tokens.looks_personal(token):
+        row = await personal_tokens.lookup(session, token)
+        owner = await users.by_id(session, row.user_id) if row is not None else None
+        if row is None or owner is None or not owner.is_active:
+            return None
+        return Identity(owner, personal_tokens.scopes_of(row))
+    user: User | None
     if api_tokens.looks_like_jwt(token):
         claims = api_tokens.read_access(token)
         if claims is None:
@@ -229,11 +255,24 @@ async def user_for_token(*, session: AsyncSession, token: str) -> User | None:
         found = await session.get(UserSession, claims.session_id)
         if found is None or found.user_id != claims.user_id:
             return None
-        return await _live_user(session, found)
-    row = (
-        await session.exec(select(UserSession).where(UserSession.token_hash == token_hash(token)))
-    ).first()
-    return await _live_user(session, row)
+        user = await _live_user(session, found)
+    else:
+        row_ = (
+            await session.exec(
+                select(UserSession).where(UserSession.token_hash == token_hash(token))
+            )
+        ).first()
+        user = await _live_user(session, row_)
+    return Identity(user, personal_tokens.ALL) if user is not None else None
+
+
+async def user_for_token(*, session: AsyncSession, token: str) -> User | None:
+    """The active user behind a login session's token (see identify). Pages and their
+    uploads take only those: a personal API token is for the API, within its scopes."""
+    if personal_tokens.looks_personal(token):
+        return None
+    found = await identify(session=session, token=token)
+    return found.user if found is not None else None
 
 
 async def _live_user(session: AsyncSession, row: UserSession | None) -> User | None:
@@ -324,7 +363,10 @@ async def logout(*, session: AsyncSession, token: str) -> None:
 
 
 async def revoke_all_sessions(*, session: AsyncSession, user_id: int, keep_token: str = "") -> None:
-    """End every open session of a user, but the one of `keep_token` if given."""
+    """End every open session of a user, but the one of `keep_token` if given, and every
+    personal API token: whoever changed the password or had the sessions ended may have
+    been someone else, who could have made one."""
+    await personal_tokens.revoke_all(session, user_id)
     stmt = (
         update(UserSession)
         .where(col(UserSession.user_id) == user_id)

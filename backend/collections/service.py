@@ -81,6 +81,23 @@ async def list_visible(*, session: AsyncSession, actor: User | None) -> list[Col
     return [CollectionPublic.of(c, n) for c, n in rows]
 
 
+async def get_public(
+    *, session: AsyncSession, actor: User | None, collection_id: int
+) -> CollectionPublic:
+    """A collection the actor may see, with its listed documents' count; NotFound
+    otherwise (the same for a collection that does not exist)."""
+    collection = await scope.require_visible_collection(session, actor, collection_id)
+    count = (
+        await sql(
+            session,
+            text("SELECT count(*) FROM documents WHERE collection_id = :c AND listed").bindparams(
+                c=collection_id
+            ),
+        )
+    ).scalar_one()
+    return CollectionPublic.of(collection, int(count))
+
+
 async def curated_by(*, session: AsyncSession, actor: User | None) -> list[Collection]:
     """The collections the actor may curate (where documents may be moved to)."""
     stmt = (

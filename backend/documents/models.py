@@ -40,6 +40,8 @@ class Document(SQLModel, table=True):
     # The worker's cron looks for documents not catalogued yet every minute.
     __table_args__ = (
         Index("ix_documents_uncatalogued", "id", postgresql_where=text("metadata_source = ''")),
+        # A collection's documents newest first, a page at a time (the API's cursor).
+        Index("ix_documents_collection_newest", "collection_id", "created_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

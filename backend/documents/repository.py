@@ -1,6 +1,8 @@
 """Document queries for the documents service (who may see what: backend.access.scope)."""
 
-from sqlalchemy import true
+from datetime import datetime
+
+from sqlalchemy import true, tuple_
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,14 +25,27 @@ async def versions_of(
 
 
 async def in_collection(
-    session: AsyncSession, collection_id: int, limit: int = 50, listed_only: bool = False
+    session: AsyncSession,
+    collection_id: int,
+    limit: int = 50,
+    listed_only: bool = False,
+    before: tuple[datetime, int] | None = None,
 ) -> list[tuple[Document, DocumentVersion | None]]:
+    """A collection's documents, newest first (ties by id): the first `limit`, or those
+    after `before` (the last one's (created_at, id) of the page before: a keyset, so a
+    page costs the same however deep, and additions never shift what follows)."""
+    after = (
+        tuple_(col(Document.created_at), col(Document.id)) < tuple_(before[0], before[1])
+        if before is not None
+        else true()
+    )
     stmt = (
         select(Document, DocumentVersion)
         .outerjoin(DocumentVersion, col(DocumentVersion.id) == Document.current_version_id)
         .where(Document.collection_id == collection_id)
         .where(col(Document.listed) if listed_only else true())
-        .order_by(col(Document.created_at).desc())
+        .where(after)
+        .order_by(col(Document.created_at).desc(), col(Document.id).desc())
         .limit(limit)
     )
     return [(d, v) for d, v in (await session.exec(stmt)).all()]

@@ -1,6 +1,7 @@
 """Use cases for documents: add an uploaded file, read it back, list a collection."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePosixPath
 
 from sqlalchemy import text
@@ -448,14 +449,23 @@ async def retry(*, session: AsyncSession, actor: User | None, version_id: int) -
 
 
 async def list_in_collection(
-    *, session: AsyncSession, actor: User | None, collection_id: int
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    collection_id: int,
+    limit: int = 50,
+    before: tuple[datetime, int] | None = None,
 ) -> list[DocumentSummary]:
-    """Latest documents of a collection the actor may see, with their ingest status."""
+    """Latest documents of a collection the actor may see, with their ingest status: the
+    first `limit`, or those after `before` (see repository.in_collection)."""
     collection = await scope.require_visible_collection(session, actor, collection_id)
     # Files still in the pipeline, failed or held are for the curators' eyes.
     curator = await scope.can_curate(session, actor, collection)
     out = []
-    for d, v in await repository.in_collection(session, collection_id, listed_only=not curator):
+    rows = await repository.in_collection(
+        session, collection_id, limit=limit, listed_only=not curator, before=before
+    )
+    for d, v in rows:
         assert d.id is not None
         duplicate_of_id, error = (v.duplicate_of_id, v.error) if v else (None, "")
         if v is not None and v.status == IngestStatus.DUPLICATE:

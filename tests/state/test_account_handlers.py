@@ -271,3 +271,56 @@ async def test_handlers_called_with_arguments_of_the_wrong_kind_refuse_them(
     login = _substate(tab, LoginState)
     await LoginState.submit.fn(login, {"email": 5, "password": None})
     assert login.error == "Email or password is incorrect."
+
+
+async def test_personal_tokens_are_made_shown_once_and_revoked_on_the_account_page(
+    db: AsyncSession, tab: State
+) -> None:
+    from backend.auth import personal_tokens
+
+    admin = await make_user(db, Role.ADMIN)
+    await _log_in(db, tab, admin)
+    open_in_tab(tab, "/account")
+    account = _substate(tab, AccountState)
+    await AccountState.load.fn(account)
+    assert account.may_admin_scope and account.api_tokens == []
+    await AccountState.create_token.fn(
+        account,
+        {"token_name": " harvester ", "scope_read": "on", "scope_admin": "on", "days": "30"},
+    )
+    assert account.token_error == ""
+    secret = account.new_token_secret
+    assert secret.startswith("lib_")
+    [row] = account.api_tokens
+    assert (row["name"], row["scopes"], row["last_used"]) == ("harvester", "read, admin", "never")
+    assert secret not in json_dumps(account.api_tokens)
+    found = await auth.identify(session=db, token=secret)
+    assert found is not None and found.scopes == {"read", "admin"}
+    # Shown once: the next action clears it, and no reload brings it back.
+    await AccountState.load.fn(account)
+    assert account.new_token_secret == ""
+    await AccountState.create_token.fn(account, {"token_name": "x", "days": "30"})
+    assert account.token_error == "Choose at least one scope."
+    await AccountState.create_token.fn(
+        account, {"token_name": "x", "scope_read": "on", "days": "7"}
+    )
+    assert "30, 90 or 365" in account.token_error
+    await AccountState.revoke_token.fn(account, int(row["id"]))
+    assert account.api_tokens == [] and "revoked" in account.notice
+    assert await personal_tokens.lookup(db, secret) is None
+
+
+async def test_a_librarian_cannot_give_a_token_the_admin_scope(
+    db: AsyncSession, tab: State
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    await _log_in(db, tab, librarian)
+    open_in_tab(tab, "/account")
+    account = _substate(tab, AccountState)
+    await AccountState.load.fn(account)
+    assert not account.may_admin_scope
+    await AccountState.create_token.fn(
+        account, {"token_name": "x", "scope_admin": "on", "days": "90"}
+    )
+    assert account.token_error == "Only an admin's token may have the admin scope."
+    assert account.api_tokens == []
