@@ -78,6 +78,7 @@ def guard(asgi_app: ASGIApp) -> ASGIApp:
         upload_path=get_config().prepend_backend_path(str(Endpoint.UPLOAD)),
         upload_cap=settings.upload_request_cap,
         other_cap=settings.max_other_request_bytes,
+        file_cap=settings.max_upload_bytes,
         is_upload_handler=is_chunked_upload_handler,
     )
 

@@ -26,6 +26,7 @@ from backend.api.documents import router as documents_router
 from backend.api.problems import problem
 from backend.api.search import router as search_router
 from backend.api.session import router as session_router
+from backend.api.uploads import router as uploads_router
 from backend.collections import service as collections
 from backend.db import sql
 from backend.documents import bulk, catalogue
@@ -351,6 +352,7 @@ def create_api() -> FastAPI:
     api.include_router(search_router)
     api.include_router(collections_router)
     api.include_router(documents_router)
+    api.include_router(uploads_router)
     api.include_router(auth_router)
     api.include_router(session_router)
     api.add_exception_handler(LibraryError, library_error)

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend import metrics, ratelimits
 from backend.auth.tokens import SESSION_COOKIE
 from backend.settings import Settings
+from backend.web.guard import is_api_upload
 
 access_log = structlog.get_logger("library.access")
 
@@ -141,7 +142,10 @@ class Gateway:
         token = identity(headers)
         if token:
             spent.append(("identity", ratelimits.subject_of(token)))
-        if scope.get("method") == "POST" and path.rstrip("/") == self.upload_path:
+        method = scope.get("method", "")
+        if (method == "POST" and path.rstrip("/") == self.upload_path) or is_api_upload(
+            method, path
+        ):
             spent.append(("upload", address))
         return await ratelimits.spend_all(spent, figures=figures)
 

@@ -3,7 +3,8 @@
 - Every request body is capped: a declared Content-Length over the cap is answered 413
   before a byte is read, and a body sent without one (chunked) is counted as it streams
   and cut off at the cap. Uploads (`POST /_upload`) have a cap sized for several files;
-  every other request a small one.
+  the REST API's uploads (`API_UPLOAD`: one file as the body) one file's; every other
+  request a small one.
 - An upload is refused before its body is read unless its session cookie belongs to an
   active user who may curate at least one collection (401 / 403), and unless it names a
   handler that streams its chunks (`is_upload_handler`, 400): a buffered handler would
@@ -16,6 +17,7 @@ Framework-free: plain ASGI (and Starlette's helpers); the app passes what only i
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +35,16 @@ from backend.storage.service import human_size
 log = logging.getLogger(__name__)
 
 Refusal = tuple[int, str]
+# The REST API's routes whose body is a file (backend.api.uploads): one file's cap, and the
+# upload rate budget (backend.web.gateway). Who may send it is asked by the route itself,
+# before it reads the body.
+API_UPLOAD = re.compile(r"^/api/v1/(collections/[0-9]+/documents|documents/[0-9]+/versions)/?$")
+
+
+def is_api_upload(method: str, path: str) -> bool:
+    return method == "POST" and API_UPLOAD.match(path) is not None
+
+
 UploaderCheck = Callable[[str], Awaitable[Refusal | None]]
 
 
@@ -60,12 +72,14 @@ class RequestGuard:
         upload_path: str,
         upload_cap: int,
         other_cap: int,
+        file_cap: int | None = None,
         is_upload_handler: Callable[[str], bool],
         check_uploader: UploaderCheck = refuse_non_curators,
     ) -> None:
         self.app = app
         self.upload_path = upload_path.rstrip("/")
         self.upload_cap, self.other_cap = upload_cap, other_cap
+        self.file_cap = file_cap if file_cap is not None else upload_cap
         self.is_upload_handler = is_upload_handler
         self.check_uploader = check_uploader
 
@@ -76,6 +90,8 @@ class RequestGuard:
         headers = Headers(scope=scope)
         upload = scope["method"] == "POST" and scope["path"].rstrip("/") == self.upload_path
         cap = self.upload_cap if upload else self.other_cap
+        if is_api_upload(scope["method"], scope["path"]):
+            cap = self.file_cap
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():

@@ -3,6 +3,7 @@ login; the session cookie is HttpOnly, so the page's scripts never see the token
 websocket never carries it; a change of address by the mailed link."""
 
 import time
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -108,6 +109,55 @@ async def test_a_new_address_by_the_mailed_link(
     assert "after@example.org" in notice.get_content()
     await goto(page, f"{app.url}/account")
     await expect(page.locator("#account-identity")).to_contain_text("after@example.org")
+    await context.close()
+    assert page_errors.messages == []
+    assert app.errors() == []
+
+
+async def test_a_personal_api_token_made_used_and_revoked_from_the_account_page(
+    served_app: ServedApp,
+    browser: Browser,
+    page_errors: PageErrors,
+    app_db: AsyncSession,
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    app = served_app
+    librarian = await make_user(app_db, Role.LIBRARIAN, email="scripter@example.org")
+    await app_db.commit()
+    context = await browser.new_context()
+    page = page_errors.watch(await context.new_page())
+    await goto(page, f"{app.url}/login")
+    await page.fill("input[name=email]", librarian.email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{app.url}/")
+    await goto(page, f"{app.url}/account")
+    await page.get_by_label("Name (what will use it)").fill("catalogue sync")
+    await expect(page.locator("#scope-read")).to_be_checked()
+    await expect(page.locator("#scope-admin")).to_have_count(0)  # a librarian's page
+    await page.locator("#days").select_option("30")
+    await page.click("#make-token")
+    secret = (await page.locator("#new-token-secret").inner_text()).strip()
+    assert secret.startswith("lib_")
+    row = page.locator("#api-tokens tbody tr")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("catalogue sync")
+    await expect(row).to_contain_text("read")
+    await page.screenshot(path=str(tmp_path / "account-api-tokens.png"), full_page=True)
+
+    bearer = {"Authorization": f"Bearer {secret}"}
+    async with httpx.AsyncClient(base_url=app.url) as api:
+        assert (await api.get("/api/v1/collections", headers=bearer)).status_code == 200
+        refused = await api.post("/api/v1/collections", json={"name": "X"}, headers=bearer)
+        assert refused.status_code == 403 and "write scope" in refused.json()["detail"]
+        await page.get_by_role("button", name="Revoke token catalogue sync").click()
+        await expect(row).to_have_count(0)
+        await expect(page.get_by_role("status")).to_contain_text("The token is revoked")
+        # Revoked: the token is nobody, and a private or staff-only answer is refused.
+        after = await api.post("/api/v1/collections", json={"name": "X"}, headers=bearer)
+        assert after.status_code == 401
     await context.close()
     assert page_errors.messages == []
     assert app.errors() == []
