@@ -32,6 +32,7 @@ from backend.logging_setup import configure_logging
 from backend.settings import get_settings
 from backend.web.gateway import wrap as wrap_in_gateway
 from backend.web.guard import RequestGuard
+from backend.web.heads import PageHeads
 from state.account import AccountState, EmailConfirmState
 from state.admin import UsersState
 from state.analytics import AnalyticsState
@@ -83,6 +84,12 @@ def guard(asgi_app: ASGIApp) -> ASGIApp:
     )
 
 
+def heads(asgi_app: ASGIApp) -> ASGIApp:
+    """Record pages' heads written on the server: real titles, Highwire Press tags for
+    Google Scholar, and 404 for a record that is not there (backend.web.heads)."""
+    return PageHeads(asgi_app)
+
+
 def gateway(asgi_app: ASGIApp) -> ASGIApp:
     """Request ids, rate limits, security headers and access logs, outermost (see
     backend.web.gateway): every page, event connection, upload and API call passes it."""
@@ -96,8 +103,8 @@ def gateway(asgi_app: ASGIApp) -> ASGIApp:
 app = rx.App(
     stylesheets=["/library.css"],
     # The REST API mounts the Reflex app (pages, websocket, uploads); the guard wraps both,
-    # and the gateway wraps the guard.
-    api_transformer=[create_api(), guard, gateway],
+    # the record pages' heads the guard, and the gateway all of it.
+    api_transformer=[create_api(), guard, heads, gateway],
     # A handler's LibraryError is shown in its own words, whichever handler it was.
     backend_exception_handler=on_backend_error,
 )

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     storage_url: str = ""  # empty: local folder in data_dir/objects
 
     public_url: str = "http://localhost:3000"
+    # The library's name, as harvesters and feed readers show it; and the address of whoever
+    # answers for it (OAI-PMH's adminEmail; empty: smtp_from).
+    library_name: str = Field(default="Library", min_length=1, max_length=200)
+    admin_email: str = ""
     # The address the web process listens on: this machine only, unless told otherwise. A
     # deployment behind a proxy on another host, or in a container, sets 0.0.0.0.
     host: str = "127.0.0.1"

@@ -162,6 +162,21 @@ async def visible_document(
     return (row[0], row[1]) if row else None
 
 
+async def visible_documents(
+    session: AsyncSession, actor: User | None, document_ids: list[int]
+) -> dict[int, tuple[Document, Collection]]:
+    """Those of these documents the actor may see, with their collections, in one query."""
+    if not document_ids:
+        return {}
+    stmt = (
+        select(Document, Collection)
+        .join(Collection, col(Collection.id) == Document.collection_id)
+        .where(col(Document.id).in_(document_ids), visible_document_clause(actor))
+        .execution_options(populate_existing=True)
+    )
+    return {d.id: (d, c) for d, c in (await session.exec(stmt)).all() if d.id is not None}
+
+
 async def require_document(
     session: AsyncSession, actor: User | None, document_id: int
 ) -> tuple[Document, Collection]:

@@ -23,6 +23,8 @@ from backend.api.auth_routes import router as auth_router
 from backend.api.collections import router as collections_router
 from backend.api.deps import Actor, DbSession
 from backend.api.documents import router as documents_router
+from backend.api.feeds import router as feeds_router
+from backend.api.oai import router as oai_router
 from backend.api.problems import problem
 from backend.api.search import router as search_router
 from backend.api.session import router as session_router
@@ -353,6 +355,8 @@ def create_api() -> FastAPI:
     api.include_router(collections_router)
     api.include_router(documents_router)
     api.include_router(uploads_router)
+    api.include_router(oai_router)
+    api.include_router(feeds_router)
     api.include_router(auth_router)
     api.include_router(session_router)
     api.add_exception_handler(LibraryError, library_error)

@@ -20,6 +20,7 @@ from backend.collections import repository
 from backend.collections.models import Collection, MemberRole, Membership
 from backend.collections.schemas import CollectionPublic
 from backend.db import sql
+from backend.documents import harvest
 from backend.documents import service as documents_service
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.search import indexer
@@ -188,6 +189,11 @@ async def update(
         changes["description"] = [_short(collection.description), _short(new_description)]
     if collection.is_public != is_public:
         changes["public"] = [collection.is_public, is_public]
+        held = await _document_ids(session, collection_id)
+        if is_public:
+            await harvest.republish(session, held)
+        else:
+            await harvest.withdraw(session, held)
     collection.name = new_name
     collection.description = new_description
     collection.is_public = is_public
@@ -282,13 +288,16 @@ async def delete(
     if held and documents == "move":
         if move_to is None or move_to == collection_id:
             raise InvalidInput("Choose the collection the documents go to.")
-        await scope.require_curated(session, actor, move_to)
+        target = await scope.require_curated(session, actor, move_to)
+        await harvest.withdraw(session, held)
         await sql(
             session,
             text("UPDATE documents SET collection_id = :to WHERE collection_id = :c").bindparams(
                 to=move_to, c=collection_id
             ),
         )
+        if target.is_public:
+            await harvest.republish(session, held)
         await browse.refresh(session, held)
         await indexer.changed_many(session, held)
     elif held:

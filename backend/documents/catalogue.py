@@ -2,16 +2,17 @@
 citation in BibTeX and RIS, related documents, and a stable link."""
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access import scope
-from backend.browse.service import subject_trail
+from backend.collections.models import Collection
 from backend.db import sql
 from backend.documents import metadata
-from backend.documents.models import Document, DocumentVersion, PersonRole
+from backend.documents.models import Document, PersonRole
 from backend.errors import NotFound
 from backend.settings import get_settings
 from backend.users.models import User
@@ -92,27 +93,77 @@ async def catalogued(*, session: AsyncSession, actor: User | None, document_id: 
     found = await scope.visible_document(session, actor, document_id)
     if found is None:
         raise NotFound("No such document.")
-    document, collection = found
-    assert document.id is not None
-    version = (
-        await session.get(DocumentVersion, document.current_version_id)
-        if document.current_version_id
-        else None
+    return (await catalogued_many(session, [found]))[0]
+
+
+async def catalogued_many(
+    session: AsyncSession, found: Sequence[tuple[Document, Collection]]
+) -> list[Catalogued]:
+    """The records of documents already found visible, in their order, in four queries
+    whatever their number (a harvest's page, a feed)."""
+    ids = [d.id for d, _ in found if d.id is not None]
+    version_ids = [d.current_version_id for d, _ in found if d.current_version_id]
+    mime = dict(
+        (
+            await sql(
+                session,
+                text("SELECT id, mime_type FROM document_versions WHERE id = ANY(:ids)").bindparams(
+                    ids=version_ids
+                ),
+            )
+        ).all()
     )
-    refs = []
-    for s in await metadata.subjects(session, document.id):
-        assert s.id is not None
-        trail = " › ".join(name for _, name in await subject_trail(session, s.id))
-        refs.append(SubjectRef(s.id, s.name, trail))
-    return Catalogued(
-        document=document,
-        collection_name=collection.name,
-        creators=await metadata.people(session, document.id, PersonRole.CREATOR),
-        contributors=await metadata.people(session, document.id, PersonRole.CONTRIBUTOR),
-        subjects=refs,
-        mime_type=(version.mime_type if version else "") or "",
-        stable_url=stable_url(document.id),
+    people: dict[tuple[int, str], list[str]] = {}
+    for row in await sql(
+        session,
+        text(
+            "SELECT document_id, role, name FROM document_people WHERE document_id = ANY(:ids) "
+            "ORDER BY document_id, role, position"
+        ).bindparams(ids=ids),
+    ):
+        people.setdefault((row.document_id, row.role), []).append(row.name)
+    chosen = (
+        await sql(
+            session,
+            text(
+                "SELECT ds.document_id, s.id, s.name, s.path FROM document_subjects ds "
+                "JOIN subjects s ON s.id = ds.subject_id WHERE ds.document_id = ANY(:ids) "
+                "ORDER BY ds.document_id, ds.position"
+            ).bindparams(ids=ids),
+        )
+    ).all()
+    ancestors = {int(x) for row in chosen for x in row.path.strip("/").split("/") if x}
+    names = dict(
+        (
+            await sql(
+                session,
+                text("SELECT id, name FROM subjects WHERE id = ANY(:ids)").bindparams(
+                    ids=sorted(ancestors)
+                ),
+            )
+        ).all()
     )
+    subjects: dict[int, list[SubjectRef]] = {}
+    for row in chosen:
+        trail = [names[int(x)] for x in row.path.strip("/").split("/") if x and int(x) in names]
+        subjects.setdefault(row.document_id, []).append(
+            SubjectRef(row.id, row.name, " › ".join(trail) or row.name)
+        )
+    out = []
+    for document, collection in found:
+        assert document.id is not None
+        out.append(
+            Catalogued(
+                document=document,
+                collection_name=collection.name,
+                creators=people.get((document.id, PersonRole.CREATOR.value), []),
+                contributors=people.get((document.id, PersonRole.CONTRIBUTOR.value), []),
+                subjects=subjects.get(document.id, []),
+                mime_type=mime.get(document.current_version_id, "") or "",
+                stable_url=stable_url(document.id),
+            )
+        )
+    return out
 
 
 # --- citations ---------------------------------------------------------------------------

@@ -219,6 +219,7 @@ async def adopt_version(
     assert document.id is not None
     document.kind = type_label(version.mime_type or "")
     document.listed = True
+    document.updated_at = utcnow()  # harvesters asking what changed since find it
     if document.metadata_source != "edited":
         record = extracted(version)
         for name, value in record.fields.items():
@@ -322,7 +323,7 @@ async def _catalogue_batch(
                 description = v.description, publisher = v.publisher,
                 date_issued = v.date_issued, year = v.year, identifier = v.identifier,
                 rights = v.rights, language = v.language, listed = true,
-                metadata_source = 'extracted'
+                metadata_source = 'extracted', updated_at = now()
             FROM unnest(CAST(:id AS int[]), CAST(:kind AS text[]), CAST(:title_sort AS text[]),
                         CAST(:description AS text[]), CAST(:publisher AS text[]),
                         CAST(:date_issued AS text[]), CAST(:year AS int[]),

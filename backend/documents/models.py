@@ -42,6 +42,8 @@ class Document(SQLModel, table=True):
         Index("ix_documents_uncatalogued", "id", postgresql_where=text("metadata_source = ''")),
         # A collection's documents newest first, a page at a time (the API's cursor).
         Index("ix_documents_collection_newest", "collection_id", "created_at", "id"),
+        # What changed since a date, in order (OAI-PMH harvests: backend.documents.harvest).
+        Index("ix_documents_changed", "updated_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -297,3 +299,16 @@ class DocumentPage(SQLModel, table=True):
     )
     page_no: int = Field(sa_column=Column(Integer, primary_key=True))
     text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class OaiDeletion(SQLModel, table=True):
+    """A document a harvester could have seen (ready, in a public collection) that was
+    deleted or hidden since: OAI-PMH answers it as a deleted record (backend.documents.
+    harvest). The row goes when the document is public again."""
+
+    __tablename__ = "oai_deletions"
+    __table_args__ = (Index("ix_oai_deletions_at", "deleted_at", "document_id"),)
+
+    document_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    collection_slug: str = Field(sa_column=Column(String(120), nullable=False))
+    deleted_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -13,7 +13,7 @@ from backend.access import scope
 from backend.analytics import events as analytics
 from backend.collections.models import Collection
 from backend.db import sql
-from backend.documents import metadata, repository
+from backend.documents import harvest, metadata, repository
 from backend.documents.models import (
     Document,
     DocumentPage,
@@ -608,6 +608,7 @@ async def delete_documents(session: AsyncSession, document_ids: list[int]) -> No
         keys += [page_image_key(v.id, n) for n in range(1, count + 1)]
         if v.pdf_key and v.pdf_key != v.file_key:
             keys.append(v.pdf_key)
+    await harvest.withdraw(session, document_ids)  # harvesters are told they are gone
     await sql(
         session,
         text("UPDATE documents SET current_version_id = NULL WHERE id = ANY(:ids)").bindparams(

@@ -113,6 +113,8 @@ def _url(route: APIRoute, thing: object, kind: str) -> str | None:
     """The route's path asking about `thing`; None when the route is not about that kind."""
     names = re.findall(r"{(\w+)}", route.path)
     wants_collection = "collection_id" in names
+    if "document_id" not in names and not wants_collection:
+        return None  # not about a document or a collection (a feed of a search, a sitemap)
     if kind.endswith("document") and wants_collection:
         return None
     if kind == "private collection" and not wants_collection:
@@ -124,6 +126,8 @@ def _url(route: APIRoute, thing: object, kind: str) -> str | None:
         "fmt": "bib",
         "panel": "documents",
         "month": "2026-03",
+        "kind": "atom",
+        "part": 0,
     }
     return route.path.format(**{n: values[n] for n in names})
 
@@ -140,7 +144,8 @@ async def test_every_route_answers_as_for_a_missing_thing(
     async with httpx.AsyncClient(transport=transport, base_url="http://library.test") as client:
         for route in _routes():
             missing_url = _url(route, 2_000_000_000, "missing")
-            assert missing_url is not None
+            if missing_url is None:
+                continue
             missing = await client.get(missing_url, headers=headers)
             for kind, thing in world["things"].items():  # type: ignore[attr-defined]
                 url = _url(route, thing, kind)

@@ -17,9 +17,15 @@ from backend.users.models import Role
 from tests.backend.test_route_matrix import _walk
 from tests.factories import make_user
 
-# Routes that act for nobody: probes, the scraper's page (its own token), and the routes
-# that make or end login sessions and their tokens (a personal token cannot).
+# Routes that act for nobody: probes, the scraper's page (its own token), the routes that
+# make or end login sessions and their tokens (a personal token cannot), and what
+# harvesters and crawlers read (the public collections only, whoever asks).
 FOR_NOBODY = {
+    "/oai",
+    "/sitemap.xml",
+    "/sitemaps/collections.xml",
+    "/sitemaps/documents-{part}.xml",
+    "/robots.txt",
     "/api/v1/health",
     "/api/v1/health/live",
     "/api/v1/health/ready",

@@ -178,3 +178,39 @@ async def test_patrons_see_no_staff_details_and_no_unready_document(
     await expect(page.get_by_text("The file is not a PDF.").first).to_be_visible()
     await expect(page.get_by_text("SHA-256")).to_be_visible()
     assert page_errors.messages == []
+
+
+async def test_record_pages_have_their_head_in_the_html_as_sent(
+    served_app: ServedApp, app_db: AsyncSession
+) -> None:
+    """What crawlers and Google Scholar read without running scripts: the real title, the
+    Highwire Press tags, the collection's feeds; and 404 for a record that is not there
+    or that the visitor may not see (backend.web.heads)."""
+    import httpx
+
+    engine = create_async_engine(served_app.env["DATABASE_URL"])
+    doc_id, _, _ = await bulk_load(RECORDS, "Heads shelf", engine=engine, catalogue=True)
+    [secret] = await bulk_load(
+        [{"title": "Sealed minutes", "text": "x"}], "Heads vault", engine=engine, public=False
+    )
+    await engine.dispose()
+    async with httpx.AsyncClient(base_url=served_app.url) as web:
+        page = await web.get(f"/documents/{doc_id}", headers={"Accept-Encoding": "gzip"})
+        assert page.status_code == 200
+        text = page.text
+        assert "<title>Lighthouse keeping · Library</title>" in text
+        assert text.count("<title>") == 1
+        assert '<meta name="citation_title" content="Lighthouse keeping">' in text
+        assert '<meta name="citation_author" content="Alan Stevenson">' in text
+        assert '<meta name="citation_publication_date" content="1850">' in text
+        canonical = f"{served_app.env['PUBLIC_URL']}/documents/{doc_id}"
+        assert f'<link rel="canonical" href="{canonical}">' in text
+        shelf = await web.get("/collections/heads-shelf")
+        assert shelf.status_code == 200
+        assert "<title>Heads shelf · Library</title>" in shelf.text
+        assert 'type="application/atom+xml"' in shelf.text
+        for missing in (f"/documents/{secret}", "/documents/999999999", "/collections/heads-vault"):
+            gone = await web.get(missing)
+            assert gone.status_code == 404, missing
+            assert "Sealed" not in gone.text and "Heads vault" not in gone.text
+        assert (await web.get("/no-such-page")).status_code == 404
