@@ -6,6 +6,7 @@ from typing import Any
 import reflex as rx
 from reflex.config import get_config
 from reflex.constants import Endpoint
+from reflex_base import otel as reflex_otel
 from reflex_base.event import resolve_upload_chunk_handler_param
 from reflex_base.registry import RegistrationContext
 from starlette.types import ASGIApp
@@ -26,8 +27,10 @@ from app.pages import (
     search,
     status,
 )
+from backend import tracing
 from backend.analytics import events as analytics_events
 from backend.api.routes import create_api
+from backend.db import get_engine
 from backend.logging_setup import configure_logging
 from backend.settings import get_settings
 from backend.web.gateway import wrap as wrap_in_gateway
@@ -56,6 +59,10 @@ from state.session import SessionState
 from state.status import StatusState
 
 configure_logging()
+# Traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set (backend.tracing): requests, and
+# websocket events through Reflex's own trace points.
+if tracing.configure("library-web", engine=get_engine):
+    reflex_otel.enable(tracer_provider=tracing.provider())
 
 
 def is_chunked_upload_handler(name: str) -> bool:
@@ -104,7 +111,7 @@ app = rx.App(
     stylesheets=["/library.css"],
     # The REST API mounts the Reflex app (pages, websocket, uploads); the guard wraps both,
     # the record pages' heads the guard, and the gateway all of it.
-    api_transformer=[create_api(), guard, heads, gateway],
+    api_transformer=[create_api(), guard, heads, gateway, tracing.asgi],
     # A handler's LibraryError is shown in its own words, whichever handler it was.
     backend_exception_handler=on_backend_error,
 )

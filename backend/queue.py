@@ -13,6 +13,7 @@ import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import tracing
 from backend.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ def defer(
 
 
 ORIGIN_PREFIX = "library:job-request:"
+TRACE_PREFIX = "library:job-trace:"
+JOB_FUNCTION = "x-library-job"  # beside the trace context: the job's function, its span's name
 ORIGIN_SECONDS = 24 * 3600
 
 
@@ -81,6 +84,10 @@ async def enqueue(job: Job) -> None:
     origin = structlog.contextvars.get_contextvars().get("request_id")
     if origin:
         await pool.set(ORIGIN_PREFIX + job.job_id, str(origin), ex=ORIGIN_SECONDS)
+    # The trace it belongs to, continued by the worker (backend.tracing.job_span).
+    if tracing.enabled() and (carried := tracing.carrier()):
+        carried[JOB_FUNCTION] = job.function
+        await pool.set(TRACE_PREFIX + job.job_id, json.dumps(carried), ex=ORIGIN_SECONDS)
     await pool.enqueue_job(
         job.function, *job.args, _job_id=job.job_id, _defer_by=job.defer_by or None
     )
@@ -92,6 +99,16 @@ async def origin_of(redis: Any, job_id: str) -> str:
     if isinstance(found, bytes):
         found = found.decode()
     return str(found or "")
+
+
+async def trace_of(redis: Any, job_id: str) -> dict[str, str]:
+    """The trace context that queued this job ({} when none)."""
+    found = await redis.get(TRACE_PREFIX + job_id)
+    try:
+        value = json.loads(found) if found else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def take_deferred(session: AsyncSession) -> list[Job]:

@@ -25,7 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from backend import queue
+from backend import queue, tracing
 from backend.analytics import events as analytics_events
 from backend.db import dispose_engine, get_engine
 from backend.files import keep_private
@@ -81,11 +81,22 @@ async def job_started(ctx: dict[str, Any]) -> None:
     structlog.contextvars.bind_contextvars(
         request_id=origin or f"job:{ctx['job_id']}", job_id=ctx["job_id"]
     )
+    if tracing.enabled():  # the job's span, in the trace of what queued it
+        carried = await queue.trace_of(ctx["redis"], ctx["job_id"])
+        name = carried.pop(queue.JOB_FUNCTION, "") or str(ctx["job_id"]).split(":")[0]
+        tracing.job_span(ctx, name, carried)
+
+
+async def job_ended(ctx: dict[str, Any]) -> None:
+    """after_job_end: the job's lease given back, its span ended."""
+    tracing.end_job_span(ctx)
+    await lease.release(ctx)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     configure_logging()
     await prepare(ctx)
+    tracing.configure("library-worker", engine=get_engine)
     try:  # a worker that was stopped for months finds the current month's partition
         await maintain_event_partitions(ctx)
     except Exception:
@@ -305,7 +316,7 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     on_job_start = job_started
-    after_job_end = lease.release
+    after_job_end = job_ended
     queue_name = queue.QUEUE_NAME
     job_serializer = staticmethod(queue.serialize)
     job_deserializer = staticmethod(queue.deserialize)

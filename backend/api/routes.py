@@ -348,6 +348,9 @@ def create_api() -> FastAPI:
         docs_url="/api/v1/docs",
         openapi_url="/api/v1/openapi.json",
         redoc_url=None,
+        # The server span of each request is backend.tracing's, around the gateway (whose
+        # Redis calls it then holds too); FastAPI's own would start a second trace inside.
+        telemetry={"tracing": False},
     )
     api.include_router(router)
     api.include_router(metrics_router)

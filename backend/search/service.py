@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import metrics
+from backend import metrics, tracing
 from backend.access.roles import is_staff
 from backend.access.scope import audience, visible_collection_clause, visible_document
 from backend.analytics import events as analytics
@@ -202,17 +202,19 @@ async def search(
                 )
             return replace(cached, query=q, notes=parsed.notes, took_ms=took, search_key=key)
     while True:
-        found = await get_search_engine().search(
-            EngineQuery(
-                tree=parsed.tree,
-                collections=scope.ids,
-                filters=chosen,
-                sort=order,
-                offset=(page - 1) * size,
-                limit=size,
-                snippets=snippets,
+        engine = get_search_engine()
+        with tracing.span("search.engine", **{"library.search.engine": engine.name}):
+            found = await engine.search(
+                EngineQuery(
+                    tree=parsed.tree,
+                    collections=scope.ids,
+                    filters=chosen,
+                    sort=order,
+                    offset=(page - 1) * size,
+                    limit=size,
+                    snippets=snippets,
+                )
             )
-        )
         rows = await _rows(session, actor, found, chosen, scope, check=guessed)
         if not guessed or rows.fingerprint == scope.fingerprint:
             break
