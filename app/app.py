@@ -6,7 +6,6 @@ from typing import Any
 import reflex as rx
 from reflex.config import get_config
 from reflex.constants import Endpoint
-from reflex_base import otel as reflex_otel
 from reflex_base.event import resolve_upload_chunk_handler_param
 from reflex_base.registry import RegistrationContext
 from starlette.types import ASGIApp
@@ -36,6 +35,7 @@ from backend.settings import get_settings
 from backend.web.gateway import wrap as wrap_in_gateway
 from backend.web.guard import RequestGuard
 from backend.web.heads import PageHeads
+from state import event_timing
 from state.account import AccountState, EmailConfirmState
 from state.admin import UsersState
 from state.analytics import AnalyticsState
@@ -60,9 +60,9 @@ from state.status import StatusState
 
 configure_logging()
 # Traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set (backend.tracing): requests, and
-# websocket events through Reflex's own trace points.
-if tracing.configure("library-web", engine=get_engine):
-    reflex_otel.enable(tracer_provider=tracing.provider())
+# websocket events through Reflex's own trace points, which also time every handler.
+tracing.configure("library-web", engine=get_engine)
+event_timing.install()
 
 
 def is_chunked_upload_handler(name: str) -> bool:

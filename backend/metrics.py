@@ -27,6 +27,12 @@ WS_CONNECTIONS = Counter("library_websocket_connections_total", "Websocket conne
 WS_EVENTS = Counter(
     "library_websocket_events_total", "Websocket events received", ["handler", "outcome"]
 )
+WS_EVENT_SECONDS = Histogram(
+    "library_websocket_event_seconds",
+    "Time a websocket event's handler takes, by handler",
+    ["handler"],
+    buckets=FAST,
+)
 SEARCHES = Counter("library_searches_total", "Searches answered", ["cached", "typing"])
 SEARCH_SECONDS = Histogram(
     "library_search_seconds", "Time to answer a search", ["cached"], buckets=FAST

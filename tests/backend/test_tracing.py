@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from reflex_base import otel as reflex_otel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import tracing
@@ -109,15 +109,16 @@ async def test_a_search_shows_its_engine_and_a_websocket_event_its_handler(
     assert engine[0].context.trace_id == server[0].context.trace_id
     assert engine[0].attributes["library.search.engine"] == "tantivy"
 
+    from state import event_timing
     from tests.state.tabs import Tabs
 
     spans.clear()
-    reflex_otel.enable(tracer_provider=tracing.provider())
+    event_timing.install(tracing.provider())  # as app/app.py does when tracing is on
     try:
         async with Tabs() as tabs:
             await tabs.open("/search?q=keeper+log")  # not cached: the engine is asked
     finally:
-        reflex_otel.disable()
+        event_timing.install(TracerProvider())  # back to timing only
     found = spans.get_finished_spans()
     events = [s for s in found if s.attributes and "reflex.event.name" in s.attributes]
     load = [s for s in events if s.attributes["reflex.event.name"].endswith("search_state.load")]

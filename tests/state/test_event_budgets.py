@@ -81,3 +81,21 @@ async def test_events_are_counted_by_handler(tabs: Tabs) -> None:
     tab = await tabs.open("/search")
     await tabs.send(tab, event_name(SearchState.typed), {"text": "kelp"})
     assert value("library_websocket_events_total", handler=handler, outcome="served") == served + 1
+
+
+async def test_every_handler_is_timed_by_name(tabs: Tabs) -> None:
+    """Reflex's event trace points, on for every handler (state.event_timing, installed by
+    app/app.py), feed library_websocket_event_seconds by handler."""
+    from prometheus_client import REGISTRY
+
+    def count(handler: str) -> float:
+        return (
+            REGISTRY.get_sample_value("library_websocket_event_seconds_count", {"handler": handler})
+            or 0.0
+        )
+
+    before = count("SearchState.load"), count("SearchState.typed")
+    tab = await tabs.open("/search?q=tides")
+    await tabs.send(tab, event_name(SearchState.typed), {"text": "tide"})
+    assert count("SearchState.load") == before[0] + 1
+    assert count("SearchState.typed") == before[1] + 1
