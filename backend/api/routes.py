@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from backend import metrics
 from backend.analytics import dashboard, report
+from backend.api.admin import router as admin_router
 from backend.api.auth_routes import router as auth_router
 from backend.api.collections import router as collections_router
 from backend.api.deps import Actor, DbSession
@@ -360,6 +361,7 @@ def create_api() -> FastAPI:
     api.include_router(uploads_router)
     api.include_router(oai_router)
     api.include_router(feeds_router)
+    api.include_router(admin_router)
     api.include_router(auth_router)
     api.include_router(session_router)
     api.add_exception_handler(LibraryError, library_error)

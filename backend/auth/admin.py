@@ -126,6 +126,15 @@ async def _matching(session: AsyncSession, stmt: Any, limit: int) -> list[User]:
     return list((await session.exec(stmt)).all())
 
 
+async def account(*, session: AsyncSession, actor: User | None, user_id: int) -> Account:
+    """One account, for admins."""
+    require_admin(actor)
+    user = await _target(session, user_id)
+    assert user.id is not None
+    with_factor = await second_factor.enabled_user_ids(session, [user.id])
+    return Account(user, user.id in with_factor)
+
+
 async def _target(session: AsyncSession, user_id: int) -> User:
     if not is_id(user_id):
         raise NotFound("No such user.")
