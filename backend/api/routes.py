@@ -21,6 +21,7 @@ from backend import metrics
 from backend.analytics import dashboard, report
 from backend.api.admin import router as admin_router
 from backend.api.auth_routes import router as auth_router
+from backend.api.browse import router as browse_router
 from backend.api.collections import router as collections_router
 from backend.api.deps import Actor, DbSession
 from backend.api.documents import router as documents_router
@@ -362,6 +363,7 @@ def create_api() -> FastAPI:
     api.include_router(oai_router)
     api.include_router(feeds_router)
     api.include_router(admin_router)
+    api.include_router(browse_router)
     api.include_router(auth_router)
     api.include_router(session_router)
     api.add_exception_handler(LibraryError, library_error)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -296,3 +297,32 @@ async def test_documents_from_before_the_catalogue_get_their_record(
     top, _ = await browse.subject_children(session=db, actor=None, parent_id=None)
     assert [(n.name, n.count, n.has_children) for n in top] == [("Novels", 1, True)]
     assert await metadata.catalogue_existing() == 0  # each document once
+
+
+async def test_the_browse_lists_through_the_api(
+    api: httpx.AsyncClient, shelf: dict[str, object]
+) -> None:
+    """The same lists in the REST API, paged by cursor, for what the caller may see."""
+    authors = await api.get("/api/v1/browse/author")
+    labels = [e["label"] for e in authors.json()["items"]]
+    assert "Smith, John" in labels and "Secret, Quentin" not in labels
+    smith = next(e for e in authors.json()["items"] if e["label"] == "Smith, John")
+    assert smith["count"] == 2
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await api.get("/api/v1/browse/title/documents", params=params)).json()
+        seen += [d["title"] for d in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen[:2] == ["apple growing", "Éclairs and other pastries"]
+    assert len(seen) == len(TITLES) and "Quokka ledger" not in seen
+    under = await api.get("/api/v1/browse/author/documents", params={"key": smith["key"]})
+    assert {d["title"] for d in under.json()["items"]} == {"apple growing", "The Zebra handbook"}
+    assert (await api.get("/api/v1/browse/colour")).status_code == 404
+    private = shelf["private"]
+    assert (
+        await api.get("/api/v1/browse/author", params={"collection": private.id})  # type: ignore[attr-defined]
+    ).status_code == 404
+    assert (await api.get("/api/v1/browse/title", params={"cursor": "junk"})).status_code == 400
