@@ -171,9 +171,16 @@ class PageHeads:
         if head is None:
             await self.app(scope, receive, send)
             return
-        # The shell uncompressed, to rewrite it (it is a few kilobytes).
+        # The shell uncompressed, to rewrite it (it is a few kilobytes), and as body
+        # messages: not handed to the server as a file to send (granian's pathsend).
         raw = [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]
-        await self.app({**scope, "headers": raw}, receive, _Rewriting(send, head))
+        extensions = {
+            k: v
+            for k, v in (scope.get("extensions") or {}).items()
+            if k not in ("http.response.pathsend", "http.response.zerocopysend")
+        }
+        inner = {**scope, "headers": raw, "extensions": extensions}
+        await self.app(inner, receive, _Rewriting(send, head))
 
 
 class _Rewriting:

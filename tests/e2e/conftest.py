@@ -220,6 +220,14 @@ async def browser() -> AsyncIterator[Browser]:
         await b.close()
 
 
+def _missing_page(text: str, url: str) -> bool:
+    """Chromium's note that a page it navigated to answered 404: a missing record's page
+    says so in its status (backend.web.heads), which is no error of the page's. A script,
+    style or API call answering 404 still counts."""
+    path = urlsplit(url).path
+    return "status of 404" in text and not path.startswith(("/assets/", "/api/", "/_"))
+
+
 class PageErrors:
     def __init__(self) -> None:
         self.messages: list[str] = []
@@ -228,8 +236,9 @@ class PageErrors:
         page.on("pageerror", lambda exc: self.messages.append(f"page error: {exc}"))
 
         def on_console(msg: ConsoleMessage) -> None:
-            if msg.type == "error":
-                self.messages.append(f"console error: {msg.text} at {msg.location.get('url')}")
+            url = str(msg.location.get("url") or "")
+            if msg.type == "error" and not _missing_page(msg.text, url):
+                self.messages.append(f"console error: {msg.text} at {url}")
 
         page.on("console", on_console)
         return page
