@@ -7,7 +7,7 @@ factor for changes to accounts)."""
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from backend.analytics import dashboard
@@ -17,8 +17,19 @@ from backend.api.problems import documented
 from backend.auth import admin as accounts
 from backend.errors import NotFound
 from backend.ids import MAX_ID
+from backend.users.models import Role
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+async def admins_only(actor: Actor) -> None:
+    """Accounts are admins' business: anyone else is answered as for a route that does
+    not exist, before the body is read (as every admin route answers them)."""
+    if actor is None or not actor.is_active or actor.role != Role.ADMIN:
+        raise NotFound("Not found.")
+
+
+AdminsOnly = [Depends(admins_only)]
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 NO_STORE = "private, no-store"
 
@@ -93,7 +104,9 @@ def _account(a: accounts.Account) -> AccountOut:
     )
 
 
-@router.get("/users", response_model=AccountPage, responses=documented(400, 403))
+@router.get(
+    "/users", response_model=AccountPage, responses=documented(400, 404), dependencies=AdminsOnly
+)
 async def list_users(
     session: DbSession,
     actor: Actor,
@@ -121,7 +134,12 @@ async def list_users(
     )
 
 
-@router.patch("/users/{user_id}", response_model=AccountOut, responses=documented(403, 404, 409))
+@router.patch(
+    "/users/{user_id}",
+    response_model=AccountOut,
+    responses=documented(403, 404, 409),
+    dependencies=AdminsOnly,
+)
 async def change_user(
     user_id: Id, body: AccountChange, request: Request, session: DbSession, actor: Actor
 ) -> AccountOut:
@@ -140,7 +158,12 @@ async def change_user(
     return _account(await accounts.account(session=session, actor=actor, user_id=user_id))
 
 
-@router.post("/users/{user_id}/end-sessions", status_code=204, responses=documented(403, 404))
+@router.post(
+    "/users/{user_id}/end-sessions",
+    status_code=204,
+    responses=documented(403, 404),
+    dependencies=AdminsOnly,
+)
 async def end_sessions(user_id: Id, request: Request, session: DbSession, actor: Actor) -> Response:
     """End every session and personal token of an account (an admin with a second
     factor)."""

@@ -16,7 +16,11 @@ from tests.factories import PASSWORD, make_user
 
 ADMIN = "/api/v1/admin"
 # Routes librarians may use too (their collections' figures); every other is admins' only.
-STAFF_ROUTES = {f"{ADMIN}/analytics/{{panel}}.csv"}
+STAFF_ROUTES = {
+    f"{ADMIN}/analytics/{{panel}}.csv",
+    f"{ADMIN}/analytics",
+    f"{ADMIN}/analytics/{{panel}}",
+}
 SAMPLE = {"panel": "documents"}
 
 
