@@ -14,10 +14,10 @@ from feedgen.feed import FeedGenerator
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import ratelimits
 from backend.access import scope
-from backend.api.deps import Actor, DbSession, client_address
-from backend.api.problems import documented, problem
+from backend.api.deps import Actor, DbSession
+from backend.api.problems import documented
+from backend.api.search import spend_search_budget
 from backend.collections import service as collections
 from backend.db import sql
 from backend.documents import catalogue
@@ -107,9 +107,8 @@ async def search_feed(
 ) -> Response:
     """A search as a feed (by date, newest first, unless `sort` says otherwise): subscribe
     to be told of new documents that match. The search page's query language, filters."""
-    decision = await ratelimits.spend("search", client_address(request))
-    if not decision.allowed:
-        return problem(429, decision.refusal("searches"), headers=dict(decision.headers))
+    if (refused := await spend_search_budget(request)) is not None:
+        return refused
     given = {
         "collection": collection, "author": author, "subject": subject, "year": year,
         "type": type, "language": language,

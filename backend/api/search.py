@@ -19,7 +19,8 @@ from backend.search.schemas import SearchResults
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
 
-async def _spend_search_budget(request: Request) -> JSONResponse | None:
+async def spend_search_budget(request: Request) -> JSONResponse | None:
+    """None when the caller's address may search now; else the 429 to answer."""
     decision = await ratelimits.spend("search", client_address(request))
     if decision.allowed:
         return None
@@ -79,7 +80,7 @@ async def search(
 ) -> SearchResults | JSONResponse:
     """Ranked documents matching `q` and the filters (each facet may be given several
     times: any of its values), with facet counts, "did you mean" and snippets."""
-    refused = await _spend_search_budget(request)
+    refused = await spend_search_budget(request)
     if refused is not None:
         return refused
     given = dict(
@@ -114,7 +115,7 @@ async def complete(
 ) -> list[completion.Completion] | JSONResponse:
     """What the words typed may become: frequent past queries, then titles, authors and
     subjects of documents the caller may see."""
-    refused = await _spend_search_budget(request)
+    refused = await spend_search_budget(request)
     if refused is not None:
         return refused
     return await completion.complete(session=session, actor=actor, text_typed=q)
