@@ -12,7 +12,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Executable, Result
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.ext.asyncio import AsyncSession as CoreSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -74,6 +79,14 @@ async def session_scope() -> AsyncIterator[UnitOfWork]:
             yield session
         finally:
             queue.take_deferred(session)
+
+
+@asynccontextmanager
+async def autocommit() -> AsyncIterator[AsyncConnection]:
+    """A connection outside any transaction, for reads of committed rows that need no
+    session: each statement is one round trip (no BEGIN, no COMMIT or ROLLBACK)."""
+    async with get_engine().connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 async def dispose_engine() -> None:

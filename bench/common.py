@@ -332,3 +332,41 @@ def write_section(md: Path, heading: str, lines: list[str], title: str = "# Resu
     if found and "\n## " in rest:
         after = "\n## " + rest.split("\n## ", 1)[1]
     md.write_text(before.rstrip("\n") + "\n" + "\n".join(lines).rstrip("\n") + "\n" + after)
+
+
+@contextmanager
+def served_api(log_path: Path, workers: int = 2) -> Iterator[str]:
+    """The REST API behind the gateway (bench/api/serve.py) served by granian, the server
+    the app runs on in production, on a free port: its base URL once it answers. Stopped
+    on leaving; its output goes to `log_path`."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", str(workers), "--no-ws",
+             "--log-level", "warning", "bench.api.serve:app"],
+            cwd=ROOT, stdout=log, stderr=log,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/api/v1/health/live", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the API did not start: see {log_path}")
+                time.sleep(0.2)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(30)

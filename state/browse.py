@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlencode
 import reflex as rx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import labels
 from backend.browse import service as browse
 from backend.collections import service as collections
 from backend.errors import LibraryError
-from backend.languages import language_name
 from backend.users.models import User
 from state.session import acting
 
@@ -57,12 +57,6 @@ def browse_url(collection: str = "", **params: str | int | None) -> str:
     if collection:
         query.append(("in", collection))
     return "/browse" + ("?" + urlencode(query) if query else "")
-
-
-def _label(classifier: str, label: str) -> str:
-    if classifier == "language":
-        return language_name(label)
-    return label
 
 
 def _year(year: int | None) -> str:
@@ -142,7 +136,7 @@ class BrowseState(rx.State):
         elif self.by == "date":
             await self._date(params, scope)
         elif self.key:
-            self.heading = _label(self.by, params.get("label") or self.key)
+            self.heading = labels.facet(self.by, params.get("label") or self.key)
             self.trail = [Link(dict(TABS)[self.by], self._url())]
             await self._documents(self.by, self.key, after, before, scope)
         else:
@@ -160,10 +154,7 @@ class BrowseState(rx.State):
         page = await browse.keys(
             classifier=classifier, after=after, before=before, low=low, high=high, **scope.args()
         )
-        self.entries = [
-            Link(_label(classifier, k.label), self._entry_url(classifier, k), k.count)
-            for k in page.keys
-        ]
+        self.entries = [Link(k.label, self._entry_url(classifier, k), k.count) for k in page.keys]
         self.entries_heading = self.entries_heading or dict(TABS).get(classifier, "")
         if page.next_after:
             self.next_url = self._url(after=page.next_after)

@@ -5,10 +5,10 @@ from typing import Any
 
 import reflex as rx
 
+from backend import labels
 from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.ids import parse_id
-from backend.languages import language_name
 from backend.storage.service import human_size
 from state.session import acting, client_ip, perform
 from state.uploads import new_version, receive, upload_token
@@ -25,6 +25,7 @@ def _version_row(
         "version_no": v.version_no,
         "filename": v.filename,
         "mime_type": v.mime_type,
+        "format_label": labels.file_format(v.mime_type),
         "has_thumbnail": v.has_thumbnail,
         "size_label": human_size(v.size),
         "created_label": v.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -32,7 +33,7 @@ def _version_row(
         "subjects": ", ".join(meta.get("subjects", [])),
         "description": str(meta.get("description", "")),
         "date": str(meta.get("created", "")),
-        "language_label": language_name(v.language) or "unknown",
+        "language_label": labels.language(v.language) or "unknown",
         "page_label": str(v.page_count) if v.page_count else "—",
     }
     if staff is not None:

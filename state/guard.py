@@ -148,7 +148,7 @@ async def _spend(fn: Callable[..., Any], tab: str, address: str) -> ratelimits.D
     special = budget_of(fn)
     if special:
         spent += [(special, tab), (special, address)]
-    return await ratelimits.spend_all(spent, figures=False)
+    return await ratelimits.spend_all(spent)
 
 
 class EventGuard(Middleware):

@@ -7,6 +7,7 @@ from typing import Any
 import reflex as rx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import labels
 from backend.documents import catalogue, metadata
 from backend.documents import service as documents
 from backend.errors import LibraryError, NotFound
@@ -136,7 +137,7 @@ class RecordState(rx.State):
         found = await catalogue.catalogued(session=session, actor=actor, document_id=doc_id)
         self.document_id = doc_id
         self.dublin_core = [
-            DcRow(name, DC_LABELS[name], values)
+            DcRow(name, DC_LABELS[name], [_readable(name, v) for v in values])
             for name, values in found.dublin_core().items()
             if values
         ]
@@ -302,3 +303,13 @@ class RecordState(rx.State):
             else "Nothing changed."
         )
         return DocumentState.load  # the heading shows the new title
+
+
+def _readable(element: str, value: str) -> str:
+    """A record's value as a person reads it on the page: a language's name and a file
+    format's, where the record itself keeps the codes (as OAI-PMH and the API give them)."""
+    if element == "language":
+        return labels.language(value)
+    if element == "format":
+        return labels.file_format(value)
+    return value

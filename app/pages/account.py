@@ -290,11 +290,11 @@ def _api_tokens() -> rx.Component:
                 form_field("Name (what will use it)", "token_name", max_length=100),
                 rx.el.fieldset(
                     rx.el.legend("Scopes", font_weight="500", font_size="0.9em"),
-                    _scope_box("read", "search, read records, download", checked=True),
+                    _scope_box("read", "search, read records, download, analytics", checked=True),
                     _scope_box("write", "upload, edit, delete what you may"),
                     rx.cond(
                         AccountState.may_admin_scope,
-                        _scope_box("admin", "analytics, reports and users"),
+                        _scope_box("admin", "accounts: list, roles, deactivate"),
                     ),
                 ),
                 rx.vstack(

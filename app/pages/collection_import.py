@@ -4,6 +4,7 @@ report, and the import's progress (its curators only)."""
 import reflex as rx
 
 from components.common import error_callout, notice_callout
+from components.dropzone import drop_zone
 from state.bulk_import import IMPORT_UPLOAD_ID, ImportState
 from state.collections import CollectionState
 
@@ -82,13 +83,12 @@ def import_panel() -> rx.Component:
                 ", edit, import it back.",
                 size="2",
             ),
-            rx.upload(
+            drop_zone(
                 rx.text("Drop the .csv (and the .zip) here, or click to choose them"),
                 id=IMPORT_UPLOAD_ID,
                 multiple=True,
                 accept={"text/csv": [".csv"], "application/zip": [".zip"]},
                 disabled=ImportState.busy,
-                class_name="dropzone",
                 padding="0.75em",
                 on_drop=ImportState.check(
                     rx.upload_files_chunk(

@@ -2,6 +2,7 @@ import reflex as rx
 
 from app.pages.collection_import import import_panel
 from components.common import error_callout, form_field, not_found, notice_callout, status_badge
+from components.dropzone import drop_zone
 from state.browse import TABS
 from state.collection_admin import COVER_UPLOAD_ID, CollectionAdminState
 from state.collections import UPLOAD_ID, CollectionsState, CollectionState
@@ -114,7 +115,7 @@ def _document_row(d: rx.Var) -> rx.Component:
                     ),
                 ),
                 rx.cond(
-                    (d["status"] == "failed") & CollectionState.can_curate,
+                    (d["status"] == "failed") & d["retryable"] & CollectionState.can_curate,
                     rx.button(
                         rx.icon("rotate_cw", size=14),
                         "Retry",
@@ -141,7 +142,7 @@ def _upload_panel() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading("Add documents", size="4"),
-            rx.upload(
+            drop_zone(
                 rx.vstack(
                     rx.icon("upload", size=28),
                     rx.text("Drop files here, or click to choose them"),
@@ -155,7 +156,6 @@ def _upload_panel() -> rx.Component:
                 ),
                 id=UPLOAD_ID,
                 multiple=True,
-                class_name="dropzone",
                 on_drop=[
                     CollectionState.expect(_DROPPED_NAMES_AND_SIZES),
                     CollectionState.upload(
@@ -330,12 +330,11 @@ def _manage_panel() -> rx.Component:
                 width="100%",
             ),
             rx.heading("Cover", size="3", as_="h3"),
-            rx.upload(
+            drop_zone(
                 rx.text("Drop an image (JPEG, PNG, WebP or GIF) or click to choose"),
                 id=COVER_UPLOAD_ID,
                 multiple=False,
                 accept={"image/*": [".jpg", ".jpeg", ".png", ".webp", ".gif"]},
-                class_name="dropzone",
                 padding="0.75em",
                 on_drop=CollectionAdminState.upload_cover(
                     rx.upload_files_chunk(upload_id=COVER_UPLOAD_ID)

@@ -1,6 +1,7 @@
 import reflex as rx
 
 from components.common import error_callout, not_found, notice_callout, status_badge
+from components.dropzone import drop_zone
 from state.documents import VERSION_UPLOAD_ID, DocumentState
 from state.record import RecordState
 from state.session import SessionState
@@ -57,11 +58,10 @@ def _version_row(v: rx.Var) -> rx.Component:
 
 
 def _new_version_panel() -> rx.Component:
-    return rx.upload(
+    return drop_zone(
         rx.hstack(rx.icon("upload", size=18), rx.text("Drop a new version here"), align="center"),
         id=VERSION_UPLOAD_ID,
         multiple=False,
-        class_name="dropzone",
         padding="1em",
         on_drop=DocumentState.upload_version(rx.upload_files_chunk(upload_id=VERSION_UPLOAD_ID)),
     )
@@ -408,7 +408,7 @@ def _file_facts() -> rx.Component:
         rx.heading("The file", size="4", as_="h2"),
         rx.data_list.root(
             _meta("File", DocumentState.current["filename"]),
-            _meta("Type", DocumentState.current["mime_type"]),
+            _meta("Format", DocumentState.current["format_label"]),
             _meta("Size", DocumentState.current["size_label"]),
             _meta("Pages", DocumentState.current["page_label"]),
             _meta("Language found", DocumentState.current["language_label"]),

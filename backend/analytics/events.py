@@ -124,17 +124,30 @@ class _Sender:
 
     def __init__(self) -> None:
         self.pending: list[str] = []
+        self.lists: dict[str, tuple[int, list[str]]] = {}  # other lists: (cap, entries)
         self.task: asyncio.Task[None] | None = None
 
     def add(self, entry: str) -> None:
         self.pending.append(entry)
+        self._start()
+
+    def add_to(self, key: str, entry: str, cap: int) -> None:
+        self.lists.setdefault(key, (cap, []))[1].append(entry)
+        self._start()
+
+    def _start(self) -> None:
         loop = asyncio.get_running_loop()
         if self.task is None or self.task.done() or self.task.get_loop() is not loop:
             self.task = loop.create_task(self._send())
 
     async def _send(self) -> None:
-        while self.pending:
+        while self.pending or self.lists:
             await asyncio.sleep(LINGER)  # what else is recorded meanwhile goes with it
+            lists, self.lists = self.lists, {}
+            if lists:
+                await _append(lists)
+            if not self.pending:
+                continue
             entries, self.pending = self.pending[:SEND_MOST], self.pending[SEND_MOST:]
             try:
                 await _deliver(entries)
@@ -161,6 +174,26 @@ HELD_MOST = 200_000  # events a process keeps while Redis and PostgreSQL are bot
 async def sent() -> None:
     """Wait until the events recorded so far in this process have left it."""
     await _sender.sent()
+
+
+def append_later(key: str, entry: str, cap: int) -> None:
+    """Append `entry` to the Redis list `key`, kept to its first `cap` entries, with the
+    sending task's next call (other counts a request makes, such as the searches that
+    autocomplete counts: one Redis call every LINGER, not one per request). Unlike the
+    events, an entry Redis cannot take is dropped, with a warning."""
+    _sender.add_to(key, entry, cap)
+
+
+async def _append(lists: dict[str, tuple[int, list[str]]]) -> None:
+    try:
+        async with get_redis().pipeline(transaction=False) as pipe:
+            for key, (cap, entries) in lists.items():
+                pipe.rpush(key, *entries)
+                pipe.ltrim(key, 0, cap - 1)
+            await pipe.execute()
+    except Exception as exc:  # (Redis away or misconfigured: the task goes on with the rest)
+        dropped = sum(len(entries) for _, entries in lists.values())
+        log.warning("%d entries for %s dropped: %s", dropped, ", ".join(lists), exc)
 
 
 @contextlib.asynccontextmanager

@@ -60,7 +60,7 @@ class AccountChange(BaseModel):
     active: bool | None = None
 
 
-@router.get("/analytics", response_model=PanelList)
+@router.get("/analytics", response_model=PanelList, responses=documented(404))
 async def panels(session: DbSession, actor: Actor, response: Response) -> PanelList:
     """The analytics panels the caller may read (admins: all; librarians: their
     collections'; anyone else: 404)."""
@@ -114,17 +114,12 @@ async def list_users(
     q: Annotated[str, Query(max_length=100, description="Inside e-mails and names")] = "",
     role: Annotated[Literal["", "admin", "librarian", "patron"], Query()] = "",
     status: Annotated[Literal["", "active", "disabled"], Query()] = "",
-    cursor: Annotated[str, Query(max_length=cursors.MAX_CHARS)] = "",
+    cursor: cursors.Cursor = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AccountPage:
     """Accounts in e-mail order, filtered, a page at a time (admins)."""
     response.headers["Cache-Control"] = NO_STORE
-    after = ""
-    if cursor:
-        value = cursors.decode(cursor)
-        if len(value) != 1 or not isinstance(value[0], str):
-            raise cursors.BadCursor(cursors.BAD)
-        after = value[0]
+    after = cursors.text_after(cursor) or ""
     page = await accounts.page_accounts(
         session=session, actor=actor, search=q, role=role, status=status, after=after, limit=limit
     )

@@ -79,7 +79,11 @@ async def token(
     return JSONResponse(tokens.__dict__, headers=NO_STORE)
 
 
-@router.post("/refresh", response_model=ApiTokens)
+@router.post(
+    "/refresh",
+    response_model=ApiTokens,
+    responses={401: {"description": "The refresh token is unknown, spent, or its session ended"}},
+)
 async def refresh(session: DbSession, body: Refresh) -> JSONResponse:
     """New tokens for a refresh token, which is spent; refused once its session ended."""
     tokens = await auth.refresh_api_tokens(
@@ -89,7 +93,11 @@ async def refresh(session: DbSession, body: Refresh) -> JSONResponse:
     return JSONResponse(tokens.__dict__, headers=NO_STORE)
 
 
-@router.post("/logout", status_code=204)
+@router.post(
+    "/logout",
+    status_code=204,
+    responses={401: {"description": "The token does not stand for a session"}},
+)
 async def logout(request: Request, session: DbSession) -> Response:
     """End the session the access token stands for (its refresh token ends with it)."""
     await auth.end_api_session(session=session, token=session_token(request))

@@ -16,7 +16,6 @@ from backend.ids import MAX_ID
 
 router = APIRouter(prefix="/api/v1/browse", tags=["browse"])
 Classifier = Literal["title", "author", "subject", "decade", "year", "type", "language"]
-Cursor = Annotated[str, Query(max_length=cursors.MAX_CHARS, description="next_cursor of a page")]
 Collection = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Within one collection")]
 
 
@@ -46,15 +45,6 @@ class ListedPage(BaseModel):
     next_cursor: str | None = None
 
 
-def _after(cursor: str) -> str | None:
-    if not cursor:
-        return None
-    value = cursors.decode(cursor)
-    if len(value) != 1 or not isinstance(value[0], str):
-        raise cursors.BadCursor(cursors.BAD)
-    return value[0]
-
-
 @router.get("/{classifier}", response_model=EntryPage, responses=documented(400, 404))
 async def entries(
     classifier: Classifier,
@@ -62,7 +52,7 @@ async def entries(
     actor: Actor,
     response: Response,
     collection: Collection = None,
-    cursor: Cursor = "",
+    cursor: cursors.Cursor = "",
     limit: Annotated[int, Query(ge=1, le=browse.MAX_PAGE)] = browse.PAGE_KEYS,
 ) -> EntryPage:
     """A classifier's entries in order, with how many documents each holds."""
@@ -72,7 +62,7 @@ async def entries(
         actor=actor,
         classifier=classifier,
         collection_id=collection,
-        after=_after(cursor),
+        after=cursors.text_after(cursor),
         limit=limit,
     )
     return EntryPage(
@@ -90,7 +80,7 @@ async def documents(
     response: Response,
     key: Annotated[str | None, Query(max_length=500, description="An entry's key")] = None,
     collection: Collection = None,
-    cursor: Cursor = "",
+    cursor: cursors.Cursor = "",
     limit: Annotated[int, Query(ge=1, le=browse.MAX_PAGE)] = browse.PAGE_DOCUMENTS,
 ) -> ListedPage:
     """The documents under an entry, by title (for `title` without a key: every one,
@@ -102,7 +92,7 @@ async def documents(
         classifier=classifier,
         key=key,
         collection_id=collection,
-        after=_after(cursor),
+        after=cursors.text_after(cursor),
         limit=limit,
     )
     return ListedPage(

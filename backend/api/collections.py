@@ -21,7 +21,6 @@ from backend.ids import MAX_ID
 
 router = APIRouter(prefix="/api/v1", tags=["collections"])
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
-Cursor = Annotated[str, Query(max_length=cursors.MAX_CHARS, description="next_cursor of a page")]
 NO_STORE = "private, no-store"
 
 
@@ -129,7 +128,7 @@ async def list_collections(
     session: DbSession,
     actor: Actor,
     response: Response,
-    cursor: Cursor = "",
+    cursor: cursors.Cursor = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> CollectionPage:
     """The collections the caller may see (anonymous: the public ones), by name."""
@@ -299,7 +298,7 @@ async def list_documents(
     session: DbSession,
     actor: Actor,
     response: Response,
-    cursor: Cursor = "",
+    cursor: cursors.Cursor = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DocumentPage:
     """A collection's documents, newest first, `limit` at a time: ready ones for everyone

@@ -7,12 +7,16 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from backend.errors import LibraryError
 
 MAX_CHARS = 400
 BAD = "This cursor is not one the API gave: start again without it."
+# A list route's `cursor` parameter.
+Cursor = Annotated[str, Query(max_length=MAX_CHARS, description="next_cursor of a page")]
 
 
 class BadCursor(LibraryError):
@@ -59,3 +63,13 @@ def text_and_id(cursor: str) -> tuple[str, int]:
     except (ValueError, TypeError):
         raise BadCursor(BAD) from None
     return key, row_id
+
+
+def text_after(cursor: str) -> str | None:
+    """A position that is one text (`encode(key)`); None for no cursor (the first page)."""
+    if not cursor:
+        return None
+    value = decode(cursor)
+    if len(value) != 1 or not isinstance(value[0], str):
+        raise BadCursor(BAD)
+    return value[0]

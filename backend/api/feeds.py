@@ -18,6 +18,7 @@ from backend.access import scope
 from backend.api.deps import Actor, DbSession
 from backend.api.problems import documented
 from backend.api.search import spend_search_budget
+from backend.api.xmltext import clean
 from backend.collections import service as collections
 from backend.db import sql
 from backend.documents import catalogue
@@ -58,12 +59,12 @@ async def _feed(
     feed = FeedGenerator()
     feed.load_extension("dc")
     feed.id(self_url)
-    feed.title(title)
-    feed.subtitle(subtitle or title)
+    feed.title(clean(title))
+    feed.subtitle(clean(subtitle or title))
     feed.link(href=page_url, rel="alternate")
     feed.link(href=self_url, rel="self")
     feed.language("en")
-    feed.generator(get_settings().library_name)
+    feed.generator(clean(get_settings().library_name))
     newest = max((r.document.updated_at for r in records), default=datetime.now(UTC))
     feed.updated(newest)
     for record in reversed(records):  # feedgen puts each new entry first
@@ -71,17 +72,17 @@ async def _feed(
         entry = feed.add_entry()
         entry.id(record.stable_url)
         entry.guid(record.stable_url, permalink=True)
-        entry.title(d.title)
+        entry.title(clean(d.title))
         entry.link(href=record.stable_url)
         entry.published(d.created_at)
         entry.updated(d.updated_at)
         summary = (snippets or {}).get(d.id or 0) or d.description or d.title
-        entry.summary(summary[:2000])
+        entry.summary(clean(summary[:2000]))
         for name in record.creators:
-            entry.author({"name": name})  # Atom's <author>
-            entry.dc.dc_creator(name)  # RSS has authors only as e-mail addresses
+            entry.author({"name": clean(name)})  # Atom's <author>
+            entry.dc.dc_creator(clean(name))  # RSS has authors only as e-mail addresses
         for subject in record.subjects:
-            entry.category(term=subject.trail)
+            entry.category(term=clean(subject.trail))
     body = feed.atom_str(pretty=True) if kind == "atom" else feed.rss_str(pretty=True)
     return Response(body, media_type=MEDIA[kind], headers={"Cache-Control": "no-store"})
 

@@ -29,6 +29,7 @@ from lxml import etree
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.api.deps import DbSession
+from backend.api.xmltext import clean
 from backend.documents import catalogue, harvest
 from backend.ids import MAX_ID
 from backend.settings import get_settings
@@ -172,19 +173,7 @@ def _dublin_core(parent: Any, record: catalogue.Catalogued) -> None:
     dc.set(_q(XSI, "schemaLocation"), f"{OAI_DC} {OAI_DC_SCHEMA}")
     for name, values in record.dublin_core().items():
         for value in values:
-            etree.SubElement(dc, _q(DC, name)).text = _clean(value)
-
-
-def _clean(value: str) -> str:
-    """Characters XML 1.0 cannot hold (control characters in an extracted title) go."""
-    return "".join(
-        ch
-        for ch in value
-        if ch in "\t\n\r"
-        or ("\x20" <= ch <= "\ud7ff")
-        or ("\ue000" <= ch <= "\ufffd")
-        or ch >= "\U00010000"
-    )
+            etree.SubElement(dc, _q(DC, name)).text = clean(value)
 
 
 async def _records(
@@ -295,7 +284,7 @@ async def _sets(session: AsyncSession, args: dict[str, str], root: Any) -> None:
     for collection in await harvest.sets(session):
         item = etree.SubElement(node, _q(OAI, "set"))
         etree.SubElement(item, _q(OAI, "setSpec")).text = collection.slug
-        etree.SubElement(item, _q(OAI, "setName")).text = _clean(collection.name)
+        etree.SubElement(item, _q(OAI, "setName")).text = clean(collection.name)
 
 
 def _format(prefix: str) -> None:
@@ -374,14 +363,20 @@ async def _arguments(request: Request) -> tuple[dict[str, str], set[str]]:
     return args, repeated
 
 
-@router.api_route(
-    "/oai",
-    methods=["GET", "POST"],
-    response_class=Response,
-    responses={200: {"content": {"text/xml": {}}, "description": "An OAI-PMH answer"}},
-)
+OAI_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/xml": {}}, "description": "An OAI-PMH answer (errors too)"}
+}
+
+
+@router.get("/oai", response_class=Response, responses=OAI_ANSWER, operation_id="oai_get")
 async def oai(request: Request, session: DbSession) -> Response:
     """OAI-PMH 2.0 (Identify, ListMetadataFormats, ListSets, ListIdentifiers,
     ListRecords, GetRecord) over the public collections, in Dublin Core."""
     args, repeated = await _arguments(request)
     return await answer(session, args, repeated)
+
+
+@router.post("/oai", response_class=Response, responses=OAI_ANSWER, operation_id="oai_post")
+async def oai_posted(request: Request, session: DbSession) -> Response:
+    """The same, with the arguments as a form (application/x-www-form-urlencoded)."""
+    return await oai(request, session)

@@ -10,12 +10,14 @@ import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend import metrics
 from backend.analytics import dashboard, report
@@ -28,6 +30,7 @@ from backend.api.documents import router as documents_router
 from backend.api.feeds import router as feeds_router
 from backend.api.oai import router as oai_router
 from backend.api.problems import problem
+from backend.api.schema import document_errors
 from backend.api.search import router as search_router
 from backend.api.session import router as session_router
 from backend.api.uploads import router as uploads_router
@@ -58,6 +61,16 @@ def cache_control(public: bool) -> str:
     return "private, max-age=300" if public else PRIVATE
 
 
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+TEXT = {"schema": {"type": "string"}}
+WEBP: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/webp": BINARY}, "description": "The picture (WebP)"}
+}
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": TEXT}, "description": "A table (CSV)"}
+}
+
+
 @router.get("/health")
 async def health(session: DbSession, response: Response) -> dict[str, str]:
     response.headers["X-Library-Instance"] = get_settings().library_instance
@@ -74,7 +87,20 @@ async def live() -> dict[str, str]:
 READY_TIMEOUT_SECONDS = 1.0
 
 
-@router.get("/health/ready", response_model=None)
+class Readiness(BaseModel):
+    """Whether this process can serve, and each thing it needs: "ok" or what is wrong."""
+
+    status: Literal["ok", "unready"]
+    checks: dict[str, str] = Field(
+        examples=[{"database": "ok", "redis": "ok", "search_engine": "ok", "worker": "ok"}]
+    )
+
+
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Something it needs is missing"}},
+)
 async def ready() -> JSONResponse:
     """Whether this process can serve: the database, Redis and the search engine answer
     (each within a second), and a worker has been heard from lately. 503 names what is
@@ -103,7 +129,15 @@ async def metrics_page(request: Request, session: DbSession) -> Response:
     return Response(body, media_type=metrics.CONTENT_TYPE, headers={"Cache-Control": PRIVATE})
 
 
-@router.get("/documents/{document_id}/download", response_model=None)
+@router.get(
+    "/documents/{document_id}/download",
+    response_model=None,
+    response_class=Response,
+    responses={
+        200: {"content": {"*/*": BINARY}, "description": "The file, in its own type"},
+        307: {"description": "Where the object store serves the file (signed, short-lived)"},
+    },
+)
 async def download(
     document_id: Id,
     session: DbSession,
@@ -169,7 +203,7 @@ async def _image(key: str, public: bool) -> StreamingResponse:
     )
 
 
-@router.get("/documents/{document_id}/thumbnail")
+@router.get("/documents/{document_id}/thumbnail", response_class=Response, responses=WEBP)
 async def thumbnail(
     document_id: Id,
     session: DbSession,
@@ -182,7 +216,9 @@ async def thumbnail(
     return await _image(found.key, found.public)
 
 
-@router.get("/documents/{document_id}/pages/{page_no}.webp")
+@router.get(
+    "/documents/{document_id}/pages/{page_no}.webp", response_class=Response, responses=WEBP
+)
 async def page_image(
     document_id: Id,
     page_no: Annotated[int, Path(ge=1, le=MAX_ID)],
@@ -195,7 +231,7 @@ async def page_image(
     return await _image(found.key, found.public)
 
 
-@router.get("/collections/{collection_id}/cover")
+@router.get("/collections/{collection_id}/cover", response_class=Response, responses=WEBP)
 async def collection_cover(
     collection_id: Id, session: DbSession, actor: Actor
 ) -> StreamingResponse:
@@ -205,7 +241,7 @@ async def collection_cover(
     return await _image(key, public)
 
 
-@router.get("/collections/{collection_id}/export.csv")
+@router.get("/collections/{collection_id}/export.csv", response_class=Response, responses=CSV)
 async def collection_export(collection_id: Id, session: DbSession, actor: Actor) -> Response:
     """The collection's catalogue as CSV, in the columns the bulk import reads back."""
     data = await bulk.export_csv(session=session, actor=actor, collection_id=collection_id)
@@ -220,7 +256,7 @@ async def collection_export(collection_id: Id, session: DbSession, actor: Actor)
     )
 
 
-@router.get("/admin/analytics/{panel}.csv")
+@router.get("/admin/analytics/{panel}.csv", response_class=Response, responses=CSV)
 async def analytics_csv(
     panel: str,
     session: DbSession,
@@ -250,7 +286,11 @@ async def analytics_csv(
 REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; base-uri 'none'"
 
 
-@router.get("/admin/reports/usage/{month}.{fmt}")
+@router.get(
+    "/admin/reports/usage/{month}.{fmt}",
+    response_class=Response,
+    responses={200: {"content": {t.split(";")[0]: TEXT for t in report.FORMATS.values()}}},
+)
 async def usage_report(month: str, fmt: str, session: DbSession, actor: Actor) -> Response:
     """A month's usage report, as CSV or as a printable page; for admins (404 for anyone
     else, and for a month with no report)."""
@@ -276,7 +316,11 @@ def matches(request: Request, etag: str) -> bool:
     return "*" in names or etag in names
 
 
-@router.get("/documents/{document_id}/record", response_model=None)
+@router.get(
+    "/documents/{document_id}/record",
+    response_model=None,
+    responses={304: {"description": "Not modified: the record has the ETag of If-None-Match"}},
+)
 async def record(document_id: Id, session: DbSession, actor: Actor, request: Request) -> Response:
     """The catalogue record as Dublin Core elements (each a list of values), with an ETag:
     sent back in If-None-Match, an unchanged record is a 304 without a body."""
@@ -298,7 +342,11 @@ CITATIONS = {
 }
 
 
-@router.get("/documents/{document_id}/citation.{fmt}")
+@router.get(
+    "/documents/{document_id}/citation.{fmt}",
+    response_class=Response,
+    responses={200: {"content": {t.split(";")[0]: TEXT for _, t in CITATIONS.values()}}},
+)
 async def citation(document_id: Id, fmt: str, session: DbSession, actor: Actor) -> Response:
     """The citation to import into a reference manager: BibTeX (.bib) or RIS (.ris)."""
     if fmt not in CITATIONS:
@@ -337,6 +385,16 @@ async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return problem(400, f"Invalid parameter: {where}.")
 
 
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals (a body that is not JSON, a method a route does not take)
+    as problem documents too."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail = str(exc.detail)
+    if "parsing the body" in detail:
+        detail = "The body could not be read: it is not the JSON this operation takes."
+    return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """A failure of ours: logged with its traceback, answered without it."""
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
@@ -368,5 +426,7 @@ def create_api() -> FastAPI:
     api.include_router(session_router)
     api.add_exception_handler(LibraryError, library_error)
     api.add_exception_handler(RequestValidationError, invalid_request)
+    api.add_exception_handler(StarletteHTTPException, http_error)
     api.add_exception_handler(Exception, unexpected_error)
+    document_errors(api)
     return api

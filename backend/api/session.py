@@ -13,6 +13,7 @@ Requests from another site are refused, so nobody can log a victim into an attac
 account by a form of their own (login CSRF), nor log them out.
 """
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
@@ -82,7 +83,16 @@ def _refused() -> Response:
     )
 
 
-@router.post("")
+PAGES_ONLY: dict[int | str, dict[str, Any]] = {
+    303: {"description": "Done: on to the page named by `next` (or the login page)"},
+    403: {
+        "description": "The request did not come from a page of the library",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
+}
+
+
+@router.post("", responses=PAGES_ONLY)
 async def start_session(request: Request) -> Response:
     """Redeem a login ticket: set the session and device cookies, then go to `next`."""
     if not same_origin(request):
@@ -104,7 +114,7 @@ async def start_session(request: Request) -> Response:
     return response
 
 
-@router.post("/end")
+@router.post("/end", responses=PAGES_ONLY)
 async def end_session(request: Request, session: DbSession) -> Response:
     """Log out: end the cookie's session (if the page has not already) and clear it."""
     if not same_origin(request):

@@ -36,7 +36,10 @@ ALL = frozenset(SCOPES)
 MAX_PER_USER = 20
 EXPIRY_DAYS = (30, 90, 365, 0)  # 0: never
 TOUCH_INTERVAL = timedelta(minutes=1)
-ADMIN_PATHS = ("/api/v1/admin/", "/metrics")
+# Accounts are the admin scope's; the analytics panels and reports under /api/v1/admin are
+# read with the read scope (a librarian, who may not hold the admin scope, reads their own
+# collections' figures; the routes themselves decide whose figures a caller sees).
+ADMIN_PATHS = ("/api/v1/admin/users", "/metrics")
 READING = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -45,8 +48,8 @@ def looks_personal(token: str) -> bool:
 
 
 def needed(method: str, path: str) -> str:
-    """The scope a request needs: admin for the admin routes, read for reading, write
-    for anything that changes something."""
+    """The scope a request needs: admin for the accounts' routes, read for reading
+    (analytics included), write for anything that changes something."""
     if path.startswith(ADMIN_PATHS):
         return "admin"
     return "read" if method.upper() in READING else "write"

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import labels
 from backend.access import scope as access
 from backend.access.roles import is_staff
 from backend.db import sql
@@ -203,7 +204,9 @@ async def keys(
         )
     ).all()
     rows, more = _trim(rows, limit, backwards)
-    page = KeyPage(classifier, [Key(r.key, r.label or r.key, int(r.n)) for r in rows])
+    page = KeyPage(
+        classifier, [Key(r.key, labels.facet(classifier, r.label or r.key), int(r.n)) for r in rows]
+    )
     if page.keys:
         page.next_after, page.prev_before = _ends(
             page.keys[0].key, page.keys[-1].key, more, backwards, after is not None

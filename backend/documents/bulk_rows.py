@@ -155,6 +155,49 @@ class Planner:
         )
 
 
+def refuse(item: Planned, problem: str) -> None:
+    """The dry run found a reason, after planning, not to add the row."""
+    item.report.action = "refused"
+    item.report.problems.append(problem)
+    item.new_subjects.clear()
+
+
+async def refuse_duplicates(
+    session: AsyncSession, actor: User | None, planned: list[Planned], digests: dict[int, str]
+) -> None:
+    """Refuse the rows whose file the library already holds, byte for byte (the pipeline
+    would stop them as duplicates; the original is named to those who may see it), and
+    those whose file has the same bytes as an earlier row's."""
+    found = (
+        await sql(
+            session,
+            text(
+                "SELECT DISTINCT ON (v.sha256) v.sha256, v.document_id FROM document_versions v"
+                " WHERE v.sha256 = ANY(:shas) AND v.status <> 'quarantined'"
+                " ORDER BY v.sha256, v.document_id"
+            ).bindparams(shas=sorted(set(digests.values()))),
+        )
+    ).all()
+    held = {sha: document_id for sha, document_id in found}
+    first_line: dict[str, int] = {}
+    for item in planned:
+        sha = digests.get(item.report.line, "")
+        if item.report.action != "add" or not sha:
+            continue
+        if sha in held:
+            seen = await scope.visible_document(session, actor, held[sha])
+            refuse(
+                item,
+                f"The library already holds this file: “{seen[0].title}” in {seen[1].name}."
+                if seen is not None
+                else "The library already holds this file, in a collection you cannot see.",
+            )
+        elif sha in first_line:
+            refuse(item, f"The same file as line {first_line[sha]}'s (byte for byte).")
+        else:
+            first_line[sha] = item.report.line
+
+
 async def plan_all(planner: Planner, rows: list[dict[str, str]]) -> list[Planned]:
     """Every row, planned in order (the CSV's line numbers count the header as line 1)."""
     return [await planner.plan(line, row) for line, row in enumerate(rows, start=2)]

@@ -4,6 +4,7 @@ edits it; every change refreshes the document's browse entries and search index.
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from nameparser import HumanName
@@ -411,6 +412,21 @@ async def record_of(session: AsyncSession, document: Document) -> Record:
     )
 
 
+def date_problem(value: str) -> str:
+    """Why `value` is not a date of issue ("" when it is one): the form YYYY, YYYY-MM or
+    YYYY-MM-DD, and a day the calendar has (no 2020-02-30, no 2023-02-29)."""
+    m = _DATE.match(value)
+    if m is None:
+        return "Write the date as YYYY, YYYY-MM or YYYY-MM-DD."
+    year, month, day = m.groups()
+    if day is not None:
+        try:
+            date(int(year), int(month), int(day))
+        except ValueError:
+            return f"There is no {value}: that month has fewer days."
+    return ""
+
+
 def validate(record: Record) -> tuple[Record, dict[str, str]]:
     """The record tidied (spaces collapsed), and a message per field that is wrong."""
     errors: dict[str, str] = {}
@@ -423,8 +439,10 @@ def validate(record: Record) -> tuple[Record, dict[str, str]]:
         setattr(tidy, name, value)
     if not tidy.title:
         errors["title"] = "A document needs a title."
-    if tidy.date_issued and not _DATE.match(tidy.date_issued):
-        errors["date_issued"] = "Write the date as YYYY, YYYY-MM or YYYY-MM-DD."
+    if tidy.date_issued:
+        problem = date_problem(tidy.date_issued)
+        if problem:
+            errors["date_issued"] = problem
     if tidy.language and not _LANGUAGE.match(tidy.language):
         errors["language"] = "Use a language code such as en, fr or de."
     for name in ("creators", "contributors"):

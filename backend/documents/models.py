@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -276,6 +277,11 @@ class DocumentVersion(SQLModel, table=True):
     )
     # How many times a librarian sent this version through the pipeline again.
     attempts: int = Field(default=0)
+    # Whether a failure may not happen again if the version is sent again (a service that
+    # was away, a reading cut short on a busy machine), or comes from the file itself.
+    retryable: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
     # The document that already holds these bytes, and whether a librarian said "keep it".
     duplicate_of_id: int | None = Field(
         default=None,

@@ -62,3 +62,4 @@ class DocumentSummary:
     error: str
     created_at: datetime
     duplicate_of_id: int | None = None
+    retryable: bool = False  # a failure that sending the file again may end otherwise

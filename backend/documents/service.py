@@ -432,10 +432,16 @@ async def open_thumbnail(
 
 
 async def retry(*, session: AsyncSession, actor: User | None, version_id: int) -> DocumentVersion:
-    """Send a failed version through the pipeline again; curators of its collection only."""
+    """Send a failed version through the pipeline again, when its failure came from the
+    moment rather than the file (`retryable`); curators of its collection only."""
     version, _ = await _curated_version(session, actor, version_id)
     if version.status != IngestStatus.FAILED:
         raise InvalidInput("Only a failed file can be retried.")
+    if not version.retryable:
+        raise InvalidInput(
+            "This file failed because of what it is, and would fail the same way again: "
+            "upload a corrected file as a new version, or delete it."
+        )
     version.attempts += 1
     attempt = version.attempts
     version.status, version.step, version.error = IngestStatus.PENDING.value, "", ""
@@ -482,6 +488,7 @@ async def list_in_collection(
                 step=v.step if v else "",
                 error=error,
                 created_at=d.created_at,
+                retryable=bool(v and v.status == IngestStatus.FAILED and v.retryable),
             )
         )
     return out

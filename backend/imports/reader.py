@@ -8,6 +8,7 @@ import reports on that member's row; nothing is crashed, nothing is kept of it.
 """
 
 import asyncio
+import hashlib
 import struct
 import zipfile
 import zlib
@@ -106,11 +107,13 @@ class ZipReader:
         finally:
             fh.close()
 
-    async def verify(self, name: str) -> str:
-        """Read a member through, keeping nothing: "" when it is whole, else the reason."""
+    async def verify(self, name: str) -> tuple[str, str]:
+        """Read a member through, keeping nothing: ("", its SHA-256) when it is whole,
+        else (the reason, "")."""
+        digest = hashlib.sha256()
         try:
-            async for _ in self.chunks(name):
-                pass
+            async for chunk in self.chunks(name):
+                digest.update(chunk)
         except MemberUnreadable as exc:
-            return str(exc)
-        return ""
+            return str(exc), ""
+        return "", digest.hexdigest()

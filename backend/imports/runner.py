@@ -121,13 +121,13 @@ async def _check(import_id: int, store: ObjectStore) -> str:
             names = reader.names() if reader else {}
             planner = await bulk_rows.Planner.start(session, actor, row.collection_id, rows, names)
             planned = await bulk_rows.plan_all(planner, rows)
+            digests: dict[int, str] = {}  # line -> the SHA-256 of the file it adds
             for item in planned:
                 if item.report.action == "add" and reader is not None:
-                    problem = await reader.verify(item.member)
+                    problem, digests[item.report.line] = await reader.verify(item.member)
                     if problem:
-                        item.report.action = "refused"
-                        item.report.problems.append(problem)
-                        item.new_subjects.clear()
+                        bulk_rows.refuse(item, problem)
+            await bulk_rows.refuse_duplicates(session, actor, planned, digests)
         report = bulk_rows.report_of(planned)
         row = await _lock(session, import_id)
         if row is None or row.status != ImportStatus.CHECKING:

@@ -54,7 +54,13 @@ EXTENSIONS = {
 
 
 class ConversionFailed(ParseError):
-    """The office suite could not turn the file into PDF; the message says why."""
+    """The office suite could not turn the file into PDF; the message says why.
+    `retryable`: the suite, not the file, failed (turned off, missing, too slow on a busy
+    machine, died), so sending the file again may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def check(path: Path, mime: str, settings: Settings) -> None:
@@ -101,7 +107,8 @@ class OfficeSuite:
         if not settings.office_enabled:
             raise ConversionFailed(
                 f"This {_what(mime)} needs LibreOffice to be read, which is turned off on "
-                "this library (OFFICE_ENABLED)."
+                "this library (OFFICE_ENABLED).",
+                retryable=True,
             )
         await asyncio.to_thread(check, path, mime, settings)
         source = outdir / f"office-source{EXTENSIONS.get(mime, '')}"
@@ -118,19 +125,20 @@ class OfficeSuite:
                 self.stop()
                 raise ConversionFailed(
                     f"Converting the file with LibreOffice took longer than "
-                    f"{settings.extract_wall_seconds} s; it was stopped."
+                    f"{settings.extract_wall_seconds} s; it was stopped.",
+                    retryable=True,
                 ) from None
             except xmlrpc.client.Fault as exc:
                 if await asyncio.to_thread(self._died_now):
                     self.stop()
-                    raise ConversionFailed(_died(settings)) from exc
+                    raise ConversionFailed(_died(settings), retryable=True) from exc
                 raise ConversionFailed(
                     f"LibreOffice could not open this {_what(mime)}: it is damaged, or not "
                     "what its name says."
                 ) from exc
             except (OSError, xmlrpc.client.ProtocolError) as exc:  # the converter went away
                 self.stop()
-                raise ConversionFailed(_died(settings)) from exc
+                raise ConversionFailed(_died(settings), retryable=True) from exc
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     source.unlink()
@@ -161,10 +169,13 @@ class OfficeSuite:
         self.stop()
         python = settings.office_python
         if not shutil.which(python):
-            raise ConversionFailed(f"LibreOffice cannot be started: {python} is missing.")
+            raise ConversionFailed(
+                f"LibreOffice cannot be started: {python} is missing.", retryable=True
+            )
         if not shutil.which("soffice"):
             raise ConversionFailed(
-                "LibreOffice is not installed on this server (Debian's libreoffice-*-nogui)."
+                "LibreOffice is not installed on this server (Debian's libreoffice-*-nogui).",
+                retryable=True,
             )
         self._profile = Path(tempfile.mkdtemp(prefix="library-office-"))
         shim = self._profile / "python"

@@ -52,14 +52,17 @@ _lock_engine: AsyncEngine | None = None
 
 
 class StepFailed(Exception):
-    """The file cannot go on; `reason` tells the librarian why."""
+    """The file cannot go on; `reason` tells the librarian why. `retryable`: the failure
+    came from the moment (a service, the machine's load), so Retry is offered; otherwise
+    it comes from the file, and only a new version helps."""
 
     status = IngestStatus.FAILED
 
-    def __init__(self, step: str, reason: str) -> None:
+    def __init__(self, step: str, reason: str, *, retryable: bool = False) -> None:
         super().__init__(reason)
         self.step = step
         self.reason = reason
+        self.retryable = retryable
 
 
 class Quarantined(StepFailed):
@@ -122,6 +125,7 @@ async def _virus_scan(path: Path) -> str:
             "virus_scan",
             "No virus scanner is configured, and unscanned files may not be published. "
             "Retry once the scanner runs.",
+            retryable=True,
         )
     try:
         verdict = await virus.scan(settings.clamd_url, path)
@@ -261,7 +265,7 @@ async def _run(version_id: int, store: ObjectStore) -> str:
             raise Transient("", f"the database is unreachable ({_short(exc)})") from exc
     except StepFailed as exc:
         try:
-            await fail(version_id, exc.step, exc.reason, status=exc.status)
+            await fail(version_id, exc.step, exc.reason, status=exc.status, retryable=exc.retryable)
         except DATABASE_AWAY as db_exc:
             # Not recorded: the next try finds the same reason and records it.
             finished = True
@@ -315,14 +319,15 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
             except PasswordRequired as exc:
                 raise NeedsPassword("convert", str(exc)) from exc
             except ParseError as exc:
-                raise StepFailed("convert", str(exc)) from exc
+                retryable = isinstance(exc, office_suite.ConversionFailed) and exc.retryable
+                raise StepFailed("convert", str(exc), retryable=retryable) from exc
             await _set(session, version, step="extract")
         result = await sandbox.run(path, sniffed.mime_type, workdir, converted=converted)
         if unscanned:
             result.warnings.insert(0, unscanned)
         if result.error:
             failure = NeedsPassword if result.needs_password else StepFailed
-            raise failure("extract", result.error)
+            raise failure("extract", result.error, retryable=result.retryable)
         await _set(session, version, step="thumbnail")
         thumbs = {
             name: await _store_thumbnail(store, version.id, workdir / filename)
@@ -442,8 +447,11 @@ async def fail(
     step: str | None,
     reason: str,
     status: IngestStatus = IngestStatus.FAILED,
+    *,
+    retryable: bool = True,
 ) -> None:
-    """Record how a version stopped, in a fresh unit of work (the pipeline's may be broken)."""
+    """Record how a version stopped, in a fresh unit of work (the pipeline's may be broken).
+    `retryable`: whether sending it again may end otherwise (see StepFailed)."""
     async with session_scope() as session:
         version = await session.get(DocumentVersion, version_id)
         if version is None or version.status == IngestStatus.READY:
@@ -452,6 +460,7 @@ async def fail(
         version.status = status.value
         version.step = step or version.step
         version.error = reason.format(step=where)
+        version.retryable = retryable
         if status == IngestStatus.PENDING:
             version.step_at = utcnow()  # since when it waits (the sweeper reads it)
         session.add(version)

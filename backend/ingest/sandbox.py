@@ -33,6 +33,9 @@ class SandboxResult:
     page_images: int = 0  # page-0001.webp, … (PDFs)
     error: str = ""
     needs_password: bool = False  # `error` says so
+    # The failure came from the moment, not the file (a reading cut short on a busy
+    # machine, a child lost without an answer): sending it again may succeed.
+    retryable: bool = False
 
 
 def _limits(settings: Settings) -> dict[str, Any]:
@@ -249,7 +252,8 @@ async def _run_once(
         _kill(proc.pid)
         await asyncio.to_thread(proc.join)
         return SandboxResult(
-            error=f"Reading the file took longer than {settings.extract_wall_seconds} s."
+            error=f"Reading the file took longer than {settings.extract_wall_seconds} s.",
+            retryable=True,  # on a busy machine: another time it may not
         )
     except asyncio.CancelledError:
         _kill(proc.pid)
@@ -261,7 +265,8 @@ async def _run_once(
             return SandboxResult(**json.loads(result_file.read_text()))
         except (ValueError, TypeError):
             pass
-    return SandboxResult(error=_death_reason(proc.exitcode))
+    reason = _death_reason(proc.exitcode)
+    return SandboxResult(error=reason, retryable=reason.startswith(NO_ANSWER))
 
 
 def _kill(pid: int | None) -> None:

@@ -2,43 +2,38 @@
 the searcher's visibility scope, and emptied whenever the index changes.
 
 "Emptied" is done by a generation number the indexer raises after every batch it hands to
-the engine: keys carry the generation, so every older entry becomes unreachable at once and
-expires on its own. A cache that cannot be reached is skipped, never an error.
+the engine: each entry is stored with the generation it was searched under, and is read
+with the current one in the same round trip (MGET), so every older entry is unusable at
+once and expires on its own. A cache that cannot be reached is skipped, never an error.
+Entries are JSON, read and written by pydantic-core.
 """
 
-import dataclasses
 import hashlib
 import json
 import logging
 from typing import Any
 
+from pydantic import TypeAdapter
 from redis.exceptions import RedisError
 
 from backend.redis_client import get_redis
-from backend.search.schemas import FacetValue, Hit, SearchResults, Segment
+from backend.search.schemas import SearchResults
 
 log = logging.getLogger(__name__)
 GENERATION = "search:generation"
 TTL_SECONDS = 300
+RESULTS = TypeAdapter(SearchResults)
 
 
-def key(generation: int, **parts: Any) -> str:
+def key(**parts: Any) -> str:
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
-    return f"search:cache:{generation}:{digest}"
+    return f"search:cache:{digest}"
 
 
 def scope_key(collections: list[int] | None) -> str:
     if collections is None:
         return "all"
     return hashlib.sha256(",".join(map(str, sorted(collections))).encode()).hexdigest()[:16]
-
-
-async def generation() -> int | None:
-    try:
-        return int(await get_redis().get(GENERATION) or 0)
-    except RedisError as exc:
-        log.warning("search cache unavailable: %s", exc)
-        return None
 
 
 async def index_changed() -> None:
@@ -49,24 +44,24 @@ async def index_changed() -> None:
         log.warning("could not empty the search cache: %s", exc)
 
 
-async def get(cache_key: str) -> SearchResults | None:
+async def lookup(cache_key: str) -> tuple[int | None, SearchResults | None]:
+    """The current generation (None: no cache now) and the entry under `cache_key`, when
+    it was stored under that generation."""
     try:
-        raw = await get_redis().get(cache_key)
-    except RedisError:
-        return None
-    return _load(json.loads(raw)) if raw else None
-
-
-async def put(cache_key: str, results: SearchResults) -> None:
-    try:
-        await get_redis().set(cache_key, json.dumps(dataclasses.asdict(results)), ex=TTL_SECONDS)
+        current, raw = await get_redis().mget(GENERATION, cache_key)
     except RedisError as exc:
         log.warning("search cache unavailable: %s", exc)
+        return None, None
+    gen = int(current or 0)
+    stored, _, body = (raw or "").partition(":")
+    if not body or stored != str(gen):
+        return gen, None
+    return gen, RESULTS.validate_json(body)
 
 
-def _load(data: dict[str, Any]) -> SearchResults:
-    data["hits"] = [
-        Hit(**{**h, "snippet": [Segment(**s) for s in h["snippet"]]}) for h in data["hits"]
-    ]
-    data["facets"] = {f: [FacetValue(**v) for v in vs] for f, vs in data["facets"].items()}
-    return SearchResults(**data)
+async def put(cache_key: str, gen: int, results: SearchResults) -> None:
+    body = RESULTS.dump_json(results).decode()
+    try:
+        await get_redis().set(cache_key, f"{gen}:{body}", ex=TTL_SECONDS)
+    except RedisError as exc:
+        log.warning("search cache unavailable: %s", exc)

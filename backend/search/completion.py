@@ -35,6 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import is_staff
 from backend.access.scope import visible_collection_clause, visible_ids
+from backend.analytics import events as analytics_events
 from backend.analytics.visitors import visitor_id
 from backend.clock import utcnow
 from backend.collections.models import Collection
@@ -139,19 +140,14 @@ async def count_search(
     if q is None or who is None or not await sees_only_public(session, actor):
         return
     entry = json.dumps({"q": q, "day": day.isoformat(), "who": who.hex()})
-    try:
-        async with get_redis().pipeline(transaction=False) as pipe:
-            pipe.rpush(ASKED, entry)
-            pipe.ltrim(ASKED, 0, ASKED_CAP - 1)
-            await pipe.execute()
-    except RedisError as exc:
-        log.warning("could not count a search: %s", exc)
+    analytics_events.append_later(ASKED, entry, ASKED_CAP)
 
 
 async def flush_counts(session: AsyncSession, engine: SearchEngine | None = None) -> int:
     """The worker, every minute: record who asked what, count the people within the
     window for each query asked, and decide which queries are offered. Returns how many
     different queries were asked since the last flush."""
+    await analytics_events.sent()  # the searches this process counted, in the list first
     redis = get_redis()
     flushing = f"{ASKED}:flushing"
     try:

@@ -12,6 +12,7 @@ one PostgreSQL round trip. Snippets are segments, never HTML.
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,12 +32,12 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend import metrics, tracing
+from backend import labels, metrics, tracing
 from backend.access.roles import is_staff
 from backend.access.scope import audience, visible_collection_clause, visible_document
 from backend.analytics import events as analytics
 from backend.collections.models import Collection
-from backend.languages import language_name
+from backend.db import autocommit
 from backend.search import cache, completion
 from backend.search.engine import FACETS, SORTS, EngineQuery, EngineResult, Sort, opening
 from backend.search.engines import get_search_engine
@@ -49,19 +50,6 @@ MAX_QUERY_CHARS = 500
 _KEY = re.compile(r"[0-9a-f]{32}")
 MAX_PAGE = 1000
 MAX_PAGE_SIZE = 1000  # for reports and benchmarks; the page uses the setting
-TYPE_NAMES = {
-    "pdf": "PDF",
-    "docx": "Word",
-    "odt": "OpenDocument",
-    "epub": "EPUB",
-    "html": "HTML",
-    "email": "E-mail",
-    "spreadsheet": "Spreadsheet",
-    "presentation": "Presentation",
-    "wordperfect": "WordPerfect",
-    "xml": "XML",
-    "ebook": "E-book",
-}
 
 
 @dataclass(frozen=True)
@@ -95,9 +83,29 @@ async def _visible(session: AsyncSession, actor: User | None) -> Scope:
     """What the actor may see, read now, and remembered for the actor's next search."""
     if is_staff(actor):
         return STAFF
-    conn = await session.connection()  # Core, not the ORM: this runs on many searches
-    stmt = select(*_ids_and_names(), _fingerprint()).where(visible_collection_clause(actor))
-    ids, names, fingerprint = (await conn.execute(stmt)).one()
+    return _remember(actor, await _read(session, _scope_statement(actor)))
+
+
+async def _read(session: AsyncSession, stmt: Select[Any], params: Any = None) -> Any:
+    """The one row of a statement that reads committed rows: in the caller's transaction
+    when it has begun one (what it changed is not committed yet), else on a connection
+    outside any transaction: one round trip, no BEGIN and no COMMIT (Core, not the ORM:
+    this runs on every search)."""
+    if session.in_transaction():
+        return (await (await session.connection()).execute(stmt, params)).one()
+    async with autocommit() as conn:
+        return (await conn.execute(stmt, params)).one()
+
+
+def _scope_statement(actor: User | None) -> Select[Any]:
+    return _statement(
+        ("scope", audience(actor)),
+        lambda: select(*_ids_and_names(), _fingerprint()).where(visible_collection_clause(actor)),
+    )
+
+
+def _remember(actor: User | None, row: Any) -> Scope:
+    ids, names, fingerprint = row
     scope = Scope(list(ids or []), dict(zip(ids or [], names or [], strict=True)), fingerprint)
     _remembered[audience(actor)] = scope
     _remembered.move_to_end(audience(actor))
@@ -166,13 +174,9 @@ async def search(
     # as the hits' rows (or, for a cached page, alone): a collection made private, or a
     # membership ended, never shows, and a search costs one round trip, not two.
     guessed = known is not None and known is not STAFF
-    gen = await cache.generation() if use_cache else None
 
-    def cache_key(scope: Scope) -> str | None:
-        if gen is None:
-            return None
+    def cache_key(scope: Scope) -> str:
         return cache.key(
-            gen,
             q=parsed.read_as,
             filters=chosen,
             sort=order,
@@ -182,10 +186,10 @@ async def search(
             snippets=snippets,
         )
 
-    if gen is not None:
-        cached = None
+    gen: int | None = None
+    if use_cache:
         for _ in range(2):
-            cached = await cache.get(cache_key(scope) or "")
+            gen, cached = await cache.lookup(cache_key(scope))
             if cached is None or not guessed:
                 break
             fresh, guessed = await _visible(session, actor), False
@@ -237,9 +241,8 @@ async def search(
         read_as=parsed.read_as,
         suggestion=found.suggestion if found.suggestion != parsed.read_as else None,
     )
-    page_key = cache_key(scope)  # (the scope searched, not the one guessed)
-    if page_key is not None:
-        await cache.put(page_key, results)
+    if gen is not None:  # (under the scope searched, not the one guessed)
+        await cache.put(cache_key(scope), gen, results)
     return replace(results, search_key=key)  # (each search its own, never cached)
 
 
@@ -308,15 +311,14 @@ async def _rows(
     facet (staff, who see them all; anyone else's are in their scope) and, when `check`,
     the fingerprint of the collections the actor may see now."""
     label_ids = _label_ids(found.facets, chosen, scope)
-    labels = scope.ids is None and bool(label_ids)
-    stmt = _rows_statement(actor, check=check, labels=labels)
+    named = scope.ids is None and bool(label_ids)
+    stmt = _rows_statement(actor, check=check, named=named)
     params = {
         "ids": [h.document_id for h in found.hits],
         "bare": [h.document_id for h in found.hits if not h.snippet],  # these need an opening
         "label_ids": label_ids,
     }
-    conn = await session.connection()  # Core, not the ORM: this runs on every search
-    row = (await conn.execute(stmt, params)).one()
+    row = await _read(session, stmt, params)
     by_id = {r["id"]: r for r in row[0] or []}
     hits = []
     for h in found.hits:
@@ -336,21 +338,31 @@ async def _rows(
             )
         )
     if scope.ids is None:
-        names = dict(row[-1] or {}) if labels else {}
+        names = dict(row[-1] or {}) if named else {}
     else:
         names = {str(i): scope.names[i] for i in label_ids}
     return _Rows(hits, names, row[1] if check else None)
 
 
-_statements: OrderedDict[tuple[str, bool, bool], Select[Any]] = OrderedDict()
+_statements: OrderedDict[tuple[Any, ...], Select[Any]] = OrderedDict()
 
 
-def _rows_statement(actor: User | None, *, check: bool, labels: bool) -> Select[Any]:
-    """_rows' statement, with its values as parameters (ids, bare, label_ids): built once
-    per audience and shape, since building one costs more than running it."""
-    key = (audience(actor), check, labels)
+def _statement(key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Select[Any]:
+    """A statement with its values as parameters, built once per audience and shape (for
+    as many as REMEMBERED): building one costs more than running it."""
     stmt = _statements.get(key)
     if stmt is None:
+        stmt = _statements[key] = build()
+        while len(_statements) > REMEMBERED:
+            _statements.popitem(last=False)
+    _statements.move_to_end(key)
+    return stmt
+
+
+def _rows_statement(actor: User | None, *, check: bool, named: bool) -> Select[Any]:
+    """_rows' statement (values: ids, bare, label_ids)."""
+
+    def build() -> Select[Any]:
         hit_rows = text(HIT_ROWS).columns().subquery("h")
         columns: list[Any] = [
             select(func.json_agg(literal_column("h"))).select_from(hit_rows).scalar_subquery()
@@ -358,18 +370,16 @@ def _rows_statement(actor: User | None, *, check: bool, labels: bool) -> Select[
         if check:
             visible = select(_fingerprint()).where(visible_collection_clause(actor))
             columns.append(visible.scalar_subquery())
-        if labels:
+        if named:
             label_ids = bindparam("label_ids", type_=ARRAY(Integer))
             columns.append(
                 select(func.json_object_agg(Collection.id, Collection.name))
                 .where(col(Collection.id) == any_(label_ids))
                 .scalar_subquery()
             )
-        stmt = _statements[key] = select(*columns)
-        while len(_statements) > REMEMBERED:
-            _statements.popitem(last=False)
-    _statements.move_to_end(key)
-    return stmt
+        return select(*columns)
+
+    return _statement(("rows", audience(actor), check, named), build)
 
 
 def _label_ids(
@@ -403,11 +413,7 @@ def _facets(
 def _label(facet: str, value: str, names: dict[str, str]) -> str:
     if facet == "collection":
         return names.get(value, "(a collection)")
-    if facet == "language":
-        return language_name(value)
-    if facet == "type":
-        return TYPE_NAMES.get(value, value.capitalize())
-    return value
+    return labels.facet(facet, value)
 
 
 async def record_click(

@@ -18,7 +18,6 @@ For every HTTP request and websocket connection:
 Framework-free: plain ASGI, like backend.web.guard.
 """
 
-import json
 import re
 import time
 import uuid
@@ -32,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend import metrics, ratelimits
 from backend.auth.tokens import SESSION_COOKIE
 from backend.settings import Settings
-from backend.web.guard import is_api_upload
+from backend.web.guard import is_api_upload, send_problem
 
 access_log = structlog.get_logger("library.access")
 
@@ -125,16 +124,14 @@ class Gateway:
                 # Counted as one request at connection; its events are counted one by one
                 # by the event guard (state.guard).
                 metrics.WS_CONNECTIONS.inc()
-                if not (await self._spend(scope, headers, address, figures=False)).allowed:
+                if not (await self._spend(scope, headers, address)).allowed:
                     await send({"type": "websocket.close", "code": 1013})
                     return
                 await self.app(scope, receive, send)
                 return
             await self._http(scope, receive, send, headers, rid, address)
 
-    async def _spend(
-        self, scope: Scope, headers: Headers, address: str, *, figures: bool = True
-    ) -> ratelimits.Decision:
+    async def _spend(self, scope: Scope, headers: Headers, address: str) -> ratelimits.Decision:
         path = scope["path"]
         if path.startswith(UNLIMITED):
             return ratelimits.ALLOWED
@@ -147,7 +144,7 @@ class Gateway:
             method, path
         ):
             spent.append(("upload", address))
-        return await ratelimits.spend_all(spent, figures=figures)
+        return await ratelimits.spend_all(spent)
 
     async def _http(
         self, scope: Scope, receive: Receive, send: Send, headers: Headers, rid: str, address: str
@@ -210,26 +207,7 @@ class Gateway:
 
 async def _too_many(send: Send, decision: ratelimits.Decision) -> None:
     """A 429 as an RFC 9457 problem document."""
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Too Many Requests",
-            "status": 429,
-            "detail": decision.refusal("requests"),
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_problem(send, 429, decision.refusal("requests"), (b"cache-control", b"no-store"))
 
 
 def wrap(app: ASGIApp, settings: Settings, upload_path: str) -> ASGIApp:

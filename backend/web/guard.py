@@ -19,6 +19,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from sqlalchemy import select
@@ -158,13 +159,23 @@ def _too_large(cap: int) -> str:
 
 
 async def answer(send: Send, status: int, detail: str) -> None:
-    """A small JSON answer; the connection is closed, since the body was not read."""
-    body = json.dumps({"detail": detail}).encode()
-    headers: list[tuple[bytes, bytes]] = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    start: dict[str, Any] = {"type": "http.response.start", "status": status, "headers": headers}
+    """The guard's refusal; the connection is closed, since the body was not read."""
+    await send_problem(send, status, detail, (b"connection", b"close"))
+
+
+async def send_problem(send: Send, status: int, detail: str, *headers: tuple[bytes, bytes]) -> None:
+    """An answer sent from outside the app: a problem document (RFC 9457, as the API's
+    other errors), with `headers` besides its type and length."""
+    problem = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    body = json.dumps({**problem, "detail": detail}).encode()
+    start: dict[str, Any] = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ],
+    }
     await send(start)
     await send({"type": "http.response.body", "body": body})

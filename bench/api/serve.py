@@ -1,5 +1,8 @@
 """The REST API behind the gateway, as app/app.py stacks it minus the Reflex pages, for
-bench/api/run.py to serve with uvicorn: `uvicorn bench.api.serve:app --workers 2`."""
+bench/api/run.py to serve with granian:
+
+    granian --interface asgi --workers 2 bench.api.serve:app
+"""
 
 from backend.api.routes import create_api
 from backend.logging_setup import configure_logging

@@ -167,8 +167,8 @@ async def test_dates_by_decade_then_year(db: AsyncSession, shelf: dict[str, obje
     assert await _keys(db, member, "decade") == {"1950s": 2, "1960s": 1}  # type: ignore[arg-type]
     in_fifties = await _keys(db, member, "year", low=fifties[0], high=fifties[1])  # type: ignore[arg-type]
     assert in_fifties == {"1955": 1, "1958": 1}
-    assert await _keys(db, None, "type") == {"text": 6}
-    assert await _keys(db, member, "type") == {"text": 7}  # type: ignore[arg-type]
+    assert await _keys(db, None, "type") == {"Text": 6}  # (the kind's name, backend.labels)
+    assert await _keys(db, member, "type") == {"Text": 7}  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("who", ["anonymous", "outsider"])

@@ -71,6 +71,17 @@ async def test_a_search_as_rss_and_atom(api: httpx.AsyncClient, library: dict[st
     assert (await api.get("/api/v1/feeds/search.json", params={"q": "x"})).status_code == 404
 
 
+async def test_characters_xml_cannot_hold_are_left_out(
+    api: httpx.AsyncClient, library: dict[str, Any]
+) -> None:
+    """A control character in the words searched (or in an extracted title) is dropped,
+    not a failed feed (schemathesis found the 500)."""
+    for kind in ("rss", "atom"):
+        answer = await api.get(f"/api/v1/feeds/search.{kind}", params={"q": "lighthouse\x03\x1b"})
+        assert answer.status_code == 200, answer.text
+        assert b"\x03" not in answer.content and etree.fromstring(answer.content) is not None
+
+
 async def test_a_collections_feed_and_a_private_ones(
     api: httpx.AsyncClient, library: dict[str, Any]
 ) -> None:

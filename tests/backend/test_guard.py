@@ -89,7 +89,8 @@ async def test_an_anonymous_upload_of_300_mb_is_refused_after_a_few_kb(
             headers={"Reflex-Event-Handler": upload, "Reflex-Client-Token": "tab"},
         )
         assert answer.status_code == 401
-        assert answer.json() == {"detail": "Log in to upload files."}
+        assert answer.json()["detail"] == "Log in to upload files."
+        assert answer.headers["content-type"] == "application/problem+json"
         assert guarded.read <= 64 * 1024  # not one chunk of the body was taken
         declared = await c.post(
             "/_upload",
@@ -147,6 +148,10 @@ async def test_a_declared_length_over_the_cap_is_refused_before_reading(
         )
         assert answer.status_code == 413
         assert "larger than the limit of 10.0 MB" in answer.json()["detail"]
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert (
+            answer.json()["title"] == "Request Entity Too Large" and answer.json()["status"] == 413
+        )
         small_cap = get_settings().max_other_request_bytes
         answer = await c.post(
             "/api/v1/health", content=b"x", headers={"Content-Length": str(small_cap + 1)}

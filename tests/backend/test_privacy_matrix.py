@@ -250,7 +250,8 @@ async def test_outsiders_see_nothing_members_see_it(
     if surface == "browse lists and counts":
         # Not even a count: the shared subject and type count the public document only.
         shown = await _surface(surface, db, world, None)
-        assert "Birds=1" in shown and "text=1" in shown and "Birds=2" not in shown
+        assert "Birds=1" in shown and "Text=1" in shown  # (a kind by its name, backend.labels)
+        assert "Birds=2" not in shown and "Text=2" not in shown
 
 
 # Documents that are not ready, and the staff details of any document, are for the

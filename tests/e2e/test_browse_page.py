@@ -122,5 +122,5 @@ async def test_browsing_every_classifier(
     await page.get_by_role("link", name="Languages").click()
     await expect(entries).to_have_text(["English (73)", "French (1)"])
     await page.get_by_role("link", name="Types").click()
-    await expect(entries).to_have_text(["text (74)"])
+    await expect(entries).to_have_text(["Text (74)"])
     assert page_errors.messages == []

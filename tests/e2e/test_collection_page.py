@@ -43,6 +43,16 @@ async def test_a_curator_imports_exports_edits_and_deletes(
     await goto(page, f"{served_app.url}/collections/{shelf.slug}")
     stats = page.locator("#collection-stats")
     await expect(stats).to_contain_text("Documents0")
+    # Files dragged over a drop zone light it up, and it goes back when they leave.
+    zone = page.locator("#bulk-import")
+    before = await zone.evaluate("z => getComputedStyle(z).borderStyle")
+    dragged = await page.evaluate_handle(
+        "() => { const t = new DataTransfer(); t.items.add(new File(['x'], 'a.csv')); return t; }"
+    )
+    await zone.dispatch_event("dragenter", {"dataTransfer": dragged})
+    await expect(zone).to_have_css("border-style", "solid")
+    await zone.dispatch_event("dragleave", {"dataTransfer": dragged})
+    await expect(zone).to_have_css("border-style", before)
 
     # The files stream into the store; the worker's dry run reports every row, the bad one
     # says why, and nothing is written yet.

@@ -4,6 +4,7 @@ refused while it streams."""
 
 import asyncio
 import io
+import json
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -56,7 +57,7 @@ async def test_the_served_app_guards_its_upload_route(
     patron = await make_user(app_db, email="reader@example.org")
     await app_db.commit()
     status, body = await raw_post(served_app, {"Reflex-Event-Handler": UPLOAD}, send=4096)
-    assert (status, body) == (401, b'{"detail": "Log in to upload files."}')
+    assert status == 401 and json.loads(body)["detail"] == "Log in to upload files."
     from redis.asyncio import Redis
 
     redis = Redis.from_url(served_app.env["REDIS_URL"])

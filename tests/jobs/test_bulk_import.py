@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.browse import service as browse
 from backend.clock import utcnow
+from backend.collections import service as collections
 from backend.collections.models import Collection
 from backend.documents import bulk, bulk_rows
 from backend.errors import InvalidInput, NotFound
@@ -26,7 +27,7 @@ from backend.imports import service as imports
 from backend.imports.models import BulkImport, ImportStatus
 from backend.storage.service import get_store, store_stream
 from backend.users.models import Role, User
-from tests.factories import make_collection, make_user
+from tests.factories import make_collection, make_user, upload_bytes
 from tests.worker import run_burst
 
 CSV = (
@@ -128,6 +129,63 @@ async def test_dry_run_reports_every_row_and_writes_nothing(
     assert view.report.new_subjects == ["Maritime -- Charts"]  # a librarian may extend it
     assert await count(db, "documents") == 0
     assert await count(db, "subjects") == 0
+
+
+async def test_the_dry_run_refuses_duplicates_and_impossible_dates(
+    db: AsyncSession, place: dict[str, object]
+) -> None:
+    """A file the library holds already (byte for byte), a file with the same bytes as an
+    earlier row's, and a day the calendar does not have are refused by the dry run,
+    not called "add" (the pipeline would only stop them later)."""
+    librarian, shelf = place["librarian"], place["shelf"]
+    held = b"Soundings of the harbour at low water.\n"
+    stacks = await make_collection(db, librarian, "Stacks", is_public=False)  # type: ignore[arg-type]
+    await upload_bytes(db, librarian, stacks, held, "held.txt")  # type: ignore[arg-type]
+    await db.commit()
+    await run_burst()
+    rows = (
+        "filename,title,date\n"
+        "again.txt,Held already,1850\n"
+        "fresh.txt,Fresh,1851\n"
+        "twin.txt,Twin of fresh,1852\n"
+        "leap.txt,Not a day,2023-02-29\n"
+    )
+    members = {
+        "again.txt": held,
+        "fresh.txt": b"Fresh soundings.\n",
+        "twin.txt": b"Fresh soundings.\n",
+        "leap.txt": b"Another file.\n",
+    }
+    import_id = await stage(db, librarian, shelf, rows, zip_of(members))  # type: ignore[arg-type]
+    await run_burst()
+    view = await imports.get(session=db, actor=librarian, import_id=import_id, rows=10)  # type: ignore[arg-type]
+    assert view.report is not None
+    by_line = {r.line: r for r in view.report.rows}
+    assert {line: r.action for line, r in by_line.items()} == {
+        2: "refused",
+        3: "add",
+        4: "refused",
+        5: "refused",
+    }
+    assert by_line[2].problems == ["The library already holds this file: “held” in Stacks."]
+    assert by_line[4].problems == ["The same file as line 3's (byte for byte)."]
+    assert by_line[5].problems == ["There is no 2023-02-29: that month has fewer days."]
+    # A curator who cannot see the original (a patron curating a collection of their
+    # own; librarians see every collection) is not told its name.
+    other = await make_user(db)
+    hidden = await make_collection(db, librarian, "Back room", is_public=False)  # type: ignore[arg-type]
+    assert hidden.id is not None
+    await collections.add_member(
+        session=db, actor=librarian, collection_id=hidden.id, email=other.email, role="curator"
+    )  # type: ignore[arg-type]
+    await db.commit()
+    import_id = await stage(db, other, hidden, "filename\nagain.txt\n", zip_of(members))
+    await run_burst()
+    view = await imports.get(session=db, actor=other, import_id=import_id, rows=10)
+    assert view.report is not None
+    assert view.report.rows[0].problems == [
+        "The library already holds this file, in a collection you cannot see."
+    ]
 
 
 async def test_bad_files_end_the_dry_run_with_a_reason(

@@ -110,31 +110,49 @@ async def test_sweeper_requeues_versions_whose_enqueue_was_lost(
     assert fresh.status == IngestStatus.READY
 
 
-async def test_retry_sends_a_failed_file_through_again(db: AsyncSession, data_dir: Path) -> None:
+async def test_retry_only_where_sending_again_may_end_otherwise(
+    db: AsyncSession, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure that came from the moment (here: no virus scanner while unscanned files
+    may not be published) is retried once the cause is gone; one that comes from the file
+    (a text file named .pdf) is not offered Retry, and retrying it is refused."""
     from backend.documents import service as documents
     from backend.errors import InvalidInput, NotFound
+    from backend.settings import get_settings
 
     librarian = await make_user(db, Role.LIBRARIAN)
     patron = await make_user(db)
     collection = await make_collection(db, librarian)
-    _, version = await upload_bytes(db, librarian, collection, b"plain words\n", "words.pdf")
+    assert collection.id is not None
+    monkeypatch.setattr(get_settings(), "clamd_url", "")
+    monkeypatch.setattr(get_settings(), "publish_unscanned", False)
+    _, waits = await upload_bytes(db, librarian, collection, b"plain words\n", "words.txt")
+    _, wrong = await upload_bytes(db, librarian, collection, b"plain words too\n", "words.pdf")
     await db.commit()
     await run_burst()
-    await db.refresh(version)
-    assert version.status == IngestStatus.FAILED and version.id is not None
+    await db.refresh(waits)
+    await db.refresh(wrong)
+    assert waits.status == wrong.status == IngestStatus.FAILED
+    assert waits.id is not None and wrong.id is not None
+    assert waits.retryable and not wrong.retryable
+    listed = await documents.list_in_collection(
+        session=db, actor=librarian, collection_id=collection.id
+    )
+    assert {d.filename: d.retryable for d in listed} == {"words.txt": True, "words.pdf": False}
+    with pytest.raises(InvalidInput, match="because of what it is"):
+        await documents.retry(session=db, actor=librarian, version_id=wrong.id)
     with pytest.raises(NotFound):
-        await documents.retry(session=db, actor=patron, version_id=version.id)
-    # The librarian fixes the cause (here: the name), then retries.
-    version.filename = "words.txt"
-    db.add(version)
-    await documents.retry(session=db, actor=librarian, version_id=version.id)
+        await documents.retry(session=db, actor=patron, version_id=waits.id)
+    # The cause goes away (unscanned files may now be published); the librarian retries.
+    monkeypatch.setattr(get_settings(), "publish_unscanned", True)
+    await documents.retry(session=db, actor=librarian, version_id=waits.id)
     await db.commit()
     worker = await run_burst()
     assert worker.jobs_complete == 2  # the retry, then the indexer
-    await db.refresh(version)
-    assert version.status == IngestStatus.READY and version.attempts == 1
-    with pytest.raises(InvalidInput):
-        await documents.retry(session=db, actor=librarian, version_id=version.id)
+    await db.refresh(waits)
+    assert waits.status == IngestStatus.READY and waits.attempts == 1
+    with pytest.raises(InvalidInput, match="Only a failed file"):
+        await documents.retry(session=db, actor=librarian, version_id=waits.id)
 
 
 async def test_sweeper_rescues_a_version_whose_worker_died(
