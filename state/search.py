@@ -9,12 +9,13 @@ from urllib.parse import parse_qs, urlencode
 import reflex as rx
 from reflex_base.event import EventSpec
 
+from backend import labels
 from backend.search import completion
 from backend.search import service as search
 from backend.search.engine import FACETS, SORTS
 from backend.search.schemas import SearchResults
 from state.guard import SEARCH, budget
-from state.session import acting
+from state.session import acting, acting_as, session_token
 
 FACET_LABELS = {
     "collection": "Collection",
@@ -41,6 +42,9 @@ class HitRow:
     page_label: str
     snippet: list[SegmentRow]
     thumbnail_url: str
+    byline: str  # "Stevenson, Alan; Woolf, Virginia · 1841"
+    kind: str  # pdf, image, … (its icon)
+    kind_label: str  # "PDF", "Image", …
 
 
 @dataclass
@@ -87,6 +91,10 @@ def search_url(
 
 class SearchState(rx.State):
     query: str = ""
+    box: str = ""  # what the search box is set to when the page loads (the URL's query)
+    box_version: int = 0  # each page load sets the box afresh, even to the same text
+    shown_for: str = ""  # the text whose results are on the page (as typed, or the URL's)
+    _typed_seq: int = 0  # (a backend var: the latest keystroke's number; older ones yield)
     _search_key: str = ""  # (a backend var: the last search's event key, for its clicks)
     page: int = 1
     sort: str = "relevance"
@@ -129,7 +137,9 @@ class SearchState(rx.State):
     @budget(SEARCH)
     async def load(self) -> None:
         params = parse_qs(self.router.url.query)
-        self.query = (params.get("q") or [""])[-1]
+        self.query = self.box = (params.get("q") or [""])[-1]
+        self.box_version += 1
+        self._typed_seq += 1  # a search still running for an earlier keystroke is stale
         self.filters = {f: params[f] for f in FACETS if params.get(f)}
         sort = (params.get("sort") or ["relevance"])[-1]
         self.sort = sort if sort in SORTS else "relevance"
@@ -139,10 +149,9 @@ class SearchState(rx.State):
             self.page = 1
         await self._run()
 
-    async def _run(self, typing: bool = False) -> None:
+    async def _run(self) -> None:
         if not self.query.strip() and not self.filters:
-            self.searched, self.total, self.hits, self.groups, self.chips = False, 0, [], [], []
-            self.suggestion = self.read_as = self.notes = ""
+            self._clear()
             return
         async with acting(self) as (session, actor):
             results = await search.search(
@@ -152,14 +161,19 @@ class SearchState(rx.State):
                 page=self.page,
                 filters=self.filters,
                 sort=self.sort,
-                typing=typing,
                 client=self.router.session.client_ip,
             )
             await session.commit()
-        self._show(results)
+        self._show(results, self.query)
 
-    def _show(self, results: SearchResults) -> None:
+    def _clear(self) -> None:
+        self.searched, self.total, self.hits, self.groups, self.chips = False, 0, [], [], []
+        self.suggestion = self.read_as = self.notes = ""
+        self.shown_for = self.query
+
+    def _show(self, results: SearchResults, shown_for: str) -> None:
         self.searched = True
+        self.shown_for = shown_for
         self.total = results.total
         self._search_key = results.search_key
         self.every_word = -1 if results.every_word is None else results.every_word
@@ -178,6 +192,11 @@ class SearchState(rx.State):
                 thumbnail_url=(
                     f"/api/v1/documents/{h.document_id}/thumbnail" if h.has_thumbnail else ""
                 ),
+                byline=" · ".join(
+                    part for part in ("; ".join(h.authors), str(h.year or "")) if part
+                ),
+                kind=h.kind,
+                kind_label=labels.kind(h.kind) if h.kind else "",
             )
             for h in results.hits
         ]
@@ -211,21 +230,63 @@ class SearchState(rx.State):
     def submit(self, form: dict[str, Any]) -> EventSpec:
         return self._go(query=str(form.get("q", "")).strip())
 
-    @rx.event
+    @rx.event(background=True)
     @budget(SEARCH)
     async def typed(self, text: str) -> EventSpec | None:
-        """Search as you type: results follow the box; the address is replaced, not pushed."""
-        if text.strip() == self.query.strip():
-            return None
-        self.query, self.page = text, 1
-        async with acting(self) as (session, actor):
+        """Search as you type: results follow the box, the previous ones staying until the
+        new ones arrive; a keystroke's search that a later keystroke overtook is dropped
+        (never shown, whenever it ends). The
+        address is replaced, not pushed."""
+        async with self:
+            if (
+                text.strip() == self.query.strip()
+                and text[-1:].isspace() == self.query[-1:].isspace()
+            ):
+                return None
+            self._typed_seq += 1
+            mine, token, page_filters, sort = (
+                self._typed_seq,
+                session_token(self),
+                dict(self.filters),
+                self.sort,
+            )
+            self.query, self.page = text, 1
+        words = text.split()
+        if words and len(words[-1]) == 1 and not text[-1].isspace():
+            return None  # one letter tells nothing yet: what is shown stays
+        results = None
+        async with acting_as(token) as (session, actor):
             found = await completion.complete(session=session, actor=actor, text_typed=text)
-        self.completions = [CompletionRow(c.value, c.label) for c in found]
-        await self._run(typing=True)
-        url = search_url(self.query.strip(), self.filters, self.sort)
+            if text.strip() or page_filters:
+                results = await search.search(
+                    session=session,
+                    actor=actor,
+                    query=text,
+                    filters=page_filters,
+                    sort=sort,
+                    typing=True,
+                    client=self.router.session.client_ip,
+                )
+                await session.commit()
+        async with self:
+            if mine != self._typed_seq:
+                return None  # a later keystroke (or a page load) has overtaken this one
+            self.completions = [CompletionRow(c.value, c.label) for c in found]
+            if results is None:
+                self._clear()
+            else:
+                self._show(results, text)
+        url = search_url(text.strip(), page_filters, sort)
         return rx.call_script(
             f"window.history.replaceState(window.history.state, '', {json.dumps(url)})"
         )
+
+    @rx.event
+    async def suggest(self, text: str) -> None:
+        """Suggestions for a search box that is not the results page's (the home page's)."""
+        async with acting(self) as (session, actor):
+            found = await completion.complete(session=session, actor=actor, text_typed=text)
+        self.completions = [CompletionRow(c.value, c.label) for c in found]
 
     @rx.event
     async def clicked(self, document_id: int, index: int) -> None:

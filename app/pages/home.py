@@ -47,7 +47,7 @@ def home() -> rx.Component:
         rx.text(
             "Search the full text of every document in the library.", color_scheme="gray", size="4"
         ),
-        search_box(SearchState.submit),
+        search_box(SearchState.submit, SearchState.suggest, SearchState.completions),
         rx.hstack(
             rx.text("Or browse by", color_scheme="gray"),
             *(rx.link(label, href=f"{routes.BROWSE}?by={name}") for name, label in TABS),
@@ -61,7 +61,7 @@ def home() -> rx.Component:
             CollectionsState.items.length() > 0,
             rx.grid(
                 rx.foreach(CollectionsState.items, _collection_card),
-                columns="3",
+                columns=rx.breakpoints(initial="1", xs="2", md="3"),
                 spacing="3",
                 width="100%",
             ),

@@ -1,7 +1,12 @@
 import reflex as rx
 
+from components.kinds import kind_icon
 from components.snippet import snippet
 from state.search import SearchState
+
+# How long typing must pause before the box's words are searched: short, since a search
+# still running when the next key comes is dropped (state.search.SearchState.typed).
+TYPING_PAUSE_MS = 80
 
 
 def _hit(h: rx.Var, i: rx.Var) -> rx.Component:
@@ -18,19 +23,43 @@ def _hit(h: rx.Var, i: rx.Var) -> rx.Component:
                     border="1px solid var(--gray-a5)",
                     flex_shrink="0",
                 ),
-                rx.box(width="72px", min_width="72px"),
+                rx.center(
+                    kind_icon(h.kind, size=32),
+                    width="72px",
+                    min_width="72px",
+                    height="72px",
+                    color="var(--gray-10)",
+                    background="var(--gray-a2)",
+                    border_radius="6px",
+                ),
             ),
             rx.vstack(
                 rx.link(
-                    rx.heading(h.title, size="4"),
+                    rx.heading(h.title, size="4", as_="h3"),
                     href="/documents/" + h.document_id.to_string(),
                     class_name="hit-title",
                     on_click=SearchState.clicked(h.document_id, i),
                 ),
+                rx.cond(
+                    h.byline != "",
+                    rx.text(h.byline, size="2", class_name="hit-byline"),
+                ),
                 rx.hstack(
+                    rx.cond(
+                        h.kind_label != "",
+                        rx.hstack(
+                            kind_icon(h.kind, size=14),
+                            rx.text(h.kind_label, size="1"),
+                            spacing="1",
+                            align="center",
+                            class_name="hit-kind",
+                        ),
+                    ),
                     rx.text(h.collection_name, size="1", color_scheme="gray"),
                     rx.cond(h.page_label != "", rx.badge(h.page_label, variant="soft", size="1")),
                     spacing="2",
+                    align="center",
+                    wrap="wrap",
                 ),
                 snippet(h.snippet),
                 spacing="1",
@@ -247,6 +276,8 @@ def _results() -> rx.Component:
         _pages(),
         spacing="3",
         width="100%",
+        id="results",
+        custom_attrs={"data-shown-for": SearchState.shown_for},
     )
 
 
@@ -256,9 +287,12 @@ def search() -> rx.Component:
             rx.hstack(
                 rx.input(
                     name="q",
-                    value=SearchState.query,
+                    # The box belongs to the person typing: a page load sets it (each load
+                    # a new key), search results never write over what is being typed.
+                    value=SearchState.box,
+                    key=SearchState.box_version.to_string(),
                     on_change=SearchState.typed,
-                    debounce_timeout=350,
+                    debounce_timeout=TYPING_PAUSE_MS,
                     placeholder="Search inside the library's documents…",
                     aria_label="Search the library",
                     size="3",

@@ -34,7 +34,7 @@ from backend.documents import metadata
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import converted_pdf_key, page_image_key, title_from_filename
 from backend.errors import Unavailable
-from backend.ingest import office_suite, progress, sandbox, sniff, virus
+from backend.ingest import office_suite, progress, sandbox, sniff, titles, virus
 from backend.ingest.parsers import CONVERTED
 from backend.ingest.parsers.base import ParseError, PasswordRequired
 from backend.search import indexer
@@ -364,7 +364,12 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
         session.add(document)
         await session.flush()
     if document is not None and document.current_version_id == version.id:
-        title = str(result.meta.get("title", "")).strip()
+        title = titles.title_for(
+            str(result.meta.get("title", "")),
+            result.pages,
+            text_is_reliable=not sniffed.mime_type.startswith("image/")
+            and not any("by OCR" in w for w in result.warnings),
+        )
         if (
             title
             and version.version_no == 1

@@ -132,6 +132,29 @@ def _in_capitals(tokens: list[str]) -> bool:
     return len(words) >= CAPITALS_WORDS and not any(c.islower() for t in words for c in t)
 
 
+# The word still being typed at the end of a search box: a letter or digit run of two or
+# more, maybe after field: (not year:, whose values are numbers, not words).
+_OPEN_WORD = re.compile(r"(?:^|[\s(])(?:(\w+):)?(\w{2,})$", re.UNICODE)
+# Scripts written without spaces between words: an input method gives whole words.
+_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+
+
+def open_ended(text: str) -> str | None:
+    """Text still being typed, as search-as-you-type reads it: the last word, when nothing
+    follows it, as a prefix ("wo" already finds "world"), so results follow the box
+    without a flash of "nothing matched" at every partial word. None when the text does
+    not end in such a word: a space after it, a closing quote or bracket, an operator, a
+    single letter, a year, a word of a script written without spaces."""
+    if text.count('"') % 2 or not (m := _OPEN_WORD.search(text)):
+        return None
+    field_name, word = m.group(1), m.group(2)
+    if word.upper() in _OPS or _UNSPACED.search(word):
+        return None
+    if field_name and ALIASES.get(field_name.lower(), field_name.lower()) == "year":
+        return None
+    return text + "*"
+
+
 def parse(text: str) -> Parsed:
     text = without_points(text)
     notes: list[str] = []

@@ -19,6 +19,9 @@ class Hit:
     snippet: list[Segment]
     rank: float
     has_thumbnail: bool = False
+    authors: list[str] = field(default_factory=list)  # the first three creators
+    year: int | None = None
+    kind: str = ""  # pdf, docx, image, … (backend.labels.kind names it)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from backend.db import autocommit
 from backend.search import cache, completion
 from backend.search.engine import FACETS, SORTS, EngineQuery, EngineResult, Sort, opening
 from backend.search.engines import get_search_engine
-from backend.search.query import parse
+from backend.search.query import open_ended, parse
 from backend.search.schemas import FacetValue, Hit, SearchResults
 from backend.settings import get_settings
 from backend.users.models import User
@@ -162,7 +162,9 @@ async def search(
     page = min(max(1, page), MAX_PAGE)
     chosen = clean_filters(filters)
     order: Sort = sort if sort in SORTS else "relevance"
-    parsed = parse(q)
+    # While typing, the word being typed is a prefix; "did you mean" waits for it to end.
+    typed = open_ended(q) if typing and not query[-1:].isspace() else None
+    parsed = parse(typed or q)
     empty = SearchResults(
         query=q, total=0, page=page, page_size=size, filters=chosen, sort=order, notes=parsed.notes
     )
@@ -239,7 +241,7 @@ async def search(
         took_ms=took,
         facets=facets,
         read_as=parsed.read_as,
-        suggestion=found.suggestion if found.suggestion != parsed.read_as else None,
+        suggestion=found.suggestion if found.suggestion != parsed.read_as and not typed else None,
     )
     if gen is not None:  # (under the scope searched, not the one guessed)
         await cache.put(cache_key(scope), gen, results)
@@ -284,7 +286,10 @@ class _Rows:
 
 
 HIT_ROWS = """
-    SELECT d.id, d.title, c.name AS cname, c.slug AS cslug,
+    SELECT d.id, d.title, c.name AS cname, c.slug AS cslug, d.year, d.kind,
+           ARRAY(SELECT p.name FROM document_people p
+                 WHERE p.document_id = d.id AND p.role = 'creator'
+                 ORDER BY p.position LIMIT 3) AS authors,
            coalesce(v.thumbnail_key <> '', false) AS has_thumbnail,
            coalesce(v.meta->>'description', '') AS description,
            CASE WHEN d.id = ANY(:bare) THEN
@@ -335,6 +340,9 @@ async def _rows(
                 snippet=h.snippet or opening([r["head"]], r["description"]),
                 rank=h.score,
                 has_thumbnail=bool(r["has_thumbnail"]),
+                authors=list(r["authors"] or []),
+                year=r["year"],
+                kind=r["kind"] or "",
             )
         )
     if scope.ids is None:

@@ -16,7 +16,7 @@ from backend.api.routes import create_api
 from backend.auth import service as auth
 from backend.browse import service as browse
 from backend.collections import service as collections
-from backend.documents import bulk, catalogue, metadata
+from backend.documents import bulk, catalogue, inside, metadata
 from backend.documents import service as documents
 from backend.documents.models import Document
 from backend.errors import LibraryError
@@ -159,8 +159,8 @@ async def _surface(name: str, db: AsyncSession, w: dict[str, object], actor: Use
         for n in top:
             below, _ = await browse.subject_children(**s, parent_id=n.id)  # type: ignore[arg-type]
             out += [f"{m.name}={m.count}" for m in below]
-        inside = await _quiet(lambda: browse.keys(**s, classifier="title", collection_id=pid))  # type: ignore[arg-type]
-        out.append(_keys(inside) if inside else "")  # type: ignore[arg-type]
+        in_one = await _quiet(lambda: browse.keys(**s, classifier="title", collection_id=pid))  # type: ignore[arg-type]
+        out.append(_keys(in_one) if in_one else "")  # type: ignore[arg-type]
         return " ".join(out)
     if name == "search and facets":
         found = await search.search(**s, query="quokka OR birds OR ledger", record=False)  # type: ignore[arg-type]
@@ -184,6 +184,14 @@ async def _surface(name: str, db: AsyncSession, w: dict[str, object], actor: Use
     if name == "page text":
         found = await _quiet(lambda: documents.page_text(**s, document_id=ledger))  # type: ignore[arg-type]
         return found.text if found else ""  # type: ignore[attr-defined]
+    if name == "page text with the query marked":
+        found = await _quiet(
+            lambda: inside.marked_page(**s, document_id=ledger, page_no=1, query="quokka")  # type: ignore[arg-type]
+        )
+        return found.text if found else ""  # type: ignore[attr-defined]
+    if name == "search inside the document":
+        found = await _quiet(lambda: inside.find_inside(**s, document_id=ledger, query="ledger"))  # type: ignore[arg-type]
+        return "".join(seg.text for p in found.pages for seg in p.around) if found else ""  # type: ignore[attr-defined]
     if name == "thumbnail":
         return str(await _quiet(lambda: documents.open_thumbnail(**s, document_id=picture)) or "")  # type: ignore[arg-type]
     if name == "download":
@@ -209,6 +217,8 @@ SURFACES = [
     "catalogue record and citations",
     "related documents",
     "page text",
+    "page text with the query marked",
+    "search inside the document",
     "thumbnail",
     "download",
     "audit log",
@@ -227,6 +237,8 @@ SEEN_BY_MEMBER = {
     "catalogue record and citations": "Quokka ledger",
     "related documents": "Quokka ledger",
     "page text": "Quokka ledger text",
+    "page text with the query marked": "Quokka ledger text",
+    "search inside the document": "Quokka ledger text",
     "thumbnail": "thumbnails/",
     "download": "Quokka ledger",
     "audit log": "Quokka ledger",  # (seen by the curator: the audit log is staff-only)

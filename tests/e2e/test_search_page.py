@@ -163,6 +163,65 @@ async def test_searching_with_facets_sort_pages_and_typos(
     assert served_app.errors() == []
 
 
+async def test_typing_follows_the_box_without_flashes_or_lost_keys(
+    served_app: ServedApp, browser: Browser, page_errors: PageErrors
+) -> None:
+    engine = create_async_engine(served_app.env["DATABASE_URL"])
+    await bulk_load(BOOKS, "Typing shore", engine=engine)
+    await index_now(served_app, engine)
+    await engine.dispose()
+
+    context = await browser.new_context()
+    page = page_errors.watch(await context.new_page())
+    # The home page's box offers suggestions too, and its grid of collections reflows.
+    await goto(page, served_app.url)
+    await page.get_by_label("Search the library").press_sequentially("stev", delay=40)
+    suggestions = page.locator("#search-box-suggestions option")
+    await expect(suggestions.first).to_have_attribute("value", 'author:"Stevenson, Alan"')
+    await page.get_by_label("Search the library").press("Enter")
+    await page.wait_for_url(re.compile(r"/search\?q=stev"))
+    count = page.locator("#result-count")
+    await expect(count).to_contain_text("12 documents found")
+
+    await goto(page, f"{served_app.url}/search?q=storms")
+    await expect(count).to_contain_text("12 documents found")
+    # Everything that appears while typing is recorded: no "nothing matched", no "did you
+    # mean" may flash by while a word is still being typed.
+    await page.evaluate(
+        """() => {
+            window.__seen = [];
+            new MutationObserver(() => {
+                if (document.querySelector('#no-results')) window.__seen.push('no-results');
+                if (document.querySelector('#did-you-mean')) window.__seen.push('did-you-mean');
+            }).observe(document.body, {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+    box = page.get_by_label("Search the library")
+    await box.fill("")
+    await box.press_sequentially("ligthous", delay=60)  # (misspelt, and not finished)
+    results = page.locator("#results")
+    await expect(results).to_have_attribute("data-shown-for", "ligthous")
+    assert await page.evaluate("window.__seen") == []
+    await box.press_sequentially("e ", delay=60)  # the word is finished: now it may
+    await expect(page.locator("#did-you-mean")).to_have_text("lighthouse")
+
+    # Fast typing: every key stays in the box (results never write over it), and the
+    # results end up for the whole text, not for a search that an earlier key started.
+    await box.fill("")
+    await box.press_sequentially("lighthouse lenses storms", delay=15)
+    await expect(results).to_have_attribute("data-shown-for", "lighthouse lenses storms")
+    await page.wait_for_timeout(500)  # (any late answer for an earlier key has come)
+    assert await box.input_value() == "lighthouse lenses storms"
+    await expect(results).to_have_attribute("data-shown-for", "lighthouse lenses storms")
+    await expect(page).to_have_url(re.compile(r"q=lighthouse\+lenses\+storms"))
+    # A page load sets the box, even to text it had before.
+    await page.go_back()
+    await expect(box).to_have_value("stev")
+    await context.close()
+    assert page_errors.messages == []
+    assert served_app.errors() == []
+
+
 async def test_pages_are_served_with_the_gateways_headers_and_keep_working_under_its_policy(
     served_app: ServedApp, browser: Browser, page_errors: PageErrors
 ) -> None:

@@ -52,7 +52,11 @@ def parse_text(path: Path, **_: Any) -> Parsed:
     # A Markdown level-one heading on the first line is the title.
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     meta = {"title": first[2:].strip()[:300]} if first.startswith("# ") else {}
-    return Parsed(pages=[clean_text(text)], meta=meta)
+    # A form feed ends a page (as printers, pdftotext and old word processors have it).
+    pages = [clean_text(page) for page in text.split("\f")]
+    while len(pages) > 1 and not pages[-1].strip():
+        pages.pop()
+    return Parsed(pages=pages, meta=meta)
 
 
 def parse_rtf(path: Path, **_: Any) -> Parsed:
