@@ -109,6 +109,9 @@ def gateway(asgi_app: ASGIApp) -> ASGIApp:
 
 app = rx.App(
     stylesheets=["/library.css"],
+    # What every page needs and no page remembers (tables as cards on a phone, file
+    # inputs named): see the script.
+    head_components=[rx.script(src="/aids.js")],
     # The REST API mounts the Reflex app (pages, websocket, uploads); the guard wraps both,
     # the record pages' heads the guard, and the gateway all of it.
     api_transformer=[create_api(), guard, heads, gateway, tracing.asgi],

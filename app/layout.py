@@ -3,6 +3,7 @@
 import reflex as rx
 
 from app import routes
+from components.common import button_link
 from state.auth import LogoutState
 from state.session import SessionState
 
@@ -18,7 +19,9 @@ def navbar() -> rx.Component:
         rx.hstack(
             rx.link(
                 rx.hstack(
-                    rx.icon("library", size=22), rx.heading("Library", size="5"), align="center"
+                    rx.icon("library", size=22),
+                    rx.text("Library", size="5", weight="bold"),
+                    align="center",
                 ),
                 href=routes.HOME,
                 underline="none",
@@ -60,8 +63,8 @@ def navbar() -> rx.Component:
                     spacing="3",
                 ),
                 rx.hstack(
-                    rx.link(rx.button("Log in", variant="outline", size="2"), href=routes.LOGIN),
-                    rx.link(rx.button("Register", size="2"), href=routes.REGISTER),
+                    button_link("Log in", routes.LOGIN, variant="outline", size="2"),
+                    button_link("Register", routes.REGISTER, size="2"),
                     spacing="2",
                 ),
             ),

@@ -88,8 +88,8 @@ async def bulk_load(
 ) -> list[int]:
     """Insert ready documents straight into PostgreSQL (no files, no pipeline), fast.
 
-    Each record: title, text, and optionally authors, subjects, description, year,
-    language, mime. Returns the new document ids in the order of `records`. With
+    Each record: title, text, and optionally pages (the text page by page), authors,
+    subjects, description, year, language, mime. Returns the new document ids in the order of `records`. With
     `catalogue`, each document also gets its catalogue record (as the pipeline would give
     it: creators, subjects in the tree, year, language, type) and its browse entries.
     """
@@ -166,7 +166,8 @@ async def bulk_load(
                 "COPY document_pages (version_id, page_no, text) FROM STDIN"
             ) as copy:
                 for vid, r in zip(version_ids, records, strict=True):
-                    await copy.write_row((vid, 1, r["text"]))
+                    for no, page in enumerate(r.get("pages") or [r["text"]], start=1):
+                        await copy.write_row((vid, no, page))
             await cur.execute(
                 "UPDATE documents d SET current_version_id = v.id, listed = true"
                 " FROM document_versions v WHERE v.document_id = d.id AND d.collection_id = %s",

@@ -3,6 +3,7 @@
 from typing import Any
 
 import reflex as rx
+from ua_parser import parse as ua_parse
 
 from backend.analytics import report
 from backend.auth import email_change, personal_tokens, second_factor
@@ -15,6 +16,29 @@ from backend.users.models import Role
 from state.session import SessionState, acting, client_ip, form_text, perform, session_token
 
 SCOPE_ORDER = list(personal_tokens.SCOPES)
+
+
+def _version(major: str | None, minor: str | None) -> str:
+    return ".".join(v for v in (major, minor if minor != "0" else None) if v)
+
+
+def device_name(user_agent: str) -> str:
+    """ "Chrome 120 on Windows 10", "Mobile Safari 17.1 on iOS 17.1 (iPhone)": what a
+    person recognises of a browser's user-agent string (ua-parser's rules); the string
+    itself, cut short, when the rules know nothing of it."""
+    found = ua_parse(user_agent)
+    if found.user_agent is None:
+        return user_agent[:60] or "unknown browser"
+    ua = found.user_agent
+    name = " ".join(p for p in (ua.family, _version(ua.major, ua.minor)) if p)
+    if found.os is not None:
+        system = found.os
+        name += " on " + " ".join(
+            p for p in (system.family, _version(system.major, system.minor)) if p
+        )
+    if found.device is not None and found.device.family not in ("Other", "Spider"):
+        name += f" ({found.device.family})"
+    return name
 
 
 class AccountState(rx.State):
@@ -52,7 +76,8 @@ class AccountState(rx.State):
             {
                 "id": r.id,
                 "ip": r.ip or "unknown address",
-                "agent": (r.user_agent or "unknown browser")[:80],
+                "agent": device_name(r.user_agent or ""),
+                "agent_raw": (r.user_agent or "")[:300],
                 "last_seen": r.last_seen_at.strftime("%Y-%m-%d %H:%M UTC"),
                 "current": r.token_hash == current,
             }

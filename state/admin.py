@@ -13,6 +13,9 @@ from state.session import acting, client_ip, form_text, perform
 AUDIT_ROWS = 100
 
 
+ROLE_WORDS = {"admin": "an admin", "librarian": "a librarian", "patron": "a patron"}
+
+
 class UsersState(rx.State):
     users: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -144,8 +147,16 @@ class UsersState(rx.State):
         return True
 
     @rx.event
-    async def set_role(self, user_id: int, role: str) -> None:
-        await self._act("Role changed.", admin.set_role, user_id=user_id, role=role)
+    async def set_role(self, user_id: int, role: str) -> EventSpec | None:
+        """Change an account's role, and say so where the admin is looking (a toast)."""
+        who = next((u["email"] for u in self.users if u["id"] == user_id), "The account")
+        done = await self._act(
+            f"{who} is now {ROLE_WORDS.get(role, role)}.",
+            admin.set_role,
+            user_id=user_id,
+            role=role,
+        )
+        return rx.toast.success(self.notice) if done else rx.toast.error(self.error)
 
     @rx.event
     async def set_active(self, user_id: int, active: bool) -> None:

@@ -1,6 +1,8 @@
 """Login (password, then a code when the account has a second factor), registration by
 mail, the acceptance of an invitation, logout, and password reset pages."""
 
+from urllib.parse import urlencode
+
 import reflex as rx
 from reflex_base.event import EventSpec
 
@@ -20,16 +22,21 @@ from state.session import (
     session_token,
 )
 
+LOGIN_PAGE = "/login"  # (app.routes.LOGIN: state never imports the pages)
+
 
 class LoginState(rx.State):
     error: str = ""
     needs_code: bool = False
+    email: str = ""  # filled in from the address (?email=, after a registration)
     # The login that waits for its code: a handle to server-side data, never sent out.
     _pending: str = ""
 
     @rx.event
     def load(self) -> None:
         self.error, self.needs_code, self._pending = "", False, ""
+        email = self.router.url.query_parameters.get("email", "")
+        self.email = email[:320] if isinstance(email, str) and "@" in email else ""
 
     async def _enter(self, result: auth.LoginResult) -> EventSpec:
         """Hand the new session to the browser through the session route's cookie."""
@@ -119,17 +126,18 @@ class RegisterState(rx.State):
 class ConfirmRegistrationState(rx.State):
     error: str = ""
     done: bool = False
+    login_url: str = LOGIN_PAGE  # the login page, the new account's address filled in
 
     @rx.event
     def load(self) -> None:
-        self.error, self.done = "", False
+        self.error, self.done, self.login_url = "", False, LOGIN_PAGE
 
     @rx.event
     async def confirm(self) -> None:
         self.error = ""
         try:
             async with session_scope() as session:
-                await registration.confirm_registration(
+                user = await registration.confirm_registration(
                     session=session,
                     token=self.router.url.query_parameters.get("token", ""),
                     ip=client_ip(self),
@@ -139,6 +147,7 @@ class ConfirmRegistrationState(rx.State):
             self.error = str(exc)
             return
         self.done = True
+        self.login_url = f"{LOGIN_PAGE}?{urlencode({'email': user.email})}"
 
 
 class AcceptInviteState(rx.State):

@@ -20,6 +20,14 @@ from state.upload_progress import expected_files, mark_received, share_progress,
 from state.uploads import into_collection, receive, upload_token
 
 UPLOAD_ID = "documents"
+# How the closing summary of an upload names each ending, in this order.
+BATCH_WORDS = {
+    "ready": "ready",
+    "failed": "failed",
+    "needs_password": "need a password",
+    "duplicate": "held as duplicates",
+    "quarantined": "quarantined",
+}
 WATCH_SECONDS = 600
 
 
@@ -79,6 +87,24 @@ class CollectionState(rx.State):
     incoming: list[dict[str, Any]] = []
     watching: bool = False
     member_error: str = ""
+    # The versions the last upload of this tab made, for its closing summary.
+    batch: list[int] = []
+
+    @rx.var
+    def batch_summary(self) -> str:
+        """ "All 16 files processed: 14 ready, 2 failed." once none of the last upload's
+        files waits; "" before (or with no upload)."""
+        rows = [d for d in self.documents if d["version_id"] in set(self.batch)]
+        if not rows or any(d["status"] in ("pending", "processing") for d in rows):
+            return ""
+        counts: dict[str, int] = {}
+        for d in rows:
+            counts[d["status"]] = counts.get(d["status"], 0) + 1
+        said = ", ".join(
+            f"{counts[status]} {word}" for status, word in BATCH_WORDS.items() if status in counts
+        )
+        files = "The file" if len(rows) == 1 else f"All {len(rows)} files"
+        return f"{files} of your upload processed: {said}."
 
     @rx.var
     def any_in_progress(self) -> bool:
@@ -150,13 +176,18 @@ class CollectionState(rx.State):
         """Stream each dropped file into the store, then record it and queue its ingest."""
         async with self:
             self.uploading, self.error, self.notice = True, "", ""
+            self.batch = []
             collection_id = self.collection_id
             token = await upload_token(self)
 
         async def progress(index: int, name: str, received: int, done: bool) -> None:
-            if done:
+            if done:  # stored and recorded: listed at once, with the statistics
                 async with self:
                     self.incoming = mark_received(self.incoming, index, name, received)
+                    try:
+                        await self._reload()
+                    except LibraryError:
+                        self.not_found = True
 
         outcome = await receive(
             chunks, token=token, destination=into_collection(collection_id), progress=progress
@@ -167,6 +198,7 @@ class CollectionState(rx.State):
             self.upload_label = ""
             self.incoming = []
             accepted = outcome.accepted
+            self.batch = [v for ids in outcome.recorded for v in ids]  # type: ignore[attr-defined]
             self.notice = (
                 f"Received {len(accepted)} file(s): {', '.join(accepted)}" if accepted else ""
             )

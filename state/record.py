@@ -3,18 +3,22 @@ the text of each page, the audit log, and the curators' edit form."""
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import reflex as rx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import labels
-from backend.documents import catalogue, metadata
+from backend.documents import catalogue, inside, metadata
 from backend.documents import service as documents
 from backend.errors import LibraryError, NotFound
 from backend.ids import parse_id
 from backend.users.models import User
 from state.documents import DocumentState
-from state.session import acting, perform
+from state.session import acting, form_text, perform
+
+MAX_FIND = 500  # characters of a search inside a document
+THUMBS = 9  # pictures of pages offered at once to jump by
 
 DC_LABELS = {
     "title": "Title",
@@ -53,6 +57,18 @@ class RelatedRow:
     id: int
     title: str
     why: str
+
+
+@dataclass
+class SegmentRow:
+    text: str
+    hit: bool
+
+
+@dataclass
+class FoundRow:
+    page_no: int
+    around: list[SegmentRow]
 
 
 @dataclass
@@ -103,6 +119,13 @@ class RecordState(rx.State):
     page_count: int = 0
     page_text: str = ""
     page_images: int = 0
+    # The page's text in pieces, the words searched for marked (the hit that led here, or
+    # a search inside the document), and how many are marked.
+    page_segments: list[SegmentRow] = []
+    marked: int = 0
+    find: str = ""  # the words searched for inside the document ("": none)
+    found_pages: list[FoundRow] = []
+    found_total: int = -1  # pages where they are (-1: no search made)
     # The edit form (curators).
     editing: bool = False
     form: dict[str, str] = {}
@@ -119,6 +142,8 @@ class RecordState(rx.State):
         self.dublin_core, self.related, self.audit = [], [], []
         self.stable_url = self.bibtex = self.ris = ""
         self.page_no, self.page_count, self.page_text, self.page_images = 1, 0, "", 0
+        self.page_segments, self.marked, self.find = [], 0, ""
+        self.found_pages, self.found_total = [], -1
         self.editing, self.form, self.errors, self.saved, self.error = False, {}, {}, "", ""
         self.chosen, self.choices, self.subject_typed = [], [], ""
 
@@ -165,24 +190,42 @@ class RecordState(rx.State):
             )
             for e in audit
         ]
+        # A search hit's link names the page it matched and the words (?page=112&q=…).
+        params = parse_qs(self.router.url.query)
+        self.find = (params.get("q") or [""])[-1][:MAX_FIND]
+        asked = (params.get("page") or ["1"])[-1]
+        page_no = int(asked) if asked.isascii() and asked.isdigit() and len(asked) < 9 else 1
         try:
-            text = await documents.page_text(
-                session=session, actor=actor, document_id=doc_id, page_no=1
-            )
-            self.page_no, self.page_count, self.page_text = (
-                text.page_no,
-                text.page_count,
-                text.text,
-            )
-            self.page_images = text.page_images
+            await self._read_page(session, actor, page_no)
         except LibraryError:
             self.page_no, self.page_count, self.page_text, self.page_images = 1, 0, "", 0
+
+    async def _read_page(self, session: AsyncSession, actor: User | None, page_no: int) -> None:
+        page = await inside.marked_page(
+            session=session,
+            actor=actor,
+            document_id=self.document_id,
+            page_no=page_no,
+            query=self.find,
+        )
+        self.page_no, self.page_count, self.page_text = page.page_no, page.page_count, page.text
+        self.page_images = page.page_images
+        self.page_segments = [SegmentRow(s.text, s.hit) for s in page.segments or []]
+        self.marked = page.marked
 
     @rx.var
     def page_image_url(self) -> str:
         if not 1 <= self.page_no <= self.page_images:
             return ""
         return f"/api/v1/documents/{self.document_id}/pages/{self.page_no}.webp"
+
+    @rx.var
+    def nearby_pages(self) -> list[int]:
+        """The pages whose pictures are offered to jump by: those around the one shown."""
+        if self.page_images < 2:
+            return []
+        first = max(1, min(self.page_no - THUMBS // 2, self.page_images - THUMBS + 1))
+        return list(range(first, min(self.page_images, first + THUMBS - 1) + 1))
 
     @rx.event
     async def show_page(self, page_no: int) -> None:
@@ -191,14 +234,33 @@ class RecordState(rx.State):
     async def _show_page(self, page_no: int) -> None:
         try:
             async with acting(self) as (session, actor):
-                text = await documents.page_text(
-                    session=session, actor=actor, document_id=self.document_id, page_no=page_no
+                await self._read_page(session, actor, page_no)
+        except LibraryError as exc:
+            self.error = str(exc)
+
+    @rx.event
+    async def find_inside(self, form: dict[str, Any]) -> None:
+        """Search inside this document: the pages where the words are, and the words
+        marked on the page shown."""
+        self.find = form_text(form, "find").strip()[:MAX_FIND]
+        if not self.find:
+            self.found_pages, self.found_total = [], -1
+            await self._show_page(self.page_no)
+            return
+        try:
+            async with acting(self) as (session, actor):
+                found = await inside.find_inside(
+                    session=session, actor=actor, document_id=self.document_id, query=self.find
                 )
+                first = found.pages[0].page_no if found.pages else self.page_no
+                await self._read_page(session, actor, first)
         except LibraryError as exc:
             self.error = str(exc)
             return
-        self.page_no, self.page_count, self.page_text = text.page_no, text.page_count, text.text
-        self.page_images = text.page_images
+        self.found_pages = [
+            FoundRow(p.page_no, [SegmentRow(s.text, s.hit) for s in p.around]) for p in found.pages
+        ]
+        self.found_total = found.total
 
     @rx.event
     async def go_to_page(self, form: dict[str, Any]) -> None:

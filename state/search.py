@@ -42,6 +42,7 @@ class HitRow:
     page_label: str
     snippet: list[SegmentRow]
     thumbnail_url: str
+    url: str  # the document, opened at the page the hit matched with the words marked
     byline: str  # "Stevenson, Alan; Woolf, Virginia · 1841"
     kind: str  # pdf, image, … (its icon)
     kind_label: str  # "PDF", "Image", …
@@ -192,6 +193,8 @@ class SearchState(rx.State):
                 thumbnail_url=(
                     f"/api/v1/documents/{h.document_id}/thumbnail" if h.has_thumbnail else ""
                 ),
+                url=f"/documents/{h.document_id}?"
+                + urlencode({"page": h.page_no or 1, "q": self.query.strip()}),
                 byline=" · ".join(
                     part for part in ("; ".join(h.authors), str(h.year or "")) if part
                 ),
@@ -282,6 +285,7 @@ class SearchState(rx.State):
         )
 
     @rx.event
+    @budget(SEARCH)
     async def suggest(self, text: str) -> None:
         """Suggestions for a search box that is not the results page's (the home page's)."""
         async with acting(self) as (session, actor):

@@ -239,16 +239,21 @@ def _one_file(name: str, index: int) -> None:
 def into_collection(collection_id: int) -> Destination:
     """Documents dropped on a collection: each becomes a document, then goes to ingest."""
 
-    async def record(session: AsyncSession, actor: User | None, files: list[Received]) -> None:
+    async def record(session: AsyncSession, actor: User | None, files: list[Received]) -> list[int]:
+        """The new versions' ids (the page follows them to its closing summary)."""
+        added = []
         for f in files:
             assert f.stored is not None
-            await documents.add_document(
+            _, version = await documents.add_document(
                 session=session,
                 actor=actor,
                 collection_id=collection_id,
                 stored=f.stored,
                 filename=f.name,
             )
+            assert version.id is not None
+            added.append(version.id)
+        return added
 
     return Destination(
         authorize=lambda session, actor: scope.require_curated(session, actor, collection_id),

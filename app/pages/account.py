@@ -7,7 +7,7 @@ from state.session import SessionState
 
 def _session_row(s: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(s["agent"]),
+        rx.table.cell(rx.text(s["agent"], title=s["agent_raw"]), class_name="session-agent"),
         rx.table.cell(s["ip"]),
         rx.table.cell(s["last_seen"]),
         rx.table.cell(
@@ -27,14 +27,12 @@ def _session_row(s: rx.Var) -> rx.Component:
 
 def _sessions() -> rx.Component:
     return rx.vstack(
-        rx.heading("Open sessions", size="4"),
+        rx.heading("Open sessions", size="4", as_="h2"),
         rx.table.root(
             rx.table.header(
                 rx.table.row(
-                    *(
-                        rx.table.column_header_cell(h)
-                        for h in ("Browser", "Address", "Last seen", "")
-                    )
+                    *(rx.table.column_header_cell(h) for h in ("Browser", "Address", "Last seen")),
+                    rx.table.column_header_cell(rx.el.span("End", class_name="sr-only")),
                 )
             ),
             rx.table.body(rx.foreach(AccountState.sessions, _session_row)),
@@ -46,7 +44,7 @@ def _sessions() -> rx.Component:
 
 def _password_form() -> rx.Component:
     return rx.vstack(
-        rx.heading("Change your password", size="4"),
+        rx.heading("Change your password", size="4", as_="h2"),
         error_callout(AccountState.password_error),
         rx.form(
             rx.vstack(
@@ -85,7 +83,7 @@ def _password_form() -> rx.Component:
 
 def _email_form() -> rx.Component:
     return rx.vstack(
-        rx.heading("Change your address", size="4"),
+        rx.heading("Change your address", size="4", as_="h2"),
         error_callout(AccountState.email_error),
         rx.form(
             rx.vstack(
@@ -163,7 +161,7 @@ def _recovery_codes() -> rx.Component:
 
 def _two_factor() -> rx.Component:
     return rx.vstack(
-        rx.heading("Two-factor authentication", size="4"),
+        rx.heading("Two-factor authentication", size="4", as_="h2"),
         error_callout(AccountState.totp_error),
         _recovery_codes(),
         rx.cond(
@@ -200,7 +198,7 @@ def _usage_report() -> rx.Component:
     return rx.cond(
         AccountState.may_get_report,
         rx.vstack(
-            rx.heading("Monthly usage report", size="4"),
+            rx.heading("Monthly usage report", size="4", as_="h2"),
             rx.el.label(
                 rx.hstack(
                     rx.checkbox(
@@ -262,7 +260,7 @@ def _scope_box(scope: str, hint: str, checked: bool = False) -> rx.Component:
 
 def _api_tokens() -> rx.Component:
     return rx.vstack(
-        rx.heading("API tokens", size="4"),
+        rx.heading("API tokens", size="4", as_="h2"),
         rx.text(
             "For programs that use the library's API (/api/v1) for you: each acts as you, "
             "within its scopes, until you revoke it or it expires. Changing your password "
@@ -341,7 +339,7 @@ def _api_tokens() -> rx.Component:
 
 def account() -> rx.Component:
     return rx.vstack(
-        rx.heading("Your account", size="7"),
+        rx.heading("Your account", size="7", as_="h1"),
         error_callout(AccountState.error),
         notice_callout(AccountState.notice),
         rx.text(SessionState.user_email, " · ", SessionState.user_role, id="account-identity"),
@@ -358,7 +356,7 @@ def account() -> rx.Component:
 
 def confirm_email() -> rx.Component:
     return rx.vstack(
-        rx.heading("Confirm your new address", size="6"),
+        rx.heading("Confirm your new address", size="6", as_="h1"),
         error_callout(EmailConfirmState.error),
         rx.cond(
             EmailConfirmState.done != "",

@@ -190,7 +190,7 @@ def _invitation_row(i: rx.Var) -> rx.Component:
 
 def _invitations() -> rx.Component:
     return rx.vstack(
-        rx.heading("Invitations", size="4"),
+        rx.heading("Invitations", size="4", as_="h2"),
         rx.text(
             "Invite a librarian or an admin by e-mail: the mailed link lets them choose "
             "their name and password, once, until it expires. To give an existing account "
@@ -242,7 +242,7 @@ def users() -> rx.Component:
 
 def _users() -> rx.Component:
     return rx.vstack(
-        rx.heading("Users", size="7"),
+        rx.heading("Users", size="7", as_="h1"),
         error_callout(UsersState.error),
         notice_callout(UsersState.notice),
         rx.cond(
@@ -266,7 +266,7 @@ def _users() -> rx.Component:
                 ),
                 _pager(),
                 _invitations(),
-                rx.heading("Account log", size="4"),
+                rx.heading("Account log", size="4", as_="h2"),
                 _table(
                     ("When", "Who", "What", "Whom", "Detail", "From"),
                     UsersState.events,

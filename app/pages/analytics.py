@@ -26,7 +26,7 @@ def _headline(h: rx.Var) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(h["label"], size="2", color_scheme="gray"),
-            rx.heading(h["value"], size="6", class_name="figure"),
+            rx.text(h["value"], size="6", weight="bold", class_name="figure"),
             rx.text("before: ", h["previous"], "  ", h["change"], size="1", color_scheme="gray"),
             spacing="1",
         ),
@@ -90,7 +90,7 @@ def _section(panel: str, title: str, *children: rx.Component) -> rx.Component:
         AnalyticsState.visible.contains(panel),
         rx.card(
             rx.vstack(
-                rx.hstack(rx.heading(title, size="5"), rx.spacer(), width="100%"),
+                rx.hstack(rx.heading(title, size="5", as_="h2"), rx.spacer(), width="100%"),
                 *children,
                 spacing="3",
                 width="100%",
@@ -156,7 +156,7 @@ def _reports() -> rx.Component:
         AnalyticsState.visible.contains("searches"),
         rx.card(
             rx.vstack(
-                rx.heading("Monthly reports", size="5"),
+                rx.heading("Monthly reports", size="5", as_="h2"),
                 rx.cond(
                     AnalyticsState.reports.length() > 0,
                     rx.vstack(rx.foreach(AnalyticsState.reports, _report_links), spacing="1"),
@@ -177,7 +177,7 @@ def _reports() -> rx.Component:
 
 def _dashboard() -> rx.Component:
     return rx.vstack(
-        rx.heading("Analytics", size="7"),
+        rx.heading("Analytics", size="7", as_="h1"),
         rx.text(AnalyticsState.span_label, color_scheme="gray", size="2"),
         rx.cond(
             ~AnalyticsState.visible.contains("searches"),
@@ -212,6 +212,7 @@ def _dashboard() -> rx.Component:
                             "Queries that led into your collections",
                         ),
                         size="3",
+                        as_="h3",
                     ),
                     _table(
                         ("Query", "Searches", "Clicks"),
@@ -228,7 +229,7 @@ def _dashboard() -> rx.Component:
                 rx.cond(
                     AnalyticsState.visible.contains("searches"),
                     rx.vstack(
-                        rx.heading("Found nothing", size="3"),
+                        rx.heading("Found nothing", size="3", as_="h3"),
                         _table(
                             ("Query", "Searches", ""),
                             AnalyticsState.zero_queries,
@@ -274,7 +275,7 @@ def _dashboard() -> rx.Component:
             rx.grid(
                 *(
                     rx.vstack(
-                        rx.heading(title, size="3"),
+                        rx.heading(title, size="3", as_="h3"),
                         _table(
                             ("Document", "Collection", measure.capitalize()),
                             rows,
@@ -295,7 +296,7 @@ def _dashboard() -> rx.Component:
                 spacing="5",
                 width="100%",
             ),
-            rx.heading("Collections", size="3"),
+            rx.heading("Collections", size="3", as_="h3"),
             _table(
                 ("Collection", "Views", "Downloads"),
                 AnalyticsState.top_collections,
@@ -323,7 +324,7 @@ def _dashboard() -> rx.Component:
                 kind="bar",
             ),
             _csv("uploads"),
-            rx.heading("Why files failed", size="3"),
+            rx.heading("Why files failed", size="3", as_="h3"),
             _table(
                 ("Outcome", "Step", "Reason", "Files"),
                 AnalyticsState.failures,

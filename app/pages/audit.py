@@ -83,7 +83,7 @@ def _row(e: rx.Var) -> rx.Component:
 
 def _log() -> rx.Component:
     return rx.vstack(
-        rx.heading("Audit log", size="7"),
+        rx.heading("Audit log", size="7", as_="h1"),
         rx.text(
             "Every change staff made to collections, documents and accounts, and every "
             "staff login, newest first.",

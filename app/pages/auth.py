@@ -15,13 +15,23 @@ from state.auth import (
 def _password_step() -> rx.Component:
     return rx.form(
         rx.vstack(
-            form_field("Email", "email", "email", auto_complete="username", required=True),
+            form_field(
+                "Email",
+                "email",
+                "email",
+                auto_complete="username",
+                required=True,
+                # Filled in when the page is opened from a finished registration.
+                default_value=LoginState.email,
+                key="email-" + LoginState.email,
+            ),
             form_field(
                 "Password",
                 "password",
                 "password",
                 auto_complete="current-password",
                 required=True,
+                auto_focus=LoginState.email != "",
             ),
             rx.button("Log in", type="submit", size="3", width="100%", id="login-submit"),
             spacing="3",
@@ -55,7 +65,7 @@ def _code_step() -> rx.Component:
 
 def login() -> rx.Component:
     return narrow_card(
-        rx.heading("Log in", size="6"),
+        rx.heading("Log in", size="6", as_="h1"),
         error_callout(LoginState.error),
         rx.cond(LoginState.needs_code, _code_step(), _password_step()),
         rx.hstack(
@@ -69,7 +79,7 @@ def login() -> rx.Component:
 
 def register() -> rx.Component:
     return narrow_card(
-        rx.heading("Create an account", size="6"),
+        rx.heading("Create an account", size="6", as_="h1"),
         error_callout(RegisterState.error),
         rx.cond(
             RegisterState.sent != "",
@@ -105,13 +115,13 @@ def register() -> rx.Component:
 
 def confirm_registration() -> rx.Component:
     return narrow_card(
-        rx.heading("Finish your registration", size="6"),
+        rx.heading("Finish your registration", size="6", as_="h1"),
         error_callout(ConfirmRegistrationState.error),
         rx.cond(
             ConfirmRegistrationState.done,
             rx.vstack(
                 notice_callout("Your account is ready."),
-                rx.link("Log in", href=routes.LOGIN),
+                rx.link("Log in", href=ConfirmRegistrationState.login_url, id="log-in-now"),
             ),
             rx.button(
                 "Create my account",
@@ -126,7 +136,7 @@ def confirm_registration() -> rx.Component:
 
 def accept_invite() -> rx.Component:
     return narrow_card(
-        rx.heading("Join the library's staff", size="6"),
+        rx.heading("Join the library's staff", size="6", as_="h1"),
         error_callout(AcceptInviteState.error),
         rx.cond(
             AcceptInviteState.email != "",
@@ -179,7 +189,7 @@ def accept_invite() -> rx.Component:
 
 def forgot() -> rx.Component:
     return narrow_card(
-        rx.heading("Reset your password", size="6"),
+        rx.heading("Reset your password", size="6", as_="h1"),
         error_callout(ForgotState.error),
         rx.cond(
             ForgotState.sent,
@@ -202,7 +212,7 @@ def forgot() -> rx.Component:
 
 def reset() -> rx.Component:
     return narrow_card(
-        rx.heading("Choose a new password", size="6"),
+        rx.heading("Choose a new password", size="6", as_="h1"),
         error_callout(ResetState.error),
         rx.cond(
             ResetState.done,

@@ -1,5 +1,6 @@
 import reflex as rx
 
+from components.common import button_link
 from state.browse import BrowseState
 
 
@@ -8,14 +9,12 @@ def _tabs() -> rx.Component:
         rx.hstack(
             rx.foreach(
                 BrowseState.tabs,
-                lambda t: rx.link(
-                    rx.button(
-                        t.label,
-                        variant=rx.cond(t.current, "solid", "soft"),
-                        size="2",
-                    ),
-                    href=t.url,
-                    aria_current=rx.cond(t.current, "page", "false"),
+                lambda t: button_link(
+                    t.label,
+                    t.url,
+                    link_props={"aria_current": rx.cond(t.current, "page", "false")},
+                    variant=rx.cond(t.current, "solid", "soft"),
+                    size="2",
                 ),
             ),
             wrap="wrap",
@@ -129,11 +128,11 @@ def _pager() -> rx.Component:
     return rx.hstack(
         rx.cond(
             BrowseState.prev_url != "",
-            rx.link(rx.button("← Previous", variant="soft"), href=BrowseState.prev_url),
+            button_link("← Previous", BrowseState.prev_url, variant="soft"),
         ),
         rx.cond(
             BrowseState.next_url != "",
-            rx.link(rx.button("Next →", variant="soft"), href=BrowseState.next_url),
+            button_link("Next →", BrowseState.next_url, variant="soft"),
         ),
         spacing="3",
         id="browse-pager",
@@ -149,6 +148,7 @@ def browse() -> rx.Component:
                 "Browse the library",
             ),
             size="7",
+            as_="h1",
         ),
         _tabs(),
         rx.cond(

@@ -23,7 +23,7 @@ def _create_form() -> rx.Component:
     return rx.card(
         rx.form(
             rx.vstack(
-                rx.heading("New collection", size="4"),
+                rx.heading("New collection", size="4", as_="h2"),
                 error_callout(CollectionsState.error),
                 form_field("Name", "name", required=True),
                 form_field("Description", "description"),
@@ -44,7 +44,7 @@ def _create_form() -> rx.Component:
 
 def collections() -> rx.Component:
     return rx.vstack(
-        rx.heading("Collections", size="7"),
+        rx.heading("Collections", size="7", as_="h1"),
         rx.table.root(
             rx.table.header(
                 rx.table.row(
@@ -141,7 +141,7 @@ _DROPPED_NAMES_AND_SIZES = rx.Var("_ev_0.map((f) => ({name: f.name, size: f.size
 def _upload_panel() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("Add documents", size="4"),
+            rx.heading("Add documents", size="4", as_="h2"),
             drop_zone(
                 rx.vstack(
                     rx.icon("upload", size=28),
@@ -218,7 +218,7 @@ def _members_panel() -> rx.Component:
     return rx.card(
         rx.form(
             rx.vstack(
-                rx.heading("Give someone access", size="4"),
+                rx.heading("Give someone access", size="4", as_="h2"),
                 error_callout(CollectionState.member_error),
                 rx.hstack(
                     rx.input(
@@ -342,6 +342,14 @@ def _manage_panel() -> rx.Component:
             ),
             rx.heading("Members", size="3", as_="h3"),
             rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        rx.table.column_header_cell("Name"),
+                        rx.table.column_header_cell("E-mail"),
+                        rx.table.column_header_cell("Role"),
+                        rx.table.column_header_cell(rx.el.span("Remove", class_name="sr-only")),
+                    )
+                ),
                 rx.table.body(
                     rx.foreach(
                         CollectionAdminState.members,
@@ -451,7 +459,7 @@ def collection() -> rx.Component:
                 ),
             ),
             rx.hstack(
-                rx.heading(CollectionState.name, size="7"),
+                rx.heading(CollectionState.name, size="7", as_="h1"),
                 rx.cond(
                     CollectionState.is_public,
                     rx.badge("public"),
@@ -477,6 +485,16 @@ def collection() -> rx.Component:
             rx.cond(CollectionAdminState.open, _manage_panel()),
             notice_callout(CollectionState.notice),
             error_callout(CollectionState.error),
+            rx.cond(
+                CollectionState.batch_summary != "",
+                rx.callout(
+                    CollectionState.batch_summary,
+                    icon="list_checks",
+                    role="status",
+                    width="100%",
+                    id="upload-summary",
+                ),
+            ),
             rx.cond(CollectionState.can_curate, _upload_panel()),
             rx.cond(CollectionState.can_curate, import_panel()),
             rx.heading("Latest additions", size="4", as_="h2"),

@@ -2,6 +2,7 @@ import reflex as rx
 
 from components.common import error_callout, not_found, notice_callout, status_badge
 from components.dropzone import drop_zone
+from components.snippet import snippet
 from state.documents import VERSION_UPLOAD_ID, DocumentState
 from state.record import RecordState
 from state.session import SessionState
@@ -283,6 +284,7 @@ def _text_viewer() -> rx.Component:
                 + rx.cond(RecordState.page_count == 1, " page)", " pages)")
             ),
             rx.vstack(
+                _find_inside(),
                 rx.hstack(
                     rx.button(
                         "←",
@@ -339,18 +341,136 @@ def _text_viewer() -> rx.Component:
                             id="page-image",
                         ),
                     ),
-                    # Plain text: the document's own markup and scripts never reach the page.
-                    rx.el.pre(RecordState.page_text, class_name="page-text", id="page-text"),
+                    # Plain text: the document's own markup and scripts never reach the page;
+                    # the words searched for are marked.
+                    rx.el.pre(
+                        rx.foreach(
+                            RecordState.page_segments,
+                            lambda seg: rx.cond(
+                                seg.hit,
+                                rx.el.mark(seg.text, class_name="hit"),
+                                rx.fragment(seg.text),
+                            ),
+                        ),
+                        class_name="page-text",
+                        id="page-text",
+                    ),
                     spacing="3",
                     direction=rx.breakpoints(initial="column", md="row"),
                     width="100%",
                     align="start",
                 ),
+                _page_pictures(),
                 spacing="2",
                 width="100%",
             ),
+            open=True,
             width="100%",
             id="text-viewer",
+        ),
+    )
+
+
+def _find_inside() -> rx.Component:
+    """Search inside the document: the pages where the words are, each a link to it."""
+    return rx.vstack(
+        rx.form(
+            rx.hstack(
+                rx.input(
+                    name="find",
+                    type="search",
+                    default_value=RecordState.find,
+                    key=RecordState.document_id.to_string() + RecordState.find,
+                    placeholder="Find in this document…",
+                    aria_label="Find in this document",
+                    size="2",
+                    width="100%",
+                    max_width="24rem",
+                ),
+                rx.button("Find", size="2", variant="outline", type="submit"),
+                spacing="2",
+                width="100%",
+            ),
+            on_submit=RecordState.find_inside,
+            role="search",
+            width="100%",
+        ),
+        rx.cond(
+            RecordState.found_total >= 0,
+            rx.vstack(
+                rx.text(
+                    rx.cond(
+                        RecordState.found_total == 0,
+                        "No page has those words.",
+                        rx.cond(
+                            RecordState.found_total == 1,
+                            "On 1 page:",
+                            "On " + RecordState.found_total.to_string() + " pages:",
+                        ),
+                    ),
+                    size="2",
+                    id="found-count",
+                    role="status",
+                ),
+                rx.el.ul(
+                    rx.foreach(
+                        RecordState.found_pages,
+                        lambda f: rx.el.li(
+                            rx.link(
+                                "Page " + f.page_no.to_string(),
+                                href="#text-viewer",
+                                on_click=RecordState.show_page(f.page_no),
+                                weight="medium",
+                            ),
+                            " ",
+                            snippet(f.around),
+                            class_name="found-page",
+                        ),
+                    ),
+                    class_name="found-pages",
+                ),
+                spacing="1",
+                width="100%",
+            ),
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _page_pictures() -> rx.Component:
+    """Pictures of the pages around the one shown, to jump by."""
+    return rx.cond(
+        RecordState.nearby_pages.length() > 0,
+        rx.hstack(
+            rx.foreach(
+                RecordState.nearby_pages,
+                lambda n: rx.el.button(
+                    rx.image(
+                        src="/api/v1/documents/"
+                        + RecordState.document_id.to_string()
+                        + "/pages/"
+                        + n.to_string()
+                        + ".webp",
+                        alt="",
+                        loading="lazy",
+                        width="56px",
+                        height="auto",
+                    ),
+                    rx.text(n.to_string(), size="1"),
+                    on_click=RecordState.show_page(n),
+                    aria_label="Page " + n.to_string(),
+                    aria_current=rx.cond(n == RecordState.page_no, "page", "false"),
+                    class_name="page-thumb",
+                    type="button",
+                ),
+            ),
+            spacing="2",
+            overflow_x="auto",
+            width="100%",
+            as_="nav",
+            aria_label="Pages",
+            id="page-pictures",
         ),
     )
 
@@ -476,7 +596,7 @@ def document() -> rx.Component:
                 "← " + DocumentState.collection_name,
                 href="/collections/" + DocumentState.collection_slug,
             ),
-            rx.heading(DocumentState.title, size="7", id="document-title"),
+            rx.heading(DocumentState.title, size="7", id="document-title", as_="h1"),
             rx.cond(
                 DocumentState.can_curate,
                 rx.hstack(

@@ -43,7 +43,7 @@ def _collection_card(c: rx.Var) -> rx.Component:
 
 def home() -> rx.Component:
     return rx.vstack(
-        rx.heading("Find it inside the documents", size="8", padding_top="1em"),
+        rx.heading("Find it inside the documents", size="8", padding_top="1em", as_="h1"),
         rx.text(
             "Search the full text of every document in the library.", color_scheme="gray", size="4"
         ),
@@ -56,7 +56,7 @@ def home() -> rx.Component:
             as_="nav",
             aria_label="Browse the library",
         ),
-        rx.heading("Collections", size="5", padding_top="1.5em"),
+        rx.heading("Collections", size="5", padding_top="1.5em", as_="h2"),
         rx.cond(
             CollectionsState.items.length() > 0,
             rx.grid(

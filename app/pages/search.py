@@ -36,7 +36,7 @@ def _hit(h: rx.Var, i: rx.Var) -> rx.Component:
             rx.vstack(
                 rx.link(
                     rx.heading(h.title, size="4", as_="h3"),
-                    href="/documents/" + h.document_id.to_string(),
+                    href=h.url,
                     class_name="hit-title",
                     on_click=SearchState.clicked(h.document_id, i),
                 ),
@@ -56,7 +56,15 @@ def _hit(h: rx.Var, i: rx.Var) -> rx.Component:
                         ),
                     ),
                     rx.text(h.collection_name, size="1", color_scheme="gray"),
-                    rx.cond(h.page_label != "", rx.badge(h.page_label, variant="soft", size="1")),
+                    rx.cond(
+                        h.page_label != "",
+                        rx.link(
+                            rx.badge(h.page_label, variant="soft", size="1"),
+                            href=h.url,
+                            class_name="hit-page",
+                            on_click=SearchState.clicked(h.document_id, i),
+                        ),
+                    ),
                     spacing="2",
                     align="center",
                     wrap="wrap",
@@ -220,6 +228,7 @@ def _empty() -> rx.Component:
 
 def _results() -> rx.Component:
     return rx.vstack(
+        rx.heading("Results", as_="h2", class_name="sr-only"),
         rx.hstack(
             rx.text(
                 SearchState.count_text,
@@ -283,6 +292,7 @@ def _results() -> rx.Component:
 
 def search() -> rx.Component:
     return rx.vstack(
+        rx.heading("Search the library", as_="h1", class_name="sr-only"),
         rx.form(
             rx.hstack(
                 rx.input(

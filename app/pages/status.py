@@ -60,7 +60,7 @@ def _failed(f: rx.Var) -> tuple[rx.Component, ...]:
 def _page() -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.heading("System status", size="7"),
+            rx.heading("System status", size="7", as_="h1"),
             rx.spacer(),
             rx.cond(
                 StatusState.live,

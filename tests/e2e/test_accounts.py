@@ -54,7 +54,7 @@ async def test_second_factor_login_and_a_token_no_script_can_read(
     assert session["value"] not in await page.evaluate("document.cookie")
     await page.click("#logout")
     await page.wait_for_url(f"{app.url}/")
-    await expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    await expect(page.get_by_role("link", name="Log in", exact=True)).to_be_visible()
     assert "library_session" not in {c["name"] for c in await context.cookies()}
 
     # The password alone is not enough any more: the page asks for a code.

@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.collections.models import Collection, Membership
 from backend.users.models import Role
 from bench.common import bulk_load
-from tests.e2e.conftest import PageErrors, ServedApp, goto
+from tests.e2e.conftest import PageErrors, ServedApp, goto, index_now
 from tests.factories import PASSWORD, make_user
 
 RECORDS = [
@@ -63,8 +63,9 @@ async def test_the_record_its_text_citations_and_an_audited_edit(
     )
     await expect(page.locator("#related")).not_to_contain_text("almanac")
 
-    # The text, page by page, as plain text: the document's markup does not run.
-    await page.get_by_text("Read it page by page").click()
+    # The text, page by page (open from the start), as plain text: the document's markup
+    # does not run.
+    await expect(page.locator("#page-text")).to_be_visible()
     await expect(page.locator("#page-text")).to_contain_text("<script>window.pwned = 1</script>")
     assert await page.evaluate("window.pwned") is None
     assert await page.locator("#page-text b").count() == 0
@@ -214,3 +215,70 @@ async def test_record_pages_have_their_head_in_the_html_as_sent(
             assert gone.status_code == 404, missing
             assert "Sealed" not in gone.text and "Heads vault" not in gone.text
         assert (await web.get("/no-such-page")).status_code == 404
+
+
+LOGBOOK = {
+    "title": "The keeper's logbook",
+    "text": "",
+    "pages": [
+        "Lit the lamp at dusk. Calm sea.",
+        "Fog all day; the horn sounded.",
+        "Oil delivered by the tender.",
+        "A kraken was seen off the reef, or so the boatman swore.",
+        "Lamp cleaned, lenses polished. The kraken story spread.",
+    ],
+    "authors": ["Grace Darling"],
+    "year": 1838,
+    "language": "en",
+}
+
+
+async def test_a_hit_opens_at_its_page_with_the_words_marked_and_search_inside(
+    served_app: ServedApp, browser: Browser, page_errors: PageErrors
+) -> None:
+    engine = create_async_engine(served_app.env["DATABASE_URL"])
+    LOGBOOK["text"] = "\n".join(LOGBOOK["pages"])  # type: ignore[arg-type]
+    (doc_id,) = await bulk_load([LOGBOOK], "Logbooks", engine=engine, catalogue=True)
+    await index_now(served_app, engine)
+    await engine.dispose()
+
+    page = page_errors.watch(await (await browser.new_context()).new_page())
+    await goto(page, f"{served_app.url}/search?q=kraken+reef")
+    hit = page.locator(".search-hit").first
+    # The card says who and when, and what kind of thing it is.
+    await expect(hit.locator(".hit-byline")).to_have_text("Grace Darling · 1838")
+    await expect(hit.locator(".hit-kind")).to_have_text("Text")
+    # The page badge is a link to that page, as is the title.
+    await expect(hit.locator(".hit-page")).to_have_text("page 4")
+    await hit.locator(".hit-title").click()
+    await page.wait_for_url(f"**/documents/{doc_id}?page=4&q=kraken+reef")
+    await expect(page.locator("#page-label")).to_have_text("Page 4 of 5")
+    marks = page.locator("#page-text mark.hit")
+    await expect(marks).to_have_text(["kraken", "reef"])
+    # The marks stay while paging; the next page has its own.
+    await page.get_by_role("button", name="Next page").click()
+    await expect(page.locator("#page-label")).to_have_text("Page 5 of 5")
+    await expect(marks).to_have_text(["kraken"])
+
+    # Search inside the document, by stem: lamp finds "lamp" and "Lamp" on pages 1 and 5.
+    await page.get_by_label("Find in this document").fill("lamps")
+    await page.get_by_label("Find in this document").press("Enter")
+    await expect(page.locator("#found-count")).to_have_text("On 2 pages:")
+    found = page.locator(".found-page")
+    await expect(found).to_have_count(2)
+    await expect(found.first).to_contain_text("Page 1")
+    await expect(page.locator("#page-label")).to_have_text("Page 1 of 5")  # the first found
+    await expect(marks).to_have_text(["lamp"])
+    await found.nth(1).get_by_role("link").click()
+    await expect(page.locator("#page-label")).to_have_text("Page 5 of 5")
+    await expect(marks).to_have_text(["Lamp"])
+    await page.get_by_label("Find in this document").fill("zeppelin")
+    await page.get_by_label("Find in this document").press("Enter")
+    await expect(page.locator("#found-count")).to_have_text("No page has those words.")
+    # Any page number in the address is read safely: past the end is the last page.
+    await goto(page, f"{served_app.url}/documents/{doc_id}?page=999999999999&q=%22")
+    await expect(page.locator("#page-label")).to_have_text("Page 1 of 5")
+    await goto(page, f"{served_app.url}/documents/{doc_id}?page=9")
+    await expect(page.locator("#page-label")).to_have_text("Page 5 of 5")
+    assert page_errors.messages == []
+    assert served_app.errors() == []

@@ -35,6 +35,9 @@ async def _register(page: Page, app: ServedApp, name: str, email: str, password:
     await goto(page, link_in(mail))
     await page.click("#confirm-registration")
     await expect(page.get_by_text("Your account is ready.")).to_be_visible()
+    # Its login page has the address filled in already.
+    await page.click("#log-in-now")
+    await expect(page.locator("input[name=email]")).to_have_value(email)
 
 
 async def _log_in(page: Page, app: ServedApp, email: str, password: str) -> None:
@@ -105,6 +108,8 @@ async def test_librarian_uploads_and_patron_finds_reads_and_downloads(
     await admin.get_by_label(f"Role of {LIBRARIAN[0]}").click()
     await admin.get_by_role("option", name="librarian").click()
     await expect(admin.get_by_label(f"Role of {LIBRARIAN[0]}")).to_have_text("librarian")
+    # Said where the admin looks (a toast), not only at the top of the page.
+    await expect(admin.get_by_text(f"{LIBRARIAN[0]} is now a librarian.").first).to_be_visible()
     log = admin.locator("#account-log .audit-row").first
     await expect(log).to_contain_text("role changed")
     await expect(log).to_contain_text(LIBRARIAN[0])
@@ -125,6 +130,10 @@ async def test_librarian_uploads_and_patron_finds_reads_and_downloads(
     refused = lib.locator(".document-row", has_text="hopper.bmp")
     await expect(refused.get_by_text("a BMP image) are not accepted")).to_be_visible(timeout=60_000)
     await expect(refused.locator(".retry")).to_have_count(0)
+    # The upload ends with a summary of how each of its files ended.
+    await expect(lib.locator("#upload-summary")).to_have_text(
+        "The file of your upload processed: 1 failed."
+    )
     await lib_ctx.close()
 
     # A patron searches a word from the public PDF, sees it highlighted, opens and downloads it.

@@ -175,7 +175,7 @@ async def test_every_page_of_an_uploaded_pdf_is_shown_as_an_image(
     pdf = tmp_path / "watches.pdf"
     pdf.write_bytes(text_pdf([f"Watch {n} kept" for n in range(1, 6)]))
     await _upload_and_open(page, pdf)
-    await page.get_by_text("Read it page by page").click()
+    await expect(page.locator("#page-text")).to_be_visible()  # (the viewer starts open)
     for number in (1, 4):
         if number > 1:
             await page.get_by_label("Page number").fill(str(number))
@@ -188,5 +188,14 @@ async def test_every_page_of_an_uploaded_pdf_is_shown_as_an_image(
             " return i && i.complete && i.naturalWidth > 0 }"
         )
         assert abs(await image.evaluate("i => i.naturalWidth") - 900) <= 1  # PDFium rounds
+    # Pictures of the pages around the one shown lead to theirs.
+    pictures = page.locator("#page-pictures")
+    await expect(pictures.get_by_role("button")).to_have_count(5)
+    await expect(pictures.get_by_role("button", name="Page 4")).to_have_attribute(
+        "aria-current", "page"
+    )
+    await pictures.get_by_role("button", name="Page 2").click()
+    await expect(page.locator("#page-label")).to_have_text("Page 2 of 5")
+    await expect(page.locator("#page-text")).to_contain_text("Watch 2 kept")
     assert page_errors.messages == []
     assert served_app.errors() == []
