@@ -95,6 +95,8 @@ class SearchState(rx.State):
     box: str = ""  # what the search box is set to when the page loads (the URL's query)
     box_version: int = 0  # each page load sets the box afresh, even to the same text
     shown_for: str = ""  # the text whose results are on the page (as typed, or the URL's)
+    # While a word is being typed that begins no word, the results shown stay, and say so.
+    held_note: str = ""
     _typed_seq: int = 0  # (a backend var: the latest keystroke's number; older ones yield)
     _search_key: str = ""  # (a backend var: the last search's event key, for its clicks)
     page: int = 1
@@ -168,12 +170,14 @@ class SearchState(rx.State):
         self._show(results, self.query)
 
     def _clear(self) -> None:
+        self.held_note = ""
         self.searched, self.total, self.hits, self.groups, self.chips = False, 0, [], [], []
         self.suggestion = self.read_as = self.notes = ""
         self.shown_for = self.query
 
     def _show(self, results: SearchResults, shown_for: str) -> None:
         self.searched = True
+        self.held_note = ""
         self.shown_for = shown_for
         self.total = results.total
         self._search_key = results.search_key
@@ -212,9 +216,9 @@ class SearchState(rx.State):
             for name, values in results.facets.items()
             if values
         ]
-        labels = {(g.name, v.value): v.label for g in self.groups for v in g.options}
+        named = {(g.name, v.value): v.label for g in self.groups for v in g.options}
         self.chips = [
-            Chip(f, v, f"{FACET_LABELS[f]}: {labels.get((f, v), v)}")
+            Chip(f, v, f"{FACET_LABELS[f]}: {named.get((f, v), v)}")
             for f in FACETS
             for v in self.filters.get(f, [])
         ]
@@ -277,6 +281,12 @@ class SearchState(rx.State):
             self.completions = [CompletionRow(c.value, c.label) for c in found]
             if results is None:
                 self._clear()
+            elif results.total == 0 and self.total > 0 and not text[-1].isspace():
+                # Mid-word, no flash of "nothing matched": what was found stays, said so.
+                self.held_note = (
+                    f"Nothing yet for “{text.strip()}”: the results for “{self.shown_for.strip()}”"
+                    " stay until the word is finished."
+                )
             else:
                 self._show(results, text)
         url = search_url(text.strip(), page_filters, sort)

@@ -416,11 +416,11 @@ def _find_inside() -> rx.Component:
                     rx.foreach(
                         RecordState.found_pages,
                         lambda f: rx.el.li(
-                            rx.link(
+                            rx.button(
                                 "Page " + f.page_no.to_string(),
-                                href="#text-viewer",
+                                variant="ghost",
+                                size="1",
                                 on_click=RecordState.show_page(f.page_no),
-                                weight="medium",
                             ),
                             " ",
                             snippet(f.around),

@@ -254,6 +254,10 @@ def _results() -> rx.Component:
             align="center",
         ),
         rx.cond(
+            SearchState.held_note != "",
+            rx.text(SearchState.held_note, size="2", color_scheme="gray", id="held-note"),
+        ),
+        rx.cond(
             SearchState.suggestion != "",
             rx.text(
                 "Did you mean ",

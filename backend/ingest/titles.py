@@ -44,25 +44,26 @@ def _reads_as_title(line: str) -> bool:
         return False  # numbers, symbols, OCR noise
     if len(words) > 1 and sum(len(w) for w in words) / len(words) < 2.5:
         return False  # "a b c d": scattered letters
-    # A sentence that runs on (a paragraph's first line) is no heading.
-    return not (line.endswith((",", ";", "-")) or line[-1:] == "." and len(words) > 8)
+    # A sentence (a paragraph's first line, a one-line note) is no heading: headings do
+    # not end in a full stop or run on with a comma.
+    return not line.endswith((".", ",", ";", "-", "…"))
 
 
 def first_heading(pages: list[str], max_lines: int = 12) -> str:
     """The first line of the text that reads as a title (a heading's markup removed), among
-    its first non-empty lines; "" when none does."""
-    seen = 0
+    its first non-empty lines, when more text follows it; "" when none does."""
+    lines = []
     for page in pages[:3]:
         for raw in page.splitlines():
             line = " ".join(unicodedata.normalize("NFC", raw).split())
-            if not line:
-                continue
-            seen += 1
-            if seen > max_lines:
-                return ""
-            line = MARKUP.sub("", line).strip()
-            if _reads_as_title(line):
-                return line.rstrip(":").strip()
+            if line:
+                lines.append(line)
+            if len(lines) > max_lines:
+                break
+    for n, line in enumerate(lines[:max_lines]):
+        line = MARKUP.sub("", line).strip()
+        if n + 1 < len(lines) and _reads_as_title(line):
+            return line.rstrip(":").strip()
     return ""
 
 

@@ -209,18 +209,21 @@ async def search(
             return replace(cached, query=q, notes=parsed.notes, took_ms=took, search_key=key)
     while True:
         engine = get_search_engine()
+        asked = EngineQuery(
+            tree=parsed.tree,
+            collections=scope.ids,
+            filters=chosen,
+            sort=order,
+            offset=(page - 1) * size,
+            limit=size,
+            snippets=snippets,
+        )
         with tracing.span("search.engine", **{"library.search.engine": engine.name}):
-            found = await engine.search(
-                EngineQuery(
-                    tree=parsed.tree,
-                    collections=scope.ids,
-                    filters=chosen,
-                    sort=order,
-                    offset=(page - 1) * size,
-                    limit=size,
-                    snippets=snippets,
-                )
-            )
+            found = await engine.search(asked)
+            if typed and found.total == 0:
+                # No word begins as the one being typed does: perhaps it is misspelt. Read
+                # as typed, near spellings count too ("ligthous" finds "lighthouse").
+                found = await engine.search(replace(asked, tree=parse(q).tree))
         rows = await _rows(session, actor, found, chosen, scope, check=guessed)
         if not guessed or rows.fingerprint == scope.fingerprint:
             break

@@ -15,6 +15,7 @@ import bisect
 import json
 import logging
 import math
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -56,6 +57,8 @@ from backend.search.query import (
 
 log = logging.getLogger(__name__)
 
+# A hit's words that begin as a word* of the query does, marked in its snippet (at most).
+PREFIX_MARKED = 16
 SCHEMA_VERSION = 6  # a new folder (and a rebuild) whenever the fields or their text change
 # ISO 639-1 code -> tantivy stemmer; other languages get the plain analyzer.
 STEMMERS = SNOWBALL_LANGUAGES
@@ -387,7 +390,7 @@ class TantivyEngine:
         if compiler.corrections:
             result.suggestion = compiler.suggestion(query.tree)
         if hits and text_query is not None and query.snippets:
-            result.hits = self._highlight(searcher, compiler.langs, text_query, hits)
+            result.hits = self._highlight(searcher, compiler, text_query, hits, query.tree)
         else:
             result.hits = [EngineHit(document_id=d, score=s) for s, d, _ in hits]
         if query.facets:
@@ -584,20 +587,51 @@ class TantivyEngine:
     def _highlight(
         self,
         searcher: tantivy.Searcher,
-        langs: tuple[str, ...],
+        compiler: "_Compiler",
         q: tantivy.Query,
         hits: list[tuple[float, int, Any]],
+        tree: Node | None,
     ) -> list[EngineHit]:
         generators: dict[str, tantivy.SnippetGenerator] = {}
+        # The snippet generator marks only whole terms of its query, so a word* (the word
+        # being typed, "lighth") would mark nothing and name no page: each hit's own words
+        # that begin so are added to the query of its snippet.
+        prefixes = [
+            re.compile(r"(?<!\w)" + re.escape(leaf.text) + r"\w*", re.IGNORECASE)
+            for leaf in positives(tree)
+            if isinstance(leaf, Term) and leaf.prefix and leaf.field in (None, "title")
+        ]
         out = []
         for score, doc_id, address in hits:
             stored = searcher.doc(address)
             hit = EngineHit(document_id=doc_id, score=score)
-            for lang in langs:
-                if not stored.get_first(f"body_{lang}"):
+            for lang in compiler.langs:
+                body = stored.get_first(f"body_{lang}") or ""
+                if not body:
                     continue
-                gen = generators.get(lang)
-                if gen is None:
+                words = {w.lower() for p in prefixes for w in p.findall(body)}
+                if words:
+                    field = f"body_{lang}"
+                    tokens = {
+                        t for w in sorted(words)[:PREFIX_MARKED] for t in compiler._tokens(lang, w)
+                    }
+                    own = tantivy.Query.boolean_query(
+                        [
+                            (tantivy.Occur.Should, q),
+                            *(
+                                (
+                                    tantivy.Occur.Should,
+                                    tantivy.Query.term_query(self.schema, field, t),
+                                )
+                                for t in tokens
+                            ),
+                        ]
+                    )
+                    gen = tantivy.SnippetGenerator.create(searcher, own, self.schema, field)
+                    gen.set_max_num_chars(SNIPPET_CHARS)
+                elif lang in generators:
+                    gen = generators[lang]
+                else:
                     gen = tantivy.SnippetGenerator.create(searcher, q, self.schema, f"body_{lang}")
                     gen.set_max_num_chars(SNIPPET_CHARS)
                     generators[lang] = gen

@@ -124,3 +124,31 @@ async def test_an_opened_result_is_recorded_with_its_rank(db: AsyncSession, data
     assert [(c.query, c.document_id, c.data["rank"], c.user_id) for c in clicks] == [
         ("estuary", doc.id, 3, patron.id)
     ]
+
+
+async def test_a_word_being_typed_finds_marks_and_names_its_page(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    """Search as you type reads the last word as a prefix: "lighth" already finds
+    "Lighthouses", marks it in the snippet and names its page; "did you mean" waits for
+    the word to end. A word* typed in full does the same."""
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    pages = ["Tides and currents.", "Gulls over the harbour.", "Lighthouses of the north coast."]
+    await upload_bytes(db, librarian, collection, "\f".join(pages).encode(), "coast.txt")
+    await db.commit()
+    await run_burst()
+    for query, typing in (("lighth", True), ("lighth*", False), ("north lighth", True)):
+        found = await search.search(session=db, actor=None, query=query, typing=typing)
+        assert found.total == 1, query
+        hit = found.hits[0]
+        assert "Lighthouses" in [s.text for s in hit.snippet if s.hit], query
+        assert hit.page_no == 3, query
+    # Searched (not typed), "lighth" is a word, and the page offers the word it begins.
+    assert (await search.search(session=db, actor=None, query="lighth")).suggestion == "lighthouses"
+    # A finished word (a space after it) is searched as typed; a misspelt one is corrected.
+    typed = await search.search(session=db, actor=None, query="harbuor ", typing=True)
+    assert typed.suggestion == "harbour"
+    partial = await search.search(session=db, actor=None, query="harbuo", typing=True)
+    assert partial.suggestion is None
+    await db.commit()

@@ -37,13 +37,20 @@ def test_a_declared_title_is_kept_unless_software_wrote_it(meta: str, expected: 
         (["# The Harbour Book\n\nChapter one."], "The Harbour Book"),
         (["\n\n  A Study of Lighthouses:  \nby A. Keeper"], "A Study of Lighthouses"),
         (["== Setup ==\ntext"], "Setup"),
-        (["12 34 56\n2024-01-01\nTide tables for the spring\n"], "Tide tables for the spring"),
+        (
+            ["12 34 56\n2024-01-01\nTide tables for the spring\nHigh water"],
+            "Tide tables for the spring",
+        ),
         (["", "Second page title\nbody"], "Second page title"),
         # A paragraph's first line is no heading; nor are symbols, noise, scattered letters.
-        (["This is the first sentence of a long paragraph that goes on and on.\n"], ""),
-        (["It was the best of times, it was the worst of times,\n"], ""),
+        (["This is the first sentence of a long paragraph that goes on and on.\nMore"], ""),
+        (["It was the best of times, it was the worst of times,\nit was"], ""),
+        (["Lit the lamp at dusk.\nCalm sea."], ""),  # a sentence, not a heading
+        (["Only line of a note"], ""),  # the whole text: no heading of anything
+        (["What is life?\nA lecture."], "What is life?"),
         (["%%% ### ***\n| | |\n"], ""),
-        (["a b c d e f\n"], ""),
+        (["12 34 56\nTide tables"], ""),  # the line that reads as one is the last
+        (["a b c d e f\nmore"], ""),
         (["\n".join(["1234"] * 20) + "\nToo far down"], ""),
         ([], ""),
         (["Война и мир\nТом первый"], "Война и мир"),
@@ -56,8 +63,8 @@ def test_the_first_heading_is_the_first_line_that_reads_as_one(
 
 
 def test_ocr_text_gives_no_title_but_a_declared_one_is_kept() -> None:
-    noise = ["Hopper Grace\nee ;a 1=\n"]
+    noise = ["Hopper Grace\nee ;a 1=\n"]  # (a line follows: a heading, if the text is read)
     assert title_for("", noise, text_is_reliable=False) == ""
     assert title_for("", noise, text_is_reliable=True) == "Hopper Grace"
     assert title_for("Portrait", noise, text_is_reliable=False) == "Portrait"
-    assert title_for("Untitled", ["Real heading"], text_is_reliable=True) == "Real heading"
+    assert title_for("Untitled", ["Real heading\nbody"], text_is_reliable=True) == "Real heading"

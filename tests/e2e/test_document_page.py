@@ -269,7 +269,7 @@ async def test_a_hit_opens_at_its_page_with_the_words_marked_and_search_inside(
     await expect(found.first).to_contain_text("Page 1")
     await expect(page.locator("#page-label")).to_have_text("Page 1 of 5")  # the first found
     await expect(marks).to_have_text(["lamp"])
-    await found.nth(1).get_by_role("link").click()
+    await found.nth(1).get_by_role("button").click()
     await expect(page.locator("#page-label")).to_have_text("Page 5 of 5")
     await expect(marks).to_have_text(["Lamp"])
     await page.get_by_label("Find in this document").fill("zeppelin")

@@ -197,12 +197,25 @@ async def test_typing_follows_the_box_without_flashes_or_lost_keys(
         }"""
     )
     box = page.get_by_label("Search the library")
-    await box.fill("")
-    await box.press_sequentially("ligthous", delay=60)  # (misspelt, and not finished)
     results = page.locator("#results")
-    await expect(results).to_have_attribute("data-shown-for", "ligthous")
+    await box.fill("")
+    await box.press_sequentially("lighthouse", delay=90)  # each part of it begins a word
+    await expect(results).to_have_attribute("data-shown-for", "lighthouse")
+    await expect(count).to_contain_text("13 documents found")
+    # A misspelt word still being typed finds its near spellings, and "did you mean"
+    # waits for the word to end.
+    await box.fill("")
+    await box.press_sequentially("lig", delay=90)
+    await expect(results).to_have_attribute("data-shown-for", "lig")
+    await box.press_sequentially("t", delay=90)  # no word begins "ligt": lig's results stay
+    await expect(page.locator("#held-note")).to_contain_text("Nothing yet for “ligt”")
+    await expect(count).to_contain_text("13 documents found")
+    await box.press_sequentially("house", delay=90)
+    await expect(results).to_have_attribute("data-shown-for", "ligthouse")
+    await expect(page.locator("#held-note")).to_have_count(0)
+    await expect(count).to_contain_text("13 documents found")
     assert await page.evaluate("window.__seen") == []
-    await box.press_sequentially("e ", delay=60)  # the word is finished: now it may
+    await box.press_sequentially(" ", delay=60)  # the word is finished: now it may
     await expect(page.locator("#did-you-mean")).to_have_text("lighthouse")
 
     # Fast typing: every key stays in the box (results never write over it), and the
