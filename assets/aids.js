@@ -13,6 +13,22 @@
       input.setAttribute("aria-label", words || "Choose files");
     });
   }
+  // A region that scrolls (a wide table on a narrow screen) can be scrolled from the
+  // keyboard: it takes the focus.
+  function focusableScrolling() {
+    document.querySelectorAll(".rt-ScrollAreaViewport").forEach(function (area) {
+      var scrolls = area.scrollWidth > area.clientWidth + 1 || area.scrollHeight > area.clientHeight + 1;
+      if (scrolls && area.getAttribute("tabindex") !== "0") {
+        area.setAttribute("tabindex", "0");
+        if (!area.hasAttribute("role")) {
+          area.setAttribute("role", "region");
+          area.setAttribute("aria-label", "Scrollable table");
+        }
+      } else if (!scrolls && area.getAttribute("tabindex") === "0") {
+        area.removeAttribute("tabindex");
+      }
+    });
+  }
   function label() {
     labelFileInputs();
     document.querySelectorAll("table").forEach(function (table) {
@@ -28,6 +44,7 @@
         });
       });
     });
+    focusableScrolling();
   }
   var pending = false;
   function soon() {
@@ -44,5 +61,6 @@
     subtree: true,
     characterData: true,
   });
+  window.addEventListener("resize", soon);
   soon();
 })();

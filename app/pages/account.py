@@ -1,6 +1,6 @@
 import reflex as rx
 
-from components.common import error_callout, form_field, notice_callout
+from components.common import button_link, error_callout, form_field, notice_callout
 from state.account import AccountState, EmailConfirmState
 from state.session import SessionState
 
@@ -205,6 +205,7 @@ def _usage_report() -> rx.Component:
                         checked=AccountState.usage_report,
                         on_change=AccountState.set_usage_report,
                         id="usage-report-opt-in",
+                        aria_label="E-mail me the monthly usage report",
                     ),
                     rx.text("E-mail me the monthly usage report"),
                     align="center",
@@ -340,15 +341,30 @@ def _api_tokens() -> rx.Component:
 def account() -> rx.Component:
     return rx.vstack(
         rx.heading("Your account", size="7", as_="h1"),
-        error_callout(AccountState.error),
-        notice_callout(AccountState.notice),
-        rx.text(SessionState.user_email, " · ", SessionState.user_role, id="account-identity"),
-        _two_factor(),
-        _usage_report(),
-        _password_form(),
-        _email_form(),
-        _sessions(),
-        _api_tokens(),
+        rx.cond(
+            SessionState.logged_in,
+            rx.vstack(
+                error_callout(AccountState.error),
+                notice_callout(AccountState.notice),
+                rx.text(
+                    SessionState.user_email, " · ", SessionState.user_role, id="account-identity"
+                ),
+                _two_factor(),
+                _usage_report(),
+                _password_form(),
+                _email_form(),
+                _sessions(),
+                _api_tokens(),
+                spacing="6",
+                width="100%",
+            ),
+            rx.hstack(
+                rx.text("Log in to see your account."),
+                button_link("Log in", "/login?next=/account", size="2"),
+                align="center",
+                spacing="3",
+            ),
+        ),
         spacing="6",
         width="100%",
     )

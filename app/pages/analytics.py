@@ -114,9 +114,21 @@ def _span_picker() -> rx.Component:
         ),
         rx.form(
             rx.hstack(
-                rx.input(type="date", name="from", default_value=AnalyticsState.first, size="2"),
+                rx.input(
+                    type="date",
+                    name="from",
+                    default_value=AnalyticsState.first,
+                    size="2",
+                    aria_label="From",
+                ),
                 rx.text("to"),
-                rx.input(type="date", name="to", default_value=AnalyticsState.last, size="2"),
+                rx.input(
+                    type="date",
+                    name="to",
+                    default_value=AnalyticsState.last,
+                    size="2",
+                    aria_label="To",
+                ),
                 rx.button("Show", type="submit", variant="outline", size="2"),
                 align="center",
             ),
