@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.documents import service as documents
 from backend.documents.service import Served, page_image_key
-from backend.errors import LibraryError
+from backend.errors import Conflict, LibraryError
 from backend.ingest import sandbox
 from backend.settings import get_settings
 from backend.storage.base import ObjectStore
@@ -73,6 +73,9 @@ async def _draw(store: ObjectStore, found: documents.PageImage, page_no: int) ->
             if result.error or not result.page_images:
                 raise NotDrawn(f"The image of page {page_no} could not be drawn. {result.error}")
             for n in range(page_no, page_no + result.page_images):
-                await store_file(
-                    store, page_image_key(found.version_id, n), outdir / f"page-{n:04d}.webp"
-                )
+                try:
+                    await store_file(
+                        store, page_image_key(found.version_id, n), outdir / f"page-{n:04d}.webp"
+                    )
+                except Conflict:
+                    pass  # drawn meanwhile by a request for a page before it: the same image

@@ -369,6 +369,7 @@ async def _steps(session: AsyncSession, version: DocumentVersion, store: ObjectS
             result.pages,
             text_is_reliable=not sniffed.mime_type.startswith("image/")
             and not any("by OCR" in w for w in result.warnings),
+            plain_text=sniffed.mime_type == "text/plain",
         )
         if (
             title

@@ -49,26 +49,35 @@ def _reads_as_title(line: str) -> bool:
     return not line.endswith((".", ",", ";", "-", "…"))
 
 
-def first_heading(pages: list[str], max_lines: int = 12) -> str:
+def first_heading(pages: list[str], max_lines: int = 12, set_apart: bool = False) -> str:
     """The first line of the text that reads as a title (a heading's markup removed), among
-    its first non-empty lines, when more text follows it; "" when none does."""
-    lines = []
+    its first non-empty lines, when more text follows it; "" when none does. With
+    `set_apart` (plain text, where nothing but layout marks a heading), only a line
+    followed by a blank line counts."""
+    lines: list[tuple[str, bool]] = []  # (line, followed by a blank line)
     for page in pages[:3]:
-        for raw in page.splitlines():
+        raws = page.splitlines()
+        for i, raw in enumerate(raws):
             line = " ".join(unicodedata.normalize("NFC", raw).split())
             if line:
-                lines.append(line)
+                apart = i + 1 < len(raws) and not raws[i + 1].strip()
+                lines.append((line, apart))
             if len(lines) > max_lines:
                 break
-    for n, line in enumerate(lines[:max_lines]):
+    for n, (line, apart) in enumerate(lines[:max_lines]):
         line = MARKUP.sub("", line).strip()
-        if n + 1 < len(lines) and _reads_as_title(line):
+        if n + 1 < len(lines) and (apart or not set_apart) and _reads_as_title(line):
             return line.rstrip(":").strip()
     return ""
 
 
-def title_for(meta_title: str, pages: list[str], *, text_is_reliable: bool) -> str:
+def title_for(
+    meta_title: str, pages: list[str], *, text_is_reliable: bool, plain_text: bool = False
+) -> str:
     """The best title found in the file, or "" (the file's name then stays). A heading is
     taken only from text that was written, not read by OCR from a picture
-    (`text_is_reliable`), which gives noise more often than a title."""
-    return declared(meta_title) or (first_heading(pages) if text_is_reliable else "")
+    (`text_is_reliable`), which gives noise more often than a title; in plain text, only
+    a line set apart by a blank line."""
+    if declared(meta_title):
+        return declared(meta_title)
+    return first_heading(pages, set_apart=plain_text) if text_is_reliable else ""

@@ -68,3 +68,10 @@ def test_ocr_text_gives_no_title_but_a_declared_one_is_kept() -> None:
     assert title_for("", noise, text_is_reliable=True) == "Hopper Grace"
     assert title_for("Portrait", noise, text_is_reliable=False) == "Portrait"
     assert title_for("Untitled", ["Real heading\nbody"], text_is_reliable=True) == "Real heading"
+
+
+def test_plain_text_has_a_heading_only_where_a_blank_line_sets_it_apart() -> None:
+    assert first_heading(["kept before the cancel\n" * 20], set_apart=True) == ""
+    assert first_heading(["The Harbour\n\nIt was calm."], set_apart=True) == "The Harbour"
+    assert first_heading(["\n\nTITLE PAGE\n\nby A. Keeper\n"], set_apart=True) == "TITLE PAGE"
+    assert title_for("", ["A log line\nanother"], text_is_reliable=True, plain_text=True) == ""

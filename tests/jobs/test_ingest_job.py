@@ -245,6 +245,45 @@ async def test_a_pdfs_first_page_is_drawn_at_ingest_and_the_others_when_opened(
     assert not any([await store.exists(page_image_key(version.id, n)) for n in range(1, 8)])
 
 
+async def test_readers_opening_neighbouring_pages_at_once_all_get_them(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    """Two pages opened at once (the viewer's pictures of nearby pages) draw overlapping
+    runs of pages: the one stored second is the same image, not an error."""
+    import asyncio
+    import io
+
+    from PIL import Image
+
+    from backend.db import session_scope
+    from backend.documents.service import page_image_key
+    from backend.ingest import pages as page_images
+    from backend.storage.service import get_store
+
+    pages = [Image.new("RGB", (300, 400), (40 * n, 0, 0)) for n in range(1, 8)]
+    pdf = io.BytesIO()
+    pages[0].save(pdf, "PDF", save_all=True, append_images=pages[1:])
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    document, version = await upload_bytes(db, librarian, collection, pdf.getvalue(), "7.pdf")
+    await db.commit()
+    await run_burst()
+    await db.refresh(version)
+    assert version.status == IngestStatus.READY, version.error
+
+    async def open_page(n: int) -> str:
+        async with session_scope() as session:
+            served = await page_images.open_page_image(
+                session=session, actor=None, document_id=document.id, page_no=n
+            )
+            return served.key
+
+    keys = await asyncio.gather(*(open_page(n) for n in (2, 3, 4, 5, 6)))
+    assert keys == [page_image_key(version.id, n) for n in (2, 3, 4, 5, 6)]  # type: ignore[arg-type]
+    store = get_store()
+    assert all([await store.exists(k) for k in keys])
+
+
 async def test_the_sweeper_leaves_a_version_that_a_live_run_holds(
     db: AsyncSession, data_dir: Path
 ) -> None:
