@@ -36,7 +36,8 @@ def navbar() -> rx.Component:
                 rx.cond(SessionState.is_admin, _nav_link("Users", routes.ADMIN_USERS)),
                 rx.cond(SessionState.is_admin, _nav_link("Audit", routes.ADMIN_AUDIT)),
                 rx.cond(SessionState.is_admin, _nav_link("Status", routes.ADMIN_STATUS)),
-                spacing="5",
+                spacing=rx.breakpoints(initial="3", md="5"),
+                wrap="wrap",  # (on a phone, the links take two lines, not a sideways scroll)
             ),
             rx.spacer(),
             rx.cond(

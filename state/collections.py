@@ -13,6 +13,7 @@ from backend.collections.schemas import cover_url
 from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.ingest import progress
+from backend.ingest.sniff import ACCEPTED
 from backend.redis_client import get_redis
 from backend.storage.service import human_size
 from state.session import acting, perform
@@ -20,6 +21,7 @@ from state.upload_progress import expected_files, mark_received, share_progress,
 from state.uploads import into_collection, receive, upload_token
 
 UPLOAD_ID = "documents"
+ACCEPTED_FORMATS = ACCEPTED  # what the drop zone says it takes: what sniffing accepts
 # How the closing summary of an upload names each ending, in this order.
 BATCH_WORDS = {
     "ready": "ready",

@@ -5,7 +5,7 @@ from components.common import error_callout, form_field, not_found, notice_callo
 from components.dropzone import drop_zone
 from state.browse import TABS
 from state.collection_admin import COVER_UPLOAD_ID, CollectionAdminState
-from state.collections import UPLOAD_ID, CollectionsState, CollectionState
+from state.collections import ACCEPTED_FORMATS, UPLOAD_ID, CollectionsState, CollectionState
 from state.session import SessionState
 
 
@@ -146,12 +146,7 @@ def _upload_panel() -> rx.Component:
                 rx.vstack(
                     rx.icon("upload", size=28),
                     rx.text("Drop files here, or click to choose them"),
-                    rx.text(
-                        "PDF, Word (DOCX), OpenDocument, EPUB, HTML, text, Markdown, RTF, "
-                        "JPEG, PNG, TIFF, WebP, GIF",
-                        size="1",
-                        color_scheme="gray",
-                    ),
+                    rx.text(ACCEPTED_FORMATS, size="1", color_scheme="gray", text_align="center"),
                     align="center",
                 ),
                 id=UPLOAD_ID,

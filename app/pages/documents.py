@@ -608,18 +608,25 @@ def document() -> rx.Component:
                     align="center",
                 ),
             ),
-            rx.el.a(
-                rx.button(rx.icon("download", size=16), "Download the original", size="3"),
-                href=DocumentState.download_url,
-                download=True,
-                # Links are client-side routes by default; a file needs a real request.
-                reload_document=True,
-                id="download",
+            rx.button(
+                # A plain <a> (a file needs a real request, not a client-side route) that
+                # looks like a button: one element, one tab stop.
+                rx.el.a(
+                    rx.icon("download", size=16),
+                    "Download the original",
+                    href=DocumentState.download_url,
+                    download=True,
+                    id="download",
+                ),
+                as_child=True,
+                size="3",
             ),
             rx.cond(
                 DocumentState.can_curate & (DocumentState.current["warnings"] != ""),
                 rx.callout(DocumentState.current["warnings"], icon="info", color_scheme="amber"),
             ),
+            # The text first: a search hit opens the page it matched, here.
+            _text_viewer(),
             rx.flex(
                 rx.cond(
                     DocumentState.preview_url != "",
@@ -642,7 +649,6 @@ def document() -> rx.Component:
             notice_callout(RecordState.saved),
             error_callout(RecordState.error),
             _cite(),
-            _text_viewer(),
             _related(),
             notice_callout(DocumentState.notice),
             error_callout(DocumentState.error),

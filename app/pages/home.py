@@ -29,7 +29,10 @@ def _collection_card(c: rx.Var) -> rx.Component:
                     align="center",
                 ),
                 rx.text(
-                    c["document_count"].to_string() + " documents", size="2", color_scheme="gray"
+                    c["document_count"].to_string()
+                    + rx.cond(c["document_count"].to(int) == 1, " document", " documents"),
+                    size="2",
+                    color_scheme="gray",
                 ),
                 spacing="1",
             ),
