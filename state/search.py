@@ -1,6 +1,7 @@
 """The search page. The URL holds the query, filters, sort and page, so results can be
 shared and bookmarked and the back button works; typing searches as you go."""
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ import reflex as rx
 from reflex_base.event import EventSpec
 
 from backend import labels
+from backend.db import session_scope
 from backend.search import completion
 from backend.search import service as search
 from backend.search.engine import FACETS, SORTS
@@ -261,11 +263,16 @@ class SearchState(rx.State):
         words = text.split()
         if words and len(words[-1]) == 1 and not text[-1].isspace():
             return None  # one letter tells nothing yet: what is shown stays
-        results = None
         async with acting_as(token) as (session, actor):
-            found = await completion.complete(session=session, actor=actor, text_typed=text)
-            if text.strip() or page_filters:
-                results = await search.search(
+
+            async def suggestions() -> list[completion.Completion]:
+                async with session_scope() as own:  # (beside the search, not after it)
+                    return await completion.complete(session=own, actor=actor, text_typed=text)
+
+            async def results_of_search() -> SearchResults | None:
+                if not (text.strip() or page_filters):
+                    return None
+                found = await search.search(
                     session=session,
                     actor=actor,
                     query=text,
@@ -275,6 +282,9 @@ class SearchState(rx.State):
                     client=self.router.session.client_ip,
                 )
                 await session.commit()
+                return found
+
+            found, results = await asyncio.gather(suggestions(), results_of_search())
         async with self:
             if mine != self._typed_seq:
                 return None  # a later keystroke (or a page load) has overtaken this one

@@ -6,7 +6,7 @@ from state.search import SearchState
 
 # How long typing must pause before the box's words are searched: short, since a search
 # still running when the next key comes is dropped (state.search.SearchState.typed).
-TYPING_PAUSE_MS = 80
+TYPING_PAUSE_MS = 50
 
 
 def _hit(h: rx.Var, i: rx.Var) -> rx.Component:
