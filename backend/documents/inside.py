@@ -28,6 +28,10 @@ AROUND = (
     'FragmentDelimiter=" … "'
 )
 MAX_FOUND = 200  # pages listed for one search inside a document
+# Characters of one page that are searched and marked: PostgreSQL refuses a tsvector over
+# 1 MB, and a text file without page breaks is one page. A longer page is shown unmarked,
+# and searched in its first MAX_MARKED characters.
+MAX_MARKED = 300_000
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ async def _ready_version(
 PAGE = text(
     """
     SELECT p.page_no, (SELECT count(*) FROM document_pages c WHERE c.version_id = :v),
-           CASE WHEN :tsq = '' THEN translate(p.text, :marks, '')
+           CASE WHEN :tsq = '' OR length(p.text) > :cap THEN translate(p.text, :marks, '')
                 ELSE ts_headline(CAST(:cfg AS regconfig), translate(p.text, :marks, ''),
                                  to_tsquery(CAST(:cfg AS regconfig), :tsq), :opts) END
     FROM document_pages p
@@ -129,10 +133,12 @@ FOUND = text(
     WITH q AS (SELECT to_tsquery(CAST(:cfg AS regconfig), :tsq) AS q),
     hit AS (
         SELECT p.page_no, p.text FROM document_pages p, q
-        WHERE p.version_id = :v AND to_tsvector(CAST(:cfg AS regconfig), p.text) @@ q.q
+        WHERE p.version_id = :v
+          AND to_tsvector(CAST(:cfg AS regconfig), left(p.text, :cap)) @@ q.q
     )
     SELECT hit.page_no, count(*) OVER (),
-           ts_headline(CAST(:cfg AS regconfig), translate(hit.text, :marks, ''), q.q, :opts)
+           ts_headline(CAST(:cfg AS regconfig), translate(left(hit.text, :cap), :marks, ''),
+                       q.q, :opts)
     FROM hit, q ORDER BY hit.page_no LIMIT :limit
     """
 )
@@ -151,6 +157,7 @@ async def marked_page(
         "tsq": ts_query(wanted_words(query)) if query.strip() else "",
         "marks": START + STOP,
         "opts": MARKED,
+        "cap": MAX_MARKED,
     }
     row = (await sql(session, PAGE.bindparams(**params))).first()
     if row is None:
@@ -182,6 +189,7 @@ async def find_inside(
         "marks": START + STOP,
         "opts": AROUND,
         "limit": MAX_FOUND,
+        "cap": MAX_MARKED,
     }
     rows = (await sql(session, FOUND.bindparams(**params))).all()
     pages = [PageFound(page_no=r[0], around=segments(r[2] or "")[0]) for r in rows]

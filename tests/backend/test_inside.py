@@ -3,6 +3,7 @@ document's language), and the pages where the words are."""
 
 from pathlib import Path
 
+import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.documents import inside
@@ -68,3 +69,21 @@ async def test_words_match_in_the_documents_language(db: AsyncSession, data_dir:
         session=db, actor=None, document_id=doc, page_no=1, query="phare"
     )
     assert [s.text for s in page.segments or [] if s.hit] == ["phares", "phare"]
+
+
+async def test_a_page_too_long_to_mark_is_shown_whole_and_searched_in_its_start(
+    db: AsyncSession, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL refuses a tsvector over 1 MB (a text file with no page breaks is one
+    page): past MAX_MARKED characters a page is shown unmarked, whole, and searched in its
+    first MAX_MARKED characters, never an error."""
+    doc = await _document(db, "\f".join(PAGES), "long.txt")
+    monkeypatch.setattr(inside, "MAX_MARKED", 40)
+    page = await inside.marked_page(
+        session=db, actor=None, document_id=doc, page_no=2, query="storms"
+    )
+    assert page.marked == 0 and page.text == PAGES[1]
+    found = await inside.find_inside(session=db, actor=None, document_id=doc, query="storms")
+    assert [p.page_no for p in found.pages] == [2, 4]  # ("storm lantern" on page 4)
+    beyond = await inside.find_inside(session=db, actor=None, document_id=doc, query="note")
+    assert beyond.total == 0  # ("of note." lies past the first 40 characters of page 2)
