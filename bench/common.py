@@ -89,7 +89,8 @@ async def bulk_load(
     """Insert ready documents straight into PostgreSQL (no files, no pipeline), fast.
 
     Each record: title, text, and optionally pages (the text page by page), authors,
-    subjects, description, year, language, mime. Returns the new document ids in the order of `records`. With
+    subjects, description, year, language, mime. Returns the new document ids in the order
+    of `records`. With
     `catalogue`, each document also gets its catalogue record (as the pipeline would give
     it: creators, subjects in the tree, year, language, type) and its browse entries.
     """

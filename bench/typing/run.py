@@ -81,7 +81,9 @@ async def type_queries(url: str, texts: list[str]) -> list[float]:
         for n, text in enumerate(texts):
             await box.fill("")
             await page.locator("#results").wait_for(state="detached")
-            await page.evaluate("(text) => { window.__t.expect = text; window.__t.shown = 0; }", text)
+            await page.evaluate(
+                "(text) => { window.__t.expect = text; window.__t.shown = 0; }", text
+            )
             await box.focus()
             for ch in text:
                 await page.keyboard.type(ch)
