@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "library-platform"
 # Imported only if present, inside try/except: engineio's client imports requests (and so
 # charset_normalizer); rich's pretty-printer (which structlog's console output loads)
-# imports attr. The test extras bring them.
-OPTIONAL = {"requests", "charset_normalizer", "attr"}
+# imports attr; ua-parser's loaders import yaml (only to read rules from a YAML file: the
+# library uses the precompiled ua-parser-builtins). The test extras bring them.
+OPTIONAL = {"requests", "charset_normalizer", "attr", "yaml"}
 
 # Load what each runtime process loads: the web app (with rxconfig) and the worker.
 _PROBE = """

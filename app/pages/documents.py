@@ -616,6 +616,8 @@ def document() -> rx.Component:
                     "Download the original",
                     href=DocumentState.download_url,
                     download=True,
+                    # Links are client-side routes by default; a file needs a real request.
+                    reload_document=True,
                     id="download",
                 ),
                 as_child=True,

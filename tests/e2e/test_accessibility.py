@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -170,6 +170,8 @@ async def test_a_keyboard_alone_searches_opens_uploads_and_edits(
 
     # Upload: the collection page's drop zone opens the file chooser from the keyboard.
     await goto(page, f"{served_app.url}/collections/{shelf.slug}")
+    await page.locator("#documents").wait_for()  # (the panel is drawn once the page knows
+    await expect(page.locator(".document-row")).to_have_count(3)  # who is looking)
     await tab_to(page, "#documents[tabindex], #documents [tabindex='0']")
     async with page.expect_file_chooser() as chooser:
         await keys.press("Enter")
