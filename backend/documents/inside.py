@@ -13,11 +13,10 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import sql
-from backend.documents.models import DocumentVersion, IngestStatus
-from backend.documents.service import PageText, _current_version, _pictured
-from backend.errors import NotFound
+from backend.documents.models import DocumentVersion
+from backend.documents.service import PageText, _pictured, ready_version
 from backend.search.engine import SNOWBALL_LANGUAGES
-from backend.search.query import And, Node, Not, Or, Phrase, Term, parse
+from backend.search.query import Phrase, Term, parse, positives
 from backend.search.schemas import Segment
 from backend.users.models import User
 
@@ -55,23 +54,13 @@ class FoundInside:
 def wanted_words(query: str) -> list[tuple[str, bool]]:
     """The words a query looks for, each with whether it is a prefix (word*); words it
     excludes are not among them."""
-    out: list[tuple[str, bool]] = []
-
-    def walk(node: Node | None) -> None:
-        if isinstance(node, Term):
-            out.append((node.text, node.prefix))
-        elif isinstance(node, Phrase):
-            out.extend((w, False) for w in node.words)
-        elif isinstance(node, And | Or):
-            for child in node.children:
-                walk(child)
-        elif isinstance(node, Not):
-            return
-
-    walk(parse(query).tree)
     seen: dict[tuple[str, bool], None] = {}
-    for pair in out:
-        seen.setdefault(pair, None)
+    for leaf in positives(parse(query).tree):
+        if isinstance(leaf, Term):
+            seen.setdefault((leaf.text, leaf.prefix), None)
+        elif isinstance(leaf, Phrase):
+            for w in leaf.words:
+                seen.setdefault((w, False), None)
     return list(seen)
 
 
@@ -107,15 +96,6 @@ def segments(marked: str) -> tuple[list[Segment], int]:
     return out, count
 
 
-async def _ready_version(
-    session: AsyncSession, actor: User | None, document_id: int
-) -> DocumentVersion:
-    version, _ = await _current_version(session, actor, document_id)
-    if version is None or version.status != IngestStatus.READY:
-        raise NotFound("This document has no processed text yet.")
-    return version
-
-
 PAGE = text(
     """
     SELECT p.page_no, (SELECT count(*) FROM document_pages c WHERE c.version_id = :v),
@@ -149,7 +129,7 @@ async def marked_page(
 ) -> MarkedPage:
     """One page's text (the nearest page there is), the query's words marked, if the actor
     may see the document."""
-    version = await _ready_version(session, actor, document_id)
+    version = await ready_version(session, actor, document_id)
     params = {
         "v": version.id,
         "n": page_no,
@@ -178,7 +158,7 @@ async def find_inside(
 ) -> FoundInside:
     """The pages of the document where the query's words are, in page order, if the actor
     may see the document."""
-    version = await _ready_version(session, actor, document_id)
+    version = await ready_version(session, actor, document_id)
     words = wanted_words(query)
     if not words:
         return FoundInside([], 0)

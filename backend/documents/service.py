@@ -533,14 +533,22 @@ def _pictured(version: DocumentVersion) -> int:
     return pictured_pages(version.page_images, version.page_count, version.pdf_key)
 
 
+async def ready_version(
+    session: AsyncSession, actor: User | None, document_id: int
+) -> DocumentVersion:
+    """The current version, processed, of a document the actor may see (NotFound else)."""
+    version, _ = await _current_version(session, actor, document_id)
+    if version is None or version.status != IngestStatus.READY:
+        raise NotFound("This document has no processed text yet.")
+    return version
+
+
 async def page_text(
     *, session: AsyncSession, actor: User | None, document_id: int, page_no: int = 1
 ) -> PageText:
     """The text extracted from one page of the current version (plain text: nothing of
     the document's own markup or scripts), if the actor may see the document."""
-    version, _ = await _current_version(session, actor, document_id)
-    if version is None or version.status != IngestStatus.READY:
-        raise NotFound("This document has no processed text yet.")
+    version = await ready_version(session, actor, document_id)
     count = int(
         (
             await session.exec(select(func.count()).where(DocumentPage.version_id == version.id))

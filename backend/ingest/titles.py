@@ -78,6 +78,6 @@ def title_for(
     taken only from text that was written, not read by OCR from a picture
     (`text_is_reliable`), which gives noise more often than a title; in plain text, only
     a line set apart by a blank line."""
-    if declared(meta_title):
-        return declared(meta_title)
-    return first_heading(pages, set_apart=plain_text) if text_is_reliable else ""
+    return declared(meta_title) or (
+        first_heading(pages, set_apart=plain_text) if text_is_reliable else ""
+    )
