@@ -27,7 +27,7 @@ from backend.ingest import pipeline
 from backend.mail import service as mail_service
 from backend.operations import status as system_status
 from backend.redis_client import get_redis
-from backend.search import completion, indexer
+from backend.search import completion, indexer, saved
 from backend.search.engines import get_search_engine
 from backend.storage import cleanup
 
@@ -222,6 +222,13 @@ async def measure_store(ctx: dict[str, Any]) -> dict[str, Any]:
     """Every quarter of an hour (and at the worker's start): the object store's size, for
     the status page (a walk over every object, never done on a request)."""
     return await system_status.measure_store(ctx["store"], get_redis())
+
+
+async def send_search_alerts(ctx: dict[str, Any]) -> dict[str, int]:
+    """Every hour: the saved searches last looked at a day ago tell their owners by e-mail
+    of the documents that became ready since and match (backend.search.saved)."""
+    async with session_scope() as session:
+        return await saved.send_alerts(session=session)
 
 
 async def make_usage_report(ctx: dict[str, Any]) -> str:

@@ -54,6 +54,7 @@ from jobs.tasks import (
     run_import,
     send_due_mail,
     send_mail,
+    send_search_alerts,
     sweep_imports,
 )
 
@@ -296,6 +297,7 @@ class WorkerSettings:
         run_import,
         flush_events,
         make_usage_report,
+        send_search_alerts,
     ]
     cron_jobs = [
         cron(requeue_stale_ingests, second={0}, unique=True),
@@ -312,6 +314,8 @@ class WorkerSettings:
         cron(measure_store, minute={3, 18, 33, 48}, second={5}, unique=True, run_at_startup=True),
         # Hourly: the job itself decides when last month is due, in the library's time zone.
         cron(make_usage_report, minute={20}, second={5}, unique=True),
+        # Hourly: each saved search is looked at once its last look is a day old.
+        cron(send_search_alerts, minute={40}, second={10}, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

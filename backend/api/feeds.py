@@ -24,6 +24,7 @@ from backend.db import sql
 from backend.documents import catalogue
 from backend.documents import service as documents
 from backend.ids import MAX_ID
+from backend.search import saved as saved_searches
 from backend.search import service as search_service
 from backend.search.engine import FACETS, SORTS
 from backend.settings import get_settings
@@ -164,6 +165,37 @@ async def collection_feed(
         page_url=f"{_site()}/collections/{found.slug}",
         self_url=f"{_site()}{request.url.path}",
         document_ids=[r.id for r in rows if r.status == "ready"],
+    )
+
+
+@router.get(
+    "/api/v1/saved-searches/{saved_id}/feed.atom",
+    response_class=Response,
+    responses={200: {"content": {"application/atom+xml": {}}}, **documented(404)},
+)
+async def saved_search_feed(
+    saved_id: Id,
+    request: Request,
+    session: DbSession,
+    key: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """A saved search's new documents, newest first: those that became ready in the last
+    30 days and match it as its owner may see them. The address (with its key) is on the
+    owner's account page; a feed reader needs no token."""
+    if (refused := await spend_search_budget(request)) is not None:
+        return refused
+    kept, owner = await saved_searches.for_feed(session=session, saved_id=saved_id, key=key)
+    found = await saved_searches.feed_matches(session=session, saved=kept, owner=owner)
+    return await _feed(
+        session,
+        owner,
+        kind="atom",
+        title=f"{get_settings().library_name}: {kept.name}",
+        subtitle=f"New documents matching {saved_searches.describe(kept)}",
+        page_url=f"{_site()}{saved_searches.page_address(kept)}",
+        self_url=f"{_site()}{saved_searches.feed_path(kept)}",
+        document_ids=[hit.document_id for hit, _ in found.hits],
+        snippets={hit.document_id: "".join(s.text for s in hit.snippet) for hit, _ in found.hits},
     )
 
 

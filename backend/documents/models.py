@@ -228,6 +228,14 @@ class AuditEntry(SQLModel, table=True):
 
 class DocumentVersion(SQLModel, table=True):
     __tablename__ = "document_versions"
+    # Which documents became ready in a window (saved searches' alerts).
+    __table_args__ = (
+        Index(
+            "ix_document_versions_processed_ready",
+            "processed_at",
+            postgresql_where=text("status = 'ready'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     document_id: int = Field(

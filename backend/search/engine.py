@@ -102,6 +102,9 @@ class EngineQuery:
     # Snippets and page numbers for the hits; off where only the order is wanted
     # (bench/relevance's tuning).
     snippets: bool = True
+    # Only these documents (None: any): which of a day's new documents match a saved
+    # search. Part of the scope, like the collections.
+    within: list[int] | None = None
 
 
 @dataclass

@@ -108,6 +108,7 @@ def settings() -> dict[str, Any]:
         "searchableAttributes": searchable,
         "displayedAttributes": ["id", "title", "authors", "subjects", "body", "page_starts"],
         "filterableAttributes": [
+            "id",
             "collection_id",
             "author_f",
             "subject_f",
@@ -312,10 +313,14 @@ class MeiliEngine:
         return langs
 
     @staticmethod
-    def _scope(collections: list[int] | None) -> list[str]:
+    def _scope(collections: list[int] | None, within: list[int] | None = None) -> list[str]:
+        chosen = [] if within is None else [one_of("id", within) if within else "id = -1"]
         if collections is None:
-            return []
-        return [one_of("collection_id", collections) if collections else "collection_id = -1"]
+            return chosen
+        return [
+            one_of("collection_id", collections) if collections else "collection_id = -1",
+            *chosen,
+        ]
 
     @staticmethod
     def _filter(facet: str, values: list[str]) -> str:
@@ -348,7 +353,7 @@ class MeiliEngine:
         self, query: EngineQuery, compiler: Compiler, skip_facet: str | None = None
     ) -> list[dict[str, Any]]:
         """The queries of the federated search (without the choice in `skip_facet`)."""
-        base = self._scope(query.collections) + [
+        base = self._scope(query.collections, query.within) + [
             self._filter(f, v)
             for f, v in query.filters.items()
             if v and f in FACETS and f != skip_facet
@@ -402,7 +407,7 @@ class MeiliEngine:
     async def search(self, query: EngineQuery) -> EngineResult:
         languages = await self._languages_in_use()
         unknown = (
-            await self._unknown(query.tree, self._scope(query.collections)) if query.tree else set()
+            await self._unknown(query.tree, self._scope(query.collections, query.within)) if query.tree else set()
         )
         compiler = Compiler(languages, unknown)
         chosen = [f for f, v in query.filters.items() if v and f in FACETS]

@@ -17,7 +17,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 from backend.clock import utcnow
@@ -219,3 +219,46 @@ class PgSearchStats(SQLModel, table=True):
     people_len: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     description_len: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     body_len: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class SavedSearch(SQLModel, table=True):
+    """A search a person keeps: run again from their account, and watched for them.
+
+    With `alert` on, the daily job (`backend.search.saved.send_alerts`) mails its owner the
+    documents that became ready since `alerted_through` and match, as the owner may see
+    them that day. Its Atom feed is read with a key derived from SECRET_KEY and
+    `feed_nonce` (never stored); a new nonce ends every old feed address.
+    """
+
+    __tablename__ = "saved_searches"
+    __table_args__ = (
+        # The daily job's walk: the watched searches, by id.
+        Index("ix_saved_searches_alerting", "id", postgresql_where=text("alert")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    name: str = Field(max_length=200)
+    query: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    filters: dict[str, list[str]] = Field(
+        default_factory=dict,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    )
+    sort: str = Field(default="relevance", max_length=20)
+    alert: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
+    feed_nonce: str = Field(max_length=64)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    # Documents that became ready up to this moment have been looked at for an alert.
+    alerted_through: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    last_alert_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    last_alert_count: int = Field(default=0)

@@ -152,6 +152,8 @@ class PostgresEngine:
         scope = [words]
         if query.collections is not None:
             scope.append(f"d.collection_id = ANY({binds.bind(query.collections)})")
+        if query.within is not None:
+            scope.append(f"d.document_id = ANY({binds.bind(query.within)})")
         filters = {
             f: self._filter(binds, f, v) for f, v in query.filters.items() if v and f in FACETS
         }

@@ -12,7 +12,7 @@ one PostgreSQL round trip. Snippets are segments, never HTML.
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -149,13 +149,16 @@ async def search(
     typing: bool = False,
     client: str = "",
     snippets: bool = True,
+    within: Sequence[int] | None = None,
 ) -> SearchResults:
     """Ranked documents matching `query` and `filters` that the actor may see.
 
     `typing`: a search made while the words are still being typed; it is recorded as such
     and does not count towards the frequent queries that autocomplete offers. `client`:
     the searcher's address, which tells visitors apart for those counts (never stored).
-    `snippets`: False where only the order is wanted (bench/relevance)."""
+    `snippets`: False where only the order is wanted (bench/relevance). `within`: only
+    these documents (a saved search's alert asks which new documents match); never
+    cached."""
     started = time.perf_counter()
     q = " ".join(query.split())[:MAX_QUERY_CHARS]
     size = min(max(1, page_size), MAX_PAGE_SIZE) if page_size else get_settings().search_page_size
@@ -189,7 +192,7 @@ async def search(
         )
 
     gen: int | None = None
-    if use_cache:
+    if use_cache and within is None:
         for _ in range(2):
             gen, cached = await cache.lookup(cache_key(scope))
             if cached is None or not guessed:
@@ -217,6 +220,7 @@ async def search(
             offset=(page - 1) * size,
             limit=size,
             snippets=snippets,
+            within=None if within is None else list(within),
         )
         with tracing.span("search.engine", **{"library.search.engine": engine.name}):
             found = await engine.search(asked)

@@ -359,6 +359,9 @@ class TantivyEngine:
         compiler = _Compiler(self, searcher, generation)
         text_query = compiler.compile(query.tree) if query.tree is not None else None
         scope = self._scope(searcher, generation, query.collections)
+        if query.within is not None:
+            chosen = tantivy.Query.term_set_query(self.schema, "id", query.within)
+            scope = self._all([q for q in (scope, chosen) if q is not None])
         filters = {f: self._filter(f, v) for f, v in query.filters.items() if v and f in FACETS}
         musts = [q for q in (text_query, scope, *filters.values()) if q is not None]
         full = self._all(musts)

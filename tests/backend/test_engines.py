@@ -236,6 +236,20 @@ async def test_visibility_is_part_of_the_query(engine: SearchEngine) -> None:
     assert "fr" not in dict(found.facets["language"])
 
 
+async def test_a_search_within_chosen_documents_finds_only_those(engine: SearchEngine) -> None:
+    # (how a saved search's alert asks which of the day's new documents match)
+    assert set(await _ids(engine, "heat", within=[1, 2, 3])) == {1, 2}
+    assert await _ids(engine, "heat", within=[3, 4]) == []
+    assert await _ids(engine, "heat", within=[]) == []
+    assert await _ids(engine, "ailes", within=[3]) == [3]
+    assert await _ids(engine, "ailes", within=[3], collections=[1]) == []  # and visibility
+    found = await engine.search(EngineQuery(tree=None, collections=None, within=[2, 3]))
+    assert found.total == 2
+    assert dict(found.facets["collection"]) == {"1": 1, "2": 1}
+    # a misspelt word looked at again with near spellings stays within them too
+    assert await _ids(engine, "heeting", within=[4]) == []
+
+
 async def test_visibility_holds_whatever_the_collections_and_after_each_change(
     engine: SearchEngine,
 ) -> None:
