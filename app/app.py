@@ -54,6 +54,7 @@ from state.documents import DocumentState
 from state.failures import on_backend_error
 from state.guard import EventGuard
 from state.record import RecordState
+from state.saved import SavedSearchesState
 from state.search import SearchState
 from state.session import SessionState
 from state.status import StatusState
@@ -138,7 +139,12 @@ PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
         [ConfirmRegistrationState.load],
     ),
     (routes.ACCEPT_INVITE, auth.accept_invite, "Accept invitation", [AcceptInviteState.load]),
-    (routes.ACCOUNT, account.account, "Your account", [AccountState.load]),
+    (
+        routes.ACCOUNT,
+        account.account,
+        "Your account",
+        [AccountState.load, SavedSearchesState.load],
+    ),
     (routes.CONFIRM_EMAIL, account.confirm_email, "Confirm address", [EmailConfirmState.load]),
     (routes.COLLECTIONS, collections.collections, "Collections", [CollectionsState.load]),
     (routes.COLLECTION, collections.collection, "Collection", [CollectionState.load]),

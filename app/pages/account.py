@@ -2,6 +2,7 @@ import reflex as rx
 
 from components.common import button_link, error_callout, form_field, notice_callout
 from state.account import AccountState, EmailConfirmState
+from state.saved import SavedSearchesState
 from state.session import SessionState
 
 
@@ -259,6 +260,96 @@ def _scope_box(scope: str, hint: str, checked: bool = False) -> rx.Component:
     )
 
 
+def _saved_row(s: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.vstack(
+                rx.link(s["name"], href=s["url"], weight="medium"),
+                rx.text(s["what"], size="1", color_scheme="gray"),
+                spacing="1",
+            )
+        ),
+        rx.table.cell(
+            rx.el.label(
+                rx.hstack(
+                    rx.checkbox(
+                        checked=s["alert"].to(bool),
+                        on_change=lambda on: SavedSearchesState.set_alert(s["id"].to(int), on),
+                        aria_label="E-mail me new matches of " + s["name"].to(str),
+                    ),
+                    rx.text("daily", size="2"),
+                    align="center",
+                    spacing="2",
+                )
+            ),
+            rx.text(s["told"], size="1", color_scheme="gray"),
+        ),
+        rx.table.cell(
+            rx.hstack(
+                rx.link(
+                    rx.hstack(rx.icon("rss", size=14), "Atom", spacing="1", align="center"),
+                    href=s["feed"],
+                    is_external=True,
+                    aria_label="Atom feed of " + s["name"].to(str),
+                    class_name="saved-feed",
+                ),
+                rx.button(
+                    "New address",
+                    size="1",
+                    variant="ghost",
+                    title="The old feed address stops working",
+                    on_click=SavedSearchesState.new_feed(s["id"].to(int)),
+                ),
+                align="center",
+                spacing="3",
+                wrap="wrap",
+            )
+        ),
+        rx.table.cell(
+            rx.button(
+                "Delete",
+                size="1",
+                variant="outline",
+                color_scheme="red",
+                aria_label="Delete the saved search " + s["name"].to(str),
+                on_click=SavedSearchesState.remove(s["id"].to(int)),
+            )
+        ),
+        class_name="saved-search",
+    )
+
+
+def _saved_searches() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Saved searches", size="4", as_="h2"),
+        error_callout(SavedSearchesState.error),
+        notice_callout(SavedSearchesState.notice),
+        rx.cond(
+            SavedSearchesState.rows.length() > 0,  # type: ignore[attr-defined]
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *(rx.table.column_header_cell(h) for h in ("Search", "E-mail", "Feed")),
+                        rx.table.column_header_cell(rx.el.span("Delete", class_name="sr-only")),
+                    )
+                ),
+                rx.table.body(rx.foreach(SavedSearchesState.rows, _saved_row)),
+                width="100%",
+                id="saved-searches",
+            ),
+            rx.text(
+                "None yet. On the search page, “Save search” keeps a search: new documents "
+                "that match it are e-mailed to you once a day, and it has a feed for your "
+                "feed reader.",
+                size="2",
+                color_scheme="gray",
+                id="no-saved-searches",
+            ),
+        ),
+        width="100%",
+    )
+
+
 def _api_tokens() -> rx.Component:
     return rx.vstack(
         rx.heading("API tokens", size="4", as_="h2"),
@@ -350,6 +441,7 @@ def account() -> rx.Component:
                     SessionState.user_email, " · ", SessionState.user_role, id="account-identity"
                 ),
                 _two_factor(),
+                _saved_searches(),
                 _usage_report(),
                 _password_form(),
                 _email_form(),

@@ -2,7 +2,9 @@ import reflex as rx
 
 from components.kinds import kind_icon
 from components.snippet import snippet
+from state.saved import SavedSearchesState
 from state.search import SearchState
+from state.session import SessionState
 
 # How long typing must pause before the box's words are searched: short, since a search
 # still running when the next key comes is dropped (state.search.SearchState.typed).
@@ -238,6 +240,20 @@ def _results() -> rx.Component:
                 role="status",
             ),
             rx.spacer(),
+            rx.cond(
+                SessionState.logged_in,
+                rx.button(
+                    rx.icon("bookmark_plus", size=14),
+                    "Save search",
+                    size="1",
+                    variant="soft",
+                    id="save-search",
+                    title="Keep this search, and be told by e-mail of new documents that match",
+                    on_click=SavedSearchesState.keep(
+                        SearchState.query, SearchState.filters, SearchState.sort
+                    ),
+                ),
+            ),
             rx.select.root(
                 rx.select.trigger(aria_label="Sort by"),
                 rx.select.content(

@@ -406,9 +406,8 @@ class MeiliEngine:
 
     async def search(self, query: EngineQuery) -> EngineResult:
         languages = await self._languages_in_use()
-        unknown = (
-            await self._unknown(query.tree, self._scope(query.collections, query.within)) if query.tree else set()
-        )
+        scope = self._scope(query.collections, query.within)
+        unknown = await self._unknown(query.tree, scope) if query.tree else set()
         compiler = Compiler(languages, unknown)
         chosen = [f for f, v in query.filters.items() if v and f in FACETS]
         shared = [f for f in FACETS if f not in chosen] if query.facets else []

@@ -186,19 +186,6 @@ async def set_alert(
     return saved
 
 
-async def rename(
-    *, session: AsyncSession, actor: User | None, saved_id: int, name: str
-) -> SavedSearch:
-    saved = await _own(session, actor, saved_id)
-    clean = " ".join(name.split()) if isinstance(name, str) else ""
-    if not clean:
-        raise InvalidInput("A saved search needs a name.")
-    saved.name = clean[:MAX_NAME]
-    session.add(saved)
-    await session.flush()
-    return saved
-
-
 async def new_feed_address(
     *, session: AsyncSession, actor: User | None, saved_id: int
 ) -> SavedSearch:

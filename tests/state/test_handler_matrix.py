@@ -32,6 +32,7 @@ from backend.documents import metadata
 from backend.documents.models import Document, DocumentVersion
 from backend.models import metadata as tables
 from backend.redis_client import get_redis
+from backend.search import saved
 from backend.users.models import Role, User
 from state.guard import REFUSED, is_library_handler, signature_of
 from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
@@ -43,8 +44,9 @@ from tests.worker import run_burst
 LOGGED = {"analytics_events", "search_queries"}
 # Columns that change by merely acting (a session's last sight).
 TOUCHED = {"last_seen_at"}
-# Handlers that act on the actor's own account (log in, register, reset, sessions).
-SELF_SERVICE_MODULES = ("state.auth", "state.account", "state.session")
+# Handlers that act on the actor's own account (log in, register, reset, sessions, their
+# saved searches).
+SELF_SERVICE_MODULES = ("state.auth", "state.account", "state.session", "state.saved")
 # What a librarian may do to the library anywhere: found a collection.
 STAFF_MAY = {"create"}
 # Accounts of the world (self-service may add new ones after them).
@@ -59,6 +61,7 @@ ACCOUNT_TABLES = {
     "user_second_factors",
     "recovery_codes",
     "account_events",
+    "saved_searches",
 }
 
 
@@ -112,7 +115,9 @@ async def _world(db: AsyncSession) -> World:
     for v in (leaflet_v, ledger_v, failed_v):
         await db.refresh(v)
     assert failed_v.status == "failed" and ledger_v.status == "ready"
+    kept, _ = await saved.save(session=db, actor=admin, query="wombat watchlist")
     ids = {
+        "saved": kept.id,
         "ledger": ledger.id,
         "failed": failed.id,
         "failed_version": failed_v.id,
@@ -133,6 +138,7 @@ async def _world(db: AsyncSession) -> World:
         "private": ["Quokka", "quokka", "Quentin", "Secret marsupials", "Private archive"],
         "unready": ["Unready", "unready"],
         "staff": [leaflet_v.sha256, ledger_v.sha256, "Ursula Uploader", admin.email],
+        "someone's saved search": ["wombat", saved.feed_key(kept)],
     }
     forms = [
         {  # every field any form of the app has, filled as an intruder would
@@ -199,7 +205,8 @@ def _good(hint: Any, world: World) -> list[Any]:
     """Well-formed values for a parameter: the private and unready things of the world."""
     origin = typing.get_origin(hint)
     if hint is int:
-        return [world.ids[k] for k in ("ledger", "failed", "failed_version", "private", "admin")]
+        kinds = ("ledger", "failed", "failed_version", "private", "admin", "saved")
+        return [world.ids[k] for k in kinds]
     if hint is str:
         return ["admin", "new_version", "skip", "ledger", world.slug, "collection"]
     if hint is bool:
@@ -284,7 +291,7 @@ async def _fingerprint(actor_id: int) -> dict[str, str]:
         row = f"concat_ws('|', {', '.join(f't.{c}::text' for c in columns)})"
         digest = f"md5(coalesce(string_agg({row}, '#' ORDER BY {row}), ''))"
         parts.append(f"SELECT '{table.name}', {digest} FROM {table.name} t")
-        if table.name in ("users", "user_sessions"):
+        if table.name in ("users", "user_sessions", "saved_searches"):
             key = "id" if table.name == "users" else "user_id"
             parts.append(
                 f"SELECT 'others:{table.name}', {digest} FROM {table.name} t "
@@ -337,10 +344,13 @@ async def test_no_handler_shows_or_changes_what_its_actor_may_not(
     objects = data_dir / "objects"
     stored_before = sorted(objects.rglob("*")) if objects.exists() else []
     problems: list[str] = []
+    after: dict[str, str] | None = None
     for name, fn in _handlers():
         module = fn.__module__
         for kind, payload in _calls(fn, world):
-            before = await _fingerprint(user.id if user and user.id else 0)
+            # (the last call's "after", unless the actor was logged in again since: the
+            # fingerprints are most of the matrix's time)
+            before = after or await _fingerprint(user.id if user and user.id else 0)
             await tabs.send(tab, name, payload)
             label = f"{fn.__qualname__}({', '.join(f'{k}={v!r}' for k, v in payload.items())})"
             new = "\n".join(tab.messages[seen_so_far:])
@@ -371,6 +381,7 @@ async def test_no_handler_shows_or_changes_what_its_actor_may_not(
                 # log in again so the rest of the matrix still acts as them.
                 tab = await tabs.open(_page(world, page), cookie=await _log_in(user))
                 seen_so_far = 0
+                after = None
     whole = await tabs.state(tab)
     problems += [f"the {page} tab's state holds {s!r} for {actor}" for s in forbidden if s in whole]
     stored_after = sorted(objects.rglob("*")) if objects.exists() else []
