@@ -13,6 +13,7 @@ from backend.documents import catalogue, inside, metadata
 from backend.documents import service as documents
 from backend.errors import LibraryError, NotFound
 from backend.ids import parse_id
+from backend.search import service as search
 from backend.users.models import User
 from state.documents import DocumentState
 from state.session import acting, form_text, perform
@@ -113,6 +114,7 @@ class RecordState(rx.State):
     bibtex: str = ""
     ris: str = ""
     related: list[RelatedRow] = []
+    similar: list[RelatedRow] = []  # "more like this", by the search engine's statistics
     audit: list[AuditRow] = []
     # The text of one page.
     page_no: int = 1
@@ -139,7 +141,7 @@ class RecordState(rx.State):
     def _forget(self) -> None:
         """Nothing of a document this tab may not see stays in its state."""
         self.document_id, self.found = 0, False
-        self.dublin_core, self.related, self.audit = [], [], []
+        self.dublin_core, self.related, self.similar, self.audit = [], [], [], []
         self.stable_url = self.bibtex = self.ris = ""
         self.page_no, self.page_count, self.page_text, self.page_images = 1, 0, "", 0
         self.page_segments, self.marked, self.find = [], 0, ""
@@ -173,6 +175,13 @@ class RecordState(rx.State):
             RelatedRow(r.id, r.title, r.why)
             for r in await catalogue.related(session=session, actor=actor, document_id=doc_id)
         ]
+        alike = await search.similar(
+            session=session,
+            actor=actor,
+            document_id=doc_id,
+            leave_out=[r.id for r in self.related],
+        )
+        self.similar = [RelatedRow(i, title, "") for i, title in alike]
         curator = await documents.curates(session=session, actor=actor, document_id=doc_id)
         audit = (
             await metadata.history(session=session, actor=actor, document_id=doc_id)

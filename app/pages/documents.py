@@ -475,24 +475,49 @@ def _page_pictures() -> rx.Component:
     )
 
 
-def _related() -> rx.Component:
-    return rx.cond(
-        RecordState.related.length() > 0,
-        rx.vstack(
-            rx.heading("Related documents", size="4", as_="h2"),
-            rx.el.ul(
-                rx.foreach(
-                    RecordState.related,
-                    lambda r: rx.el.li(
-                        rx.link(r.title, href="/documents/" + r.id.to_string()),
-                        rx.text(" — " + r.why, as_="span", size="2", color_scheme="gray"),
-                    ),
-                ),
-                id="related",
+def _linked_list(rows: rx.Var, list_id: str, with_why: bool) -> rx.Component:
+    return rx.el.ul(
+        rx.foreach(
+            rows,
+            lambda r: rx.el.li(
+                rx.link(r.title, href="/documents/" + r.id.to_string()),
+                rx.text(" — " + r.why, as_="span", size="2", color_scheme="gray")
+                if with_why
+                else rx.fragment(),
             ),
-            spacing="2",
-            width="100%",
         ),
+        id=list_id,
+    )
+
+
+def _related() -> rx.Component:
+    """Related by author and subject (the catalogue), and "more like this" (the search
+    engine's significant words of the text), side by side on a wide screen."""
+    return rx.grid(
+        rx.cond(
+            RecordState.related.length() > 0,
+            rx.vstack(
+                rx.heading("Related documents", size="4", as_="h2"),
+                _linked_list(RecordState.related, "related", with_why=True),
+                spacing="2",
+            ),
+        ),
+        rx.cond(
+            RecordState.similar.length() > 0,
+            rx.vstack(
+                rx.heading("More like this", size="4", as_="h2"),
+                rx.text(
+                    "Documents that share this one's most telling words.",
+                    size="1",
+                    color_scheme="gray",
+                ),  # fmt: skip
+                _linked_list(RecordState.similar, "similar", with_why=False),
+                spacing="2",
+            ),
+        ),
+        columns={"initial": "1", "md": "2"},
+        spacing="5",
+        width="100%",
     )
 
 

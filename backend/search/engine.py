@@ -39,6 +39,21 @@ SNOWBALL_LANGUAGES = {
 }
 Sort = Literal["relevance", "date", "title"]
 SORTS: tuple[Sort, ...] = ("relevance", "date", "title")
+# "More like this": the document's most significant words asked for (as Lucene's
+# MoreLikeThis), each in at least one other document, and none shorter than this.
+LIKE_TERMS = 25
+LIKE_MIN_WORD = 3
+# A document sharing only a trace of that weight (one common word, "txt" of a file name) is
+# not "like" it: kept are those scoring at least this share of the best one's score.
+LIKE_MIN_SHARE = 0.1
+
+
+# Words in more than a quarter of a large library are passed over (Lucene's maxDocFreq):
+# they say little, and their postings are long.
+def like_max_documents(library_size: int) -> int:
+    return max(library_size // 4, 1000)
+
+
 SNIPPET_CHARS = 220
 LEADING_ARTICLES = ("the ", "a ", "an ", "le ", "la ", "les ", "l'", "der ", "die ", "das ")
 # The Snowball project's English stop words: dropped from a query of words written side
@@ -156,6 +171,14 @@ class SearchEngine(Protocol):
 
     async def complete(self, text: str, collections: list[int] | None, limit: int) -> Completions:
         """Titles, authors and subjects that start with the words typed, visibility applied."""
+        ...
+
+    async def similar(
+        self, document_id: int, collections: list[int] | None, limit: int
+    ) -> list[int]:
+        """ "More like this": documents that share the document's significant words (frequent
+        in it, rare in the library, by the engine's own statistics), best first, within
+        the visible collections; never the document itself."""
         ...
 
 

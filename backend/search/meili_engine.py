@@ -301,6 +301,14 @@ class MeiliEngine:
 
     # --- searching ---
 
+    async def similar(
+        self, document_id: int, collections: list[int] | None, limit: int
+    ) -> list[int]:
+        """Meilisearch answers "similar documents" only through an embedder (vectors),
+        which this library does not configure, and exposes no term statistics: with it,
+        the document page shows its related documents by author and subject alone."""
+        return []
+
     async def _languages_in_use(self) -> list[str]:
         now = time.monotonic()
         if self._languages and now - self._languages[0] < LANGUAGES_TTL:

@@ -19,12 +19,16 @@ from backend.search import postgres_documents as documents
 from backend.search import ranking
 from backend.search.engine import (
     FACETS,
+    LIKE_MIN_SHARE,
+    LIKE_MIN_WORD,
+    LIKE_TERMS,
     Completions,
     EngineHit,
     EngineQuery,
     EngineResult,
     IndexDoc,
     fold,
+    like_max_documents,
     starts_a_word,
 )
 from backend.search.postgres_query import NO_TAGS, WORD, Binds, Compiler, run
@@ -112,6 +116,49 @@ class PostgresEngine:
         return await documents.count()
 
     # --- searching -------------------------------------------------------------------
+
+    async def similar(
+        self, document_id: int, collections: list[int] | None, limit: int
+    ) -> list[int]:
+        """The document's lexemes of highest tf-idf by the engine's own counts (postings
+        and document frequencies), then the documents holding the most of that weight.
+        Lexemes in more than a quarter of a large library are passed over, as Lucene's
+        maxDocFreq would."""
+        scope = "" if collections is None else "AND d.collection_id = ANY(:ids)"
+        statement = text(
+            f"""
+            WITH stats AS (SELECT ndoc FROM search_pg_stats LIMIT 1),
+            mine AS (
+                SELECT p.lexeme,
+                       (p.title_tf + p.people_tf + p.description_tf + p.body_tf)
+                       * ln(1 + ((SELECT ndoc FROM stats) - l.ndoc + 0.5) / (l.ndoc + 0.5))
+                       AS weight
+                FROM search_pg_postings p JOIN search_pg_lexemes l ON l.lexeme = p.lexeme
+                WHERE p.document_id = :doc AND length(p.lexeme) >= :shortest
+                  AND l.ndoc >= 2
+                  AND l.ndoc <= greatest((SELECT ndoc FROM stats) / 4, :least_cap)
+                ORDER BY weight DESC, p.lexeme
+                LIMIT :terms
+            )
+            SELECT o.document_id, sum(m.weight) AS score
+            FROM mine m JOIN search_pg_postings o ON o.lexeme = m.lexeme
+            JOIN search_pg_documents d ON d.document_id = o.document_id
+            WHERE o.document_id <> :doc {scope}
+            GROUP BY o.document_id
+            ORDER BY sum(m.weight) DESC, o.document_id
+            LIMIT :limit
+            """
+        ).bindparams(
+            doc=document_id,
+            least_cap=like_max_documents(0),
+            shortest=LIKE_MIN_WORD,
+            terms=LIKE_TERMS,
+            limit=limit,
+            **({"ids": collections} if collections is not None else {}),
+        )
+        async with session_scope() as session:
+            rows = (await sql(session, statement)).all()
+        return [r[0] for r in rows if float(r[1]) >= float(rows[0][1]) * LIKE_MIN_SHARE]
 
     async def search(self, query: EngineQuery) -> EngineResult:
         r = ranking.current("postgres")  # read per search: the benchmark may change it

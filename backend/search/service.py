@@ -34,10 +34,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import labels, metrics, tracing
 from backend.access.roles import is_staff
-from backend.access.scope import audience, visible_collection_clause, visible_document
+from backend.access.scope import (
+    audience,
+    visible_collection_clause,
+    visible_document,
+    visible_documents,
+)
 from backend.analytics import events as analytics
 from backend.collections.models import Collection
 from backend.db import autocommit
+from backend.errors import NotFound, Unavailable
 from backend.search import cache, completion
 from backend.search.engine import FACETS, SORTS, EngineQuery, EngineResult, Sort, opening
 from backend.search.engines import get_search_engine
@@ -455,3 +461,28 @@ async def record_click(
         data={"rank": rank, "search": search_key} if _KEY.fullmatch(search_key) else {"rank": rank},
     )
     return True
+
+
+async def similar(
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    document_id: int,
+    limit: int = 6,
+    leave_out: Sequence[int] = (),
+) -> list[tuple[int, str]]:
+    """ "More like this" for a document the actor may see: (id, title) of the documents
+    that share its significant words, by the search engine's own term statistics, that
+    the actor may see; not those in `leave_out` (already shown as related). Nothing when
+    the engine is away or cannot say (the page keeps its related documents)."""
+    if await visible_document(session, actor, document_id) is None:
+        raise NotFound("No such document.")
+    scope = await _visible(session, actor)
+    try:
+        with tracing.span("search.similar"):
+            ids = await get_search_engine().similar(document_id, scope.ids, limit + len(leave_out))
+    except Unavailable:
+        return []
+    found = await visible_documents(session, actor, ids)
+    kept = [i for i in ids if i in found and i not in leave_out]
+    return [(i, found[i][0].title) for i in kept[:limit]]

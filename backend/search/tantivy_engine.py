@@ -28,6 +28,9 @@ from backend.search import ranking
 from backend.search.engine import (
     ENGLISH_STOPWORDS,
     FACETS,
+    LIKE_MIN_SHARE,
+    LIKE_MIN_WORD,
+    LIKE_TERMS,
     SNIPPET_CHARS,
     SNOWBALL_LANGUAGES,
     Completions,
@@ -37,6 +40,7 @@ from backend.search.engine import (
     IndexDoc,
     fold,
     language_codes,
+    like_max_documents,
     sort_title,
     split_segments,
     starts_a_word,
@@ -66,6 +70,9 @@ LANGS = ("plain", *sorted(set(STEMMERS) - {"nb"}))
 # Added to documents that have every word of a short query: above any BM25 score, so they
 # come first.
 EVERY_WORD_BONUS = 1000.0
+# "More like this" reads the start of a document's text (a book's first pages say what it
+# is about; reading all of it, once per language in the index, would not be quick).
+LIKE_TEXT_CHARS = 20_000
 SPELL_CHARS = 20_000  # of each body, for did-you-mean
 MAX_BODY_CHARS = 5_000_000  # a long book; the rest of a longer text is not searchable
 WRITER_HEAP = 256_000_000
@@ -350,6 +357,50 @@ class TantivyEngine:
         return await asyncio.to_thread(lambda: self._searcher().num_docs)
 
     # --- searching -------------------------------------------------------------------
+
+    async def similar(
+        self, document_id: int, collections: list[int] | None, limit: int
+    ) -> list[int]:
+        return await asyncio.to_thread(self.similar_now, document_id, collections, limit)
+
+    def similar_now(self, document_id: int, collections: list[int] | None, limit: int) -> list[int]:
+        """tantivy's MoreLikeThis over the document's stored text (with its title, names
+        and subjects), analysed as indexed: the terms of highest tf-idf by the index's own
+        document frequencies."""
+        searcher, generation = self._snapshot()
+        itself = tantivy.Query.term_query(self.schema, "id", document_id)
+        found = searcher.search(itself, 1).hits
+        if not found:
+            return []
+        # Its stored text alone (the stored facet values, "en" or "pdf", say nothing), its
+        # start, read as each language in the index reads it: a document whose language
+        # was found otherwise (or not at all) holds its words under another analyzer.
+        stored = searcher.doc(found[0][1]).to_dict()
+        values = [v for f, vs in stored.items() if f.startswith("body_") for v in vs]
+        text = " ".join(str(v) for v in values)[:LIKE_TEXT_CHARS]
+        if not text.strip():
+            return []
+        texts = {f"body_{lang}": [text] for lang in self._languages(searcher, generation)}
+        like = tantivy.Query.more_like_this_document_fields_query(
+            self.schema,
+            texts,
+            min_doc_frequency=2,
+            max_doc_frequency=like_max_documents(searcher.num_docs),
+            min_term_frequency=1,
+            max_query_terms=LIKE_TERMS,
+            min_word_length=LIKE_MIN_WORD,
+            stop_words=sorted(ENGLISH_STOPWORDS),
+        )
+        scope = self._scope(searcher, generation, collections)
+        clauses = [(tantivy.Occur.Must, like), (tantivy.Occur.MustNot, itself)]
+        if scope is not None:
+            clauses.append((tantivy.Occur.Must, scope))
+        hits = searcher.search(tantivy.Query.boolean_query(clauses), limit).hits
+        hits = [(score, a) for score, a in hits if score >= hits[0][0] * LIKE_MIN_SHARE]
+        if not hits:
+            return []
+        addresses = [address for _, address in hits]
+        return [i for i in searcher.fast_field_values("id", addresses) if isinstance(i, int)]
 
     async def search(self, query: EngineQuery) -> EngineResult:
         return await asyncio.to_thread(self.search_now, query)

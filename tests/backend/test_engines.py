@@ -250,6 +250,23 @@ async def test_a_search_within_chosen_documents_finds_only_those(engine: SearchE
     assert await _ids(engine, "heeting", within=[4]) == []
 
 
+async def test_more_like_this_shares_the_documents_rare_words(engine: SearchEngine) -> None:
+    if engine.name == "meilisearch":
+        pytest.skip("Meilisearch has no term statistics to ask (the page shows related alone)")
+    alike = [
+        _doc(11, "Flutter of wings", "Aeroelastic flutter of heated wings at high speed."),
+        _doc(
+            12, "Aeroelastic wings", "Heated aeroelastic wings flutter at speed.", collection_id=2
+        ),
+        _doc(13, "Gardening", "Roses and tulips in spring beds."),
+    ]
+    await engine.apply(alike, [])
+    found = await engine.similar(1, None, 5)  # "Aeroelastic models of heated high speed …"
+    assert 1 not in found and {11, 12} <= set(found) and 13 not in found
+    assert 12 not in await engine.similar(1, [1], 5)  # visibility
+    assert await engine.similar(999, None, 5) == []  # not in the index
+
+
 async def test_visibility_holds_whatever_the_collections_and_after_each_change(
     engine: SearchEngine,
 ) -> None:
