@@ -282,3 +282,49 @@ async def test_a_hit_opens_at_its_page_with_the_words_marked_and_search_inside(
     await expect(page.locator("#page-label")).to_have_text("Page 5 of 5")
     assert page_errors.messages == []
     assert served_app.errors() == []
+
+
+ALIKE = [
+    {
+        "title": "Aeroelastic flutter of wings",
+        "text": "Flutter of heated wings at supersonic speed; aeroelastic models.",
+        "authors": ["Bisplinghoff, Raymond"],
+        "language": "en",
+    },
+    {
+        "title": "Heated wings",
+        "text": "Supersonic wings: heated surfaces, aeroelastic flutter and models.",
+        "authors": ["Garrick, Isadore"],
+        "language": "en",
+    },
+    {
+        "title": "Roses and tulips",
+        "text": "Spring beds of roses and tulips; gardening at home.",
+        "authors": ["Jekyll, Gertrude"],
+        "language": "en",
+    },
+]
+
+
+async def test_more_like_this_beside_the_related_documents_at_both_widths(
+    served_app: ServedApp, browser: Browser, page_errors: PageErrors
+) -> None:
+    engine = create_async_engine(served_app.env["DATABASE_URL"])
+    first, second, roses = await bulk_load(ALIKE, "Wind tunnel", engine=engine, catalogue=True)
+    await index_now(served_app, engine)
+    await engine.dispose()
+    page = page_errors.watch(await (await browser.new_context()).new_page())
+    for width in (1280, 390):
+        await page.set_viewport_size({"width": width, "height": 900})
+        await goto(page, f"{served_app.url}/documents/{first}")
+        alike = page.locator("#similar li")
+        await expect(alike).to_have_count(1)
+        await expect(alike).to_contain_text("Heated wings")
+        await alike.get_by_role("link").click()
+        await page.wait_for_url(f"**/documents/{second}")
+        await expect(page.locator("#similar li")).to_contain_text("Aeroelastic flutter")
+        await goto(page, f"{served_app.url}/documents/{roses}")
+        await page.locator("#document-title").wait_for()
+        await expect(page.locator("#similar")).to_have_count(0)  # nothing like it
+    assert page_errors.messages == []
+    await page.context.close()
