@@ -23,6 +23,7 @@ KINDS = {
     "wordperfect": "WordPerfect",
     "xml": "XML",
     "ebook": "E-book",
+    "record": "Record (no file)",
     "other": "Other",
 }
 

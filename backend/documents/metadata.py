@@ -12,6 +12,7 @@ from sqlalchemy import delete, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import journal
 from backend.access import scope
 from backend.access.roles import is_staff, require_staff
 from backend.browse import service as browse
@@ -525,6 +526,44 @@ async def update(
     await browse.refresh(session, [document.id])
     await indexer.changed(session, document.id)
     return changes
+
+
+# The kind of a document that has no file: a record of something the library holds
+# otherwise (a book on a shelf, a map in a drawer), catalogued, browsed and searched.
+NO_FILE = "record"
+
+
+async def catalogue_without_file(
+    *, session: AsyncSession, actor: User | None, collection_id: int, record: Record
+) -> Document:
+    """A new document of a collection the actor curates that is a record alone (no file):
+    listed at once, searchable by its record, in the audit log as catalogued. A file can
+    be added to it later as its first version."""
+    await scope.require_curated(session, actor, collection_id)
+    assert actor is not None
+    tidy, errors = validate(record)
+    if errors:
+        raise InvalidRecord(errors)
+    # (an empty title first, so the record's every field is a change the log names)
+    document = Document(
+        collection_id=collection_id, title="", created_by=actor.id, kind=NO_FILE, listed=True
+    )
+    session.add(document)
+    await session.flush()
+    assert document.id is not None
+    journal.write(
+        session,
+        actor=actor,
+        action=journal.DOCUMENT_ADDED,
+        label=tidy.title,
+        document_id=document.id,
+        collection_id=collection_id,
+        changes={"file": [None, None]},
+    )
+    await update(
+        session=session, actor=actor, document_id=document.id, record=record, action="catalogue"
+    )
+    return document
 
 
 async def _trail(session: AsyncSession, subject: Subject) -> str:

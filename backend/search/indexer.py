@@ -124,7 +124,8 @@ async def _schedule(session: AsyncSession, row_id: int, *, at_once: bool = False
 
 
 async def load(session: AsyncSession, document_ids: list[int]) -> dict[int, IndexDoc]:
-    """The searchable form of each document that has a ready current version."""
+    """The searchable form of each document that has a ready current version, or that
+    is a record without a file."""
     rows = await sql(
         session,
         text(
@@ -140,8 +141,9 @@ async def load(session: AsyncSession, document_ids: list[int]) -> dict[int, Inde
                          WHERE ds.document_id = d.id ORDER BY ds.position) AS subject_names
             FROM documents d
             JOIN collections c ON c.id = d.collection_id
-            JOIN document_versions v ON v.id = d.current_version_id AND v.status = 'ready'
+            LEFT JOIN document_versions v ON v.id = d.current_version_id AND v.status = 'ready'
             WHERE d.id = ANY(:ids)
+              AND (v.id IS NOT NULL OR (d.current_version_id IS NULL AND d.listed))
             """
         ).bindparams(ids=document_ids),
     )
@@ -154,7 +156,7 @@ async def load(session: AsyncSession, document_ids: list[int]) -> dict[int, Inde
             collection_id=r.collection_id,
             collection=f"{r.cname} {r.slug}",
             title=r.title,
-            type=type_label(r.mime_type or ""),
+            type=type_label(r.mime_type or "") if r.vid else r.kind,
             language=r.language or "",
             added=r.created_at,
         )
@@ -167,7 +169,9 @@ async def load(session: AsyncSession, document_ids: list[int]) -> dict[int, Inde
             doc.subjects = _people(meta.get("subjects"))
             doc.description = str(meta.get("description") or "")[:5000]
             doc.year = year_of(meta)
-        docs[r.id] = by_version[r.vid] = doc
+        docs[r.id] = doc
+        if r.vid:
+            by_version[r.vid] = doc
     if by_version:
         pages = await sql(
             session,
