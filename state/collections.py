@@ -10,13 +10,14 @@ from reflex_base.event import EventSpec
 from backend.access import scope
 from backend.collections import service as collections
 from backend.collections.schemas import cover_url
+from backend.documents import metadata
 from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.ingest import progress
 from backend.ingest.sniff import ACCEPTED
 from backend.redis_client import get_redis
 from backend.storage.service import human_size
-from state.session import acting, perform
+from state.session import acting, form_text, perform
 from state.upload_progress import expected_files, mark_received, share_progress, too_large
 from state.uploads import into_collection, receive, upload_token
 
@@ -70,6 +71,7 @@ def _document_row(d: documents.DocumentSummary) -> dict[str, Any]:
 
 class CollectionState(rx.State):
     collection_id: int = 0
+    record_errors: dict[str, str] = {}  # the "record without a file" form's, by field
     slug: str = ""
     cover_url: str = ""
     stats: list[list[str]] = []  # [label, value]
@@ -144,6 +146,29 @@ class CollectionState(rx.State):
             )
             await session.commit()
         self.documents = [_document_row(d) for d in rows]
+
+    @rx.event
+    async def catalogue(self, form: dict[str, Any]) -> Any:
+        """A record without a file (a book on the shelf): catalogued, then opened, where
+        its subjects and the rest of its record can be added, or a file later."""
+        record = metadata.Record(creators=form_text(form, "creators").splitlines())
+        for name in metadata.TEXT_FIELDS:
+            setattr(record, name, form_text(form, name))
+        try:
+            made = await perform(
+                self,
+                metadata.catalogue_without_file,
+                collection_id=self.collection_id,
+                record=record,
+            )
+        except metadata.InvalidRecord as exc:
+            self.record_errors = exc.errors
+            return None
+        except LibraryError as exc:
+            self.record_errors = {"title": str(exc)}
+            return None
+        self.record_errors = {}
+        return rx.redirect(f"/documents/{made.id}")
 
     @rx.event
     async def load(self) -> EventSpec | None:

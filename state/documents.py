@@ -59,6 +59,12 @@ class DocumentState(rx.State):
     not_found: bool = False
 
     @rx.var
+    def has_file(self) -> bool:
+        """False for a record without a file (a book on the shelf), or one whose first
+        file is still on its way."""
+        return bool(self.current)
+
+    @rx.var
     def download_url(self) -> str:
         return f"/api/v1/documents/{self.document_id}/download"
 

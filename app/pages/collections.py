@@ -1,3 +1,5 @@
+from typing import Any
+
 import reflex as rx
 
 from app.pages.collection_import import import_panel
@@ -136,6 +138,77 @@ def _document_row(d: rx.Var) -> rx.Component:
 # `_ev_0` is the name Reflex gives the first argument of an event trigger (here on_drop's
 # list of files); a lambda cannot be used because on_drop takes only single events.
 _DROPPED_NAMES_AND_SIZES = rx.Var("_ev_0.map((f) => ({name: f.name, size: f.size}))").to(list)
+
+
+def _record_field(label: str, name: str, **props: Any) -> rx.Component:
+    return rx.vstack(
+        form_field(label, f"{name}", **props),
+        rx.cond(
+            CollectionState.record_errors.contains(name),  # type: ignore[attr-defined]
+            rx.text(CollectionState.record_errors[name], color_scheme="red", size="2"),
+        ),
+        spacing="1",
+        width="100%",
+    )
+
+
+def _record_panel() -> rx.Component:
+    """Catalogue what the library holds without a file (a book on a shelf)."""
+    return rx.el.details(
+        rx.el.summary("Catalogue a record without a file", id="record-panel"),
+        rx.form(
+            rx.vstack(
+                rx.text(
+                    "For what the library holds on paper or elsewhere: the record is listed, "
+                    "browsed and searched like any document. Subjects, and a file if one "
+                    "comes, are added on its page.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                _record_field("Title", "title", required=True),
+                rx.vstack(
+                    rx.el.label(
+                        "Creators (one per line)",
+                        html_for="record-creators",
+                        font_weight="500",
+                        font_size="0.9em",
+                    ),  # fmt: skip
+                    rx.text_area(name="creators", id="record-creators", width="100%", rows="2"),
+                    spacing="1",
+                    width="100%",
+                ),
+                rx.grid(
+                    _record_field("Date", "date_issued", placeholder="1822, 1822-05 or 1822-05-14"),
+                    _record_field("Publisher", "publisher"),
+                    _record_field("Identifier", "identifier", placeholder="ISBN, shelf mark…"),
+                    _record_field("Language", "language", placeholder="en"),
+                    columns={"initial": "1", "sm": "2"},
+                    spacing="3",
+                    width="100%",
+                ),
+                rx.vstack(
+                    rx.el.label(
+                        "Description",
+                        html_for="record-description",
+                        font_weight="500",
+                        font_size="0.9em",
+                    ),  # fmt: skip
+                    rx.text_area(
+                        name="description", id="record-description", width="100%", rows="3"
+                    ),
+                    spacing="1",
+                    width="100%",
+                ),
+                rx.button("Catalogue", type="submit", id="catalogue-record"),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=CollectionState.catalogue,
+            reset_on_submit=False,
+        ),
+        class_name="record-panel",
+        width="100%",
+    )
 
 
 def _upload_panel() -> rx.Component:
@@ -491,6 +564,7 @@ def collection() -> rx.Component:
                 ),
             ),
             rx.cond(CollectionState.can_curate, _upload_panel()),
+            rx.cond(CollectionState.can_curate, _record_panel()),
             rx.cond(CollectionState.can_curate, import_panel()),
             rx.heading("Latest additions", size="4", as_="h2"),
             rx.table.root(

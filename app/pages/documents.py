@@ -623,7 +623,17 @@ def document() -> rx.Component:
             ),
             rx.heading(DocumentState.title, size="7", id="document-title", as_="h1"),
             rx.cond(
-                DocumentState.can_curate,
+                ~DocumentState.has_file & (DocumentState.versions.length() == 0),
+                rx.callout(
+                    "A record without a file: the library holds this otherwise (on its "
+                    "shelves, say).",
+                    icon="library",
+                    id="no-file",
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                DocumentState.can_curate & DocumentState.has_file,
                 rx.hstack(
                     status_badge(DocumentState.current["status"], DocumentState.current["step"]),
                     rx.cond(
@@ -633,20 +643,23 @@ def document() -> rx.Component:
                     align="center",
                 ),
             ),
-            rx.button(
-                # A plain <a> (a file needs a real request, not a client-side route) that
-                # looks like a button: one element, one tab stop.
-                rx.el.a(
-                    rx.icon("download", size=16),
-                    "Download the original",
-                    href=DocumentState.download_url,
-                    download=True,
-                    # Links are client-side routes by default; a file needs a real request.
-                    reload_document=True,
-                    id="download",
+            rx.cond(
+                DocumentState.has_file,
+                rx.button(
+                    # A plain <a> (a file needs a real request, not a client-side route)
+                    # that looks like a button: one element, one tab stop.
+                    rx.el.a(
+                        rx.icon("download", size=16),
+                        "Download the original",
+                        href=DocumentState.download_url,
+                        download=True,
+                        # Links are client-side routes by default; a file needs a real request.
+                        reload_document=True,
+                        id="download",
+                    ),
+                    as_child=True,
+                    size="3",
                 ),
-                as_child=True,
-                size="3",
             ),
             rx.cond(
                 DocumentState.can_curate & (DocumentState.current["warnings"] != ""),
@@ -679,32 +692,40 @@ def document() -> rx.Component:
             _related(),
             notice_callout(DocumentState.notice),
             error_callout(DocumentState.error),
-            rx.heading("Versions", size="4", as_="h2"),
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("#"),
-                        rx.table.column_header_cell("File"),
-                        rx.table.column_header_cell("Size"),
-                        rx.cond(DocumentState.can_curate, rx.table.column_header_cell("By")),
-                        rx.table.column_header_cell("When"),
-                        # Visitors see only which version is current, not how each was processed.
-                        rx.table.column_header_cell(
-                            rx.cond(DocumentState.can_curate, "Status", "Current")
-                        ),
-                        rx.table.column_header_cell("Download"),
-                        rx.cond(DocumentState.can_curate, rx.table.column_header_cell("Restore")),
-                    )
-                ),
-                rx.table.body(rx.foreach(DocumentState.versions, _version_row)),
-                width="100%",
-            ),
+            rx.cond(DocumentState.versions.length() > 0, _versions()),
             rx.cond(DocumentState.can_curate, _new_version_panel()),
-            _file_facts(),
+            rx.cond(DocumentState.has_file, _file_facts()),
             _history(),
             rx.cond(DocumentState.can_curate, _delete_panel()),
             spacing="4",
             width="100%",
             align="start",
         ),
+    )
+
+
+def _versions() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Versions", size="4", as_="h2"),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell("#"),
+                    rx.table.column_header_cell("File"),
+                    rx.table.column_header_cell("Size"),
+                    rx.cond(DocumentState.can_curate, rx.table.column_header_cell("By")),
+                    rx.table.column_header_cell("When"),
+                    # Visitors see only which version is current, not how each was processed.
+                    rx.table.column_header_cell(
+                        rx.cond(DocumentState.can_curate, "Status", "Current")
+                    ),
+                    rx.table.column_header_cell("Download"),
+                    rx.cond(DocumentState.can_curate, rx.table.column_header_cell("Restore")),
+                )
+            ),
+            rx.table.body(rx.foreach(DocumentState.versions, _version_row)),
+            width="100%",
+        ),
+        spacing="4",
+        width="100%",
     )

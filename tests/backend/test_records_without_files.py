@@ -5,7 +5,7 @@ import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.browse import service as browse
-from backend.documents import metadata
+from backend.documents import catalogue, metadata
 from backend.documents import service as documents
 from backend.errors import InvalidInput, NotFound
 from backend.search import service as search
@@ -57,5 +57,10 @@ async def test_a_record_alone_is_browsed_searched_and_shown(
     shown = await documents.get(session=db, actor=patron, document_id=made.id)
     assert shown.title == "A history of lighthouse optics"
     assert shown.current is None and shown.versions == []
+    record_of = await catalogue.catalogued(session=db, actor=patron, document_id=made.id)
+    assert record_of.dublin_core().creator == ["Fresnel, Augustin"]
+    assert "lighthouse" in catalogue.bibtex(record_of).lower()
+    assert await search.similar(session=db, actor=patron, document_id=made.id) == []
+    assert await catalogue.related(session=db, actor=patron, document_id=made.id) == []
     history = await metadata.history(session=db, actor=librarian, document_id=made.id)
     assert history and history[0].action == "catalogue"
