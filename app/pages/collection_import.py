@@ -39,7 +39,13 @@ def _import_report() -> rx.Component:
                             )
                         ),
                         rx.table.cell(r.title),
-                        rx.table.cell(r.filename),
+                        rx.table.cell(
+                            rx.cond(
+                                (r.filename == "") & (r.action == "add"),
+                                rx.text("none: a record", color_scheme="gray", as_="span"),
+                                r.filename,
+                            )
+                        ),
                         rx.table.cell(r.problems),
                         class_name="import-row",
                     ),

@@ -60,7 +60,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 @dataclass
 class RowReport:
     line: int  # in the CSV file, counting the header as line 1
-    action: str  # "add", "update" or "refused"
+    action: str  # "add", "update" or "refused"; an "add" without a filename: a record alone
     title: str
     filename: str = ""
     document_id: int | None = None
@@ -121,7 +121,10 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
             f"Unknown column(s): {', '.join(unknown)}. The columns are: {', '.join(COLUMNS)}."
         )
     if "title" not in header and "id" not in header and "filename" not in header:
-        raise InvalidInput("The CSV needs a filename column (new files) or an id column.")
+        raise InvalidInput(
+            "The CSV needs a filename column (new files), a title column (records without "
+            "a file) or an id column (updates)."
+        )
     reader.fieldnames = header
     rows: list[dict[str, str]] = []
     for row in reader:

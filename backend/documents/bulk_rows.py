@@ -73,10 +73,11 @@ class Planner:
         return cls(session, actor, collection_id, members, known, mine)
 
     def _claim_file(self, row: dict[str, str]) -> tuple[str, str]:
-        """The ZIP member a new row brings, or why it brings none."""
+        """The ZIP member a new row brings, or why it brings none. A row with no filename
+        brings none: it is a record without a file (a book on the shelf)."""
         filename = row.get("filename", "")
         if not filename:
-            return "", "A new document needs a filename (a file in the ZIP)."
+            return "", ""
         if filename not in self.members:
             return "", f"{filename} is not in the ZIP."
         if self.members[filename] in self.seen_files:
@@ -221,8 +222,9 @@ async def apply_row(
     item: Planned,
     stored: StoredObject | None,
 ) -> int:
-    """Write one planned row: a new document from its stored file, or an update of the
-    record. Flushes; the caller commits. Returns the document's id."""
+    """Write one planned row: a new document from its stored file (or a record without a
+    file, for a row that names none), or an update of the record. Flushes; the caller
+    commits. Returns the document's id."""
     assert actor is not None and item.report.action in ("add", "update")
     if item.subject_paths is not None:
         item.record.subject_ids = [
@@ -236,6 +238,16 @@ async def apply_row(
     if item.report.action == "update":
         assert item.report.document_id is not None
         document_id = item.report.document_id
+    elif not item.member:
+        made = await metadata.catalogue_without_file(
+            session=session,
+            actor=actor,
+            collection_id=collection_id,
+            record=item.record,
+            action="import",
+        )
+        assert made.id is not None
+        return made.id
     else:
         assert stored is not None
         document, _ = await documents.add_document(

@@ -534,7 +534,12 @@ NO_FILE = "record"
 
 
 async def catalogue_without_file(
-    *, session: AsyncSession, actor: User | None, collection_id: int, record: Record
+    *,
+    session: AsyncSession,
+    actor: User | None,
+    collection_id: int,
+    record: Record,
+    action: str = "catalogue",
 ) -> Document:
     """A new document of a collection the actor curates that is a record alone (no file):
     listed at once, searchable by its record, in the audit log as catalogued. A file can
@@ -561,7 +566,7 @@ async def catalogue_without_file(
         changes={"file": [None, None]},
     )
     await update(
-        session=session, actor=actor, document_id=document.id, record=record, action="catalogue"
+        session=session, actor=actor, document_id=document.id, record=record, action=action
     )
     return document
 

@@ -123,7 +123,7 @@ async def _check(import_id: int, store: ObjectStore) -> str:
             planned = await bulk_rows.plan_all(planner, rows)
             digests: dict[int, str] = {}  # line -> the SHA-256 of the file it adds
             for item in planned:
-                if item.report.action == "add" and reader is not None:
+                if item.report.action == "add" and item.member and reader is not None:
                     problem, digests[item.report.line] = await reader.verify(item.member)
                     if problem:
                         bulk_rows.refuse(item, problem)
@@ -236,7 +236,7 @@ class _Row:
             stored: StoredObject | None = None
             committed = False
             try:
-                if item.report.action == "add":
+                if item.report.action == "add" and item.member:
                     assert self.reader is not None
                     stored = await store_stream(self.store, self.reader.chunks(item.member))
                 await bulk_rows.apply_row(

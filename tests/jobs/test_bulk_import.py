@@ -25,6 +25,7 @@ from backend.errors import InvalidInput, NotFound
 from backend.imports import runner
 from backend.imports import service as imports
 from backend.imports.models import BulkImport, ImportStatus
+from backend.search import service as search
 from backend.storage.service import get_store, store_stream
 from backend.users.models import Role, User
 from tests.factories import make_collection, make_user, upload_bytes
@@ -491,3 +492,37 @@ def test_a_cell_that_looks_like_a_formula_survives_the_round_trip() -> None:
     assert bulk._escape("=SUM(A1)") == "'=SUM(A1)"
     assert bulk._unescape("'=SUM(A1)") == "=SUM(A1)"
     assert bulk._unescape("'quoted") == "'quoted"
+
+
+async def test_rows_without_a_file_are_records_without_a_zip_too(
+    db: AsyncSession, place: dict[str, object]
+) -> None:
+    """A library catalogues what it holds on paper: rows that name no file are records
+    alone, planned, written, browsed and searched, with or without a ZIP beside them."""
+    librarian, shelf = place["librarian"], place["shelf"]
+    csv_data = (
+        "title,creators,date,description\n"
+        "Lighthouse lens drawings,Fresnel Augustin,1822,Folio in drawer 4\n"
+        ",Nobody,1900,A row with no title\n"
+        "Harbour charts,Alan Stevenson,1850-02-30,\n"
+    )
+    import_id = await stage(db, librarian, shelf, csv_data, None)  # type: ignore[arg-type]
+    await run_burst()
+    row = await state_of(db, import_id)
+    assert (row.status, row.adding, row.refused) == ("planned", 1, 2)
+    view = await imports.get(session=db, actor=librarian, import_id=import_id, rows=10)  # type: ignore[arg-type]
+    assert view.report is not None
+    by_line = {r.line: r for r in view.report.rows}
+    assert by_line[2].action == "add" and by_line[2].filename == ""
+    assert any("needs a title" in p for p in by_line[3].problems)
+    assert any("no 1850-02-30" in p for p in by_line[4].problems)
+    await start(db, librarian, import_id)  # type: ignore[arg-type]
+    await run_burst()  # the import, then the search engine's batch
+    row = await state_of(db, import_id)
+    assert (row.status, row.added, row.failures) == ("done", 1, [])
+    made = (
+        await db.exec(text("SELECT id, kind, listed, current_version_id FROM documents"))  # type: ignore[call-overload]
+    ).one()
+    assert tuple(made[1:]) == ("record", True, None)
+    found = await search.search(session=db, actor=None, query="lens drawings")
+    assert [h.document_id for h in found.hits] == [made[0]]
