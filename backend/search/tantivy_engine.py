@@ -364,32 +364,47 @@ class TantivyEngine:
         return await asyncio.to_thread(self.similar_now, document_id, collections, limit)
 
     def similar_now(self, document_id: int, collections: list[int] | None, limit: int) -> list[int]:
-        """tantivy's MoreLikeThis over the document's stored text (with its title, names
-        and subjects), analysed as indexed: the terms of highest tf-idf by the index's own
-        document frequencies."""
+        """Lucene's MoreLikeThis, by the index's own statistics: the document's stored
+        text (with its title, names and subjects), its start, read by every language
+        analyzer in the index (a document whose language was found otherwise holds its
+        words under another field); each term weighed tf × idf; the best LIKE_TERMS asked
+        for, each boosted by its weight. (Not tantivy's MoreLikeThisQuery: it panics once
+        the index holds deleted documents, whose terms it still counts, tantivy#2964.)"""
         searcher, generation = self._snapshot()
         itself = tantivy.Query.term_query(self.schema, "id", document_id)
         found = searcher.search(itself, 1).hits
         if not found:
             return []
-        # Its stored text alone (the stored facet values, "en" or "pdf", say nothing), its
-        # start, read as each language in the index reads it: a document whose language
-        # was found otherwise (or not at all) holds its words under another analyzer.
         stored = searcher.doc(found[0][1]).to_dict()
         values = [v for f, vs in stored.items() if f.startswith("body_") for v in vs]
         text = " ".join(str(v) for v in values)[:LIKE_TEXT_CHARS]
-        if not text.strip():
+        library = max(searcher.num_docs, 1)
+        most = like_max_documents(library)
+        scored: list[tuple[float, str, str]] = []
+        for lang in self._languages(searcher, generation):
+            counts: dict[str, int] = {}
+            for t in self.analyzers[lang].analyze(text):
+                if len(t) >= LIKE_MIN_WORD and not t.isdigit() and t not in ENGLISH_STOPWORDS:
+                    counts[t] = counts.get(t, 0) + 1
+            for t, tf in counts.items():
+                df = searcher.doc_freq(f"body_{lang}", t)
+                if 2 <= df <= most:
+                    scored.append((tf * math.log(1 + max(library, df) / df), lang, t))
+        scored.sort(reverse=True)
+        chosen = scored[:LIKE_TERMS]
+        if not chosen:
             return []
-        texts = {f"body_{lang}": [text] for lang in self._languages(searcher, generation)}
-        like = tantivy.Query.more_like_this_document_fields_query(
-            self.schema,
-            texts,
-            min_doc_frequency=2,
-            max_doc_frequency=like_max_documents(searcher.num_docs),
-            min_term_frequency=1,
-            max_query_terms=LIKE_TERMS,
-            min_word_length=LIKE_MIN_WORD,
-            stop_words=sorted(ENGLISH_STOPWORDS),
+        like = tantivy.Query.boolean_query(
+            [
+                (
+                    tantivy.Occur.Should,
+                    tantivy.Query.boost_query(
+                        tantivy.Query.term_query(self.schema, f"body_{lang}", t),
+                        w / chosen[0][0],
+                    ),
+                )
+                for w, lang, t in chosen
+            ]
         )
         scope = self._scope(searcher, generation, collections)
         clauses = [(tantivy.Occur.Must, like), (tantivy.Occur.MustNot, itself)]

@@ -19,8 +19,10 @@ from tests.factories import make_user
 
 # Routes that act for nobody: probes, the scraper's page (its own token), the routes that
 # make or end login sessions and their tokens (a personal token cannot), and what
-# harvesters and crawlers read (the public collections only, whoever asks).
+# harvesters and crawlers read (the public collections only, whoever asks), and a saved
+# search's feed (it answers for its owner by the key in its address, whoever fetches it).
 FOR_NOBODY = {
+    "/api/v1/saved-searches/{saved_id}/feed.atom",
     "/oai",
     "/sitemap.xml",
     "/sitemaps/collections.xml",
