@@ -14,6 +14,7 @@ from reflex.event import EventSpec
 from backend.analytics import dashboard, report
 from backend.analytics.report_files import number
 from backend.errors import LibraryError, NotFound
+from backend.search.service import search_address
 from state.session import acting, perform
 
 SPANS = (7, 30, 90)
@@ -131,12 +132,9 @@ class AnalyticsState(rx.State):
         self.storage_series = data.get("storage", empty).get("series", [])
         self.weekly = data.get("users", empty).get("weekly_active", [])
         q = data.get("queries", empty)
-        self.top_queries = [
-            {**r, "href": f"/search?{urlencode({'q': r['query']})}"} for r in q.get("top", [])
-        ]
+        self.top_queries = [{**r, "href": search_address(r["query"])} for r in q.get("top", [])]
         self.zero_queries = [
-            {**r, "href": f"/search?{urlencode({'q': r['query']})}"}
-            for r in q.get("zero_results", [])
+            {**r, "href": search_address(r["query"])} for r in q.get("zero_results", [])
         ]
         d = data.get("documents", empty)
         self.most_viewed = [

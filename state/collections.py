@@ -16,6 +16,7 @@ from backend.errors import LibraryError
 from backend.ingest import progress
 from backend.ingest.sniff import ACCEPTED
 from backend.redis_client import get_redis
+from backend.search.service import search_address
 from backend.storage.service import human_size
 from state.session import acting, form_text, perform
 from state.upload_progress import expected_files, mark_received, share_progress, too_large
@@ -296,10 +297,10 @@ class CollectionState(rx.State):
 
     @rx.event
     def search_here(self, form: dict[str, Any]) -> EventSpec:
-        from state.search import search_url
-
         return rx.redirect(
-            search_url(str(form.get("q", "")).strip(), {"collection": [str(self.collection_id)]})
+            search_address(
+                str(form.get("q", "")).strip(), {"collection": [str(self.collection_id)]}
+            )
         )
 
     @rx.event

@@ -79,17 +79,7 @@ class Chip:
     label: str
 
 
-def search_url(
-    query: str, filters: dict[str, list[str]], sort: str = "relevance", page: int = 1
-) -> str:
-    params: list[tuple[str, str | int]] = [("q", query)]
-    for facet in FACETS:
-        params.extend((facet, v) for v in filters.get(facet, []))
-    if sort != "relevance":
-        params.append(("sort", sort))
-    if page > 1:
-        params.append(("page", page))
-    return "/search?" + urlencode(params)
+search_url = search.search_address
 
 
 class SearchState(rx.State):

@@ -16,15 +16,13 @@ picks up where it ended.
 """
 
 import hmac
-import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from sqlalchemy import text
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth import keys
@@ -38,8 +36,6 @@ from backend.search.models import SavedSearch
 from backend.search.schemas import Hit
 from backend.settings import get_settings
 from backend.users.models import User
-
-log = logging.getLogger(__name__)
 
 MAX_PER_PERSON = 100
 MAX_NAME = 200
@@ -63,10 +59,6 @@ class Matches:
     hits: list[tuple[Hit, datetime]]  # newest first: the hit, when it became ready
 
 
-def _words(query: str) -> str:
-    return " ".join(query.split())[: service.MAX_QUERY_CHARS]
-
-
 def _filters(filters: Any) -> dict[str, list[str]]:
     if filters is None:
         return {}
@@ -87,11 +79,7 @@ def describe(saved: SavedSearch) -> str:
 
 def page_address(saved: SavedSearch) -> str:
     """The search page's address (relative) that runs the saved search."""
-    params: list[tuple[str, str]] = [("q", saved.query)] if saved.query else []
-    params += [(facet, v) for facet, values in saved.filters.items() for v in values]
-    if saved.sort != "relevance":
-        params.append(("sort", saved.sort))
-    return "/search?" + urlencode(params)
+    return service.search_address(saved.query, saved.filters, saved.sort)
 
 
 def feed_key(saved: SavedSearch) -> str:
@@ -134,19 +122,15 @@ async def save(
     person = _person(actor)
     if not isinstance(query, str) or not isinstance(name, str) or not isinstance(sort, str):
         raise InvalidInput("A search is its words, filters and order.")
-    words, chosen = _words(query), _filters(filters)
+    words, chosen = service.plain_query(query), _filters(filters)
     if not words and not chosen:
         raise InvalidInput("Type some words or choose a filter before keeping a search.")
     order = sort if sort in SORTS else "relevance"
-    for kept in await mine(session=session, actor=person):
+    kept_now = await mine(session=session, actor=person)
+    for kept in kept_now:
         if (kept.query, kept.filters, kept.sort) == (words, chosen, order):
             return kept, False
-    count = (
-        await session.exec(
-            select(func.count()).select_from(SavedSearch).where(SavedSearch.user_id == person.id)
-        )
-    ).one()
-    if count >= MAX_PER_PERSON:
+    if len(kept_now) >= MAX_PER_PERSON:
         raise InvalidInput(
             f"You keep {MAX_PER_PERSON} searches, the most one person may; delete one first."
         )

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import (
     ARRAY,
@@ -125,6 +126,25 @@ def _remembered_scope(actor: User | None) -> Scope | None:
     return STAFF if is_staff(actor) else _remembered.get(audience(actor))
 
 
+def plain_query(query: str) -> str:
+    """The words as searched: whitespace runs made one space, at most MAX_QUERY_CHARS."""
+    return " ".join(query.split())[:MAX_QUERY_CHARS]
+
+
+def search_address(
+    query: str, filters: dict[str, list[str]] | None = None, sort: str = "relevance", page: int = 1
+) -> str:
+    """The search page's (relative) address that runs this search."""
+    params: list[tuple[str, str | int]] = [("q", query)]
+    for facet in FACETS:
+        params.extend((facet, v) for v in (filters or {}).get(facet, []))
+    if sort != "relevance":
+        params.append(("sort", sort))
+    if page > 1:
+        params.append(("page", page))
+    return "/search?" + urlencode(params)
+
+
 def clean_filters(filters: dict[str, list[str]] | None) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name, values in (filters or {}).items():
@@ -166,7 +186,7 @@ async def search(
     these documents (a saved search's alert asks which new documents match); never
     cached."""
     started = time.perf_counter()
-    q = " ".join(query.split())[:MAX_QUERY_CHARS]
+    q = plain_query(query)
     size = min(max(1, page_size), MAX_PAGE_SIZE) if page_size else get_settings().search_page_size
     page = min(max(1, page), MAX_PAGE)
     chosen = clean_filters(filters)
@@ -457,7 +477,7 @@ async def record_click(
         actor=actor,
         document_id=document_id,
         collection_id=found[1].id,
-        query=" ".join(query.split())[:MAX_QUERY_CHARS],
+        query=plain_query(query),
         data={"rank": rank, "search": search_key} if _KEY.fullmatch(search_key) else {"rank": rank},
     )
     return True

@@ -383,9 +383,8 @@ class TantivyEngine:
         scored: list[tuple[float, str, str]] = []
         for lang in self._languages(searcher, generation):
             counts: dict[str, int] = {}
-            for t in self.analyzers[lang].analyze(text):
-                if len(t) >= LIKE_MIN_WORD and not t.isdigit() and t not in ENGLISH_STOPWORDS:
-                    counts[t] = counts.get(t, 0) + 1
+            for t in self._content_words(lang, text):
+                counts[t] = counts.get(t, 0) + 1
             for t, tf in counts.items():
                 df = searcher.doc_freq(f"body_{lang}", t)
                 if 2 <= df <= most:
@@ -395,16 +394,7 @@ class TantivyEngine:
         if not chosen:
             return []
         like = tantivy.Query.boolean_query(
-            [
-                (
-                    tantivy.Occur.Should,
-                    tantivy.Query.boost_query(
-                        tantivy.Query.term_query(self.schema, f"body_{lang}", t),
-                        w / chosen[0][0],
-                    ),
-                )
-                for w, lang, t in chosen
-            ]
+            [(tantivy.Occur.Should, q) for q in self._weighed_terms(chosen, 1.0)]
         )
         scope = self._scope(searcher, generation, collections)
         clauses = [(tantivy.Occur.Must, like), (tantivy.Occur.MustNot, itself)]
@@ -532,11 +522,8 @@ class TantivyEngine:
                     continue
                 tokens = [
                     t
-                    for t in self.analyzers[lang].analyze(record[: r.feedback_chars])
-                    if len(t) > 2
-                    and not t.isdigit()
-                    and t not in asked
-                    and t not in ENGLISH_STOPWORDS
+                    for t in self._content_words(lang, record[: r.feedback_chars])
+                    if t not in asked
                 ]
                 if not tokens:
                     continue
@@ -552,13 +539,28 @@ class TantivyEngine:
             scored.append((w * math.log(n / df), lang, t))
         scored.sort(reverse=True)
         chosen = scored[: r.feedback_words]
+        return self._weighed_terms(chosen, r.feedback_weight)
+
+    def _content_words(self, lang: str, text: str) -> list[str]:
+        """The text's terms as the language's field holds them, without short words,
+        numbers and stop words (what more-like-this and relevance feedback weigh)."""
+        return [
+            t
+            for t in self.analyzers[lang].analyze(text)
+            if len(t) >= LIKE_MIN_WORD and not t.isdigit() and t not in ENGLISH_STOPWORDS
+        ]
+
+    def _weighed_terms(
+        self, chosen: list[tuple[float, str, str]], scale: float
+    ) -> list[tantivy.Query]:
+        """(weight, language, term), best first, as term queries boosted by their weight
+        relative to the best one's, times `scale`."""
         if not chosen:
             return []
         top_weight = chosen[0][0]
         return [
             tantivy.Query.boost_query(
-                tantivy.Query.term_query(self.schema, f"body_{lang}", t),
-                r.feedback_weight * w / top_weight,
+                tantivy.Query.term_query(self.schema, f"body_{lang}", t), scale * w / top_weight
             )
             for w, lang, t in chosen
         ]
