@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     # Without a scanner, may files be published unscanned? (No: they wait as "failed".)
     publish_unscanned: bool = True
 
+    # With a remote object store (S3), the files page images are drawn from on demand are
+    # kept on this machine, up to this many MB (the least recently used go first), so a
+    # reader turning pages does not fetch the whole PDF again for every few pages. 0: none.
+    object_cache_mb: int = Field(default=2048, ge=0)
+
     search_page_size: int = Field(default=10, ge=1, le=100)
     # Timeouts and circuit breakers around the services a request waits on (the search
     # server, the object store, clamd; backend.breakers): a call gets this long, and after

@@ -167,6 +167,7 @@ def data_dir() -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
     yield path
     shutil.rmtree(path / "objects", ignore_errors=True)
+    shutil.rmtree(path / "cache", ignore_errors=True)
 
 
 @pytest.fixture

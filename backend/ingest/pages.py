@@ -21,7 +21,7 @@ from backend.errors import Conflict, LibraryError
 from backend.ingest import sandbox
 from backend.settings import get_settings
 from backend.storage.base import ObjectStore
-from backend.storage.service import get_store, local_copy, store_file
+from backend.storage.service import cached_copy, get_store, store_file
 from backend.users.models import User
 
 WINDOW = 4  # pages drawn at once: the one opened and the next ones, if not drawn yet
@@ -68,7 +68,7 @@ async def _draw(store: ObjectStore, found: documents.PageImage, page_no: int) ->
         with tempfile.TemporaryDirectory(prefix="pages-") as tmp:
             outdir = Path(tmp)
             limit = get_settings().max_upload_bytes
-            async with local_copy(store, found.pdf_key, limit=limit) as pdf:
+            async with cached_copy(store, found.pdf_key, limit=limit) as pdf:
                 result = await sandbox.draw(pdf, page_no, last, outdir)
             if result.error or not result.page_images:
                 raise NotDrawn(f"The image of page {page_no} could not be drawn. {result.error}")

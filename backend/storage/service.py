@@ -1,7 +1,9 @@
 """Streaming an upload into the store while hashing and enforcing the size limit."""
 
 import asyncio
+import contextlib
 import hashlib
+import os
 import shutil
 import tempfile
 import uuid
@@ -125,13 +127,78 @@ async def local_copy(store: ObjectStore, key: str, *, limit: int) -> AsyncIterat
     folder = await asyncio.to_thread(tempfile.mkdtemp, prefix="library-copy-")
     try:
         path = Path(folder) / "object"
-        size = 0
-        with path.open("wb") as out:
-            async for chunk in store.read(key):
-                size += len(chunk)
-                if size > limit:
-                    raise UploadTooLarge(f"The stored file is larger than {human_size(limit)}.")
-                await asyncio.to_thread(out.write, chunk)
+        await _fetch(store, key, path, limit)
         yield path
     finally:
         await asyncio.to_thread(shutil.rmtree, folder, True)
+
+
+async def _fetch(store: ObjectStore, key: str, path: Path, limit: int) -> None:
+    size = 0
+    with path.open("wb") as out:
+        async for chunk in store.read(key):
+            size += len(chunk)
+            if size > limit:
+                raise UploadTooLarge(f"The stored file is larger than {human_size(limit)}.")
+            await asyncio.to_thread(out.write, chunk)
+
+
+def _prune(folder: Path, budget: int) -> None:
+    """The least recently used files of `folder` removed until the rest fit in `budget`."""
+    kept = []
+    for entry in os.scandir(folder):
+        with contextlib.suppress(FileNotFoundError):
+            info = entry.stat()
+            kept.append((info.st_mtime, info.st_size, entry.path))
+    total = sum(size for _, size, _ in kept)
+    for _, size, path in sorted(kept):
+        if total <= budget:
+            break
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        total -= size
+
+
+@asynccontextmanager
+async def cached_copy(store: ObjectStore, key: str, *, limit: int) -> AsyncIterator[Path]:
+    """`local_copy` for an object read again and again (the PDF a reader's pages are drawn
+    from): a remote object's copy is kept in data_dir/cache/objects, up to OBJECT_CACHE_MB
+    for all of them, the least recently used dropped first. Stored objects never change
+    under their key, so a kept copy is never stale. The caller reads a hard link of the
+    kept copy, which stays whole even when another process drops it meanwhile."""
+    budget = get_settings().object_cache_mb << 20
+    if isinstance(store, LocalObjectStore) or budget == 0:
+        async with local_copy(store, key, limit=limit) as path:
+            yield path
+        return
+    folder = get_settings().data_dir / "cache" / "objects"
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    kept = folder / hashlib.sha256(key.encode()).hexdigest()
+    # The work folder beside the kept copies: a hard link needs the same filesystem.
+    work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="copy-", dir=folder.parent))
+    try:
+        mine = work / "object"
+        try:
+            await asyncio.to_thread(os.link, kept, mine)
+            await asyncio.to_thread(os.utime, kept)
+        except FileNotFoundError:
+            await _fetch(store, key, mine, limit)
+            await asyncio.to_thread(_keep, mine, kept, budget)
+        yield mine
+    finally:
+        await asyncio.to_thread(shutil.rmtree, work, True)
+
+
+def _keep(copy: Path, kept: Path, budget: int) -> None:
+    if copy.stat().st_size > budget:
+        return
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    staged = kept.with_name(f".{kept.name}.{uuid.uuid4().hex}")
+    try:
+        os.link(copy, staged)
+        os.replace(staged, kept)
+    except OSError:  # another filesystem, or no room: the copy is used once, not kept
+        with contextlib.suppress(FileNotFoundError):
+            staged.unlink()
+        return
+    _prune(kept.parent, budget)

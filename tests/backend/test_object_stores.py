@@ -11,7 +11,7 @@ from backend.errors import Conflict, UploadTooLarge
 from backend.storage.base import ObjectStore
 from backend.storage.local import LocalObjectStore
 from backend.storage.s3 import PART_SIZE, S3ObjectStore
-from backend.storage.service import store_stream
+from backend.storage.service import cached_copy, store_stream
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -77,3 +77,60 @@ async def test_s3_presigned_download_names_the_file(s3_url: str) -> None:
     assert response.status_code == 200 and response.content == b"%PDF-1.4 bytes"
     assert "filename*=UTF-8''%C3%9Cber%20Flug.pdf" in response.headers["content-disposition"]
     await store.delete("originals/presigned")
+
+
+class _Counted(S3ObjectStore):
+    """The real S3 store, counting the objects it reads."""
+
+    reads = 0
+
+    def read(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        self.reads += 1
+        return super().read(key, chunk_size)
+
+
+async def test_a_remote_object_read_again_is_kept_on_this_machine(
+    s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "data_dir", tmp_path)
+    monkeypatch.setattr(get_settings(), "object_cache_mb", 1)
+    store = _Counted(s3_url)
+    sizes = [600_000, 500_000, 300_000]
+    keys = [(await store_stream(store, _chunks(n), max_bytes=n)).key for n in sizes]
+    kept = tmp_path / "cache" / "objects"
+
+    async def read_back(key: str) -> bytes:
+        async with cached_copy(store, key, limit=1 << 20) as path:
+            return path.read_bytes()
+
+    first = await read_back(keys[0])
+    assert len(first) == sizes[0] and store.reads == 1
+    assert await read_back(keys[0]) == first and store.reads == 1  # the kept copy
+    # A second object does not fit beside the first in 1 MB: the least recently used goes.
+    assert len(await read_back(keys[1])) == sizes[1] and store.reads == 2
+    assert len(list(kept.iterdir())) == 1
+    await read_back(keys[0])
+    assert store.reads == 3
+    # A copy in use stays whole when the kept one is dropped meanwhile (by another
+    # process's pruning): the reader holds its own link.
+    async with cached_copy(store, keys[0], limit=1 << 20) as path:
+        for f in kept.iterdir():
+            f.unlink()
+        assert path.read_bytes() == first
+    # Nothing is left behind but what is kept; an object over the limit is refused.
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["objects"]
+    with pytest.raises(UploadTooLarge):
+        async with cached_copy(store, keys[0], limit=1000):
+            pass
+    assert not list(kept.iterdir())
+    for key in keys:
+        await store.delete(key)
+
+
+async def test_a_local_object_is_read_in_place(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    key = (await store_stream(store, _chunks(1000), max_bytes=1000)).key
+    async with cached_copy(store, key, limit=1 << 20) as path:
+        assert path == store.local_path(key)

@@ -177,9 +177,12 @@ async def test_sweeper_rescues_a_version_whose_worker_died(
     assert version.status == IngestStatus.READY
 
 
+@pytest.mark.parametrize("remote", [False, True], ids=["local", "s3"])
 async def test_a_pdfs_first_page_is_drawn_at_ingest_and_the_others_when_opened(
-    db: AsyncSession, data_dir: Path
+    db: AsyncSession, data_dir: Path, remote: bool, request: pytest.FixtureRequest
 ) -> None:
+    """On the local store or S3 (where the PDF is fetched once and kept on this machine
+    for the next pages a reader opens)."""
     import io
 
     from PIL import Image, ImageDraw
@@ -191,6 +194,8 @@ async def test_a_pdfs_first_page_is_drawn_at_ingest_and_the_others_when_opened(
     from backend.ingest.pages import WINDOW
     from backend.storage.service import get_store
 
+    if remote:
+        request.getfixturevalue("s3_store")
     pages = []
     for n in range(1, 8):
         page = Image.new("RGB", (600, 800), "white")
@@ -232,6 +237,8 @@ async def test_a_pdfs_first_page_is_drawn_at_ingest_and_the_others_when_opened(
     for n in range(1, 8):
         with await image(n) as each:
             assert each.width == 900
+    if remote:  # the PDF was fetched from S3 once, and kept here for the later pages
+        assert len(list((data_dir / "cache" / "objects").iterdir())) == 1
     assert all([await store.exists(page_image_key(version.id, n)) for n in range(1, 8)])
     for page_no in (0, 8):
         with pytest.raises(NotFound):
