@@ -13,6 +13,7 @@ from backend.documents import catalogue, inside, metadata
 from backend.documents import service as documents
 from backend.errors import LibraryError, NotFound
 from backend.ids import parse_id
+from backend.ingest import pages
 from backend.search import service as search
 from backend.users.models import User
 from state.documents import DocumentState
@@ -64,6 +65,16 @@ class RelatedRow:
 class SegmentRow:
     text: str
     hit: bool
+
+
+@dataclass
+class MarkRow:
+    """A marked word's place on the page's image, as CSS percentages."""
+
+    left: str
+    top: str
+    width: str
+    height: str
 
 
 @dataclass
@@ -125,6 +136,7 @@ class RecordState(rx.State):
     # a search inside the document), and how many are marked.
     page_segments: list[SegmentRow] = []
     marked: int = 0
+    page_marks: list[MarkRow] = []  # the marked words' places on the page's image
     find: str = ""  # the words searched for inside the document ("": none)
     found_pages: list[FoundRow] = []
     found_total: int = -1  # pages where they are (-1: no search made)
@@ -144,7 +156,7 @@ class RecordState(rx.State):
         self.dublin_core, self.related, self.similar, self.audit = [], [], [], []
         self.stable_url = self.bibtex = self.ris = ""
         self.page_no, self.page_count, self.page_text, self.page_images = 1, 0, "", 0
-        self.page_segments, self.marked, self.find = [], 0, ""
+        self.page_segments, self.marked, self.find, self.page_marks = [], 0, "", []
         self.found_pages, self.found_total = [], -1
         self.editing, self.form, self.errors, self.saved, self.error = False, {}, {}, "", ""
         self.chosen, self.choices, self.subject_typed = [], [], ""
@@ -221,6 +233,27 @@ class RecordState(rx.State):
         self.page_images = page.page_images
         self.page_segments = [SegmentRow(s.text, s.hit) for s in page.segments or []]
         self.marked = page.marked
+        self.page_marks = []
+        if page.marked and 1 <= page.page_no <= page.page_images:
+            try:
+                boxes = await pages.word_boxes(
+                    session=session,
+                    actor=actor,
+                    document_id=self.document_id,
+                    page_no=page.page_no,
+                    words=[s.text for s in page.segments or [] if s.hit],
+                )
+            except LibraryError:
+                boxes = []  # the page's text is marked all the same
+            self.page_marks = [
+                MarkRow(
+                    f"{b.left * 100:.2f}%",
+                    f"{b.top * 100:.2f}%",
+                    f"{(b.right - b.left) * 100:.2f}%",
+                    f"{(b.bottom - b.top) * 100:.2f}%",
+                )
+                for b in boxes
+            ]
 
     @rx.var
     def page_image_url(self) -> str:

@@ -332,13 +332,34 @@ def _text_viewer() -> rx.Component:
                 rx.flex(
                     rx.cond(
                         RecordState.page_image_url != "",
-                        rx.image(
-                            src=RecordState.page_image_url,
-                            alt="Page " + RecordState.page_no.to_string(),
+                        rx.box(
+                            rx.image(
+                                src=RecordState.page_image_url,
+                                alt="Page " + RecordState.page_no.to_string(),
+                                width="100%",
+                                height="auto",
+                                display="block",
+                                id="page-image",
+                            ),
+                            # The words searched for, marked where they stand on the page
+                            # (its text layer's places; the text beside marks them too).
+                            rx.foreach(
+                                RecordState.page_marks,
+                                lambda m: rx.box(
+                                    class_name="page-mark",
+                                    aria_hidden="true",
+                                    left=m.left,
+                                    top=m.top,
+                                    width=m.width,
+                                    height=m.height,
+                                ),
+                            ),
+                            position="relative",
                             max_width="min(100%, 560px)",
-                            height="auto",
+                            width="100%",
                             border="1px solid var(--gray-a5)",
-                            id="page-image",
+                            flex_shrink="0",
+                            id="page-picture",
                         ),
                     ),
                     # Plain text: the document's own markup and scripts never reach the page;
@@ -451,7 +472,7 @@ def _page_pictures() -> rx.Component:
                         + RecordState.document_id.to_string()
                         + "/pages/"
                         + n.to_string()
-                        + ".webp",
+                        + ".webp?size=small",
                         alt="",
                         loading="lazy",
                         width="56px",

@@ -224,9 +224,15 @@ async def page_image(
     page_no: Annotated[int, Path(ge=1, le=MAX_ID)],
     session: DbSession,
     actor: Actor,
+    size: Annotated[str, Query(pattern="^(small|large)$")] = "large",
 ) -> StreamingResponse:
+    """A page's image (900 px wide), or its small picture to jump by (120 px)."""
     found = await pages.open_page_image(
-        session=session, actor=actor, document_id=document_id, page_no=page_no
+        session=session,
+        actor=actor,
+        document_id=document_id,
+        page_no=page_no,
+        small=size == "small",
     )
     return await _image(found.key, found.public)
 

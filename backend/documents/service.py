@@ -44,9 +44,10 @@ def clean_filename(filename: str) -> str:
     return name[-255:]
 
 
-def page_image_key(version_id: int, page_no: int) -> str:
-    """Where the image of a page of a version is stored (PDFs and office files)."""
-    return f"pages/{version_id}/{page_no}.webp"
+def page_image_key(version_id: int, page_no: int, small: bool = False) -> str:
+    """Where the image of a page of a version is stored (PDFs and office files); `small`:
+    its picture to jump by (backend.ingest.pages)."""
+    return f"pages/{version_id}/{page_no}{'-small' if small else ''}.webp"
 
 
 def converted_pdf_key(version_id: int) -> str:
@@ -620,7 +621,7 @@ async def delete_documents(session: AsyncSession, document_ids: list[int]) -> No
     for v in versions.all():
         # Pages drawn when first opened may be there or not: deleting a missing key is fine.
         count = pictured_pages(v.page_images, v.page_count, v.pdf_key)
-        keys += [page_image_key(v.id, n) for n in range(1, count + 1)]
+        keys += [page_image_key(v.id, n, s) for n in range(1, count + 1) for s in (False, True)]
         if v.pdf_key and v.pdf_key != v.file_key:
             keys.append(v.pdf_key)
     await harvest.withdraw(session, document_ids)  # harvesters are told they are gone

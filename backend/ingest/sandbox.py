@@ -31,6 +31,7 @@ class SandboxResult:
     language: str = ""
     thumbnails: dict[str, str] = field(default_factory=dict)
     page_images: int = 0  # page-0001.webp, … (PDFs)
+    boxes: list[list[float]] = field(default_factory=list)  # of words on a page (find_words)
     error: str = ""
     needs_password: bool = False  # `error` says so
     # The failure came from the moment, not the file (a reading cut short on a busy
@@ -133,6 +134,14 @@ def _draw(request: dict[str, Any]) -> SandboxResult:
     return SandboxResult(page_images=thumbnails.page_images(pages, Path(request["outdir"]), first))
 
 
+def _boxes(request: dict[str, Any]) -> SandboxResult:
+    """Where words stand on a PDF's page: what find_words() asks of a child."""
+    from backend.ingest.parsers.pdf import word_boxes
+
+    page_no, words = request["boxes"]
+    return SandboxResult(boxes=word_boxes(Path(request["path"]), page_no, words))
+
+
 def _child_main(request_file: str, memory_mb: int, cpu_seconds: int) -> None:
     """Entry point of a sandbox child: limits first, then the work, then the result file."""
     os.setsid()  # its own process group, so helpers it starts (tesseract) die with it
@@ -143,7 +152,12 @@ def _child_main(request_file: str, memory_mb: int, cpu_seconds: int) -> None:
     request = json.loads(Path(request_file).read_text())
     out = Path(request["outdir"]) / "result.json"
     try:
-        result = _draw(request) if request.get("draw") else _child(request)
+        if request.get("draw"):
+            result = _draw(request)
+        elif request.get("boxes"):
+            result = _boxes(request)
+        else:
+            result = _child(request)
     except MemoryError:
         result = SandboxResult(error="Reading the file needs more memory than allowed.")
     except Exception as exc:
@@ -210,6 +224,15 @@ async def draw(
         "max_image_pixels": settings.max_image_pixels,
     }
     return await _run(request, outdir, settings, DRAWING)
+
+
+async def find_words(
+    pdf: Path, page_no: int, words: list[str], outdir: Path, settings: Settings | None = None
+) -> SandboxResult:
+    """Where `words` stand on page `page_no` of a PDF (`boxes`), read in a limited child as
+    any reading of a file."""
+    request = {"path": str(pdf), "boxes": [page_no, words], "outdir": str(outdir)}
+    return await _run(request, outdir, settings or get_settings(), DRAWING)
 
 
 async def _run(

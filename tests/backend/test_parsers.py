@@ -258,3 +258,36 @@ async def test_pdf_pages_are_drawn_exactly_as_wide_as_asked(
     fits = thumbnails.PAGE_WIDTH * size[1] / size[0] <= thumbnails.LARGE[1]
     assert (page_one == (tmp_path / "out" / "large.webp").read_bytes()) is fits
     assert _thumb_size(tmp_path, "page-0001.webp")[0] == thumbnails.PAGE_WIDTH
+
+
+@pytest.mark.parametrize("turn", [0, 90, 180, 270])
+async def test_words_are_boxed_where_the_page_image_shows_them(tmp_path: Path, turn: int) -> None:
+    """The boxes of the marks on a page's image: the words' places on the page as PDFium
+    draws it, its /Rotate applied; any case; absent words have none."""
+    from PIL import ImageOps
+
+    from backend.ingest.parsers.pdf import render_pages
+    from tests.jobs.files import text_pdf
+
+    pdf = tmp_path / "turned.pdf"
+    pdf.write_bytes(text_pdf(["Watch 1 kept", "nothing here"], rotate=turn))
+    found = await sandbox.find_words(pdf, 1, ["WATCH", "1", "kept", "absent"], tmp_path)
+    assert not found.error and len(found.boxes) == 3
+    for box in found.boxes:
+        assert all(0 <= edge <= 1 for edge in box) and box[0] < box[2] and box[1] < box[3]
+    image = next(render_pages(pdf, 900, 1, 1))
+    wide, high = image.size
+    assert (wide > high) == (turn in (90, 270))
+    ink = ImageOps.invert(image.convert("L")).point(lambda v: 255 if v > 60 else 0).getbbox()
+    assert ink is not None
+    union = (
+        min(b[0] for b in found.boxes) * wide,
+        min(b[1] for b in found.boxes) * high,
+        max(b[2] for b in found.boxes) * wide,
+        max(b[3] for b in found.boxes) * high,
+    )
+    # The three words' boxes together hold the line's ink, and hardly more.
+    assert all(abs(u - i) <= 8 for u, i in zip(union, ink, strict=True)), (union, ink)
+    # A page without the words, and a page the PDF does not have, have no boxes.
+    assert (await sandbox.find_words(pdf, 2, ["kept"], tmp_path)).boxes == []
+    assert (await sandbox.find_words(pdf, 3, ["kept"], tmp_path)).boxes == []

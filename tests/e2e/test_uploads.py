@@ -197,5 +197,26 @@ async def test_every_page_of_an_uploaded_pdf_is_shown_as_an_image(
     await pictures.get_by_role("button", name="Page 2").click()
     await expect(page.locator("#page-label")).to_have_text("Page 2 of 5")
     await expect(page.locator("#page-text")).to_contain_text("Watch 2 kept")
+    # The words searched for are marked on the page's image too, where they stand, at
+    # both widths: "kept" follows "Watch 2 " (71 pt of Helvetica 18 pt from 72 pt in) on
+    # a 612 pt wide page, its line 720 pt up a 792 pt page.
+    await page.get_by_label("Find in this document").fill("kept")
+    await page.get_by_label("Find in this document").press("Enter")
+    await expect(page.locator("#found-count")).to_have_text("On 5 pages:")
+    await expect(page.locator("#page-label")).to_have_text("Page 1 of 5")
+    mark = page.locator("#page-picture .page-mark")
+    await expect(mark).to_have_count(1)
+    for width in (1280, 390):
+        await page.set_viewport_size({"width": width, "height": 900})
+        picture, box = await page.locator("#page-image").bounding_box(), await mark.bounding_box()
+        assert picture is not None and box is not None
+        left = (box["x"] - picture["x"]) / picture["width"]
+        top = (box["y"] - picture["y"]) / picture["height"]
+        assert 0.21 < left < 0.26 and 0.06 < top < 0.1, (width, left, top)
+        assert box["width"] / picture["width"] < 0.12 and box["height"] / picture["height"] < 0.04
+    await page.get_by_label("Find in this document").fill("zeppelin")
+    await page.get_by_label("Find in this document").press("Enter")
+    await expect(page.locator("#found-count")).to_have_text("No page has those words.")
+    await expect(mark).to_have_count(0)
     assert page_errors.messages == []
     assert served_app.errors() == []

@@ -1,9 +1,10 @@
 """Small real files for job tests, made on the spot (no corpus needed)."""
 
 
-def text_pdf(pages: list[str]) -> bytes:
-    """A PDF with one line of real text (Helvetica) on each page: extracted without OCR,
-    with a thumbnail and page images like any scanned-in book."""
+def text_pdf(pages: list[str], rotate: int = 0) -> bytes:
+    """A PDF with one line of real text (Helvetica 18 pt, from 72 pt right of the left edge,
+    its baseline 720 pt up a 612 x 792 pt page) on each page: extracted without OCR, with a
+    thumbnail and page images like any scanned-in book. `rotate`: each page's /Rotate."""
     objects: list[bytes] = []
     kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
@@ -12,7 +13,8 @@ def text_pdf(pages: list[str]) -> bytes:
     for i, line in enumerate(pages):
         stream = f"BT /F1 18 Tf 72 720 Td ({line}) Tj ET".encode()
         objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {5 + 2 * i} 0 R "
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Rotate {rotate} "
+            f"/Contents {5 + 2 * i} 0 R "
             "/Resources << /Font << /F1 3 0 R >> >> >>".encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))

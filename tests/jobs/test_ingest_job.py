@@ -218,14 +218,18 @@ async def test_a_pdfs_first_page_is_drawn_at_ingest_and_the_others_when_opened(
     text = await documents.page_text(session=db, actor=None, document_id=document.id)
     assert text.page_images == 7  # every page can be shown
 
-    async def image(n: int) -> Image.Image:
+    async def image(n: int, small: bool = False) -> Image.Image:
         served = await page_images.open_page_image(
-            session=db, actor=None, document_id=document.id, page_no=n
+            session=db, actor=None, document_id=document.id, page_no=n, small=small
         )
         assert served.public  # ready, in a public collection: it may be cached
         data = b"".join([chunk async for chunk in store.read(served.key)])
         return Image.open(io.BytesIO(data))
 
+    # The small picture of a page (to jump by) is made from its image, and kept.
+    with await image(1, small=True) as small:
+        assert small.format == "WEBP" and small.width == page_images.SMALL_WIDTH
+    assert await store.exists(page_image_key(version.id, 1, small=True))
     # Opening page 3 draws it and the next pages a reader turns to, and keeps them.
     with await image(3) as third:
         assert third.format == "WEBP" and third.width == 900
@@ -234,6 +238,11 @@ async def test_a_pdfs_first_page_is_drawn_at_ingest_and_the_others_when_opened(
         assert abs(max(dark) - 1.5 * (50 + 3 * 60)) < 6
     stored = [await store.exists(page_image_key(version.id, n)) for n in range(1, 8)]
     assert stored == [True, False] + [True] * WINDOW + [False] * (5 - WINDOW)
+    # A small picture of a page not drawn yet has it drawn first.
+    assert not await store.exists(page_image_key(version.id, 7))
+    with await image(7, small=True) as small:
+        dark = [x for x in range(small.width) if small.getpixel((x, 20))[0] < 128]
+        assert abs(max(dark) - (50 + 7 * 60) * 120 / 600) < 4  # page 7's bar, at 120 px
     for n in range(1, 8):
         with await image(n) as each:
             assert each.width == 900
@@ -250,6 +259,8 @@ async def test_a_pdfs_first_page_is_drawn_at_ingest_and_the_others_when_opened(
     await db.commit()
     await run_burst()
     assert not any([await store.exists(page_image_key(version.id, n)) for n in range(1, 8)])
+    for n in (1, 7):
+        assert not await store.exists(page_image_key(version.id, n, small=True))
 
 
 async def test_readers_opening_neighbouring_pages_at_once_all_get_them(
@@ -477,3 +488,56 @@ async def test_files_locked_by_a_password_are_never_published_empty(
             await documents.get(session=db, actor=patron, document_id=document.id)
         seen = await documents.get(session=db, actor=librarian, document_id=document.id)
         assert seen is not None
+
+
+async def test_marked_words_are_boxed_on_the_page_image_for_those_who_may_see_it(
+    db: AsyncSession, data_dir: Path, clean: None
+) -> None:
+    """A private document's word places are told only to its members; they are read from
+    the PDF once per version, page and words (kept in Redis), and a scanned page (no text
+    layer) has none."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    from backend.errors import NotFound
+    from backend.ingest import pages
+    from backend.redis_client import get_redis
+    from tests.jobs.files import text_pdf
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    patron = await make_user(db, Role.PATRON)
+    shelf = await make_collection(db, librarian, is_public=False)
+    lines = ["the lamp was lit", "the lamp went out"]
+    document, version = await upload_bytes(db, librarian, shelf, text_pdf(lines), "lamps.pdf")
+    scan = Image.new("RGB", (600, 800), "white")
+    ImageDraw.Draw(scan).text(
+        (50, 50), "The lamp was lit", fill="black", font=ImageFont.load_default(size=40)
+    )
+    pdf = io.BytesIO()
+    scan.save(pdf, "PDF")
+    scanned, read = await upload_bytes(db, librarian, shelf, pdf.getvalue(), "scan.pdf")
+    await db.commit()
+    await run_burst()
+    for each in (version, read):
+        await db.refresh(each)
+        assert each.status == IngestStatus.READY, each.error
+    ocr = await db.exec(select(DocumentPage.text).where(DocumentPage.version_id == read.id))
+    assert "lamp" in ocr.one()  # the scan's words were read by OCR: it has text, no layer
+
+    async def boxes(actor: object, doc: int, page_no: int, words: list[str]) -> list:
+        return await pages.word_boxes(
+            session=db, actor=actor, document_id=doc, page_no=page_no, words=words
+        )  # type: ignore[arg-type]
+
+    first = await boxes(librarian, document.id, 2, ["lamp", "out", " "])
+    assert len(first) == 2 and all(0 < b.left < b.right < 1 for b in first)
+    assert await get_redis().keys(f"boxes:{version.id}:2:*")  # kept for the next reader
+    assert await boxes(librarian, document.id, 2, ["out", "lamp"]) == first  # any order
+    assert await boxes(librarian, document.id, 2, []) == []
+    assert await boxes(librarian, scanned.id, 1, ["lamp"]) == []  # no text layer
+    for outsider in (patron, None):
+        with pytest.raises(NotFound):
+            await boxes(outsider, document.id, 2, ["lamp"])
+    with pytest.raises(NotFound):
+        await boxes(librarian, document.id, 3, ["lamp"])  # a page it does not have

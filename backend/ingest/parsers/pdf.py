@@ -270,6 +270,60 @@ def render_pages(path: Path, width: int, first: int, last: int) -> Any:
         pdf.close()
 
 
+MAX_BOXES = 300  # boxes of marked words on one page: past this, the page is all marks
+
+
+def word_boxes(path: Path, page_no: int, words: list[str]) -> list[list[float]]:
+    """Where `words` (whole words, any case) stand on page `page_no` of a PDF, as it is
+    drawn (its crop box, turned by its /Rotate): [left, top, right, bottom] as fractions
+    of the drawn page's width and height from its top left corner, one box per line a
+    word runs over. [] for a page without a text layer (a scan: its text came from OCR)."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        if not 1 <= page_no <= len(pdf):
+            return []
+        page = pdf[page_no - 1]
+        left, bottom, right, top = page.get_cropbox()
+        wide, high = max(right - left, 1e-6), max(top - bottom, 1e-6)
+        turn = page.get_rotation() % 360
+        text = page.get_textpage()
+        boxes: list[list[float]] = []
+        for word in dict.fromkeys(w.strip() for w in words if w.strip()):
+            searcher = text.search(word, match_case=False, match_whole_word=True)
+            while len(boxes) < MAX_BOXES and (found := searcher.get_next()) is not None:
+                for i in range(text.count_rects(*found)):
+                    x0, y0, x1, y1 = text.get_rect(i)
+                    box = (
+                        (x0 - left) / wide,
+                        (top - y1) / high,
+                        (x1 - left) / wide,
+                        (top - y0) / high,
+                    )
+                    boxes.append(_turned(box, turn))
+            searcher.close()
+        return boxes[:MAX_BOXES]
+    finally:
+        pdf.close()
+
+
+def _turned(box: tuple[float, float, float, float], turn: int) -> list[float]:
+    """A box on the upright page (fractions, from the top left) on the page turned `turn`
+    degrees clockwise, as PDFium draws a page with /Rotate."""
+    u0, v0, u1, v1 = box
+    corners = [(u0, v0), (u1, v1)]
+    if turn == 90:
+        corners = [(1 - v, u) for u, v in corners]
+    elif turn == 180:
+        corners = [(1 - u, 1 - v) for u, v in corners]
+    elif turn == 270:
+        corners = [(v, 1 - u) for u, v in corners]
+    (a, b), (c, d) = corners
+    edges = (min(a, c), min(b, d), max(a, c), max(b, d))
+    return [round(min(1.0, max(0.0, e)), 4) for e in edges]
+
+
 def _parse_with_pypdf(path: Path, max_pages: int, pdfium_error: str) -> Parsed:
     """PDFium refused the file; pypdf is more lenient with some damaged files."""
     from pypdf import PdfReader
