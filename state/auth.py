@@ -29,12 +29,13 @@ class LoginState(rx.State):
     error: str = ""
     needs_code: bool = False
     email: str = ""  # filled in from the address (?email=, after a registration)
+    busy: bool = False  # a password being checked
     # The login that waits for its code: a handle to server-side data, never sent out.
     _pending: str = ""
 
     @rx.event
     def load(self) -> None:
-        self.error, self.needs_code, self._pending = "", False, ""
+        self.error, self.needs_code, self._pending, self.busy = "", False, "", False
         email = self.router.url.query_parameters.get("email", "")
         self.email = email[:320] if isinstance(email, str) and "@" in email else ""
 
@@ -46,9 +47,17 @@ class LoginState(rx.State):
         target = safe_next(self.router.url.query_parameters.get("next", "/"))
         return post_navigation(START, {"ticket": ticket, "next": target})
 
-    @rx.event
+    @rx.event(background=True)
     async def submit(self, form: dict[str, str]) -> EventSpec | None:
-        self.error = ""
+        """The password checked (bcrypt: a quarter of a second on purpose) without holding
+        the tab's state meanwhile; the button says "Logging in…" at once, and stays so
+        until the page changes."""
+        async with self:
+            if self.busy:
+                return None  # a second press while the first is checked
+            self.error, self.busy = "", True
+            ip, agent = client_ip(self), self.router.headers.user_agent
+            previous, device = session_token(self), request_cookie(self, DEVICE_COOKIE)
         try:
             async with session_scope() as session:
                 result = await auth.login(
@@ -56,19 +65,22 @@ class LoginState(rx.State):
                     redis=get_redis(),
                     email=form_text(form, "email"),
                     password=form_text(form, "password"),
-                    ip=client_ip(self),
-                    user_agent=self.router.headers.user_agent,
-                    previous_token=session_token(self),
-                    device_cookie=request_cookie(self, DEVICE_COOKIE),
+                    ip=ip,
+                    user_agent=agent,
+                    previous_token=previous,
+                    device_cookie=device,
                 )
                 await session.commit()
         except auth.SecondFactorRequired as needed:
-            self._pending, self.needs_code = needed.pending, True
+            async with self:
+                self._pending, self.needs_code, self.busy = needed.pending, True, False
             return None
         except LibraryError as exc:
-            self.error = str(exc)
+            async with self:
+                self.error, self.busy = str(exc), False
             return None
-        return await self._enter(result)
+        async with self:
+            return await self._enter(result)
 
     @rx.event
     async def submit_code(self, form: dict[str, str]) -> EventSpec | None:

@@ -116,10 +116,14 @@ async def test_login_handler_hands_the_session_to_the_cookie_route(
     await db.commit()
     state = _substate(tab, LoginState)
     assert await LoginState.submit.fn(state, {"email": patron.email, "password": "wrong"}) is None
-    assert state.error == "Email or password is incorrect."
+    assert state.error == "Email or password is incorrect." and not state.busy
+    # While a password is being checked, a second press is not another check.
+    state.busy = True
+    assert await LoginState.submit.fn(state, {"email": patron.email, "password": PASSWORD}) is None
+    state.busy = False
     open_in_tab(tab, "/login?next=/collections")
     spec = await LoginState.submit.fn(state, {"email": patron.email, "password": PASSWORD})
-    assert state.error == ""
+    assert state.error == "" and state.busy  # "Logging in…" until the page changes
     action, fields = posted_form(spec)
     assert action == "/api/v1/session" and fields["next"] == "/collections"
     # The browser posts the form; the route sets the cookie the next page load carries.
