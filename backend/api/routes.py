@@ -30,6 +30,7 @@ from backend.api.documents import router as documents_router
 from backend.api.feeds import router as feeds_router
 from backend.api.oai import router as oai_router
 from backend.api.problems import problem
+from backend.api.saved import router as saved_router
 from backend.api.schema import document_errors
 from backend.api.search import router as search_router
 from backend.api.session import router as session_router
@@ -426,6 +427,7 @@ def create_api() -> FastAPI:
     api.include_router(uploads_router)
     api.include_router(oai_router)
     api.include_router(feeds_router)
+    api.include_router(saved_router)
     api.include_router(admin_router)
     api.include_router(browse_router)
     api.include_router(auth_router)

@@ -148,6 +148,11 @@ async def save(
     return saved, True
 
 
+async def one(*, session: AsyncSession, actor: User | None, saved_id: int) -> SavedSearch:
+    """One of the actor's saved searches (anyone else's: NotFound)."""
+    return await _own(session, actor, saved_id)
+
+
 async def _own(session: AsyncSession, actor: User | None, saved_id: int) -> SavedSearch:
     person = _person(actor)
     saved = await session.get(SavedSearch, saved_id) if isinstance(saved_id, int) else None
@@ -165,6 +170,22 @@ async def set_alert(
     if alert and not saved.alert:
         saved.alerted_through = utcnow()
     saved.alert = bool(alert)
+    session.add(saved)
+    await session.flush()
+    return saved
+
+
+async def rename(
+    *, session: AsyncSession, actor: User | None, saved_id: int, name: str
+) -> SavedSearch:
+    """Give a saved search another name (its words, filters and order stay)."""
+    saved = await _own(session, actor, saved_id)
+    plain = " ".join(name.split()) if isinstance(name, str) else ""
+    if not plain:
+        raise InvalidInput("A saved search needs a name.")
+    if len(plain) > MAX_NAME:
+        raise InvalidInput(f"A name has at most {MAX_NAME} characters.")
+    saved.name = plain
     session.add(saved)
     await session.flush()
     return saved

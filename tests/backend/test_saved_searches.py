@@ -219,3 +219,62 @@ async def test_the_job_in_a_real_worker_mails_once(
     await db.refresh(kept)
     assert kept.last_alert_count == 1 and kept.alerted_through > utcnow() - timedelta(minutes=11)
     assert (await db.get(SavedSearch, kept.id)) is not None
+
+
+async def test_saved_searches_through_the_api_are_their_owners_alone(
+    db: AsyncSession, api: httpx.AsyncClient, shelves: dict[str, Any]
+) -> None:
+    """Keep, list, rename, switch the alert, re-key the feed and delete over the REST API,
+    with a personal token's scopes; someone else's is a 404, as a missing one."""
+    from backend.auth import personal_tokens
+
+    async def token(user: User, *scopes: str) -> dict[str, str]:
+        made = await personal_tokens.create(session=db, actor=user, name="s", scopes=scopes)
+        await db.commit()
+        return {"Authorization": f"Bearer {made.secret}"}
+
+    mine = await token(shelves["patron"], "read", "write")
+    reader = await token(shelves["patron"], "read")
+    other = await token(shelves["member"], "read", "write")
+    assert (await api.get("/api/v1/saved-searches")).status_code == 401
+    body = {"query": "  lighthouse  keepers ", "filters": {"subject": ["Scotland"]}}
+    made = await api.post("/api/v1/saved-searches", json=body, headers=mine)
+    assert made.status_code == 201, made.text
+    kept = made.json()
+    assert kept["query"] == "lighthouse keepers" and kept["name"] == "lighthouse keepers"
+    assert made.headers["location"] == f"/api/v1/saved-searches/{kept['id']}"
+    assert kept["search_url"].endswith("/search?q=lighthouse+keepers&subject=Scotland")
+    assert (await api.get(kept["feed_url"].split("3000", 1)[1])).status_code == 200
+    again = await api.post("/api/v1/saved-searches", json=body, headers=mine)
+    assert again.status_code == 200 and again.json()["id"] == kept["id"]  # the one kept before
+    assert (await api.post("/api/v1/saved-searches", json=body, headers=reader)).status_code == 403
+    for wrong in ({"query": ""}, {"filters": {"subject": "x"}}, {"sort": "sideways"}):
+        answer = await api.post("/api/v1/saved-searches", json=wrong, headers=mine)
+        assert answer.status_code in (400, 422), (wrong, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+
+    listed = (await api.get("/api/v1/saved-searches", headers=reader)).json()["items"]
+    assert [s["id"] for s in listed] == [kept["id"]]
+    assert (await api.get("/api/v1/saved-searches", headers=other)).json()["items"] == []
+    one = f"/api/v1/saved-searches/{kept['id']}"
+    changed = await api.patch(
+        one, json={"name": " Scottish  lights ", "alert": False}, headers=mine
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["name"] == "Scottish lights" and changed.json()["alert"] is False
+    assert (await api.patch(one, json={"name": "  "}, headers=mine)).status_code == 422
+    rekeyed = await api.post(f"{one}/feed-address", headers=mine)
+    assert rekeyed.status_code == 200 and rekeyed.json()["feed_url"] != kept["feed_url"]
+    assert (await api.get(kept["feed_url"].split("3000", 1)[1])).status_code == 404
+    # Someone else's saved search is not there for them, whatever they ask.
+    for method, path, payload in (
+        ("GET", one, None),
+        ("PATCH", one, {"name": "mine now"}),
+        ("POST", f"{one}/feed-address", None),
+        ("DELETE", one, None),
+    ):
+        answer = await api.request(method, path, json=payload, headers=other)
+        assert answer.status_code == 404, (method, path, answer.text)
+    assert (await api.get(one, headers=mine)).json()["name"] == "Scottish lights"
+    assert (await api.delete(one, headers=mine)).status_code == 204
+    assert (await api.get(one, headers=mine)).status_code == 404
