@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import reflex as rx
+from reflex.event import EventSpec
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import labels
@@ -17,7 +18,7 @@ from backend.ingest import pages
 from backend.search import service as search
 from backend.users.models import User
 from state.documents import DocumentState
-from state.session import acting, form_text, perform
+from state.session import acting, acting_as, form_text, perform, session_token
 
 MAX_FIND = 500  # characters of a search inside a document
 THUMBS = 9  # pictures of pages offered at once to jump by
@@ -162,15 +163,16 @@ class RecordState(rx.State):
         self.chosen, self.choices, self.subject_typed = [], [], ""
 
     @rx.event
-    async def load(self) -> None:
+    async def load(self) -> EventSpec | None:
         self._forget()
         try:
             async with acting(self) as (session, actor):
                 await self._fill(session, actor, _doc_id(self))
         except LibraryError:
             self._forget()
-            return
+            return None
         self.found = True
+        return self._then_marks()
 
     async def _fill(self, session: AsyncSession, actor: User | None, doc_id: int) -> None:
         found = await catalogue.catalogued(session=session, actor=actor, document_id=doc_id)
@@ -233,18 +235,34 @@ class RecordState(rx.State):
         self.page_images = page.page_images
         self.page_segments = [SegmentRow(s.text, s.hit) for s in page.segments or []]
         self.marked = page.marked
-        self.page_marks = []
-        if page.marked and 1 <= page.page_no <= page.page_images:
-            try:
+        self.page_marks = []  # found after the page is shown: find_marks
+
+    def _then_marks(self) -> EventSpec | None:
+        """The event that marks the words on the page's image, when there are words."""
+        pictured = 1 <= self.page_no <= self.page_images
+        return RecordState.find_marks if self.marked and pictured else None
+
+    @rx.event(background=True)
+    async def find_marks(self) -> None:
+        """The marked words' places on the page's image, once the page is shown (a scanned
+        page's are read by OCR the first time: it does not hold the page meanwhile)."""
+        async with self:
+            doc, page_no, token = self.document_id, self.page_no, session_token(self)
+            words = [s.text for s in self.page_segments if s.hit]
+            pictured = 1 <= page_no <= self.page_images
+        if not words or not pictured:
+            return
+        try:
+            async with acting_as(token) as (session, actor):
                 boxes = await pages.word_boxes(
-                    session=session,
-                    actor=actor,
-                    document_id=self.document_id,
-                    page_no=page.page_no,
-                    words=[s.text for s in page.segments or [] if s.hit],
+                    session=session, actor=actor, document_id=doc, page_no=page_no, words=words
                 )
-            except LibraryError:
-                boxes = []  # the page's text is marked all the same
+        except LibraryError:
+            return  # the page's text is marked all the same
+        async with self:
+            now = [s.text for s in self.page_segments if s.hit]
+            if (self.document_id, self.page_no, now) != (doc, page_no, words):
+                return  # another page, or other words, since
             self.page_marks = [
                 MarkRow(
                     f"{b.left * 100:.2f}%",
@@ -270,25 +288,26 @@ class RecordState(rx.State):
         return list(range(first, min(self.page_images, first + THUMBS - 1) + 1))
 
     @rx.event
-    async def show_page(self, page_no: int) -> None:
-        await self._show_page(page_no)
+    async def show_page(self, page_no: int) -> EventSpec | None:
+        return await self._show_page(page_no)
 
-    async def _show_page(self, page_no: int) -> None:
+    async def _show_page(self, page_no: int) -> EventSpec | None:
         try:
             async with acting(self) as (session, actor):
                 await self._read_page(session, actor, page_no)
         except LibraryError as exc:
             self.error = str(exc)
+            return None
+        return self._then_marks()
 
     @rx.event
-    async def find_inside(self, form: dict[str, Any]) -> None:
+    async def find_inside(self, form: dict[str, Any]) -> EventSpec | None:
         """Search inside this document: the pages where the words are, and the words
         marked on the page shown."""
         self.find = form_text(form, "find").strip()[:MAX_FIND]
         if not self.find:
             self.found_pages, self.found_total = [], -1
-            await self._show_page(self.page_no)
-            return
+            return await self._show_page(self.page_no)
         try:
             async with acting(self) as (session, actor):
                 found = await inside.find_inside(
@@ -298,17 +317,19 @@ class RecordState(rx.State):
                 await self._read_page(session, actor, first)
         except LibraryError as exc:
             self.error = str(exc)
-            return
+            return None
         self.found_pages = [
             FoundRow(p.page_no, [SegmentRow(s.text, s.hit) for s in p.around]) for p in found.pages
         ]
         self.found_total = found.total
+        return self._then_marks()
 
     @rx.event
-    async def go_to_page(self, form: dict[str, Any]) -> None:
+    async def go_to_page(self, form: dict[str, Any]) -> EventSpec | None:
         typed = str(form.get("page", "")).strip()
         if typed.isascii() and typed.isdigit() and len(typed) <= 9:
-            await self._show_page(int(typed))
+            return await self._show_page(int(typed))
+        return None
 
     # --- editing ---
 

@@ -187,7 +187,12 @@ def _two_factor() -> rx.Component:
                         "Off. Staff accounts should turn it on; admins need it to change "
                         "other accounts."
                     ),
-                    rx.button("Set up", on_click=AccountState.start_totp, id="start-totp"),
+                    rx.button(
+                        "Set up",
+                        on_click=AccountState.start_totp,
+                        id="start-totp",
+                        aria_expanded="false",  # it unfolds the setup's steps
+                    ),
                 ),
             ),
         ),

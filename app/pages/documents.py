@@ -100,6 +100,7 @@ def _edit_button() -> rx.Component:
         variant="outline",
         on_click=RecordState.start_editing,
         id="edit-record",
+        aria_expanded="false",  # it unfolds the edit form in its place
     )
 
 

@@ -575,6 +575,7 @@ class PageImage:
     pdf_key: str
     version_id: int
     page_count: int
+    language: str = ""  # found in the version's text (py3langid's code)
 
 
 async def page_image(
@@ -591,6 +592,7 @@ async def page_image(
         pdf_key=version.pdf_key,
         version_id=version.id,
         page_count=_pictured(version),
+        language=version.language,
     )
 
 

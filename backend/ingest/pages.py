@@ -27,6 +27,7 @@ from backend.documents import service as documents
 from backend.documents.service import Served, page_image_key
 from backend.errors import Conflict, LibraryError
 from backend.ingest import sandbox
+from backend.ingest.parsers import ocr
 from backend.redis_client import get_redis
 from backend.settings import get_settings
 from backend.storage.base import ObjectStore
@@ -174,7 +175,8 @@ async def word_boxes(
         async with cached_copy(
             get_store(), found.pdf_key, limit=get_settings().max_upload_bytes
         ) as pdf:
-            result = await sandbox.find_words(pdf, page_no, wanted, Path(tmp))
+            languages = ocr.languages_for(found.language, get_settings().ocr_languages)
+            result = await sandbox.find_words(pdf, page_no, wanted, Path(tmp), ocr=languages)
     if result.error:
         log.warning(
             "words not found on page %s of version %s: %s", page_no, found.version_id, result.error

@@ -139,7 +139,8 @@ def _boxes(request: dict[str, Any]) -> SandboxResult:
     from backend.ingest.parsers.pdf import word_boxes
 
     page_no, words = request["boxes"]
-    return SandboxResult(boxes=word_boxes(Path(request["path"]), page_no, words))
+    ocr = tuple(request.get("ocr", ()))
+    return SandboxResult(boxes=word_boxes(Path(request["path"]), page_no, words, ocr))
 
 
 def _child_main(request_file: str, memory_mb: int, cpu_seconds: int) -> None:
@@ -227,11 +228,21 @@ async def draw(
 
 
 async def find_words(
-    pdf: Path, page_no: int, words: list[str], outdir: Path, settings: Settings | None = None
+    pdf: Path,
+    page_no: int,
+    words: list[str],
+    outdir: Path,
+    settings: Settings | None = None,
+    ocr: tuple[str, ...] = (),
 ) -> SandboxResult:
     """Where `words` stand on page `page_no` of a PDF (`boxes`), read in a limited child as
-    any reading of a file."""
-    request = {"path": str(pdf), "boxes": [page_no, words], "outdir": str(outdir)}
+    any reading of a file; a page without a text layer read by OCR in the `ocr` languages."""
+    request = {
+        "path": str(pdf),
+        "boxes": [page_no, words],
+        "outdir": str(outdir),
+        "ocr": list(ocr),
+    }
     return await _run(request, outdir, settings or get_settings(), DRAWING)
 
 

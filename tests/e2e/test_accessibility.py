@@ -73,10 +73,17 @@ def _summary(violations: list[dict[str, Any]]) -> str:
     return " | ".join(parts)
 
 
-async def check(page: Page, axe: Axe, role: str, width: str, url: str) -> list[Finding]:
-    found = []
+async def _frames(page: Page) -> None:
     # (Two frames: what assets/aids.js does to a page drawn just now is done.)
     await page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+async def check(page: Page, axe: Axe, role: str, width: str, url: str) -> list[Finding]:
+    """The page as it opens, then with every folded panel (<details>) opened and every
+    form a button unfolds (aria-expanded="false") unfolded: what a person reaches by
+    opening them is checked too, whatever page it is on."""
+    found = []
+    await _frames(page)
     results = await axe.run(page, options=RULES)
     violations = results.response["violations"]
     if violations:
@@ -84,6 +91,25 @@ async def check(page: Page, axe: Axe, role: str, width: str, url: str) -> list[F
     headings = await page.locator("h1").all_inner_texts()
     if len(headings) != 1:
         found.append(Finding(role, width, url, f"{len(headings)} <h1>: {headings}"))
+    opened = await page.evaluate(
+        """() => {
+            const closed = [...document.querySelectorAll('details:not([open])')];
+            closed.forEach(d => { d.open = true; });
+            return closed.length;
+        }"""
+    )
+    unfolders = page.locator("button[aria-expanded='false']:visible")
+    for n in range(await unfolders.count()):
+        await unfolders.nth(0).click()  # (the clicked one says "true" now: the next is 0)
+        opened += 1
+        if n > 10:
+            break
+    if opened:
+        await _frames(page)
+        results = await axe.run(page, options=RULES)
+        if results.response["violations"]:
+            what = "with its panels open: " + _summary(results.response["violations"])
+            found.append(Finding(role, width, url, what))
     return found
 
 

@@ -494,8 +494,8 @@ async def test_marked_words_are_boxed_on_the_page_image_for_those_who_may_see_it
     db: AsyncSession, data_dir: Path, clean: None
 ) -> None:
     """A private document's word places are told only to its members; they are read from
-    the PDF once per version, page and words (kept in Redis), and a scanned page (no text
-    layer) has none."""
+    the PDF's text layer, or by OCR on a scanned page, once per version, page and words
+    (kept in Redis)."""
     import io
 
     from PIL import Image, ImageDraw, ImageFont
@@ -535,7 +535,10 @@ async def test_marked_words_are_boxed_on_the_page_image_for_those_who_may_see_it
     assert await get_redis().keys(f"boxes:{version.id}:2:*")  # kept for the next reader
     assert await boxes(librarian, document.id, 2, ["out", "lamp"]) == first  # any order
     assert await boxes(librarian, document.id, 2, []) == []
-    assert await boxes(librarian, scanned.id, 1, ["lamp"]) == []  # no text layer
+    # A scan has no text layer: its page, drawn as its image is, is read by OCR for them.
+    (scanned_box,) = await boxes(librarian, scanned.id, 1, ["LAMP", "absent"])
+    assert 0.15 < scanned_box.left < 0.3 and 0.04 < scanned_box.top < 0.12, scanned_box
+    assert scanned_box.right - scanned_box.left < 0.2
     for outsider in (patron, None):
         with pytest.raises(NotFound):
             await boxes(outsider, document.id, 2, ["lamp"])

@@ -184,6 +184,55 @@ LATIN_LANGUAGES = {
     "sv": "swe",
     "tr": "tur",
 }
+# py3langid's codes -> tesseract's, for every script the library reads.
+OCR_CODES = {
+    **LATIN_LANGUAGES,
+    "ru": "rus",
+    "uk": "ukr",
+    "bg": "bul",
+    "sr": "srp",
+    "ar": "ara",
+    "fa": "fas",
+    "ur": "urd",
+    "zh": "chi_sim",
+    "ja": "jpn",
+    "ko": "kor",
+    "el": "ell",
+    "he": "heb",
+    "hi": "hin",
+    "th": "tha",
+}
+
+
+def languages_for(language: str, setting: str = "") -> tuple[str, ...]:
+    """The tesseract language that reads a document found to be in `language` (py3langid's
+    code), among those allowed; English (or the first allowed) otherwise."""
+    have = allowed(setting)
+    code = OCR_CODES.get(language, "")
+    if code in have:
+        return (code,)
+    return ("eng",) if "eng" in have else have[:1]
+
+
+def word_places(image: Any, languages: tuple[str, ...]) -> list[tuple[str, tuple[int, ...]]]:
+    """Each word tesseract reads on the image, with its box (left, top, right, bottom) in
+    the image's pixels."""
+    import tesserocr
+
+    api = _api("+".join(languages))
+    level = tesserocr.RIL.WORD
+    found: list[tuple[str, tuple[int, ...]]] = []
+    with _LOCK:
+        api.SetImage(image)
+        api.Recognize()
+        for word in tesserocr.iterate_level(api.GetIterator(), level):
+            text, box = word.GetUTF8Text(level), word.BoundingBox(level)
+            if text and box:
+                found.append((str(text), tuple(box)))
+        api.Clear()
+    return found
+
+
 OSD_SIDE = 1600  # OSD reads the page's layout, not its words: a smaller copy is enough
 DECIDE_CHARS = 200
 

@@ -1,5 +1,6 @@
 """PDF: text per page and metadata with pypdfium2 (fast), pypdf as a second opinion."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -273,11 +274,14 @@ def render_pages(path: Path, width: int, first: int, last: int) -> Any:
 MAX_BOXES = 300  # boxes of marked words on one page: past this, the page is all marks
 
 
-def word_boxes(path: Path, page_no: int, words: list[str]) -> list[list[float]]:
+def word_boxes(
+    path: Path, page_no: int, words: list[str], ocr: tuple[str, ...] = ()
+) -> list[list[float]]:
     """Where `words` (whole words, any case) stand on page `page_no` of a PDF, as it is
     drawn (its crop box, turned by its /Rotate): [left, top, right, bottom] as fractions
     of the drawn page's width and height from its top left corner, one box per line a
-    word runs over. [] for a page without a text layer (a scan: its text came from OCR)."""
+    word runs over. A page without a text layer (a scan) is read by OCR in the `ocr`
+    languages, as drawn for its page image ([] without them)."""
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(str(path))
@@ -289,6 +293,8 @@ def word_boxes(path: Path, page_no: int, words: list[str]) -> list[list[float]]:
         wide, high = max(right - left, 1e-6), max(top - bottom, 1e-6)
         turn = page.get_rotation() % 360
         text = page.get_textpage()
+        if text.count_chars() == 0:
+            return _scanned_boxes(page, words, ocr) if ocr else []
         boxes: list[list[float]] = []
         for word in dict.fromkeys(w.strip() for w in words if w.strip()):
             searcher = text.search(word, match_case=False, match_whole_word=True)
@@ -306,6 +312,27 @@ def word_boxes(path: Path, page_no: int, words: list[str]) -> list[list[float]]:
         return boxes[:MAX_BOXES]
     finally:
         pdf.close()
+
+
+def _scanned_boxes(page: Any, words: list[str], languages: tuple[str, ...]) -> list[list[float]]:
+    """The words' boxes on a page without a text layer, read by OCR from the page drawn
+    as its image is."""
+    from backend.ingest.parsers import ocr
+    from backend.ingest.thumbnails import PAGE_WIDTH
+
+    image = page.render(scale=_scale(page, PAGE_WIDTH)).to_pil().convert("L")
+    wanted = {w.strip().casefold() for w in words if w.strip()}
+    wide, high = image.size
+    boxes = []
+    for word, (x0, y0, x1, y1) in ocr.word_places(image, languages):
+        if _WORD_EDGES.sub("", word).casefold() in wanted:
+            boxes.append(
+                [round(x0 / wide, 4), round(y0 / high, 4), round(x1 / wide, 4), round(y1 / high, 4)]
+            )
+    return boxes[:MAX_BOXES]
+
+
+_WORD_EDGES = re.compile(r"^\W+|\W+$")
 
 
 def _turned(box: tuple[float, float, float, float], turn: int) -> list[float]:
