@@ -6,10 +6,11 @@ from typing import Any
 import reflex as rx
 
 from backend.errors import LibraryError
+from backend.ids import parse_id
 from backend.search import saved
 from backend.search.models import SavedSearch
 from backend.settings import get_settings
-from state.session import acting, perform
+from state.session import acting, form_text, perform
 
 
 def _row(kept: SavedSearch) -> dict[str, Any]:
@@ -79,6 +80,17 @@ class SavedSearchesState(rx.State):
             else "No more e-mails for this search; its feed still works."
         )
         await self._act(done, saved.set_alert, saved_id=saved_id, alert=on)
+
+    @rx.event
+    async def rename(self, form: dict[str, Any]) -> None:
+        try:
+            saved_id = parse_id(
+                form.get("id", "") if isinstance(form, dict) else "", "saved search"
+            )
+        except LibraryError as exc:
+            self.error = str(exc)
+            return
+        await self._act("Renamed.", saved.rename, saved_id=saved_id, name=form_text(form, "name"))
 
     @rx.event
     async def remove(self, saved_id: int) -> None:

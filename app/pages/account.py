@@ -271,6 +271,28 @@ def _saved_row(s: rx.Var) -> rx.Component:
             rx.vstack(
                 rx.link(s["name"], href=s["url"], weight="medium"),
                 rx.text(s["what"], size="1", color_scheme="gray"),
+                rx.el.details(
+                    rx.el.summary("Rename"),
+                    rx.form(
+                        rx.hstack(
+                            rx.el.input(type="hidden", name="id", value=s["id"].to(str)),
+                            rx.input(
+                                name="name",
+                                default_value=s["name"].to(str),
+                                max_length=200,
+                                required=True,
+                                size="1",
+                                aria_label="New name of " + s["name"].to(str),
+                            ),
+                            rx.button("Rename", size="1", variant="outline", type="submit"),
+                            spacing="2",
+                            align="center",
+                        ),
+                        on_submit=SavedSearchesState.rename,
+                        reset_on_submit=False,
+                    ),
+                    class_name="saved-rename",
+                ),
                 spacing="1",
             )
         ),

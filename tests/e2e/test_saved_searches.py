@@ -85,7 +85,12 @@ async def test_a_patron_keeps_a_search_and_manages_it_on_their_account_page(
     old = await page.request.get(feed.replace("http://localhost:3000", served_app.url))
     assert old.status == 404
 
-    await row.get_by_role("button", name=f"Delete the saved search lighthouse {word}").click()
+    await row.get_by_text("Rename", exact=True).click()
+    await row.get_by_label(f"New name of lighthouse {word}").fill(f"  Stevenson's {word} ")
+    await row.get_by_role("button", name="Rename").click()
+    await page.get_by_text("Renamed.").wait_for()
+    await expect(row.get_by_role("link").first).to_have_text(f"Stevenson's {word}")
+    await row.get_by_role("button", name=f"Delete the saved search Stevenson's {word}").click()
     await page.locator("#no-saved-searches").wait_for()
     await expect(page.locator(".saved-search")).to_have_count(0)
     assert page_errors.messages == []
