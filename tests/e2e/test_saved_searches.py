@@ -85,7 +85,7 @@ async def test_a_patron_keeps_a_search_and_manages_it_on_their_account_page(
     old = await page.request.get(feed.replace("http://localhost:3000", served_app.url))
     assert old.status == 404
 
-    await row.get_by_text("Rename", exact=True).click()
+    await row.locator("summary", has_text="Rename").click()
     await row.get_by_label(f"New name of lighthouse {word}").fill(f"  Stevenson's {word} ")
     await row.get_by_role("button", name="Rename").click()
     await page.get_by_text("Renamed.").wait_for()
