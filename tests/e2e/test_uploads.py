@@ -214,6 +214,7 @@ async def test_every_page_of_an_uploaded_pdf_is_shown_as_an_image(
         top = (box["y"] - picture["y"]) / picture["height"]
         assert 0.21 < left < 0.26 and 0.06 < top < 0.1, (width, left, top)
         assert box["width"] / picture["width"] < 0.12 and box["height"] / picture["height"] < 0.04
+        await page.locator("#text-viewer").screenshot(path=str(tmp_path / f"marks-{width}.png"))
     await page.get_by_label("Find in this document").fill("zeppelin")
     await page.get_by_label("Find in this document").press("Enter")
     await expect(page.locator("#found-count")).to_have_text("No page has those words.")
