@@ -154,8 +154,8 @@ async def word_boxes(
     *, session: AsyncSession, actor: User | None, document_id: int, page_no: int, words: list[str]
 ) -> list[Box]:
     """Where `words` (those marked in the page's text) stand on the page's image, if the
-    actor may see the document: read from the PDF's text layer in the sandbox, kept a day
-    per version, page and words. [] for a page whose text came from OCR, or when the file
+    actor may see the document: read in the sandbox from the PDF's text layer, or by OCR
+    of a page without one, and kept a day per version, page and words. [] when the file
     cannot be read now (the marks are a help: the page's text is marked all the same)."""
     wanted = sorted({w.strip() for w in words if w.strip()})[:MARKED_WORDS]
     if not wanted:
@@ -171,12 +171,12 @@ async def word_boxes(
         kept = None
     if kept is not None:
         return [Box(*b) for b in json.loads(kept)]
-    with tempfile.TemporaryDirectory(prefix="boxes-") as tmp:
-        async with cached_copy(
-            get_store(), found.pdf_key, limit=get_settings().max_upload_bytes
-        ) as pdf:
-            languages = ocr.languages_for(found.language, get_settings().ocr_languages)
-            result = await sandbox.find_words(pdf, page_no, wanted, Path(tmp), ocr=languages)
+    languages = ocr.languages_for(found.language, get_settings().ocr_languages)
+    limit = get_settings().max_upload_bytes
+    async with _limit():
+        with tempfile.TemporaryDirectory(prefix="boxes-") as tmp:
+            async with cached_copy(get_store(), found.pdf_key, limit=limit) as pdf:
+                result = await sandbox.find_words(pdf, page_no, wanted, Path(tmp), ocr=languages)
     if result.error:
         log.warning(
             "words not found on page %s of version %s: %s", page_no, found.version_id, result.error

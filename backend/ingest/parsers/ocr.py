@@ -206,8 +206,12 @@ OCR_CODES = {
 
 def languages_for(language: str, setting: str = "") -> tuple[str, ...]:
     """The tesseract language that reads a document found to be in `language` (py3langid's
-    code), among those allowed; English (or the first allowed) otherwise."""
-    have = allowed(setting)
+    code), among those allowed; English (or the first allowed) otherwise; () without
+    tesseract."""
+    try:
+        have = allowed(setting)
+    except ParseError:
+        return ()
     code = OCR_CODES.get(language, "")
     if code in have:
         return (code,)
