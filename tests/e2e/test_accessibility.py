@@ -5,7 +5,9 @@ The pages are read from the app's own list (app.app.PAGES), so a page added tomo
 checked without anyone remembering to add it here; a page whose address has a part to
 fill in ([slug], [doc_id]) must say here what to fill it with, or this test fails."""
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from axe_playwright_python.async_playwright import Axe
@@ -24,6 +26,7 @@ from tests.e2e.conftest import PageErrors, ServedApp, goto, index_now, log_in
 from tests.factories import make_user
 
 WIDTHS = {"desktop": 1280, "phone": 390}
+SHOTS = os.environ.get("SCREENSHOTS_DIR", "")  # set: a full-page picture of each visit
 RULES = {
     "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}
 }
@@ -140,8 +143,12 @@ async def test_every_page_for_every_role_at_both_widths(
             page = await log_in(browser, served_app, users[role].email, page_errors)
         for width, px in WIDTHS.items():
             await page.set_viewport_size({"width": px, "height": 900})
-            for url in addresses(shelf.slug, doc_id).values():
+            for name, url in addresses(shelf.slug, doc_id).items():
                 await goto(page, served_app.url + url)
+                if SHOTS:  # every page as each role sees it, at each width, to look at
+                    slug = name.strip("/").replace("/", "-").replace("[", "").replace("]", "")
+                    path = Path(SHOTS) / f"{role}-{width}-{slug or 'home'}.png"
+                    await page.screenshot(path=str(path), full_page=True)
                 found += await check(page, axe, role, width, url)
         await page.context.close()
     report = "\n".join(f"{f.role} at {f.width} width, {f.url}: {f.what}" for f in found)
