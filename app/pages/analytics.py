@@ -131,6 +131,7 @@ def _span_picker() -> rx.Component:
                 ),
                 rx.button("Show", type="submit", variant="outline", size="2"),
                 align="center",
+                wrap="wrap",  # on a phone, "Show" goes under the dates
             ),
             on_submit=AnalyticsState.choose_span,
         ),

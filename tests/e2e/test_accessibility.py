@@ -94,6 +94,7 @@ async def check(page: Page, axe: Axe, role: str, width: str, url: str) -> list[F
     headings = await page.locator("h1").all_inner_texts()
     if len(headings) != 1:
         found.append(Finding(role, width, url, f"{len(headings)} <h1>: {headings}"))
+    found += await _overflow(page, role, width, url, "")
     opened = await page.evaluate(
         """() => {
             const closed = [...document.querySelectorAll('details:not([open])')];
@@ -115,7 +116,30 @@ async def check(page: Page, axe: Axe, role: str, width: str, url: str) -> list[F
         if results.response["violations"]:
             what = "with its panels open: " + _summary(results.response["violations"])
             found.append(Finding(role, width, url, what))
+        found += await _overflow(page, role, width, url, "with its panels open: ")
     return found
+
+
+async def _overflow(page: Page, role: str, width: str, url: str, when: str) -> list[Finding]:
+    """Nothing wider than the window (WCAG 1.4.10, reflow): the page never scrolls
+    sideways; a wide table scrolls inside its own box."""
+    wider = await page.evaluate(
+        """() => {
+            const w = document.documentElement.clientWidth;
+            if (document.documentElement.scrollWidth <= w) return [];
+            const out = e => e.getBoundingClientRect().right > w + 1;
+            // The outermost elements that stick out: the ones to fix.
+            const culprits = [...document.querySelectorAll('body *')]
+                .filter(e => out(e) && !(e.parentElement && out(e.parentElement)));
+            return [`${document.documentElement.scrollWidth}px`, ...culprits.slice(0, 3).map(
+                e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                    + (e.className && typeof e.className === 'string'
+                        ? '.' + e.className.split(' ')[0] : ''))];
+        }"""
+    )
+    if not wider:
+        return []
+    return [Finding(role, width, url, f"{when}wider than the window: {', '.join(wider)}")]
 
 
 async def test_every_page_for_every_role_at_both_widths(
