@@ -179,7 +179,11 @@ class BrowseState(rx.State):
             classifier=classifier, key=key, after=after, before=before, **scope.args()
         )
         self.rows = [
-            Row(d.id, d.title, " · ".join(x for x in (d.authors, _year(d.year), d.kind) if x))
+            Row(
+                d.id,
+                d.title,
+                " · ".join(x for x in (d.authors, _year(d.year), labels.kind(d.kind)) if x),
+            )
             for d in page.documents
         ]
         here = {"key": self.key or None}

@@ -70,6 +70,8 @@ async def test_browsing_every_classifier(
     await expect(rows).to_have_count(50)
     await expect(rows.nth(0)).to_have_text("The lighthouse cook book")
     await expect(rows.nth(1)).to_have_text("Lighthouse keeping, volume 1")
+    # The line under a title says its type as everywhere else ("Text", not "text").
+    await expect(page.locator(".browse-document").nth(1)).to_contain_text("· Text")
     await expect(rows.nth(2)).to_have_text("Lighthouse keeping, volume 2")
     await expect(page.locator("#browse")).not_to_contain_text("inspection")
     letters = page.get_by_role("navigation", name="Titles by first letter")
