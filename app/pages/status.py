@@ -80,7 +80,7 @@ def _page() -> rx.Component:
         rx.cond(StatusState.error != "", error_callout(StatusState.error)),
         rx.cond(StatusState.notice != "", notice_callout(StatusState.notice)),
         rx.heading("Services", size="4", as_="h2"),
-        _table(("Service", "State", ""), StatusState.checks, _check, id="status-checks"),
+        _table(("Service", "State", "Details"), StatusState.checks, _check, id="status-checks"),
         rx.heading("Waiting", size="4", as_="h2"),
         _table(
             ("What", "How many"),
