@@ -1,17 +1,51 @@
 """The deploy files, checked without Docker: parsed, and their commands run for real."""
 
+import json
 import os
 import subprocess
 import sys
+from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
+from jsonschema import Draft7Validator
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def strict_yaml(text: str) -> Any:
+    """YAML as Docker Compose reads it: a key given twice in one mapping is an error
+    (PyYAML keeps the last one silently)."""
+    return YAML(typ="safe", pure=True).load(text)
+
+
 def _compose() -> dict:  # type: ignore[type-arg]
-    return yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    return strict_yaml((ROOT / "deploy" / "compose.yaml").read_text())
+
+
+def test_the_strict_reader_refuses_a_key_given_twice() -> None:
+    twice = "volumes:\n  objects:\n  pgdata:\n  objects:\n"
+    assert yaml.safe_load(twice) == {"volumes": {"objects": None, "pgdata": None}}
+    with pytest.raises(DuplicateKeyError):
+        strict_yaml(twice)
+
+
+def test_compose_follows_the_compose_specification() -> None:
+    """Against the Compose specification's own JSON schema (as check-jsonschema ships it):
+    unknown keys, wrong shapes and wrong types are errors here, as for `docker compose`."""
+    schema = json.loads(
+        files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json").read_text()
+    )
+    validator = Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(_compose()), key=lambda e: list(e.path))
+    assert errors == [], [f"{list(e.path)}: {e.message}" for e in errors]
+    broken = _compose()
+    broken["services"]["web"]["restart"] = ["always"]  # a list where a word goes
+    assert list(validator.iter_errors(broken))
 
 
 def test_compose_has_every_process_of_the_design() -> None:
