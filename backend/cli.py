@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import os
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
@@ -155,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also remove the account's second factor (an admin who lost their device)",
     )
+    sub.add_parser(
+        "worker-alive",
+        help="exit 0 when this host's worker has told Redis it runs in the last 30 s "
+        "(a container's liveness probe)",
+    )
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("reindex", help="rebuild the search index from the database")
     usage = sub.add_parser(
@@ -168,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.command == "worker-alive":
+        return asyncio.run(_worker_alive())
     try:
         # The password first: a refusal should not wait for a database to start.
         password = _admin_password(args) if args.command == "create-admin" else ""
@@ -186,6 +194,30 @@ def main(argv: list[str] | None = None) -> int:
         print("Stopped.", file=sys.stderr)
         return 130
     return 1
+
+
+async def _worker_alive() -> int:
+    """Whether this host's worker answers (it needs Redis only, never a database)."""
+    import socket
+
+    from backend.operations import watch
+    from backend.redis_client import get_redis
+
+    host = socket.gethostname()
+    try:
+        redis = get_redis()
+        try:
+            found = await watch.answering_on(redis, host)
+        finally:
+            await redis.aclose()
+    except (OSError, RuntimeError, RedisError) as exc:
+        print(f"Error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if found is None:
+        print(f"No worker on {host} heard from in the last {watch.SILENT_SECONDS:.0f} s.")
+        return 1
+    print(f"{found.name} answered {found.silent_for(int(time.time() * 1000)):.0f} s ago.")
+    return 0
 
 
 def _admin_password(args: argparse.Namespace) -> str:

@@ -102,12 +102,21 @@ class Readiness(BaseModel):
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Something it needs is missing"}},
 )
-async def ready() -> JSONResponse:
+async def ready(
+    worker: Annotated[
+        bool,
+        Query(
+            description="false: a silent worker is reported but is no 503 (a web "
+            "process's readiness probe: pages are served while every worker restarts)"
+        ),
+    ] = True,
+) -> JSONResponse:
     """Whether this process can serve: the database, Redis and the search engine answer
     (each within a second), and a worker has been heard from lately. 503 names what is
     missing."""
     checks = await operations_health.readiness(READY_TIMEOUT_SECONDS)
-    failing = {name: why for name, why in checks.items() if why != "ok"}
+    needed = {name: why for name, why in checks.items() if worker or name != "worker"}
+    failing = {name: why for name, why in needed.items() if why != "ok"}
     return JSONResponse(
         {"status": "unready" if failing else "ok", "checks": checks},
         status_code=503 if failing else 200,

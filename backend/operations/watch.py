@@ -207,6 +207,15 @@ async def gone(redis: Redis, name: str) -> None:
     await redis.hdel(WORKERS, name)  # type: ignore[misc]
 
 
+async def answering_on(redis: Redis, host: str) -> WorkerBeat | None:
+    """The worker of this host (its name's host part) heard from most recently within
+    SILENT_SECONDS, or None: what a container's liveness probe asks."""
+    now = _ms()
+    here = [b for b in await workers(redis) if b.name.rsplit(":", 1)[0] == host]
+    fresh = [b for b in here if b.silent_for(now) < SILENT_SECONDS]
+    return fresh[0] if fresh else None
+
+
 async def workers(redis: Redis) -> list[WorkerBeat]:
     """Every worker heard from in the last day, the most recently heard first; those silent
     longer are dropped from the list here."""

@@ -124,6 +124,9 @@ async def test_readiness_names_what_is_missing(api: httpx.AsyncClient, db: Async
     checks = answer.json()["checks"]
     assert checks["database"] == checks["redis"] == checks["search_engine"] == "ok"
     assert checks["worker"].startswith("no worker heard from")
+    # A web process's probe: the silent worker is said, and the pages are served.
+    web = await api.get("/api/v1/health/ready", params={"worker": "false"})
+    assert web.status_code == 200 and web.json()["checks"]["worker"] == checks["worker"]
     from backend.operations import watch
     from backend.redis_client import get_redis
 
@@ -131,6 +134,45 @@ async def test_readiness_names_what_is_missing(api: httpx.AsyncClient, db: Async
     await watch.beat(get_redis(), watch.WorkerBeat("test-worker", now_ms, now_ms, 0, 0, 0))
     ready = await api.get("/api/v1/health/ready")
     assert ready.status_code == 200 and ready.json()["status"] == "ok"
+
+
+async def test_a_worker_containers_liveness_command_asks_for_its_own_worker(
+    clean: None,
+) -> None:
+    """`python -m backend.cli worker-alive` (the Kubernetes worker's liveness probe): 0
+    only while a worker of this host beat within SILENT_SECONDS; another host's does not
+    count."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from backend.operations import watch
+    from backend.redis_client import get_redis
+
+    def alive() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "backend.cli", "worker-alive"],
+            cwd=Path(__file__).resolve().parents[2],
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert alive().returncode == 1
+    now_ms = int(time.time() * 1000)
+    other = watch.WorkerBeat("elsewhere:7", now_ms, now_ms, 0, 0, 0)
+    await watch.beat(get_redis(), other)
+    assert alive().returncode == 1
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    old = now_ms - int(watch.SILENT_SECONDS * 1000) - 1000
+    await watch.beat(get_redis(), watch.WorkerBeat(here, old, old, 0, 0, 0))
+    assert alive().returncode == 1  # silent too long
+    await watch.beat(get_redis(), watch.WorkerBeat(here, now_ms, now_ms, 0, 0, 0))
+    answer = alive()
+    assert answer.returncode == 0 and here in answer.stdout, answer.stdout + answer.stderr
 
 
 async def test_cross_origin_calls_only_from_the_origins_configured(clean: None) -> None:
