@@ -128,3 +128,123 @@ def test_compose_restarts_what_dies_and_redis_keeps_its_queue() -> None:
     assert command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--appendfsync") + 1] == "everysec"
     assert command[command.index("--save") + 1 : command.index("--save") + 3] == ["300", "1"]
+
+
+KUBERNETES = ROOT / "deploy" / "kubernetes"
+
+
+def _manifests() -> list[dict[str, Any]]:
+    docs = []
+    for path in sorted(KUBERNETES.glob("*.yaml")):
+        docs += [d for d in YAML(typ="safe", pure=True).load_all(path.read_text()) if d]
+    return docs
+
+
+def _kind(kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in _manifests() if d["kind"] == kind}
+
+
+def test_kubernetes_manifests_are_valid_resources() -> None:
+    """Each document against the Kubernetes API's own schemas (kubernetes-validate, the
+    newest version it knows; strict: an unknown field is an error)."""
+    import kubernetes_validate
+
+    version = kubernetes_validate.latest_version()
+    docs = _manifests()
+    assert {d["kind"] for d in docs} >= {
+        "ConfigMap",
+        "Secret",
+        "Job",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+    }
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+    broken = _kind("Deployment")["library-web"]
+    broken["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, version, strict=True)
+
+
+def test_kubernetes_manifests_hold_together() -> None:
+    """What the schemas cannot see: every autoscaler and disruption budget names a
+    deployment there is; every container reads the config and secret there are, whose keys
+    are settings the app has; the probes ask things that answer; the migration is compose's."""
+    from backend.settings import Settings
+
+    deployments = _kind("Deployment")
+    assert set(deployments) == {"library-web", "library-worker"}
+    for hpa in _kind("HorizontalPodAutoscaler").values():
+        assert hpa["spec"]["scaleTargetRef"]["name"] in deployments
+    labels = {
+        d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for d in deployments.values()
+    }
+    for budget in _kind("PodDisruptionBudget").values():
+        assert budget["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] in labels
+    # The worker scales on the queue's depth: a metric the app's /metrics page has.
+    external = [
+        m["external"]["metric"]["name"]
+        for m in _kind("HorizontalPodAutoscaler")["library-worker"]["spec"]["metrics"]
+        if m["type"] == "External"
+    ]
+    metrics_source = (ROOT / "backend" / "operations" / "metrics.py").read_text()
+    assert external and all(f'"{name}"' in metrics_source for name in external)
+
+    config, secret = _kind("ConfigMap")["library-config"], _kind("Secret")["library-secrets"]
+    known = {name.upper() for name in Settings.model_fields} | {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "REFLEX_REDIS_URL",
+    }
+    for key in [*config["data"], *secret["stringData"]]:
+        assert key in known, f"{key} is no setting of the app"
+    assert config["data"]["SEARCH_ENGINE"] == "postgres"  # one index for every pod
+    pods = [d["spec"]["template"]["spec"] for d in deployments.values()]
+    pods.append(_kind("Job")["library-migrate"]["spec"]["template"]["spec"])
+    for pod in pods:
+        for container in pod["containers"]:
+            sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
+            assert sources == {"library-config", "library-secrets"}
+    web = deployments["library-web"]["spec"]["template"]["spec"]["containers"][0]
+    assert web["readinessProbe"]["httpGet"]["path"] == "/api/v1/health/ready?worker=false"
+    assert web["livenessProbe"]["httpGet"]["path"] == "/api/v1/health/live"
+    worker = deployments["library-worker"]["spec"]["template"]["spec"]["containers"][0]
+    assert worker["command"] == _compose()["services"]["worker"]["command"]
+    assert worker["livenessProbe"]["exec"]["command"] == [
+        "python",
+        "-m",
+        "backend.cli",
+        "worker-alive",
+    ]  # fmt: skip  (tested in tests/backend/test_gateway.py)
+    migrate = _kind("Job")["library-migrate"]["spec"]["template"]["spec"]["containers"][0]
+    assert migrate["command"] == _compose()["services"]["migrate"]["command"]
+
+
+def test_the_image_installs_what_the_one_command_install_does() -> None:
+    """Every Debian package scripts/bootstrap.sh installs for the app (OCR languages,
+    LibreOffice, …) is in deploy/Dockerfile's apt-get install."""
+    import re
+
+    def packages(text: str, start: str) -> set[str]:
+        block = text[text.index(start) :]
+        lines = []
+        for line in block.splitlines():
+            lines.append(line)
+            if not line.rstrip().endswith("\\"):
+                break
+        words = " ".join(lines).replace("\\", " ").split()
+        return {w for w in words if re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", w)} - {
+            "install_debian",
+            "apt-get",
+            "install",
+            "run",
+        }
+
+    wanted = packages((ROOT / "scripts" / "bootstrap.sh").read_text(), "install_debian libmagic1")
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    have = packages(dockerfile, "apt-get install")
+    assert "tesseract-ocr-kor" in wanted and "python3-uno" in wanted
+    assert wanted <= have, sorted(wanted - have)
