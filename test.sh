@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test: ./test.sh  (extra arguments go to pytest, e.g. ./test.sh -k search)
-# Installs what the tests need first: the Python test extras, Debian's Chromium and clamd.
+# Installs what the tests need first: the Python test extras, Debian's Chromium, clamd and
+# nginx (the deploy's proxy, run in front of the app).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh
 bootstrap_python test
 [ -x /usr/bin/chromium ] || install_debian chromium
 [ -x /usr/sbin/clamd ] || install_debian clamav-daemon
+[ -x /usr/sbin/nginx ] || install_debian nginx-light
 
 echo "== lint"
 .venv/bin/ruff check .

@@ -50,7 +50,21 @@ def test_compose_follows_the_compose_specification() -> None:
 
 def test_compose_has_every_process_of_the_design() -> None:
     services = _compose()["services"]
-    assert set(services) == {"postgres", "redis", "meilisearch", "migrate", "web", "worker"}
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "meilisearch",
+        "migrate",
+        "nginx",
+        "web",
+        "worker",
+    }
+    # nginx is the door, with the shipped configuration; two of each process behind it.
+    assert services["nginx"]["ports"] == ["${PUBLISH_HOST:-127.0.0.1}:3000:8080"]
+    for mount in services["nginx"]["volumes"]:
+        assert (ROOT / "deploy" / mount.split(":")[0]).is_file(), mount
+    assert "ports" not in services["web"]
+    assert services["web"]["deploy"]["replicas"] == services["worker"]["deploy"]["replicas"] == 2
     # Meilisearch runs only when asked for (its profile), and then the app uses it.
     assert services["meilisearch"]["profiles"] == ["meilisearch"]
     assert services["web"]["environment"]["MEILI_URL"] == "${MEILI_URL:-}"
@@ -112,16 +126,17 @@ def test_containers_listen_on_their_interface_and_publish_on_loopback() -> None:
     assert "HOST=0.0.0.0" in (ROOT / "deploy" / "Dockerfile").read_text()
     services = _compose()["services"]
     assert services["web"]["environment"]["HOST"] == "0.0.0.0"
-    assert services["web"]["ports"] == ["${PUBLISH_HOST:-127.0.0.1}:3000:3000"]
+    # Only nginx publishes a port (on the host's loopback by default).
+    assert services["nginx"]["ports"] == ["${PUBLISH_HOST:-127.0.0.1}:3000:8080"]
     # The web container keeps every other setting of the shared block.
     assert services["web"]["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
-    for name in ("postgres", "redis", "meilisearch", "worker", "migrate"):
+    for name in ("postgres", "redis", "meilisearch", "web", "worker", "migrate"):
         assert "ports" not in services[name], name  # reached over the compose network only
 
 
 def test_compose_restarts_what_dies_and_redis_keeps_its_queue() -> None:
     services = _compose()["services"]
-    for name in ("postgres", "redis", "meilisearch", "web", "worker"):
+    for name in ("postgres", "redis", "meilisearch", "nginx", "web", "worker"):
         assert services[name]["restart"] == "unless-stopped", name
     assert "restart" not in services["migrate"]  # it runs once
     command = services["redis"]["command"]

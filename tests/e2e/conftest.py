@@ -263,7 +263,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if not browser:
         return
     chosen = [items[i] for i in browser]
-    launches = ("test_launcher.py", "test_faults.py")  # each starts a launcher of its own
+    # Each starts a launcher of its own.
+    launches = ("test_launcher.py", "test_faults.py", "test_proxy.py")
     first = [t for t in chosen if any(name in t.nodeid for name in launches)]
     rest = [t for t in chosen if not any(name in t.nodeid for name in launches)]
     for i, item in zip(browser, first + rest, strict=True):

@@ -1,0 +1,197 @@
+"""The library behind nginx, with deploy/nginx/library.conf as it is shipped: Debian's
+nginx in front of the served app, and Chromium and an API client going through it (the
+websocket upgraded, an upload past nginx's default 1 MB limit, compressed and cached
+scripts, a process away answered by the next one)."""
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, expect
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.auth import personal_tokens
+from backend.users.models import Role
+from tests.e2e.conftest import (
+    Launched,
+    PageErrors,
+    _fresh_database,
+    _redis_db,
+    free_port,
+    goto,
+    launch,
+)
+from tests.factories import make_collection, make_user
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX = "/usr/sbin/nginx"
+
+
+def _config(folder: Path, upstreams: list[str], port: int) -> Path:
+    """nginx.conf for a prefix folder: the shipped server block, its port and cache folder
+    set for this run, after an upstream of `upstreams`."""
+    shipped = (ROOT / "deploy" / "nginx" / "library.conf").read_text()
+    assert "listen 8080;" in shipped and "/var/cache/nginx/library" in shipped
+    server = shipped.replace("listen 8080;", f"listen 127.0.0.1:{port};").replace(
+        "/var/cache/nginx/library", str(folder / "cache")
+    )
+    servers = "".join(f"    server {u} max_fails=1 fail_timeout=5s;\n" for u in upstreams)
+    conf = folder / "nginx.conf"
+    # (Its workers write the cache in this test's private folder: as the test's user.)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(
+        user + "worker_processes 1;\n"
+        f"pid {folder / 'nginx.pid'};\n"
+        f"error_log {folder / 'error.log'} warn;\n"
+        "events { worker_connections 256; }\n"
+        "http {\n"
+        f"  access_log {folder / 'access.log'};\n"
+        "  include /etc/nginx/mime.types;\n"
+        f"  upstream library_web {{\n{servers}    keepalive 8;\n  }}\n"
+        f"{server}\n"
+        "}\n"
+    )
+    return conf
+
+
+def _start(folder: Path, conf: Path, port: int) -> subprocess.Popen[bytes]:
+    checked = subprocess.run(
+        [NGINX, "-t", "-p", str(folder), "-c", str(conf)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+    proc = subprocess.Popen(
+        [NGINX, "-p", str(folder), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/v1/health/live", timeout=2)
+            return proc
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("nginx did not start: " + (folder / "error.log").read_text())
+            time.sleep(0.1)
+
+
+@dataclass
+class Proxied:
+    url: str  # nginx's address: the library's PUBLIC_URL
+    app: Launched
+    folder: Path  # nginx's: its configuration, logs and cache
+
+
+@pytest.fixture
+def proxied(tmp_path: Path) -> Iterator[Proxied]:
+    """The library as ./run.sh starts it, its public address nginx's (its pages connect
+    their websocket there), nginx passing requests to a process that is not there first
+    (a port nobody listens on: a web process that died), then to the app."""
+    if not Path(NGINX).exists():
+        pytest.fail("nginx is missing: run the tests through ./test.sh, which installs it")
+    port, dead = free_port(), free_port()
+    data = tmp_path / "data"
+    data.mkdir()
+    launched = launch(
+        data,
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+        DATABASE_URL=_fresh_database(os.environ["DATABASE_URL"], "library_proxy"),
+        REDIS_URL=_redis_db(os.environ["REDIS_URL"], 2),
+        INDEX_BATCH_SECONDS="0",
+        TRUSTED_PROXY_HOPS="1",
+    )
+    proc = None
+    try:
+        launched.wait_ready()
+        app = launched.url.split("//", 1)[1]
+        proc = _start(tmp_path, _config(tmp_path, [f"127.0.0.1:{dead}", app], port), port)
+        yield Proxied(f"http://127.0.0.1:{port}", launched, tmp_path)
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGQUIT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        launched.stop()
+        shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+
+
+async def test_the_library_through_nginx(
+    proxied: Proxied, browser: Browser, page_errors: PageErrors
+) -> None:
+    engine = create_async_engine(proxied.app.env["DATABASE_URL"])
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        librarian = await make_user(session, Role.LIBRARIAN)
+        shelf = await make_collection(session, librarian, "Behind the proxy")
+        made = await personal_tokens.create(
+            session=session, actor=librarian, name="proxy", scopes=("read", "write")
+        )
+        await session.commit()
+    await engine.dispose()
+    token = {"Authorization": f"Bearer {made.secret}"}
+
+    async with httpx.AsyncClient(base_url=proxied.url, timeout=60) as client:
+        # Pages, with the compiled scripts compressed, and cached by nginx after the
+        # first request (the web process serves each file once).
+        home = await client.get("/")
+        assert home.status_code == 200 and "<html" in home.text.lower()
+        script = next(
+            part.split('"', 1)[0]
+            for part in home.text.split('="')[1:]
+            if part.startswith("/assets/") and part.split('"', 1)[0].endswith(".js")
+        )
+        first = await client.get(script, headers={"Accept-Encoding": "gzip"})
+        assert first.status_code == 200 and first.headers["content-encoding"] == "gzip"
+        assert first.headers["x-cache-status"] in ("MISS", "HIT")
+        second = await client.get(script, headers={"Accept-Encoding": "gzip"})
+        assert second.headers["x-cache-status"] == "HIT" and second.content == first.content
+        # An upload three times nginx's default body limit, streamed through it.
+        lines = [f"Line {n} of the proxied atlas, {'and so on ' * 30}" for n in range(12_000)]
+        text = "\n".join(lines).encode()
+        assert len(text) > 3_000_000
+        sent = await client.post(
+            f"/api/v1/collections/{shelf.id}/documents",
+            params={"filename": "atlas.txt"},
+            content=text,
+            headers={**token, "Content-Type": "text/plain"},
+        )
+        assert sent.status_code == 202, sent.text
+        # The request id nginx made reaches the app and comes back.
+        assert len(sent.headers["x-request-id"]) == 32
+        for _ in range(120):  # read and indexed by the app's worker: found by the API
+            found = (await client.get("/api/v1/search", params={"q": "proxied atlas"})).json()
+            if found["total"]:
+                break
+            await asyncio.sleep(0.5)
+        assert found["total"] == 1, found
+
+    # A tab through nginx: its websocket upgraded and kept, search as you type answering.
+    page = page_errors.watch(await (await browser.new_context()).new_page())
+    await goto(page, f"{proxied.url}/search")
+    box = page.get_by_label("Search the library")
+    await box.press_sequentially("proxied atl", delay=60)
+    await expect(page.locator(".search-hit").first).to_contain_text("atlas", timeout=60_000)
+    assert page_errors.messages == []
+    assert '"level": "error"' not in proxied.app.output()
+    await page.context.close()
+    # The websocket went through nginx (logged when it closes): upgraded, 101.
+    for _ in range(50):
+        upgraded = [
+            line
+            for line in (proxied.folder / "access.log").read_text().splitlines()
+            if '"GET /_event/' in line and '" 101 ' in line
+        ]
+        if upgraded:
+            break
+        await asyncio.sleep(0.1)
+    assert upgraded
