@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from tests.e2e.conftest import (
     goto,
     launch,
 )
-from tests.factories import make_collection, make_user
+from tests.factories import PASSWORD, make_collection, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = "/usr/sbin/nginx"
@@ -44,7 +45,10 @@ def _config(folder: Path, upstreams: list[str], port: int) -> Path:
     server = shipped.replace("listen 8080;", f"listen 127.0.0.1:{port};").replace(
         "/var/cache/nginx/library", str(folder / "cache")
     )
-    servers = "".join(f"    server {u} max_fails=1 fail_timeout=5s;\n" for u in upstreams)
+    servers = "".join(
+        f"    server {u.split()[0]} max_fails=1 fail_timeout=5s {' '.join(u.split()[1:])};\n"
+        for u in upstreams
+    )
     conf = folder / "nginx.conf"
     # (Its workers write the cache in this test's private folder: as the test's user.)
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -89,6 +93,26 @@ class Proxied:
     url: str  # nginx's address: the library's PUBLIC_URL
     app: Launched
     folder: Path  # nginx's: its configuration, logs and cache
+    second: subprocess.Popen[bytes]  # nginx's first choice; the launcher's web is the backup
+
+
+def _child_settings(launched: Launched) -> dict[str, str]:
+    """What the launcher gives its web process beyond its own environment: Reflex's state
+    in the same Redis."""
+    return {"REFLEX_REDIS_URL": launched.env["REDIS_URL"], "GRANIAN_WORKERS": "1"}
+
+
+def _answers(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the second web process did not answer at {url}")
+        time.sleep(0.3)
 
 
 @pytest.fixture
@@ -109,13 +133,29 @@ def proxied(tmp_path: Path) -> Iterator[Proxied]:
         INDEX_BATCH_SECONDS="0",
         TRUSTED_PROXY_HOPS="1",
     )
-    proc = None
+    proc = second = None
     try:
         launched.wait_ready()
+        # A second web process on the same database, Redis and build (as the launcher
+        # starts one again: app.serve), nginx's first choice; the launcher's is the backup.
+        other = free_port()
+        second = subprocess.Popen(
+            [sys.executable, "-m", "app.serve", "127.0.0.1", str(other)],
+            cwd=ROOT,
+            env={**launched.env, **_child_settings(launched)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _answers(f"http://127.0.0.1:{other}/api/v1/health/live", second)
         app = launched.url.split("//", 1)[1]
-        proc = _start(tmp_path, _config(tmp_path, [f"127.0.0.1:{dead}", app], port), port)
-        yield Proxied(f"http://127.0.0.1:{port}", launched, tmp_path)
+        upstreams = [f"127.0.0.1:{dead}", f"127.0.0.1:{other}", f"{app} backup"]
+        proc = _start(tmp_path, _config(tmp_path, upstreams, port), port)
+        yield Proxied(f"http://127.0.0.1:{port}", launched, tmp_path, second)
     finally:
+        if second is not None and second.poll() is None:
+            os.killpg(second.pid, signal.SIGKILL)
+            second.wait()
         if proc is not None:
             proc.send_signal(signal.SIGQUIT)
             try:
@@ -184,6 +224,41 @@ async def test_the_library_through_nginx(
     assert page_errors.messages == []
     assert '"level": "error"' not in proxied.app.output()
     await page.context.close()
+
+    # A librarian's tab, logged in and searching, served by the second web process; that
+    # process is killed: the tab carries on through the other one (its websocket
+    # reconnects, its state is read from Redis), still logged in, its search still there.
+    tab = page_errors.watch(await (await browser.new_context()).new_page())
+    await goto(tab, f"{proxied.url}/login")
+    await tab.fill("input[name=email]", librarian.email)
+    await tab.fill("input[name=password]", PASSWORD)
+    await tab.click("#login-submit")
+    await tab.wait_for_url(f"{proxied.url}/")
+    await goto(tab, f"{proxied.url}/search?q=proxied+atlas")
+    await expect(tab.locator(".search-hit")).to_have_count(1)
+    os.killpg(proxied.second.pid, signal.SIGKILL)
+    proxied.second.wait()
+    # The next thing the person does goes over the reconnected websocket.
+    await tab.get_by_role("navigation", name="Main").get_by_role("link", name="Collections").click()
+    await expect(tab.get_by_role("link", name="Behind the proxy").first).to_be_visible(
+        timeout=60_000
+    )
+    await expect(tab.get_by_role("button", name="Log out")).to_be_visible()
+    await tab.go_back()
+    await expect(tab.locator(".search-hit")).to_have_count(1)
+    box = tab.get_by_label("Search the library")
+    await expect(box).to_have_value("proxied atlas")
+    await box.click()
+    await box.press("Control+a")
+    await box.press_sequentially("atlas proxied", delay=80)
+    await tab.wait_for_url("**/search?q=atlas+proxied", timeout=30_000)
+    await expect(tab.locator(".search-hit")).to_have_count(1)
+    await tab.go_back()  # the collections page, then its collection: still its curator
+    await tab.get_by_role("link", name="Behind the proxy").first.click()
+    await expect(tab.get_by_text("Drop files here")).to_be_visible()
+    lost = [m for m in page_errors.messages if "WebSocket" not in m and "_event" not in m]
+    assert lost == [], page_errors.messages
+    await tab.context.close()
     # The websocket went through nginx (logged when it closes): upgraded, 101.
     for _ in range(50):
         upgraded = [
