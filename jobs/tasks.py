@@ -174,6 +174,15 @@ async def delete_leftover_objects(ctx: dict[str, Any]) -> int:
     return await cleanup.drain(ctx["store"])
 
 
+PARTIAL_AGE_SECONDS = 12 * 3600  # no upload of MAX_UPLOAD_BYTES takes longer
+
+
+async def sweep_partial_objects(ctx: dict[str, Any]) -> int:
+    """Every hour: what uploads left half-written when their process was killed (a local
+    store's .part files, S3's unfinished multipart uploads), once 12 hours old."""
+    return await ctx["store"].sweep_partial(PARTIAL_AGE_SECONDS)
+
+
 async def catalogue_leftovers(ctx: dict[str, Any]) -> int:
     """Every minute: documents from before the catalogue get their record (and browse
     entries) from their files' metadata, a few thousand at a time, without holding up

@@ -56,6 +56,7 @@ from jobs.tasks import (
     send_mail,
     send_search_alerts,
     sweep_imports,
+    sweep_partial_objects,
 )
 
 log = logging.getLogger(__name__)
@@ -304,6 +305,7 @@ class WorkerSettings:
         cron(catalogue_leftovers, second={15}, unique=True),
         cron(send_due_mail, second={20}, unique=True),
         cron(delete_leftover_objects, second={25}, unique=True),
+        cron(sweep_partial_objects, minute={35}, second={5}, unique=True),
         cron(index_leftovers, second={30}, unique=True),
         cron(sweep_imports, second={40}, unique=True),
         cron(flush_search_counts, second={45}, unique=True),

@@ -5,8 +5,10 @@ private collections' originals, thumbnails and page images.
 """
 
 import asyncio
+import contextlib
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -84,6 +86,18 @@ class LocalObjectStore:
 
     async def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    async def sweep_partial(self, older_than_seconds: float) -> int:
+        def sweep() -> int:
+            gone, before = 0, time.time() - older_than_seconds
+            for path in self.root.rglob(".*.part") if self.root.exists() else []:
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < before:
+                        path.unlink()
+                        gone += 1
+            return gone
+
+        return await asyncio.to_thread(sweep)
 
     async def usage(self) -> tuple[int, int]:
         def walk() -> tuple[int, int]:

@@ -6,6 +6,7 @@ Credentials come from boto3's usual sources (AWS_ACCESS_KEY_ID, instance roles, 
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -183,6 +184,24 @@ class S3ObjectStore:
 
     async def delete(self, key: str) -> None:
         await guarded(self.client.delete_object, Bucket=self.bucket, Key=self._full(key))
+
+    async def sweep_partial(self, older_than_seconds: float) -> int:
+        def sweep() -> int:
+            gone = 0
+            before = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, **({"Prefix": self.prefix + "/"} if self.prefix else {})
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < before:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        gone += 1
+            return gone
+
+        return await asyncio.to_thread(sweep)
 
     async def usage(self) -> tuple[int, int]:
         def walk() -> tuple[int, int]:
