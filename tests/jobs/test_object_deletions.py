@@ -65,19 +65,26 @@ async def test_a_deleted_documents_files_go_though_the_queue_was_lost(
     await page_images.open_page_image(
         session=db, actor=librarian, document_id=document.id, page_no=2
     )
+    # ... and the small picture of it, to jump by.
+    await page_images.open_page_image(
+        session=db, actor=librarian, document_id=document.id, page_no=2, small=True
+    )
     files = _stored_files(data_dir)
-    # The original, two thumbnails and an image of each page.
-    assert len(files) == 5 and version.file_key in files and version.page_images == 1
+    # The original, two thumbnails, an image of each page and one small picture.
+    assert len(files) == 6 and version.file_key in files and version.page_images == 1
 
     assert document.id is not None
     await documents.delete_document(session=db, actor=librarian, document_id=document.id)
     await db.commit()
-    assert {row.key for row in await _queued(db)} == files  # written with the deletion
+    # Written with the deletion: every file, and the small picture page 1 could have had
+    # (a missing object counts as deleted).
+    queued = {row.key for row in await _queued(db)}
+    assert queued == files | {f"pages/{version.id}/1-small.webp"}
     await get_redis().flushdb()  # Redis restarted without its data: the job is gone
     worker = await run_burst()
     assert worker.jobs_complete == 0 and _stored_files(data_dir) == files
 
-    assert await _sweep() == 5
+    assert await _sweep() == 7
     assert _stored_files(data_dir) == set() and await _queued(db) == []
 
 
