@@ -150,7 +150,10 @@ def _child_main(request_file: str, memory_mb: int, cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     os.nice(5)
-    request = json.loads(Path(request_file).read_text())
+    try:
+        request = json.loads(Path(request_file).read_text())
+    except FileNotFoundError:
+        return  # its caller gave up (a reader left the page) and took its folder away
     out = Path(request["outdir"]) / "result.json"
     try:
         if request.get("draw"):
@@ -309,7 +312,9 @@ def _kill(pid: int | None) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
-        pass
+        # Not its own group yet (killed before its first line ran): the process itself.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _death_reason(code: int | None) -> str:
