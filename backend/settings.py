@@ -122,6 +122,20 @@ class Settings(BaseSettings):
     # reader turning pages does not fetch the whole PDF again for every few pages. 0: none.
     object_cache_mb: int = Field(default=2048, ge=0)
 
+    # Backups (backend.operations.backup). The write-ahead log of the embedded PostgreSQL is
+    # archived into backup_dir/wal as it is written, and at least every
+    # wal_archive_timeout_seconds when anything changed (the most a lost disk loses); base
+    # backups (a full one daily, an incremental one hourly) and a copy of every stored file
+    # go beside it, kept backup_keep_days. Empty: a folder beside the data folder
+    # ("var-backups" for "var"); put it on another disk in production.
+    backup_dir: Path | None = None
+    wal_archive: bool = True
+    wal_archive_timeout_seconds: int = Field(default=60, ge=10, le=3600)
+    backup_keep_days: int = Field(default=30, ge=1, le=3650)
+    # With S3 storage, where the copy of every stored file goes: another bucket
+    # (s3://..., as STORAGE_URL); empty: backup_dir/objects.
+    backup_storage_url: str = ""
+
     search_page_size: int = Field(default=10, ge=1, le=100)
     # Timeouts and circuit breakers around the services a request waits on (the search
     # server, the object store, clamd; backend.breakers): a call gets this long, and after
@@ -199,6 +213,10 @@ class Settings(BaseSettings):
     @property
     def objects_dir(self) -> Path:
         return self.data_dir / "objects"
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir or self.data_dir.with_name(self.data_dir.name + "-backups")
 
 
 @lru_cache

@@ -24,6 +24,11 @@ class ObjectStore(Protocol):
         killed mid-upload: abort() never ran); returns how many."""
         ...
 
+    async def keys(self, prefix: str = "") -> set[str]:
+        """Every finished object's key under `prefix` (a walk over all of it: for the
+        backup copy in the worker, never on a request)."""
+        ...
+
     async def usage(self) -> tuple[int, int]:
         """(objects, bytes) held by the store: a walk over all of it, for the status page's
         measurement in the worker (never on a request)."""

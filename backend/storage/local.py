@@ -99,6 +99,19 @@ class LocalObjectStore:
 
         return await asyncio.to_thread(sweep)
 
+    async def keys(self, prefix: str = "") -> set[str]:
+        def walk() -> set[str]:
+            found: set[str] = set()
+            top = self.root / prefix if prefix else self.root
+            for folder, _dirs, files in os.walk(top):
+                base = os.path.relpath(folder, self.root)
+                for name in files:
+                    if not name.startswith("."):  # not a write in progress
+                        found.add(name if base == "." else f"{base}/{name}")
+            return found
+
+        return await asyncio.to_thread(walk)
+
     async def usage(self) -> tuple[int, int]:
         def walk() -> tuple[int, int]:
             objects = size = 0

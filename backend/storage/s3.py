@@ -203,6 +203,19 @@ class S3ObjectStore:
 
         return await asyncio.to_thread(sweep)
 
+    async def keys(self, prefix: str = "") -> set[str]:
+        def walk() -> set[str]:
+            found: set[str] = set()
+            start = f"{self.prefix}/" if self.prefix else ""
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=start + prefix
+            )
+            for page in pages:
+                found.update(item["Key"][len(start) :] for item in page.get("Contents", []))
+            return found
+
+        return await asyncio.to_thread(walk)
+
     async def usage(self) -> tuple[int, int]:
         def walk() -> tuple[int, int]:
             objects = size = 0
