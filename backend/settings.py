@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     wal_archive: bool = True
     wal_archive_timeout_seconds: int = Field(default=60, ge=10, le=3600)
     backup_keep_days: int = Field(default=30, ge=1, le=3650)
+    # Whether the worker makes the base backups and the copy of the stored files by itself
+    # (hourly, and every five minutes); off, only `./run.sh backup` makes them.
+    scheduled_backups: bool = True
     # With S3 storage, where the copy of every stored file goes: another bucket
     # (s3://..., as STORAGE_URL); empty: backup_dir/objects.
     backup_storage_url: str = ""

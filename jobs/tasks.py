@@ -6,6 +6,8 @@ job is run again by arq once its in-progress mark lapses (jobs.worker renews it 
 worker lives), and every kind also has a sweeper or an outbox that needs no queue.
 """
 
+import asyncio
+import dataclasses
 import logging
 import time
 from datetime import timedelta
@@ -25,10 +27,12 @@ from backend.documents.models import DocumentVersion, IngestStatus
 from backend.imports import runner as imports
 from backend.ingest import pipeline
 from backend.mail import service as mail_service
+from backend.operations import backup
 from backend.operations import status as system_status
 from backend.redis_client import get_redis
 from backend.search import completion, indexer, saved
 from backend.search.engines import get_search_engine
+from backend.settings import get_settings
 from backend.storage import cleanup
 
 log = logging.getLogger(__name__)
@@ -225,6 +229,29 @@ async def roll_analytics(ctx: dict[str, Any]) -> str:
     async with session_scope() as session:
         span = await rollups.roll(session)
     return f"{span.first}..{span.last}" if span else "nothing new"
+
+
+async def copy_objects_to_backup(ctx: dict[str, Any]) -> dict[str, int] | str:
+    """Every five minutes: the stored files not yet in the backup copy are copied there
+    (the most files a lost disk loses); those deleted are set aside for the days backups
+    are kept (backend.operations.backup)."""
+    settings = get_settings()
+    if not settings.scheduled_backups:
+        return "scheduled backups are off"
+    copied = await backup.copy_objects(
+        ctx["store"], backup.backup_store(settings), keep_days=settings.backup_keep_days
+    )
+    return dataclasses.asdict(copied)
+
+
+async def take_scheduled_backup(ctx: dict[str, Any]) -> str:
+    """Every hour at :50: a base backup of the database, full once a day, else incremental
+    on the last one; then what is older than the days kept is dropped."""
+    if not get_settings().scheduled_backups:
+        return "scheduled backups are off"
+    made = await asyncio.to_thread(backup.take_backup, "auto")
+    dropped = await asyncio.to_thread(backup.prune_backups)
+    return f"{made.name}: {made.size} bytes; {len(dropped)} old backups dropped"
 
 
 async def measure_store(ctx: dict[str, Any]) -> dict[str, Any]:

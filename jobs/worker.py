@@ -38,6 +38,7 @@ from jobs import lease
 from jobs.tasks import (
     catalogue_leftovers,
     check_import,
+    copy_objects_to_backup,
     delete_leftover_objects,
     delete_objects,
     expire_search_counts,
@@ -57,6 +58,7 @@ from jobs.tasks import (
     send_search_alerts,
     sweep_imports,
     sweep_partial_objects,
+    take_scheduled_backup,
 )
 
 log = logging.getLogger(__name__)
@@ -318,6 +320,16 @@ class WorkerSettings:
         cron(make_usage_report, minute={20}, second={5}, unique=True),
         # Hourly: each saved search is looked at once its last look is a day old.
         cron(send_search_alerts, minute={40}, second={10}, unique=True),
+        # Backups (backend.operations.backup): the copy of the stored files every five
+        # minutes, a base backup of the database every hour; both may take long.
+        cron(
+            copy_objects_to_backup,
+            minute=set(range(4, 60, 5)),
+            second={25},
+            unique=True,
+            timeout=3600,
+        ),
+        cron(take_scheduled_backup, minute={50}, second={15}, unique=True, timeout=4 * 3600),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -24,6 +24,10 @@ os.environ["INDEX_BATCH_SECONDS"] = "0"  # tests index at once
 for _budget in ("ADDRESS", "IDENTITY", "UPLOAD", "EVENTS", "SEARCH"):
     os.environ[f"RATE_LIMIT_{_budget}"] = "1000000/minute"
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+# Apps the tests launch neither archive their log nor back up on the hour (the backup
+# tests turn both on for their own library).
+os.environ["WAL_ARCHIVE"] = "false"
+os.environ["SCHEDULED_BACKUPS"] = "false"
 
 from backend.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 

@@ -116,6 +116,15 @@ def _conninfo(url: str) -> tuple[str, dict[str, str]]:
     return info, env
 
 
+def _summarizing(info: str, env: dict[str, str]) -> bool:
+    import psycopg
+
+    password = {"password": env["PGPASSWORD"]} if "PGPASSWORD" in env else {}
+    with psycopg.connect(info, autocommit=True, **password) as conn:
+        row = conn.execute("SHOW summarize_wal").fetchone()
+    return bool(row and row[0] == "on")
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -153,12 +162,20 @@ def take_backup(
     latest = existing[-1] if existing else None
     last_full = next((b for b in reversed(existing) if b.kind == "full"), None)
     started = now()
+    automatic = kind == "auto"
     if kind == "auto":
         due = last_full is None or started - last_full.finished >= timedelta(days=1)
         kind = "full" if due else "incremental"
     if kind == "incremental" and latest is None:
         raise BackupError("an incremental backup needs a full one first: run backup --full")
     info, env = _conninfo(settings.database_url)
+    if kind == "incremental" and not _summarizing(info, env):
+        if not automatic:
+            raise BackupError(
+                "an incremental backup needs the server to summarize its log "
+                "(summarize_wal = on, set with WAL archiving): run backup --full"
+            )
+        kind = "full"
     name = f"{_stamp(started)}-{kind}"
     (root / "base").mkdir(parents=True, exist_ok=True)
     part = root / "base" / f".{name}.part"

@@ -264,7 +264,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return
     chosen = [items[i] for i in browser]
     # Each starts a launcher of its own.
-    launches = ("test_launcher.py", "test_faults.py", "test_proxy.py")
+    launches = ("test_launcher.py", "test_faults.py", "test_proxy.py", "test_backup.py")
     first = [t for t in chosen if any(name in t.nodeid for name in launches)]
     rest = [t for t in chosen if not any(name in t.nodeid for name in launches)]
     for i, item in zip(browser, first + rest, strict=True):
