@@ -37,8 +37,9 @@ if redis.call('zscore', KEYS[2], ARGV[2]) then
 end
 return 0
 """
-# Past this, a renewal task that was never stopped gives up (the job cannot still run).
-_LONGEST_JOB = 600 + 120
+# Past this, a renewal task that was never stopped gives up (the job cannot still run):
+# the longest job is the hourly base backup, given 4 hours (jobs.worker).
+_LONGEST_JOB = 4 * 3600 + 120
 
 _renewals: set[asyncio.Task[None]] = set()
 

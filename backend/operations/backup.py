@@ -30,7 +30,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,8 +119,9 @@ def _conninfo(url: str) -> tuple[str, dict[str, str]]:
 def _summarizing(info: str, env: dict[str, str]) -> bool:
     import psycopg
 
-    password = {"password": env["PGPASSWORD"]} if "PGPASSWORD" in env else {}
-    with psycopg.connect(info, autocommit=True, **password) as conn:
+    if "PGPASSWORD" in env:
+        info += f" password={_quote(env['PGPASSWORD'])}"
+    with psycopg.connect(info, autocommit=True) as conn:
         row = conn.execute("SHOW summarize_wal").fetchone()
     return bool(row and row[0] == "on")
 
@@ -158,6 +159,29 @@ def take_backup(
     log (`summarize_wal`, set with archiving); without it, a full one is made."""
     settings = settings or get_settings()
     root = settings.backups
+    (root / "base").mkdir(parents=True, exist_ok=True)
+    with _only_one(root / "base" / ".lock"):
+        return _take(kind, settings, root, now)
+
+
+@contextlib.contextmanager
+def _only_one(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(path, "a") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BackupError("another base backup is being made; try again later") from exc
+        yield
+
+
+def _take(
+    kind: Literal["auto", "full", "incremental"],
+    settings: Settings,
+    root: Path,
+    now: Callable[[], datetime],
+) -> BaseBackup:
     existing = list_backups(root)
     latest = existing[-1] if existing else None
     last_full = next((b for b in reversed(existing) if b.kind == "full"), None)
@@ -177,7 +201,6 @@ def take_backup(
             )
         kind = "full"
     name = f"{_stamp(started)}-{kind}"
-    (root / "base").mkdir(parents=True, exist_ok=True)
     part = root / "base" / f".{name}.part"
     shutil.rmtree(part, ignore_errors=True)
     args = [

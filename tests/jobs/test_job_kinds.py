@@ -32,6 +32,8 @@ def test_the_readme_says_how_every_job_kind_comes_back() -> None:
 
 def test_a_lease_is_renewed_as_long_as_the_longest_job_runs() -> None:
     assert lease._LONGEST_JOB > WorkerSettings.job_timeout
+    for job in WorkerSettings.cron_jobs:
+        assert lease._LONGEST_JOB > (job.timeout_s or 0), job.name
 
 
 async def test_arq_s_own_command_still_runs_the_jobs(db: AsyncSession, data_dir: Path) -> None:
