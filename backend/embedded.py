@@ -93,7 +93,9 @@ class EmbeddedPostgres:
         import psycopg
 
         assert self._server is not None
-        wanted = archive.server_settings(self._server.system_user)
+        wanted = archive.server_settings()
+        if archive.folder is not None:
+            archive.prepare(self._server.system_user)
         with psycopg.connect(
             f"dbname=postgres user=postgres host={self.root}", autocommit=True
         ) as conn:
@@ -201,10 +203,9 @@ class WalArchive:
     folder: Path | None  # None: archiving off
     timeout_seconds: int = 60
 
-    def server_settings(self, system_user: str | None) -> dict[str, str]:
+    def server_settings(self) -> dict[str, str]:
         if self.folder is None:
             return {"archive_mode": "off"}
-        self.prepare(system_user)
         return {
             "archive_mode": "on",
             "archive_command": self.archive_command(),

@@ -145,6 +145,28 @@ def test_compose_restarts_what_dies_and_redis_keeps_its_queue() -> None:
     assert command[command.index("--save") + 1 : command.index("--save") + 3] == ["300", "1"]
 
 
+def test_compose_archives_the_log_as_the_launcher_does_and_backs_up() -> None:
+    from backend.embedded import WalArchive
+
+    compose = _compose()
+    postgres = compose["services"]["postgres"]
+    settings = dict(arg.split("=", 1) for arg in postgres["command"][5:] if arg != "-c")
+    wanted = WalArchive(Path("/backups/wal"), 60).server_settings()
+    assert settings == wanted
+    assert "backups:/backups" in postgres["volumes"]
+    library = compose["x-library"]
+    assert library["environment"]["BACKUP_DIR"] == "/backups"
+    assert "backups:/backups" in library["volumes"]
+    # pg_basebackup connects over the network with a replication connection.
+    init = ROOT / "deploy" / "postgres" / "replication.sh"
+    assert (
+        f"./postgres/{init.name}:/docker-entrypoint-initdb.d/{init.name}:ro"
+        in (postgres["volumes"])
+    )
+    assert "host replication ${POSTGRES_USER} all scram-sha-256" in init.read_text()
+    assert os.access(init, os.X_OK)
+
+
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 
 
