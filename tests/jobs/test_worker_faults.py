@@ -4,6 +4,7 @@ is taken again by another worker within a minute and done once, and the worker l
 """
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -349,3 +350,56 @@ async def test_a_database_away_makes_the_ingest_wait_not_fail(
         assert worker.alive
     finally:
         proxy.stop()
+
+
+async def test_two_workers_on_one_queue_run_every_job_once(
+    db: AsyncSession, data_dir: Path, workers: StartWorker
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    ids = []
+    for n in range(12):
+        pdf = text_pdf([f"document {n} first page", f"document {n} second page"])
+        _, version = await upload_bytes(db, librarian, collection, pdf, f"d{n}.pdf")
+        ids.append(version.id)
+    await db.commit()  # twelve ingest jobs queued
+    first, second = workers("first"), workers("second")
+
+    async def all_ready() -> bool:
+        async with session_scope() as session:
+            ready = await session.exec(
+                select(func.count())
+                .select_from(DocumentVersion)
+                .where(DocumentVersion.status == IngestStatus.READY)
+            )
+            return ready.one() == len(ids)
+
+    await wait_for("every document to be ready", all_ready, 180, detail=second.log)
+
+    def started() -> dict[str, list[str]]:
+        """Each job id a worker started (arq's "→" line), with the workers that did."""
+        runs: dict[str, list[str]] = {}
+        for name, worker in (("first", first), ("second", second)):
+            for line in worker.log().splitlines():
+                if line.startswith("{") and "→" in line:
+                    runs.setdefault(json.loads(line)["job_id"], []).append(name)
+        return runs
+
+    # Each worker schedules the cron jobs from its own clock; the one id each run gets
+    # lets only one of them take it. Wait for a few runs of the five-second one.
+    async def flushed_thrice() -> bool:
+        return sum(1 for job in started() if job.startswith("cron:flush_events:")) >= 3
+
+    await wait_for("three runs of flush_events", flushed_thrice, 60)
+    runs = started()
+    assert {job: who for job, who in runs.items() if len(who) > 1} == {}  # none twice
+    for version_id in ids:
+        assert f"ingest:{version_id}" in runs  # none lost
+    took = {
+        name: sum(1 for job, who in runs.items() if job.startswith("ingest:") and who == [name])
+        for name in ("first", "second")
+    }
+    assert took["first"] > 0 and took["second"] > 0, took  # both served the queue
+    assert "try=2" not in first.log() + second.log()
+    print(f"\ntwo workers: ingests taken {took}, {len(runs)} jobs in all, each once")
+    assert first.alive and second.alive
