@@ -114,4 +114,10 @@ VIRUS_SCANNER = Dependency(
     "The virus scanner",
     timeout=lambda: 120.0,  # a large file takes a while to scan; connecting has its own
 )
-ALL = (SEARCH_ENGINE, OBJECT_STORE, VIRUS_SCANNER)
+# Reads that may be a moment stale go to the replica while it answers (backend.db).
+DATABASE_REPLICA = Dependency(
+    "database_replica",
+    "The database replica",
+    timeout=lambda: get_settings().connect_timeout_seconds,
+)
+ALL = (SEARCH_ENGINE, OBJECT_STORE, VIRUS_SCANNER, DATABASE_REPLICA)

@@ -4,14 +4,28 @@ A unit of work is a session whose `commit()` also sends the jobs queued inside i
 (`queue.defer`): they are enqueued only once the rows they need are committed, and never
 when the transaction rolls back. It is the only session class the app makes, so there is
 no way to commit that forgets the jobs.
+
+With a streaming replica (DATABASE_REPLICA_URL), `read_scope()` gives reads that may be a
+moment stale (browse lists, search visibility, document pages, analytics) a unit of work
+on the replica, unless the reader's own last change has not been replayed there yet: then
+on the primary. The reader is the credential of the request or websocket event being
+served (`set_reader`, called by the gateway and the event guard for every one of them);
+each commit that wrote something records the primary's log position under the reader's
+key in Redis, and a read compares it with the replica's replayed position. A replica that
+does not answer is left alone for a while (its circuit breaker) and the primary serves.
+Everything else (`session_scope`) is on the primary.
 """
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Executable, Result
+from redis.exceptions import RedisError
+from sqlalchemy import Executable, Result, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -22,12 +36,31 @@ from sqlalchemy.ext.asyncio import AsyncSession as CoreSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import backend.models  # noqa: F401  (every table is known before the first flush)
-from backend import queue
+from backend import breakers, metrics, queue
+from backend.errors import Unavailable
+from backend.redis_client import get_redis
 from backend.settings import get_settings
 
 log = logging.getLogger(__name__)
 _engine: AsyncEngine | None = None
 _sessionmaker: async_sessionmaker["UnitOfWork"] | None = None
+_replica_engine: AsyncEngine | None = None
+_replica_sessionmaker: async_sessionmaker["UnitOfWork"] | None = None
+
+# Who the request or event being served is (a hash of its session or API token, or of
+# its tab when there is none): its own changes are read back from the primary until the
+# replica has them. "" for the worker's jobs, which read from the primary.
+_reader: ContextVar[str] = ContextVar("library_reader", default="")
+WROTE = "library:wrote:"
+# Longer than any lag worth serving from the replica: past it, the reader's last change
+# has long been replayed (or the replica's breaker has sent reads to the primary).
+WROTE_SECONDS = 600
+
+
+def set_reader(credential: str) -> None:
+    """Name the reader of this request or event (its credential; never stored as is)."""
+    key = hashlib.sha256(credential.encode()).hexdigest()[:32] if credential else ""
+    _reader.set(key)
 
 
 def database_url() -> str:
@@ -45,7 +78,16 @@ class UnitOfWork(AsyncSession):
 
     async def commit(self) -> None:
         jobs = queue.take_deferred(self)
+        reader = _reader.get() if get_settings().database_replica_url else ""
+        wrote = False
+        if reader and not self.info.get("replica"):
+            assigned = await CoreSession.execute(
+                self, text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+            )
+            wrote = bool(assigned.scalar())
         await super().commit()
+        if wrote:
+            await _remember_write(reader)
         for job in jobs:
             try:
                 await queue.enqueue(job)
@@ -60,12 +102,92 @@ class UnitOfWork(AsyncSession):
         await super().rollback()
 
 
+def _connect_args() -> dict[str, Any]:
+    settings = get_settings()
+    args: dict[str, Any] = {"connect_timeout": max(1, round(settings.connect_timeout_seconds))}
+    if settings.database_pgbouncer:
+        # PgBouncer in transaction mode hands a client a different server connection for
+        # each transaction: statements psycopg prepared on one are unknown on the next.
+        args["prepare_threshold"] = None
+    return args
+
+
 def get_engine() -> AsyncEngine:
     global _engine, _sessionmaker
     if _engine is None:
-        _engine = create_async_engine(database_url(), pool_pre_ping=True, pool_size=10)
+        _engine = create_async_engine(
+            database_url(), pool_pre_ping=True, pool_size=10, connect_args=_connect_args()
+        )
         _sessionmaker = async_sessionmaker(_engine, class_=UnitOfWork, expire_on_commit=False)
     return _engine
+
+
+def _replica() -> AsyncEngine:
+    global _replica_engine, _replica_sessionmaker
+    if _replica_engine is None:
+        _replica_engine = create_async_engine(
+            get_settings().database_replica_url,
+            pool_pre_ping=True,
+            pool_size=10,
+            connect_args=_connect_args(),
+        )
+        _replica_sessionmaker = async_sessionmaker(
+            _replica_engine, class_=UnitOfWork, expire_on_commit=False, info={"replica": True}
+        )
+    return _replica_engine
+
+
+async def _remember_write(reader: str) -> None:
+    """The primary's log position now (past this transaction's commit), kept as the
+    reader's last change."""
+    try:
+        async with autocommit() as conn:
+            lsn = (await conn.execute(text("SELECT pg_current_wal_lsn()::text"))).scalar()
+        await get_redis().set(WROTE + reader, str(lsn), ex=WROTE_SECONDS)
+    except (DBAPIError, OSError, RedisError):
+        # Committed all the same; the reader may see the replica's older copy for as long
+        # as it lags (milliseconds when it streams).
+        log.warning("could not record a reader's last change", exc_info=True)
+
+
+async def _replayed(engine: AsyncEngine, needed: str) -> bool:
+    """Whether the replica has replayed the log up to `needed` ("" : nothing needed)."""
+    try:
+        async with engine.connect() as conn:
+            fresh = await conn.execute(
+                text(
+                    "SELECT CASE WHEN :needed = '' THEN true ELSE "
+                    "coalesce(pg_last_wal_replay_lsn() >= CAST(:needed AS pg_lsn), true) END"
+                ),
+                {"needed": needed},
+            )
+            return bool(fresh.scalar())
+    except DBAPIError as exc:  # no connection, a server shutting down: the replica failed
+        raise breakers.Failure(str(exc)) from exc
+
+
+async def _read_maker() -> async_sessionmaker["UnitOfWork"]:
+    get_engine()
+    assert _sessionmaker is not None
+    if not get_settings().database_replica_url:
+        return _sessionmaker
+    replica = _replica()
+    assert _replica_sessionmaker is not None
+    reader = _reader.get()
+    needed = ""
+    if reader:
+        try:
+            needed = (await get_redis().get(WROTE + reader)) or ""
+        except RedisError:
+            return _sessionmaker  # this reader's last change is unknown: the primary has it
+        if isinstance(needed, bytes):
+            needed = needed.decode()
+    try:
+        fresh = await breakers.DATABASE_REPLICA.call(lambda: _replayed(replica, needed))
+    except Unavailable:
+        fresh = False
+    metrics.DATABASE_READS.labels("replica" if fresh else "primary").inc()
+    return _replica_sessionmaker if fresh else _sessionmaker
 
 
 @asynccontextmanager
@@ -82,6 +204,22 @@ async def session_scope() -> AsyncIterator[UnitOfWork]:
 
 
 @asynccontextmanager
+async def read_scope() -> AsyncIterator[UnitOfWork]:
+    """A unit of work for reads that may be a moment stale: on the replica when there is
+    one, it answers, and it has replayed this reader's last change; else on the primary.
+    Writing in it fails on a replica (read-only): writes go through `session_scope`."""
+    maker = await _read_maker()
+    async with maker() as session:
+        try:
+            # Read-only on the primary too: a write slipped into a read fails everywhere,
+            # not only where a replica runs.
+            await CoreSession.execute(session, text("SET TRANSACTION READ ONLY"))
+            yield session
+        finally:
+            queue.take_deferred(session)
+
+
+@asynccontextmanager
 async def autocommit() -> AsyncIterator[AsyncConnection]:
     """A connection outside any transaction, for reads of committed rows that need no
     session: each statement is one round trip (no BEGIN, no COMMIT or ROLLBACK)."""
@@ -90,11 +228,13 @@ async def autocommit() -> AsyncIterator[AsyncConnection]:
 
 
 async def dispose_engine() -> None:
-    global _engine, _sessionmaker
+    global _engine, _sessionmaker, _replica_engine, _replica_sessionmaker
     if _engine is not None:
         await _engine.dispose()
-    _engine = None
-    _sessionmaker = None
+    if _replica_engine is not None:
+        await _replica_engine.dispose()
+    _engine = _replica_engine = None
+    _sessionmaker = _replica_sessionmaker = None
 
 
 async def sql(session: AsyncSession, statement: Executable) -> Result[*tuple[Any, ...]]:

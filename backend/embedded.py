@@ -189,6 +189,195 @@ class EmbeddedPostgres:
         self._server = None
 
 
+# Unix socket paths are limited to 107 bytes: a deep folder gets its socket elsewhere.
+_SOCKET_ROOM = 90
+
+
+def give_to_server(pgdata: Path) -> None:
+    """A cluster folder made by this process (a restore, a replica's copy) given to the
+    server's user, 0700; the folder above lets the server's group (root's) pass."""
+    pgdata.chmod(0o700)
+    user = pg_system_user()
+    if user is None:
+        return
+    import pwd
+
+    uid = pwd.getpwnam(user).pw_uid
+    for folder, _dirs, files in os.walk(pgdata):
+        os.chown(folder, uid, -1)
+        for name in files:
+            os.chown(os.path.join(folder, name), uid, -1)
+    parent = pgdata.parent
+    if parent.stat().st_uid == os.geteuid():
+        os.chown(parent, -1, os.getegid())
+        parent.chmod(stat.S_IMODE(parent.stat().st_mode) | 0o010)
+
+
+def drop_copied_leftovers(pgdata: Path) -> None:
+    """What a copy of a running cluster (a base backup) carries of the server it was
+    copied from: the primary's socket lock (its socket lives in the cluster folder; a copy
+    started with it refuses to start while the primary runs), its log, the wheel's list of
+    users and its last command line."""
+    for path in pgdata.glob(".s.PGSQL.*"):
+        path.unlink(missing_ok=True)
+    for name in ("log", ".handle_pids.json", "postmaster.opts", "postmaster.pid"):
+        if (pgdata / name).is_file():
+            (pgdata / name).unlink()
+
+
+class PgCluster:
+    """A cluster run with pg_ctl directly, for what the wheel's start cannot wait for: a
+    standby (its status is "standby", never "ready") and a restore replaying its log."""
+
+    def __init__(self, pgdata: Path, database: str) -> None:
+        self.pgdata, self.database = pgdata, database
+        self.user = pg_system_user()
+        if len(str(pgdata)) < _SOCKET_ROOM:
+            self.sockets = pgdata
+        else:
+            import tempfile
+
+            self.sockets = Path(tempfile.mkdtemp(prefix="library-pg-"))
+            self.sockets.chmod(0o777)
+        self.log = pgdata / "log"
+
+    @property
+    def conninfo(self) -> str:
+        return f"dbname={self.database} user=postgres host={self.sockets}"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@/{self.database}?host={self.sockets}"
+
+    def start(self) -> None:
+        done = subprocess.run(
+            [
+                pg_binary("pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.log),
+                "-o",
+                '-h ""',
+                "-o",
+                f"-k {self.sockets}",
+                "start",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            user=self.user,
+        )
+        if done.returncode != 0:
+            said = (done.stderr or done.stdout).strip()[-500:]
+            raise RuntimeError(f"PostgreSQL in {self.pgdata} did not start: {said}")
+
+    def pid(self) -> int | None:
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
+            os.kill(pid, 0)
+        except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+            return None
+        return pid
+
+    def alive(self) -> bool:
+        return self.pid() is not None
+
+    def answers(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.conninfo, connect_timeout=2):
+                return True
+        except psycopg.Error:
+            return False
+
+    def stop(self) -> None:
+        if self.alive():
+            subprocess.run(
+                [pg_binary("pg_ctl"), "-D", str(self.pgdata), "-w", "-m", "fast", "stop"],
+                check=False,
+                capture_output=True,
+                user=self.user,
+            )
+        if self.sockets != self.pgdata:
+            shutil.rmtree(self.sockets, ignore_errors=True)
+
+    def log_tail(self, lines: int = 8) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+@dataclass
+class EmbeddedReplica:
+    """A streaming replica of an embedded cluster, in `root`: copied once with
+    `pg_basebackup -R` (which writes its standby.signal and primary_conninfo), then
+    following the primary's log over a replication connection on the primary's socket; a
+    replica that fell too far behind fetches what it missed from the WAL archive."""
+
+    root: Path
+    primary: EmbeddedPostgres
+    archive: "WalArchive | None" = None
+    _cluster: PgCluster | None = field(default=None, repr=False)
+
+    @property
+    def cluster(self) -> PgCluster:
+        if self._cluster is None:
+            self._cluster = PgCluster(self.root, self.primary.database)
+        return self._cluster
+
+    def start(self, wait_seconds: float = 120) -> str:
+        if not (self.root / "PG_VERSION").exists():
+            self._copy()
+        if not self.cluster.alive():
+            self.cluster.start()
+        deadline = time.monotonic() + wait_seconds
+        while not self.cluster.answers():
+            if not self.cluster.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the replica did not start:\n{self.cluster.log_tail()}")
+            time.sleep(0.3)
+        return self.cluster.url
+
+    def _copy(self) -> None:
+        part = self.root.with_name(self.root.name + ".part")
+        shutil.rmtree(part, ignore_errors=True)
+        done = subprocess.run(
+            [
+                pg_binary("pg_basebackup"),
+                "-d",
+                f"host={self.primary.root} user=postgres",
+                "-D",
+                str(part),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            shutil.rmtree(part, ignore_errors=True)
+            raise RuntimeError(f"pg_basebackup for the replica failed: {done.stderr[-500:]}")
+        drop_copied_leftovers(part)
+        if self.archive is not None and self.archive.folder is not None:
+            with open(part / "postgresql.auto.conf", "a") as conf:
+                command = WalArchive.restore_command(self.archive.folder)
+                conf.write(f"restore_command = {_literal(command)}\n")
+        give_to_server(part)
+        part.rename(self.root)
+
+    def running(self) -> bool:
+        return self.cluster.alive()
+
+    def stop(self) -> None:
+        self.cluster.stop()
+
+
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 

@@ -24,7 +24,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from backend.embedded import EmbeddedPostgres, EmbeddedRedis
+from backend.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedReplica
 from backend.files import DIR_MODE, keep_private, open_private, private_dirs
 from backend.lock import DataFolderLock
 from backend.metrics import MULTIPROC_ENV
@@ -146,6 +146,20 @@ def _database_part(pg: EmbeddedPostgres) -> Part:
     )
 
 
+def _replica_part(replica: EmbeddedReplica) -> Part:
+    def start() -> None:
+        replica.start(wait_seconds=30)  # it catches up from the primary by itself
+
+    return Part(
+        name="database replica (PostgreSQL standby)",
+        start=start,
+        alive=replica.running,
+        stop=replica.stop,
+        why=lambda: "its server process is gone (reads go to the primary meanwhile)",
+        clear=lambda: None,
+    )
+
+
 def _redis_part(redis: EmbeddedRedis) -> Part:
     def start() -> None:
         redis.start()  # reloads its append-only file: the queue comes back
@@ -202,6 +216,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     parts: list[Part] = []
     supervisor = Supervisor(parts, say=_say)
+    replica_url = settings.database_replica_url
     try:
         if settings.database_url:
             db_url = settings.database_url
@@ -214,6 +229,11 @@ def main() -> int:
                 print(f"  Backups     write-ahead log archived to {pg.archive.folder}", flush=True)
             if not pg.was_running:
                 parts.append(_database_part(pg))
+            if settings.embedded_replica:
+                replica = EmbeddedReplica(data / "pg-replica", pg, archive=pg.archive)
+                replica_url = replica.start()
+                print(f"  Replica     streaming from it, in {replica.root}", flush=True)
+                parts.append(_replica_part(replica))
         if settings.redis_url:
             redis_url = settings.redis_url
         else:
@@ -233,6 +253,7 @@ def main() -> int:
             {
                 MULTIPROC_ENV: str(metrics_dir),
                 "DATABASE_URL": db_url,
+                "DATABASE_REPLICA_URL": replica_url,
                 "REDIS_URL": redis_url,
                 "REFLEX_REDIS_URL": redis_url,
                 "GRANIAN_WORKERS": str(settings.web_workers),

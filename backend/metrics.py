@@ -54,6 +54,11 @@ DEPENDENCY_FAILURES = Counter(
     "Calls to a service that failed, timed out, or were refused by its open circuit",
     ["dependency", "reason"],
 )
+DATABASE_READS = Counter(
+    "library_database_reads_total",
+    "Units of work for reads that may be stale, by the server that answered them",
+    ["server"],
+)
 UPLOADS = Counter("library_documents_uploaded_total", "Files received (each version counts)")
 
 

@@ -23,6 +23,17 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     storage_url: str = ""  # empty: local folder in data_dir/objects
+    # A streaming replica of DATABASE_URL's server: reads that may be a moment stale
+    # (browse lists, search visibility, document pages, analytics) go there, unless the
+    # reader's own last change has not reached it yet (backend.db.read_scope). Empty: every
+    # read on the primary. The launcher sets it when embedded_replica is on.
+    database_replica_url: str = ""
+    # The launcher also runs a streaming replica of its embedded PostgreSQL (data_dir/
+    # pg-replica, made with pg_basebackup -R) and routes those reads to it.
+    embedded_replica: bool = False
+    # Behind PgBouncer in transaction mode: no server-side prepared statements (psycopg's
+    # are per server connection, which PgBouncer shares between clients).
+    database_pgbouncer: bool = False
 
     public_url: str = "http://localhost:3000"
     # The library's name, as harvesters and feed readers show it; and the address of whoever

@@ -15,7 +15,7 @@ from backend.analytics import dashboard, report
 from backend.analytics.report_files import number
 from backend.errors import LibraryError, NotFound
 from backend.search.service import search_address
-from state.session import acting, perform
+from state.session import perform, reading
 
 SPANS = (7, 30, 90)
 PAGE = "/admin/analytics"
@@ -93,7 +93,7 @@ class AnalyticsState(rx.State):
         except ValueError:
             days = 30
         span = dashboard.span_of(days, first, last)
-        async with acting(self) as (session, actor):
+        async with reading(self) as (session, actor):
             names = await dashboard.panels_for(session, actor)
             data = {
                 n: await dashboard.panel(session=session, actor=actor, name=n, span=span)

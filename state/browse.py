@@ -13,7 +13,7 @@ from backend.browse import service as browse
 from backend.collections import service as collections
 from backend.errors import LibraryError
 from backend.users.models import User
-from state.session import acting
+from state.session import reading
 
 TABS = [
     ("title", "Titles A–Z"),
@@ -99,7 +99,7 @@ class BrowseState(rx.State):
             for name, label in TABS
         ]
         try:
-            async with acting(self) as (session, actor):
+            async with reading(self) as (session, actor):
                 collection_id = None
                 self.collection_name = ""
                 if self.collection_slug:

@@ -10,7 +10,7 @@ from backend.documents import service as documents
 from backend.errors import LibraryError
 from backend.ids import parse_id
 from backend.storage.service import human_size
-from state.session import acting, client_ip, perform
+from state.session import client_ip, perform, reading
 from state.uploads import new_version, receive, upload_token
 
 
@@ -84,7 +84,7 @@ class DocumentState(rx.State):
         self.not_found = False
         raw_id = self.router.url.path.rstrip("/").split("/")[-1]
         try:
-            async with acting(self) as (session, actor):
+            async with reading(self) as (session, actor):
                 doc = await documents.get(
                     session=session,
                     actor=actor,

@@ -28,6 +28,8 @@ from reflex_base.registry import RegistrationContext
 from reflex_base.utils.form import transform_form_data
 
 from backend import metrics, ratelimits
+from backend.db import set_reader
+from state.session import session_token
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -165,6 +167,9 @@ class EventGuard(Middleware):
         session = state.router.session
         event_id = uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=event_id)
+        # Whose own changes this event must read back (backend.db.read_scope): the login
+        # session's (all its tabs), else this tab's.
+        set_reader(session_token(state) or session.client_token)
         decision = await _spend(fn, ratelimits.subject_of(session.client_token), session.client_ip)
         outcome = "served" if decision.allowed else "rate limited"
         access_log.info(

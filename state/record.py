@@ -18,7 +18,7 @@ from backend.ingest import pages
 from backend.search import service as search
 from backend.users.models import User
 from state.documents import DocumentState
-from state.session import acting, acting_as, form_text, perform, session_token
+from state.session import acting, acting_as, form_text, perform, reading, session_token
 
 MAX_FIND = 500  # characters of a search inside a document
 THUMBS = 9  # pictures of pages offered at once to jump by
@@ -166,7 +166,7 @@ class RecordState(rx.State):
     async def load(self) -> EventSpec | None:
         self._forget()
         try:
-            async with acting(self) as (session, actor):
+            async with reading(self) as (session, actor):
                 await self._fill(session, actor, _doc_id(self))
         except LibraryError:
             self._forget()
@@ -293,7 +293,7 @@ class RecordState(rx.State):
 
     async def _show_page(self, page_no: int) -> EventSpec | None:
         try:
-            async with acting(self) as (session, actor):
+            async with reading(self) as (session, actor):
                 await self._read_page(session, actor, page_no)
         except LibraryError as exc:
             self.error = str(exc)
@@ -309,7 +309,7 @@ class RecordState(rx.State):
             self.found_pages, self.found_total = [], -1
             return await self._show_page(self.page_no)
         try:
-            async with acting(self) as (session, actor):
+            async with reading(self) as (session, actor):
                 found = await inside.find_inside(
                     session=session, actor=actor, document_id=self.document_id, query=self.find
                 )

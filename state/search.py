@@ -17,7 +17,7 @@ from backend.search import service as search
 from backend.search.engine import FACETS, SORTS
 from backend.search.schemas import SearchResults
 from state.guard import SEARCH, budget
-from state.session import acting, acting_as, session_token
+from state.session import acting, reading, reading_as, session_token
 
 FACET_LABELS = {
     "collection": "Collection",
@@ -148,7 +148,7 @@ class SearchState(rx.State):
         if not self.query.strip() and not self.filters:
             self._clear()
             return
-        async with acting(self) as (session, actor):
+        async with reading(self) as (session, actor):
             results = await search.search(
                 session=session,
                 actor=actor,
@@ -253,7 +253,7 @@ class SearchState(rx.State):
         words = text.split()
         if words and len(words[-1]) == 1 and not text[-1].isspace():
             return None  # one letter tells nothing yet: what is shown stays
-        async with acting_as(token) as (session, actor):
+        async with reading_as(token) as (session, actor):
 
             async def suggestions() -> list[completion.Completion]:
                 async with session_scope() as own:  # (beside the search, not after it)

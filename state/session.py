@@ -13,18 +13,19 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import reflex as rx
+from reflex.state import BaseState
 from reflex_base.event import EventSpec
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth import service as auth
 from backend.auth.tokens import SESSION_COOKIE
-from backend.db import session_scope
+from backend.db import read_scope, session_scope
 from backend.users.models import User
 
 T = TypeVar("T")
 
 
-def request_cookie(state: rx.State, name: str) -> str:
+def request_cookie(state: BaseState, name: str) -> str:
     """A cookie of the request that opened this tab's websocket ("" when absent)."""
     # Split by hand: SimpleCookie silently drops every cookie after one it cannot parse,
     # and other apps on the same host may set such cookies.
@@ -35,7 +36,7 @@ def request_cookie(state: rx.State, name: str) -> str:
     return ""
 
 
-def session_token(state: rx.State) -> str:
+def session_token(state: BaseState) -> str:
     """The session token of this tab (in a background handler, read it inside `async with
     self`)."""
     return request_cookie(state, SESSION_COOKIE)
@@ -108,6 +109,25 @@ async def acting_as(token: str) -> AsyncIterator[tuple[AsyncSession, User | None
 async def acting(state: rx.State) -> AsyncIterator[tuple[AsyncSession, User | None]]:
     """A unit of work and the acting user of this browser tab's session cookie."""
     async with acting_as(session_token(state)) as pair:
+        yield pair
+
+
+@asynccontextmanager
+async def reading_as(token: str) -> AsyncIterator[tuple[AsyncSession, User | None]]:
+    """The user behind a session token, checked on the primary as for every event, and a
+    unit of work for reads that may be a moment stale (backend.db.read_scope: on the
+    replica when it has this reader's own last change). Read-only: a write in it fails."""
+    async with acting_as(token) as (session, user):
+        await session.commit()  # (the session's last use may have been noted)
+    async with read_scope() as reads:
+        yield reads, user
+
+
+@asynccontextmanager
+async def reading(state: rx.State) -> AsyncIterator[tuple[AsyncSession, User | None]]:
+    """`reading_as` this browser tab's session: the document page, browse lists, search
+    results, the dashboards."""
+    async with reading_as(session_token(state)) as pair:
         yield pair
 
 

@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +29,14 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from backend.embedded import WalArchive, pg_binary, pg_system_user
+from backend.embedded import (
+    PgCluster,
+    WalArchive,
+    drop_copied_leftovers,
+    give_to_server,
+    pg_binary,
+    pg_system_user,
+)
 from backend.files import private_dirs
 from backend.operations.backup import (
     DELETED,
@@ -43,9 +49,6 @@ from backend.operations.backup import (
 from backend.settings import PROJECT_ROOT, Settings, get_settings
 from backend.storage.base import ObjectStore
 from backend.storage.local import LocalObjectStore
-
-# Unix socket paths are limited to 107 bytes: a deep folder gets its socket elsewhere.
-_SOCKET_ROOM = 90
 
 
 @dataclass
@@ -65,73 +68,6 @@ class RestoreReport:
     @property
     def sound(self) -> bool:
         return not self.missing and not self.damaged
-
-
-class _Cluster:
-    """The restored cluster, run by this process while the restore needs it."""
-
-    def __init__(self, pgdata: Path, database: str) -> None:
-        self.pgdata, self.database = pgdata, database
-        self.user = pg_system_user()
-        if len(str(pgdata)) < _SOCKET_ROOM:
-            self.sockets = pgdata
-        else:
-            self.sockets = Path(tempfile.mkdtemp(prefix="restore-pg-"))
-            self.sockets.chmod(0o777)
-        self.log = pgdata / "log"
-
-    @property
-    def conninfo(self) -> str:
-        return f"dbname={self.database} user=postgres host={self.sockets}"
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://postgres@/{self.database}?host={self.sockets}"
-
-    def start(self) -> None:
-        subprocess.run(
-            [
-                pg_binary("pg_ctl"),
-                "-D",
-                str(self.pgdata),
-                "-l",
-                str(self.log),
-                "-o",
-                '-h ""',
-                "-o",
-                f"-k {self.sockets}",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-            user=self.user,
-        )
-
-    def alive(self) -> bool:
-        pid_file = self.pgdata / "postmaster.pid"
-        try:
-            pid = int(pid_file.read_text().splitlines()[0])
-            os.kill(pid, 0)
-        except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
-            return False
-        return True
-
-    def stop(self) -> None:
-        if self.alive():
-            subprocess.run(
-                [pg_binary("pg_ctl"), "-D", str(self.pgdata), "-w", "-m", "fast", "stop"],
-                check=False,
-                capture_output=True,
-                user=self.user,
-            )
-        if self.sockets != self.pgdata:
-            shutil.rmtree(self.sockets, ignore_errors=True)
-
-    def log_tail(self, lines: int = 8) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
 
 
 def restore(
@@ -164,7 +100,7 @@ def restore(
     _recovery_settings(pgdata, root / "wal", moment)
     report.seconds["combine"] = time.monotonic() - started
 
-    cluster = _Cluster(pgdata, database)
+    cluster = PgCluster(pgdata, database)
     step = time.monotonic()
     try:
         say(
@@ -230,23 +166,8 @@ def _combine(root: Path, names: list[str], pgdata: Path) -> None:
         shutil.rmtree(pgdata, ignore_errors=True)
         raise BackupError(f"pg_combinebackup failed: {done.stderr.strip()[-500:]}")
     (pgdata / "backup.json").unlink(missing_ok=True)
-    for stale in ("postmaster.pid", "postmaster.opts", "log"):
-        path = pgdata / stale
-        if path.is_file():
-            path.unlink()
-    pgdata.chmod(0o700)
-    user = pg_system_user()
-    if user is not None and os.geteuid() == 0:
-        import pwd
-
-        uid = pwd.getpwnam(user).pw_uid
-        for folder, _dirs, files in os.walk(pgdata):
-            os.chown(folder, uid, -1)
-            for name in files:
-                os.chown(os.path.join(folder, name), uid, -1)
-        # The folder above lets the server's group (root's) pass, nobody else.
-        os.chown(pgdata.parent, -1, os.getegid())
-        pgdata.parent.chmod(0o710)
+    drop_copied_leftovers(pgdata)
+    give_to_server(pgdata)
 
 
 def _recovery_settings(pgdata: Path, wal: Path, moment: datetime | None) -> None:
@@ -278,7 +199,7 @@ _TARGET_MISSED = "recovery ended before configured recovery target was reached"
 _LAST = re.compile(r"last completed transaction was at log time (.+)$", re.M)
 
 
-def _wait_promoted(cluster: _Cluster, say: Callable[[str], None]) -> str:
+def _wait_promoted(cluster: PgCluster, say: Callable[[str], None]) -> str:
     """Wait until recovery has ended and the cluster accepts writes; returns the time of
     the last transaction replayed (from the server's log)."""
     told = time.monotonic()

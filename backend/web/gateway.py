@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import metrics, ratelimits
 from backend.auth.tokens import SESSION_COOKIE
+from backend.db import set_reader
 from backend.settings import Settings
 from backend.web.guard import is_api_upload, send_problem
 
@@ -119,6 +120,8 @@ class Gateway:
         address = client_address(scope, headers, self.proxy_hops)
         scope.setdefault("state", {})
         scope["state"].update(request_id=rid, client_address=address)
+        # Whose own changes this request must read back (backend.db.read_scope).
+        set_reader(identity(headers))
         with structlog.contextvars.bound_contextvars(request_id=rid):
             if scope["type"] == "websocket":
                 # Counted as one request at connection; its events are counted one by one

@@ -1,0 +1,186 @@
+"""Reads that may be stale on a real streaming replica of the test cluster (made with
+pg_basebackup -R, as the launcher makes its own): a reader always reads back its own
+change, through a document page opened in a tab too, while the replica is paused; other
+readers read the replica; a replica that is gone sends reads to the primary."""
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend import breakers, db
+from backend.auth import service as auth
+from backend.collections.models import Collection
+from backend.embedded import EmbeddedReplica
+from backend.redis_client import get_redis
+from backend.settings import get_settings
+from backend.users.models import Role
+from state.record import RecordState
+from tests import conftest
+from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
+from tests.state.tabs import Tabs, event_name
+from tests.worker import run_burst
+
+
+@pytest.fixture(scope="module")
+def replica() -> Iterator[EmbeddedReplica]:
+    if conftest._pg is None:
+        pytest.skip("needs the embedded test cluster (TEST_DATABASE_URL names another)")
+    standby = EmbeddedReplica(Path(conftest._pg.root).with_name("pg-replica"), conftest._pg)
+    standby.start()
+    yield standby
+    standby.stop()
+
+
+@pytest.fixture
+async def routed(
+    replica: EmbeddedReplica, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[EmbeddedReplica]:
+    """This process reads through the replica (new engines), with a fresh breaker."""
+    if not replica.running():
+        replica.start()
+    monkeypatch.setattr(get_settings(), "database_replica_url", replica.cluster.url)
+    await db.dispose_engine()
+    breakers.DATABASE_REPLICA.reset()
+    yield replica
+    _replay(replica, "resume")
+    await db.dispose_engine()
+    breakers.DATABASE_REPLICA.reset()
+
+
+def _replay(replica: EmbeddedReplica, what: str) -> None:
+    with psycopg.connect(replica.cluster.conninfo, autocommit=True) as conn:
+        conn.execute(f"SELECT pg_wal_replay_{what}()")
+
+
+async def _read(reader: str) -> tuple[str, bool]:
+    """The collection's name as `reader` reads it, and whether the replica answered."""
+    db.set_reader(reader)
+    async with db.read_scope() as session:
+        name = (await session.exec(text("SELECT name FROM collections"))).scalar_one_or_none()
+        standby = (await session.exec(text("SELECT pg_is_in_recovery()"))).scalar_one()
+        return str(name), bool(standby)
+
+
+async def _caught_up(reader: str, name: str) -> None:
+    deadline = time.monotonic() + 30
+    while await _read(reader) != (name, True):
+        assert time.monotonic() < deadline, await _read(reader)
+        time.sleep(0.05)
+
+
+async def _document_replayed(document_id: int) -> None:
+    deadline = time.monotonic() + 30
+    query = text(
+        "SELECT count(*) FROM document_versions WHERE document_id = :d AND status = 'ready'"
+    ).bindparams(d=document_id)
+    while True:
+        db.set_reader("")
+        async with db.read_scope() as session:
+            if (await session.exec(query)).scalar_one():
+                return
+        assert time.monotonic() < deadline, "the replica never had the ready document"
+        time.sleep(0.05)
+
+
+async def test_a_reader_reads_its_own_change_while_the_replica_lags(
+    db: AsyncSession, routed: EmbeddedReplica
+) -> None:
+    from backend import db as database
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    await make_collection(db, librarian, "Old name")
+    await db.commit()
+    await _caught_up("someone", "Old name")
+
+    _replay(routed, "pause")
+    database.set_reader("the-librarians-session")
+    async with database.session_scope() as session:
+        collection = (await session.exec(text("SELECT id FROM collections"))).scalar_one()
+        row = await session.get(Collection, collection)
+        assert row is not None
+        row.name = "New name"
+        await session.commit()  # notes the primary's position for this reader
+
+    # The writer reads its change back (from the primary: the replica has not got it)...
+    assert await _read("the-librarians-session") == ("New name", False)
+    # ...while everybody else is served by the replica, as it stands.
+    assert await _read("a-patron") == ("Old name", True)
+    assert await _read("") == ("Old name", True)
+
+    _replay(routed, "resume")
+    await _caught_up("a-patron", "New name")
+    # Once the replica has it, the writer is served by the replica too.
+    assert await _read("the-librarians-session") == ("New name", True)
+
+
+async def test_a_document_saved_in_a_tab_shows_its_new_title_to_its_curator_at_once(
+    db: AsyncSession, data_dir: Path, routed: EmbeddedReplica
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    shelf = await make_collection(db, librarian, "Open shelf")
+    document, _ = await upload_bytes(db, librarian, shelf, b"walrus census\n", "census.txt")
+    await db.commit()
+    await run_burst()  # ready: a visitor may see it
+    login = await auth.login(
+        session=db, redis=get_redis(), email=librarian.email, password=PASSWORD
+    )
+    await db.commit()
+    await _caught_up("anyone", "Open shelf")
+    await _document_replayed(document.id)
+    _replay(routed, "pause")
+
+    async with Tabs() as tabs:
+        curator = await tabs.open(f"/documents/{document.id}", cookie=login.token)
+        await tabs.send(curator, event_name(RecordState.start_editing), {})
+        form = {"title": "Narwhal atlas", "date_issued": "1901", "creators": "Ann Explorer"}
+        await tabs.send(curator, event_name(RecordState.save), {"form": form})
+        assert "Saved: title" in curator.sent()
+        # Another tab of the same login opens the page: the new title, from the primary.
+        again = await tabs.open(f"/documents/{document.id}", cookie=login.token)
+        assert "Narwhal atlas" in again.sent()
+        # A visitor's tab is served by the replica, which has not replayed the change.
+        visitor = await tabs.open(f"/documents/{document.id}")
+        assert "Narwhal atlas" not in visitor.sent() and "census" in visitor.sent()
+        assert not tabs.errors, tabs.errors
+        _replay(routed, "resume")
+        await _caught_up("anyone", "Open shelf")
+        later = await tabs.open(f"/documents/{document.id}")
+        assert "Narwhal atlas" in later.sent()
+
+
+async def test_without_the_replica_reads_go_to_the_primary_at_once(
+    db: AsyncSession, routed: EmbeddedReplica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    await make_collection(db, librarian, "Shelf")
+    await db.commit()
+    await _caught_up("someone", "Shelf")
+    monkeypatch.setattr(get_settings(), "breaker_recovery_seconds", 1)
+    breakers.DATABASE_REPLICA.reset()
+    routed.stop()
+    try:
+        started = time.monotonic()
+        for _ in range(5):
+            assert await _read("someone") == ("Shelf", False)
+        print(f"\nreplica gone: five reads from the primary in {time.monotonic() - started:.2f} s")
+        assert breakers.DATABASE_REPLICA.is_open  # it is not asked again for a while
+    finally:
+        routed.start()
+    time.sleep(1.1)
+    await _caught_up("someone", "Shelf")  # back on the replica once its breaker lets it
+
+
+async def test_a_write_inside_a_read_fails_even_on_the_primary(db: AsyncSession) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    await make_collection(db, librarian, "Shelf")
+    await db.commit()
+    from backend import db as database
+
+    with pytest.raises(Exception, match="read-only transaction"):
+        async with database.read_scope() as session:
+            await session.exec(text("UPDATE collections SET name = 'x'"))
