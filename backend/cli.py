@@ -287,7 +287,8 @@ def _run(args: argparse.Namespace, password: str) -> int:
     from backend.migrate import upgrade
     from backend.settings import get_settings
 
-    upgrade(get_settings().database_url)
+    settings = get_settings()
+    upgrade(settings.database_direct_url or settings.database_url)
     if args.command == "backup":
         from backend.operations import backup_cli
 

@@ -73,6 +73,12 @@ def database_url() -> str:
     return url
 
 
+def direct_url() -> str:
+    """The database server itself (DATABASE_DIRECT_URL), never a transaction pooler: for
+    session-level locks, temporary tables, migrations and replication connections."""
+    return get_settings().database_direct_url or database_url()
+
+
 class UnitOfWork(AsyncSession):
     """A session whose commit sends the jobs deferred inside it, after the commit."""
 

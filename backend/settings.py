@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     # Behind PgBouncer in transaction mode: no server-side prepared statements (psycopg's
     # are per server connection, which PgBouncer shares between clients).
     database_pgbouncer: bool = False
+    # The server itself, for what needs a connection's own session and so cannot go
+    # through PgBouncer's transaction pooling: the worker's locks held across
+    # transactions, the analytics flush's temporary table, migrations, base backups
+    # (a replication connection). Empty: DATABASE_URL.
+    database_direct_url: str = ""
 
     public_url: str = "http://localhost:3000"
     # The library's name, as harvesters and feed readers show it; and the address of whoever

@@ -52,6 +52,8 @@ def test_compose_has_every_process_of_the_design() -> None:
     services = _compose()["services"]
     assert set(services) == {
         "postgres",
+        "postgres-replica",
+        "pgbouncer",
         "redis",
         "meilisearch",
         "migrate",
@@ -136,7 +138,16 @@ def test_containers_listen_on_their_interface_and_publish_on_loopback() -> None:
 
 def test_compose_restarts_what_dies_and_redis_keeps_its_queue() -> None:
     services = _compose()["services"]
-    for name in ("postgres", "redis", "meilisearch", "nginx", "web", "worker"):
+    for name in (
+        "postgres",
+        "postgres-replica",
+        "pgbouncer",
+        "redis",
+        "meilisearch",
+        "nginx",
+        "web",
+        "worker",
+    ):
         assert services[name]["restart"] == "unless-stopped", name
     assert "restart" not in services["migrate"]  # it runs once
     command = services["redis"]["command"]
@@ -165,6 +176,36 @@ def test_compose_archives_the_log_as_the_launcher_does_and_backs_up() -> None:
     )
     assert "host replication ${POSTGRES_USER} all scram-sha-256" in init.read_text()
     assert os.access(init, os.X_OK)
+
+
+def test_compose_pools_connections_and_reads_from_the_replica() -> None:
+    import configparser
+
+    compose = _compose()
+    env = compose["x-library"]["environment"]
+    assert env["DATABASE_URL"].endswith("@pgbouncer:6432/library")
+    assert env["DATABASE_REPLICA_URL"].endswith("@pgbouncer:6432/library_replica")
+    assert env["DATABASE_DIRECT_URL"].endswith("@postgres/library")
+    assert env["DATABASE_PGBOUNCER"] == "true"
+    ini = configparser.ConfigParser()
+    ini.read(ROOT / "deploy" / "pgbouncer" / "pgbouncer.ini")
+    assert ini["pgbouncer"]["pool_mode"] == "transaction"
+    assert ini["databases"]["library"].startswith("host=postgres ")
+    assert ini["databases"]["library_replica"].startswith("host=postgres-replica ")
+    bouncer = compose["services"]["pgbouncer"]
+    assert bouncer["user"] == "postgres"  # PgBouncer refuses to run as root
+    for mount in bouncer["volumes"]:
+        assert (ROOT / "deploy" / mount.split(":")[0]).is_file(), mount
+    replica = compose["services"]["postgres-replica"]
+    script = ROOT / "deploy" / "postgres" / "replica.sh"
+    assert os.access(script, os.X_OK)
+    assert "pg_basebackup -h postgres" in script.read_text() and " -R " in script.read_text()
+    assert replica["entrypoint"] == ["/usr/local/bin/replica.sh"]
+    # The settings the library reads are real settings.
+    from backend.settings import Settings
+
+    for name in ("DATABASE_REPLICA_URL", "DATABASE_DIRECT_URL", "DATABASE_PGBOUNCER"):
+        assert name.lower() in Settings.model_fields
 
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"

@@ -29,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend import metrics
 from backend.analytics import events as analytics
 from backend.clock import utcnow
-from backend.db import database_url, session_scope, sql
+from backend.db import direct_url, session_scope, sql
 from backend.documents import metadata
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import converted_pdf_key, page_image_key, title_from_filename
@@ -180,7 +180,7 @@ async def _claimed(version_id: int) -> AsyncIterator[bool]:
     and the lock with it, whatever happened to this run)."""
     global _lock_engine
     if _lock_engine is None:
-        _lock_engine = create_async_engine(database_url(), poolclass=NullPool)
+        _lock_engine = create_async_engine(direct_url(), poolclass=NullPool)
     async with _lock_engine.connect() as conn:
         # Autocommit: the connection holds the lock, never an open transaction.
         await conn.execution_options(isolation_level="AUTOCOMMIT")

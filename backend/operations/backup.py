@@ -192,7 +192,8 @@ def _take(
         kind = "full" if due else "incremental"
     if kind == "incremental" and latest is None:
         raise BackupError("an incremental backup needs a full one first: run backup --full")
-    info, env = _conninfo(settings.database_url)
+    # A replication connection, to the server itself (never through PgBouncer).
+    info, env = _conninfo(settings.database_direct_url or settings.database_url)
     if kind == "incremental" and not _summarizing(info, env):
         if not automatic:
             raise BackupError(

@@ -217,8 +217,8 @@ The server was killed with SIGKILL while a writer committed a row every 100 ms, 
 the backup folder was used from then on. The records of bench/api are loaded straight
 into PostgreSQL without files: the restore's check finds every file its database names
 missing, as it should (the drill, tests/e2e/test_backup.py, restores real files and
-checks their SHA-256); the file copy's time is not in this RTO. RPO is bounded by the archive timeout: the log
-segment being written when the disk is lost is what is lost, at most
+checks their SHA-256); the file copy's time is not in this RTO. RPO is bounded by the
+archive timeout: the log segment being written when the disk is lost is what is lost, at most
 {r["archive_timeout_s"]} s of changes; one run measures one point in that window.
 """
     (HERE / "results.md").write_text(text)

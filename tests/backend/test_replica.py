@@ -3,6 +3,7 @@ pg_basebackup -R, as the launcher makes its own): a reader always reads back its
 change, through a document page opened in a tab too, while the replica is paused; other
 readers read the replica; a replica that is gone sends reads to the primary."""
 
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -184,3 +185,166 @@ async def test_a_write_inside_a_read_fails_even_on_the_primary(db: AsyncSession)
     with pytest.raises(Exception, match="read-only transaction"):
         async with database.read_scope() as session:
             await session.exec(text("UPDATE collections SET name = 'x'"))
+
+
+@pytest.fixture(scope="module")
+def pgbouncer(replica: EmbeddedReplica) -> Iterator[str]:
+    """Debian's PgBouncer in transaction mode in front of the primary and the replica,
+    three server connections each; yields its address (host:port)."""
+    import shutil
+    import socket
+    import subprocess
+
+    if shutil.which("pgbouncer") is None:
+        pytest.fail("pgbouncer is missing: run the tests through ./test.sh, which installs it")
+    import tempfile
+
+    # Outside pytest's own folder (0700): it runs as the PostgreSQL wheel's user, since
+    # it refuses to run as root.
+    folder = Path(tempfile.mkdtemp(prefix="library-pgbouncer-"))
+    folder.chmod(0o755)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    primary = conftest._pg
+    assert primary is not None
+    (folder / "users.txt").write_text('"postgres" ""\n')
+    (folder / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"library_test = host={primary.root} dbname=library_test user=postgres\n"
+        f"library_replica = host={replica.root} dbname=library_test user=postgres\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {folder / 'users.txt'}\nadmin_users = postgres\n"
+        "pool_mode = transaction\ndefault_pool_size = 3\nmax_client_conn = 500\n"
+        f"logfile = {folder / 'pgbouncer.log'}\npidfile = {folder / 'pgbouncer.pid'}\n"
+        "ignore_startup_parameters = extra_float_digits,options\n"
+    )
+    from backend.embedded import pg_system_user
+
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    user = pg_system_user()
+    if user is not None:  # its log and pid file
+        import pwd
+
+        os.chown(folder, pwd.getpwnam(user).pw_uid, -1)
+
+    said = open(folder / "output.txt", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        ["pgbouncer", str(folder / "pgbouncer.ini")],
+        user=pg_system_user(),
+        stdout=said,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with psycopg.connect(f"host=127.0.0.1 port={port} dbname=pgbouncer user=postgres"):
+                break
+        except psycopg.Error:
+            assert proc.poll() is None, (folder / "output.txt").read_text()
+            assert time.monotonic() < deadline, "pgbouncer did not start"
+            time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+    said.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pools(address: str) -> dict[str, dict[str, int]]:
+    host, port = address.split(":")
+    with psycopg.connect(
+        f"host={host} port={port} dbname=pgbouncer user=postgres", autocommit=True
+    ) as conn:
+        cur = conn.execute("SHOW STATS")
+        names = [c.name for c in cur.description or []]
+        return {
+            row[names.index("database")]: {
+                "transactions": int(row[names.index("total_xact_count")]),
+            }
+            for row in cur.fetchall()
+        }
+
+
+async def test_the_library_runs_through_pgbouncer_in_transaction_mode(
+    db: AsyncSession,
+    data_dir: Path,
+    routed: EmbeddedReplica,
+    pgbouncer: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from backend.search import service as search
+
+    direct = get_settings().database_url
+    settings = get_settings()
+    monkeypatch.setattr(settings, "database_direct_url", direct)
+    monkeypatch.setattr(
+        settings, "database_url", f"postgresql+psycopg://postgres@{pgbouncer}/library_test"
+    )
+    monkeypatch.setattr(
+        settings,
+        "database_replica_url",
+        f"postgresql+psycopg://postgres@{pgbouncer}/library_replica",
+    )
+    monkeypatch.setattr(settings, "database_pgbouncer", True)
+    await db.close()
+    await database_reset()
+    before = _pools(pgbouncer)
+
+    from backend import db as database
+
+    librarian_id = 0
+    async with database.session_scope() as session:
+        librarian = await make_user(session, Role.LIBRARIAN)
+        shelf = await make_collection(session, librarian, "Bounced shelf")
+        await upload_bytes(session, librarian, shelf, b"petrel colonies\n", "petrels.txt")
+        await session.commit()
+        librarian_id = librarian.id or 0
+    await run_burst()  # the worker's run lock and its jobs, with PgBouncer in between
+
+    async def reads(n: int) -> int:
+        """The same statements many times over, each in its own transaction: psycopg
+        would prepare them on the fifth, on a server connection the next transaction
+        may not get."""
+        seen = 0
+        for _ in range(10):
+            database.set_reader(f"reader-{n}")
+            async with database.read_scope() as session:
+                found = await session.exec(
+                    text("SELECT count(*) FROM documents WHERE title = :t").bindparams(t="petrels")
+                )
+                seen += int(found.scalar_one())
+        return seen
+
+    deadline = time.monotonic() + 30
+    while sum(await asyncio.gather(*(reads(n) for n in range(1)))) == 0:
+        assert time.monotonic() < deadline, "the replica never had the document"
+    counts = await asyncio.gather(*(reads(n) for n in range(40)))  # 40 clients, 3 servers
+    assert counts == [10] * 40
+    async with database.session_scope() as session:
+        found = await search.search(session=session, actor=None, query="petrel", use_cache=False)
+        assert [h.title for h in found.hits] == ["petrels"]
+        assert librarian_id
+    after = _pools(pgbouncer)
+    # Both pools carried the traffic: the replica's the reads, the primary's the rest.
+    assert (
+        after["library_replica"]["transactions"]
+        - before.get("library_replica", {"transactions": 0})["transactions"]
+        >= 400
+    )
+    assert (
+        after["library_test"]["transactions"]
+        > before.get("library_test", {"transactions": 0})["transactions"]
+    )
+    await database_reset()
+
+
+async def database_reset() -> None:
+    from backend import db as database
+
+    await database.dispose_engine()
+    breakers.DATABASE_REPLICA.reset()
