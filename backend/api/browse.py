@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from backend.api import cursors
-from backend.api.deps import Actor, DbSession
+from backend.api.deps import Actor, ReadSession
 from backend.api.problems import documented
 from backend.browse import service as browse
 from backend.ids import MAX_ID
@@ -48,7 +48,7 @@ class ListedPage(BaseModel):
 @router.get("/{classifier}", response_model=EntryPage, responses=documented(400, 404))
 async def entries(
     classifier: Classifier,
-    session: DbSession,
+    session: ReadSession,
     actor: Actor,
     response: Response,
     collection: Collection = None,
@@ -75,7 +75,7 @@ async def entries(
 @router.get("/{classifier}/documents", response_model=ListedPage, responses=documented(400, 404))
 async def documents(
     classifier: Classifier,
-    session: DbSession,
+    session: ReadSession,
     actor: Actor,
     response: Response,
     key: Annotated[str | None, Query(max_length=500, description="An entry's key")] = None,

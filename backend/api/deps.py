@@ -9,13 +9,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.auth import personal_tokens
 from backend.auth import service as auth
 from backend.auth.tokens import SESSION_COOKIE
-from backend.db import session_scope
+from backend.db import read_scope, session_scope
 from backend.errors import PermissionDenied
 from backend.users.models import User
 
 
 async def db_session() -> AsyncIterator[AsyncSession]:
     async with session_scope() as session:
+        yield session
+
+
+async def read_session() -> AsyncIterator[AsyncSession]:
+    """A read-only unit of work for reads that may be a moment stale (search, browse
+    lists, records): on the replica unless it lacks this caller's own last change
+    (backend.db.read_scope). The caller is still identified on the primary (`Actor`)."""
+    async with read_scope() as session:
         yield session
 
 
@@ -54,4 +62,5 @@ async def current_user(
 
 
 DbSession = Annotated[AsyncSession, Depends(db_session)]
+ReadSession = Annotated[AsyncSession, Depends(read_session)]
 Actor = Annotated[User | None, Depends(current_user)]

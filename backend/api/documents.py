@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from backend.api.deps import Actor, DbSession, client_address
+from backend.api.deps import Actor, DbSession, ReadSession, client_address
 from backend.api.problems import documented, problem
 from backend.documents import metadata
 from backend.documents import service as documents
@@ -98,7 +98,7 @@ class PageTextOut(BaseModel):
 
 @router.get("/documents/{document_id}", response_model=DocumentOut, responses=documented(404))
 async def get_document(
-    document_id: Id, session: DbSession, actor: Actor, request: Request, response: Response
+    document_id: Id, session: ReadSession, actor: Actor, request: Request, response: Response
 ) -> DocumentOut:
     """A document and its versions (how each was processed: for its curators)."""
     found = await documents.get(
@@ -144,7 +144,7 @@ async def get_document(
     "/documents/{document_id}/metadata", response_model=RecordOut, responses=documented(404)
 )
 async def get_metadata(
-    document_id: Id, session: DbSession, actor: Actor, response: Response
+    document_id: Id, session: ReadSession, actor: Actor, response: Response
 ) -> RecordOut:
     """The catalogue record as its curators edit it (subjects by id)."""
     record, _ = await metadata.editable(session=session, actor=actor, document_id=document_id)
@@ -183,7 +183,7 @@ async def update_metadata(
 async def page_text(
     document_id: Id,
     page_no: Annotated[int, Path(ge=1, le=MAX_ID)],
-    session: DbSession,
+    session: ReadSession,
     actor: Actor,
     response: Response,
 ) -> PageTextOut:

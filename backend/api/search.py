@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from backend import ratelimits
-from backend.api.deps import Actor, DbSession, client_address
+from backend.api.deps import Actor, ReadSession, client_address
 from backend.api.problems import problem
 from backend.search import completion
 from backend.search import service as search_service
@@ -66,7 +66,7 @@ async def spend_search_budget(request: Request) -> JSONResponse | None:
 )
 async def search(
     request: Request,
-    session: DbSession,
+    session: ReadSession,
     actor: Actor,
     q: Annotated[str, Query(max_length=1000, description="Words, phrases, AND/OR/NOT")] = "",
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
@@ -112,7 +112,7 @@ async def search(
 @router.get("/complete", response_model=list[completion.Completion])
 async def complete(
     request: Request,
-    session: DbSession,
+    session: ReadSession,
     actor: Actor,
     q: Annotated[str, Query(max_length=200)] = "",
 ) -> list[completion.Completion] | JSONResponse:

@@ -57,16 +57,33 @@ def _cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Complet
     )
 
 
-def _start(data: Path) -> Launched:
+METRICS_TOKEN = "drill-metrics-token"
+
+
+def _start(data: Path, **env: str) -> Launched:
     launched = launch(
         data,
         DATABASE_URL="",
         REDIS_URL="",
         WAL_ARCHIVE="true",
         WAL_ARCHIVE_TIMEOUT_SECONDS="10",
+        METRICS_TOKEN=METRICS_TOKEN,
+        **env,
     )
     launched.wait_ready()
     return launched
+
+
+def _replica_reads(launched: Launched) -> float:
+    """How many reads the library's web processes sent to the replica so far."""
+    answer = httpx.get(
+        f"{launched.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert answer.status_code == 200, answer.text
+    for line in answer.text.splitlines():
+        if line.startswith('library_database_reads_total{server="replica"}'):
+            return float(line.split()[-1])
+    return 0.0
 
 
 @contextmanager
@@ -118,7 +135,9 @@ def _switch_and_archive(data: Path) -> None:
 def test_a_destroyed_library_is_restored_to_a_moment_between_its_backups(outside: Path) -> None:
     data = outside / "data"
     data.mkdir()
-    library = _start(data)
+    # With a streaming replica beside the primary, as EMBEDDED_REPLICA=true ./run.sh runs.
+    library = _start(data, EMBEDDED_REPLICA="true")
+    assert "Replica     streaming from it" in library.output()
     env = {**library.env, "DATA_DIR": str(data)}
     try:
         made = _cli(env, "create-admin", ADMIN[0], "--password-stdin", stdin=ADMIN[1] + "\n")
@@ -126,6 +145,11 @@ def test_a_destroyed_library_is_restored_to_a_moment_between_its_backups(outside
         with _client(library) as http:
             shelf = http.post("/api/v1/collections", json={"name": "Drill shelf"}).json()["id"]
             first = _upload(http, shelf, "first")
+            # Reads of the REST API and of the pages go to the replica (it answers, and
+            # has this token's own changes by now).
+            before = _replica_reads(library)
+            assert http.get("/api/v1/search", params={"q": "quenbrimmel"}).status_code == 200
+            assert _replica_reads(library) > before
             full = _cli(env, "backup", "--full")
             assert full.returncode == 0, full.stderr
             assert "(full," in full.stdout, full.stdout
@@ -153,6 +177,7 @@ def test_a_destroyed_library_is_restored_to_a_moment_between_its_backups(outside
             assert len(list((copy / "originals").iterdir())) == 2  # the second and third
             assert len(list((copy / "deleted-copies").glob("*/originals/*"))) == 1  # the first
         _switch_and_archive(data)
+        assert (data / "pg-replica" / "standby.signal").exists()
         listed = _cli(env, "backups")
         kinds = [line.split()[1] for line in listed.stdout.splitlines() if "Z-" in line[:17]]
         assert kinds == ["full", "incremental", "incremental"], listed.stdout
