@@ -150,8 +150,21 @@ class Completions:
     subjects: list[str] = field(default_factory=list)
 
 
+class IndexBuild(Protocol):
+    """A new index being filled beside the live one (which keeps answering searches), then
+    put in its place at once by `switch`, or dropped by `abort`."""
+
+    async def apply(self, upserts: list[IndexDoc]) -> None: ...
+    async def switch(self) -> None: ...
+    async def abort(self) -> None: ...
+
+
 class SearchEngine(Protocol):
     name: str
+
+    async def build_beside(self) -> IndexBuild:
+        """Start a new, empty index beside the live one (a rebuild without downtime)."""
+        ...
 
     def prepare(self) -> bool:
         """Create what the engine needs (an index, its settings) if missing.

@@ -12,11 +12,15 @@ import time
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import queue
-from backend.db import session_scope, sql
+from backend.db import direct_url, session_scope, sql
+from backend.documents.models import Document
+from backend.errors import Conflict
 from backend.search import cache
 from backend.search.engine import IndexDoc, SearchEngine
 from backend.search.models import SearchOutbox
@@ -25,6 +29,7 @@ from backend.settings import get_settings
 log = logging.getLogger(__name__)
 INDEX_JOB = "index_outbox"
 _LOCK_KEY = 0x5EA2C4  # one indexer at a time, whichever worker runs it
+_REBUILD_KEY = 0x5EA2C5  # one rebuild at a time
 TYPE_LABELS = {
     "application/pdf": "pdf",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
@@ -191,8 +196,15 @@ async def drain(engine: SearchEngine, batch_size: int | None = None) -> int:
     handled = 0
     while True:
         async with session_scope() as session:
-            # One indexer at a time; the lock ends with the transaction.
-            await sql(session, text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
+            # One indexer at a time; the lock ends with the transaction. While a rebuild
+            # holds it, the changes wait in the outbox for the new index.
+            free = await sql(
+                session, text("SELECT pg_try_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY)
+            )
+            if not free.scalar():
+                if await _rebuilding(session):
+                    return handled
+                await sql(session, text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
             rows = (
                 await session.exec(
                     select(SearchOutbox.id, SearchOutbox.document_id)
@@ -233,20 +245,69 @@ async def queue_everything() -> int:
 
 
 async def rebuild(engine: SearchEngine, batch_size: int = 5000) -> int:
-    """Empty the engine and index every document again from PostgreSQL."""
-    async with session_scope() as session:
-        await sql(session, text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))
-        await engine.clear()
-        await sql(session, text("DELETE FROM search_outbox"))  # all of it is queued anew
-        await sql(
-            session,
-            text(
-                "INSERT INTO search_outbox (document_id, created_at) "
-                "SELECT id, now() FROM documents"
-            ),
-        )
-        await session.commit()
-    return await drain(engine, batch_size)
+    """Index every document again, into a new index built beside the live one, then put
+    it in the live one's place at once (`SearchEngine.build_beside`): searches are
+    answered by the live index all the while. The indexer leaves the outbox alone during
+    the build (changes made meanwhile wait there) and sends them into the new index once
+    it is live. One rebuild at a time; returns how many documents the new index holds."""
+    held = create_async_engine(direct_url(), poolclass=NullPool)
+    try:
+        async with held.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            # Session locks, on the server itself: they end with this connection, whatever
+            # happens to this process.
+            busy = await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _REBUILD_KEY})
+            if not busy.scalar():
+                raise Conflict("The search index is being rebuilt already.")
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
+            built = await _build(engine, batch_size)
+    finally:
+        await held.dispose()
+    await cache.index_changed()
+    await drain(engine)
+    return built
+
+
+async def _build(engine: SearchEngine, batch_size: int) -> int:
+    build = await engine.build_beside()
+    built, after = 0, 0
+    try:
+        while True:
+            async with session_scope() as session:
+                ids = list(
+                    (
+                        await session.exec(
+                            select(Document.id)
+                            .where(col(Document.id) > after)
+                            .order_by(col(Document.id))
+                            .limit(batch_size)
+                        )
+                    ).all()
+                )
+                if not ids:
+                    break
+                docs = await load(session, [i for i in ids if i is not None])
+            await build.apply(list(docs.values()))
+            built += len(docs)
+            after = ids[-1] or after
+            log.info("rebuilding the search index: %d documents so far", built)
+        await build.switch()
+    except BaseException:
+        await build.abort()
+        raise
+    return built
+
+
+async def _rebuilding(session: AsyncSession) -> bool:
+    """Whether a rebuild holds the indexer (its session lock is granted to a connection)."""
+    found = await sql(
+        session,
+        text(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+            "AND classid = 0 AND objid = :k AND objsubid = 1 AND granted)"
+        ).bindparams(k=_REBUILD_KEY),
+    )
+    return bool(found.scalar())
 
 
 async def prepare_engine(engine: SearchEngine) -> int:

@@ -287,6 +287,15 @@ class MeiliEngine:
             await self._task("POST", f"{path}/delete-batch", deletes)
         self._languages = None
 
+    async def build_beside(self) -> "_MeiliBuild":
+        build = _MeiliBuild(self)
+        try:
+            await build.engine.drop()  # what an earlier rebuild left, if it stopped
+        except MeiliError:
+            pass  # none
+        await asyncio.to_thread(build.engine.prepare)  # the new index, with its settings
+        return build
+
     async def clear(self) -> None:
         await self._task("DELETE", f"/indexes/{self.index}/documents")
         self._languages = None
@@ -554,3 +563,28 @@ def suggestion(tree: Node, hits: list[dict[str, Any]], compiler: Compiler) -> st
         if near:
             corrections[node.text] = min(near)[2]
     return render(replace_terms(tree, corrections)) if corrections else None
+
+
+class _MeiliBuild:
+    """A new index (`<index>_rebuild`) filled beside the live one, then swapped with it by
+    Meilisearch's own atomic swap (`/swap-indexes`); the old documents, now under the new
+    index's name, are deleted."""
+
+    def __init__(self, live: MeiliEngine) -> None:
+        self.live = live
+        self.engine = MeiliEngine(
+            live.url, index=f"{live.index}_rebuild", transport=live._transport
+        )
+        self.engine.headers = live.headers
+
+    async def apply(self, upserts: list[IndexDoc]) -> None:
+        await self.engine.apply(upserts, [])
+
+    async def switch(self) -> None:
+        swap = [{"indexes": [self.live.index, self.engine.index]}]
+        await self.live._task("POST", "/swap-indexes", swap)
+        self.live._languages = None
+        await self.engine.drop()
+
+    async def abort(self) -> None:
+        await self.engine.drop()

@@ -23,25 +23,28 @@ SPELL_CHARS = 20_000  # of each body, for did-you-mean
 
 async def apply(upserts: list[IndexDoc], deletes: list[int]) -> None:
     """Add or replace `upserts` and remove `deletes`, with their postings and counts."""
-    ids = sorted({*deletes, *(d.document_id for d in upserts)})
     async with session_scope() as session:
-        await _forget_words(session, ids)
-        await _forget_postings(session, ids)
-        await sql(
-            session,
-            text("DELETE FROM search_pg_documents WHERE document_id = ANY(:ids)").bindparams(
-                ids=ids
-            ),
-        )
-        words: Counter[str] = Counter()
-        for d in upserts:
-            words.update(await _insert(session, d))
-        await _count_words(session, words, 1)
-        await _count_postings(session, sorted(d.document_id for d in upserts))
+        await apply_in(session, upserts, deletes)
         large = await _grown(session)
         await session.commit()
     if large:
         await _tidy()
+
+
+async def apply_in(session: AsyncSession, upserts: list[IndexDoc], deletes: list[int]) -> None:
+    """`apply` inside the caller's transaction (which commits it)."""
+    ids = sorted({*deletes, *(d.document_id for d in upserts)})
+    await _forget_words(session, ids)
+    await _forget_postings(session, ids)
+    await sql(
+        session,
+        text("DELETE FROM search_pg_documents WHERE document_id = ANY(:ids)").bindparams(ids=ids),
+    )
+    words: Counter[str] = Counter()
+    for d in upserts:
+        words.update(await _insert(session, d))
+    await _count_words(session, words, 1)
+    await _count_postings(session, sorted(d.document_id for d in upserts))
 
 
 async def _forget_words(session: AsyncSession, ids: list[int]) -> None:
@@ -140,6 +143,48 @@ async def _insert(session: AsyncSession, d: IndexDoc) -> set[str]:
             ).bindparams(d=d.document_id, t=d.pages),
         )
     return _words(d.title, d.authors, d.subjects, body[:SPELL_CHARS])
+
+
+class Rebuild:
+    """Every table emptied and filled again in one transaction: searches meanwhile read
+    the rows as they were before it (PostgreSQL's snapshots), and see the new ones all at
+    once when it commits. Rows are deleted, not truncated: TRUNCATE would lock searches
+    out until the commit."""
+
+    def __init__(self) -> None:
+        self._scope = session_scope()
+        self.session: AsyncSession | None = None
+
+    async def start(self) -> "Rebuild":
+        self.session = await self._scope.__aenter__()
+        for table in TABLES:
+            await sql(self.session, text(f"DELETE FROM {table}"))
+        return self
+
+    async def apply(self, upserts: list[IndexDoc]) -> None:
+        assert self.session is not None
+        await apply_in(self.session, upserts, [])
+
+    async def switch(self) -> None:
+        assert self.session is not None
+        await self.session.commit()
+        await self._scope.__aexit__(None, None, None)
+        await _tidy()
+
+    async def abort(self) -> None:
+        if self.session is not None:
+            await self.session.rollback()
+            await self._scope.__aexit__(None, None, None)
+
+
+TABLES = (
+    "search_pg_pages",
+    "search_pg_postings",
+    "search_pg_documents",
+    "search_pg_words",
+    "search_pg_lexemes",
+    "search_pg_stats",
+)
 
 
 async def clear() -> None:

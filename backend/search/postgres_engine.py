@@ -109,6 +109,9 @@ class PostgresEngine:
     async def apply(self, upserts: list[IndexDoc], deletes: list[int]) -> None:
         await documents.apply(upserts, deletes)
 
+    async def build_beside(self) -> documents.Rebuild:
+        return await documents.Rebuild().start()
+
     async def clear(self) -> None:
         await documents.clear()
 

@@ -15,9 +15,11 @@ import bisect
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +139,18 @@ def _schema() -> tantivy.Schema:
     return sb.build()
 
 
+POINTER = "current"
+
+
 class TantivyEngine:
     name = "tantivy"
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder / f"v{SCHEMA_VERSION}"
+    def __init__(self, folder: Path, fixed: str = "") -> None:
+        # The live index is the folder `current` names (a rebuild writes a new folder
+        # beside it and then changes `current`: every process sees the change at its next
+        # search), else v{SCHEMA_VERSION}. `fixed`: always that folder (a rebuild's).
+        self.root, self.fixed = folder, fixed
+        self.folder = folder / (fixed or f"v{SCHEMA_VERSION}")
         self.schema = _schema()
         self.analyzers = {lang: analyzer(lang) for lang in LANGS}
         self._index: tantivy.Index | None = None
@@ -152,7 +161,7 @@ class TantivyEngine:
         # The reader changes state only when this engine reloads it (reload policy
         # Manual), each time under `_reader_lock` and with a new generation: a searcher
         # and its generation, taken together, name one state of the index.
-        self._reader_lock = threading.Lock()
+        self._reader_lock = threading.RLock()
         self._generation = 0
         # The collections in the index and their documents, for one generation.
         self._present: tuple[int, dict[int, int] | None] | None = None
@@ -162,7 +171,22 @@ class TantivyEngine:
 
     # --- opening and reloading -------------------------------------------------------
 
+    def _live_folder(self) -> Path:
+        if self.fixed:
+            return self.root / self.fixed
+        try:
+            name = (self.root / POINTER).read_text().strip()
+        except FileNotFoundError:
+            name = ""
+        if name.startswith(f"v{SCHEMA_VERSION}.") and (self.root / name / "meta.json").exists():
+            return self.root / name
+        return self.root / f"v{SCHEMA_VERSION}"
+
     def _open(self) -> tantivy.Index:
+        live = self._live_folder()
+        if live != self.folder:  # a rebuild switched the index: open the new one
+            with self._reader_lock:
+                self.folder, self._index, self._meta_mtime = live, None, 0.0
         if self._index is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             index = tantivy.Index(self.schema, path=str(self.folder))
@@ -185,9 +209,9 @@ class TantivyEngine:
 
         Folders of older schema versions are removed.
         """
-        fresh = not (self.folder / "meta.json").exists()
+        fresh = not (self._live_folder() / "meta.json").exists()
         self._open()
-        for old in self.folder.parent.glob("v*"):
+        for old in self.root.glob("v*"):
             if old != self.folder and old.is_dir():
                 shutil.rmtree(old, ignore_errors=True)
         return fresh
@@ -299,6 +323,9 @@ class TantivyEngine:
                 else:
                     doc.add_text(name, v)
         return doc
+
+    async def build_beside(self) -> "_TantivyBuild":
+        return _TantivyBuild(self)
 
     async def clear(self) -> None:
         def clear() -> None:
@@ -744,6 +771,37 @@ class TantivyEngine:
                 rows.append((str(key), int(b["doc_count"])))
             out[facet] = rows[:size]
         return out
+
+
+class _TantivyBuild:
+    """A new index in a new folder beside the live one; `switch` points `current` at it
+    (written under another name and renamed over: one atomic step). The folder it
+    replaces stays until the next switch or start, for searches still reading it."""
+
+    def __init__(self, live: TantivyEngine) -> None:
+        self.live = live
+        self.name = f"v{SCHEMA_VERSION}.{uuid.uuid4().hex[:12]}"
+        self.engine = TantivyEngine(live.root, fixed=self.name)
+        self.engine._open()
+
+    async def apply(self, upserts: list[IndexDoc]) -> None:
+        await self.engine.apply(upserts, [])
+
+    async def switch(self) -> None:
+        def switch() -> None:
+            root = self.live.root
+            previous = self.live._live_folder()
+            pointer = root / f".{POINTER}.{self.name}"
+            pointer.write_text(self.name)
+            os.replace(pointer, root / POINTER)
+            for old in root.glob("v*"):
+                if old.is_dir() and old.name not in (self.name, previous.name):
+                    shutil.rmtree(old, ignore_errors=True)
+
+        await asyncio.to_thread(switch)
+
+    async def abort(self) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.live.root / self.name, True)
 
 
 class _Compiler:

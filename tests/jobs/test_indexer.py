@@ -24,6 +24,10 @@ async def _titles(db: AsyncSession, q: str, actor: object = None) -> list[str]:
     return sorted(h.title for h in found.hits)
 
 
+async def _total(db: AsyncSession, q: str) -> int:
+    return (await search.search(session=db, actor=None, query=q, use_cache=False)).total
+
+
 class _Away:
     """The real engine behind a connection that fails the first `down` times."""
 
@@ -201,3 +205,77 @@ async def test_the_last_document_of_a_run_is_indexed_without_waiting_for_its_win
     assert len(now) == 1 and list(now.values())[0] <= 0
     assert await indexer.drain(get_search_engine()) == 2
     assert await _titles(db, "walrus") == ["colonies", "tusks"]
+
+
+@pytest.mark.parametrize("engine_name", ["tantivy", "postgres"])
+async def test_a_rebuild_is_built_beside_the_live_index_and_searches_answer_throughout(
+    db: AsyncSession, data_dir: Path, monkeypatch: pytest.MonkeyPatch, engine_name: str
+) -> None:
+    import asyncio
+
+    from backend.documents import service as documents
+    from backend.search.engines import reset_search_engine
+    from backend.settings import get_settings
+
+    monkeypatch.setenv("SEARCH_ENGINE", engine_name)
+    get_settings.cache_clear()
+    reset_search_engine()
+    try:
+        librarian = await make_user(db, Role.LIBRARIAN)
+        shelf = await make_collection(db, librarian)
+        made = []
+        for n in range(12):
+            doc, _ = await upload_bytes(
+                db, librarian, shelf, f"tern colony {n}\n".encode(), f"t{n}.txt"
+            )
+            made.append(doc.id)
+        await db.commit()
+        await run_burst()
+        engine = get_search_engine()
+        assert await _total(db, "tern") == 12
+
+        # The live index answers every search while the new one is filled, two documents
+        # at a time (each batch its own commit): never empty, never partial.
+        started = asyncio.Event()
+        slow = engine.build_beside
+
+        async def watched() -> object:
+            build = await slow()
+            real = build.apply
+
+            async def apply(upserts: list) -> None:  # type: ignore[type-arg]
+                started.set()
+                await real(upserts)
+                await asyncio.sleep(0.05)
+
+            build.apply = apply  # type: ignore[method-assign]
+            return build
+
+        monkeypatch.setattr(engine, "build_beside", watched)
+        rebuilding = asyncio.create_task(indexer.rebuild(engine, batch_size=2))
+        await started.wait()
+        # A change made during the build waits in the outbox: the indexer leaves it.
+        await documents.delete_document(session=db, actor=librarian, document_id=made[0])
+        await db.commit()
+        assert await indexer.drain(engine) == 0
+        seen = []
+        while not rebuilding.done():
+            seen.append(await _total(db, "tern"))
+        assert await rebuilding == 12
+        assert seen and all(n in (11, 12) for n in seen), seen  # (11: the deleted one hidden)
+        # Once live, the new index has the change made meanwhile.
+        assert await _total(db, "tern") == 11
+        assert await _outbox(db) == 0
+        # One rebuild at a time.
+        started.clear()
+        first = asyncio.create_task(indexer.rebuild(engine, batch_size=2))
+        await started.wait()
+        from backend.errors import Conflict
+
+        with pytest.raises(Conflict, match="being rebuilt already"):
+            await indexer.rebuild(engine)
+        assert await first == 11
+    finally:
+        monkeypatch.delenv("SEARCH_ENGINE")
+        get_settings.cache_clear()
+        reset_search_engine()
