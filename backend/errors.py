@@ -51,3 +51,16 @@ class Unavailable(LibraryError):
 
 class UploadTooLarge(LibraryError):
     status_code = 413
+
+
+class StorageFull(LibraryError):
+    """The file store has no room left (its disk, or the user's quota on it): nothing of
+    what was being written is kept."""
+
+    status_code = 507
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The library's file store is full: the file was not kept. An administrator "
+            "must free space (or give the store more) before files can be added."
+        )

@@ -66,7 +66,7 @@ def _accepted(document_id: int, version_id: int, version_no: int) -> JSONRespons
     "/collections/{collection_id}/documents",
     status_code=202,
     response_model=Received,
-    responses=documented(400, 401, 404, 413),
+    responses=documented(400, 401, 404, 413, 507),
     openapi_extra={"requestBody": BODY},
 )
 async def upload_document(
@@ -102,7 +102,7 @@ async def upload_document(
     "/documents/{document_id}/versions",
     status_code=202,
     response_model=Received,
-    responses=documented(400, 401, 404, 413),
+    responses=documented(400, 401, 404, 413, 507),
     openapi_extra={"requestBody": BODY},
 )
 async def upload_version(

@@ -6,6 +6,7 @@ private collections' originals, thumbnails and page images.
 
 import asyncio
 import contextlib
+import errno
 import os
 import re
 import time
@@ -13,8 +14,11 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from backend.errors import Conflict
+from backend.errors import Conflict, StorageFull
 from backend.files import open_private, private_dirs
+
+# No room left on the disk, or in the user's quota on it.
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 _KEY = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,199}$")
 
@@ -34,9 +38,25 @@ class LocalWriter:
         self._fh = open(fd, "wb")  # noqa: SIM115 - closed in commit/abort
 
     async def write(self, data: bytes) -> None:
-        await asyncio.to_thread(self._fh.write, data)
+        try:
+            await asyncio.to_thread(self._fh.write, data)
+        except OSError as exc:
+            await self._full_or_raise(exc)
+
+    async def _full_or_raise(self, exc: OSError) -> None:
+        """A full disk is said as such (after the half-written file is removed)."""
+        if exc.errno in _FULL:
+            await self.abort()
+            raise StorageFull() from exc
+        raise exc
 
     async def commit(self) -> None:
+        try:
+            await self._commit()
+        except OSError as exc:
+            await self._full_or_raise(exc)
+
+    async def _commit(self) -> None:
         def finish() -> None:
             self._fh.flush()
             os.fsync(self._fh.fileno())
@@ -54,7 +74,8 @@ class LocalWriter:
     async def abort(self) -> None:
         def drop() -> None:
             if not self._fh.closed:
-                self._fh.close()
+                with contextlib.suppress(OSError):  # its buffer cannot be written either
+                    self._fh.close()
             self._tmp.unlink(missing_ok=True)
 
         await asyncio.to_thread(drop)
@@ -68,7 +89,12 @@ class LocalObjectStore:
         return self.root / check_key(key)
 
     def writer(self, key: str) -> LocalWriter:
-        return LocalWriter(self._path(key))
+        try:
+            return LocalWriter(self._path(key))
+        except OSError as exc:
+            if exc.errno in _FULL:  # not even room for a new (empty) file
+                raise StorageFull() from exc
+            raise
 
     async def read(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         fh = await asyncio.to_thread(open, self._path(key), "rb")

@@ -183,3 +183,48 @@ async def test_api_uploads_spend_the_upload_budget(
         ]
     assert [a.status_code for a in answers] == [202, 202, 429]
     assert int(answers[2].headers["retry-after"]) >= 1
+
+
+async def test_a_full_disk_is_said_and_leaves_nothing_behind(
+    api: httpx.AsyncClient, db: AsyncSession, data_dir: Path
+) -> None:
+    """The local store on a real 1 MB file system (tmpfs, mounted for the test)."""
+    import subprocess
+
+    from sqlalchemy import text
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    shelf = await make_collection(db, librarian, "Shelf")
+    await db.commit()
+    staff = await _bearer(db, librarian)
+    objects = data_dir / "objects"
+    objects.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(objects)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.strip()}")
+    try:
+        url = f"/api/v1/collections/{shelf.id}/documents"
+        full = await api.post(
+            url,
+            params={"filename": "atlas.txt"},
+            content=_chunks(b"word " * (600 * 1024)),  # 3 MB, streamed
+            headers=staff,
+        )
+        assert full.status_code == 507, full.text
+        assert "file store is full" in full.json()["detail"]
+        # Nothing half-written is left (its hidden .part file too), no row names it.
+        assert [p for p in objects.rglob("*") if p.is_file()] == []
+        count = (await db.exec(text("SELECT count(*) FROM document_versions"))).one()
+        assert count[0] == 0
+        # And the room it took is free again: a file that fits is kept.
+        fits = await api.post(
+            url, params={"filename": "note.txt"}, content=b"a short note\n", headers=staff
+        )
+        assert fits.status_code == 202, fits.text
+    finally:
+        subprocess.run(["umount", str(objects)], check=False)
