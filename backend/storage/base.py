@@ -21,7 +21,8 @@ class ObjectStore(Protocol):
     async def delete(self, key: str) -> None: ...
     async def sweep_partial(self, older_than_seconds: float) -> int:
         """Remove what writers left unfinished longer ago than this (their process was
-        killed mid-upload: abort() never ran); returns how many."""
+        killed mid-upload: abort() never ran), and at once what a writer of this host that
+        is no longer running left (the local store knows its writers); returns how many."""
         ...
 
     async def keys(self, prefix: str = "") -> set[str]:

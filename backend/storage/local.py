@@ -9,6 +9,7 @@ import contextlib
 import errno
 import os
 import re
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -29,10 +30,30 @@ def check_key(key: str) -> str:
     return key
 
 
+# A file being written is named after its writer (this host, this process): one whose
+# writer is gone (a process killed mid-upload) is swept at once, not only when old.
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:60] or "host"
+_PART = re.compile(r"^\..+\.[0-9a-f]{32}\.(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.part$")
+
+
+def _writer_gone(name: str) -> bool:
+    """Whether a .part file's writer ran on this host and is no longer running."""
+    found = _PART.match(name)
+    if found is None or found["host"] != _HOST:
+        return False  # an older name, or another host's writer: judged by age alone
+    try:
+        os.kill(int(found["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive (another user's process)
+    return False
+
+
 class LocalWriter:
     def __init__(self, final: Path) -> None:
         self._final = final
-        self._tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.part"
+        self._tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.{_HOST}-{os.getpid()}.part"
         private_dirs(final.parent)
         fd = open_private(self._tmp, os.O_WRONLY | os.O_EXCL)
         self._fh = open(fd, "wb")  # noqa: SIM115 - closed in commit/abort
@@ -118,7 +139,7 @@ class LocalObjectStore:
             gone, before = 0, time.time() - older_than_seconds
             for path in self.root.rglob(".*.part") if self.root.exists() else []:
                 with contextlib.suppress(FileNotFoundError):
-                    if path.stat().st_mtime < before:
+                    if path.stat().st_mtime < before or _writer_gone(path.name):
                         path.unlink()
                         gone += 1
             return gone

@@ -1,6 +1,7 @@
 """One contract for every object store: the local folder and S3 (against moto_server)."""
 
 import hashlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -170,3 +171,36 @@ async def test_what_a_killed_upload_left_half_written_is_swept_once_old(
     # The worker sweeps every hour, what is 12 hours old.
     (job,) = [c for c in WorkerSettings.cron_jobs if c.coroutine is sweep_partial_objects]
     assert job.minute == {35} and PARTIAL_AGE_SECONDS == 12 * 3600
+
+
+async def test_a_writer_killed_on_this_host_leaves_nothing_past_the_next_sweep(
+    tmp_path: Path,
+) -> None:
+    """A .part file carries its writer's host and process: once that process is gone the
+    sweep removes the file at once, however young; a live writer's stays."""
+    import subprocess
+    import sys
+
+    store = LocalObjectStore(tmp_path / "objects")
+    script = (
+        "import asyncio, os, sys\n"
+        "from pathlib import Path\n"
+        "from backend.storage.local import LocalObjectStore\n"
+        "async def main():\n"
+        "    w = LocalObjectStore(Path(sys.argv[1])).writer('originals/cut-off')\n"
+        "    await w.write(b'half a file')\n"
+        "    w._fh.flush()\n"
+        "    os.kill(os.getpid(), 9)\n"
+        "asyncio.run(main())\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script, str(store.root)], check=False)
+    assert killed.returncode == -9
+    mine = store.writer("originals/in-progress")  # this process: alive
+    await mine.write(b"still coming")
+    parts = sorted(p.name for p in store.root.rglob(".*.part"))
+    assert len(parts) == 2
+    assert await store.sweep_partial(12 * 3600) == 1
+    assert [p.name for p in store.root.rglob(".*.part")] == [
+        n for n in parts if f"-{os.getpid()}.part" in n
+    ]
+    await mine.abort()

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth import personal_tokens
+from backend.storage.local import LocalObjectStore
 from backend.users.models import Role
 from tests.e2e.conftest import (
     Launched,
@@ -236,8 +238,46 @@ async def test_the_library_through_nginx(
     await tab.wait_for_url(f"{proxied.url}/")
     await goto(tab, f"{proxied.url}/search?q=proxied+atlas")
     await expect(tab.locator(".search-hit")).to_have_count(1)
+    # An upload streaming slowly through nginx to that process when it is killed.
+    originals = Path(proxied.app.env["DATA_DIR"]) / "objects" / "originals"
+    before = {p.name for p in originals.iterdir()}
+    cut_off: list[object] = []
+
+    def slow_body() -> Iterator[bytes]:
+        for _ in range(200):
+            yield b"a slowly sent page of text\n" * 2000
+            time.sleep(0.1)
+
+    def upload() -> None:
+        try:
+            answer = httpx.post(
+                f"{proxied.url}/api/v1/collections/{shelf.id}/documents",
+                params={"filename": "cut-off.txt"},
+                content=slow_body(),
+                headers={**token, "Content-Type": "text/plain"},
+                timeout=60,
+            )
+            cut_off.append(answer.status_code)
+        except httpx.HTTPError as exc:
+            cut_off.append(exc)
+
+    sending = threading.Thread(target=upload)
+    sending.start()
+    deadline = time.monotonic() + 30
+    while not any(p.name.endswith(".part") for p in originals.iterdir()):
+        assert time.monotonic() < deadline, "the upload never reached the store"
+        await asyncio.sleep(0.05)
     os.killpg(proxied.second.pid, signal.SIGKILL)
     proxied.second.wait()
+    sending.join(60)
+    # The client is told (nginx's 502, or the connection cut), never a 202.
+    assert cut_off and cut_off[0] != 202, cut_off
+    # Nothing of it is a document, and what it half wrote goes at the next sweep.
+    assert {p.name for p in originals.iterdir() if not p.name.startswith(".")} == {
+        n for n in before if not n.startswith(".")
+    }
+    assert await LocalObjectStore(originals.parent).sweep_partial(12 * 3600) == 1
+    assert not any(p.name.endswith(".part") for p in originals.iterdir())
     # The next thing the person does goes over the reconnected websocket.
     await tab.get_by_role("navigation", name="Main").get_by_role("link", name="Collections").click()
     await expect(tab.get_by_role("link", name="Behind the proxy").first).to_be_visible(
