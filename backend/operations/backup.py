@@ -130,7 +130,8 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _run(args: list[str], *, env: dict[str, str] | None = None, what: str) -> str:
+def run_tool(args: list[str], *, env: dict[str, str] | None = None, what: str) -> str:
+    """Run one of PostgreSQL's programs; its last words become the error when it fails."""
     done = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -222,8 +223,8 @@ def _take(
         assert latest is not None
         args.append(f"--incremental={latest.folder(root) / 'backup_manifest'}")
     try:
-        _run(args, env=env, what="pg_basebackup")
-        _run([pg_binary("pg_verifybackup"), "-q", str(part)], what="pg_verifybackup")
+        run_tool(args, env=env, what="pg_basebackup")
+        run_tool([pg_binary("pg_verifybackup"), "-q", str(part)], what="pg_verifybackup")
         manifest = json.loads((part / "backup_manifest").read_text())
         ranges = manifest["WAL-Ranges"]
         backup = BaseBackup(
@@ -294,7 +295,7 @@ def _drop_old_wal(folder: Path, oldest: BaseBackup) -> None:
         return
     first = _segment(oldest.timeline, oldest.start_lsn)
     # pg_archivecleanup knows which names are log segments (history files stay).
-    _run(
+    run_tool(
         [pg_binary("pg_archivecleanup"), "-x", ".gz", str(folder), first],
         what="pg_archivecleanup",
     )

@@ -45,6 +45,7 @@ from backend.operations.backup import (
     chain_for,
     copy_one,
     list_backups,
+    run_tool,
 )
 from backend.settings import PROJECT_ROOT, Settings, get_settings
 from backend.storage.base import ObjectStore
@@ -156,15 +157,13 @@ def restore(
 
 def _combine(root: Path, names: list[str], pgdata: Path) -> None:
     folders = [str(root / "base" / name) for name in names]
-    done = subprocess.run(
-        [pg_binary("pg_combinebackup"), "-o", str(pgdata), *folders],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
+    try:
+        run_tool(
+            [pg_binary("pg_combinebackup"), "-o", str(pgdata), *folders], what="pg_combinebackup"
+        )
+    except BackupError:
         shutil.rmtree(pgdata, ignore_errors=True)
-        raise BackupError(f"pg_combinebackup failed: {done.stderr.strip()[-500:]}")
+        raise
     (pgdata / "backup.json").unlink(missing_ok=True)
     drop_copied_leftovers(pgdata)
     give_to_server(pgdata)

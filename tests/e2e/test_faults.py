@@ -81,7 +81,14 @@ def library() -> Iterator[Launched]:
     data = outside / "data"
     data.mkdir()
     # Each ingest waits a few seconds before extracting (a test-only setting): a job to kill.
-    launched = launch(data, DATABASE_URL="", REDIS_URL="", INGEST_TEST_DELAY_SECONDS="4")
+    # With a streaming replica beside the embedded PostgreSQL: a part to kill too.
+    launched = launch(
+        data,
+        DATABASE_URL="",
+        REDIS_URL="",
+        INGEST_TEST_DELAY_SECONDS="4",
+        EMBEDDED_REPLICA="true",
+    )
     try:
         launched.wait_ready()
         created = subprocess.run(
@@ -162,6 +169,21 @@ def test_a_killed_database_comes_back(library: Launched) -> None:
     _said(library, "The database (PostgreSQL) is running again", before)
     _serves_again(library, since, "PostgreSQL killed")
     assert int(pid_file.read_text().split()[0]) != postmaster
+
+
+def test_a_killed_replica_is_started_again_and_reads_go_on_meanwhile(library: Launched) -> None:
+    pid_file = _data(library) / "pg-replica" / "postmaster.pid"
+    standby = int(pid_file.read_text().split()[0])
+    before = len(library.output())
+    os.kill(standby, signal.SIGKILL)
+    since = time.monotonic()
+    # Reads meanwhile: the pages and the API answer (from the primary).
+    for _ in range(5):
+        with urllib.request.urlopen(f"{library.url}/api/v1/search?q=anything", timeout=10) as r:
+            assert r.status == 200
+    _said(library, "The database replica (PostgreSQL standby) is running again", before)
+    print(f"\nreplica killed: running again after {time.monotonic() - since:.1f} s")
+    assert int(pid_file.read_text().split()[0]) != standby
 
 
 async def test_redis_comes_back_with_its_queue_and_a_tab_stays_logged_in(
