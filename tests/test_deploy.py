@@ -55,6 +55,8 @@ def test_compose_has_every_process_of_the_design() -> None:
         "postgres-replica",
         "pgbouncer",
         "redis",
+        "clamd",
+        "minio",
         "meilisearch",
         "migrate",
         "nginx",
@@ -67,6 +69,13 @@ def test_compose_has_every_process_of_the_design() -> None:
         assert (ROOT / "deploy" / mount.split(":")[0]).is_file(), mount
     assert "ports" not in services["web"]
     assert services["web"]["deploy"]["replicas"] == services["worker"]["deploy"]["replicas"] == 2
+    # clamd scans every upload; MinIO runs when asked for, and the app's S3 settings come
+    # from the same variables.
+    assert services["web"]["environment"]["CLAMD_URL"] == "tcp://clamd:3310"
+    assert services["minio"]["profiles"] == ["minio"]
+    env = services["worker"]["environment"]
+    assert env["AWS_ACCESS_KEY_ID"] == "${MINIO_ROOT_USER:-}"
+    assert services["minio"]["environment"]["MINIO_ROOT_USER"] == "${MINIO_ROOT_USER:-}"
     # Meilisearch runs only when asked for (its profile), and then the app uses it.
     assert services["meilisearch"]["profiles"] == ["meilisearch"]
     assert services["web"]["environment"]["MEILI_URL"] == "${MEILI_URL:-}"
@@ -142,6 +151,8 @@ def test_compose_restarts_what_dies_and_redis_keeps_its_queue() -> None:
         "postgres",
         "postgres-replica",
         "pgbouncer",
+        "clamd",
+        "minio",
         "redis",
         "meilisearch",
         "nginx",
