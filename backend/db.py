@@ -86,7 +86,7 @@ class UnitOfWork(AsyncSession):
         jobs = queue.take_deferred(self)
         reader = _reader.get() if get_settings().database_replica_url else ""
         wrote = False
-        if reader and not self.info.get("replica"):
+        if reader and not self.info.get("replica") and self.in_transaction():
             assigned = await CoreSession.execute(
                 self, text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
             )
