@@ -136,7 +136,7 @@ def some_documents(count: int) -> list[int]:
     url = make_url(os.environ["DATABASE_URL"]).set(drivername="postgresql")
     with psycopg.connect(url.render_as_string(hide_password=False)) as conn:
         rows = conn.execute(
-            "SELECT id FROM documents TABLESAMPLE SYSTEM (2) LIMIT %s", (count,)
+            "SELECT id FROM documents ORDER BY random() LIMIT %s", (count,)
         ).fetchall()
     return [int(r[0]) for r in rows]
 
@@ -277,12 +277,16 @@ def main() -> None:
             after = memory()
             app_errors = log_errors(folder)[errors_before:]
             stats = list(csv.DictReader((work / "locust_stats.csv").open()))
+            raised = list(csv.DictReader((work / "locust_exceptions.csv").open()))
         finally:
             extra.send_signal(signal.SIGTERM)
             os.killpg(proc.pid, signal.SIGINT)
             proc.wait(120)
             extra.wait(30)
     figures = summarize(stats, args.users, duration, documents, before, after, app_errors)
+    # A person's script that raised (not a request that failed) is an error too.
+    figures["script_exceptions"] = [f"{r['Count']}x {r['Message']}" for r in raised]
+    figures["errors"] += sum(int(r["Count"]) for r in raised)
     actions = sum(a["count"] for a in figures["actions"].values())
     figures["cpu_ms_per_action"] = {
         role: round((cpu_after[role] - cpu_before[role]) * 1000 / max(actions, 1), 2)
@@ -364,7 +368,8 @@ images, downloads, uploads.
 {rows}
 
 - Errors: {f["errors"]} (locust failures {f["locust_failures"]}, error lines in the app's
-  logs {len(f["app_log_errors"])}).
+  logs {len(f["app_log_errors"])}, exceptions in the people's scripts
+  {len(f["script_exceptions"])}).
 - Keystroke to results over the websocket at {f["users"]} clients: p95
   {f["ws_keystroke_p95_ms"]} ms (goal ≤ 150 ms).
 - Throughput: {f["actions_per_s"]} actions/s in all;
