@@ -38,8 +38,8 @@ from sqlalchemy.engine import make_url
 from backend.analytics import partitions
 from backend.analytics.visitors import visitor_id
 from backend.clock import utcnow
-from backend.db import direct_url
 from backend.redis_client import get_redis
+from backend.settings import get_settings
 from backend.users.models import User
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,10 @@ def _row(entry: str) -> tuple[Any, ...]:
 
 def dsn() -> str:
     # Its own session: a lock held across the flush's transactions and a temporary table.
-    url = make_url(direct_url()).set(drivername="postgresql")
+    # (the settings read here, not backend.db, which would bring every domain's models)
+    settings = get_settings()
+    direct = settings.database_direct_url or settings.database_url
+    url = make_url(direct).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)
 
 
