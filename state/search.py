@@ -29,6 +29,12 @@ FACET_LABELS = {
 }
 SORT_LABELS = {"relevance": "Relevance", "date": "Newest first", "title": "Title A–Z"}
 
+# The search of each tab's last keystroke, while it runs (in this process: a tab's events
+# all come to the process holding its websocket). A newer keystroke stops the older one's:
+# only the newest text's results are ever shown, and under load the overtaken searches
+# would hold database connections and cores for nothing (bench/load).
+_TYPING: dict[str, "asyncio.Task[Any]"] = {}
+
 
 @dataclass
 class SegmentRow:
@@ -236,6 +242,20 @@ class SearchState(rx.State):
         new ones arrive; a keystroke's search that a later keystroke overtook is dropped
         (never shown, whenever it ends). The
         address is replaced, not pushed."""
+        tab = self.router.session.client_token
+        mine_task = asyncio.current_task()
+        overtaken = _TYPING.get(tab)
+        if overtaken is not None and overtaken is not mine_task and not overtaken.done():
+            overtaken.cancel()
+        if mine_task is not None:
+            _TYPING[tab] = mine_task
+        try:
+            return await self._typed(text)
+        finally:
+            if _TYPING.get(tab) is mine_task:
+                del _TYPING[tab]
+
+    async def _typed(self, text: str) -> EventSpec | None:
         async with self:
             if (
                 text.strip() == self.query.strip()
