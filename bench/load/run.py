@@ -106,6 +106,9 @@ def prepare_files(url: str) -> dict[str, Any]:
             "/api/v1/auth/token", json={"email": ADMIN[0], "password": ADMIN[1]}
         ).json()["access_token"]
         http.headers["Authorization"] = f"Bearer {token}"
+        kept = ready_pdfs()
+        if kept:  # a library kept from an earlier run: its PDFs are there already
+            return {"token": token, "collection": kept[0][1], "files": [d for d, _ in kept]}
         shelf = http.post("/api/v1/collections", json={"name": "Under load"}).json()["id"]
         ids = []
         for pdf in pdfs:
@@ -125,16 +128,37 @@ def prepare_files(url: str) -> dict[str, Any]:
                 if http.get(f"/api/v1/documents/{i}").json()["versions"][0]["status"] == "ready"
             ]
             time.sleep(2)
+    if not ready:
+        sys.exit("none of the PDFs became ready")
     return {"token": token, "collection": shelf, "files": ready}
+
+
+def _database() -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(os.environ["DATABASE_URL"]).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def ready_pdfs() -> list[tuple[int, int]]:
+    """(document, collection) of the PDFs an earlier run left ready in its collections."""
+    import psycopg
+
+    with psycopg.connect(_database()) as conn:
+        rows = conn.execute(
+            "SELECT d.id, c.id FROM documents d JOIN collections c ON c.id = d.collection_id "
+            "JOIN document_versions v ON v.id = d.current_version_id "
+            "WHERE c.name = 'Under load' AND v.status = 'ready' "
+            "AND v.mime_type = 'application/pdf' ORDER BY d.id"
+        ).fetchall()
+    return [(int(r[0]), int(r[1])) for r in rows]
 
 
 def some_documents(count: int) -> list[int]:
     """Ids of documents of the library, drawn at random."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
-    url = make_url(os.environ["DATABASE_URL"]).set(drivername="postgresql")
-    with psycopg.connect(url.render_as_string(hide_password=False)) as conn:
+    with psycopg.connect(_database()) as conn:
         rows = conn.execute(
             "SELECT id FROM documents ORDER BY random() LIMIT %s", (count,)
         ).fetchall()
