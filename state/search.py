@@ -2,7 +2,9 @@
 shared and bookmarked and the back button works; typing searches as you go."""
 
 import asyncio
+import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -29,11 +31,13 @@ FACET_LABELS = {
 }
 SORT_LABELS = {"relevance": "Relevance", "date": "Newest first", "title": "Title A–Z"}
 
-# The search of each tab's last keystroke, while it runs (in this process: a tab's events
-# all come to the process holding its websocket). A newer keystroke stops the older one's:
-# only the newest text's results are ever shown, and under load the overtaken searches
-# would hold database connections and cores for nothing (bench/load).
-_TYPING: dict[str, "asyncio.Task[Any]"] = {}
+# The newest keystroke of each tab (in this process: a tab's events all come to the
+# process holding its websocket). A keystroke's search that a newer one has overtaken by
+# the time its reader is known does not run: only the newest text's results are ever
+# shown, and under load the overtaken searches held database connections and cores for
+# nothing (bench/load). Nothing is cancelled: each stops at a point of its own.
+_NEWEST: dict[str, int] = {}
+_KEYSTROKES = itertools.count(1)
 
 
 @dataclass
@@ -243,19 +247,14 @@ class SearchState(rx.State):
         (never shown, whenever it ends). The
         address is replaced, not pushed."""
         tab = self.router.session.client_token
-        mine_task = asyncio.current_task()
-        overtaken = _TYPING.get(tab)
-        if overtaken is not None and overtaken is not mine_task and not overtaken.done():
-            overtaken.cancel()
-        if mine_task is not None:
-            _TYPING[tab] = mine_task
+        keystroke = _NEWEST[tab] = next(_KEYSTROKES)
         try:
-            return await self._typed(text)
+            return await self._typed(text, lambda: _NEWEST.get(tab) != keystroke)
         finally:
-            if _TYPING.get(tab) is mine_task:
-                del _TYPING[tab]
+            if _NEWEST.get(tab) == keystroke:
+                del _NEWEST[tab]
 
-    async def _typed(self, text: str) -> EventSpec | None:
+    async def _typed(self, text: str, overtaken: Callable[[], bool]) -> EventSpec | None:
         async with self:
             if (
                 text.strip() == self.query.strip()
@@ -274,6 +273,8 @@ class SearchState(rx.State):
         if words and len(words[-1]) == 1 and not text[-1].isspace():
             return None  # one letter tells nothing yet: what is shown stays
         async with reading_as(token) as (session, actor):
+            if overtaken():
+                return None
 
             async def suggestions() -> list[completion.Completion]:
                 async with session_scope() as own:  # (beside the search, not after it)
