@@ -4,7 +4,6 @@ shared and bookmarked and the back button works; typing searches as you go."""
 import asyncio
 import itertools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -247,14 +246,14 @@ class SearchState(rx.State):
         (never shown, whenever it ends). The
         address is replaced, not pushed."""
         tab = self.router.session.client_token
-        keystroke = _NEWEST[tab] = next(_KEYSTROKES)
+        keystroke = next(_KEYSTROKES)
         try:
-            return await self._typed(text, lambda: _NEWEST.get(tab) != keystroke)
+            return await self._typed(text, tab, keystroke)
         finally:
             if _NEWEST.get(tab) == keystroke:
                 del _NEWEST[tab]
 
-    async def _typed(self, text: str, overtaken: Callable[[], bool]) -> EventSpec | None:
+    async def _typed(self, text: str, tab: str, keystroke: int) -> EventSpec | None:
         async with self:
             if (
                 text.strip() == self.query.strip()
@@ -269,12 +268,14 @@ class SearchState(rx.State):
                 self.sort,
             )
             self.query, self.page = text, 1
+            # (only a keystroke that changes the text overtakes the ones before it)
+            _NEWEST[tab] = max(keystroke, _NEWEST.get(tab, 0))
         words = text.split()
         if words and len(words[-1]) == 1 and not text[-1].isspace():
             return None  # one letter tells nothing yet: what is shown stays
         async with reading_as(token) as (session, actor):
-            if overtaken():
-                return None
+            if _NEWEST.get(tab) != keystroke:
+                return None  # overtaken by a newer keystroke: its search runs instead
 
             async def suggestions() -> list[completion.Completion]:
                 async with session_scope() as own:  # (beside the search, not after it)
