@@ -1,5 +1,6 @@
 """The whole library under the load of many people at once.
 
+    .venv/bin/pip install -e ".[bench]"   # locust, websocket-client
     .venv/bin/python bench/load/run.py [--keep /tmp/apilib] [--users 200] [--minutes 10]
 
 1. The library of bench/api (the ~960,000 real records of ../shared/corpus/bulk, indexed;
