@@ -42,40 +42,11 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.api.run import load  # noqa: E402
 from bench.common import ROOT, machine, throwaway_library  # noqa: E402
-from bench.typing.run import HIGH, queries  # noqa: E402
+from bench.typing.run import HIGH, queries, serve  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ADMIN = ("load@example.org", "granite swallow ember lake")
 PORT = 3920
-
-
-def serve(folder: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        PORT=str(PORT),
-        PUBLIC_URL=f"http://localhost:{PORT}",
-        WEB_WORKERS="2",
-        RATE_LIMIT_ADDRESS=HIGH,
-        RATE_LIMIT_IDENTITY=HIGH,
-        RATE_LIMIT_SEARCH=HIGH,
-        RATE_LIMIT_EVENTS=HIGH,
-        RATE_LIMIT_UPLOAD=HIGH,
-        SCHEDULED_BACKUPS="false",
-    )
-    log_path = folder / "launcher.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.launcher"],
-        cwd=ROOT,
-        env=env,
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    while "library is open" not in log_path.read_text(errors="replace"):
-        if proc.poll() is not None:
-            sys.exit(log_path.read_text())
-        time.sleep(1)
-    return proc
 
 
 def second_worker(folder: Path) -> subprocess.Popen[bytes]:
@@ -276,7 +247,13 @@ def main() -> None:
     with throwaway_library("bench-load-", keep=args.keep) as folder:
         documents, words, _, _ = asyncio.run(load(args.limit, folder))
         url = f"http://localhost:{PORT}"
-        proc = serve(folder)
+        proc = serve(
+            folder,
+            PORT,
+            WEB_WORKERS="2",
+            RATE_LIMIT_UPLOAD=HIGH,
+            SCHEDULED_BACKUPS="false",
+        )
         extra = second_worker(folder)
         work = Path(tempfile.mkdtemp(prefix="bench-load-"))
         try:
