@@ -2,7 +2,6 @@
 shared and bookmarked and the back button works; typing searches as you go."""
 
 import asyncio
-import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -30,13 +29,21 @@ FACET_LABELS = {
 }
 SORT_LABELS = {"relevance": "Relevance", "date": "Newest first", "title": "Title A–Z"}
 
-# The newest keystroke of each tab (in this process: a tab's events all come to the
-# process holding its websocket). A keystroke's search that a newer one has overtaken by
-# the time its reader is known does not run: only the newest text's results are ever
-# shown, and under load the overtaken searches held database connections and cores for
-# nothing (bench/load). Nothing is cancelled: each stops at a point of its own.
-_NEWEST: dict[str, int] = {}
-_KEYSTROKES = itertools.count(1)
+
+@dataclass
+class _Typing:
+    """A tab's search as you type, in this web process (a tab's websocket stays with one
+    process): the newest text its box sent that no search has taken yet, and whether one
+    is running. One search runs per tab at a time. Keys that arrive meanwhile only replace
+    the text; when the search ends, the newest text is searched next and the texts between
+    are never searched. However fast people type and however busy the process is, a tab
+    costs at most one search at a time, and each search is of the newest text."""
+
+    waiting: str | None = None
+    running: bool = False
+
+
+_TYPING: dict[str, _Typing] = {}
 
 
 @dataclass
@@ -242,18 +249,27 @@ class SearchState(rx.State):
     @budget(SEARCH)
     async def typed(self, text: str) -> EventSpec | None:
         """Search as you type: results follow the box, the previous ones staying until the
-        new ones arrive; a keystroke's search that a later keystroke overtook is dropped
-        (never shown, whenever it ends). The
-        address is replaced, not pushed."""
+        new ones arrive. One search per tab at a time (_Typing): a key that comes while one
+        runs waits for it, and only the newest text waiting is searched then. The address
+        is replaced, not pushed."""
         tab = self.router.session.client_token
-        keystroke = next(_KEYSTROKES)
+        slot = _TYPING.setdefault(tab, _Typing())
+        slot.waiting = text
+        if slot.running:
+            return None  # the search running for this tab takes the text when it ends
+        slot.running = True
+        shown: EventSpec | None = None
         try:
-            return await self._typed(text, tab, keystroke)
+            while slot.waiting is not None:
+                text, slot.waiting = slot.waiting, None
+                shown = await self._typed(text, slot) or shown
+            return shown
         finally:
-            if _NEWEST.get(tab) == keystroke:
-                del _NEWEST[tab]
+            slot.running = False
+            if _TYPING.get(tab) is slot:  # (a text left waiting when a search failed goes too)
+                del _TYPING[tab]
 
-    async def _typed(self, text: str, tab: str, keystroke: int) -> EventSpec | None:
+    async def _typed(self, text: str, slot: _Typing) -> EventSpec | None:
         async with self:
             if (
                 text.strip() == self.query.strip()
@@ -268,14 +284,12 @@ class SearchState(rx.State):
                 self.sort,
             )
             self.query, self.page = text, 1
-            # (only a keystroke that changes the text overtakes the ones before it)
-            _NEWEST[tab] = max(keystroke, _NEWEST.get(tab, 0))
         words = text.split()
         if words and len(words[-1]) == 1 and not text[-1].isspace():
             return None  # one letter tells nothing yet: what is shown stays
         async with reading_as(token) as (session, actor):
-            if _NEWEST.get(tab) != keystroke:
-                return None  # overtaken by a newer keystroke: its search runs instead
+            if slot.waiting is not None:
+                return None  # a newer key came while this one waited: it is searched next
 
             async def suggestions() -> list[completion.Completion]:
                 async with session_scope() as own:  # (beside the search, not after it)
@@ -297,6 +311,8 @@ class SearchState(rx.State):
                 return found
 
             found, results = await asyncio.gather(suggestions(), results_of_search())
+        if slot.waiting is not None:
+            return None  # newer text is searched next: these results would only flash
         async with self:
             if mine != self._typed_seq:
                 return None  # a later keystroke (or a page load) has overtaken this one

@@ -34,12 +34,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import is_staff
-from backend.access.scope import visible_collection_clause, visible_ids
+from backend.access.scope import visible_collection_clause, visible_collection_ids, visible_ids
 from backend.analytics import events as analytics_events
 from backend.analytics.visitors import visitor_id
 from backend.clock import utcnow
 from backend.collections.models import Collection
-from backend.db import sql
+from backend.db import autocommit, sql
 from backend.redis_client import get_redis
 from backend.search.engine import ENGLISH_STOPWORDS, EngineQuery, SearchEngine, fold
 from backend.search.engines import get_search_engine
@@ -297,6 +297,19 @@ async def expire_counts(session: AsyncSession, engine: SearchEngine | None = Non
     return int(gone.rowcount or 0)  # type: ignore[attr-defined]
 
 
+async def _scope(session: AsyncSession, actor: User | None) -> list[int] | None:
+    """The collections the actor may see (None: all), read without holding a connection
+    of the session while the engine completes: on a connection outside any transaction,
+    unless the session has begun one (what it changed is not committed yet)."""
+    if is_staff(actor):
+        return None
+    if session.in_transaction():
+        return await visible_ids(session, actor)
+    async with autocommit() as conn:
+        rows = await conn.execute(visible_collection_ids(actor))
+        return [i for (i,) in rows.all() if i is not None]
+
+
 async def complete(
     *, session: AsyncSession, actor: User | None, text_typed: str, limit: int = 8
 ) -> list[Completion]:
@@ -305,8 +318,7 @@ async def complete(
     typed = " ".join(text_typed.split())[:200]
     if len(typed) < 2:
         return []
-    scope = None if is_staff(actor) else await visible_ids(session, actor)
-    found = await get_search_engine().complete(typed, scope, 5)
+    found = await get_search_engine().complete(typed, await _scope(session, actor), 5)
     out: list[Completion] = []
     like = normalise(typed).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = await sql(

@@ -138,18 +138,36 @@ def some_documents(count: int) -> list[int]:
 
 
 def memory() -> dict[str, float]:
-    """Resident memory (MB) of the app's processes by role."""
-    roles: dict[str, float] = {"web": 0.0, "worker": 0.0}
+    """Memory (MB) of the app's processes by role: resident, and of that the anonymous
+    part (the heaps; the rest is mapped files, such as the search index's pages, which the
+    kernel drops when it needs the room)."""
+    roles: dict[str, float] = {"web": 0.0, "worker": 0.0, "web_anon": 0.0, "worker_anon": 0.0}
     for proc in psutil.process_iter(["cmdline", "memory_info"]):
         line = " ".join(proc.info["cmdline"] or [])
         if not _ours(proc):
             continue
         rss = (proc.info["memory_info"].rss if proc.info["memory_info"] else 0) / 2**20
-        if "jobs.run" in line:
-            roles["worker"] += rss
-        elif "reflex" in line or "granian" in line or "app.serve" in line:
-            roles["web"] += rss
+        role = (
+            "worker"
+            if "jobs.run" in line
+            else "web"
+            if "reflex" in line or "granian" in line or "app.serve" in line
+            else None
+        )
+        if role:
+            roles[role] += rss
+            roles[f"{role}_anon"] += _anonymous_kb(proc.pid) / 1024
     return {k: round(v, 1) for k, v in roles.items()}
+
+
+def _anonymous_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("RssAnon:")), 0
+    )
 
 
 def cpu_seconds(folder: Path) -> dict[str, float]:
@@ -202,6 +220,17 @@ def log_errors(folder: Path) -> list[str]:
                 if '"level": "error"' in line or "Traceback" in line
             ]
     return found
+
+
+def served(folder: Path) -> dict[str, int]:
+    """How many websocket events and HTTP requests the web processes have logged so far
+    (one access line each)."""
+    counts = {"events": 0, "requests": 0}
+    log = folder / "launcher.log"
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+        if '"logger": "library.access"' in line:
+            counts["events" if '"msg": "event"' in line else "requests"] += 1
+    return counts
 
 
 def run_locust(url: str, data: Path, users: int, minutes: float, out: Path) -> None:
@@ -273,9 +302,13 @@ def main() -> None:
             cpu_before = cpu_seconds(folder)
             started = time.monotonic()
             errors_before = len(log_errors(folder))
+            served_before = served(folder)
             run_locust(url, work / "data.json", args.users, args.minutes, work / "locust")
             duration = time.monotonic() - started
             cpu_after = cpu_seconds(folder)
+            served_after = served(folder)
+            at_end = memory()
+            time.sleep(30)  # every tab closed, the app idle
             after = memory()
             app_errors = log_errors(folder)[errors_before:]
             stats = list(csv.DictReader((work / "locust_stats.csv").open()))
@@ -286,6 +319,7 @@ def main() -> None:
             proc.wait(120)
             extra.wait(30)
     figures = summarize(stats, args.users, duration, documents, before, after, app_errors)
+    figures["memory_mb_at_end"] = at_end
     # A person's script that raised (not a request that failed) is an error too.
     figures["script_exceptions"] = [f"{r['Count']}x {r['Message']}" for r in raised]
     figures["errors"] += sum(int(r["Count"]) for r in raised)
@@ -294,6 +328,13 @@ def main() -> None:
         role: round((cpu_after[role] - cpu_before[role]) * 1000 / max(actions, 1), 2)
         for role in cpu_before
     }
+    handled = {k: served_after[k] - served_before[k] for k in served_before}
+    figures["served"] = handled
+    # Per websocket event or HTTP request the web processes served (a typed search is
+    # one action but an event per key).
+    figures["web_cpu_ms_per_served"] = round(
+        (cpu_after["web"] - cpu_before["web"]) * 1000 / max(sum(handled.values()), 1), 2
+    )
     figures["cpu_cores_busy"] = {
         role: round((cpu_after[role] - cpu_before[role]) / duration, 2) for role in cpu_before
     }
@@ -376,9 +417,13 @@ images, downloads, uploads.
   {f["ws_keystroke_p95_ms"]} ms (goal ≤ 150 ms).
 - Throughput: {f["actions_per_s"]} actions/s in all;
   {f["http_requests_per_s_per_web_process"]} HTTP requests/s per web process.
-- Memory (MB, resident): before {f["memory_mb_before"]}, after {f["memory_mb_after"]}.
+- Memory (MB; resident, and `_anon` its anonymous part: the heaps, without mapped
+  files such as the index's pages): before {f["memory_mb_before"]}; as the load ended
+  {f["memory_mb_at_end"]}; 30 s after every tab closed {f["memory_mb_after"]}.
 - CPU per action (ms, every process of each part): {f["cpu_ms_per_action"]}; cores kept
   busy on average: {f["cpu_cores_busy"]}.
+- The web processes served {f["served"]["events"]:,} websocket events and
+  {f["served"]["requests"]:,} HTTP requests: {f["web_cpu_ms_per_served"]} ms of web CPU each.
 """
     (HERE / "results.md").write_text(text)
 
