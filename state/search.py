@@ -270,23 +270,21 @@ class SearchState(rx.State):
                 del _TYPING[tab]
 
     async def _typed(self, text: str, slot: _Typing) -> EventSpec | None:
-        async with self:
-            if (
-                text.strip() == self.query.strip()
-                and text[-1:].isspace() == self.query[-1:].isspace()
-            ):
-                return None
-            self._typed_seq += 1
-            mine, token, page_filters, sort = (
-                self._typed_seq,
-                session_token(self),
-                dict(self.filters),
-                self.sort,
-            )
-            self.query, self.page = text, 1
+        # Read from the state as this event (or this handler's last `async with self`)
+        # found it, without taking the tab's lock: a search takes it once, to show.
+        if text.strip() == self.query.strip() and text[-1:].isspace() == self.query[-1:].isspace():
+            return None
+        mine, token, page_filters, sort = (
+            self._typed_seq,
+            session_token(self),
+            dict(self.filters),
+            self.sort,
+        )
         words = text.split()
         if words and len(words[-1]) == 1 and not text[-1].isspace():
-            return None  # one letter tells nothing yet: what is shown stays
+            async with self:  # one letter tells nothing yet: what is shown stays
+                self.query, self.page = text, 1
+            return None
         async with reading_as(token) as (session, actor):
             if slot.waiting is not None:
                 return None  # a newer key came while this one waited: it is searched next
@@ -315,7 +313,9 @@ class SearchState(rx.State):
             return None  # newer text is searched next: these results would only flash
         async with self:
             if mine != self._typed_seq:
-                return None  # a later keystroke (or a page load) has overtaken this one
+                return None  # a page load (or another process's search) has overtaken it
+            self._typed_seq += 1
+            self.query, self.page = text, 1
             self.completions = [CompletionRow(c.value, c.label) for c in found]
             if results is None:
                 self._clear()
