@@ -51,7 +51,13 @@ class Patron(HttpUser):
     def _emit(self, name: str, payload: dict[str, Any]) -> None:
         self.sio.emit(
             "event",
-            {"name": name, "payload": payload, "router_data": {"pathname": "/search"}},
+            # What a browser's tab on /search attaches to each event (Reflex reads the
+            # page, and so its on_load handlers, from asPath).
+            {
+                "name": name,
+                "payload": payload,
+                "router_data": {"pathname": "/search", "asPath": "/search", "query": {}},
+            },
             namespace="/_event",
         )
 
