@@ -47,6 +47,17 @@ async def index_changed() -> None:
 async def lookup(cache_key: str) -> tuple[int | None, SearchResults | None]:
     """The current generation (None: no cache now) and the entry under `cache_key`, when
     it was stored under that generation."""
+    gen, body = await lookup_text(cache_key)
+    return gen, None if body is None else RESULTS.validate_json(body)
+
+
+async def put(cache_key: str, gen: int, results: SearchResults) -> None:
+    await put_text(cache_key, gen, RESULTS.dump_json(results).decode())
+
+
+async def lookup_text(cache_key: str) -> tuple[int | None, str | None]:
+    """`lookup` for any text kept until the index changes (what is derived from the
+    indexed documents: result pages, the collections' counts)."""
     try:
         current, raw = await get_redis().mget(GENERATION, cache_key)
     except RedisError as exc:
@@ -56,12 +67,11 @@ async def lookup(cache_key: str) -> tuple[int | None, SearchResults | None]:
     stored, _, body = (raw or "").partition(":")
     if not body or stored != str(gen):
         return gen, None
-    return gen, RESULTS.validate_json(body)
+    return gen, body
 
 
-async def put(cache_key: str, gen: int, results: SearchResults) -> None:
-    body = RESULTS.dump_json(results).decode()
+async def put_text(cache_key: str, gen: int, body: str, seconds: int = TTL_SECONDS) -> None:
     try:
-        await get_redis().set(cache_key, f"{gen}:{body}", ex=TTL_SECONDS)
+        await get_redis().set(cache_key, f"{gen}:{body}", ex=seconds)
     except RedisError as exc:
         log.warning("search cache unavailable: %s", exc)

@@ -12,8 +12,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.analytics.events import flush
 from backend.browse import service as browse
 from backend.collections import service as collections
+from backend.db import session_scope
 from backend.documents import service as documents
 from backend.errors import Conflict, InvalidInput, NotFound
+from backend.search import cache as search_cache
 from backend.search import service as search
 from backend.storage.service import get_store
 from backend.users.models import Role
@@ -283,3 +285,22 @@ async def test_a_curator_deletes_one_document_and_its_files(
         )
     ).one()  # type: ignore[call-overload]
     assert audit.changes == {"title": ["a", None]}
+
+
+async def test_the_collections_counts_are_counted_once_until_the_index_changes(
+    db: AsyncSession, setup: dict[str, object]
+) -> None:
+    """Every home page shows them; counting reads the whole documents table."""
+
+    async def shown() -> int:
+        async with session_scope() as fresh:  # (as a request does)
+            listed = await collections.list_visible(session=fresh, actor=None)
+        return {c.name: c.document_count for c in listed}["Maritime charts"]
+
+    assert await shown() == 2
+    unlisted = setup["doc"].id  # type: ignore[attr-defined]
+    await db.execute(text("UPDATE documents SET listed = false WHERE id = :d"), {"d": unlisted})
+    await db.commit()
+    assert await shown() == 2  # kept: the index has not changed
+    await search_cache.index_changed()  # what the indexer does after each batch
+    assert await shown() == 1
