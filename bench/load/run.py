@@ -2,6 +2,7 @@
 
     .venv/bin/pip install -e ".[bench]"   # locust, websocket-client
     .venv/bin/python bench/load/run.py [--keep /tmp/apilib] [--users 200] [--minutes 10]
+        [--rounds 1]
 
 1. The library of bench/api (the ~960,000 real records of ../shared/corpus/bulk, indexed;
    with --keep, the folder bench/api and bench/typing keep) and ten real PDFs of the
@@ -266,6 +267,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="the same load this many times on the same processes, memory taken after each "
+        "(growth from one round to the next is a leak); the figures are the last round's",
+    )
     args = parser.parse_args()
     command = ".venv/bin/python bench/load/run.py" + "".join(f" {a}" for a in sys.argv[1:])
     from reflex.state import State
@@ -299,6 +307,11 @@ def main() -> None:
             (work / "data.json").write_text(json.dumps(data))
             time.sleep(20)  # the app settled after the uploads' work
             before = memory()
+            rounds = []
+            for _ in range(args.rounds - 1):
+                run_locust(url, work / "data.json", args.users, args.minutes, work / "warm")
+                time.sleep(30)  # every tab closed, the app idle
+                rounds.append(memory())
             cpu_before = cpu_seconds(folder)
             started = time.monotonic()
             errors_before = len(log_errors(folder))
@@ -310,6 +323,7 @@ def main() -> None:
             at_end = memory()
             time.sleep(30)  # every tab closed, the app idle
             after = memory()
+            rounds.append(after)
             app_errors = log_errors(folder)[errors_before:]
             stats = list(csv.DictReader((work / "locust_stats.csv").open()))
             raised = list(csv.DictReader((work / "locust_exceptions.csv").open()))
@@ -320,6 +334,7 @@ def main() -> None:
             extra.wait(30)
     figures = summarize(stats, args.users, duration, documents, before, after, app_errors)
     figures["memory_mb_at_end"] = at_end
+    figures["memory_mb_after_each_round"] = rounds
     # A person's script that raised (not a request that failed) is an error too.
     figures["script_exceptions"] = [f"{r['Count']}x {r['Message']}" for r in raised]
     figures["errors"] += sum(int(r["Count"]) for r in raised)
@@ -419,7 +434,8 @@ images, downloads, uploads.
   {f["http_requests_per_s_per_web_process"]} HTTP requests/s per web process.
 - Memory (MB; resident, and `_anon` its anonymous part: the heaps, without mapped
   files such as the index's pages): before {f["memory_mb_before"]}; as the load ended
-  {f["memory_mb_at_end"]}; 30 s after every tab closed {f["memory_mb_after"]}.
+  {f["memory_mb_at_end"]}; 30 s after every tab closed {f["memory_mb_after"]}; after
+  each round of the load on the same processes: {f["memory_mb_after_each_round"]}.
 - CPU per action (ms, every process of each part): {f["cpu_ms_per_action"]}; cores kept
   busy on average: {f["cpu_cores_busy"]}.
 - The web processes served {f["served"]["events"]:,} websocket events and
