@@ -1,6 +1,5 @@
 """The whole library under the load of many people at once.
 
-    .venv/bin/pip install -e ".[bench]"   # locust, websocket-client
     .venv/bin/python bench/load/run.py [--keep /tmp/apilib] [--users 200] [--minutes 10]
         [--rounds 1]
 
@@ -16,6 +15,10 @@
    looking at page images, downloading, and a few uploading; --minutes long.
 4. Memory of every process of the app before (after a warm-up) and after; errors in the
    app's logs; locust's failures and per-action latencies.
+
+locust runs from a virtualenv of its own, .venv-bench, made at the first run (LOCUST
+below): installed in .venv, what it pulls in (brotli, websocket-client) would be imported
+by the app's own libraries at run time, and tests/test_dependencies would fail there.
 
 Rate budgets are raised for the run (every simulated person comes from this machine's
 address, which would share one address's budget). locust runs on the same two cores as
@@ -46,6 +49,9 @@ from bench.common import ROOT, machine, throwaway_library  # noqa: E402
 from bench.typing.run import HIGH, queries, serve  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+BENCH_VENV = ROOT / ".venv-bench"
+# The people's side: locust, and the same socket.io client as the app's server speaks.
+LOCUST = ("locust==2.47.0", "websocket-client==1.9.2")
 ADMIN = ("load@example.org", "granite swallow ember lake")
 PORT = 3920
 
@@ -234,10 +240,22 @@ def served(folder: Path) -> dict[str, int]:
     return counts
 
 
+def locust_command() -> Path:
+    """locust in .venv-bench, made (or completed) first when it is not there."""
+    from importlib.metadata import version
+
+    locust = BENCH_VENV / "bin" / "locust"
+    if not locust.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        wanted = [*LOCUST, f"python-socketio[client]=={version('python-socketio')}"]
+        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "--quiet", *wanted], check=True)
+    return locust
+
+
 def run_locust(url: str, data: Path, users: int, minutes: float, out: Path) -> None:
     subprocess.run(
         [
-            str(Path(sys.executable).parent / "locust"),
+            str(locust_command()),
             "-f",
             str(HERE / "locustfile.py"),
             "--headless",
