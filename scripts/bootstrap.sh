@@ -23,8 +23,9 @@ bootstrap_python() {
   # tesseract for OCR of images and scanned pages, with its
   # orientation and script detection (osd) and the languages it reads (about 2 MB each);
   # LibreOffice without its desktop, and the Python bridge its converter (unoserver) needs,
-  # to read Word, Excel and PowerPoint 97-2003, .xlsx, .pptx, .ods, .odp and WordPerfect.
-  install_debian libmagic1 fonts-dejavu-core tesseract-ocr tesseract-ocr-osd tesseract-ocr-eng \
+  # to read Word, Excel and PowerPoint 97-2003, .xlsx, .pptx, .ods, .odp and WordPerfect;
+  # redis-tools for its Redis 7 server (the embedded Redis; no service is installed).
+  install_debian redis-tools libmagic1 fonts-dejavu-core tesseract-ocr tesseract-ocr-osd tesseract-ocr-eng \
     tesseract-ocr-fra tesseract-ocr-deu tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-por \
     tesseract-ocr-rus tesseract-ocr-ara tesseract-ocr-chi-sim tesseract-ocr-chi-tra \
     tesseract-ocr-jpn tesseract-ocr-jpn-vert tesseract-ocr-kor \

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from reflex.istate.manager import StateManager
 from reflex.istate.manager.memory import StateManagerMemory
 from reflex.state import State, StateUpdate
 from reflex_base import constants
@@ -58,10 +59,11 @@ class Tab:
 
 
 class Tabs:
-    """One event processor with an in-memory state manager, and the tabs it serves."""
+    """One event processor with a state manager (in memory unless given: a web process's
+    Redis one), and the tabs it serves."""
 
-    def __init__(self) -> None:
-        self.manager = StateManagerMemory()
+    def __init__(self, manager: StateManager | None = None) -> None:
+        self.manager = manager if manager is not None else StateManagerMemory()
         self.errors: list[BaseException] = []
         self.processor = BaseStateEventProcessor(
             middleware=composition.app, backend_exception_handler=self._failed
@@ -87,6 +89,7 @@ class Tabs:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.processor.stop()
+        await self.manager.close()
 
     async def open(self, path: str, cookie: str = "") -> Tab:
         """A new tab on `path`: the page hydrates and its on_load handlers run."""
@@ -109,9 +112,10 @@ class Tabs:
             self.errors.append(exc)
 
     async def state(self, tab: Tab) -> str:
-        """The tab's whole state as a fresh hydrate would send it (no backend vars)."""
-        root = await self.manager.get_state(_token(tab))
-        return wire(root.dict())
+        """The tab's whole state as a fresh hydrate would send it (no backend vars), read
+        under the tab's lock (from Redis: as the process that holds it last wrote it)."""
+        async with self.manager.modify_state(_token(tab)) as root:
+            return wire(root.dict())
 
 
 def event_name(handler: Any) -> str:
