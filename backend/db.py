@@ -18,13 +18,13 @@ Everything else (`session_scope`) is on the primary.
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import Executable, Result, text
+from sqlalchemy import Executable, Result, Row, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -231,6 +231,19 @@ async def autocommit() -> AsyncIterator[AsyncConnection]:
     session: each statement is one round trip (no BEGIN, no COMMIT or ROLLBACK)."""
     async with get_engine().connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def committed_rows(
+    session: AsyncSession, stmt: Executable, params: Any = None
+) -> Sequence[Row[Any]]:
+    """The rows of a statement that reads committed rows: in the session's transaction
+    when it has begun one (what it changed is not committed yet), else on a connection
+    outside any transaction, so that no connection of the session stays held afterwards
+    (one round trip, no BEGIN and no COMMIT)."""
+    if session.in_transaction():
+        return (await (await session.connection()).execute(stmt, params)).all()
+    async with autocommit() as conn:
+        return (await conn.execute(stmt, params)).all()
 
 
 async def dispose_engine() -> None:

@@ -38,40 +38,47 @@ def scope_key(collections: list[int] | None) -> str:
 
 async def index_changed() -> None:
     """Called by the indexer after the engine took a batch: every cached result is stale."""
-    try:
-        await get_redis().incr(GENERATION)
-    except RedisError as exc:
-        log.warning("could not empty the search cache: %s", exc)
+    await raise_generation(GENERATION)
 
 
-async def lookup(cache_key: str) -> tuple[int | None, SearchResults | None]:
+async def lookup(cache_key: str) -> tuple[str | None, SearchResults | None]:
     """The current generation (None: no cache now) and the entry under `cache_key`, when
     it was stored under that generation."""
     gen, body = await lookup_text(cache_key)
     return gen, None if body is None else RESULTS.validate_json(body)
 
 
-async def put(cache_key: str, gen: int, results: SearchResults) -> None:
+async def put(cache_key: str, gen: str, results: SearchResults) -> None:
     await put_text(cache_key, gen, RESULTS.dump_json(results).decode())
 
 
-async def lookup_text(cache_key: str) -> tuple[int | None, str | None]:
+async def lookup_text(cache_key: str, *generations: str) -> tuple[str | None, str | None]:
     """`lookup` for any text kept until the index changes (what is derived from the
-    indexed documents: result pages, the collections' counts)."""
+    indexed documents: result pages, the collections' counts), or until one of the
+    further counters named in `generations` is raised. The generation returned is the
+    one to store a fresh entry under."""
     try:
-        current, raw = await get_redis().mget(GENERATION, cache_key)
+        *current, raw = await get_redis().mget(GENERATION, *generations, cache_key)
     except RedisError as exc:
         log.warning("search cache unavailable: %s", exc)
         return None, None
-    gen = int(current or 0)
+    gen = ".".join(str(int(c or 0)) for c in current)
     stored, _, body = (raw or "").partition(":")
-    if not body or stored != str(gen):
+    if not body or stored != gen:
         return gen, None
     return gen, body
 
 
-async def put_text(cache_key: str, gen: int, body: str, seconds: int = TTL_SECONDS) -> None:
+async def put_text(cache_key: str, gen: str, body: str, seconds: int = TTL_SECONDS) -> None:
     try:
         await get_redis().set(cache_key, f"{gen}:{body}", ex=seconds)
     except RedisError as exc:
         log.warning("search cache unavailable: %s", exc)
+
+
+async def raise_generation(counter: str) -> None:
+    """Every entry looked up with `counter` among its generations is stale."""
+    try:
+        await get_redis().incr(counter)
+    except RedisError as exc:
+        log.warning("could not empty the cache of %s: %s", counter, exc)

@@ -25,7 +25,7 @@ import json
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 from redis.exceptions import RedisError
@@ -39,8 +39,9 @@ from backend.analytics import events as analytics_events
 from backend.analytics.visitors import visitor_id
 from backend.clock import utcnow
 from backend.collections.models import Collection
-from backend.db import autocommit, sql
+from backend.db import committed_rows, sql
 from backend.redis_client import get_redis
+from backend.search import cache as search_cache
 from backend.search.engine import ENGLISH_STOPWORDS, EngineQuery, SearchEngine, fold
 from backend.search.engines import get_search_engine
 from backend.search.query import And, Node, Or, Phrase, Term, parse
@@ -58,6 +59,11 @@ _LONG_NUMBER = re.compile(r"\d{5,}")  # phone, card and account numbers; years h
 _LOCK_KEY = 0x5EA2C5  # one flush at a time, whichever worker runs it
 RECHECK_AFTER = timedelta(days=1)
 RECHECK_BATCH = 50  # offered queries checked again per flush
+# What a text typed completes to, per visibility scope, is kept in Redis until the index
+# changes (titles, authors, subjects), and a minute at most (the offered past queries the
+# worker decides each minute): everyone typing the same start of a word asks once.
+CACHE_SECONDS = 60
+OFFERED = "search:completion:offered"  # raised when the worker may have changed what is offered
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,7 @@ async def flush_counts(session: AsyncSession, engine: SearchEngine | None = None
         await _count_people(session, asked)
     await _decide(session, engine or get_search_engine(), asked)
     await session.commit()
+    await search_cache.raise_generation(OFFERED)
     await redis.delete(flushing)  # only once PostgreSQL has them
     return len(asked)
 
@@ -294,6 +301,7 @@ async def expire_counts(session: AsyncSession, engine: SearchEngine | None = Non
     gone = await sql(session, text("DELETE FROM search_queries WHERE people = 0"))
     await _decide(session, engine or get_search_engine(), [])
     await session.commit()
+    await search_cache.raise_generation(OFFERED)
     return int(gone.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -303,11 +311,8 @@ async def _scope(session: AsyncSession, actor: User | None) -> list[int] | None:
     unless the session has begun one (what it changed is not committed yet)."""
     if is_staff(actor):
         return None
-    if session.in_transaction():
-        return await visible_ids(session, actor)
-    async with autocommit() as conn:
-        rows = await conn.execute(visible_collection_ids(actor))
-        return [i for (i,) in rows.all() if i is not None]
+    rows = await committed_rows(session, visible_collection_ids(actor))
+    return [i for (i,) in rows if i is not None]
 
 
 async def complete(
@@ -318,7 +323,28 @@ async def complete(
     typed = " ".join(text_typed.split())[:200]
     if len(typed) < 2:
         return []
-    found = await get_search_engine().complete(typed, await _scope(session, actor), 5)
+    scope = await _scope(session, actor)
+    cache_key = search_cache.key(
+        kind="completion",
+        typed=typed,
+        scope=search_cache.scope_key(scope),
+        limit=limit,
+        people=get_settings().completion_min_searchers,
+    )
+    gen, kept = await search_cache.lookup_text(cache_key, OFFERED)
+    if kept is not None:
+        return [Completion(**c) for c in json.loads(kept)]
+    found = await _completed(session, typed, scope, limit)
+    if gen is not None:
+        body = json.dumps([asdict(c) for c in found])
+        await search_cache.put_text(cache_key, gen, body, CACHE_SECONDS)
+    return found
+
+
+async def _completed(
+    session: AsyncSession, typed: str, scope: list[int] | None, limit: int
+) -> list[Completion]:
+    found = await get_search_engine().complete(typed, scope, 5)
     out: list[Completion] = []
     like = normalise(typed).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = await sql(

@@ -43,7 +43,7 @@ from backend.access.scope import (
 )
 from backend.analytics import events as analytics
 from backend.collections.models import Collection
-from backend.db import autocommit
+from backend.db import committed_rows
 from backend.errors import NotFound, Unavailable
 from backend.search import cache, completion
 from backend.search.engine import FACETS, SORTS, EngineQuery, EngineResult, Sort, opening
@@ -94,14 +94,10 @@ async def _visible(session: AsyncSession, actor: User | None) -> Scope:
 
 
 async def _read(session: AsyncSession, stmt: Select[Any], params: Any = None) -> Any:
-    """The one row of a statement that reads committed rows: in the caller's transaction
-    when it has begun one (what it changed is not committed yet), else on a connection
-    outside any transaction: one round trip, no BEGIN and no COMMIT (Core, not the ORM:
-    this runs on every search)."""
-    if session.in_transaction():
-        return (await (await session.connection()).execute(stmt, params)).one()
-    async with autocommit() as conn:
-        return (await conn.execute(stmt, params)).one()
+    """The one row of a statement that reads committed rows (db.committed_rows: Core, not
+    the ORM, on a connection outside any transaction: this runs on every search)."""
+    (row,) = await committed_rows(session, stmt, params)
+    return row
 
 
 def _scope_statement(actor: User | None) -> Select[Any]:
@@ -217,7 +213,7 @@ async def search(
             snippets=snippets,
         )
 
-    gen: int | None = None
+    gen: str | None = None
     if use_cache and within is None:
         for _ in range(2):
             gen, cached = await cache.lookup(cache_key(scope))

@@ -331,3 +331,35 @@ async def test_a_suggestion_goes_when_its_collection_turns_private_or_its_people
     assert await expire_search_counts({}) == 2
     assert await _queries(db, "fou") == []
     assert (await db.exec(text("SELECT count(*) FROM search_query_searchers"))).one()[0] == 0
+
+
+async def test_a_completion_is_kept_per_scope_until_the_index_or_the_offered_queries_change(
+    db: AsyncSession, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _library(db)
+    engine = get_search_engine()
+    real = type(engine).complete
+    asked: list[str] = []
+
+    async def counted(self: object, typed: str, *rest: object) -> object:
+        asked.append(typed)
+        return await real(self, typed, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(engine), "complete", counted)
+    librarian = await make_user(db, Role.LIBRARIAN)
+    assert "Harvest ledger" in await _values(db, "harv", librarian)
+    assert "Harvest ledger" in await _values(db, "harv", librarian)
+    assert asked == ["harv"]  # the second time from Redis
+    # A visitor's scope is not the librarian's: never their kept entry.
+    assert "Harvest ledger" not in await _values(db, "harv")
+    assert asked == ["harv", "harv"]
+
+    await bulk_load([{"title": "Harvest moon", "text": "autumn"}], "Shelf 2")
+    await indexer.drain(engine)  # the index changed: completed afresh
+    assert "Harvest moon" in await _values(db, "harv")
+    assert len(asked) == 3
+
+    await _ask(db, "harvest moon", threshold())
+    await flush_search_counts({})  # the worker offers a query: completed afresh
+    assert await _queries(db, "harv") == ["harvest moon"]
+    assert len(asked) == 4
