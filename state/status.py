@@ -146,7 +146,8 @@ class StatusState(rx.State):
     async def follow(self) -> AsyncIterator[Any]:
         """Refresh every few seconds while this tab shows the page (at most LIVE_SECONDS)."""
         async with self:
-            if self.live or self.not_found:
+            # (Sent from any other page, it ends now, not after a first wait.)
+            if self.live or self.not_found or self.router.url.path.rstrip("/") != PAGE:
                 return
             self.live = True
         deadline = time.monotonic() + LIVE_SECONDS
