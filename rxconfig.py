@@ -1,24 +1,16 @@
 """Reflex configuration; every value comes from backend.settings."""
 
-import os
-
 import reflex as rx
 from reflex.plugins.sitemap import SitemapPlugin
 from reflex_components_radix.plugin import RadixThemesPlugin
 
 from backend.files import keep_private
-from backend.redis_client import tab_state_env
 from backend.settings import get_settings
 
 # Every web process reads this file first, however it is started (the launcher, a
 # container's `reflex run`): what it writes (bulk imports, the index's locks) stays private.
 keep_private()
 settings = get_settings()
-if settings.redis_url:
-    # Tab states held in memory between a tab's events when Redis can lock them so (7+);
-    # what the environment says wins.
-    for name, value in tab_state_env(settings.redis_url).items():
-        os.environ.setdefault(name, value)
 
 config = rx.Config(
     app_name="app",
