@@ -19,6 +19,7 @@ never reaches LibreOffice) and a file locked by a password is said to be one.
 
 import asyncio
 import contextlib
+import hashlib
 import importlib.metadata
 import logging
 import os
@@ -255,8 +256,21 @@ class OfficeSuite:
                 self._proc.wait(timeout=10)
             self._proc = None
         if self._profile is not None:
+            with contextlib.suppress(FileNotFoundError):
+                ipc_pipe(self._profile / "profile").unlink()
             shutil.rmtree(self._profile, ignore_errors=True)
             self._profile = None
+
+
+def ipc_pipe(user_installation: Path) -> Path:
+    """The socket LibreOffice makes in /tmp for the profile at `user_installation` (its
+    single-instance pipe, named after the MD5 of the profile's URL in UTF-16, each byte in
+    hexadecimal without its leading zero), which it leaves behind when killed: removed
+    with the profile."""
+    url = user_installation.as_uri().encode("utf-16-le")
+    digest = "".join(f"{b:x}" for b in hashlib.md5(url, usedforsecurity=False).digest())
+    folder = "/tmp" if os.access("/tmp", os.W_OK) else "/var/tmp"  # (LibreOffice's choice)
+    return Path(folder) / f"OSL_PIPE_{os.getuid()}_SingleOfficeIPC_{digest}"
 
 
 def _link(path: Path, source: Path) -> None:

@@ -62,10 +62,13 @@ async def test_a_conversion_past_the_time_limit_is_stopped_and_the_next_starts_a
         long = _long_wordperfect(tmp_path / "long.wpd", 20_000)
         await suite.convert(FIXTURES / "report.doc", DOC, tmp_path)  # started before the clock
         first = suite._proc
-        assert first is not None
+        assert first is not None and suite._profile is not None
+        pipe = office_suite.ipc_pipe(suite._profile / "profile")
+        assert pipe.is_socket()  # (LibreOffice's, named as ipc_pipe says)
         with pytest.raises(office_suite.ConversionFailed, match=r"took longer than 5 s"):
             await suite.convert(long, WPD, tmp_path)
         assert first.poll() is not None and suite._proc is None  # the group was killed
+        assert not pipe.exists()  # and nothing of it left in /tmp
         pdf = await suite.convert(FIXTURES / "report.doc", DOC, tmp_path)
         assert pdf.read_bytes().startswith(b"%PDF") and suite._proc is not first
     finally:
