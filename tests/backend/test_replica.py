@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -348,3 +349,37 @@ async def database_reset() -> None:
 
     await database.dispose_engine()
     breakers.DATABASE_REPLICA.reset()
+
+
+@pytest.mark.parametrize("told", [False, True], ids=["not told", "DATABASE_PGBOUNCER"])
+async def test_psycopg_prepares_nothing_through_pgbouncer_once_told(
+    pgbouncer: str, monkeypatch: pytest.MonkeyPatch, told: bool
+) -> None:
+    """Why DATABASE_PGBOUNCER exists: psycopg prepares a statement on its fifth run, under
+    a name of its own numbering (`_pg3_0` on every connection), on the server connection
+    PgBouncer lent for that transaction; a second client given the same server connection
+    (PgBouncer lends the last one returned) then fails to prepare its own. Told, the app's
+    connections prepare nothing."""
+    from backend import db as database
+
+    monkeypatch.setattr(get_settings(), "database_pgbouncer", told)
+    host, port = pgbouncer.split(":")
+    conninfo = f"host={host} port={port} dbname=library_test user=postgres"
+    args = database._connect_args()
+    first = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, **args)
+    second = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, **args)
+    try:
+
+        async def six_times(conn: psycopg.AsyncConnection[Any], statement: str) -> None:
+            for _ in range(6):  # one after the other: each its own transaction
+                await conn.execute(statement.encode())
+
+        await six_times(first, "SELECT count(*) FROM users")
+        if told:
+            await six_times(second, "SELECT count(*) FROM collections")
+        else:
+            with pytest.raises(psycopg.errors.DuplicatePreparedStatement):
+                await six_times(second, "SELECT count(*) FROM collections")
+    finally:
+        await first.close()
+        await second.close()
