@@ -23,13 +23,15 @@ bootstrap_python() {
   # tesseract for OCR of images and scanned pages, with its
   # orientation and script detection (osd) and the languages it reads (about 2 MB each);
   # LibreOffice without its desktop, and the Python bridge its converter (unoserver) needs,
-  # to read Word, Excel and PowerPoint 97-2003, .xlsx, .pptx, .ods, .odp and WordPerfect;
-  # redis-tools for its Redis 7 server (the embedded Redis; no service is installed).
-  install_debian redis-tools libmagic1 fonts-dejavu-core tesseract-ocr tesseract-ocr-osd tesseract-ocr-eng \
+  # to read Word, Excel and PowerPoint 97-2003, .xlsx, .pptx, .ods, .odp and WordPerfect.
+  install_debian libmagic1 fonts-dejavu-core tesseract-ocr tesseract-ocr-osd tesseract-ocr-eng \
     tesseract-ocr-fra tesseract-ocr-deu tesseract-ocr-spa tesseract-ocr-ita tesseract-ocr-por \
     tesseract-ocr-rus tesseract-ocr-ara tesseract-ocr-chi-sim tesseract-ocr-chi-tra \
     tesseract-ocr-jpn tesseract-ocr-jpn-vert tesseract-ocr-kor \
     libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui python3-uno
+  # The embedded Redis (not the image's: a deployment runs its own): redis-tools holds the
+  # Redis 7 server, and installs no service.
+  install_debian redis-tools
   export PATH="$PWD/.venv/bin:$PATH"
   export REFLEX_USE_NPM=1 REFLEX_TELEMETRY_ENABLED=false
 }
