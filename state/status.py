@@ -147,7 +147,7 @@ class StatusState(rx.State):
         """Refresh every few seconds while this tab shows the page (at most LIVE_SECONDS)."""
         async with self:
             # (Sent from any other page, it ends now, not after a first wait.)
-            if self.live or self.not_found or self.router.url.path.rstrip("/") != PAGE:
+            if self.live or self.not_found or not self._on_page():
                 return
             self.live = True
         deadline = time.monotonic() + LIVE_SECONDS
@@ -155,7 +155,7 @@ class StatusState(rx.State):
             while time.monotonic() < deadline:
                 await asyncio.sleep(REFRESH_SECONDS)
                 async with self:
-                    if not self.live or self.router.url.path.rstrip("/") != PAGE:
+                    if not self.live or not self._on_page():
                         return
                     if not await self._show():
                         return
@@ -163,6 +163,9 @@ class StatusState(rx.State):
         finally:
             async with self:
                 self.live = False
+
+    def _on_page(self) -> bool:
+        return bool(self.router.url.path.rstrip("/") == PAGE)
 
     @rx.event
     async def retry(self, signature: str) -> None:
