@@ -46,6 +46,7 @@ _engine: AsyncEngine | None = None
 _sessionmaker: async_sessionmaker["UnitOfWork"] | None = None
 _replica_engine: AsyncEngine | None = None
 _replica_sessionmaker: async_sessionmaker["UnitOfWork"] | None = None
+_lock_engine: AsyncEngine | None = None
 
 # Who the request or event being served is (a hash of its session or API token, or of
 # its tab when there is none): its own changes are read back from the primary until the
@@ -126,6 +127,27 @@ def get_engine() -> AsyncEngine:
         )
         _sessionmaker = async_sessionmaker(_engine, class_=UnitOfWork, expire_on_commit=False)
     return _engine
+
+
+def lock_engine() -> AsyncEngine:
+    """Connections to the server itself (never a transaction pooler) that hold
+    session-level advisory locks, such as a pipeline run's claim on its version. In
+    autocommit, so they never hold a transaction open. They are kept between uses: a new
+    connection per document cost a server backend's start and a connection's setup each
+    time. Whoever takes a lock on one gives it back before returning the connection, or
+    invalidates the connection, which ends its session and every lock with it."""
+    global _lock_engine
+    if _lock_engine is None:
+        settings = get_settings()
+        _lock_engine = create_async_engine(
+            direct_url(),
+            pool_pre_ping=True,
+            pool_size=4,
+            max_overflow=8,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"connect_timeout": max(1, round(settings.connect_timeout_seconds))},
+        )
+    return _lock_engine
 
 
 def _replica() -> AsyncEngine:
@@ -247,12 +269,11 @@ async def committed_rows(
 
 
 async def dispose_engine() -> None:
-    global _engine, _sessionmaker, _replica_engine, _replica_sessionmaker
-    if _engine is not None:
-        await _engine.dispose()
-    if _replica_engine is not None:
-        await _replica_engine.dispose()
-    _engine = _replica_engine = None
+    global _engine, _sessionmaker, _replica_engine, _replica_sessionmaker, _lock_engine
+    for engine in (_engine, _replica_engine, _lock_engine):
+        if engine is not None:
+            await engine.dispose()
+    _engine = _replica_engine = _lock_engine = None
     _sessionmaker = _replica_sessionmaker = None
 
 

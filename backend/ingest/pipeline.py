@@ -20,16 +20,14 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy.pool import NullPool
 from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import metrics
 from backend.analytics import events as analytics
 from backend.clock import utcnow
-from backend.db import direct_url, session_scope, sql
+from backend.db import lock_engine, session_scope, sql
 from backend.documents import metadata
 from backend.documents.models import Document, DocumentPage, DocumentVersion, IngestStatus
 from backend.documents.service import converted_pdf_key, page_image_key, title_from_filename
@@ -48,7 +46,6 @@ log = logging.getLogger(__name__)
 DATABASE_AWAY = (OperationalError, InterfaceError)
 # pg_advisory_lock(LOCK_NAMESPACE, version id): one run of a version at a time.
 LOCK_NAMESPACE = 0x1A6E
-_lock_engine: AsyncEngine | None = None
 
 
 class StepFailed(Exception):
@@ -176,21 +173,25 @@ def _short(exc: BaseException) -> str:
 async def _claimed(version_id: int) -> AsyncIterator[bool]:
     """Hold the version's lock while this run works on it; False when another run has it.
 
-    The lock lives on a connection outside the pool (closing it ends its database session,
-    and the lock with it, whatever happened to this run)."""
-    global _lock_engine
-    if _lock_engine is None:
-        _lock_engine = create_async_engine(direct_url(), poolclass=NullPool)
-    async with _lock_engine.connect() as conn:
-        # Autocommit: the connection holds the lock, never an open transaction.
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        held = (
-            await conn.execute(
-                text("SELECT pg_try_advisory_lock(:ns, :id)"),
-                {"ns": LOCK_NAMESPACE, "id": version_id},
-            )
-        ).scalar()
-        yield bool(held)
+    The lock is a session-level one (db.lock_engine): a worker killed or a machine lost
+    closes its connection, and PostgreSQL ends the lock with it. A run that ends gives it
+    back; a connection that could not give it back is thrown away, which ends it too."""
+    lock = {"ns": LOCK_NAMESPACE, "id": version_id}
+    async with lock_engine().connect() as conn:
+        held = bool(
+            (await conn.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"), lock)).scalar()
+        )
+        try:
+            yield held
+        finally:
+            if held:
+                try:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), lock)
+                except Exception:  # the connection is lost: so is the lock
+                    await conn.invalidate()
+                except BaseException:  # cancelled: the lock must not go back to the pool
+                    await asyncio.shield(conn.invalidate())
+                    raise
 
 
 async def abandoned(session: AsyncSession, version_ids: list[int]) -> list[int]:

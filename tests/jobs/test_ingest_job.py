@@ -333,6 +333,57 @@ async def test_the_sweeper_leaves_a_version_that_a_live_run_holds(
     assert version.status == IngestStatus.READY
 
 
+async def test_a_run_gives_its_version_back_however_it_ends(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    """Claims are held on pooled connections: a run that is cancelled, or whose connection
+    is lost, leaves its version free for another worker (another connection: such locks
+    are reentrant within one), and the next run claims on a working connection."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from backend.ingest import pipeline
+
+    holding = asyncio.Event()
+
+    async def run(version_id: int, *, wait: float) -> None:
+        async with pipeline._claimed(version_id) as mine:
+            assert mine
+            holding.set()
+            await asyncio.sleep(wait)
+
+    async def free(version_id: int) -> bool:
+        found = await pipeline.abandoned(db, [version_id]) == [version_id]
+        await db.rollback()  # (the check's own lock ends with its transaction)
+        return found
+
+    # Cancelled while it holds the lock.
+    task = asyncio.create_task(run(424242, wait=60))
+    await holding.wait()
+    assert not await free(424242)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await free(424242)
+
+    # Its connection killed under it: giving the lock back fails, and is not needed.
+    holding.clear()
+    task = asyncio.create_task(run(424243, wait=0.5))
+    await holding.wait()
+    killed = await db.exec(  # type: ignore[call-overload]
+        text(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND classid = :ns AND objid = :id"
+        ).bindparams(ns=pipeline.LOCK_NAMESPACE, id=424243)
+    )
+    assert killed.scalars().all() == [True]
+    await db.rollback()
+    await task
+    assert await free(424243)
+    await run(424244, wait=0)  # the pool gives a working connection again
+
+
 async def test_a_version_waiting_to_try_again_is_sent_again_only_after_its_wait(
     db: AsyncSession, data_dir: Path
 ) -> None:
