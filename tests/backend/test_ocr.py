@@ -75,6 +75,35 @@ def test_ocr_languages_limits_them() -> None:
         read(_page(ENGLISH), "klingon")
 
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ocr"
+
+
+def test_lines_of_another_script_are_read_in_its_language() -> None:
+    """OSD judges a page by its main script: the few lines of another are read in theirs."""
+    if "kor" not in installed():
+        pytest.skip("tesseract's Korean is missing (./test.sh installs it)")
+    korean = read(Image.open(FIXTURES / "english-korean.png"))  # tests/fixtures/ocr/make.py
+    assert korean.script == "Latin" and korean.languages == "kor+eng"
+    assert "지역 도서관의 열람실은 평일에 개방됩니다" in korean.text
+    assert "전자책 대출 서비스가 새로 시작되었습니다" in korean.text
+    assert "Visitors asked for longer opening hours and more study desks." in korean.text
+
+    english_first = read(_page(ENGLISH[:3] + RUSSIAN[:2] + ENGLISH[3:5]))
+    assert english_first.languages == "rus+eng"
+    assert "Городская библиотека открывает новую коллекцию" in english_first.text
+    assert "old harbour maps. All readers are invited to see" in english_first.text
+
+    russian_first = read(_page(RUSSIAN[:3] + ENGLISH[:2] + RUSSIAN[3:6]))
+    assert set(russian_first.languages.split("+")) == {"rus", "eng"}
+    assert "посмотреть их на следующей неделе в зале." in russian_first.text
+    assert "old harbour maps. All readers are invited to see" in russian_first.text
+
+
+def test_another_script_is_read_only_when_allowed_and_only_when_there() -> None:
+    assert read(Image.open(FIXTURES / "english-korean.png"), "eng").languages == "eng"
+    assert read(_page(ENGLISH + ENGLISH)).languages == "eng"  # no line in doubt: one pass
+
+
 def test_a_scanned_pdf_says_which_pages_ocr_read(tmp_path: Path) -> None:
     pdf = tmp_path / "scan.pdf"
     pages = [_page(RUSSIAN).convert("RGB"), Image.new("RGB", (1700, 2200), "white")]

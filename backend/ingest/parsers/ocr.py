@@ -47,6 +47,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "Katakana": ("jpn",),
     "Hiragana": ("jpn",),
     "Hangul": ("kor",),
+    "Korean": ("kor",),
     "Greek": ("ell",),
     "Hebrew": ("heb",),
     "Devanagari": ("hin",),
@@ -136,8 +137,9 @@ def _api(languages: str) -> Any:
     return api
 
 
-def _osd(image: Any) -> tuple[str, int]:
-    """(script, degrees to turn clockwise) or ("", 0) when OSD cannot tell."""
+def _osd(image: Any, sure: float = 1.0) -> tuple[str, int]:
+    """(script, degrees to turn clockwise) or ("", 0) when OSD cannot tell; a script
+    named with a confidence below `sure` counts as not told."""
     api = _api("osd")
     with _LOCK:
         api.SetImage(image)
@@ -146,7 +148,7 @@ def _osd(image: Any) -> tuple[str, int]:
     if not found:
         return "", 0  # too few characters: a photo, a page with a word or two
     confidence = float(found.get("script_conf", 0) or 0)
-    script = str(found.get("script_name", "")) if confidence >= 1.0 else ""
+    script = str(found.get("script_name", "")) if confidence >= sure else ""
     # tesseract's orientation is how far the page is turned; upright is the other way.
     return script, (360 - int(found.get("orient_deg", 0) or 0)) % 360
 
@@ -157,13 +159,54 @@ def _read(image: Any, languages: tuple[str, ...]) -> str:
 
 def _read_scored(image: Any, languages: tuple[str, ...]) -> tuple[str, float]:
     """The text, and tesseract's mean confidence in its words (0-100), from one reading."""
+    text, score, _ = _read_lines(image, languages)
+    return text, score
+
+
+def _read_lines(
+    image: Any, languages: tuple[str, ...]
+) -> tuple[str, float, list[tuple[int, int, int, int]]]:
+    """As _read_scored, and the boxes of the lines tesseract doubts (confidence below
+    CONFIDENT): where a page may hold words of another script than the one it was read in."""
+    import tesserocr
+
     api = _api("+".join(languages))
+    level = tesserocr.RIL.TEXTLINE
+    doubtful: list[tuple[int, int, int, int]] = []
     with _LOCK:
         api.SetImage(image)
         text = api.GetUTF8Text()
         scores = [c for c in api.AllWordConfidences() if c >= 0]
+        iterator = api.GetIterator()
+        if iterator is not None:
+            for line in tesserocr.iterate_level(iterator, level):
+                try:
+                    words = (line.GetUTF8Text(level) or "").strip()
+                except RuntimeError:  # tesserocr's word for a line without text
+                    continue
+                box = line.BoundingBox(level)
+                if box and len(words) >= 3 and line.Confidence(level) < CONFIDENT:
+                    doubtful.append(tuple(box))
         api.Clear()
-    return _CJK_GAP.sub("", str(text)), (sum(scores) / len(scores) if scores else 0.0)
+    mean = sum(scores) / len(scores) if scores else 0.0
+    return _CJK_GAP.sub("", str(text)), mean, doubtful
+
+
+def _collage(image: Any, boxes: list[tuple[int, int, int, int]]) -> Any:
+    """The lines in `boxes` cut out of the page and stacked on a white page of their own,
+    so that OSD judges their script alone."""
+    from PIL import Image
+
+    pad = 12
+    crops = [image.crop(box) for box in boxes]
+    width = max(c.width for c in crops) + 2 * pad
+    height = sum(c.height + pad for c in crops) + pad
+    sheet = Image.new("L", (width, height), 255)
+    top = pad
+    for crop in crops:
+        sheet.paste(crop, (pad, top))
+        top += crop.height + pad
+    return sheet
 
 
 def _confidence(image: Any, languages: tuple[str, ...]) -> float:
@@ -253,14 +296,54 @@ class Reader:
                 f"(installed: {', '.join(installed()) or 'none'})"
             )
         self.chosen: dict[str, tuple[str, ...]] = {}
+        # This page's readings so far, by languages: the image read (upright or not), the
+        # mean confidence and the lines tesseract doubted.
+        self._readings: dict[str, tuple[Any, float, list[tuple[int, int, int, int]]]] = {}
 
     def read(self, image: Any) -> Reading:
+        self._readings = {}
+        return self._other_script_lines(self._read_page(image))
+
+    def _scored(self, image: Any, languages: tuple[str, ...]) -> tuple[str, float]:
+        text, score, doubtful = _read_lines(image, languages)
+        self._readings["+".join(languages)] = (image, score, doubtful)
+        return text, score
+
+    def _text(self, image: Any, languages: tuple[str, ...]) -> str:
+        return self._scored(image, languages)[0]
+
+    def _other_script_lines(self, reading: Reading) -> Reading:
+        """A page read in one script may hold lines in another (English with a few lines
+        of Korean or Russian): tesseract doubts those lines. OSD judges them alone; when it
+        finds another installed script, the page is read again in both, and that reading
+        is kept when tesseract is surer of it."""
+        image, score, doubtful = self._readings.get(reading.languages, (None, 0.0, []))
+        if image is None or not doubtful or "osd" not in _with_osd():
+            return reading
+        # A few lines give OSD little to judge by: any script it names is tried, since the
+        # new reading is kept only if tesseract is surer of it.
+        script, _ = _osd(_collage(image, doubtful), sure=0.0)
+        read_in = reading.languages.split("+")
+        if not script or set(SCRIPTS.get(script, ())) & set(read_in):
+            return reading  # the doubted lines are of the script read: poor print, not another
+        extra = [lang for lang in SCRIPTS.get(script, ()) if lang in self.languages][:1]
+        if not extra:
+            return reading
+        # The other script's language first: tesseract then keeps Korean or Chinese words
+        # whole, where after English it spaces them syllable by syllable.
+        both = (*extra, *read_in)
+        text, both_score = self._scored(image, both)
+        if both_score <= score:
+            return reading
+        return Reading(text, "+".join(both), reading.script, reading.rotated)
+
+    def _read_page(self, image: Any) -> Reading:
         image = _fit(image)
         latin = [lang for lang in self.languages if lang in SCRIPTS["Latin"]]
         upright = self.chosen.get("Latin") or (("eng",) if "eng" in latin else tuple(latin[:1]))
         first: tuple[str, float] | None = None
         if upright:
-            first = _read_scored(image, upright)
+            first = self._scored(image, upright)
             if len(first[0].strip()) < FEW_CHARS:  # a photo, a blank page: no text to find
                 return Reading(first[0], "+".join(upright), "", 0)
             if first[1] >= CONFIDENT:
@@ -273,11 +356,11 @@ class Reader:
             langs = self.chosen[script]
             if first is not None and langs == upright:  # read so already, upright
                 return Reading(first[0], "+".join(langs), script, rotate)
-            return Reading(_read(image, langs), "+".join(langs), script, rotate)
+            return Reading(self._text(image, langs), "+".join(langs), script, rotate)
         for_script = tuple(lang for lang in SCRIPTS.get(script, ()) if lang in self.languages)
         if script and script != "Latin" and for_script:
             self.chosen[script] = for_script[:1]
-            return Reading(_read(image, for_script[:1]), for_script[0], script, rotate)
+            return Reading(self._text(image, for_script[:1]), for_script[0], script, rotate)
         return self._latin_or_unknown(image, script, rotate, first)
 
     def _orientation(self, image: Any) -> tuple[str, int]:
@@ -301,18 +384,18 @@ class Reader:
         latin = [lang for lang in self.languages if lang in SCRIPTS["Latin"]]
         first = self.chosen.get("Latin") or (("eng",) if "eng" in latin else tuple(latin[:1]))
         if known is None and first:
-            known = _read_scored(image, first)
+            known = self._scored(image, first)
         text, english = known if known else ("", 0.0)
         if not text.strip() and not script:
             # Nothing in Latin: the other scripts allowed, all at once.
             others = tuple(lang for lang in self.languages if lang not in latin)
             if others:
-                return Reading(_read(image, others), "+".join(others), script, rotate)
+                return Reading(self._text(image, others), "+".join(others), script, rotate)
             return Reading(text, "+".join(first), script, rotate)
         if not script and len(text.strip()) >= FEW_CHARS:
             other = self._surer_script(image, english, latin)
             if other:
-                return Reading(_read(image, other), "+".join(other), script, rotate)
+                return Reading(self._text(image, other), "+".join(other), script, rotate)
         return self._latin_language(image, text, first, script, rotate, latin)
 
     def _latin_language(
@@ -331,7 +414,7 @@ class Reader:
         found = LATIN_LANGUAGES.get(detect([text]), "") if len(text) >= DECIDE_CHARS else ""
         if found and found in latin and found not in first:
             better: tuple[str, ...] = (found,)
-            text = _read(image, better)
+            text = self._text(image, better)
         else:
             better = first
         if len(text) >= DECIDE_CHARS and script:
@@ -345,7 +428,7 @@ class Reader:
         if not candidates or english >= CONFIDENT:
             return ()
         best, score = max(
-            ((lang, _confidence(image, (lang,))) for lang in candidates), key=lambda x: x[1]
+            ((lang, self._scored(image, (lang,))[1]) for lang in candidates), key=lambda x: x[1]
         )
         return (best,) if score >= english + MARGIN else ()
 
