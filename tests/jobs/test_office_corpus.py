@@ -81,6 +81,8 @@ READ = {
     "layout-parser-paper-combined.tiff": "LayoutParser",
     "chi_sim_image.jpeg": "清道夫",  # OSD cannot judge a line: tesseract's surest language
     "jpn-vert.jpeg": "日本語",  # vertical Japanese, read in jpn_vert
+    # OSD calls the page Latin; its Korean lines are read in Korean too.
+    "english-and-korean.png": "안녕하세요",
     "loremipsum-flat.pdf": "Lorem ipsum dolor sit amet",
     # Its OCR layer says "Eeairing to keep you posted": the scan is read again.
     "pdf-with-ocr-text.pdf": "Desiring to keep you posted on the progress of the Foundation",
