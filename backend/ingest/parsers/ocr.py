@@ -15,7 +15,11 @@ its side as noise. So, for each image:
    of vertical Japanese) is read in English; when tesseract is not confident of that
    reading (mean word confidence below CONFIDENT), it is read once in each other allowed
    script's language, and the one tesseract is most confident of, by a clear margin,
-   wins; when English gives nothing at all, it is read in all the others at once.
+   wins; when English gives nothing at all, it is read in all the others at once;
+4. lines tesseract doubts in the reading kept are cut out and judged by OSD on their own:
+   when they are of another installed script (a few lines of Korean on an English page),
+   the page is read again with that script's language first, and that reading is kept
+   when tesseract is surer of it.
 tesseract runs in the process (tesserocr), bound by the sandbox's time and memory limits;
 an image too large for tesseract is scaled down rather than refused.
 """
