@@ -171,7 +171,7 @@ async def word_boxes(
         kept = None
     if kept is not None:
         return [Box(*b) for b in json.loads(kept)]
-    languages = ocr.languages_for(found.language, get_settings().ocr_languages)
+    languages = ocr.languages_for_words(wanted, found.language, get_settings().ocr_languages)
     limit = get_settings().max_upload_bytes
     async with _limit():
         with tempfile.TemporaryDirectory(prefix="boxes-") as tmp:

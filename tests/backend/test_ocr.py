@@ -218,3 +218,29 @@ def test_a_poor_ocr_layer_is_told_from_prose_by_its_known_words(corpus: Path) ->
     assert quality.misread(poor) and not quality.misread(prose)
     assert quality.reads_better(prose, poor) and not quality.reads_better(poor, prose)
     assert quality.known_share("too short to judge") is None
+
+
+async def test_marked_words_of_another_script_are_boxed_on_a_scanned_page(
+    tmp_path: Path,
+) -> None:
+    """The marks on a scanned page are found by OCR in the languages of the words marked,
+    not only in the document's: a Korean word on an English page is boxed."""
+    from backend.ingest import sandbox
+    from backend.ingest.parsers.ocr import languages_for_words
+
+    if "kor" not in installed():
+        pytest.skip("tesseract's Korean is missing (./test.sh installs it)")
+    assert languages_for_words(["도서관의", "report"], "en") == ("kor", "eng")
+    assert languages_for_words(["report"], "en") == ("eng",)
+    assert languages_for_words(["Отчёт"], "ru") == ("rus",)
+    assert languages_for_words(["日本語"], "ja") == ("jpn",)  # kanji are Japanese's too
+    assert languages_for_words(["도서관의"], "en", "eng") == ("eng",)  # OCR_LANGUAGES holds
+    pdf = tmp_path / "mixed.pdf"
+    Image.open(FIXTURES / "english-korean.png").convert("RGB").save(pdf, "PDF", resolution=150)
+    words = ["만족도", "Visitors"]
+    in_english = await sandbox.find_words(pdf, 1, words, tmp_path, ocr=("eng",))
+    assert len(in_english.boxes) == 1  # "Visitors" only
+    both = await sandbox.find_words(pdf, 1, words, tmp_path, ocr=languages_for_words(words, "en"))
+    assert not both.error and len(both.boxes) == 2
+    korean = min(both.boxes, key=lambda box: box[1])  # its line stands above the English one
+    assert 0.15 < korean[0] < korean[2] < 0.5, korean

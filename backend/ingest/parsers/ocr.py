@@ -265,6 +265,45 @@ def languages_for(language: str, setting: str = "") -> tuple[str, ...]:
     return ("eng",) if "eng" in have else have[:1]
 
 
+# The first word of a letter's Unicode name -> its script's name in SCRIPTS.
+_LETTER_SCRIPTS = {
+    "LATIN": "Latin",
+    "CYRILLIC": "Cyrillic",
+    "ARABIC": "Arabic",
+    "HANGUL": "Hangul",
+    "HIRAGANA": "Japanese",
+    "KATAKANA": "Japanese",
+    "CJK": "Han",
+    "GREEK": "Greek",
+    "HEBREW": "Hebrew",
+    "DEVANAGARI": "Devanagari",
+    "THAI": "Thai",
+}
+
+
+def languages_for_words(words: list[str], language: str, setting: str = "") -> tuple[str, ...]:
+    """languages_for(language), preceded by a language of each other script `words` are
+    written in: marked words on a page that mixes scripts are read in their own."""
+    import unicodedata
+
+    base = languages_for(language, setting)
+    if not base:
+        return base
+    have = allowed(setting)
+    extra: list[str] = []
+    for word in words:
+        letter = next((c for c in word if c.isalpha()), "")
+        name = unicodedata.name(letter, "") if letter else ""
+        script = _LETTER_SCRIPTS.get(name.split(" ")[0], "")
+        family = SCRIPTS.get(script, ())
+        # (Japanese is written with Chinese characters too: its languages read them.)
+        reads = (*family, *SCRIPTS["Japanese"]) if script == "Han" else family
+        if set(reads) & {*base, *extra}:
+            continue  # a script already read
+        extra += [lang for lang in family if lang in have][:1]
+    return (*extra, *base)
+
+
 def word_places(image: Any, languages: tuple[str, ...]) -> list[tuple[str, tuple[int, ...]]]:
     """Each word tesseract reads on the image, with its box (left, top, right, bottom) in
     the image's pixels."""
