@@ -157,21 +157,12 @@ def _osd(image: Any, sure: float = 1.0) -> tuple[str, int]:
     return script, (360 - int(found.get("orient_deg", 0) or 0)) % 360
 
 
-def _read(image: Any, languages: tuple[str, ...]) -> str:
-    return _read_scored(image, languages)[0]
-
-
-def _read_scored(image: Any, languages: tuple[str, ...]) -> tuple[str, float]:
-    """The text, and tesseract's mean confidence in its words (0-100), from one reading."""
-    text, score, _ = _read_lines(image, languages)
-    return text, score
-
-
 def _read_lines(
     image: Any, languages: tuple[str, ...]
 ) -> tuple[str, float, list[tuple[int, int, int, int]]]:
-    """As _read_scored, and the boxes of the lines tesseract doubts (confidence below
-    CONFIDENT): where a page may hold words of another script than the one it was read in."""
+    """The text, tesseract's mean confidence in its words (0-100), and the boxes of the lines
+    it doubts (confidence below CONFIDENT): where a page may hold words of another script
+    than the one it was read in."""
     import tesserocr
 
     api = _api("+".join(languages))
@@ -211,10 +202,6 @@ def _collage(image: Any, boxes: list[tuple[int, int, int, int]]) -> Any:
         sheet.paste(crop, (pad, top))
         top += crop.height + pad
     return sheet
-
-
-def _confidence(image: Any, languages: tuple[str, ...]) -> float:
-    return _read_scored(image, languages)[1]
 
 
 # py3langid's codes -> tesseract's, for the Latin-script languages worth telling apart.
@@ -265,6 +252,12 @@ def languages_for(language: str, setting: str = "") -> tuple[str, ...]:
     return ("eng",) if "eng" in have else have[:1]
 
 
+def _read_by(script: str) -> set[str]:
+    """The languages that read `script` (Japanese's read Chinese characters too)."""
+    family = set(SCRIPTS.get(script, ()))
+    return family | set(SCRIPTS["Japanese"]) if script in ("Han", "HanS", "HanT") else family
+
+
 # The first word of a letter's Unicode name -> its script's name in SCRIPTS.
 _LETTER_SCRIPTS = {
     "LATIN": "Latin",
@@ -295,12 +288,9 @@ def languages_for_words(words: list[str], language: str, setting: str = "") -> t
         letter = next((c for c in word if c.isalpha()), "")
         name = unicodedata.name(letter, "") if letter else ""
         script = _LETTER_SCRIPTS.get(name.split(" ")[0], "")
-        family = SCRIPTS.get(script, ())
-        # (Japanese is written with Chinese characters too: its languages read them.)
-        reads = (*family, *SCRIPTS["Japanese"]) if script == "Han" else family
-        if set(reads) & {*base, *extra}:
+        if _read_by(script) & {*base, *extra}:
             continue  # a script already read
-        extra += [lang for lang in family if lang in have][:1]
+        extra += [lang for lang in SCRIPTS.get(script, ()) if lang in have][:1]
     return (*extra, *base)
 
 
@@ -367,7 +357,7 @@ class Reader:
         # new reading is kept only if tesseract is surer of it.
         script, _ = _osd(_collage(image, doubtful), sure=0.0)
         read_in = reading.languages.split("+")
-        if not script or set(SCRIPTS.get(script, ())) & set(read_in):
+        if not script or _read_by(script) & set(read_in):
             return reading  # the doubted lines are of the script read: poor print, not another
         extra = [lang for lang in SCRIPTS.get(script, ()) if lang in self.languages][:1]
         if not extra:
