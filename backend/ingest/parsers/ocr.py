@@ -314,6 +314,7 @@ def word_places(image: Any, languages: tuple[str, ...]) -> list[tuple[str, tuple
 
 
 OSD_SIDE = 1600  # OSD reads the page's layout, not its words: a smaller copy is enough
+COLLAGE_LINES = 40  # of the doubted lines, OSD judges the first this many
 DECIDE_CHARS = 200
 
 
@@ -355,7 +356,7 @@ class Reader:
             return reading
         # A few lines give OSD little to judge by: any script it names is tried, since the
         # new reading is kept only if tesseract is surer of it.
-        script, _ = _osd(_collage(image, doubtful), sure=0.0)
+        script, _ = _osd(_collage(image, doubtful[:COLLAGE_LINES]), sure=0.0)
         read_in = reading.languages.split("+")
         if not script or _read_by(script) & set(read_in):
             return reading  # the doubted lines are of the script read: poor print, not another
