@@ -55,6 +55,34 @@ def like_max_documents(library_size: int) -> int:
 
 
 SNIPPET_CHARS = 220
+# Chinese characters (with 々 〆 〇 and the Suzhou numerals), hiragana and katakana: scripts
+# written without spaces between words. Every engine reads each such character as a word
+# of its own, as Lucene's standard tokenizer does, and a word of them asked for is the
+# phrase of its characters, so "甘草" is found inside "新鲜甘草黄酮养分" and "草甘膦" is not
+# found by it. (Meilisearch segments these scripts itself.) Korean is written with
+# spaces, and Thai's words need a dictionary: both stay runs of letters.
+IDEOGRAPHIC_RANGES = (
+    (0x3005, 0x3007),
+    (0x3021, 0x3029),
+    (0x3038, 0x303B),
+    (0x3041, 0x3096),
+    (0x309D, 0x309F),
+    (0x30A1, 0x30FA),
+    (0x30FC, 0x30FF),
+    (0x31F0, 0x31FF),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0xFF66, 0xFF9F),
+    (0x20000, 0x3134F),
+)
+# The ranges as the inside of a bracketed class, in the syntax Python's re, Rust's regex
+# (tantivy) and PostgreSQL's regular expressions share: the characters themselves.
+IDEOGRAPHIC = "".join(f"{chr(a)}-{chr(b)}" for a, b in IDEOGRAPHIC_RANGES)
+_IDEOGRAPH = re.compile(f"[{IDEOGRAPHIC}]")
+# What an engine sets ideographs apart by in the text it stores (U+0001: a space to every
+# word parser, in no real text); dropped from what is shown (split_segments).
+APART = "\x01"
 LEADING_ARTICLES = ("the ", "a ", "an ", "le ", "la ", "les ", "l'", "der ", "die ", "das ")
 # The Snowball project's English stop words: dropped from a query of words written side
 # by side (never from a "phrase"), so "what is known about X" searches for X.
@@ -201,6 +229,16 @@ def starts_a_word(value: str, prefix: str) -> bool:
     return any(w.startswith(p) for w in re.split(r"[\W_]+", fold(value)) if w)
 
 
+def has_ideographs(text: str) -> bool:
+    return _IDEOGRAPH.search(text) is not None
+
+
+def ideographs_apart(text: str, mark: str = " ") -> str:
+    """The text with `mark` after each of its ideographic characters (IDEOGRAPHIC_RANGES),
+    so that a parser of words reads each as one: "甘草 tea" -> "甘 草  tea"."""
+    return _IDEOGRAPH.sub(r"\g<0>" + mark, text)
+
+
 def fold(text: str) -> str:
     """Lower case without accents: the form sort keys and facet matching use."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
@@ -232,11 +270,25 @@ def split_segments(fragment: str, spans: list[tuple[int, int]]) -> list[Segment]
         pos = end
     if pos < len(fragment):
         out.append(Segment(fragment[pos:], False))
-    merged = [Segment(" ".join(f".{s.text}.".split())[1:-1], s.hit) for s in out]
+    merged = [Segment(" ".join(f".{s.text}.".split())[1:-1].replace(APART, ""), s.hit) for s in out]
     if merged:
         merged[0] = Segment(merged[0].text.lstrip(), merged[0].hit)
         merged[-1] = Segment(merged[-1].text.rstrip(), merged[-1].hit)
-    return [s for s in merged if s.text]
+    return joined(merged)
+
+
+def joined(segments: list[Segment]) -> list[Segment]:
+    """Segments without empty ones, neighbours alike made one: Chinese characters marked
+    one by one are one mark."""
+    kept: list[Segment] = []
+    for s in segments:
+        if not s.text:
+            continue
+        if kept and kept[-1].hit == s.hit:
+            kept[-1] = Segment(kept[-1].text + s.text, s.hit)
+        else:
+            kept.append(s)
+    return kept
 
 
 def opening(pages: list[str], description: str = "") -> list[Segment]:

@@ -110,7 +110,7 @@ async def _insert(session: AsyncSession, d: IndexDoc) -> set[str]:
                 :type, :language, :date_key, :cfg,
                 setweight(to_tsvector(CAST(:cfg AS regconfig),
                     unaccent({NO_TAGS.format(":title")})), 'A') ||
-                setweight(to_tsvector('simple', unaccent(:people)), 'B') ||
+                setweight(to_tsvector('simple', unaccent({NO_TAGS.format(":people")})), 'B') ||
                 setweight(to_tsvector(CAST(:cfg AS regconfig),
                     unaccent({NO_TAGS.format(":description")})), 'C') ||
                 setweight(to_tsvector(CAST(:cfg AS regconfig),

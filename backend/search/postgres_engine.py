@@ -18,6 +18,7 @@ from backend.search import postgres_bm25 as bm25
 from backend.search import postgres_documents as documents
 from backend.search import ranking
 from backend.search.engine import (
+    APART,
     FACETS,
     LIKE_MIN_SHARE,
     LIKE_MIN_WORD,
@@ -28,10 +29,19 @@ from backend.search.engine import (
     EngineResult,
     IndexDoc,
     fold,
+    has_ideographs,
+    joined,
     like_max_documents,
     starts_a_word,
 )
-from backend.search.postgres_query import NO_TAGS, WORD, Binds, Compiler, run
+from backend.search.postgres_query import (
+    IDEOGRAPHS_APART,
+    NO_TAGS,
+    WORD,
+    Binds,
+    Compiler,
+    run,
+)
 from backend.search.query import render, replace_terms
 from backend.search.schemas import Segment
 
@@ -63,7 +73,9 @@ ORDERS = {
 
 def _segments(snippet: str) -> list[Segment]:
     out: list[Segment] = []
-    rest = " ".join(snippet.split()).translate({ord(MASKS[0]): "<", ord(MASKS[1]): ">"})
+    rest = " ".join(snippet.split()).translate(
+        {ord(MASKS[0]): "<", ord(MASKS[1]): ">", ord(APART): None}
+    )
     while rest:
         start = rest.find(START)
         if start < 0:
@@ -75,7 +87,7 @@ def _segments(snippet: str) -> list[Segment]:
         stop = len(rest) if stop < 0 else stop
         out.append(Segment(rest[start + 1 : stop], True))
         rest = rest[stop + 1 :]
-    return [s for s in out if s.text]
+    return joined(out)
 
 
 @dataclass
@@ -287,6 +299,11 @@ class PostgresEngine:
         """The best passage of the first page that has a word of the query, for each hit
         of the page shown (never for more)."""
         q = plan.compiler.highlight()
+        # A snippet is trimmed of words of up to three letters at its ends; a Chinese or
+        # Japanese one would be trimmed to the words asked for.
+        ideographic = any(
+            isinstance(v, str) and has_ideographs(v) for v in plan.binds.params.values()
+        )
         rows = await run(
             session,
             f"""
@@ -297,7 +314,8 @@ class PostgresEngine:
             LEFT JOIN LATERAL (
                 SELECT p.page_no,
                        ts_headline(CAST(t.config AS regconfig),
-                                   translate(p.text, '<>', :masks), {q}, :opts) AS snip
+                                   {IDEOGRAPHS_APART.format("translate(p.text, '<>', :masks)")},
+                                   {q}, :opts) AS snip
                 FROM search_pg_pages p
                 WHERE p.document_id = t.document_id
                   AND to_tsvector(CAST(t.config AS regconfig),
@@ -309,7 +327,7 @@ class PostgresEngine:
             {
                 **plan.binds.params,
                 "ids": [h.document_id for h in hits],
-                "opts": HEADLINE,
+                "opts": HEADLINE + (", ShortWord=0" if ideographic else ""),
                 "masks": MASKS,
             },
         )

@@ -15,15 +15,26 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db import sql
-from backend.search.engine import ENGLISH_STOPWORDS, fold, language_codes
+from backend.search.engine import (
+    ENGLISH_STOPWORDS,
+    IDEOGRAPHIC,
+    fold,
+    ideographs_apart,
+    language_codes,
+)
 from backend.search.postgres_bm25 import MASK_BITS, Group
 from backend.search.query import And, Node, Not, Or, Phrase, Range, Term, positives
 from backend.search.query import side_by_side as _side_by_side
 from backend.search.ranking import Ranking
 
 WORD = re.compile(r"\w+", re.UNICODE)
-# "<script>" would be read as a markup tag by PostgreSQL's parser, and its word lost.
-NO_TAGS = "translate({}, '<>', '  ')"
+# Each ideographic character set off (engine.IDEOGRAPHIC_RANGES) by engine.APART (U+0001),
+# which the parser reads as a space and a snippet drops again: one word per character, in
+# the index, the snippets and the words asked (ideographs_apart) alike.
+IDEOGRAPHS_APART = "regexp_replace({}, '[" + IDEOGRAPHIC + "]', '\\&' || chr(1), 'g')"
+# "<script>" would be read as a markup tag by PostgreSQL's parser, and its word lost. Every
+# text the engine makes a tsvector of goes through this.
+NO_TAGS = IDEOGRAPHS_APART.format("translate({}, '<>', '  ')")
 # A plain match of the text: d.tsv against one tsquery or an OR of them.
 _TSV = re.compile(
     r"\(d\.tsv @@ (CAST\(:t\d+ AS tsquery\)|\((CAST\(:t\d+ AS tsquery\)( \|\| )?)+\))\)"
@@ -214,7 +225,8 @@ class Compiler:
         """The tsqueries of the words that may need their near spellings."""
         if isinstance(node, Term):
             word = " ".join(WORD.findall(node.text))
-            if node.field is None and not node.prefix and len(word) >= 3:
+            plain = ideographs_apart(node.text) == node.text  # (else a phrase, never near)
+            if node.field is None and not node.prefix and plain and len(word) >= 3:
                 return [self._tsquery("plainto_tsquery", word)]
             return []
         if isinstance(node, Not):
@@ -266,13 +278,16 @@ class Compiler:
             return f"d.language = ANY({self.binds.bind(codes)})"
         if term.field == "type":
             return f"d.type = {self.binds.bind(term.text.lower())}"
-        word = " ".join(WORD.findall(term.text))
+        apart = ideographs_apart(term.text)
+        word = " ".join(WORD.findall(apart))
         if not word:
             return "false"
         configs = ["simple"] if term.field in UNSTEMMED_FIELDS else None
         if term.prefix:
-            lexemes = WORD.findall(fold(term.text))
+            lexemes = WORD.findall(fold(apart))
             q = self._tsquery("to_tsquery", " <-> ".join(lexemes) + ":*", configs)
+        elif apart != term.text:  # Chinese or Japanese: the phrase of its characters
+            q = self._tsquery("phraseto_tsquery", word, configs)
         elif configs:
             q = self._tsquery("plainto_tsquery", word, configs)
         else:
@@ -288,7 +303,7 @@ class Compiler:
         return self._where(term.field, q, positive)
 
     def _phrase(self, phrase: Phrase, positive: bool) -> str:
-        words = [" ".join(WORD.findall(w)) for w in phrase.words]
+        words = [" ".join(WORD.findall(ideographs_apart(w))) for w in phrase.words]
         words = [w for w in words if w]
         configs = ["simple"] if phrase.field in UNSTEMMED_FIELDS else None
         q = self._tsquery("phraseto_tsquery", " ".join(words), configs)
@@ -301,10 +316,10 @@ class Compiler:
             column = f"d.{field_name}s"  # q was built with the simple configuration
             return (
                 f"(d.tsv @@ {q} AND EXISTS (SELECT 1 FROM unnest({column}) x "
-                f"WHERE to_tsvector('simple', unaccent(x)) @@ {q}))"
+                f"WHERE to_tsvector('simple', unaccent({NO_TAGS.format('x')})) @@ {q}))"
             )
         if field_name == "collection":
-            return f"(to_tsvector('simple', unaccent(d.collection)) @@ {q})"
+            return f"(to_tsvector('simple', unaccent({NO_TAGS.format('d.collection')})) @@ {q})"
         if positive:
             self.highlights.append(q)
         if field_name == "title":

@@ -28,6 +28,7 @@ from rapidfuzz import fuzz, process
 
 from backend.search import ranking
 from backend.search.engine import (
+    APART,
     ENGLISH_STOPWORDS,
     FACETS,
     LIKE_MIN_SHARE,
@@ -41,6 +42,7 @@ from backend.search.engine import (
     EngineResult,
     IndexDoc,
     fold,
+    ideographs_apart,
     language_codes,
     like_max_documents,
     sort_title,
@@ -65,7 +67,7 @@ log = logging.getLogger(__name__)
 
 # A hit's words that begin as a word* of the query does, marked in its snippet (at most).
 PREFIX_MARKED = 16
-SCHEMA_VERSION = 6  # a new folder (and a rebuild) whenever the fields or their text change
+SCHEMA_VERSION = 7  # a new folder (and a rebuild) whenever the fields or their text change
 # ISO 639-1 code -> tantivy stemmer; other languages get the plain analyzer.
 STEMMERS = SNOWBALL_LANGUAGES
 LANGS = ("plain", *sorted(set(STEMMERS) - {"nb"}))
@@ -113,6 +115,20 @@ def analyzer(lang: str) -> tantivy.TextAnalyzer:
     return builder.filter(tantivy.Filter.ascii_fold()).build()
 
 
+class Analyzer:
+    """A language's analysis of the texts the index is given and asked, each of its Chinese
+    characters and kana first set apart by APART (engine.IDEOGRAPHIC_RANGES), which the
+    simple tokenizer takes for a space: one word per character. (A regex tokenizer would
+    read them so by itself, but costs indexing twice the time; setting them apart costs
+    nothing for a text without them.)"""
+
+    def __init__(self, lang: str) -> None:
+        self.tantivy = analyzer(lang)
+
+    def analyze(self, text: str) -> list[str]:
+        return self.tantivy.analyze(ideographs_apart(text, APART))
+
+
 def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_integer_field("id", stored=True, indexed=True, fast=True)
@@ -152,7 +168,7 @@ class TantivyEngine:
         self.root, self.fixed = folder, fixed
         self.folder = folder / (fixed or f"v{SCHEMA_VERSION}")
         self.schema = _schema()
-        self.analyzers = {lang: analyzer(lang) for lang in LANGS}
+        self.analyzers = {lang: Analyzer(lang) for lang in LANGS}
         self._index: tantivy.Index | None = None
         self._meta_mtime = 0.0
         # The analyzers in use, for one generation.
@@ -190,8 +206,8 @@ class TantivyEngine:
         if self._index is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             index = tantivy.Index(self.schema, path=str(self.folder))
-            for lang, analyzer in self.analyzers.items():
-                index.register_tokenizer(f"lib_{lang}", analyzer)
+            for lang, analysis in self.analyzers.items():
+                index.register_tokenizer(f"lib_{lang}", analysis.tantivy)
             index.config_reader("Manual", 0)
             self._index = index
         return self._index
@@ -287,23 +303,30 @@ class TantivyEngine:
         for page in d.pages:
             if len(body) >= MAX_BODY_CHARS:
                 break
-            body += page[: MAX_BODY_CHARS - len(body)] + "\n\n"
+            # (stored so: the snippets' offsets and the pages' ends are in this text)
+            body += ideographs_apart(page, APART)[: MAX_BODY_CHARS - len(body)] + "\n\n"
             ends.append(len(body))
+        # The texts to analyze, their ideographs set apart as the analyzers' are (Analyzer).
+        title, description, collection = (
+            ideographs_apart(t, APART) for t in (d.title, d.description, d.collection)
+        )
+        authors = [ideographs_apart(a, APART) for a in d.authors]
+        subjects = [ideographs_apart(s, APART) for s in d.subjects]
         added = int(d.added.timestamp()) if d.added else 0
         year = d.year if d.year is not None else (d.added.year if d.added else 0)
         fields: dict[str, Any] = {
             "id": d.document_id,
             "collection_id": d.collection_id,
-            f"title_{lang}": d.title,
-            f"description_{lang}": d.description,
+            f"title_{lang}": title,
+            f"description_{lang}": description,
             # The whole record, scored as one text (BM25 over all of it: one length,
             # one document frequency); the body first, so that it is what is shown.
-            f"body_{lang}": [body, d.title, d.description, *d.authors, *d.subjects],
-            "people": [*d.authors, *d.subjects],
-            "author": d.authors,
-            "subject": d.subjects,
-            "collection": d.collection,
-            "spell": " ".join([d.title, *d.authors, *d.subjects, body[:SPELL_CHARS]]),
+            f"body_{lang}": [body, title, description, *authors, *subjects],
+            "people": [*authors, *subjects],
+            "author": authors,
+            "subject": subjects,
+            "collection": collection,
+            "spell": " ".join([title, *authors, *subjects, body[:SPELL_CHARS]]),
             "author_f": d.authors,
             "subject_f": d.subjects,
             "type": d.type or "other",

@@ -563,3 +563,31 @@ async def test_vowel_marks_neither_hide_nor_split_a_word(engine: SearchEngine) -
     assert await _ids(engine, "שָׁלוֹם") == [24]
     assert await _ids(engine, "كتاب") == [25]
     assert await _ids(engine, "author:محمد") == [25]
+
+
+async def test_a_word_of_chinese_or_japanese_is_found_inside_a_longer_run(
+    engine: SearchEngine,
+) -> None:
+    """Chinese and Japanese are written without spaces: a word is found wherever its
+    characters stand together, in that order, and marked there in the snippet."""
+    await engine.apply(
+        [
+            _doc(31, "植物化学", "新鲜甘草黄酮养分的提取方法。", language="zh"),
+            _doc(32, "草甘膦", "除草剂草甘膦的毒性。", language="zh"),
+            _doc(33, "日本語の歴史", "元来日本語は漢文に倣い、縦書きで書かれた。", language="ja"),
+            _doc(34, "Manual", "The コンピュータシステム manual, in English.", language="en"),
+        ],
+        [],
+    )
+    assert await _ids(engine, "甘草") == [31]  # not 32, whose 草甘 has them the other way
+    assert await _ids(engine, "黄酮") == [31]
+    assert await _ids(engine, "漢文") == [33]
+    assert await _ids(engine, "縦書き") == [33]
+    assert await _ids(engine, "コンピュータ") == [34]
+    assert await _ids(engine, "甘草 flavonoid") == [31]  # side by side with another word
+    assert await _ids(engine, '"日本語は漢文"') == [33]
+    assert await _ids(engine, "漢文 -縦書き") == []
+    found = await engine.search(EngineQuery(tree=parse("甘草").tree, collections=None))
+    marked = [s.text for s in found.hits[0].snippet if s.hit]
+    assert marked == ["甘草"], found.hits[0].snippet  # one mark, not one per character
+    assert "新鲜甘草黄酮养分" in "".join(s.text for s in found.hits[0].snippet)  # as written

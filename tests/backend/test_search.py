@@ -152,3 +152,22 @@ async def test_a_word_being_typed_finds_marks_and_names_its_page(
     partial = await search.search(session=db, actor=None, query="harbuo", typing=True)
     assert partial.suggestion is None
     await db.commit()
+
+
+async def test_a_chinese_word_is_found_inside_a_sentence_of_an_uploaded_text(
+    db: AsyncSession, data_dir: Path
+) -> None:
+    librarian = await make_user(db, Role.LIBRARIAN)
+    collection = await make_collection(db, librarian)
+    body = "新鲜甘草黄酮养分的提取方法。甘草是一种常用的中药材。\n".encode()
+    await upload_bytes(db, librarian, collection, body, "甘草.txt")
+    await upload_bytes(db, librarian, collection, "除草剂草甘膦的毒性。\n".encode(), "b.txt")
+    await db.commit()
+    await run_burst()
+    results = await search.search(session=db, actor=None, query="黄酮")
+    await db.commit()
+    assert [h.title for h in results.hits] == ["甘草"]
+    shown = results.hits[0].snippet
+    assert [s.text for s in shown if s.hit] == ["黄酮"]  # one mark, not one per character
+    assert "新鲜甘草黄酮养分的提取方法" in "".join(s.text for s in shown)
+    assert (await search.search(session=db, actor=None, query="甘草")).total == 1

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.async_api import Browser, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -291,7 +292,22 @@ async def test_the_library_through_nginx(
     await box.click()
     await box.press("Control+a")
     await box.press_sequentially("atlas proxied", delay=80)
-    await tab.wait_for_url("**/search?q=atlas+proxied", timeout=30_000)
+    try:
+        await tab.wait_for_url("**/search?q=atlas+proxied", timeout=30_000)
+    except PlaywrightTimeoutError:  # (once in many runs: what the serving process saw)
+        events = [
+            line
+            for line in proxied.app.log.read_text(errors="replace").splitlines()
+            if "search_state" in line.lower() or "rror" in line or "xception" in line
+        ]
+        pytest.fail(
+            f"the last keystroke went unanswered: the address is {tab.url}\n"
+            + "\n".join(events[-40:])
+            + "\nbrowser: "
+            + "\n".join(page_errors.messages[-20:])
+            + "\nnginx: "
+            + (proxied.folder / "error.log").read_text()[-3000:]
+        )
     await expect(tab.locator(".search-hit")).to_have_count(1)
     await tab.go_back()  # the collections page, then its collection: still its curator
     await tab.get_by_role("link", name="Behind the proxy").first.click()
