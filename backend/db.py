@@ -44,6 +44,8 @@ from backend.settings import get_settings
 log = logging.getLogger(__name__)
 _engine: AsyncEngine | None = None
 _sessionmaker: async_sessionmaker["UnitOfWork"] | None = None
+# Sessions on the primary whose transactions begin read-only (read_scope).
+_reading_sessionmaker: async_sessionmaker["UnitOfWork"] | None = None
 _replica_engine: AsyncEngine | None = None
 _replica_sessionmaker: async_sessionmaker["UnitOfWork"] | None = None
 _lock_engine: AsyncEngine | None = None
@@ -109,10 +111,11 @@ class UnitOfWork(AsyncSession):
         await super().rollback()
 
 
-def _connect_args() -> dict[str, Any]:
+def _connect_args(pooler: bool = True) -> dict[str, Any]:
+    """psycopg's arguments; `pooler`: the connection may go through PgBouncer."""
     settings = get_settings()
     args: dict[str, Any] = {"connect_timeout": max(1, round(settings.connect_timeout_seconds))}
-    if settings.database_pgbouncer:
+    if pooler and settings.database_pgbouncer:
         # PgBouncer in transaction mode hands a client a different server connection for
         # each transaction: statements psycopg prepared on one are unknown on the next.
         args["prepare_threshold"] = None
@@ -120,12 +123,19 @@ def _connect_args() -> dict[str, Any]:
 
 
 def get_engine() -> AsyncEngine:
-    global _engine, _sessionmaker
+    global _engine, _sessionmaker, _reading_sessionmaker
     if _engine is None:
         _engine = create_async_engine(
             database_url(), pool_pre_ping=True, pool_size=10, connect_args=_connect_args()
         )
         _sessionmaker = async_sessionmaker(_engine, class_=UnitOfWork, expire_on_commit=False)
+        # (psycopg begins their transactions with BEGIN READ ONLY: no statement of their
+        # own, and no connection taken before the first read; reset when given back.)
+        _reading_sessionmaker = async_sessionmaker(
+            _engine.execution_options(postgresql_readonly=True),
+            class_=UnitOfWork,
+            expire_on_commit=False,
+        )
     return _engine
 
 
@@ -138,14 +148,13 @@ def lock_engine() -> AsyncEngine:
     invalidates the connection, which ends its session and every lock with it."""
     global _lock_engine
     if _lock_engine is None:
-        settings = get_settings()
         _lock_engine = create_async_engine(
             direct_url(),
             pool_pre_ping=True,
             pool_size=4,
             max_overflow=8,
             isolation_level="AUTOCOMMIT",
-            connect_args={"connect_timeout": max(1, round(settings.connect_timeout_seconds))},
+            connect_args=_connect_args(pooler=False),
         )
     return _lock_engine
 
@@ -196,9 +205,9 @@ async def _replayed(engine: AsyncEngine, needed: str) -> bool:
 
 async def _read_maker() -> async_sessionmaker["UnitOfWork"]:
     get_engine()
-    assert _sessionmaker is not None
+    assert _reading_sessionmaker is not None
     if not get_settings().database_replica_url:
-        return _sessionmaker
+        return _reading_sessionmaker
     replica = _replica()
     assert _replica_sessionmaker is not None
     reader = _reader.get()
@@ -207,7 +216,7 @@ async def _read_maker() -> async_sessionmaker["UnitOfWork"]:
         try:
             needed = (await get_redis().get(WROTE + reader)) or ""
         except RedisError:
-            return _sessionmaker  # this reader's last change is unknown: the primary has it
+            return _reading_sessionmaker  # this reader's last change is unknown: the primary's
         if isinstance(needed, bytes):
             needed = needed.decode()
     try:
@@ -215,7 +224,7 @@ async def _read_maker() -> async_sessionmaker["UnitOfWork"]:
     except Unavailable:
         fresh = False
     metrics.DATABASE_READS.labels("replica" if fresh else "primary").inc()
-    return _replica_sessionmaker if fresh else _sessionmaker
+    return _replica_sessionmaker if fresh else _reading_sessionmaker
 
 
 @asynccontextmanager
@@ -237,11 +246,10 @@ async def read_scope() -> AsyncIterator[UnitOfWork]:
     one, it answers, and it has replayed this reader's last change; else on the primary.
     Writing in it fails on a replica (read-only): writes go through `session_scope`."""
     maker = await _read_maker()
+    # Read-only on the primary too: a write slipped into a read fails everywhere, not only
+    # where a replica runs.
     async with maker() as session:
         try:
-            # Read-only on the primary too: a write slipped into a read fails everywhere,
-            # not only where a replica runs.
-            await CoreSession.execute(session, text("SET TRANSACTION READ ONLY"))
             yield session
         finally:
             queue.take_deferred(session)
@@ -269,12 +277,13 @@ async def committed_rows(
 
 
 async def dispose_engine() -> None:
-    global _engine, _sessionmaker, _replica_engine, _replica_sessionmaker, _lock_engine
+    global _engine, _sessionmaker, _reading_sessionmaker, _replica_engine, _replica_sessionmaker
+    global _lock_engine
     for engine in (_engine, _replica_engine, _lock_engine):
         if engine is not None:
             await engine.dispose()
     _engine = _replica_engine = _lock_engine = None
-    _sessionmaker = _replica_sessionmaker = None
+    _sessionmaker = _reading_sessionmaker = _replica_sessionmaker = None
 
 
 async def sql(session: AsyncSession, statement: Executable) -> Result[*tuple[Any, ...]]:
