@@ -269,11 +269,14 @@ async def committed_rows(
     """The rows of a statement that reads committed rows: in the session's transaction
     when it has begun one (what it changed is not committed yet), else on a connection
     outside any transaction, so that no connection of the session stays held afterwards
-    (one round trip, no BEGIN and no COMMIT)."""
+    (one round trip, no BEGIN and no COMMIT), on the session's server."""
     if session.in_transaction():
         return (await (await session.connection()).execute(stmt, params)).all()
-    async with autocommit() as conn:
-        return (await conn.execute(stmt, params)).all()
+    # (on the session's own server: a read session's replica, when it reads from one)
+    bind = session.bind if isinstance(session.bind, AsyncEngine) else get_engine()
+    async with bind.connect() as conn:
+        own = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return (await own.execute(stmt, params)).all()
 
 
 async def dispose_engine() -> None:
