@@ -256,10 +256,11 @@ async def read_scope() -> AsyncIterator[UnitOfWork]:
 
 
 @asynccontextmanager
-async def autocommit() -> AsyncIterator[AsyncConnection]:
-    """A connection outside any transaction, for reads of committed rows that need no
-    session: each statement is one round trip (no BEGIN, no COMMIT or ROLLBACK)."""
-    async with get_engine().connect() as conn:
+async def autocommit(engine: AsyncEngine | None = None) -> AsyncIterator[AsyncConnection]:
+    """A connection outside any transaction (to `engine`, else the primary), for reads of
+    committed rows that need no session: each statement is one round trip (no BEGIN, no
+    COMMIT or ROLLBACK)."""
+    async with (engine or get_engine()).connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
@@ -273,10 +274,9 @@ async def committed_rows(
     if session.in_transaction():
         return (await (await session.connection()).execute(stmt, params)).all()
     # (on the session's own server: a read session's replica, when it reads from one)
-    bind = session.bind if isinstance(session.bind, AsyncEngine) else get_engine()
-    async with bind.connect() as conn:
-        own = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return (await own.execute(stmt, params)).all()
+    bind = session.bind if isinstance(session.bind, AsyncEngine) else None
+    async with autocommit(bind) as conn:
+        return (await conn.execute(stmt, params)).all()
 
 
 async def dispose_engine() -> None:

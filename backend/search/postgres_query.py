@@ -19,6 +19,7 @@ from backend.search.engine import (
     ENGLISH_STOPWORDS,
     IDEOGRAPHIC,
     fold,
+    has_ideographs,
     ideographs_apart,
     language_codes,
 )
@@ -225,8 +226,8 @@ class Compiler:
         """The tsqueries of the words that may need their near spellings."""
         if isinstance(node, Term):
             word = " ".join(WORD.findall(node.text))
-            plain = ideographs_apart(node.text) == node.text  # (else a phrase, never near)
-            if node.field is None and not node.prefix and plain and len(word) >= 3:
+            phrase = has_ideographs(node.text)  # (a phrase of its characters, never near)
+            if node.field is None and not node.prefix and not phrase and len(word) >= 3:
                 return [self._tsquery("plainto_tsquery", word)]
             return []
         if isinstance(node, Not):
