@@ -16,8 +16,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from psycopg.errors import DeadlockDetected
 from redis.asyncio import Redis
 from sqlalchemy import make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -177,8 +179,18 @@ async def app_db(served_app: ServedApp) -> AsyncIterator[AsyncSession]:
         )
     await index_now(served_app, engine)
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    for attempt in range(5):
+        # TRUNCATE locks the tables one by one while the served app may still be reading
+        # some of them in another order (a job the test queued, a page's last event):
+        # PostgreSQL then ends one side as a deadlock, and the emptying is tried again.
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            break
+        except DBAPIError as exc:
+            if not isinstance(exc.orig, DeadlockDetected) or attempt == 4:
+                raise
+            await asyncio.sleep(0.5)
     redis = Redis.from_url(served_app.env["REDIS_URL"])
     await redis.flushdb()
     await redis.aclose()
