@@ -27,6 +27,7 @@ from app.pages import (
     status,
 )
 from backend import tracing
+from backend.access import watch
 from backend.analytics import events as analytics_events
 from backend.api.routes import create_api
 from backend.db import get_engine
@@ -123,6 +124,8 @@ app = rx.App(
 app.add_middleware(EventGuard())
 # At shutdown, the analytics events this process recorded are sent before it ends.
 app.register_lifespan_task(analytics_events.lifespan)
+# While it runs, it hears at once of every change of who may see which collection.
+app.register_lifespan_task(watch.lifespan)
 
 PAGES: Sequence[tuple[str, Callable[[], rx.Component], str, list[Any]]] = [
     (routes.HOME, home.home, "Library", [CollectionsState.load]),

@@ -230,6 +230,16 @@ class Settings(BaseSettings):
         return self.max_request_bytes or 4 * self.max_upload_bytes + (1 << 20)
 
     @property
+    def direct_dsn(self) -> str:
+        """The database server itself (never a transaction pooler), as psycopg reads it:
+        for a connection of its own that holds a session's state (a lock, a temporary
+        table, a LISTEN)."""
+        from sqlalchemy import make_url
+
+        url = make_url(self.database_direct_url or self.database_url)
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    @property
     def objects_dir(self) -> Path:
         return self.data_dir / "objects"
 

@@ -33,7 +33,6 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
-from sqlalchemy.engine import make_url
 
 from backend.analytics import partitions
 from backend.analytics.visitors import visitor_id
@@ -241,10 +240,7 @@ def _row(entry: str) -> tuple[Any, ...]:
 def dsn() -> str:
     # Its own session: a lock held across the flush's transactions and a temporary table.
     # (the settings read here, not backend.db, which would bring every domain's models)
-    settings = get_settings()
-    direct = settings.database_direct_url or settings.database_url
-    url = make_url(direct).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
+    return get_settings().direct_dsn
 
 
 async def flush(*, batch: int = BATCH, budget_s: float = 50.0) -> int:

@@ -30,15 +30,13 @@ from datetime import date, timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import is_staff
-from backend.access.scope import visible_collection_clause, visible_collection_ids, visible_ids
+from backend.access.scope import visible_collection_ids, visible_ids
 from backend.analytics import events as analytics_events
 from backend.analytics.visitors import visitor_id
 from backend.clock import utcnow
-from backend.collections.models import Collection
 from backend.db import committed_rows, sql
 from backend.redis_client import get_redis
 from backend.search import cache as search_cache
@@ -120,30 +118,18 @@ def searcher_id(actor: User | None, client: str, day: date) -> bytes | None:
     return visitor_id(client, day, "search-completion")
 
 
-async def sees_only_public(session: AsyncSession, actor: User | None) -> bool:
-    """Whether the actor's searches find exactly what an anonymous visitor's find."""
-    if actor is None:
-        return True
-    if is_staff(actor):
-        return False
-    private = (
-        select(Collection.id)
-        .where(visible_collection_clause(actor), col(Collection.is_public).is_(False))
-        .limit(1)
-    )
-    return not (await session.exec(select(private.exists()))).one()
-
-
-async def count_search(
-    *, session: AsyncSession, actor: User | None, client: str, query: str, found: int
+def count_search(
+    *, actor: User | None, client: str, query: str, found: int, only_public: bool
 ) -> None:
-    """Count a search towards the suggestions, when it may ever make one (see above)."""
-    if found <= 0 or is_staff(actor):
+    """Count a search towards the suggestions, when it may ever make one (see above).
+    `only_public`: the searcher finds exactly what an anonymous visitor finds (no private
+    collection is visible to them), as the search checked it."""
+    if found <= 0 or is_staff(actor) or not only_public:
         return
     q = suggestible(query)
     day = utcnow().date()
     who = searcher_id(actor, client, day)
-    if q is None or who is None or not await sees_only_public(session, actor):
+    if q is None or who is None:
         return
     entry = json.dumps({"q": q, "day": day.isoformat(), "who": who.hex()})
     analytics_events.append_later(ASKED, entry, ASKED_CAP)

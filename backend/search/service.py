@@ -4,9 +4,12 @@ The parser reads the text into a tree; the engine (tantivy by default) ranks, fi
 counts facets and highlights. Visibility is part of the engine's query: the collections
 the actor may see. The process remembers them per audience (anonymous, each signed-in
 member) and checks them on every search, in the statement that reads the hits' rows
-(a fingerprint of ids and names); when they changed, the search runs again with the new
-ones, so a collection made private disappears from results at once, and a search costs
-one PostgreSQL round trip. Snippets are segments, never HTML.
+(a fingerprint of ids, names and publicity); when they changed, the search runs again
+with the new ones, so a collection made private disappears from results at once, and a
+search costs one PostgreSQL round trip. In a web process, which hears of every change of
+collections and memberships as it commits (backend.access.watch), a scope read since the
+last change is trusted without the check: a page of the result cache then costs none.
+Snippets are segments, never HTML.
 """
 
 import re
@@ -41,6 +44,7 @@ from backend.access.scope import (
     visible_document,
     visible_documents,
 )
+from backend.access.watch import WATCH, Mark
 from backend.analytics import events as analytics
 from backend.collections.models import Collection
 from backend.db import committed_rows
@@ -62,11 +66,19 @@ MAX_PAGE_SIZE = 1000  # for reports and benchmarks; the page uses the setting
 @dataclass(frozen=True)
 class Scope:
     """The collections an actor may see: their ids (None for staff, who see them all), their
-    names (facet labels), and a fingerprint of both that PostgreSQL computes alike each time."""
+    names (facet labels), whether any is private, and a fingerprint of them all that
+    PostgreSQL computes alike each time."""
 
     ids: list[int] | None
     names: dict[int, str]
     fingerprint: str | None = None
+    mark: Mark | None = None  # taken before they were read (backend.access.watch)
+    private: bool = False
+
+    @property
+    def only_public(self) -> bool:
+        """Whether searches in it find exactly what an anonymous visitor's find."""
+        return self.ids is not None and not self.private
 
 
 STAFF = Scope(None, {})
@@ -74,23 +86,38 @@ _remembered: OrderedDict[str, Scope] = OrderedDict()
 REMEMBERED = 2048  # audiences (anonymous, each signed-in patron) kept per process
 
 
-def _ids_and_names() -> tuple[Any, Any]:
-    by_id, name = col(Collection.id), col(Collection.name)
-    ids = func.array_agg(aggregate_order_by(by_id, by_id))
-    return ids, func.array_agg(aggregate_order_by(name, by_id))
+def _scope_columns() -> tuple[Any, Any, Any]:
+    """The visible collections' ids, names and publicity, as arrays in the ids' order."""
+    by_id = col(Collection.id)
+    return tuple(  # type: ignore[return-value]
+        func.array_agg(aggregate_order_by(column, by_id))
+        for column in (by_id, col(Collection.name), col(Collection.is_public))
+    )
 
 
 def _fingerprint() -> Any:
-    """md5 of the ids and names (arrays in their text form, which quotes each name)."""
-    ids, names = _ids_and_names()
-    return func.md5(cast(ids, Text) + cast(names, Text))
+    """md5 of the ids, names and publicity (arrays in their text form, which quotes each
+    name)."""
+    ids, names, public = _scope_columns()
+    return func.md5(cast(ids, Text) + cast(names, Text) + cast(public, Text))
 
 
 async def _visible(session: AsyncSession, actor: User | None) -> Scope:
     """What the actor may see, read now, and remembered for the actor's next search."""
     if is_staff(actor):
         return STAFF
-    return _remember(actor, await _read(session, _scope_statement(actor)))
+    mark = _mark(session)
+    return _remember(actor, await _read(session, _scope_statement(actor)), mark)
+
+
+def _mark(session: AsyncSession) -> Mark | None:
+    """The mark for what the session reads next (backend.access.watch). Only a reading of
+    the primary's committed rows is trusted until a notification says otherwise: a
+    replica may not have replayed a change notified already, and a transaction's own
+    changes are notified only if it commits."""
+    if session.in_transaction() or session.info.get("replica"):
+        return None
+    return WATCH.mark()
 
 
 async def _read(session: AsyncSession, stmt: Select[Any], params: Any = None) -> Any:
@@ -103,13 +130,18 @@ async def _read(session: AsyncSession, stmt: Select[Any], params: Any = None) ->
 def _scope_statement(actor: User | None) -> Select[Any]:
     return _statement(
         ("scope", audience(actor)),
-        lambda: select(*_ids_and_names(), _fingerprint()).where(visible_collection_clause(actor)),
+        lambda: select(*_scope_columns(), _fingerprint()).where(visible_collection_clause(actor)),
     )
 
 
-def _remember(actor: User | None, row: Any) -> Scope:
-    ids, names, fingerprint = row
-    scope = Scope(list(ids or []), dict(zip(ids or [], names or [], strict=True)), fingerprint)
+def _remember(actor: User | None, row: Any, mark: Mark | None) -> Scope:
+    ids, names, public, fingerprint = row
+    named = dict(zip(ids or [], names or [], strict=True))
+    private = not all(public or [])
+    return _remember_scope(actor, Scope(list(ids or []), named, fingerprint, mark, private))
+
+
+def _remember_scope(actor: User | None, scope: Scope) -> Scope:
     _remembered[audience(actor)] = scope
     _remembered.move_to_end(audience(actor))
     while len(_remembered) > REMEMBERED:
@@ -199,8 +231,14 @@ async def search(
     scope = known or await _visible(session, actor)
     # A remembered scope is a guess until PostgreSQL confirms it, in the same statement
     # as the hits' rows (or, for a cached page, alone): a collection made private, or a
-    # membership ended, never shows, and a search costs one round trip, not two.
-    guessed = known is not None and known is not STAFF
+    # membership ended, never shows, and a search costs one round trip, not two. Unless
+    # no change was notified since it was read (backend.access.watch): then a cached page
+    # costs no round trip at all. (Not in a transaction that may have changed it.)
+    guessed = (
+        known is not None
+        and known is not STAFF
+        and (session.in_transaction() or not WATCH.holds(known.mark))
+    )
 
     def cache_key(scope: Scope) -> str:
         return cache.key(
@@ -229,7 +267,7 @@ async def search(
             key = ""
             if record:
                 key = await _record(
-                    session, actor, q, cached.total, took, page, chosen, order, True, typing, client
+                    scope, actor, q, cached.total, took, page, chosen, order, True, typing, client
                 )
             return replace(cached, query=q, notes=parsed.notes, took_ms=took, search_key=key)
     while True:
@@ -250,8 +288,11 @@ async def search(
                 # No word begins as the one being typed does: perhaps it is misspelt. Read
                 # as typed, near spellings count too ("ligthous" finds "lighthouse").
                 found = await engine.search(replace(asked, tree=parse(q).tree))
+        mark = _mark(session) if guessed else None
         rows = await _rows(session, actor, found, chosen, scope, check=guessed)
         if not guessed or rows.fingerprint == scope.fingerprint:
+            if guessed and mark is not None:  # confirmed: trusted from now on
+                _remember_scope(actor, replace(scope, mark=mark))
             break
         scope, guessed = await _visible(session, actor), False  # it changed: search again
     hits, facets = rows.hits, _facets(found.facets, chosen, rows.labels)
@@ -260,7 +301,7 @@ async def search(
     key = ""
     if record:
         key = await _record(
-            session, actor, q, found.total, took, page, chosen, order, False, typing, client
+            scope, actor, q, found.total, took, page, chosen, order, False, typing, client
         )
     results = replace(
         empty,
@@ -278,7 +319,7 @@ async def search(
 
 
 async def _record(
-    session: AsyncSession,
+    scope: Scope,
     actor: User | None,
     q: str,
     total: int,
@@ -290,10 +331,11 @@ async def _record(
     typing: bool,
     client: str,
 ) -> str:
-    """Count the search for autocomplete and record its event; returns the event's key."""
+    """Count the search for autocomplete and record its event; returns the event's key.
+    `scope`: what the actor may see, as checked by the search."""
     if not typing:
-        await completion.count_search(
-            session=session, actor=actor, client=client, query=q, found=total
+        completion.count_search(
+            actor=actor, client=client, query=q, found=total, only_public=scope.only_public
         )
     key = await analytics.record(
         kind="search",

@@ -1,13 +1,18 @@
 """A private collection's documents are invisible to anyone not a member, librarian or admin."""
 
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, event, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.access import scope
+from backend.access import scope, watch
+from backend.access.watch import WATCH
 from backend.collections import service as collections
+from backend.db import autocommit
 from backend.documents import service as documents
 from backend.errors import NotFound, PermissionDenied
 from backend.search import service as search
@@ -198,3 +203,125 @@ async def test_results_found_after_a_wrong_guess_are_cached_under_the_scope_sear
     await db.exec(text("UPDATE collections SET is_public = false WHERE name = 'Private archive'"))
     outsider = library["outsider"]  # first search: no guess, the open shelf's page
     assert (await search.search(session=db, actor=outsider, query="quokka")).total == 1  # type: ignore[arg-type]
+
+
+async def _heard(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the listener never heard"
+        await asyncio.sleep(0.01)
+
+
+@contextlib.contextmanager
+def _statements() -> Iterator[list[str]]:
+    """The statements every engine of this process sends meanwhile."""
+    sent: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+
+async def _committed(sql: str) -> None:
+    """A change committed on a connection of its own, as another process would make it."""
+    async with autocommit() as conn:
+        await conn.execute(text(sql))
+
+
+async def test_a_cached_search_asks_postgresql_nothing_until_a_visibility_change_is_heard(
+    db: AsyncSession, library: dict[str, object]
+) -> None:
+    """With the process listening (backend.access.watch, as a web server does), what an
+    actor may see is read once and trusted until PostgreSQL announces a change of
+    collections or memberships, whoever committed it: a cached page then costs no
+    statement, and the search after the announcement sees the change."""
+    member, private = library["member"], library["private"]
+    private_id = private.id  # type: ignore[attr-defined]
+
+    async def total(actor: object) -> int:
+        found = await search.search(session=db, actor=actor, query="quokka")  # type: ignore[arg-type]
+        await db.commit()  # (what it recorded, as the routes and pages do)
+        return found.total
+
+    async with WATCH.watching():
+        await _heard(lambda: WATCH.listening)
+        search._remembered.clear()
+        assert await total(None) == 1  # read, marked, and the page cached
+        with _statements() as sent:
+            assert await total(None) == 1
+        assert sent == []  # trusted: nothing asked
+
+        epoch = WATCH.epoch
+        await _committed("UPDATE collections SET is_public = true")
+        await _heard(lambda: WATCH.epoch != epoch)
+        assert await total(None) == 2
+        assert await total(member) == 2
+
+        epoch = WATCH.epoch
+        await _committed(f"UPDATE collections SET is_public = false WHERE id = {private_id}")
+        await _heard(lambda: WATCH.epoch != epoch)
+        assert await total(None) == 1
+        assert await total(member) == 2
+        with _statements() as sent:
+            assert await total(member) == 2
+        assert sent == []
+
+        epoch = WATCH.epoch
+        await collections.remove_member(
+            session=db,
+            actor=library["librarian"],  # type: ignore[arg-type]
+            collection_id=private_id,
+            user_id=member.id,  # type: ignore[attr-defined]
+        )
+        await db.commit()
+        await _heard(lambda: WATCH.epoch != epoch)
+        assert await total(member) == 1
+
+        # A search in a transaction that changed what may be seen checks it, trusted or not.
+        assert await total(None) == 1
+        await db.exec(text("UPDATE collections SET is_public = false"))
+        assert (await search.search(session=db, actor=None, query="quokka")).total == 0
+        await db.rollback()
+
+
+async def test_nothing_is_trusted_while_the_listener_is_away(
+    db: AsyncSession, library: dict[str, object]
+) -> None:
+    """A listener whose connection ends (a server restart, a network failure) may have
+    missed a change: what was read before is checked again, and the listener connects
+    again by itself. Without a listener, every search checks."""
+
+    async def total() -> int:
+        return (await search.search(session=db, actor=None, query="quokka")).total
+
+    search._remembered.clear()
+    assert await total() == 1
+    with _statements() as sent:
+        assert await total() == 1
+    assert sent, "no listener, yet the remembered scope went unchecked"
+
+    async with WATCH.watching():
+        await _heard(lambda: WATCH.listening)
+        search._remembered.clear()
+        assert await total() == 1
+        epoch = WATCH.epoch
+        await _committed(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE application_name = '{watch.APPLICATION}'"
+        )
+        await _heard(lambda: WATCH.epoch != epoch)
+        with _statements() as sent:
+            assert await total() == 1
+        assert sent, "a scope read before the listener lost its connection was trusted"
+        await _heard(lambda: WATCH.listening)
+        with _statements() as sent:
+            assert await total() == 1
+        assert sent, "a scope read while the listener was away was trusted"
+        with _statements() as sent:
+            assert await total() == 1
+        assert sent == []  # read again with the listener back: trusted again
