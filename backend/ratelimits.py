@@ -82,6 +82,7 @@ class Decision:
     limit: int = 0
     remaining: int = 0
     reset_seconds: int = 0
+    budget: str = ""  # the name of the budget these figures are of
 
     @property
     def wait(self) -> int:
@@ -133,7 +134,7 @@ def subject_of(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:32]
 
 
-def _decision(allowed: bool, item: RateLimitItem, figures: list[int]) -> Decision:
+def _decision(allowed: bool, item: RateLimitItem, figures: list[int], name: str) -> Decision:
     """A limit's figures as `limits` reports them: what is left of the weighted count, and
     the seconds until it next goes down (the previous window's share, or the shift)."""
     previous, previous_ms, current, current_ms = figures
@@ -146,7 +147,7 @@ def _decision(allowed: bool, item: RateLimitItem, figures: list[int]) -> Decisio
         shift_ms = current_ms - window * 1000 if current_ms > window * 1000 else current_ms
         resets.append(shift_ms / 1000)
     reset = 0 if math.isinf(min(resets)) else math.ceil(min(resets))
-    return Decision(allowed, item.amount, max(0, item.amount - math.floor(used)), reset)
+    return Decision(allowed, item.amount, max(0, item.amount - math.floor(used)), reset, name)
 
 
 _last_warning = 0.0
@@ -174,8 +175,8 @@ async def spend_all(spent: list[tuple[str, str]]) -> Decision:
         return ALLOWED
     refused = answer[0]
     decisions = [
-        _decision(refused == 0, item, answer[1 + 4 * i : 5 + 4 * i])
-        for i, (item, _, _) in enumerate(items)
+        _decision(refused == 0, item, answer[1 + 4 * i : 5 + 4 * i], name)
+        for i, (item, name, _) in enumerate(items)
     ]
     if refused:
         return decisions[refused - 1]

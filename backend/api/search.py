@@ -21,7 +21,10 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
 
 
 async def spend_search_budget(request: Request) -> JSONResponse | None:
-    """None when the caller's address may search now; else the 429 to answer."""
+    """None when the caller's address may search now; else the 429 to answer. (Nothing
+    more to spend when the gateway spent it with the request's other budgets.)"""
+    if "search" in request.scope.get("state", {}).get("budgets_spent", ()):
+        return None
     decision = await ratelimits.spend("search", client_address(request))
     if decision.allowed:
         return None

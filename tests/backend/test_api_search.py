@@ -82,10 +82,20 @@ async def test_bad_parameters_are_a_400_with_what_was_wrong(api: httpx.AsyncClie
 
 
 async def test_searches_spend_the_search_budget(api: httpx.AsyncClient, rate_limits: Any) -> None:
+    """Each search spends one of its address's searches (the gateway spends it with the
+    request's other budgets; a feed's route spends its own), and the refusal says so."""
     rate_limits(search="2/minute")
     codes = [(await api.get("/api/v1/search", params={"q": "x"})).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
-    refused = await api.get("/api/v1/complete", params={"q": "xy"})
-    assert refused.status_code == 429
-    assert refused.headers["content-type"] == "application/problem+json"
-    assert int(refused.headers["retry-after"]) >= 1
+    for refused in (
+        await api.get("/api/v1/complete", params={"q": "xy"}),
+        await api.get("/api/v1/feeds/search.atom", params={"q": "x"}),
+    ):
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["detail"].startswith("Too many searches; try again in")
+    rate_limits(search="1/minute")
+    feeds = [await api.get("/api/v1/feeds/search.rss", params={"q": "y"}) for _ in range(2)]
+    assert [f.status_code for f in feeds] == [200, 429]
+    assert (await api.get("/api/v1/search", params={"q": "y"})).status_code == 429
