@@ -33,13 +33,14 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.access.roles import is_staff
-from backend.access.scope import visible_collection_ids, visible_ids
+from backend.access.scope import visible_ids
 from backend.analytics import events as analytics_events
 from backend.analytics.visitors import visitor_id
 from backend.clock import utcnow
-from backend.db import committed_rows, sql
+from backend.db import sql
 from backend.redis_client import get_redis
 from backend.search import cache as search_cache
+from backend.search import scopes
 from backend.search.engine import ENGLISH_STOPWORDS, EngineQuery, SearchEngine, fold
 from backend.search.engines import get_search_engine
 from backend.search.query import And, Node, Or, Phrase, Term, parse
@@ -292,13 +293,10 @@ async def expire_counts(session: AsyncSession, engine: SearchEngine | None = Non
 
 
 async def _scope(session: AsyncSession, actor: User | None) -> list[int] | None:
-    """The collections the actor may see (None: all), read without holding a connection
-    of the session while the engine completes: on a connection outside any transaction,
-    unless the session has begun one (what it changed is not committed yet)."""
-    if is_staff(actor):
-        return None
-    rows = await committed_rows(session, visible_collection_ids(actor))
-    return [i for (i,) in rows if i is not None]
+    """The collections the actor may see (None: all): remembered while trusted, else read
+    without holding a connection of the session while the engine completes (on a
+    connection outside any transaction, unless the session has begun one)."""
+    return (await scopes.current(session, actor)).ids
 
 
 async def complete(

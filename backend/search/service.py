@@ -14,8 +14,7 @@ Snippets are segments, never HTML.
 
 import re
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -24,36 +23,32 @@ from sqlalchemy import (
     ARRAY,
     Integer,
     Select,
-    Text,
     any_,
     bindparam,
-    cast,
     func,
     literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import labels, metrics, tracing
-from backend.access.roles import is_staff
 from backend.access.scope import (
     audience,
     visible_collection_clause,
     visible_document,
     visible_documents,
 )
-from backend.access.watch import WATCH, Mark
 from backend.analytics import events as analytics
 from backend.collections.models import Collection
 from backend.db import committed_rows
 from backend.errors import NotFound, Unavailable
-from backend.search import cache, completion
+from backend.search import cache, completion, scopes
 from backend.search.engine import FACETS, SORTS, EngineQuery, EngineResult, Sort, opening
 from backend.search.engines import get_search_engine
 from backend.search.query import open_ended, parse
 from backend.search.schemas import FacetValue, Hit, SearchResults
+from backend.search.scopes import Scope
 from backend.settings import get_settings
 from backend.users.models import User
 
@@ -61,97 +56,6 @@ MAX_QUERY_CHARS = 500
 _KEY = re.compile(r"[0-9a-f]{32}")
 MAX_PAGE = 1000
 MAX_PAGE_SIZE = 1000  # for reports and benchmarks; the page uses the setting
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The collections an actor may see: their ids (None for staff, who see them all), their
-    names (facet labels), whether any is private, and a fingerprint of them all that
-    PostgreSQL computes alike each time."""
-
-    ids: list[int] | None
-    names: dict[int, str]
-    fingerprint: str | None = None
-    mark: Mark | None = None  # taken before they were read (backend.access.watch)
-    private: bool = False
-
-    @property
-    def only_public(self) -> bool:
-        """Whether searches in it find exactly what an anonymous visitor's find."""
-        return self.ids is not None and not self.private
-
-
-STAFF = Scope(None, {})
-_remembered: OrderedDict[str, Scope] = OrderedDict()
-REMEMBERED = 2048  # audiences (anonymous, each signed-in patron) kept per process
-
-
-def _scope_columns() -> tuple[Any, Any, Any]:
-    """The visible collections' ids, names and publicity, as arrays in the ids' order."""
-    by_id = col(Collection.id)
-    return tuple(  # type: ignore[return-value]
-        func.array_agg(aggregate_order_by(column, by_id))
-        for column in (by_id, col(Collection.name), col(Collection.is_public))
-    )
-
-
-def _fingerprint() -> Any:
-    """md5 of the ids, names and publicity (arrays in their text form, which quotes each
-    name)."""
-    ids, names, public = _scope_columns()
-    return func.md5(cast(ids, Text) + cast(names, Text) + cast(public, Text))
-
-
-async def _visible(session: AsyncSession, actor: User | None) -> Scope:
-    """What the actor may see, read now, and remembered for the actor's next search."""
-    if is_staff(actor):
-        return STAFF
-    mark = _mark(session)
-    return _remember(actor, await _read(session, _scope_statement(actor)), mark)
-
-
-def _mark(session: AsyncSession) -> Mark | None:
-    """The mark for what the session reads next (backend.access.watch). Only a reading of
-    the primary's committed rows is trusted until a notification says otherwise: a
-    replica may not have replayed a change notified already, and a transaction's own
-    changes are notified only if it commits."""
-    if session.in_transaction() or session.info.get("replica"):
-        return None
-    return WATCH.mark()
-
-
-async def _read(session: AsyncSession, stmt: Select[Any], params: Any = None) -> Any:
-    """The one row of a statement that reads committed rows (db.committed_rows: Core, not
-    the ORM, on a connection outside any transaction: this runs on every search)."""
-    (row,) = await committed_rows(session, stmt, params)
-    return row
-
-
-def _scope_statement(actor: User | None) -> Select[Any]:
-    return _statement(
-        ("scope", audience(actor)),
-        lambda: select(*_scope_columns(), _fingerprint()).where(visible_collection_clause(actor)),
-    )
-
-
-def _remember(actor: User | None, row: Any, mark: Mark | None) -> Scope:
-    ids, names, public, fingerprint = row
-    named = dict(zip(ids or [], names or [], strict=True))
-    private = not all(public or [])
-    return _remember_scope(actor, Scope(list(ids or []), named, fingerprint, mark, private))
-
-
-def _remember_scope(actor: User | None, scope: Scope) -> Scope:
-    _remembered[audience(actor)] = scope
-    _remembered.move_to_end(audience(actor))
-    while len(_remembered) > REMEMBERED:
-        _remembered.popitem(last=False)
-    return scope
-
-
-def _remembered_scope(actor: User | None) -> Scope | None:
-    """What the actor could see at their last search, to be checked after this one."""
-    return STAFF if is_staff(actor) else _remembered.get(audience(actor))
 
 
 def plain_query(query: str) -> str:
@@ -227,18 +131,14 @@ async def search(
     )
     if parsed.tree is None and not chosen:
         return empty
-    known = _remembered_scope(actor)
-    scope = known or await _visible(session, actor)
+    known = scopes.remembered(actor)
+    scope = known or await scopes.read(session, actor)
     # A remembered scope is a guess until PostgreSQL confirms it, in the same statement
     # as the hits' rows (or, for a cached page, alone): a collection made private, or a
     # membership ended, never shows, and a search costs one round trip, not two. Unless
     # no change was notified since it was read (backend.access.watch): then a cached page
     # costs no round trip at all. (Not in a transaction that may have changed it.)
-    guessed = (
-        known is not None
-        and known is not STAFF
-        and (session.in_transaction() or not WATCH.holds(known.mark))
-    )
+    guessed = known is not None and not scopes.trusted(session, known)
 
     def cache_key(scope: Scope) -> str:
         return cache.key(
@@ -257,7 +157,7 @@ async def search(
             gen, cached = await cache.lookup(cache_key(scope))
             if cached is None or not guessed:
                 break
-            fresh, guessed = await _visible(session, actor), False
+            fresh, guessed = await scopes.read(session, actor), False
             if fresh.fingerprint == scope.fingerprint:
                 break
             scope, cached = fresh, None  # and look again, under the right scope
@@ -288,13 +188,13 @@ async def search(
                 # No word begins as the one being typed does: perhaps it is misspelt. Read
                 # as typed, near spellings count too ("ligthous" finds "lighthouse").
                 found = await engine.search(replace(asked, tree=parse(q).tree))
-        mark = _mark(session) if guessed else None
+        mark = scopes.mark_for(session) if guessed else None
         rows = await _rows(session, actor, found, chosen, scope, check=guessed)
         if not guessed or rows.fingerprint == scope.fingerprint:
             if guessed and mark is not None:  # confirmed: trusted from now on
-                _remember_scope(actor, replace(scope, mark=mark))
+                scopes.remember(actor, replace(scope, mark=mark))
             break
-        scope, guessed = await _visible(session, actor), False  # it changed: search again
+        scope, guessed = await scopes.read(session, actor), False  # it changed: search again
     hits, facets = rows.hits, _facets(found.facets, chosen, rows.labels)
     took = (time.perf_counter() - started) * 1000
     _count(cached=False, typing=typing, ms=took)
@@ -394,7 +294,8 @@ async def _rows(
         "bare": [h.document_id for h in found.hits if not h.snippet],  # these need an opening
         "label_ids": label_ids,
     }
-    row = await _read(session, stmt, params)
+    # (db.committed_rows: Core, not the ORM, outside any transaction: on every search)
+    row: Any = (await committed_rows(session, stmt, params))[0]
     by_id = {r["id"]: r for r in row[0] or []}
     hits = []
     for h in found.hits:
@@ -423,21 +324,6 @@ async def _rows(
     return _Rows(hits, names, row[1] if check else None)
 
 
-_statements: OrderedDict[tuple[Any, ...], Select[Any]] = OrderedDict()
-
-
-def _statement(key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Select[Any]:
-    """A statement with its values as parameters, built once per audience and shape (for
-    as many as REMEMBERED): building one costs more than running it."""
-    stmt = _statements.get(key)
-    if stmt is None:
-        stmt = _statements[key] = build()
-        while len(_statements) > REMEMBERED:
-            _statements.popitem(last=False)
-    _statements.move_to_end(key)
-    return stmt
-
-
 def _rows_statement(actor: User | None, *, check: bool, named: bool) -> Select[Any]:
     """_rows' statement (values: ids, bare, label_ids)."""
 
@@ -447,7 +333,7 @@ def _rows_statement(actor: User | None, *, check: bool, named: bool) -> Select[A
             select(func.json_agg(literal_column("h"))).select_from(hit_rows).scalar_subquery()
         ]
         if check:
-            visible = select(_fingerprint()).where(visible_collection_clause(actor))
+            visible = select(scopes.fingerprint()).where(visible_collection_clause(actor))
             columns.append(visible.scalar_subquery())
         if named:
             label_ids = bindparam("label_ids", type_=ARRAY(Integer))
@@ -458,7 +344,7 @@ def _rows_statement(actor: User | None, *, check: bool, named: bool) -> Select[A
             )
         return select(*columns)
 
-    return _statement(("rows", audience(actor), check, named), build)
+    return scopes.statement(("rows", audience(actor), check, named), build)
 
 
 def _label_ids(
@@ -535,7 +421,7 @@ async def similar(
     the engine is away or cannot say (the page keeps its related documents)."""
     if await visible_document(session, actor, document_id) is None:
         raise NotFound("No such document.")
-    scope = await _visible(session, actor)
+    scope = await scopes.current(session, actor)
     try:
         with tracing.span("search.similar"):
             ids = await get_search_engine().similar(document_id, scope.ids, limit + len(leave_out))

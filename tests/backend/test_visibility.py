@@ -15,6 +15,7 @@ from backend.collections import service as collections
 from backend.db import autocommit
 from backend.documents import service as documents
 from backend.errors import NotFound, PermissionDenied
+from backend.search import completion, scopes
 from backend.search import service as search
 from backend.users.models import Role, User
 from tests.factories import make_collection, make_user, upload_bytes
@@ -195,7 +196,7 @@ async def test_results_found_after_a_wrong_guess_are_cached_under_the_scope_sear
 ) -> None:
     """A guess found wrong is searched again; the page is cached under the scope it was
     searched with, never the guessed one, which another actor may have for real."""
-    search._remembered.clear()
+    scopes.forget()
     assert (await search.search(session=db, actor=None, query="quokka")).total == 1
     await db.exec(text("UPDATE collections SET is_public = true"))
     # Guessed: the open shelf alone; found: both. Cached under both.
@@ -250,11 +251,17 @@ async def test_a_cached_search_asks_postgresql_nothing_until_a_visibility_change
 
     async with WATCH.watching():
         await _heard(lambda: WATCH.listening)
-        search._remembered.clear()
+        scopes.forget()
         assert await total(None) == 1  # read, marked, and the page cached
         with _statements() as sent:
             assert await total(None) == 1
         assert sent == []  # trusted: nothing asked
+        # Autocomplete too: its answers cached, what may be seen trusted.
+        offered = await completion.complete(session=db, actor=None, text_typed="quo")
+        await db.commit()  # (each request its own session)
+        with _statements() as sent:
+            assert await completion.complete(session=db, actor=None, text_typed="quo") == offered
+        assert sent == []
 
         epoch = WATCH.epoch
         await _committed("UPDATE collections SET is_public = true")
@@ -299,7 +306,7 @@ async def test_nothing_is_trusted_while_the_listener_is_away(
     async def total() -> int:
         return (await search.search(session=db, actor=None, query="quokka")).total
 
-    search._remembered.clear()
+    scopes.forget()
     assert await total() == 1
     with _statements() as sent:
         assert await total() == 1
@@ -307,7 +314,7 @@ async def test_nothing_is_trusted_while_the_listener_is_away(
 
     async with WATCH.watching():
         await _heard(lambda: WATCH.listening)
-        search._remembered.clear()
+        scopes.forget()
         assert await total() == 1
         epoch = WATCH.epoch
         await _committed(
