@@ -3,6 +3,7 @@ pg_basebackup -R, as the launcher makes its own): a reader always reads back its
 change, through a document page opened in a tab too, while the replica is paused; other
 readers read the replica; a replica that is gone sends reads to the primary."""
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -175,6 +176,58 @@ async def test_without_the_replica_reads_go_to_the_primary_at_once(
         routed.start()
     time.sleep(1.1)
     await _caught_up("someone", "Shelf")  # back on the replica once its breaker lets it
+
+
+async def test_what_may_be_seen_is_not_trusted_when_read_on_a_lagging_replica(
+    db: AsyncSession, data_dir: Path, routed: EmbeddedReplica
+) -> None:
+    """A change of who may see a collection is announced by the primary when it commits
+    (backend.access.watch); the replica may not have it yet. What a search reads there is
+    a moment stale, as every replica read may be, and never trusted: the next search checks
+    it again, and shows the change as soon as the replica has it."""
+    from backend import db as database
+    from backend.access.watch import WATCH
+    from backend.search import scopes
+    from backend.search import service as search
+
+    librarian = await make_user(db, Role.LIBRARIAN)
+    shelf = await make_collection(db, librarian, "Harbour shelf")
+    doc, _ = await upload_bytes(db, librarian, shelf, b"A quokka in the harbour.\n", "q.txt")
+    await db.commit()
+    await run_burst()
+    assert doc.id is not None
+    await _document_replayed(doc.id)
+
+    async def found() -> tuple[int, bool]:
+        """What an anonymous search finds, and whether the replica answered."""
+        database.set_reader("")
+        async with database.read_scope() as session:
+            results = await search.search(session=session, actor=None, query="quokka")
+            await session.commit()
+            return results.total, bool(session.info.get("replica"))
+
+    async def until(condition: Any) -> None:
+        deadline = time.monotonic() + 30
+        while not condition():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+
+    async with WATCH.watching():
+        await until(lambda: WATCH.listening)
+        scopes.forget()
+        assert await found() == (1, True)
+        _replay(routed, "pause")
+        epoch = WATCH.epoch
+        async with database.session_scope() as session:
+            await session.exec(text("UPDATE collections SET is_public = false"))
+            await session.commit()
+        await until(lambda: WATCH.epoch != epoch)
+        assert await found() == (1, True)  # the replica has not replayed it: stale, as allowed
+        _replay(routed, "resume")
+        deadline = time.monotonic() + 30
+        while (total := await found()) != (0, True):
+            assert time.monotonic() < deadline, f"the replica's stale reading was trusted: {total}"
+            await asyncio.sleep(0.05)
 
 
 async def test_a_write_inside_a_read_fails_even_on_the_primary(db: AsyncSession) -> None:
