@@ -12,6 +12,7 @@ import pyotp
 from reflex.istate.data import HeaderData, RouterData
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.analytics import report
 from backend.auth import second_factor
 from backend.auth.tokens import DEVICE_COOKIE, SESSION_COOKIE
 from backend.collections import service as collections
@@ -113,3 +114,16 @@ async def enable_second_factor(session: AsyncSession, user: User) -> str:
     setup = await second_factor.begin_setup(session=session, actor=user)
     await second_factor.confirm_setup(session=session, actor=user, code=totp_code(setup.secret, -1))
     return setup.secret
+
+
+def stored_files(data_dir: Path) -> set[str]:
+    """The documents' files in the local store (not the monthly usage report, which a
+    worker running at twenty past the hour makes: its cron)."""
+    root = data_dir / "objects"
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file()
+        and not p.name.startswith(".")
+        and not str(p.relative_to(root)).startswith(report.EXPORTS + "/")
+    }

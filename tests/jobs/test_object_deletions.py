@@ -25,19 +25,10 @@ from backend.storage.s3 import S3ObjectStore
 from backend.storage.service import get_store
 from backend.users.models import Role
 from jobs.tasks import delete_leftover_objects
-from tests.factories import make_collection, make_user, upload_bytes
+from tests.factories import make_collection, make_user, stored_files, upload_bytes
 from tests.jobs.files import text_pdf
 from tests.proxy import Address, Proxy
 from tests.worker import run_burst
-
-
-def _stored_files(data_dir: Path) -> set[str]:
-    root = data_dir / "objects"
-    return {
-        str(p.relative_to(root))
-        for p in root.rglob("*")
-        if p.is_file() and not p.name.startswith(".")
-    }
 
 
 async def _queued(db: AsyncSession) -> list[ObjectDeletion]:
@@ -69,7 +60,7 @@ async def test_a_deleted_documents_files_go_though_the_queue_was_lost(
     await page_images.open_page_image(
         session=db, actor=librarian, document_id=document.id, page_no=2, small=True
     )
-    files = _stored_files(data_dir)
+    files = stored_files(data_dir)
     # The original, two thumbnails, an image of each page and one small picture.
     assert len(files) == 6 and version.file_key in files and version.page_images == 1
 
@@ -82,10 +73,10 @@ async def test_a_deleted_documents_files_go_though_the_queue_was_lost(
     assert queued == files | {f"pages/{version.id}/1-small.webp"}
     await get_redis().flushdb()  # Redis restarted without its data: the job is gone
     worker = await run_burst()
-    assert worker.jobs_complete == 0 and _stored_files(data_dir) == files
+    assert worker.jobs_complete == 0 and stored_files(data_dir) == files
 
     assert await _sweep() == 7
-    assert _stored_files(data_dir) == set() and await _queued(db) == []
+    assert stored_files(data_dir) == set() and await _queued(db) == []
 
 
 async def test_a_replaced_cover_goes_and_the_new_one_stays_until_its_collection_goes(
@@ -108,13 +99,13 @@ async def test_a_replaced_cover_goes_and_the_new_one_stays_until_its_collection_
     await db.commit()
     assert [row.key for row in await _queued(db)] == [old]
     await run_burst()
-    assert _stored_files(data_dir) == {new} and await _queued(db) == []
+    assert stored_files(data_dir) == {new} and await _queued(db) == []
     # A deleted collection's cover goes with it.
     await collections.delete(session=db, actor=librarian, collection_id=collection.id)
     await db.commit()
     assert [row.key for row in await _queued(db)] == [new]
     await run_burst()
-    assert _stored_files(data_dir) == set() and await _queued(db) == []
+    assert stored_files(data_dir) == set() and await _queued(db) == []
 
 
 async def test_a_missing_object_counts_as_deleted(db: AsyncSession, data_dir: Path) -> None:

@@ -31,7 +31,7 @@ from backend.mail.models import OutboxMessage
 from backend.redis_client import close_redis, get_redis
 from backend.settings import get_settings
 from backend.users.models import Role
-from tests.factories import make_collection, make_user, upload_bytes
+from tests.factories import make_collection, make_user, stored_files, upload_bytes
 from tests.jobs.files import text_pdf
 from tests.jobs.test_mail_job import Inbox
 from tests.proxy import Address, Proxy
@@ -96,15 +96,6 @@ async def _upload_pdf(db: AsyncSession) -> DocumentVersion:
     return version
 
 
-def _stored_files(data_dir: Path) -> set[str]:
-    root = data_dir / "objects"
-    return {
-        str(p.relative_to(root))
-        for p in root.rglob("*")
-        if p.is_file() and not p.name.startswith(".")
-    }
-
-
 async def _done_once(db: AsyncSession, data_dir: Path, version_id: int) -> None:
     """One document, one version, its three pages, and in the store exactly its files."""
     version = await _version(version_id)
@@ -114,7 +105,7 @@ async def _done_once(db: AsyncSession, data_dir: Path, version_id: int) -> None:
     pages = {page_image_key(version_id, 1)}  # the others are drawn when opened
     assert version.page_images == 1
     assert (
-        _stored_files(data_dir)
+        stored_files(data_dir)
         == {version.file_key, version.thumbnail_key, version.preview_key} | pages
     )
     await db.commit()
