@@ -44,13 +44,12 @@ else:
     _redis = EmbeddedRedis(_TMP / "redis")
     os.environ["REDIS_URL"] = _redis.start()
 
-from sqlalchemy import text  # noqa: E402
 from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
 from backend import db as backend_db  # noqa: E402
 from backend.migrate import upgrade  # noqa: E402
-from backend.models import metadata  # noqa: E402
 from backend.redis_client import get_redis  # noqa: E402
+from tests.factories import empty_library  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
@@ -189,15 +188,7 @@ async def clean() -> AsyncIterator[None]:
 
     await events.sent()  # this test's events leave now, not into the next test's Redis
     await queue.close_pool()
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    async with backend_db.session_scope() as session:
-        await session.exec(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        await session.commit()
-    await get_redis().flushdb()
-    from backend.search.engines import reset_search_engine
-
-    reset_search_engine()
-    shutil.rmtree(Path(os.environ["DATA_DIR"]) / "search", ignore_errors=True)
+    await empty_library()
 
 
 @pytest.fixture

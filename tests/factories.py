@@ -2,7 +2,9 @@
 
 import itertools
 import json
+import os
 import re
+import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,8 +12,10 @@ from typing import Any
 
 import pyotp
 from reflex.istate.data import HeaderData, RouterData
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import db as backend_db
 from backend.analytics import report
 from backend.auth import second_factor
 from backend.auth.tokens import DEVICE_COOKIE, SESSION_COOKIE
@@ -19,12 +23,29 @@ from backend.collections import service as collections
 from backend.collections.models import Collection
 from backend.documents import service as documents
 from backend.documents.models import Document, DocumentVersion
+from backend.models import metadata
+from backend.redis_client import get_redis
 from backend.storage.service import get_store, store_stream
 from backend.users import service as users
 from backend.users.models import Role, User
 
 PASSWORD = "correct horse battery staple"
 _seq = itertools.count(1)
+
+
+async def empty_library() -> None:
+    """What a test (or a module of tests) leaves behind, gone: every table's rows, Redis,
+    this process's search engine and index, and the stored files (DATA_DIR's objects,
+    including what a served app stored for the test's requests)."""
+    from backend.search.engines import reset_search_engine
+
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    async with backend_db.get_engine().begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await get_redis().flushdb()
+    reset_search_engine()
+    for leftover in ("search", "objects", "cache"):
+        shutil.rmtree(Path(os.environ["DATA_DIR"]) / leftover, ignore_errors=True)
 
 
 async def make_user(session: AsyncSession, role: Role = Role.PATRON, email: str = "") -> User:

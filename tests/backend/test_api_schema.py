@@ -19,16 +19,14 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import text
 
 from backend import db as backend_db
 from backend.api.routes import create_api
 from backend.auth import service as auth
-from backend.models import metadata
 from backend.redis_client import get_redis
 from backend.users.models import Role
 from bench.common import served_api
-from tests.factories import PASSWORD, make_collection, make_user, upload_bytes
+from tests.factories import PASSWORD, empty_library, make_collection, make_user, upload_bytes
 from tests.worker import run_burst
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,11 +72,7 @@ async def callers(served: str) -> AsyncIterator[dict[str, dict[str, str]]]:
         await session.commit()
     await run_burst()
     yield {"anonymous": {}, **tokens}
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    async with backend_db.session_scope() as session:
-        await session.exec(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        await session.commit()
-    await get_redis().flushdb()
+    await empty_library()  # (with the files the served API stored for generated uploads)
 
 
 def _check(case: Any, base: str, headers: dict[str, str]) -> None:
