@@ -40,7 +40,8 @@ SNOWBALL_LANGUAGES = {
 Sort = Literal["relevance", "date", "title"]
 SORTS: tuple[Sort, ...] = ("relevance", "date", "title")
 # "More like this": the document's most significant words asked for (as Lucene's
-# MoreLikeThis), each in at least one other document, and none shorter than this.
+# MoreLikeThis), each in at least one other document, and none shorter than this (but
+# for the ideographs of scripts without spaces, each a word of its own: IDEOGRAPHIC_RANGES).
 LIKE_TERMS = 25
 LIKE_MIN_WORD = 3
 # A document sharing only a trace of that weight (one common word, "txt" of a file name) is

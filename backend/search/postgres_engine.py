@@ -20,6 +20,7 @@ from backend.search import ranking
 from backend.search.engine import (
     APART,
     FACETS,
+    IDEOGRAPHIC,
     LIKE_MIN_SHARE,
     LIKE_MIN_WORD,
     LIKE_TERMS,
@@ -149,7 +150,8 @@ class PostgresEngine:
                        * ln(1 + ((SELECT ndoc FROM stats) - l.ndoc + 0.5) / (l.ndoc + 0.5))
                        AS weight
                 FROM search_pg_postings p JOIN search_pg_lexemes l ON l.lexeme = p.lexeme
-                WHERE p.document_id = :doc AND length(p.lexeme) >= :shortest
+                WHERE p.document_id = :doc
+                  AND (length(p.lexeme) >= :shortest OR p.lexeme ~ :ideograph)
                   AND l.ndoc >= 2
                   AND l.ndoc <= greatest((SELECT ndoc FROM stats) / 4, :least_cap)
                 ORDER BY weight DESC, p.lexeme
@@ -167,6 +169,7 @@ class PostgresEngine:
             doc=document_id,
             least_cap=like_max_documents(0),
             shortest=LIKE_MIN_WORD,
+            ideograph=f"[{IDEOGRAPHIC}]",
             terms=LIKE_TERMS,
             limit=limit,
             **({"ids": collections} if collections is not None else {}),

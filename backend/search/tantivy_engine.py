@@ -42,6 +42,7 @@ from backend.search.engine import (
     EngineResult,
     IndexDoc,
     fold,
+    has_ideographs,
     ideographs_apart,
     language_codes,
     like_max_documents,
@@ -597,7 +598,9 @@ class TantivyEngine:
         return [
             t
             for t in self.analyzers[lang].analyze(text)
-            if len(t) >= LIKE_MIN_WORD and not t.isdigit() and t not in ENGLISH_STOPWORDS
+            if (len(t) >= LIKE_MIN_WORD or has_ideographs(t))
+            and not t.isdigit()
+            and t not in ENGLISH_STOPWORDS
         ]
 
     def _weighed_terms(
