@@ -3,6 +3,7 @@ shared and bookmarked and the back button works; typing searches as you go."""
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -41,9 +42,51 @@ class _Typing:
 
     waiting: str | None = None
     running: bool = False
+    keys: int = 0  # keys sent by the tab so far (what _Pace.settled watches)
 
 
 _TYPING: dict[str, _Typing] = {}
+
+
+class _Pace:
+    """How long a tab's typing must pause before its text is searched, in this process.
+
+    While no other tab's search runs here, nothing waits: every key is searched at once
+    (one search per tab at a time, _Typing). While others run, the process's cores are
+    shared, and each search it starts slows the rest: a key then waits until the typing
+    has paused for as long as this process's recent searches took (their moving average),
+    never longer than CAP. A person typing faster than results can come back costs one
+    search per pause rather than one per key, and the searches that do run have the CPU.
+    It tunes itself: the busier the process, the slower its searches, the fewer it runs;
+    idle again, it searches every key."""
+
+    CAP = 0.25  # s: longer than most typists' gap between keys (100-200 ms)
+    WEIGHT = 0.3  # of each new search's time in the moving average
+
+    def __init__(self) -> None:
+        self.running = 0  # typed searches under way in this process
+        self.recent: float | None = None  # s, the moving average of their times
+
+    def quiet(self) -> float:
+        """The pause a key must be followed by before its text is searched, now."""
+        if not self.running or self.recent is None:
+            return 0.0
+        return min(self.CAP, self.recent)
+
+    def took(self, seconds: float) -> None:
+        r = self.recent
+        self.recent = seconds if r is None else r + self.WEIGHT * (seconds - r)
+
+    async def settled(self, slot: _Typing) -> None:
+        """Back once the tab's typing has paused for `quiet()` (at once when idle)."""
+        while (quiet := self.quiet()) > 0:
+            keys = slot.keys
+            await asyncio.sleep(quiet)
+            if slot.keys == keys:
+                return
+
+
+PACE = _Pace()
 
 
 @dataclass
@@ -250,17 +293,20 @@ class SearchState(rx.State):
     async def typed(self, text: str) -> EventSpec | None:
         """Search as you type: results follow the box, the previous ones staying until the
         new ones arrive. One search per tab at a time (_Typing): a key that comes while one
-        runs waits for it, and only the newest text waiting is searched then. The address
-        is replaced, not pushed."""
+        runs waits for it, and only the newest text waiting is searched then. While other
+        tabs' searches keep this process busy, a key waits for a pause in the typing
+        (_Pace). The address is replaced, not pushed."""
         tab = self.router.session.client_token
         slot = _TYPING.setdefault(tab, _Typing())
         slot.waiting = text
+        slot.keys += 1
         if slot.running:
             return None  # the search running for this tab takes the text when it ends
         slot.running = True
         shown: EventSpec | None = None
         try:
             while slot.waiting is not None:
+                await PACE.settled(slot)  # (a busy process waits for a pause in the typing)
                 text, slot.waiting = slot.waiting, None
                 shown = await self._typed(text, slot) or shown
             return shown
@@ -285,30 +331,15 @@ class SearchState(rx.State):
             async with self:  # one letter tells nothing yet: what is shown stays
                 self.query, self.page = text, 1
             return None
-        async with reading_as(token) as (session, actor):
-            if slot.waiting is not None:
-                return None  # a newer key came while this one waited: it is searched next
-
-            async def suggestions() -> list[completion.Completion]:
-                async with session_scope() as own:  # (beside the search, not after it)
-                    return await completion.complete(session=own, actor=actor, text_typed=text)
-
-            async def results_of_search() -> SearchResults | None:
-                if not (text.strip() or page_filters):
-                    return None
-                found = await search.search(
-                    session=session,
-                    actor=actor,
-                    query=text,
-                    filters=page_filters,
-                    sort=sort,
-                    typing=True,
-                    client=self.router.session.client_ip,
-                )
-                await session.commit()
-                return found
-
-            found, results = await asyncio.gather(suggestions(), results_of_search())
+        started = time.perf_counter()
+        PACE.running += 1
+        try:
+            found, results = await self._search_typed(text, token, page_filters, sort, slot)
+        finally:
+            PACE.running -= 1
+        if found is None:
+            return None  # a newer key came while this one waited: it is searched next
+        PACE.took(time.perf_counter() - started)
         if slot.waiting is not None:
             return None  # newer text is searched next: these results would only flash
         async with self:
@@ -331,6 +362,36 @@ class SearchState(rx.State):
         return rx.call_script(
             f"window.history.replaceState(window.history.state, '', {json.dumps(url)})"
         )
+
+    async def _search_typed(
+        self, text: str, token: str, page_filters: dict[str, list[str]], sort: str, slot: _Typing
+    ) -> tuple[list[completion.Completion] | None, SearchResults | None]:
+        """The suggestions and results for the text typed (None, None: a newer key came
+        while this one waited for a connection)."""
+        async with reading_as(token) as (session, actor):
+            if slot.waiting is not None:
+                return None, None
+
+            async def suggestions() -> list[completion.Completion]:
+                async with session_scope() as own:  # (beside the search, not after it)
+                    return await completion.complete(session=own, actor=actor, text_typed=text)
+
+            async def results_of_search() -> SearchResults | None:
+                if not (text.strip() or page_filters):
+                    return None
+                found = await search.search(
+                    session=session,
+                    actor=actor,
+                    query=text,
+                    filters=page_filters,
+                    sort=sort,
+                    typing=True,
+                    client=self.router.session.client_ip,
+                )
+                await session.commit()
+                return found
+
+            return await asyncio.gather(suggestions(), results_of_search())
 
     @rx.event
     @budget(SEARCH)
