@@ -18,9 +18,9 @@ For every HTTP request and websocket connection:
 Framework-free: plain ASGI, like backend.web.guard.
 """
 
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -87,7 +87,7 @@ TOO_MANY = {"search": "searches", "upload": "uploads"}
 
 def request_id(headers: Headers) -> str:
     given = headers.get(REQUEST_ID_HEADER, "")
-    return given if _SAFE_ID.match(given) else uuid.uuid4().hex
+    return given if _SAFE_ID.match(given) else os.urandom(16).hex()
 
 
 def client_address(scope: Scope, headers: Headers, proxy_hops: int) -> str:
@@ -127,26 +127,26 @@ class Gateway:
         address = client_address(scope, headers, self.proxy_hops)
         scope.setdefault("state", {})
         scope["state"].update(request_id=rid, client_address=address)
+        token = identity(headers)
         # Whose own changes this request must read back (backend.db.read_scope).
-        set_reader(identity(headers))
+        set_reader(token)
         with structlog.contextvars.bound_contextvars(request_id=rid):
             if scope["type"] == "websocket":
                 # Counted as one request at connection; its events are counted one by one
                 # by the event guard (state.guard).
                 metrics.WS_CONNECTIONS.inc()
-                if not (await self._spend(scope, headers, address)).allowed:
+                if not (await self._spend(scope, token, address)).allowed:
                     await send({"type": "websocket.close", "code": 1013})
                     return
                 await self.app(scope, receive, send)
                 return
-            await self._http(scope, receive, send, headers, rid, address)
+            await self._http(scope, receive, send, token, rid, address)
 
-    async def _spend(self, scope: Scope, headers: Headers, address: str) -> ratelimits.Decision:
+    async def _spend(self, scope: Scope, token: str, address: str) -> ratelimits.Decision:
         path = scope["path"]
         if path.startswith(UNLIMITED):
             return ratelimits.ALLOWED
         spent = [("address", address)]
-        token = identity(headers)
         if token:
             spent.append(("identity", ratelimits.subject_of(token)))
         method = scope.get("method", "")
@@ -161,11 +161,11 @@ class Gateway:
         return decision
 
     async def _http(
-        self, scope: Scope, receive: Receive, send: Send, headers: Headers, rid: str, address: str
+        self, scope: Scope, receive: Receive, send: Send, token: str, rid: str, address: str
     ) -> None:
         started = time.perf_counter()
         status = 0
-        decision = await self._spend(scope, headers, address)
+        decision = await self._spend(scope, token, address)
         policy = DOCS_POLICY if scope["path"] == DOCS_PATH else PAGE_POLICY
 
         async def send_with_headers(message: Message) -> None:
