@@ -475,12 +475,20 @@ class TantivyEngine:
         # The documents with every word first (a count): when a short query has none, the
         # second look below is certain, and the first ranking would be thrown away.
         every_word = self._every_word(searcher, compiler, scope, filters)
+        # The second look searches near spellings of the words the first looked for as
+        # spelt; with none (every word unknown, so already looked for so), it would ask
+        # the same again.
+        second_look = compiler.exact_words > 0
         hits: list[tuple[float, int, tantivy.DocAddress]] = []
-        if every_word == 0 and compiler.short:
+        if every_word == 0 and compiler.short and second_look:
             total = 0
         else:
             total, hits = self._top(searcher, full, query)
-        if query.tree is not None and (total == 0 or (every_word == 0 and compiler.short)):
+        if (
+            query.tree is not None
+            and second_look
+            and (total == 0 or (every_word == 0 and compiler.short))
+        ):
             # Nothing, or no document with all of a few words: perhaps some are rare
             # misspellings that some documents share ("libary"). Look again with near
             # spellings of every word.
@@ -505,7 +513,15 @@ class TantivyEngine:
             result.hits = [EngineHit(document_id=d, score=s) for s, d, _ in hits]
         if query.facets:
             matching = compiler.matching if compiler.matching is not None else text_query
-            result.facets = self._facets(searcher, [matching, scope], filters, query.facet_size)
+            # Every matching document in hand (a rare word, a misspelling): its facets are
+            # counted over those documents, not by running the query again (tens of
+            # milliseconds when it looks for near spellings at a million documents).
+            found = None
+            if not query.offset and total <= len(hits):
+                found = tantivy.Query.term_set_query(self.schema, "id", [d for _, d, _ in hits])
+            result.facets = self._facets(
+                searcher, [matching, scope], filters, query.facet_size, found
+            )
         return result
 
     def _every_word(
@@ -528,14 +544,16 @@ class TantivyEngine:
         base: list[tantivy.Query | None],
         filters: dict[str, tantivy.Query],
         size: int,
+        found: tantivy.Query | None = None,
     ) -> dict[str, list[tuple[str, int]]]:
         """Counts for every facet. A facet with a selection ignores its own selection, so
         its other values stay choosable (several values of one facet are OR-ed); all the
-        others share one pass over the matching documents."""
+        others share one pass over the matching documents (`found`, when given: those
+        very documents, the base and every filter's)."""
         out: dict[str, list[tuple[str, int]]] = {}
         shared = [f for f in FACETS if f not in filters]
         if shared:
-            q = self._all([q for q in (*base, *filters.values()) if q is not None])
+            q = found or self._all([q for q in (*base, *filters.values()) if q is not None])
             out.update(self._aggregate(searcher, q, shared, size))
         for facet in filters:
             others = [q for f, q in filters.items() if f != facet]
@@ -855,6 +873,9 @@ class _Compiler:
         # The same documents as the compiled query, without what only ranks them
         # (coordination, proximity): cheaper to count facets over.
         self.matching: tantivy.Query | None = None
+        # Words looked for as spelt only, which a second look could widen to near
+        # spellings (a word no document has is looked for so at once).
+        self.exact_words = 0
 
     def compile(self, node: Node) -> tantivy.Query:
         for leaf in positives(node):
@@ -1000,8 +1021,11 @@ class _Compiler:
             (whole if field.startswith("body_") else named).append(
                 tantivy.Query.boost_query(q, weight)
             )
-        if (not known or self.every_word_fuzzy) and not term.prefix and len(term.text) >= 3:
-            named.extend(q for _, q in self._fuzzy(term))
+        if not term.prefix and len(term.text) >= 3:
+            if not known or self.every_word_fuzzy:
+                named.extend(q for _, q in self._fuzzy(term))
+            else:
+                self.exact_words += 1
         if not whole and not named:
             return tantivy.Query.empty_query()
         # The whole record counts fully, the word's best named field adds its weight's

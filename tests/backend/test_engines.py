@@ -346,6 +346,43 @@ async def test_facet_counts_follow_the_filters(engine: SearchEngine) -> None:
     assert [h.document_id for h in years.hits] == [5]
 
 
+async def test_facet_counts_do_not_depend_on_how_many_hits_a_page_holds(
+    engine: SearchEngine,
+) -> None:
+    """A page that holds every match (a rare word) and one that holds a few count the same
+    facets, with and without filters, for words as spelt, misspelt, and absent."""
+    for text, filters in [
+        ("heat", {}),
+        ("heat", {"subject": ["Heat"]}),
+        ("heat", {"type": ["pdf"], "author": ["Lee, Ann", "Doe, Jane"]}),
+        ("wing OR jets", {"year": ["1958"]}),
+        ("flutterr", {}),  # misspelt: found by its near spelling
+        ("zzyzxqq", {}),  # nothing has it
+        ("zzyzxqq", {"author": ["Smith, John"]}),
+    ]:
+        pages = []
+        for offset, limit in [(0, 1), (0, 50), (1, 50)]:
+            asked = EngineQuery(
+                tree=parse(text).tree,
+                collections=None,
+                filters=filters,
+                offset=offset,
+                limit=limit,
+                snippets=False,
+            )
+            pages.append(await engine.search(asked))
+        whole = pages[1]
+        assert len(whole.hits) == whole.total, text
+        for page in (pages[0], pages[2]):
+            assert page.total == whole.total, (text, filters)
+            assert {f: dict(v) for f, v in page.facets.items()} == {
+                f: dict(v) for f, v in whole.facets.items()
+            }, (text, filters)
+    heat = await engine.search(EngineQuery(tree=parse("heat").tree, collections=None))
+    assert dict(heat.facets["subject"])["Heat"] == 2  # (and "heated": doc 1's subject)
+    assert dict(heat.facets["author"])["Lee, Ann"] == 1
+
+
 async def test_sorting_and_pages(engine: SearchEngine) -> None:
     q = EngineQuery(tree=None, collections=None, sort="title", limit=10)
     assert [h.document_id for h in (await engine.search(q)).hits] == [4, 3, 2, 5, 1]
