@@ -25,7 +25,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy import Executable, Result, Row, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -122,11 +123,36 @@ def _connect_args(pooler: bool = True) -> dict[str, Any]:
     return args
 
 
+def _pool() -> dict[str, Any]:
+    settings = get_settings()
+    return {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_pool_overflow,
+        "pool_timeout": settings.database_pool_timeout_seconds,
+    }
+
+
+BUSY = "The library is busy; try again in a few seconds."
+AWAY = "The database is not answering; try again shortly."
+
+
+def unavailable(exc: BaseException) -> Unavailable | None:
+    """A database failure a person can only wait out, as the sentence they are shown:
+    every connection of this process in use for longer than the pool's timeout (a
+    crowd), or the server refusing, dropping or cancelling (a restart, a failover, a
+    statement that took too long). None for anything else, which is a fault of ours."""
+    if isinstance(exc, PoolTimeout):
+        return Unavailable(BUSY, retry_after=5)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return Unavailable(AWAY, retry_after=get_settings().breaker_recovery_seconds)
+    return None
+
+
 def get_engine() -> AsyncEngine:
     global _engine, _sessionmaker, _reading_sessionmaker
     if _engine is None:
         _engine = create_async_engine(
-            database_url(), pool_pre_ping=True, pool_size=10, connect_args=_connect_args()
+            database_url(), pool_pre_ping=True, connect_args=_connect_args(), **_pool()
         )
         _sessionmaker = async_sessionmaker(_engine, class_=UnitOfWork, expire_on_commit=False)
         # (psycopg begins their transactions with BEGIN READ ONLY: no statement of their
@@ -165,8 +191,8 @@ def _replica() -> AsyncEngine:
         _replica_engine = create_async_engine(
             get_settings().database_replica_url,
             pool_pre_ping=True,
-            pool_size=10,
             connect_args=_connect_args(),
+            **_pool(),
         )
         _replica_sessionmaker = async_sessionmaker(
             _replica_engine, class_=UnitOfWork, expire_on_commit=False, info={"replica": True}

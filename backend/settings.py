@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     # Behind PgBouncer in transaction mode: no server-side prepared statements (psycopg's
     # are per server connection, which PgBouncer shares between clients).
     database_pgbouncer: bool = False
+    # Each web and worker process's connections to the primary (and as many to the
+    # replica): kept open, and up to `overflow` more at busy moments. A request that
+    # finds them all in use waits at most `pool_timeout` for one, then is told the
+    # library is busy (503, Retry-After), rather than hanging.
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_pool_overflow: int = Field(default=10, ge=0, le=200)
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     # The server itself, for what needs a connection's own session and so cannot go
     # through PgBouncer's transaction pooling: the worker's locks held across
     # transactions, the analytics flush's temporary table, migrations, base backups

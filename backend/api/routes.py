@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend import metrics
@@ -36,7 +37,7 @@ from backend.api.search import router as search_router
 from backend.api.session import router as session_router
 from backend.api.uploads import router as uploads_router
 from backend.collections import service as collections
-from backend.db import sql
+from backend.db import sql, unavailable
 from backend.documents import bulk, catalogue
 from backend.documents import service as documents
 from backend.errors import LibraryError, NotFound, TooManyAttempts, Unavailable
@@ -411,6 +412,16 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
 
 
+async def database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database that is busy or away: 503 with when to come back (backend.db.unavailable);
+    any other database error is a fault of ours."""
+    said = unavailable(exc)
+    if said is None:
+        return await unexpected_error(request, exc)
+    log.warning("%s %s: %s (%s)", request.method, request.url.path, said, type(exc).__name__)
+    return await library_error(request, said)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """A failure of ours: logged with its traceback, answered without it."""
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
@@ -444,6 +455,7 @@ def create_api() -> FastAPI:
     api.add_exception_handler(LibraryError, library_error)
     api.add_exception_handler(RequestValidationError, invalid_request)
     api.add_exception_handler(StarletteHTTPException, http_error)
+    api.add_exception_handler(SQLAlchemyError, database_error)
     api.add_exception_handler(Exception, unexpected_error)
     document_errors(api)
     return api
