@@ -5,7 +5,6 @@ of waiting 30 s and failing as a fault of ours; a tab is shown the same sentence
 edges are the app's own (the API's exception handler, the app's handler for every event),
 so no route or handler has to remember."""
 
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,12 +14,7 @@ from sqlalchemy import text
 
 from backend.db import AWAY, BUSY, dispose_engine, get_engine
 from backend.settings import get_settings
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.backend.test_breakers import closed_port
 
 
 @pytest.fixture
