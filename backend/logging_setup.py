@@ -48,9 +48,9 @@ class _NamedWriter(structlog.WriteLogger):
         self.name = name
 
 
-def configure_logging(level: int | str | None = None, stream: TextIO | None = None) -> None:
-    """Every line, the standard library's and structlog's, as one JSON object on `stream`
-    (stderr). Once per process: a later call sets only the standard library's level."""
+def configure_logging(level: int | str | None = None) -> None:
+    """Every line, the standard library's and structlog's, as one JSON object on stderr.
+    Once per process: a later call sets only the standard library's level."""
     root = logging.getLogger()
     if level is None:
         from backend.settings import get_settings
@@ -59,7 +59,7 @@ def configure_logging(level: int | str | None = None, stream: TextIO | None = No
     root.setLevel(level)
     if any(isinstance(h.formatter, structlog.stdlib.ProcessorFormatter) for h in root.handlers):
         return
-    out = stream or sys.stderr
+    out = sys.stderr
 
     def named_writer(*args: Any) -> _NamedWriter:
         return _NamedWriter(out, str(args[0]) if args else "")

@@ -26,6 +26,7 @@ Writes bench/api/results.json (`cached_rps`, `uncached_rps`, `p99_ms_at_half_loa
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -226,7 +227,17 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None)
     args = parser.parse_args()
     command = "`.venv/bin/python bench/api/run.py" + "".join(f" {a}" for a in sys.argv[1:]) + "`"
-    with throwaway_library("bench-api-", keep=args.keep) as folder:
+    from backend.logging_setup import configure_logging
+
+    with (
+        throwaway_library("bench-api-", keep=args.keep) as folder,
+        open(folder / "bench.log", "w") as log,
+    ):
+        # This process logs as a production one does (JSON lines, here to a file), so the
+        # gateway's cost is measured with them, not with structlog's unconfigured
+        # coloured console lines (several times slower).
+        with contextlib.redirect_stderr(log):  # (the level given: settings are read later)
+            configure_logging("INFO")
         figures = asyncio.run(measure(args, folder, command))
     (HERE / "results.json").write_text(json.dumps(figures, indent=2) + "\n")
     write_markdown(figures, command)
