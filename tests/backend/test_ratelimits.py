@@ -69,25 +69,17 @@ async def test_a_redis_that_never_answers_lets_requests_through_within_the_deadl
     """A server that takes the connection and says nothing (a hung Redis, a full network
     buffer): each request waits at most the limiter's deadline, then goes on."""
     from backend.settings import get_settings
+    from tests.backend.test_breakers import SilentServer
 
-    held: list[asyncio.StreamWriter] = []
-
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)  # kept open, never written to
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    server = SilentServer()
     try:
         rate_limits(search="1/minute")
-        monkeypatch.setattr(get_settings(), "redis_url", f"redis://127.0.0.1:{port}")
+        monkeypatch.setattr(get_settings(), "redis_url", f"redis://127.0.0.1:{server.port}")
         ratelimits.reset_limiter()
         for _ in range(2):  # the cancelled call's connection is dropped, not reused
             async with asyncio.timeout(5 * ratelimits.REDIS_TIMEOUT_SECONDS):
                 assert (await ratelimits.spend("search", "198.51.100.36")).allowed
-        assert held  # it did connect and wait
+        assert server.accepted  # it did connect and wait
     finally:
-        for writer in held:
-            writer.close()
         server.close()
-        await server.wait_closed()
         ratelimits.reset_limiter()
